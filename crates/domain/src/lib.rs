@@ -1,0 +1,14 @@
+//! Heliograph's vocabulary and rules, with no I/O.
+//!
+//! Everything here is a plain value: identifiers, the Statuspage status
+//! enumerations and how they combine into a page indicator, and the parsed
+//! forms of user input (`Slug`, `EmailAddress`, …). Other crates turn bytes
+//! into these types at their edges, so code inside can rely on them.
+
+pub mod ids;
+pub mod status;
+pub mod validate;
+
+pub use ids::*;
+pub use status::{ComponentStatus, Impact, IncidentStatus, PageStatus};
+pub use validate::{EmailAddress, FieldError, Name, Password, Slug};

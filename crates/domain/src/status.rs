@@ -1,0 +1,299 @@
+//! The Statuspage status vocabulary and how statuses combine.
+//!
+//! The string forms are the wire forms of Statuspage's APIs and are also what
+//! the database stores, so they must never change.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Error for a string that is not one of an enumeration's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not one of: {allowed}")]
+pub struct UnknownVariant {
+    /// What was given.
+    pub value: String,
+    /// The accepted values, comma-separated.
+    pub allowed: &'static str,
+}
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire and storage form.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($wire => Ok(Self::$variant),)+
+                    other => Err(UnknownVariant {
+                        value: other.to_owned(),
+                        allowed: concat!($($wire, ", "),+).trim_end_matches(", "),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// The state of one component.
+    ComponentStatus {
+        Operational => "operational",
+        DegradedPerformance => "degraded_performance",
+        PartialOutage => "partial_outage",
+        MajorOutage => "major_outage",
+        UnderMaintenance => "under_maintenance",
+    }
+);
+
+wire_enum!(
+    /// The state of an incident (the first five) or a scheduled maintenance (the last four).
+    IncidentStatus {
+        Investigating => "investigating",
+        Identified => "identified",
+        Monitoring => "monitoring",
+        Resolved => "resolved",
+        Postmortem => "postmortem",
+        Scheduled => "scheduled",
+        InProgress => "in_progress",
+        Verifying => "verifying",
+        Completed => "completed",
+    }
+);
+
+wire_enum!(
+    /// How bad an incident is; also the page's overall indicator.
+    Impact {
+        None => "none",
+        Minor => "minor",
+        Major => "major",
+        Critical => "critical",
+        Maintenance => "maintenance",
+    }
+);
+
+impl ComponentStatus {
+    /// The impact a component in this status implies.
+    #[must_use]
+    pub const fn impact(self) -> Impact {
+        match self {
+            Self::Operational => Impact::None,
+            Self::DegradedPerformance => Impact::Minor,
+            Self::PartialOutage => Impact::Major,
+            Self::MajorOutage => Impact::Critical,
+            Self::UnderMaintenance => Impact::Maintenance,
+        }
+    }
+
+    /// Words for a human reader.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Operational => "Operational",
+            Self::DegradedPerformance => "Degraded Performance",
+            Self::PartialOutage => "Partial Outage",
+            Self::MajorOutage => "Major Outage",
+            Self::UnderMaintenance => "Under Maintenance",
+        }
+    }
+}
+
+impl IncidentStatus {
+    /// Whether this is a scheduled-maintenance status.
+    #[must_use]
+    pub const fn is_maintenance(self) -> bool {
+        matches!(
+            self,
+            Self::Scheduled | Self::InProgress | Self::Verifying | Self::Completed
+        )
+    }
+
+    /// Whether an incident in this status is still open (shown as active on the page).
+    #[must_use]
+    pub const fn is_unresolved(self) -> bool {
+        matches!(self, Self::Investigating | Self::Identified | Self::Monitoring)
+    }
+
+    /// Words for a human reader.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Investigating => "Investigating",
+            Self::Identified => "Identified",
+            Self::Monitoring => "Monitoring",
+            Self::Resolved => "Resolved",
+            Self::Postmortem => "Postmortem",
+            Self::Scheduled => "Scheduled",
+            Self::InProgress => "In progress",
+            Self::Verifying => "Verifying",
+            Self::Completed => "Completed",
+        }
+    }
+}
+
+impl Impact {
+    /// Severity rank: maintenance outranks nothing but `none`, so a real outage always shows.
+    #[must_use]
+    pub const fn rank(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Maintenance => 1,
+            Self::Minor => 2,
+            Self::Major => 3,
+            Self::Critical => 4,
+        }
+    }
+
+    /// The worse of two impacts.
+    #[must_use]
+    pub const fn worst(self, other: Self) -> Self {
+        if other.rank() > self.rank() { other } else { self }
+    }
+
+    /// The impact of an incident that puts components into these statuses.
+    pub fn from_component_statuses(statuses: impl IntoIterator<Item = ComponentStatus>) -> Self {
+        statuses
+            .into_iter()
+            .map(ComponentStatus::impact)
+            .fold(Self::None, Self::worst)
+    }
+}
+
+/// The page's overall status, as Statuspage's `status` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PageStatus {
+    /// Worst impact among open incidents and current component statuses.
+    pub indicator: Impact,
+    /// The sentence shown in the page's banner.
+    pub description: &'static str,
+}
+
+impl PageStatus {
+    /// The page status: the worst of the open incidents' impacts and the components' statuses.
+    pub fn compute(
+        components: impl IntoIterator<Item = ComponentStatus>,
+        open_incident_impacts: impl IntoIterator<Item = Impact>,
+    ) -> Self {
+        let indicator = open_incident_impacts
+            .into_iter()
+            .fold(Impact::from_component_statuses(components), Impact::worst);
+        Self::from_indicator(indicator)
+    }
+
+    /// The status object for a given indicator.
+    #[must_use]
+    pub const fn from_indicator(indicator: Impact) -> Self {
+        let description = match indicator {
+            Impact::None => "All Systems Operational",
+            Impact::Minor => "Minor Service Outage",
+            Impact::Major => "Partial System Outage",
+            Impact::Critical => "Major Service Outage",
+            Impact::Maintenance => "Service Under Maintenance",
+        };
+        Self {
+            indicator,
+            description,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_wire_form_round_trips() {
+        for s in ComponentStatus::ALL {
+            assert_eq!(s.as_str().parse::<ComponentStatus>(), Ok(*s));
+            assert_eq!(
+                serde_json::to_string(s).ok(),
+                Some(format!("\"{}\"", s.as_str()))
+            );
+        }
+        for s in IncidentStatus::ALL {
+            assert_eq!(s.as_str().parse::<IncidentStatus>(), Ok(*s));
+        }
+        for s in Impact::ALL {
+            assert_eq!(s.as_str().parse::<Impact>(), Ok(*s));
+        }
+    }
+
+    #[test]
+    fn unknown_status_names_the_allowed_values() {
+        let err = "broken".parse::<ComponentStatus>().unwrap_err();
+        assert_eq!(err.value, "broken");
+        assert_eq!(
+            err.allowed,
+            "operational, degraded_performance, partial_outage, major_outage, under_maintenance"
+        );
+    }
+
+    #[test]
+    fn the_page_indicator_is_the_worst_of_components_and_incidents() {
+        use ComponentStatus::*;
+        assert_eq!(
+            PageStatus::compute([Operational, Operational], []).indicator,
+            Impact::None
+        );
+        assert_eq!(
+            PageStatus::compute([Operational, PartialOutage, DegradedPerformance], []).indicator,
+            Impact::Major
+        );
+        assert_eq!(
+            PageStatus::compute([Operational], [Impact::Minor]).indicator,
+            Impact::Minor
+        );
+        assert_eq!(
+            PageStatus::compute([MajorOutage], [Impact::Minor]).description,
+            "Major Service Outage"
+        );
+    }
+
+    #[test]
+    fn maintenance_shows_only_when_nothing_is_broken() {
+        use ComponentStatus::*;
+        assert_eq!(
+            PageStatus::compute([UnderMaintenance, Operational], []).indicator,
+            Impact::Maintenance
+        );
+        assert_eq!(
+            PageStatus::compute([UnderMaintenance, DegradedPerformance], []).indicator,
+            Impact::Minor
+        );
+    }
+
+    #[test]
+    fn statuses_split_into_incident_and_maintenance_families() {
+        let maintenance: Vec<_> = IncidentStatus::ALL
+            .iter()
+            .filter(|s| s.is_maintenance())
+            .collect();
+        assert_eq!(maintenance.len(), 4);
+        assert!(IncidentStatus::Monitoring.is_unresolved());
+        assert!(!IncidentStatus::Resolved.is_unresolved());
+        assert!(!IncidentStatus::InProgress.is_unresolved());
+    }
+}
