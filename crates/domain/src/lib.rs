@@ -10,5 +10,7 @@ pub mod status;
 pub mod validate;
 
 pub use ids::*;
-pub use status::{ComponentStatus, Impact, IncidentStatus, PageStatus};
+pub use status::{
+    Channel, ComponentStatus, Impact, IncidentStatus, PageStatus, Role, UnknownVariant, Visibility,
+};
 pub use validate::{EmailAddress, FieldError, Name, Password, Slug};

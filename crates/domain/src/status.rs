@@ -50,6 +50,13 @@ macro_rules! wire_enum {
             }
         }
 
+        impl TryFrom<String> for $name {
+            type Error = UnknownVariant;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -57,6 +64,33 @@ macro_rules! wire_enum {
         }
     };
 }
+
+wire_enum!(
+    /// Who may see a component: everyone, or only signed-in members of the tenant.
+    Visibility {
+        Public => "public",
+        Private => "private",
+    }
+);
+
+wire_enum!(
+    /// How a subscriber is reached.
+    Channel {
+        Email => "email",
+        Sms => "sms",
+        Webhook => "webhook",
+    }
+);
+
+wire_enum!(
+    /// What a tenant member may do; see docs/permissions.md.
+    Role {
+        Owner => "owner",
+        Admin => "admin",
+        Editor => "editor",
+        Viewer => "viewer",
+    }
+);
 
 wire_enum!(
     /// The state of one component.

@@ -1,1 +1,14 @@
+//! Notifications: what they say and how they are sent.
+//!
+//! Renders subscriber emails from `frontend-templates/emails/` and sends them
+//! over SMTP with lettre. Failures are classified here — permanent (the
+//! server refused the message for good) or transient (try again later) — so
+//! the worker can decide between giving up and scheduling a retry.
+//!
+//! Depends on `heliograph-domain` only.
 
+pub mod email;
+pub mod retry;
+
+pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
+pub use retry::RetryPolicy;

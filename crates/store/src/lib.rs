@@ -1,1 +1,114 @@
+//! PostgreSQL access for Heliograph.
+//!
+//! Owns the connection pool, the migrations (from the top-level
+//! `migrations/`) and every query. Tenant-owned data is reached only through
+//! [`TenantTx`], a transaction bound to one tenant: its methods put the
+//! tenant id into every statement, and it sets `app.tenant_id` for the
+//! transaction so that row-level security can check the same thing again.
+//! The few cross-tenant queries (signup, resolving a public page by host, the
+//! outbox relay) are methods on [`Store`] and say why they are cross-tenant.
+//!
+//! Depends on `heliograph-domain` only.
 
+mod components;
+mod error;
+mod incidents;
+mod notifications;
+mod pages;
+mod subscribers;
+mod tenants;
+
+use heliograph_domain::TenantId;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use components::{Component, ComponentGroup, NewComponent};
+pub use error::StoreError;
+pub use incidents::{AffectedComponent, Incident, IncidentChange, IncidentUpdate, NewIncident};
+pub use notifications::{
+    ClaimedEvent, DeliveryWork, EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED, Event, OutboxClaim,
+};
+pub use pages::{Page, PageData, PageRef};
+pub use subscribers::{NewSubscriber, Subscriber};
+pub use tenants::{Membership, NewSignup, SignupRecord, Tenant, UserCredentials};
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// The database handle, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects a pool of at most `max_connections` and checks the database answers.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("heliograph");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool.
+    #[must_use]
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for LISTEN connections and tests.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// One round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Opens a transaction bound to `tenant`.
+    pub async fn tenant_tx(&self, tenant: TenantId) -> Result<TenantTx> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("select set_config('app.tenant_id', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(TenantTx { tx, tenant })
+    }
+}
+
+/// A transaction acting for one tenant. Every query it runs is scoped to that tenant.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    /// The tenant this transaction acts for.
+    #[must_use]
+    pub const fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! Email: rendering and SMTP delivery.
+
+use askama::Template;
+use heliograph_domain::{ComponentStatus, DeliveryId, EmailAddress, IncidentStatus};
+use lettre::message::{header, Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// One line of the affected-components list.
+#[derive(Debug, Clone)]
+pub struct ComponentLine {
+    /// Component name.
+    pub name: String,
+    /// Its status, in words.
+    pub status_label: &'static str,
+}
+
+impl ComponentLine {
+    /// A line for a component in `status`.
+    #[must_use]
+    pub fn new(name: impl Into<String>, status: ComponentStatus) -> Self {
+        Self {
+            name: name.into(),
+            status_label: status.label(),
+        }
+    }
+}
+
+/// The email sent to a subscriber when an incident is opened or updated.
+#[derive(Debug, Clone)]
+pub struct IncidentEmail {
+    /// The status page's name.
+    pub page_name: String,
+    /// The status page's public URL.
+    pub page_url: String,
+    /// The incident's title.
+    pub incident_name: String,
+    /// The incident's status as of this update.
+    pub status: IncidentStatus,
+    /// The update's message.
+    pub body: String,
+    /// Components the update changed.
+    pub components: Vec<ComponentLine>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/incident.txt")]
+struct IncidentText<'a> {
+    page_name: &'a str,
+    page_url: &'a str,
+    incident_name: &'a str,
+    status_label: &'a str,
+    body: &'a str,
+    components: &'a [ComponentLine],
+}
+
+#[derive(Template)]
+#[template(path = "emails/incident.html")]
+struct IncidentHtml<'a> {
+    page_name: &'a str,
+    page_url: &'a str,
+    incident_name: &'a str,
+    status_label: &'a str,
+    body: &'a str,
+    components: &'a [ComponentLine],
+}
+
+/// A rendered email, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+impl IncidentEmail {
+    /// Renders subject, text and HTML.
+    pub fn render(&self) -> Result<EmailMessage, askama::Error> {
+        let status_label = self.status.label();
+        let text = IncidentText {
+            page_name: &self.page_name,
+            page_url: &self.page_url,
+            incident_name: &self.incident_name,
+            status_label,
+            body: &self.body,
+            components: &self.components,
+        }
+        .render()?;
+        let html = IncidentHtml {
+            page_name: &self.page_name,
+            page_url: &self.page_url,
+            incident_name: &self.incident_name,
+            status_label,
+            body: &self.body,
+            components: &self.components,
+        }
+        .render()?;
+        Ok(EmailMessage {
+            subject: format!(
+                "[{}] {}: {}",
+                self.page_name, status_label, self.incident_name
+            ),
+            text,
+            html,
+        })
+    }
+}
+
+/// Why a send failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The server refused for good (5xx, bad address): do not retry.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// Anything that may succeed later (4xx, connection, timeout).
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl SendError {
+    /// Whether a retry may succeed.
+    #[must_use]
+    pub const fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}
+
+/// Sends email through one SMTP server.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    message_id_domain: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("from", &self.from).finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// A mailer for an `smtp://` or `smtps://` URL (credentials may be in the URL),
+    /// sending from `from`. Message-IDs use the domain of `from`.
+    pub fn new(smtp_url: &str, from: Mailbox) -> Result<Self, lettre::transport::smtp::Error> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
+            .timeout(Some(std::time::Duration::from_secs(15)))
+            .build();
+        let message_id_domain = from.email.domain().to_owned();
+        Ok(Self {
+            transport,
+            from,
+            message_id_domain,
+        })
+    }
+
+    /// Sends `message` to `to`. The Message-ID derives from `delivery`, so a
+    /// re-sent delivery carries the same one and mail clients can collapse it.
+    pub async fn send(
+        &self,
+        delivery: DeliveryId,
+        to: &EmailAddress,
+        message: &EmailMessage,
+    ) -> Result<(), SendError> {
+        let to: Mailbox = to
+            .as_str()
+            .parse()
+            .map_err(|e: lettre::address::AddressError| SendError::Permanent(e.to_string()))?;
+        let email = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&message.subject)
+            .message_id(Some(format!(
+                "<{delivery}@{}>",
+                self.message_id_domain
+            )))
+            .raw_header(header::HeaderValue::new(
+                header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".to_owned(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                message.text.clone(),
+                message.html.clone(),
+            ))
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        self.transport.send(email).await.map(drop).map_err(|e| {
+            if e.is_permanent() {
+                SendError::Permanent(e.to_string())
+            } else {
+                SendError::Transient(e.to_string())
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> IncidentEmail {
+        IncidentEmail {
+            page_name: "Acme".into(),
+            page_url: "https://status.acme.test/".into(),
+            incident_name: "Elevated <errors>".into(),
+            status: IncidentStatus::Investigating,
+            body: "We are looking into it.".into(),
+            components: vec![ComponentLine::new("API", ComponentStatus::PartialOutage)],
+        }
+    }
+
+    #[test]
+    fn incident_email_names_page_status_and_incident() {
+        let m = sample().render().unwrap();
+        assert_eq!(m.subject, "[Acme] Investigating: Elevated <errors>");
+        assert!(m.text.contains("We are looking into it."));
+        assert!(m.text.contains("  - API: Partial Outage"));
+        assert!(m.text.contains("https://status.acme.test/"));
+    }
+
+    #[test]
+    fn incident_email_html_escapes_tenant_text() {
+        let m = sample().render().unwrap();
+        assert!(m.html.contains("Elevated &#60;errors&#62;") || m.html.contains("Elevated &lt;errors&gt;"));
+        assert!(!m.html.contains("<errors>"));
+    }
+}

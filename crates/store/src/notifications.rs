@@ -1,0 +1,250 @@
+//! The notification pipeline's tables: the outbox and the deliveries.
+//!
+//! Every step here is safe to repeat: relaying an event twice enqueues a
+//! second fan-out, which inserts no second delivery (one per event ×
+//! subscriber × channel); a delivery already sent is never claimed again.
+
+use heliograph_domain::{Channel, DeliveryId, EventId, PageId, TenantId};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Result, Store, TenantTx};
+
+/// An incident was opened.
+pub const EVENT_INCIDENT_CREATED: &str = "incident.created";
+/// An update was posted on an incident.
+pub const EVENT_INCIDENT_UPDATED: &str = "incident.updated";
+
+/// An event recorded in the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Event {
+    /// Identifier; also the idempotency key of everything it causes.
+    #[sqlx(try_from = "Uuid")]
+    pub id: EventId,
+    /// The page it concerns.
+    #[sqlx(try_from = "Uuid")]
+    pub page_id: PageId,
+    /// What happened (`incident.created`, …).
+    pub kind: String,
+    /// Ids of what it concerns.
+    pub payload: Json<Value>,
+    /// When it was recorded.
+    pub created_at: OffsetDateTime,
+}
+
+/// An outbox row claimed by the relay.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct ClaimedEvent {
+    /// The event.
+    #[sqlx(try_from = "Uuid")]
+    pub id: EventId,
+    /// Its tenant.
+    #[sqlx(try_from = "Uuid")]
+    pub tenant_id: TenantId,
+}
+
+/// Outbox rows locked by this relay until [`OutboxClaim::finish`].
+pub struct OutboxClaim {
+    tx: Transaction<'static, Postgres>,
+    /// The claimed events, oldest first.
+    pub events: Vec<ClaimedEvent>,
+}
+
+impl OutboxClaim {
+    /// Marks the claimed events relayed and releases them.
+    pub async fn finish(mut self) -> Result<()> {
+        let ids: Vec<Uuid> = self.events.iter().map(|e| e.id.as_uuid()).collect();
+        sqlx::query("update outbox set relayed_at = now() where id = any($1)")
+            .bind(&ids)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A delivery locked for sending, with what is needed to send it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryWork {
+    /// The delivery.
+    #[sqlx(try_from = "Uuid")]
+    pub id: DeliveryId,
+    /// Channel.
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
+    /// Attempts made before this one.
+    pub attempts: i32,
+    /// Email address, for the email channel.
+    pub email: Option<String>,
+    /// The event it announces.
+    #[sqlx(try_from = "Uuid")]
+    pub event_id: EventId,
+}
+
+impl Store {
+    /// Claims up to `limit` unrelayed outbox rows, skipping rows another relay holds.
+    ///
+    /// Cross-tenant by nature: the relay serves every tenant, oldest event first.
+    pub async fn claim_outbox(&self, limit: i64) -> Result<OutboxClaim> {
+        let mut tx = self.pool.begin().await?;
+        let events = sqlx::query_as(
+            "select id, tenant_id from outbox where relayed_at is null
+              order by created_at, id limit $1 for update skip locked",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(OutboxClaim { tx, events })
+    }
+
+    /// How many outbox rows await the relay (for metrics and tests).
+    pub async fn unrelayed_events(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("select count(*) from outbox where relayed_at is null")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+}
+
+impl TenantTx {
+    /// One outbox event.
+    pub async fn event(&mut self, id: EventId) -> Result<Event> {
+        Ok(sqlx::query_as(
+            "select id, page_id, kind, payload, created_at from outbox where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Creates the email deliveries of `event` for the next batch of at most
+    /// `limit` subscribers after `after` (by id), and answers the pending
+    /// deliveries of that batch plus the cursor for the next batch (`None`
+    /// when this was the last).
+    ///
+    /// Subscribers count when confirmed, not unsubscribed or quarantined, and
+    /// following all components or at least one of `components`.
+    pub async fn email_deliveries_batch(
+        &mut self,
+        event: EventId,
+        page: PageId,
+        components: &[Uuid],
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<DeliveryId>, Option<Uuid>)> {
+        let batch: Vec<(Uuid,)> = sqlx::query_as(
+            "select s.id from subscribers s
+              where s.tenant_id = $1 and s.page_id = $2 and s.channel = 'email'
+                and s.confirmed_at is not null and s.unsubscribed_at is null and s.quarantined_at is null
+                and ($3::uuid is null or s.id > $3)
+                and (not exists (select 1 from subscriber_components sc where sc.subscriber_id = s.id)
+                     or exists (select 1 from subscriber_components sc
+                                 where sc.subscriber_id = s.id and sc.component_id = any($4)))
+              order by s.id limit $5",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(after)
+        .bind(components)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let ids: Vec<Uuid> = batch.iter().map(|(id,)| *id).collect();
+        sqlx::query(
+            "insert into deliveries (id, tenant_id, event_id, subscriber_id, channel)
+             select gen_random_uuid(), $1, $2, s, 'email' from unnest($3::uuid[]) as s
+             on conflict on constraint deliveries_event_subscriber_channel_key do nothing",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(event.as_uuid())
+        .bind(&ids)
+        .execute(&mut *self.tx)
+        .await?;
+        let pending: Vec<(Uuid,)> = sqlx::query_as(
+            "select id from deliveries
+              where tenant_id = $1 and event_id = $2 and subscriber_id = any($3) and status = 'pending'
+              order by id",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(event.as_uuid())
+        .bind(&ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let next = if i64::try_from(ids.len()).unwrap_or(i64::MAX) < limit {
+            None
+        } else {
+            ids.last().copied()
+        };
+        Ok((
+            pending.into_iter().map(|(id,)| id.into()).collect(),
+            next,
+        ))
+    }
+
+    /// Locks a pending delivery for sending; `None` when it is already sent,
+    /// dead, or being sent by another worker.
+    pub async fn claim_delivery(&mut self, id: DeliveryId) -> Result<Option<DeliveryWork>> {
+        Ok(sqlx::query_as(
+            "select d.id, d.channel, d.attempts, s.email::text as email, d.event_id
+               from deliveries d
+               join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
+              where d.tenant_id = $1 and d.id = $2 and d.status in ('pending', 'failed')
+                for update of d skip locked",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *self.tx)
+        .await?)
+    }
+
+    /// Records a successful send.
+    pub async fn mark_delivery_sent(&mut self, id: DeliveryId) -> Result<()> {
+        sqlx::query(
+            "update deliveries set status = 'sent', attempts = attempts + 1, sent_at = now(),
+                    next_attempt_at = null, last_error = null
+              where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: `failed` with the time of the next attempt, or `dead` when there is none.
+    pub async fn mark_delivery_failed(
+        &mut self,
+        id: DeliveryId,
+        error: &str,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        sqlx::query(
+            "update deliveries set attempts = attempts + 1, last_error = $3, next_attempt_at = $4,
+                    status = case when $4::timestamptz is null then 'dead' else 'failed' end
+              where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Delivery counts of an event by status, for the delivery log and tests.
+    pub async fn delivery_counts(&mut self, event: EventId) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "select status, count(*) from deliveries where tenant_id = $1 and event_id = $2
+              group by status order by status",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(event.as_uuid())
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+}

@@ -1,0 +1,97 @@
+//! Subscribers of a page.
+
+use heliograph_domain::{Channel, ComponentId, EmailAddress, PageId, SubscriberId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Result, TenantTx};
+
+/// Someone who asked to be notified.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Subscriber {
+    /// Identifier.
+    #[sqlx(try_from = "Uuid")]
+    pub id: SubscriberId,
+    /// The page.
+    #[sqlx(try_from = "Uuid")]
+    pub page_id: PageId,
+    /// How they are reached.
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
+    /// Email address, for the email channel.
+    pub email: Option<String>,
+    /// When they confirmed (or were added confirmed by the team).
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// Components followed; empty means all.
+    pub component_ids: Vec<Uuid>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// An email subscriber to add.
+#[derive(Debug, Clone)]
+pub struct NewSubscriber {
+    /// The address.
+    pub email: EmailAddress,
+    /// Components to follow; empty means all.
+    pub component_ids: Vec<ComponentId>,
+    /// Whether the subscription is active at once (added by the team) or awaits confirmation.
+    pub confirmed: bool,
+}
+
+impl TenantTx {
+    /// Adds an email subscriber to a page.
+    pub async fn create_email_subscriber(
+        &mut self,
+        page: PageId,
+        new: &NewSubscriber,
+    ) -> Result<Subscriber> {
+        let id = SubscriberId::new();
+        let components: Vec<Uuid> = new.component_ids.iter().map(ComponentId::as_uuid).collect();
+        // The insert selects from pages, so another tenant's page inserts nothing (→ NotFound).
+        sqlx::query(
+            "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
+             select $1, p.tenant_id, p.id, 'email', $4, case when $5 then now() end
+               from pages p where p.tenant_id = $2 and p.id = $3
+             returning id",
+        )
+        .bind(id.as_uuid())
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(new.email.as_str())
+        .bind(new.confirmed)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        if !components.is_empty() {
+            self.check_components_on_page("components", page, &new.component_ids)
+                .await?;
+            sqlx::query(
+                "insert into subscriber_components (tenant_id, subscriber_id, component_id)
+                 select $1, $2, unnest($3::uuid[]) on conflict do nothing",
+            )
+            .bind(self.tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(&components)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        self.subscriber(id).await
+    }
+
+    /// One subscriber.
+    pub async fn subscriber(&mut self, id: SubscriberId) -> Result<Subscriber> {
+        Ok(sqlx::query_as(
+            "select s.id, s.page_id, s.channel, s.email::text as email, s.confirmed_at,
+                    array(select sc.component_id from subscriber_components sc
+                           where sc.subscriber_id = s.id order by sc.component_id) as component_ids,
+                    s.created_at, s.updated_at
+               from subscribers s where s.tenant_id = $1 and s.id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+}

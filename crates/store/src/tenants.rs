@@ -1,0 +1,144 @@
+//! Tenants, users and memberships.
+
+use heliograph_domain::{EmailAddress, Name, PageId, Role, Slug, TenantId, UserId};
+use time::OffsetDateTime;
+
+use crate::pages::{Page, page_columns};
+use crate::{Result, Store};
+
+/// A customer.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Tenant {
+    /// Identifier.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub id: TenantId,
+    /// Unique slug; also the first page's slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// What signup needs; the password arrives already hashed.
+#[derive(Debug)]
+pub struct NewSignup {
+    /// The company's name.
+    pub name: Name,
+    /// Tenant and first page slug.
+    pub slug: Slug,
+    /// The owner's email.
+    pub email: EmailAddress,
+    /// The owner's argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// What signup created.
+#[derive(Debug, Clone)]
+pub struct SignupRecord {
+    /// The new tenant.
+    pub tenant: Tenant,
+    /// Its owner.
+    pub user_id: UserId,
+    /// Its first page.
+    pub page: Page,
+}
+
+/// A user's stored credentials, for sign-in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserCredentials {
+    /// Identifier.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub id: UserId,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A user's place in a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Membership {
+    /// The tenant.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub tenant_id: TenantId,
+    /// The role there.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+}
+
+impl Store {
+    /// Creates a tenant, its owner and its first page in one transaction.
+    ///
+    /// Cross-tenant by nature: the tenant does not exist yet.
+    pub async fn signup(&self, new: NewSignup) -> Result<SignupRecord> {
+        let mut tx = self.pool.begin().await?;
+        let tenant: Tenant = sqlx::query_as(
+            "insert into tenants (id, slug, name) values ($1, $2, $3)
+             returning id, slug, name, created_at",
+        )
+        .bind(TenantId::new().as_uuid())
+        .bind(new.slug.as_str())
+        .bind(new.name.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let user_id = UserId::new();
+        sqlx::query("insert into users (id, email, password_hash) values ($1, $2, $3)")
+            .bind(user_id.as_uuid())
+            .bind(new.email.as_str())
+            .bind(&new.password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("insert into memberships (tenant_id, user_id, role) values ($1, $2, $3)")
+            .bind(tenant.id.as_uuid())
+            .bind(user_id.as_uuid())
+            .bind(Role::Owner.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let page: Page = sqlx::query_as(concat!(
+            "insert into pages (id, tenant_id, slug, name) values ($1, $2, $3, $4) returning ",
+            page_columns!()
+        ))
+        .bind(PageId::new().as_uuid())
+        .bind(tenant.id.as_uuid())
+        .bind(new.slug.as_str())
+        .bind(new.name.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SignupRecord {
+            tenant,
+            user_id,
+            page,
+        })
+    }
+
+    /// The stored credentials of the user with this email, if any.
+    pub async fn user_credentials(&self, email: &EmailAddress) -> Result<Option<UserCredentials>> {
+        Ok(
+            sqlx::query_as("select id, password_hash from users where email = $1")
+                .bind(email.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The user's membership in `tenant`, if they still have one.
+    pub async fn membership(&self, user: UserId, tenant: TenantId) -> Result<Option<Membership>> {
+        Ok(sqlx::query_as(
+            "select tenant_id, role from memberships where tenant_id = $1 and user_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The tenant with this slug, if any.
+    pub async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>> {
+        Ok(
+            sqlx::query_as("select id, slug, name, created_at from tenants where slug = $1")
+                .bind(slug.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
