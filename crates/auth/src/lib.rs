@@ -9,9 +9,9 @@
 //!
 //! Depends on `heliograph-domain` only.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use heliograph_domain::{Password, TenantId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -218,7 +218,11 @@ mod tests {
     #[test]
     fn short_secrets_are_refused() {
         assert!(matches!(
-            TokenKeys::new(&SecretString::from("short".to_owned()), "x", Duration::minutes(1)),
+            TokenKeys::new(
+                &SecretString::from("short".to_owned()),
+                "x",
+                Duration::minutes(1)
+            ),
             Err(AuthError::WeakSecret)
         ));
     }

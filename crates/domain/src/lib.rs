@@ -14,3 +14,6 @@ pub use status::{
     Channel, ComponentStatus, Impact, IncidentStatus, PageStatus, Role, UnknownVariant, Visibility,
 };
 pub use validate::{EmailAddress, FieldError, Name, Password, Slug};
+
+pub mod urls;
+pub use urls::PublicUrls;

@@ -129,6 +129,19 @@ wire_enum!(
     }
 );
 
+impl Role {
+    /// Power rank: owner > admin > editor > viewer.
+    #[must_use]
+    pub const fn rank(self) -> u8 {
+        match self {
+            Self::Viewer => 0,
+            Self::Editor => 1,
+            Self::Admin => 2,
+            Self::Owner => 3,
+        }
+    }
+}
+
 impl ComponentStatus {
     /// The impact a component in this status implies.
     #[must_use]
@@ -168,7 +181,10 @@ impl IncidentStatus {
     /// Whether an incident in this status is still open (shown as active on the page).
     #[must_use]
     pub const fn is_unresolved(self) -> bool {
-        matches!(self, Self::Investigating | Self::Identified | Self::Monitoring)
+        matches!(
+            self,
+            Self::Investigating | Self::Identified | Self::Monitoring
+        )
     }
 
     /// Words for a human reader.
@@ -204,7 +220,11 @@ impl Impact {
     /// The worse of two impacts.
     #[must_use]
     pub const fn worst(self, other: Self) -> Self {
-        if other.rank() > self.rank() { other } else { self }
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// The impact of an incident that puts components into these statuses.

@@ -35,8 +35,19 @@ impl fmt::Display for FieldError {
 
 /// Sub-domain labels a tenant may not take: they belong to the platform.
 const RESERVED_SLUGS: &[&str] = &[
-    "admin", "api", "app", "assets", "dashboard", "docs", "help", "internal", "mail", "static",
-    "status", "support", "www",
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "dashboard",
+    "docs",
+    "help",
+    "internal",
+    "mail",
+    "static",
+    "status",
+    "support",
+    "www",
 ];
 
 /// A page or tenant slug: a DNS label, 3–63 characters of `a-z`, `0-9` and
@@ -68,7 +79,11 @@ impl Slug {
             ));
         }
         if RESERVED_SLUGS.contains(&s) {
-            return Err(FieldError::new(field, "reserved", "is reserved; choose another"));
+            return Err(FieldError::new(
+                field,
+                "reserved",
+                "is reserved; choose another",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -239,7 +254,11 @@ mod tests {
             ("www", "reserved"),
             ("status", "reserved"),
         ] {
-            assert_eq!(Slug::parse("slug", bad).map_err(|e| e.code), Err(code), "{bad}");
+            assert_eq!(
+                Slug::parse("slug", bad).map_err(|e| e.code),
+                Err(code),
+                "{bad}"
+            );
         }
         assert!(Slug::parse("slug", &"x".repeat(64)).is_err());
     }
@@ -270,10 +289,22 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_bounded_and_printable() {
-        assert_eq!(Name::parse("name", "  Acme  ", 10).map(|n| n.0), Ok("Acme".into()));
-        assert_eq!(Name::parse("name", "   ", 10).map_err(|e| e.code), Err("blank"));
-        assert_eq!(Name::parse("name", "abcdefghijk", 10).map_err(|e| e.code), Err("too_long"));
-        assert_eq!(Name::parse("name", "a\u{7}b", 10).map_err(|e| e.code), Err("invalid"));
+        assert_eq!(
+            Name::parse("name", "  Acme  ", 10).map(|n| n.0),
+            Ok("Acme".into())
+        );
+        assert_eq!(
+            Name::parse("name", "   ", 10).map_err(|e| e.code),
+            Err("blank")
+        );
+        assert_eq!(
+            Name::parse("name", "abcdefghijk", 10).map_err(|e| e.code),
+            Err("too_long")
+        );
+        assert_eq!(
+            Name::parse("name", "a\u{7}b", 10).map_err(|e| e.code),
+            Err("invalid")
+        );
     }
 
     #[test]

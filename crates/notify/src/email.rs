@@ -2,7 +2,7 @@
 
 use askama::Template;
 use heliograph_domain::{ComponentStatus, DeliveryId, EmailAddress, IncidentStatus};
-use lettre::message::{header, Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// One line of the affected-components list.
@@ -137,7 +137,9 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("from", &self.from).finish_non_exhaustive()
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,10 +174,7 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(&message.subject)
-            .message_id(Some(format!(
-                "<{delivery}@{}>",
-                self.message_id_domain
-            )))
+            .message_id(Some(format!("<{delivery}@{}>", self.message_id_domain)))
             .raw_header(header::HeaderValue::new(
                 header::HeaderName::new_from_ascii_str("Auto-Submitted"),
                 "auto-generated".to_owned(),
@@ -222,7 +221,10 @@ mod tests {
     #[test]
     fn incident_email_html_escapes_tenant_text() {
         let m = sample().render().unwrap();
-        assert!(m.html.contains("Elevated &#60;errors&#62;") || m.html.contains("Elevated &lt;errors&gt;"));
+        assert!(
+            m.html.contains("Elevated &#60;errors&#62;")
+                || m.html.contains("Elevated &lt;errors&gt;")
+        );
         assert!(!m.html.contains("<errors>"));
     }
 }

@@ -91,7 +91,11 @@ pub struct NewComponent {
 
 impl TenantTx {
     /// Creates a component at the end of the page.
-    pub async fn create_component(&mut self, page: PageId, new: &NewComponent) -> Result<Component> {
+    pub async fn create_component(
+        &mut self,
+        page: PageId,
+        new: &NewComponent,
+    ) -> Result<Component> {
         // Locks the page row: concurrent creations get distinct positions.
         sqlx::query("select 1 from pages where tenant_id = $1 and id = $2 for update")
             .bind(self.tenant.as_uuid())
@@ -218,5 +222,4 @@ impl TenantTx {
         }
         Ok(())
     }
-
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use heliograph_domain::{
-    ComponentId, ComponentStatus, EventId, Impact, IncidentId, IncidentStatus,
-    IncidentUpdateId, Name, PageId,
+    ComponentId, ComponentStatus, EventId, Impact, IncidentId, IncidentStatus, IncidentUpdateId,
+    Name, PageId,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -166,11 +166,12 @@ impl TenantTx {
         all_ids.extend(new.component_ids.iter().copied());
         all_ids.sort();
         all_ids.dedup();
-        self.check_components_on_page("components", page, &all_ids).await?;
+        self.check_components_on_page("components", page, &all_ids)
+            .await?;
 
-        let impact = new.impact_override.unwrap_or_else(|| {
-            Impact::from_component_statuses(new.components.values().copied())
-        });
+        let impact = new
+            .impact_override
+            .unwrap_or_else(|| Impact::from_component_statuses(new.components.values().copied()));
         let id = IncidentId::new();
         let at = new.at.unwrap_or_else(OffsetDateTime::now_utc);
         sqlx::query(
@@ -220,7 +221,8 @@ impl TenantTx {
     ) -> Result<(Incident, IncidentUpdate)> {
         let current = self.incident(id).await?;
         let ids: Vec<ComponentId> = change.components.keys().copied().collect();
-        self.check_components_on_page("components", current.page_id, &ids).await?;
+        self.check_components_on_page("components", current.page_id, &ids)
+            .await?;
         sqlx::query(
             "insert into incident_components (tenant_id, incident_id, component_id)
              select $1, $2, unnest($3::uuid[]) on conflict do nothing",
@@ -297,7 +299,12 @@ impl TenantTx {
               order by u.display_at desc, u.id desc"
         ))
         .bind(self.tenant.as_uuid())
-        .bind(incidents.iter().map(IncidentId::as_uuid).collect::<Vec<_>>())
+        .bind(
+            incidents
+                .iter()
+                .map(IncidentId::as_uuid)
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *self.tx)
         .await?)
     }
@@ -349,14 +356,12 @@ impl TenantTx {
             .execute(&mut *self.tx)
             .await?;
             if old_status != new_status.as_str() {
-                sqlx::query(
-                    "update components set status = $3 where tenant_id = $1 and id = $2",
-                )
-                .bind(self.tenant.as_uuid())
-                .bind(component.as_uuid())
-                .bind(new_status.as_str())
-                .execute(&mut *self.tx)
-                .await?;
+                sqlx::query("update components set status = $3 where tenant_id = $1 and id = $2")
+                    .bind(self.tenant.as_uuid())
+                    .bind(component.as_uuid())
+                    .bind(new_status.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
                 sqlx::query(
                     "insert into component_status_changes
                          (tenant_id, component_id, old_status, new_status, cause, incident_id, changed_at)

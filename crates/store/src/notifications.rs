@@ -179,10 +179,7 @@ impl TenantTx {
         } else {
             ids.last().copied()
         };
-        Ok((
-            pending.into_iter().map(|(id,)| id.into()).collect(),
-            next,
-        ))
+        Ok((pending.into_iter().map(|(id,)| id.into()).collect(), next))
     }
 
     /// Locks a pending delivery for sending; `None` when it is already sent,

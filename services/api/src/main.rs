@@ -1,1 +1,59 @@
-fn main() {}
+//! `heliograph-api [serve|migrate|seed-demo]`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use heliograph_api::{ApiConfig, Application, seed};
+use heliograph_runtime::{Settings, init_tracing};
+use heliograph_store::Store;
+use secrecy::ExposeSecret;
+
+const USAGE: &str = "usage: heliograph-api [serve|migrate|seed-demo]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line that names the setting or step at fault.
+            eprintln!("heliograph-api: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let command = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "serve".to_owned());
+    let settings = Settings::from_env()?;
+    match command.as_str() {
+        "serve" => {
+            let config = ApiConfig::from_settings(&settings)?;
+            init_tracing(config.log_format);
+            let app = Application::build(&config).await?;
+            tracing::info!(port = app.port(), "heliograph-api listening");
+            app.run_until_stopped().await.context("server failed")
+        }
+        "migrate" | "seed-demo" => {
+            init_tracing(settings.log_format()?);
+            let url = settings.secret("DATABASE_URL")?;
+            let store = Store::connect(url.expose_secret(), 2)
+                .await
+                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+            if command == "migrate" {
+                store
+                    .migrate()
+                    .await
+                    .context("Failed to apply migrations")?;
+                tracing::info!("migrations applied");
+            } else if seed::demo(&store).await? {
+                tracing::info!("demo tenant created");
+            } else {
+                tracing::info!("demo tenant already exists");
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!("{USAGE}"),
+    }
+}

@@ -1,0 +1,129 @@
+//! The public HTML page.
+
+use askama::Template;
+use heliograph_store::{Component, Incident, IncidentUpdate, PageData};
+
+use crate::{group_status, page_status, public_components, timestamp};
+
+struct ComponentView<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    status: &'static str,
+    status_label: &'static str,
+}
+
+struct GroupView<'a> {
+    name: &'a str,
+    status: &'static str,
+    status_label: &'static str,
+    components: Vec<ComponentView<'a>>,
+}
+
+struct UpdateView<'a> {
+    status_label: &'static str,
+    body: &'a str,
+    at: String,
+}
+
+struct IncidentView<'a> {
+    name: &'a str,
+    impact: &'static str,
+    status_label: &'static str,
+    updates: Vec<UpdateView<'a>>,
+}
+
+#[derive(Template)]
+#[template(path = "public/page.html")]
+struct PageTemplate<'a> {
+    name: &'a str,
+    indicator: &'static str,
+    description: &'static str,
+    ungrouped: Vec<ComponentView<'a>>,
+    groups: Vec<GroupView<'a>>,
+    incidents: Vec<IncidentView<'a>>,
+    maintenances: Vec<IncidentView<'a>>,
+    base_path: &'a str,
+}
+
+fn shown(c: &Component) -> bool {
+    c.showcase
+        && (!c.only_show_if_degraded || c.status != heliograph_domain::ComponentStatus::Operational)
+}
+
+fn component_view(c: &Component) -> ComponentView<'_> {
+    ComponentView {
+        name: &c.name,
+        description: c.description.as_deref(),
+        status: c.status.as_str(),
+        status_label: c.status.label(),
+    }
+}
+
+fn incident_view((i, updates): &(Incident, Vec<IncidentUpdate>)) -> IncidentView<'_> {
+    IncidentView {
+        name: &i.name,
+        impact: i.impact.as_str(),
+        status_label: i.status.label(),
+        updates: updates
+            .iter()
+            .map(|u| UpdateView {
+                status_label: u.status.label(),
+                body: &u.body,
+                at: timestamp(u.display_at),
+            })
+            .collect(),
+    }
+}
+
+/// Renders the public page as an anonymous visitor may see it. `base_path`
+/// is the prefix of the page's own links (`""` on its host, `/status/<slug>` on the platform host).
+pub fn render_page(data: &PageData, base_path: &str) -> Result<String, askama::Error> {
+    let status = page_status(data);
+    let visible: Vec<&Component> = public_components(data).filter(|c| shown(c)).collect();
+    let groups = data
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let members: Vec<&Component> = visible
+                .iter()
+                .copied()
+                .filter(|c| c.group_id == Some(g.id))
+                .collect();
+            if members.is_empty() {
+                return None;
+            }
+            let worst = group_status(members.iter().copied());
+            Some(GroupView {
+                name: &g.name,
+                status: worst.as_str(),
+                status_label: worst.label(),
+                components: members.into_iter().map(component_view).collect(),
+            })
+        })
+        .collect();
+    PageTemplate {
+        name: &data.page.name,
+        indicator: status.indicator.as_str(),
+        description: status.description,
+        ungrouped: visible
+            .iter()
+            .filter(|c| c.group_id.is_none())
+            .map(|c| component_view(c))
+            .collect(),
+        groups,
+        incidents: data
+            .active_incidents
+            .iter()
+            .filter(|(i, _)| !i.status.is_maintenance())
+            .map(incident_view)
+            .collect(),
+        maintenances: data
+            .active_incidents
+            .iter()
+            .filter(|(i, _)| i.status.is_maintenance())
+            .map(incident_view)
+            .collect(),
+        base_path,
+    }
+    .render()
+}

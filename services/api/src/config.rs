@@ -1,0 +1,104 @@
+//! The API's settings, read once at start (see README § Configuration).
+
+use std::net::SocketAddr;
+
+use heliograph_domain::PublicUrls;
+use heliograph_runtime::{LogFormat, SettingError, Settings};
+use secrecy::SecretString;
+
+/// Everything the API needs to start.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// PostgreSQL URL (`DATABASE_URL`).
+    pub database_url: SecretString,
+    /// Pool size per replica (`DATABASE_MAX_CONNECTIONS`, default 10).
+    pub database_max_connections: u32,
+    /// Redis URL (`REDIS_URL`).
+    pub redis_url: SecretString,
+    /// Listen address (`BIND_ADDR`, default `127.0.0.1:8080`; port 0 picks one).
+    pub bind_addr: SocketAddr,
+    /// Platform origin and page host names (`PUBLIC_URL`, `BASE_DOMAIN`).
+    pub urls: PublicUrls,
+    /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
+    pub jwt_secret: SecretString,
+    /// Session token lifetime (`SESSION_TTL_MINUTES`, default 60).
+    pub session_ttl_minutes: i64,
+    /// Log format (`LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
+}
+
+impl ApiConfig {
+    /// Reads and validates the settings.
+    pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
+        let public_url = s.or("PUBLIC_URL", "http://localhost:8080");
+        let base_domain = s.required("BASE_DOMAIN").ok();
+        let urls = PublicUrls::new(&public_url, base_domain.as_deref()).map_err(|e| {
+            let name = if base_domain.is_some() && PublicUrls::new(&public_url, None).is_ok() {
+                "BASE_DOMAIN"
+            } else {
+                "PUBLIC_URL"
+            };
+            SettingError::new(name, format!("is malformed: {e}"))
+        })?;
+        let jwt_secret = s.secret("JWT_SECRET")?;
+        if secrecy::ExposeSecret::expose_secret(&jwt_secret).len() < 32 {
+            return Err(SettingError::new("JWT_SECRET", "must be at least 32 bytes"));
+        }
+        let session_ttl_minutes = s.parsed_or("SESSION_TTL_MINUTES", 60_i64)?;
+        if !(1..=24 * 60).contains(&session_ttl_minutes) {
+            return Err(SettingError::new(
+                "SESSION_TTL_MINUTES",
+                "must be between 1 and 1440",
+            ));
+        }
+        Ok(Self {
+            database_url: s.secret("DATABASE_URL")?,
+            database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            redis_url: s.secret("REDIS_URL")?,
+            bind_addr: s.parsed_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            urls,
+            jwt_secret,
+            session_ttl_minutes,
+            log_format: s.log_format()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: [(&str, &str); 3] = [
+        ("DATABASE_URL", "postgres://localhost/x"),
+        ("REDIS_URL", "redis://localhost"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<ApiConfig, SettingError> {
+        ApiConfig::from_settings(&Settings::from_pairs(
+            BASE.iter().copied().chain(extra.iter().copied()),
+        ))
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_the_secrets_and_urls() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.bind_addr.port(), 8080);
+        assert_eq!(c.urls.page_url("acme"), "http://acme.localhost:8080");
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
+            (&[("JWT_SECRET", "short")], "JWT_SECRET"),
+            (&[("SESSION_TTL_MINUTES", "0")], "SESSION_TTL_MINUTES"),
+        ];
+        for (extra, name) in cases {
+            assert_eq!(with(extra).unwrap_err().name, name);
+        }
+        let missing = ApiConfig::from_settings(&Settings::from_pairs([("JWT_SECRET", BASE[2].1)]));
+        assert_eq!(missing.unwrap_err().name, "DATABASE_URL");
+    }
+}

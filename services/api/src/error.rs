@@ -1,0 +1,211 @@
+//! The one error type of the HTTP API: every failure becomes
+//! `{"error": {"code", "detail", "fields"?}}` with a stable `code`, and nothing
+//! internal reaches the client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use heliograph_domain::FieldError;
+use heliograph_store::StoreError;
+use serde::Serialize;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body or a field is invalid (422).
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The body is not JSON (400).
+    #[error("malformed body: {0}")]
+    MalformedBody(String),
+    /// Nothing here, or nothing this caller may know about (404).
+    #[error("not found")]
+    NotFound,
+    /// No valid credentials (401).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Valid credentials, insufficient role (403).
+    #[error("forbidden")]
+    Forbidden,
+    /// The request conflicts with existing data (409).
+    #[error("conflict: {detail}")]
+    Conflict {
+        /// Stable code, e.g. `slug_taken`.
+        code: &'static str,
+        /// Sentence for a human.
+        detail: &'static str,
+    },
+    /// A dependency is down (503).
+    #[error("unavailable")]
+    Unavailable,
+    /// A bug or an outage; logged, never shown (500).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    /// One invalid field.
+    pub fn field(err: FieldError) -> Self {
+        Self::Validation(vec![err])
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation_failed",
+            Self::MalformedBody(_) => "malformed_body",
+            Self::NotFound => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Conflict { code, .. } => code,
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let detail: &str = match self {
+            Self::Validation(_) => "One or more fields are invalid.",
+            Self::MalformedBody(reason) => reason,
+            Self::NotFound => "Not found.",
+            Self::Unauthorized => "Missing or invalid credentials.",
+            Self::Forbidden => "Your role does not allow this.",
+            Self::Conflict { detail, .. } => detail,
+            Self::Unavailable => "A dependency is unavailable; try again shortly.",
+            Self::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "request failed");
+                "Something went wrong on our side."
+            }
+        };
+        let fields = match self {
+            Self::Validation(fields) => Some(fields.as_slice()),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(Body {
+            error: ErrorBody {
+                code: self.code(),
+                detail,
+                fields,
+            },
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Invalid(field) => Self::field(field),
+            StoreError::Conflict { constraint } => match constraint.as_str() {
+                "tenants_slug_key" | "pages_slug_key" => Self::Conflict {
+                    code: "slug_taken",
+                    detail: "This slug is already taken.",
+                },
+                "users_email_key" => Self::Conflict {
+                    code: "email_taken",
+                    detail: "An account with this email already exists.",
+                },
+                "subscribers_page_email_key" => Self::Conflict {
+                    code: "already_subscribed",
+                    detail: "This address is already subscribed to this page.",
+                },
+                _ => Self::Conflict {
+                    code: "conflict",
+                    detail: "This conflicts with existing data.",
+                },
+            },
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// Collects field errors while parsing a body, so one response lists them all.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Keeps the value, or records the error and answers `None`.
+    pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// Records an error.
+    pub fn push(&mut self, err: FieldError) {
+        self.0.push(err);
+    }
+
+    /// The recorded errors as a response; for when a required value is missing.
+    #[must_use]
+    pub fn into_error(self) -> ApiError {
+        ApiError::Validation(self.0)
+    }
+
+    /// `Ok` when no error was recorded.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+/// A required field, or a `missing` error for it.
+pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, FieldError> {
+    value.ok_or_else(|| FieldError::new(field, "missing", "is required"))
+}
+
+/// Turns actix's JSON extraction failures into API errors: syntax → 400, shape → 422.
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let api = match err {
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::field(FieldError::new(
+            "body",
+            "invalid",
+            // serde's message names the field and the expected type; it holds no server internals.
+            e.to_string(),
+        )),
+        JsonPayloadError::ContentType => {
+            ApiError::MalformedBody("Content-Type must be application/json.".to_owned())
+        }
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::MalformedBody("The body is too large.".to_owned())
+        }
+        _ => ApiError::MalformedBody("The body is not valid JSON.".to_owned()),
+    };
+    api.into()
+}

@@ -1,0 +1,16 @@
+//! The Heliograph API service: management REST API under `/v1`, the public
+//! pages (by host and under `/status/<slug>/`), `/healthz` and `/readyz`.
+//!
+//! Handlers are thin: extract → authorize → call the store → render. Rules
+//! live in `heliograph-domain`, queries in `heliograph-store`, public
+//! rendering in `heliograph-web`.
+
+mod auth;
+pub mod config;
+pub mod error;
+mod routes;
+pub mod seed;
+pub mod startup;
+
+pub use config::ApiConfig;
+pub use startup::Application;

@@ -1,0 +1,99 @@
+//! Every route, and the middleware that frames each request.
+
+mod components;
+mod health;
+mod incidents;
+mod public;
+mod signup;
+mod subscribers;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, guard, web};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+
+use crate::error::ApiError;
+
+/// All routes. Page hosts (`<slug>.<base domain>`) see only the public page;
+/// the platform host serves the API, health checks and `/status/<slug>/`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .guard(guard::fn_guard(public::is_page_host))
+            .route("/", web::get().to(public::page_by_host))
+            .route(
+                "/api/v2/summary.json",
+                web::get().to(public::summary_by_host),
+            )
+            .default_service(web::to(public::not_found)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .service(
+        web::scope("/v1")
+            .route("/signup", web::post().to(signup::signup))
+            .route(
+                "/pages/{page_id}/components",
+                web::post().to(components::create),
+            )
+            .route(
+                "/pages/{page_id}/subscribers",
+                web::post().to(subscribers::create),
+            )
+            .route(
+                "/pages/{page_id}/incidents",
+                web::post().to(incidents::create),
+            ),
+    )
+    .service(
+        web::scope("/status/{slug}")
+            .route("", web::get().to(public::page_by_path))
+            .route("/", web::get().to(public::page_by_path))
+            .route(
+                "/api/v2/summary.json",
+                web::get().to(public::summary_by_path),
+            )
+            .default_service(web::to(public::not_found)),
+    )
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// The root span of each request: tracing-actix-web's, with a `tenant.id`
+/// field that the `Member` extractor fills in.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(request, tenant.id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Answers the request id in `X-Request-Id`, so a user's report can be matched to the logs.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}
+
+/// Parses an id from the path; anything that is not an id is simply not found.
+fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}

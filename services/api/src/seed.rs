@@ -1,0 +1,129 @@
+//! The demo tenant that `deploy/dev up` shows: a page with grouped
+//! components, a resolved past incident, an open one, and a subscriber.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use heliograph_domain::{
+    ComponentStatus, EmailAddress, IncidentStatus, Name, Password, Slug, Visibility,
+};
+use heliograph_store::{
+    IncidentChange, NewComponent, NewIncident, NewSignup, NewSubscriber, Store,
+};
+use time::{Duration, OffsetDateTime};
+
+/// The demo owner's sign-in, printed by `deploy/dev up`.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+/// The demo owner's password (a local demo only).
+pub const DEMO_PASSWORD: &str = "demo-password-1";
+
+fn name(s: &str) -> anyhow::Result<Name> {
+    Name::parse("name", s, 255).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn component(n: &str, group: Option<uuid::Uuid>) -> anyhow::Result<NewComponent> {
+    Ok(NewComponent {
+        name: name(n)?,
+        description: None,
+        status: ComponentStatus::Operational,
+        group_id: group,
+        showcase: true,
+        only_show_if_degraded: false,
+        start_date: None,
+        visibility: Visibility::Public,
+    })
+}
+
+/// Creates the demo tenant unless it exists; answers whether it created it.
+pub async fn demo(store: &Store) -> anyhow::Result<bool> {
+    let slug = Slug::parse("slug", "demo").map_err(|e| anyhow::anyhow!("{e}"))?;
+    if store.tenant_by_slug(&slug).await?.is_some() {
+        return Ok(false);
+    }
+    let password =
+        Password::parse("password", DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let record = store
+        .signup(NewSignup {
+            name: name("Demo Cloud")?,
+            slug,
+            email: EmailAddress::parse("email", DEMO_EMAIL).map_err(|e| anyhow::anyhow!("{e}"))?,
+            password_hash: heliograph_auth::hash_password(&password)?,
+        })
+        .await
+        .context("Failed to create the demo tenant")?;
+    let page = record.page.id;
+    let mut tx = store.tenant_tx(record.tenant.id).await?;
+    tx.create_component(page, &component("Website", None)?)
+        .await?;
+    let platform = tx
+        .create_component_group(page, &name("Platform")?, Some("What our customers use"))
+        .await?;
+    let api = tx
+        .create_component(page, &component("API", Some(platform.id))?)
+        .await?;
+    tx.create_component(page, &component("Dashboard", Some(platform.id))?)
+        .await?;
+    let delivery = tx
+        .create_component_group(page, &name("Notifications")?, None)
+        .await?;
+    let email = tx
+        .create_component(page, &component("Email delivery", Some(delivery.id))?)
+        .await?;
+    tx.create_component(page, &component("Webhooks", Some(delivery.id))?)
+        .await?;
+
+    let three_days_ago = OffsetDateTime::now_utc() - Duration::days(3);
+    let (past, _) = tx
+        .create_incident(
+            page,
+            &NewIncident {
+                name: name("Delayed email notifications")?,
+                status: IncidentStatus::Investigating,
+                body: "Emails are arriving up to 20 minutes late. We are investigating.".into(),
+                impact_override: None,
+                components: BTreeMap::from([(email.id, ComponentStatus::DegradedPerformance)]),
+                component_ids: vec![],
+                deliver_notifications: false,
+                at: Some(three_days_ago),
+            },
+        )
+        .await?;
+    tx.update_incident(
+        past.id,
+        &IncidentChange {
+            status: IncidentStatus::Resolved,
+            body: "A stuck queue consumer was restarted; all delayed emails have been delivered."
+                .into(),
+            components: BTreeMap::from([(email.id, ComponentStatus::Operational)]),
+            deliver_notifications: false,
+            at: Some(three_days_ago + Duration::minutes(47)),
+        },
+    )
+    .await?;
+    tx.create_email_subscriber(
+        page,
+        &NewSubscriber {
+            email: EmailAddress::parse("email", "subscriber@example.com")
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            component_ids: vec![],
+            confirmed: true,
+        },
+    )
+    .await?;
+    tx.create_incident(
+        page,
+        &NewIncident {
+            name: name("Elevated API error rates")?,
+            status: IncidentStatus::Identified,
+            body: "A faulty deploy raised 5xx rates on the API. We are rolling it back.".into(),
+            impact_override: None,
+            components: BTreeMap::from([(api.id, ComponentStatus::PartialOutage)]),
+            component_ids: vec![],
+            deliver_notifications: true,
+            at: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,113 @@
+//! Building and running the HTTP server.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+use heliograph_auth::TokenKeys;
+use heliograph_domain::PublicUrls;
+use heliograph_store::Store;
+use redis::aio::ConnectionManager;
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::ApiConfig;
+use crate::{error, routes};
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Redis, for readiness now and cache invalidation later.
+    pub redis: ConnectionManager,
+    /// Session token keys.
+    pub tokens: TokenKeys,
+    /// Platform and page URLs.
+    pub urls: PublicUrls,
+}
+
+/// A bound, not yet running, API server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Connects to Redis, failing within `timeout` when it is unreachable.
+pub async fn connect_redis(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL: is malformed")?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+        .await
+        .context("REDIS_URL: Redis did not answer in time")?
+        .context("REDIS_URL: cannot connect to Redis")
+}
+
+impl Application {
+    /// Connects to PostgreSQL and Redis and binds the listener. Each failure
+    /// names the setting at fault.
+    pub async fn build(config: &ApiConfig) -> anyhow::Result<Self> {
+        let store = Store::connect(
+            config.database_url.expose_secret(),
+            config.database_max_connections,
+        )
+        .await
+        .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+        let redis = connect_redis(config.redis_url.expose_secret(), Duration::from_secs(5)).await?;
+        let tokens = TokenKeys::new(
+            &config.jwt_secret,
+            config.urls.origin(),
+            time::Duration::minutes(config.session_ttl_minutes),
+        )
+        .context("JWT_SECRET: unusable")?;
+        let listener = TcpListener::bind(config.bind_addr)
+            .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
+        let port = listener
+            .local_addr()
+            .context("BIND_ADDR: no local address")?
+            .port();
+        let state = web::Data::new(AppState {
+            store,
+            redis,
+            tokens,
+            urls: config.urls.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(routes::request_id_header))
+                .wrap(TracingLogger::<routes::RequestSpan>::new())
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(error::json_error),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| error::ApiError::NotFound.into()),
+                )
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .context("BIND_ADDR: cannot serve")?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound (useful with port 0).
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
