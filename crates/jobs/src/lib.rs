@@ -1,1 +1,380 @@
+//! The job queue, behind a small interface of our own.
+//!
+//! Jobs are JSON values on Redis queues (apalis-redis 1.0, pinned exactly;
+//! no other crate names apalis). This crate owns what apalis gets wrong or
+//! leaves open, found by reading its Lua scripts (see
+//! `shared/reference/dependencies.md`):
+//!
+//! - **Retries are ours.** apalis-redis re-runs any failed job on its own
+//!   linear schedule and ignores `max_attempts`. A handler here answers
+//!   [`JobError::Transient`] or [`JobError::Permanent`]; a transient failure
+//!   is re-pushed as a new job after exponential backoff with jitter and the
+//!   current one finishes, so the backend never retries implicitly; a
+//!   permanent one (or the last transient one) goes to the dead set.
+//! - **Finished jobs are purged.** Done and dead job records are removed by
+//!   [`Queues::purge_finished`], which the worker runs periodically; apalis
+//!   keeps them forever, and turning result persistence off makes it re-run
+//!   finished jobs instead.
+//! - **Workers are named per run** and deregistered at shutdown: apalis'
+//!   own shutdown leaves the name registered, which blocks a restart.
+//! - **Queues are polled** every 200 ms, since apalis otherwise notices a
+//!   new job only on its heartbeat.
+//!
+//! Jobs are delivered at least once (a crashed worker's jobs are re-queued
+//! after its heartbeats stop), so every handler must be idempotent.
 
+use std::future::Future;
+use std::time::Duration;
+
+use apalis::prelude::{
+    AbortError, BackendExt, Data, TaskBuilder, TaskSink, WorkerBuilder, WorkerBuilderExt,
+};
+use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// A kind of job: a serialisable value with a queue of its own.
+pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// The queue's name, unique among job kinds.
+    const QUEUE: &'static str;
+}
+
+/// How a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// May succeed later (a dependency is down): retried after backoff.
+    #[error("transient: {0:#}")]
+    Transient(anyhow::Error),
+    /// Will never succeed: not retried.
+    #[error("permanent: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+/// Errors of the queue itself.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis refused or is unreachable.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// apalis refused a push.
+    #[error("push failed: {0}")]
+    Push(String),
+    /// A worker stopped on a backend error.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+/// How many attempts a job gets before it is dead.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// What is actually queued: the job and how many attempts it has had.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Envelope<J> {
+    job: J,
+    attempt: u32,
+}
+
+/// Delay before retry number `attempt` (1-based): 1 s doubling to at most
+/// 5 min, spread ±20 % by `jitter` in `[0, 1)`.
+#[must_use]
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base =
+        Duration::from_secs(1u64 << attempt.saturating_sub(1).min(9)).min(Duration::from_secs(300));
+    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// Counts of one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Waiting to run now.
+    pub ready: u64,
+    /// Waiting for a later time.
+    pub scheduled: u64,
+    /// Claimed by a worker, running or about to.
+    pub in_flight: u64,
+    /// Finished and not yet purged.
+    pub done: u64,
+    /// Given up on and not yet purged.
+    pub dead: u64,
+}
+
+impl QueueDepth {
+    /// Nothing left to run.
+    #[must_use]
+    pub const fn is_drained(&self) -> bool {
+        self.ready == 0 && self.scheduled == 0 && self.in_flight == 0
+    }
+
+    /// Everything still to run, now or later.
+    #[must_use]
+    pub const fn pending(&self) -> u64 {
+        self.ready + self.scheduled + self.in_flight
+    }
+}
+
+/// The queues of one deployment (or one test): every key is under `namespace`.
+#[derive(Clone)]
+pub struct Queues {
+    conn: ConnectionManager,
+    namespace: String,
+}
+
+impl std::fmt::Debug for Queues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queues")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+impl Queues {
+    /// Queues on an existing Redis connection.
+    #[must_use]
+    pub fn new(conn: ConnectionManager, namespace: impl Into<String>) -> Self {
+        Self {
+            conn,
+            namespace: namespace.into(),
+        }
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn config<J: Job>(&self) -> Config {
+        Config::default()
+            .queue(format!("{}:{}", self.namespace, J::QUEUE))
+            .batch_size(4)
+            .heartbeat_interval(HEARTBEAT)
+            .missed_heartbeats(3)
+            .persist_results(true)
+            .emit_events(false)
+    }
+
+    fn storage<J: Job>(&self) -> RedisStorage<Envelope<J>> {
+        RedisStorage::new(self.conn.clone()).with_config(self.config::<J>())
+    }
+
+    /// Queues `job` to run now.
+    pub async fn push<J: Job>(&self, job: J) -> Result<(), QueueError> {
+        self.push_envelope(Envelope { job, attempt: 0 }, None).await
+    }
+
+    /// Queues `job` to run after `delay` (one-second resolution).
+    pub async fn push_after<J: Job>(&self, job: J, delay: Duration) -> Result<(), QueueError> {
+        self.push_envelope(Envelope { job, attempt: 0 }, Some(delay))
+            .await
+    }
+
+    async fn push_envelope<J: Job>(
+        &self,
+        envelope: Envelope<J>,
+        delay: Option<Duration>,
+    ) -> Result<(), QueueError> {
+        let mut storage = self.storage::<J>();
+        let result = match delay {
+            None => storage.push(envelope).await,
+            Some(d) => {
+                storage
+                    .push_task(TaskBuilder::new(envelope).run_after(d).build())
+                    .await
+            }
+        };
+        result.map_err(|e| QueueError::Push(e.to_string()))
+    }
+
+    /// The counts of `J`'s queue.
+    pub async fn depth<J: Job>(&self) -> Result<QueueDepth, QueueError> {
+        let cfg = self.config::<J>();
+        let mut conn = self.conn.clone();
+        let ready: u64 = conn.llen(cfg.active_jobs_list()).await?;
+        let scheduled: u64 = conn.zcard(cfg.scheduled_jobs_set()).await?;
+        let workers: Vec<String> = conn.zrange(cfg.workers_set(), 0, -1).await?;
+        let mut in_flight = 0;
+        for worker in workers {
+            let n: u64 = conn
+                .scard(format!("{}:{worker}", cfg.inflight_jobs_set()))
+                .await?;
+            in_flight += n;
+        }
+        Ok(QueueDepth {
+            ready,
+            scheduled,
+            in_flight,
+            done: conn.scard(cfg.done_jobs_set()).await?,
+            dead: conn.scard(cfg.dead_jobs_set()).await?,
+        })
+    }
+
+    /// Removes the records of finished (done and dead) jobs of `J`'s queue;
+    /// answers how many. Dead jobs were logged when they died, and the state
+    /// that matters (deliveries) lives in PostgreSQL.
+    pub async fn purge_finished<J: Job>(&self) -> Result<usize, QueueError> {
+        let cfg = self.config::<J>();
+        let mut conn = self.conn.clone();
+        let mut purged = 0;
+        for set in [cfg.done_jobs_set(), cfg.dead_jobs_set()] {
+            let ids: Vec<String> = conn.srandmember_multiple(&set, 1000).await?;
+            if ids.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            pipe.hdel(cfg.job_data_hash(), &ids).ignore();
+            for id in &ids {
+                pipe.del(format!("{}:{id}", cfg.job_meta_hash())).ignore();
+            }
+            pipe.srem(&set, &ids).ignore();
+            let () = pipe.query_async(&mut conn).await?;
+            purged += ids.len();
+        }
+        Ok(purged)
+    }
+
+    /// Deletes every key under the namespace (test teardown).
+    pub async fn delete_all(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = conn.keys(format!("{}:*", self.namespace)).await?;
+        if !keys.is_empty() {
+            let () = conn.del(keys).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `handler` on `J`'s queue with at most `concurrency` jobs at once,
+    /// until `shutdown` fires; then finishes the jobs in hand and returns. A
+    /// worker that stops on a backend error is restarted after a pause.
+    pub async fn run<J, C, F, Fut>(
+        &self,
+        concurrency: usize,
+        ctx: C,
+        handler: F,
+        shutdown: CancellationToken,
+    ) where
+        J: Job,
+        C: Clone + Send + Sync + 'static,
+        F: Fn(J, C) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        while !shutdown.is_cancelled() {
+            match self
+                .run_once(concurrency, ctx.clone(), handler.clone(), shutdown.clone())
+                .await
+            {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::error!(job.queue = J::QUEUE, error = %err, "worker stopped; restarting");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_once<J, C, F, Fut>(
+        &self,
+        concurrency: usize,
+        ctx: C,
+        handler: F,
+        shutdown: CancellationToken,
+    ) -> Result<(), QueueError>
+    where
+        J: Job,
+        C: Clone + Send + Sync + 'static,
+        F: Fn(J, C) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let name = format!("{}-{}", J::QUEUE, uuid::Uuid::now_v7());
+        let queues = self.clone();
+        let task = move |envelope: Envelope<J>, data: Data<C>| {
+            let handler = handler.clone();
+            let queues = queues.clone();
+            let ctx: C = (*data).clone();
+            async move { queues.handle(envelope, ctx, handler).await }
+        };
+        let worker = WorkerBuilder::new(name.clone())
+            .backend(self.storage::<J>().poll_with_interval(POLL_INTERVAL))
+            .data(ctx)
+            .concurrency(concurrency)
+            .build(task);
+        let result = worker
+            .run_until(async move {
+                shutdown.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await;
+        // apalis leaves a stopped worker registered; take it out ourselves.
+        let mut conn = self.conn.clone();
+        let _: Result<(), _> = conn.zrem(self.config::<J>().workers_set(), &name).await;
+        result.map_err(|e| QueueError::Worker(e.to_string()))
+    }
+
+    /// Runs one job and applies our retry policy to its outcome.
+    async fn handle<J, C, F, Fut>(
+        &self,
+        envelope: Envelope<J>,
+        ctx: C,
+        handler: F,
+    ) -> Result<(), AbortError>
+    where
+        J: Job,
+        F: Fn(J, C) -> Fut,
+        Fut: Future<Output = Result<(), JobError>>,
+    {
+        let attempt = envelope.attempt + 1;
+        let span = tracing::info_span!("job", job.name = J::QUEUE, job.attempt = attempt);
+        let outcome = handler(envelope.job.clone(), ctx)
+            .instrument(span.clone())
+            .await;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(JobError::Permanent(err)) => {
+                tracing::error!(parent: &span, error = format!("{err:#}"), "job failed permanently");
+                Err(AbortError::new(format!("{err:#}")))
+            }
+            Err(JobError::Transient(err)) if attempt >= MAX_ATTEMPTS => {
+                tracing::error!(parent: &span, error = format!("{err:#}"), "job failed on its last attempt");
+                Err(AbortError::new(format!("{err:#}")))
+            }
+            Err(JobError::Transient(err)) => {
+                let delay = backoff(attempt, rand::random());
+                tracing::warn!(parent: &span, error = format!("{err:#}"), retry_in_ms = delay.as_millis() as u64, "job failed; will retry");
+                let retry = Envelope {
+                    job: envelope.job,
+                    attempt,
+                };
+                // apalis' own retries are never used (see above); should Redis
+                // refuse the re-push, the job dies here, logged, and the state
+                // in PostgreSQL (pending deliveries) still says what is left.
+                self.push_envelope(retry, Some(delay)).await.map_err(|e| {
+                    tracing::error!(parent: &span, error = %e, "could not re-queue a failed job");
+                    AbortError::new(e.to_string())
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_and_caps_at_five_minutes() {
+        assert_eq!(backoff(1, 0.5), Duration::from_secs(1));
+        assert_eq!(backoff(2, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(5, 0.5), Duration::from_secs(16));
+        assert_eq!(backoff(30, 0.5), Duration::from_secs(300));
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(800));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(1200));
+    }
+}

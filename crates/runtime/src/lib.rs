@@ -7,6 +7,7 @@ use std::fmt::Display;
 use std::path::Path;
 use std::str::FromStr;
 
+use heliograph_domain::PublicUrls;
 use secrecy::SecretString;
 
 /// A setting that is missing or malformed. Its `Display` is the one line an operator reads.
@@ -98,6 +99,16 @@ impl Settings {
                 .parse()
                 .map_err(|e| SettingError::new(name, format!("is malformed: {e}"))),
         }
+    }
+
+    /// The platform origin (`PUBLIC_URL`, default `http://localhost:8080`) and
+    /// the domain pages live under (`BASE_DOMAIN`, default the origin's host).
+    pub fn public_urls(&self) -> Result<PublicUrls, SettingError> {
+        let public_url = self.or("PUBLIC_URL", "http://localhost:8080");
+        PublicUrls::new(&public_url, None)
+            .map_err(|e| SettingError::new("PUBLIC_URL", format!("is malformed: {e}")))?;
+        PublicUrls::new(&public_url, self.raw("BASE_DOMAIN"))
+            .map_err(|e| SettingError::new("BASE_DOMAIN", format!("is malformed: {e}")))
     }
 
     /// The log format: `text` (default) or `json`.

@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::notifications::{EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED};
+use crate::notifications::{EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED, IncidentEventPayload};
 use crate::{Result, TenantTx};
 
 macro_rules! incident_columns {
@@ -398,11 +398,11 @@ impl TenantTx {
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
         .bind(event_kind)
-        .bind(Json(serde_json::json!({
-            "incident_id": incident,
-            "incident_update_id": update_id,
-            "deliver_notifications": change.deliver_notifications,
-        })))
+        .bind(Json(IncidentEventPayload {
+            incident_id: incident,
+            incident_update_id: update_id,
+            deliver_notifications: change.deliver_notifications,
+        }))
         .execute(&mut *self.tx)
         .await?;
         self.incident_update(incident, update_id).await

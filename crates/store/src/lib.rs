@@ -28,7 +28,8 @@ pub use components::{Component, ComponentGroup, NewComponent};
 pub use error::StoreError;
 pub use incidents::{AffectedComponent, Incident, IncidentChange, IncidentUpdate, NewIncident};
 pub use notifications::{
-    ClaimedEvent, DeliveryWork, EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED, Event, OutboxClaim,
+    ClaimedEvent, DeliveryWork, EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED, Event,
+    IncidentEventPayload, OutboxClaim, OutboxListener,
 };
 pub use pages::{Page, PageData, PageRef};
 pub use subscribers::{NewSubscriber, Subscriber};

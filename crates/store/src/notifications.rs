@@ -4,8 +4,12 @@
 //! second fan-out, which inserts no second delivery (one per event ×
 //! subscriber × channel); a delivery already sent is never claimed again.
 
-use heliograph_domain::{Channel, DeliveryId, EventId, PageId, TenantId};
+use heliograph_domain::{
+    Channel, DeliveryId, EventId, IncidentId, IncidentUpdateId, PageId, TenantId,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sqlx::postgres::PgListener;
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
@@ -17,6 +21,28 @@ use crate::{Result, Store, TenantTx};
 pub const EVENT_INCIDENT_CREATED: &str = "incident.created";
 /// An update was posted on an incident.
 pub const EVENT_INCIDENT_UPDATED: &str = "incident.updated";
+
+/// What an `incident.*` event carries: ids only; readers re-read the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentEventPayload {
+    /// The incident.
+    pub incident_id: IncidentId,
+    /// The update that caused the event.
+    pub incident_update_id: IncidentUpdateId,
+    /// Whether subscribers are to be told.
+    pub deliver_notifications: bool,
+}
+
+/// Waits for `NOTIFY heliograph_outbox`, sent by a trigger on every outbox insert.
+pub struct OutboxListener(PgListener);
+
+impl OutboxListener {
+    /// Returns at the next notification (or a lost connection, as an error).
+    pub async fn recv(&mut self) -> Result<()> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
 
 /// An event recorded in the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -98,6 +124,13 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         Ok(OutboxClaim { tx, events })
+    }
+
+    /// A listener for new outbox rows, on a connection of its own.
+    pub async fn listen_outbox(&self) -> Result<OutboxListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("heliograph_outbox").await?;
+        Ok(OutboxListener(listener))
     }
 
     /// How many outbox rows await the relay (for metrics and tests).

@@ -30,16 +30,7 @@ pub struct ApiConfig {
 impl ApiConfig {
     /// Reads and validates the settings.
     pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
-        let public_url = s.or("PUBLIC_URL", "http://localhost:8080");
-        let base_domain = s.required("BASE_DOMAIN").ok();
-        let urls = PublicUrls::new(&public_url, base_domain.as_deref()).map_err(|e| {
-            let name = if base_domain.is_some() && PublicUrls::new(&public_url, None).is_ok() {
-                "BASE_DOMAIN"
-            } else {
-                "PUBLIC_URL"
-            };
-            SettingError::new(name, format!("is malformed: {e}"))
-        })?;
+        let urls = s.public_urls()?;
         let jwt_secret = s.secret("JWT_SECRET")?;
         if secrecy::ExposeSecret::expose_secret(&jwt_secret).len() < 32 {
             return Err(SettingError::new("JWT_SECRET", "must be at least 32 bytes"));

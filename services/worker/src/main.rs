@@ -1,1 +1,61 @@
-fn main() {}
+//! `heliograph-worker`: runs until SIGINT/SIGTERM, then finishes the jobs in hand.
+
+use std::process::ExitCode;
+
+use heliograph_runtime::{Settings, init_tracing};
+use heliograph_worker::{Context, WorkerConfig, run};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match start().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("heliograph-worker: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> anyhow::Result<()> {
+    let config = WorkerConfig::from_settings(&Settings::from_env()?)?;
+    init_tracing(config.log_format);
+    let ctx = Context::connect(&config).await?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing the jobs in hand");
+        signal.cancel();
+    });
+    tracing::info!(
+        concurrency = config.concurrency,
+        "heliograph-worker started"
+    );
+    run(
+        ctx,
+        config.concurrency,
+        config.outbox_poll_interval,
+        shutdown,
+    )
+    .await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => drop(tokio::signal::ctrl_c().await),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tokio::signal::ctrl_c().await);
+}

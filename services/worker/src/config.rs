@@ -1,0 +1,114 @@
+//! The worker's settings, read once at start (see README § Configuration).
+
+use std::time::Duration;
+
+use heliograph_domain::PublicUrls;
+use heliograph_runtime::{LogFormat, SettingError, Settings};
+use lettre::message::Mailbox;
+use secrecy::SecretString;
+
+/// Everything the worker needs to start.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// PostgreSQL URL (`DATABASE_URL`).
+    pub database_url: SecretString,
+    /// Pool size (`DATABASE_MAX_CONNECTIONS`, default 10).
+    pub database_max_connections: u32,
+    /// Redis URL (`REDIS_URL`).
+    pub redis_url: SecretString,
+    /// Key prefix of every queue (`QUEUE_NAMESPACE`, default `heliograph`).
+    pub queue_namespace: String,
+    /// SMTP server, `smtp://user:pass@host:port` or `smtps://…` (`SMTP_URL`).
+    pub smtp_url: SecretString,
+    /// Sender of notification emails (`EMAIL_FROM`).
+    pub email_from: Mailbox,
+    /// Platform and page URLs, for links in notifications (`PUBLIC_URL`, `BASE_DOMAIN`).
+    pub urls: PublicUrls,
+    /// Jobs run at once per queue (`WORKER_CONCURRENCY`, default 8).
+    pub concurrency: usize,
+    /// Outbox poll interval when no notification arrives (`OUTBOX_POLL_INTERVAL_MS`, default 1000).
+    pub outbox_poll_interval: Duration,
+    /// Log format (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+impl WorkerConfig {
+    /// Reads and validates the settings.
+    pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
+        let email_from: Mailbox = s.parsed_or(
+            "EMAIL_FROM",
+            Mailbox::new(
+                Some("Heliograph".to_owned()),
+                "notifications@heliograph.localhost"
+                    .parse()
+                    .map_err(|_| SettingError::new("EMAIL_FROM", "default is invalid"))?,
+            ),
+        )?;
+        let concurrency: usize = s.parsed_or("WORKER_CONCURRENCY", 8)?;
+        if !(1..=1024).contains(&concurrency) {
+            return Err(SettingError::new(
+                "WORKER_CONCURRENCY",
+                "must be between 1 and 1024",
+            ));
+        }
+        let poll_ms: u64 = s.parsed_or("OUTBOX_POLL_INTERVAL_MS", 1000)?;
+        if !(50..=60_000).contains(&poll_ms) {
+            return Err(SettingError::new(
+                "OUTBOX_POLL_INTERVAL_MS",
+                "must be between 50 and 60000",
+            ));
+        }
+        let smtp_url = s.secret("SMTP_URL")?;
+        Ok(Self {
+            database_url: s.secret("DATABASE_URL")?,
+            database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            redis_url: s.secret("REDIS_URL")?,
+            queue_namespace: s.or("QUEUE_NAMESPACE", "heliograph"),
+            smtp_url,
+            email_from,
+            urls: s.public_urls()?,
+            concurrency,
+            outbox_poll_interval: Duration::from_millis(poll_ms),
+            log_format: s.log_format()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: [(&str, &str); 3] = [
+        ("DATABASE_URL", "postgres://localhost/x"),
+        ("REDIS_URL", "redis://localhost"),
+        ("SMTP_URL", "smtp://localhost:1025"),
+    ];
+
+    #[test]
+    fn defaults_are_usable() {
+        let c = WorkerConfig::from_settings(&Settings::from_pairs(BASE)).unwrap();
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(
+            c.email_from.email.to_string(),
+            "notifications@heliograph.localhost"
+        );
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        for (name, value) in [
+            ("EMAIL_FROM", "not an address"),
+            ("WORKER_CONCURRENCY", "0"),
+            ("OUTBOX_POLL_INTERVAL_MS", "soon"),
+            ("BASE_DOMAIN", "a/b"),
+        ] {
+            let s = Settings::from_pairs(BASE.into_iter().chain([(name, value)]));
+            assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, name);
+        }
+        let s = Settings::from_pairs(BASE.into_iter().filter(|(k, _)| *k != "SMTP_URL"));
+        assert_eq!(
+            WorkerConfig::from_settings(&s).unwrap_err().name,
+            "SMTP_URL"
+        );
+    }
+}

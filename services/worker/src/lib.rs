@@ -1,0 +1,182 @@
+//! The Heliograph worker: relays the outbox to the queues, fans events out to
+//! subscribers, and delivers each notification with retry and backoff.
+//!
+//! ```text
+//! outbox (Postgres) ──relay──► fanout queue ──► deliveries rows ──► deliver queue ──► SMTP
+//! ```
+//!
+//! Every step is idempotent: an event relayed twice creates no second
+//! delivery (one per event × subscriber × channel), and a delivery marked
+//! sent is never claimed again. Run as many workers as needed.
+
+pub mod config;
+mod deliver;
+mod fanout;
+mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use heliograph_domain::{DeliveryId, EventId, PublicUrls, TenantId};
+use heliograph_jobs::{Job, JobError, Queues};
+use heliograph_notify::{Mailer, RetryPolicy};
+use heliograph_store::{Store, StoreError};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+pub use config::WorkerConfig;
+pub use relay::relay_pending;
+
+/// Fan an outbox event out to the subscribers it concerns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanOut {
+    /// The event's tenant.
+    pub tenant_id: TenantId,
+    /// The event.
+    pub event_id: EventId,
+}
+
+impl Job for FanOut {
+    const QUEUE: &'static str = "fanout";
+}
+
+/// Send one delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deliver {
+    /// The delivery's tenant.
+    pub tenant_id: TenantId,
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+}
+
+impl Job for Deliver {
+    const QUEUE: &'static str = "deliver";
+}
+
+/// What the jobs share. Cheap to clone.
+#[derive(Clone)]
+pub struct Context(Arc<Inner>);
+
+/// The parts of [`Context`].
+pub struct Inner {
+    /// The database.
+    pub store: Store,
+    /// The job queues.
+    pub queues: Queues,
+    /// The SMTP sender.
+    pub mailer: Mailer,
+    /// For links in notifications.
+    pub urls: PublicUrls,
+    /// When to retry a failed email.
+    pub email_retry: RetryPolicy,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Context {
+    /// A context from its parts.
+    #[must_use]
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    /// Connects to PostgreSQL and Redis; each failure names its setting.
+    pub async fn connect(config: &WorkerConfig) -> anyhow::Result<Self> {
+        let store = Store::connect(
+            config.database_url.expose_secret(),
+            config.database_max_connections,
+        )
+        .await
+        .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+        let client = redis::Client::open(config.redis_url.expose_secret())
+            .context("REDIS_URL: is malformed")?;
+        let redis = tokio::time::timeout(
+            Duration::from_secs(5),
+            redis::aio::ConnectionManager::new(client),
+        )
+        .await
+        .context("REDIS_URL: Redis did not answer in time")?
+        .context("REDIS_URL: cannot connect to Redis")?;
+        let mailer = Mailer::new(config.smtp_url.expose_secret(), config.email_from.clone())
+            .context("SMTP_URL: is malformed")?;
+        Ok(Self::new(Inner {
+            store,
+            queues: Queues::new(redis, config.queue_namespace.clone()),
+            mailer,
+            urls: config.urls.clone(),
+            email_retry: RetryPolicy::email(),
+        }))
+    }
+}
+
+/// Runs the relay, the fan-out and delivery workers and the janitor until
+/// `shutdown` fires; then lets the jobs in hand finish.
+pub async fn run(
+    ctx: Context,
+    concurrency: usize,
+    outbox_poll_interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let relay = tokio::spawn(relay::run(
+        ctx.clone(),
+        outbox_poll_interval,
+        shutdown.clone(),
+    ));
+    let fanout = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(concurrency, ctx.clone(), fanout::handle, shutdown)
+                .await;
+        })
+    };
+    let deliver = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(concurrency, ctx.clone(), deliver::handle, shutdown)
+                .await;
+        })
+    };
+    let janitor = tokio::spawn(janitor(ctx, shutdown));
+    for task in [relay, fanout, deliver, janitor] {
+        if let Err(err) = task.await {
+            tracing::error!(error = %err, "worker task panicked");
+        }
+    }
+}
+
+/// Purges finished job records so Redis does not fill up.
+async fn janitor(ctx: Context, shutdown: CancellationToken) {
+    loop {
+        for result in [
+            ctx.queues.purge_finished::<FanOut>().await,
+            ctx.queues.purge_finished::<Deliver>().await,
+        ] {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "could not purge finished jobs");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
+/// A store failure as a job outcome: a missing row will never appear, anything else may pass.
+fn job_error(err: StoreError) -> JobError {
+    match err {
+        StoreError::NotFound | StoreError::Corrupt(_) | StoreError::Invalid(_) => {
+            JobError::Permanent(err.into())
+        }
+        other => JobError::Transient(other.into()),
+    }
+}

@@ -1,0 +1,67 @@
+//! The outbox relay: moves committed events from PostgreSQL to the fan-out queue.
+
+use std::time::Duration;
+
+use crate::{Context, FanOut};
+use tokio_util::sync::CancellationToken;
+
+/// Events claimed per round trip.
+const BATCH: i64 = 100;
+
+/// Relays every pending outbox event; answers how many. Rows are claimed with
+/// `SKIP LOCKED`, so several relays share the work; a crash between the push
+/// and the commit relays an event twice, which fan-out absorbs.
+pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let claim = ctx.store.claim_outbox(BATCH).await?;
+        if claim.events.is_empty() {
+            return Ok(total);
+        }
+        for event in &claim.events {
+            ctx.queues
+                .push(FanOut {
+                    tenant_id: event.tenant_id,
+                    event_id: event.id,
+                })
+                .await?;
+        }
+        total += claim.events.len();
+        claim.finish().await?;
+    }
+}
+
+/// Relays until `shutdown`: woken by `LISTEN/NOTIFY`, polling every `poll` as a fallback.
+pub async fn run(ctx: Context, poll: Duration, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        if let Err(err) = relay_loop(&ctx, poll, &shutdown).await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "outbox relay failed; restarting"
+            );
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+async fn relay_loop(
+    ctx: &Context,
+    poll: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut listener = ctx.store.listen_outbox().await?;
+    loop {
+        let n = relay_pending(ctx).await?;
+        if n > 0 {
+            tracing::debug!(events = n, "relayed outbox events");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            woken = listener.recv() => woken?,
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
