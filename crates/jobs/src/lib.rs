@@ -62,9 +62,26 @@ pub enum QueueError {
     /// apalis refused a push.
     #[error("push failed: {0}")]
     Push(String),
+    /// Redis did not answer in time.
+    #[error("no answer in time")]
+    Timeout,
     /// A worker stopped on a backend error.
     #[error("worker failed: {0}")]
     Worker(String),
+}
+
+/// Connects to Redis, giving up after `timeout` instead of retrying forever
+/// (the queues and the API's readiness check share this).
+pub async fn connect(url: &str, timeout: Duration) -> Result<ConnectionManager, QueueError> {
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+        .await
+        .map_err(|_| QueueError::Timeout)?
+        .map_err(QueueError::from)
 }
 
 /// How many attempts a job gets before it is dead.

@@ -34,19 +34,6 @@ pub struct Application {
     server: Server,
 }
 
-/// Connects to Redis, failing within `timeout` when it is unreachable.
-pub async fn connect_redis(url: &str, timeout: Duration) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url).context("REDIS_URL: is malformed")?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1);
-    tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
-        .await
-        .context("REDIS_URL: Redis did not answer in time")?
-        .context("REDIS_URL: cannot connect to Redis")
-}
-
 impl Application {
     /// Connects to PostgreSQL and Redis and binds the listener. Each failure
     /// names the setting at fault.
@@ -57,7 +44,10 @@ impl Application {
         )
         .await
         .context("DATABASE_URL: cannot connect to PostgreSQL")?;
-        let redis = connect_redis(config.redis_url.expose_secret(), Duration::from_secs(5)).await?;
+        let redis =
+            heliograph_jobs::connect(config.redis_url.expose_secret(), Duration::from_secs(5))
+                .await
+                .context("REDIS_URL: cannot connect to Redis")?;
         let tokens = TokenKeys::new(
             &config.jwt_secret,
             config.urls.origin(),

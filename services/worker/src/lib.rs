@@ -95,15 +95,10 @@ impl Context {
         )
         .await
         .context("DATABASE_URL: cannot connect to PostgreSQL")?;
-        let client = redis::Client::open(config.redis_url.expose_secret())
-            .context("REDIS_URL: is malformed")?;
-        let redis = tokio::time::timeout(
-            Duration::from_secs(5),
-            redis::aio::ConnectionManager::new(client),
-        )
-        .await
-        .context("REDIS_URL: Redis did not answer in time")?
-        .context("REDIS_URL: cannot connect to Redis")?;
+        let redis =
+            heliograph_jobs::connect(config.redis_url.expose_secret(), Duration::from_secs(5))
+                .await
+                .context("REDIS_URL: cannot connect to Redis")?;
         let mailer = Mailer::new(config.smtp_url.expose_secret(), config.email_from.clone())
             .context("SMTP_URL: is malformed")?;
         Ok(Self::new(Inner {

@@ -1,0 +1,297 @@
+//! The world each test owns: a fresh database, its own Redis key prefix, the
+//! API on a random port and the real worker, all on loopback; plus the shared
+//! mail catcher (maildev), read through its HTTP API and filtered by the
+//! test's own unique addresses.
+
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use heliograph_api::{ApiConfig, Application};
+use heliograph_domain::PublicUrls;
+use heliograph_jobs::Queues;
+use heliograph_notify::{Mailer, RetryPolicy};
+use heliograph_runtime::LogFormat;
+use heliograph_store::Store;
+use heliograph_worker::{Context, Deliver, FanOut, Inner};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The page host domain used in tests: pages live at `<slug>.heliograph.test`.
+pub const BASE_DOMAIN: &str = "heliograph.test";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `deploy/dev test`, which starts PostgreSQL, Redis and maildev")
+    })
+}
+
+fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        drop(rustls::crypto::ring::default_provider().install_default());
+    });
+}
+
+/// A running API and worker with a database of their own.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub queues: Queues,
+    db_name: String,
+    admin_url: String,
+    shutdown: CancellationToken,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What signup answered.
+pub struct Tenant {
+    pub token: String,
+    pub page_id: String,
+    pub slug: String,
+}
+
+/// A unique slug, so parallel tests never collide.
+pub fn unique_slug(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A unique address at a domain maildev accepts.
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", Uuid::new_v4().simple())
+}
+
+async fn create_database(admin_url: &str, name: &str) -> String {
+    let options: PgConnectOptions = admin_url
+        .parse()
+        .expect("TEST_DATABASE_URL is a PostgreSQL URL");
+    let mut conn = options.connect().await.expect("PostgreSQL is reachable");
+    // The name is ours (hg_test_<uuid>), never user input.
+    sqlx::query(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
+        .execute(&mut conn)
+        .await
+        .expect("can create a test database");
+    conn.close().await.ok();
+    options.database(name).to_url_lossy().to_string()
+}
+
+impl TestApp {
+    /// Starts the API and the worker on a fresh, migrated database.
+    pub async fn spawn() -> Self {
+        install_crypto();
+        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
+        let db_name = format!("hg_test_{}", Uuid::new_v4().simple());
+        let db_url = create_database(&admin_url, &db_name).await;
+        let store = Store::connect(&db_url, 10)
+            .await
+            .expect("connects to the test database");
+        store.migrate().await.expect("migrations apply");
+
+        let redis_url = env("REDIS_URL");
+        let urls =
+            PublicUrls::new("http://heliograph.test", Some(BASE_DOMAIN)).expect("valid test URLs");
+        let config = ApiConfig {
+            database_url: SecretString::from(db_url.clone()),
+            database_max_connections: 5,
+            redis_url: SecretString::from(redis_url.clone()),
+            bind_addr: "127.0.0.1:0".parse().expect("loopback address"),
+            urls: urls.clone(),
+            jwt_secret: SecretString::from("test-secret-test-secret-test-secret!".to_owned()),
+            session_ttl_minutes: 15,
+            log_format: LogFormat::Text,
+        };
+        let app = Application::build(&config).await.expect("the API starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+
+        let redis = redis::aio::ConnectionManager::new(
+            redis::Client::open(redis_url).expect("REDIS_URL parses"),
+        )
+        .await
+        .expect("Redis is reachable");
+        let queues = Queues::new(redis, format!("test-{}", Uuid::new_v4().simple()));
+        let mailer = Mailer::new(
+            &env("SMTP_URL"),
+            "Heliograph Test <notifications@heliograph.test>"
+                .parse()
+                .expect("valid sender"),
+        )
+        .expect("SMTP_URL parses");
+        let ctx = Context::new(Inner {
+            store: store.clone(),
+            queues: queues.clone(),
+            mailer,
+            urls,
+            email_retry: RetryPolicy::email(),
+        });
+        let shutdown = CancellationToken::new();
+        let worker = tokio::spawn(heliograph_worker::run(
+            ctx,
+            4,
+            Duration::from_millis(200),
+            shutdown.clone(),
+        ));
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            store,
+            queues,
+            db_name,
+            admin_url,
+            shutdown,
+            worker: Some(worker),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs JSON, with a bearer token when given; answers status and JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs a path, optionally with another `Host`.
+    pub async fn get(&self, path: &str, host: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(host) = host {
+            request = request.header(reqwest::header::HOST, host);
+        }
+        request.send().await.expect("the API answers")
+    }
+
+    /// Signs a new tenant up and answers its token and ids.
+    pub async fn signup(&self) -> Tenant {
+        let slug = unique_slug("t");
+        let (status, body) = self
+            .post(
+                "/v1/signup",
+                None,
+                &json!({"name": "Acme Cloud", "slug": slug, "email": unique_email("owner"), "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Tenant {
+            token: body["token"].as_str().expect("a token").to_owned(),
+            page_id: body["page"]["id"].as_str().expect("a page id").to_owned(),
+            slug,
+        }
+    }
+
+    /// Creates a component on the tenant's page and answers its id.
+    pub async fn component(&self, t: &Tenant, name: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/v1/pages/{}/components", t.page_id),
+                Some(&t.token),
+                &json!({"component": {"name": name}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("a component id").to_owned()
+    }
+
+    /// A single count query on the test database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect("the count query runs");
+        n
+    }
+
+    /// Waits until the outbox is relayed and both queues are empty (twice in
+    /// a row, so a job that enqueues another is seen through).
+    pub async fn drain(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet = 0;
+        while quiet < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "background work did not finish within 30 s"
+            );
+            let idle = self.store.unrelayed_events().await.expect("outbox count") == 0
+                && self
+                    .queues
+                    .depth::<FanOut>()
+                    .await
+                    .expect("fanout depth")
+                    .is_drained()
+                && self
+                    .queues
+                    .depth::<Deliver>()
+                    .await
+                    .expect("deliver depth")
+                    .is_drained();
+            quiet = if idle { quiet + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Stops the worker (asserting nothing was left behind) and drops the test's database and keys.
+    pub async fn finish(mut self) {
+        self.drain().await;
+        self.shutdown.cancel();
+        if let Some(worker) = self.worker.take() {
+            tokio::time::timeout(Duration::from_secs(15), worker)
+                .await
+                .expect("the worker stops within 15 s")
+                .expect("the worker did not panic");
+        }
+        self.queues.delete_all().await.expect("test keys deleted");
+        self.store.pool().close().await;
+        let options: PgConnectOptions = self.admin_url.parse().expect("admin URL parses");
+        let mut conn = options.connect().await.expect("PostgreSQL is reachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            r#"drop database if exists "{}" with (force)"#,
+            self.db_name
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("test database dropped");
+    }
+}
+
+/// Emails maildev holds for `to`, waiting up to 15 s for at least `n`.
+pub async fn emails_to(to: &str, n: usize) -> Vec<Value> {
+    let catcher = env("MAILCATCHER_URL");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all: Vec<Value> = client
+            .get(format!("{catcher}/email"))
+            .send()
+            .await
+            .expect("maildev answers")
+            .json()
+            .await
+            .expect("maildev answers JSON");
+        let mine: Vec<Value> = all
+            .into_iter()
+            .filter(|m| {
+                m["to"]
+                    .as_array()
+                    .is_some_and(|to_list| to_list.iter().any(|a| a["address"] == to))
+            })
+            .collect();
+        if mine.len() >= n || Instant::now() > deadline {
+            return mine;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

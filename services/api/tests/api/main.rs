@@ -1,0 +1,14 @@
+//! The API's integration tests: one binary, one module per feature. Every
+//! test runs against real PostgreSQL, Redis and SMTP (see `helpers`).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly where it stopped"
+)]
+
+mod errors;
+mod health;
+mod helpers;
+mod notifications;
+mod public;
+mod startup;

@@ -1,0 +1,86 @@
+//! The binary refuses to start on bad configuration, with one line naming the setting.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn start(env: &[(&str, String)]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_heliograph-api"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn good_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "DATABASE_URL",
+            std::env::var("DATABASE_URL").expect("DATABASE_URL is set"),
+        ),
+        (
+            "REDIS_URL",
+            std::env::var("REDIS_URL").expect("REDIS_URL is set"),
+        ),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned()),
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+    ]
+}
+
+fn with(name: &'static str, value: Option<String>) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = good_env().into_iter().filter(|(k, _)| *k != name).collect();
+    if let Some(v) = value {
+        env.push((name, v));
+    }
+    env
+}
+
+#[test]
+fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
+    let cases = [
+        (
+            with("DATABASE_URL", None),
+            "heliograph-api: configuration: DATABASE_URL is not set",
+        ),
+        (
+            with("JWT_SECRET", Some("short".into())),
+            "heliograph-api: configuration: JWT_SECRET must be at least 32 bytes",
+        ),
+        (
+            with("BIND_ADDR", Some("everywhere".into())),
+            "heliograph-api: configuration: BIND_ADDR is malformed",
+        ),
+        (
+            with(
+                "DATABASE_URL",
+                Some(format!("postgres://postgres@127.0.0.1:{}/x", closed_port())),
+            ),
+            "heliograph-api: DATABASE_URL: cannot connect to PostgreSQL",
+        ),
+        (
+            with(
+                "REDIS_URL",
+                Some(format!("redis://127.0.0.1:{}", closed_port())),
+            ),
+            "heliograph-api: REDIS_URL: cannot connect to Redis",
+        ),
+    ];
+    for (env, expected) in cases {
+        let (ok, stderr) = start(&env);
+        assert!(!ok, "{expected}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(expected),
+            "{stderr:?} should start with {expected:?}"
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The worker binary refuses to start on bad configuration, with one line
+//! naming the setting. (Its jobs are exercised end to end, with the API, in
+//! `services/api/tests/api/notifications.rs`.)
+
+use std::net::TcpListener;
+use std::process::Command;
+
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("a local address").port()
+}
+
+#[test]
+fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
+    let good = [
+        (
+            "DATABASE_URL",
+            std::env::var("DATABASE_URL").expect("DATABASE_URL is set"),
+        ),
+        (
+            "REDIS_URL",
+            std::env::var("REDIS_URL").expect("REDIS_URL is set"),
+        ),
+        ("SMTP_URL", "smtp://127.0.0.1:1025".to_owned()),
+    ];
+    let cases: [(&str, Option<String>, &str); 5] = [
+        ("SMTP_URL", None, "configuration: SMTP_URL is not set"),
+        (
+            "SMTP_URL",
+            Some("gopher://mail".into()),
+            "SMTP_URL: is malformed",
+        ),
+        (
+            "WORKER_CONCURRENCY",
+            Some("lots".into()),
+            "configuration: WORKER_CONCURRENCY is malformed",
+        ),
+        (
+            "DATABASE_URL",
+            Some(format!("postgres://postgres@127.0.0.1:{}/x", closed_port())),
+            "DATABASE_URL: cannot connect to PostgreSQL",
+        ),
+        (
+            "REDIS_URL",
+            Some(format!("redis://127.0.0.1:{}", closed_port())),
+            "REDIS_URL: cannot connect to Redis",
+        ),
+    ];
+    for (name, value, expected) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_heliograph-worker"));
+        command.env_clear();
+        for (k, v) in &good {
+            if *k != name {
+                command.env(k, v);
+            }
+        }
+        if let Some(v) = &value {
+            command.env(name, v);
+        }
+        let output = command.output().expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{expected}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("heliograph-worker: {expected}")),
+            "{stderr:?} should name {expected:?}"
+        );
+    }
+}
