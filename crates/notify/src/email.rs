@@ -42,9 +42,8 @@ pub struct IncidentEmail {
     pub components: Vec<ComponentLine>,
 }
 
-#[derive(Template)]
-#[template(path = "emails/incident.txt")]
-struct IncidentText<'a> {
+/// What both incident templates show.
+struct IncidentView<'a> {
     page_name: &'a str,
     page_url: &'a str,
     incident_name: &'a str,
@@ -54,14 +53,15 @@ struct IncidentText<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "emails/incident.txt")]
+struct IncidentText<'a> {
+    v: &'a IncidentView<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "emails/incident.html")]
 struct IncidentHtml<'a> {
-    page_name: &'a str,
-    page_url: &'a str,
-    incident_name: &'a str,
-    status_label: &'a str,
-    body: &'a str,
-    components: &'a [ComponentLine],
+    v: &'a IncidentView<'a>,
 }
 
 /// A rendered email, ready to send.
@@ -79,24 +79,16 @@ impl IncidentEmail {
     /// Renders subject, text and HTML.
     pub fn render(&self) -> Result<EmailMessage, askama::Error> {
         let status_label = self.status.label();
-        let text = IncidentText {
+        let v = IncidentView {
             page_name: &self.page_name,
             page_url: &self.page_url,
             incident_name: &self.incident_name,
             status_label,
             body: &self.body,
             components: &self.components,
-        }
-        .render()?;
-        let html = IncidentHtml {
-            page_name: &self.page_name,
-            page_url: &self.page_url,
-            incident_name: &self.incident_name,
-            status_label,
-            body: &self.body,
-            components: &self.components,
-        }
-        .render()?;
+        };
+        let text = IncidentText { v: &v }.render()?;
+        let html = IncidentHtml { v: &v }.render()?;
         Ok(EmailMessage {
             subject: format!(
                 "[{}] {}: {}",
@@ -216,6 +208,13 @@ mod tests {
         assert!(m.text.contains("We are looking into it."));
         assert!(m.text.contains("  - API: Partial Outage"));
         assert!(m.text.contains("https://status.acme.test/"));
+    }
+
+    #[test]
+    fn incident_email_matches_its_snapshots() {
+        let m = sample().render().unwrap();
+        insta::assert_snapshot!("incident_text", m.text);
+        insta::assert_snapshot!("incident_html", m.html);
     }
 
     #[test]

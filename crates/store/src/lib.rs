@@ -32,6 +32,8 @@ pub use notifications::{
     IncidentEventPayload, OutboxClaim, OutboxListener,
 };
 pub use pages::{Page, PageData, PageRef};
+/// JSON columns, as rows carry them.
+pub use sqlx::types::Json;
 pub use subscribers::{NewSubscriber, Subscriber};
 pub use tenants::{Membership, NewSignup, SignupRecord, Tenant, UserCredentials};
 

@@ -3,7 +3,7 @@
 use askama::Template;
 use heliograph_store::{Component, Incident, IncidentUpdate, PageData};
 
-use crate::{group_status, page_status, public_components, timestamp};
+use crate::{group_status, layout, page_status, public_components, timestamp};
 
 struct ComponentView<'a> {
     name: &'a str,
@@ -22,7 +22,20 @@ struct GroupView<'a> {
 struct UpdateView<'a> {
     status_label: &'static str,
     body: &'a str,
+    /// Machine-readable, for `<time datetime>`.
     at: String,
+    /// For people.
+    at_label: String,
+}
+
+/// "Nov 20, 12:00 UTC".
+fn time_label(t: time::OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[month repr:short] [day padding:none], [hour]:[minute] UTC"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 struct IncidentView<'a> {
@@ -70,6 +83,7 @@ fn incident_view((i, updates): &(Incident, Vec<IncidentUpdate>)) -> IncidentView
                 status_label: u.status.label(),
                 body: &u.body,
                 at: timestamp(u.display_at),
+                at_label: time_label(u.display_at),
             })
             .collect(),
     }
@@ -80,36 +94,24 @@ fn incident_view((i, updates): &(Incident, Vec<IncidentUpdate>)) -> IncidentView
 pub fn render_page(data: &PageData, base_path: &str) -> Result<String, askama::Error> {
     let status = page_status(data);
     let visible: Vec<&Component> = public_components(data).filter(|c| shown(c)).collect();
-    let groups = data
-        .groups
-        .iter()
-        .filter_map(|g| {
-            let members: Vec<&Component> = visible
-                .iter()
-                .copied()
-                .filter(|c| c.group_id == Some(g.id))
-                .collect();
-            if members.is_empty() {
-                return None;
-            }
+    let (ungrouped, groups) = layout(data, &visible);
+    let groups = groups
+        .into_iter()
+        .map(|(g, members)| {
             let worst = group_status(members.iter().copied());
-            Some(GroupView {
+            GroupView {
                 name: &g.name,
                 status: worst.as_str(),
                 status_label: worst.label(),
                 components: members.into_iter().map(component_view).collect(),
-            })
+            }
         })
         .collect();
     PageTemplate {
         name: &data.page.name,
         indicator: status.indicator.as_str(),
         description: status.description,
-        ungrouped: visible
-            .iter()
-            .filter(|c| c.group_id.is_none())
-            .map(|c| component_view(c))
-            .collect(),
+        ungrouped: ungrouped.into_iter().map(component_view).collect(),
         groups,
         incidents: data
             .active_incidents

@@ -12,7 +12,7 @@ pub use html::render_page;
 pub use v2::{Summary, V2Component, V2Incident, component_object, incident_object, summary};
 
 use heliograph_domain::{ComponentStatus, Impact, PageStatus, Visibility};
-use heliograph_store::{Component, PageData};
+use heliograph_store::{Component, ComponentGroup, PageData};
 use time::OffsetDateTime;
 
 /// Components an anonymous visitor may see.
@@ -42,6 +42,36 @@ pub fn page_status(data: &PageData) -> PageStatus {
     PageStatus::compute(public_components(data).map(|c| c.status), incidents)
 }
 
+/// Visible components as the page lays them out: those in no group, then
+/// each group that has visible members, with its members.
+fn layout<'a>(
+    data: &'a PageData,
+    visible: &[&'a Component],
+) -> (
+    Vec<&'a Component>,
+    Vec<(&'a ComponentGroup, Vec<&'a Component>)>,
+) {
+    let ungrouped = visible
+        .iter()
+        .copied()
+        .filter(|c| c.group_id.is_none())
+        .collect();
+    let groups = data
+        .groups
+        .iter()
+        .map(|g| {
+            let members: Vec<&Component> = visible
+                .iter()
+                .copied()
+                .filter(|c| c.group_id == Some(g.id))
+                .collect();
+            (g, members)
+        })
+        .filter(|(_, members)| !members.is_empty())
+        .collect();
+    (ungrouped, groups)
+}
+
 /// The worst status among a group's components.
 fn group_status<'a>(members: impl Iterator<Item = &'a Component>) -> ComponentStatus {
     members
@@ -60,3 +90,6 @@ pub fn timestamp(t: OffsetDateTime) -> String {
         .format(FORMAT)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use heliograph_store::{AffectedComponent, Component, Incident, IncidentUpdate, P
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{group_status, page_status, public_components, timestamp};
+use crate::{group_status, layout, page_status, public_components, timestamp};
 
 /// `page` of every v2 document.
 #[derive(Debug, Serialize)]
@@ -107,20 +107,11 @@ pub fn component_object(c: &Component) -> V2Component {
 /// Components and group rows, in page order: each group followed by its members.
 fn component_objects(data: &PageData) -> Vec<V2Component> {
     let visible: Vec<&Component> = public_components(data).collect();
-    let mut out = Vec::with_capacity(visible.len() + data.groups.len());
+    let (ungrouped, groups) = layout(data, &visible);
+    let mut out = Vec::with_capacity(visible.len() + groups.len());
     let page_id = data.page.id.to_string();
-    for c in visible.iter().filter(|c| c.group_id.is_none()) {
-        out.push(component_object(c));
-    }
-    for g in &data.groups {
-        let members: Vec<&Component> = visible
-            .iter()
-            .copied()
-            .filter(|c| c.group_id == Some(g.id))
-            .collect();
-        if members.is_empty() {
-            continue;
-        }
+    out.extend(ungrouped.into_iter().map(component_object));
+    for (g, members) in groups {
         out.push(V2Component {
             id: g.id.to_string(),
             name: g.name.clone(),

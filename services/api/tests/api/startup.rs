@@ -84,3 +84,39 @@ fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
         );
     }
 }
+
+#[test]
+fn logs_are_json_lines_when_asked() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut env = good_env();
+    env.push(("LOG_FORMAT", "json".to_owned()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heliograph-api"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    // Every line is a JSON object, up to and including the one announcing the port.
+    let mut listening = None;
+    for line in BufReader::new(stderr).lines().take(20) {
+        let line = line.expect("readable stderr");
+        let entry: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            entry["level"].is_string() && entry["timestamp"].is_string(),
+            "{line}"
+        );
+        if entry["message"] == "heliograph-api listening" {
+            listening = Some(entry);
+            break;
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    let entry = listening.expect("the API announced its port");
+    assert_eq!(entry["level"], "INFO");
+    assert!(entry["port"].as_u64().is_some_and(|p| p > 0));
+}

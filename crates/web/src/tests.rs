@@ -1,0 +1,162 @@
+//! Snapshots of what visitors see, from a fixed page.
+
+use heliograph_domain::{
+    ComponentId, ComponentStatus, Impact, IncidentId, IncidentStatus, IncidentUpdateId, PageId,
+    TenantId, Visibility,
+};
+use heliograph_store::Json;
+use heliograph_store::{
+    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
+};
+use time::macros::datetime;
+use uuid::Uuid;
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn component(
+    n: u128,
+    name: &str,
+    group: Option<u128>,
+    status: ComponentStatus,
+    visibility: Visibility,
+) -> Component {
+    Component {
+        id: ComponentId::from(id(n)),
+        page_id: PageId::from(id(1)),
+        group_id: group.map(id),
+        name: name.to_owned(),
+        description: None,
+        status,
+        position: i32::try_from(n).unwrap(),
+        showcase: true,
+        only_show_if_degraded: false,
+        start_date: None,
+        visibility,
+        created_at: datetime!(2026-11-01 09:00 UTC),
+        updated_at: datetime!(2026-11-20 12:00 UTC),
+    }
+}
+
+/// A page with a public ungrouped component, a group of two, a private
+/// component in an outage, and an open incident.
+fn sample() -> PageData {
+    let at = datetime!(2026-11-20 12:00 UTC);
+    let incident_id = IncidentId::from(id(50));
+    PageData {
+        page: Page {
+            id: PageId::from(id(1)),
+            tenant_id: TenantId::from(id(2)),
+            slug: "acme".into(),
+            name: "Acme <Cloud>".into(),
+            time_zone: "Etc/UTC".into(),
+            created_at: datetime!(2026-11-01 09:00 UTC),
+            updated_at: datetime!(2026-11-01 09:00 UTC),
+        },
+        groups: vec![ComponentGroup {
+            id: id(10),
+            page_id: PageId::from(id(1)),
+            name: "Platform".into(),
+            description: Some("What customers use".into()),
+            position: 1,
+            created_at: datetime!(2026-11-01 09:00 UTC),
+            updated_at: datetime!(2026-11-01 09:00 UTC),
+        }],
+        components: vec![
+            component(
+                11,
+                "Website",
+                None,
+                ComponentStatus::Operational,
+                Visibility::Public,
+            ),
+            component(
+                12,
+                "API",
+                Some(10),
+                ComponentStatus::PartialOutage,
+                Visibility::Public,
+            ),
+            component(
+                13,
+                "Dashboard",
+                Some(10),
+                ComponentStatus::Operational,
+                Visibility::Public,
+            ),
+            component(
+                14,
+                "Billing job",
+                None,
+                ComponentStatus::MajorOutage,
+                Visibility::Private,
+            ),
+        ],
+        active_incidents: vec![(
+            Incident {
+                id: incident_id,
+                page_id: PageId::from(id(1)),
+                kind: "incident".into(),
+                name: "Elevated API errors".into(),
+                status: IncidentStatus::Identified,
+                impact: Impact::Major,
+                started_at: at,
+                monitoring_at: None,
+                resolved_at: None,
+                scheduled_for: None,
+                scheduled_until: None,
+                created_at: at,
+                updated_at: at,
+                component_ids: vec![id(12), id(14)],
+            },
+            vec![IncidentUpdate {
+                id: IncidentUpdateId::from(id(51)),
+                incident_id,
+                status: IncidentStatus::Identified,
+                body: "A bad deploy; rolling back.".into(),
+                display_at: at,
+                deliver_notifications: true,
+                created_at: at,
+                updated_at: at,
+                affected_components: Json(vec![
+                    AffectedComponent {
+                        code: id(12),
+                        name: "API".into(),
+                        old_status: ComponentStatus::Operational,
+                        new_status: ComponentStatus::PartialOutage,
+                    },
+                    AffectedComponent {
+                        code: id(14),
+                        name: "Billing job".into(),
+                        old_status: ComponentStatus::Operational,
+                        new_status: ComponentStatus::MajorOutage,
+                    },
+                ]),
+            }],
+        )],
+    }
+}
+
+#[test]
+fn summary_json_matches_its_snapshot() {
+    insta::assert_json_snapshot!(crate::summary(&sample(), "https://acme.status.test"));
+}
+
+#[test]
+fn the_public_page_matches_its_snapshot() {
+    insta::assert_snapshot!(crate::render_page(&sample(), "/status/acme").unwrap());
+}
+
+#[test]
+fn private_components_leave_no_trace_in_public_output() {
+    let json =
+        serde_json::to_string(&crate::summary(&sample(), "https://acme.status.test")).unwrap();
+    let html = crate::render_page(&sample(), "").unwrap();
+    for output in [&json, &html] {
+        assert!(!output.contains("Billing job"));
+        assert!(!output.contains(&id(14).to_string()));
+    }
+    // The private outage does not darken the public indicator beyond the incident's own impact.
+    assert_eq!(crate::page_status(&sample()).indicator, Impact::Major);
+}
