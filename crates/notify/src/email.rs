@@ -112,6 +112,23 @@ pub enum SendError {
 }
 
 impl SendError {
+    /// The error with anything that looks like an email address masked, for
+    /// logs (SMTP servers quote the recipient in their refusals).
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        self.to_string()
+            .split(' ')
+            .map(|word| {
+                if word.contains('@') {
+                    "<address>"
+                } else {
+                    word
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Whether a retry may succeed.
     #[must_use]
     pub const fn is_transient(&self) -> bool {
@@ -208,6 +225,16 @@ mod tests {
         assert!(m.text.contains("We are looking into it."));
         assert!(m.text.contains("  - API: Partial Outage"));
         assert!(m.text.contains("https://status.acme.test/"));
+    }
+
+    #[test]
+    fn redacted_errors_hide_addresses() {
+        let e =
+            SendError::Permanent("550 5.1.1 <jane@example.com>: Recipient address rejected".into());
+        assert_eq!(
+            e.redacted(),
+            "permanent: 550 5.1.1 <address> Recipient address rejected"
+        );
     }
 
     #[test]

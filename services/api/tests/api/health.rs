@@ -19,3 +19,22 @@ async fn healthz_and_readyz_answer_when_dependencies_are_up() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn readyz_names_the_database_when_it_is_gone() {
+    let app = TestApp::spawn().await;
+    app.lose_database().await;
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "unavailable", "checks": {"database": "unavailable", "redis": "ok"}})
+    );
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        StatusCode::OK,
+        "still alive"
+    );
+    app.teardown().await;
+}

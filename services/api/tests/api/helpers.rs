@@ -244,8 +244,26 @@ impl TestApp {
     }
 
     /// Stops the worker (asserting nothing was left behind) and drops the test's database and keys.
-    pub async fn finish(mut self) {
+    pub async fn finish(self) {
         self.drain().await;
+        self.teardown().await;
+    }
+
+    /// Drops the test's database while the app runs, as if PostgreSQL were lost.
+    pub async fn lose_database(&self) {
+        let options: PgConnectOptions = self.admin_url.parse().expect("admin URL parses");
+        let mut conn = options.connect().await.expect("PostgreSQL is reachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            r#"drop database "{}" with (force)"#,
+            self.db_name
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("test database dropped");
+    }
+
+    /// Stops the worker and removes the test's database and keys, without draining first.
+    pub async fn teardown(mut self) {
         self.shutdown.cancel();
         if let Some(worker) = self.worker.take() {
             tokio::time::timeout(Duration::from_secs(15), worker)
