@@ -227,11 +227,15 @@ create table outbox (
     page_id     uuid not null,
     kind        text not null,
     payload     jsonb not null,
-    created_at  timestamptz not null default now(),
-    relayed_at  timestamptz,
+    created_at     timestamptz not null default now(),
+    relayed_at     timestamptz,
+    -- Set when fan-out has created every delivery; a relayed event without it
+    -- after a while lost its job (Redis) and is relayed again by the sweeper.
+    fanned_out_at  timestamptz,
     constraint outbox_tenant_id_key unique (tenant_id, id)
 );
 create index outbox_pending_idx on outbox (created_at) where relayed_at is null;
+create index outbox_unfanned_idx on outbox (relayed_at) where relayed_at is not null and fanned_out_at is null;
 
 create function outbox_notify() returns trigger language plpgsql as $$
 begin
@@ -248,7 +252,7 @@ create table deliveries (
     subscriber_id    uuid not null,
     channel          text not null,
     status           text not null default 'pending' constraint deliveries_status_check
-                         check (status in ('pending', 'sent', 'failed', 'dead')),
+                         check (status in ('pending', 'sent', 'failed', 'dead', 'skipped')),
     attempts         integer not null default 0,
     next_attempt_at  timestamptz,
     last_error       text,
@@ -262,6 +266,9 @@ create table deliveries (
         references subscribers (tenant_id, id) on delete cascade
 );
 create index deliveries_event_idx on deliveries (event_id, status);
+-- For the sweeper, which re-queues deliveries whose job was lost.
+create index deliveries_unfinished_idx on deliveries ((coalesce(next_attempt_at, updated_at)))
+    where status in ('pending', 'failed');
 
 do $$
 declare t text;

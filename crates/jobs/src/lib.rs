@@ -239,18 +239,20 @@ impl Queues {
         let mut conn = self.conn.clone();
         let mut purged = 0;
         for set in [cfg.done_jobs_set(), cfg.dead_jobs_set()] {
-            let ids: Vec<String> = conn.srandmember_multiple(&set, 1000).await?;
-            if ids.is_empty() {
-                continue;
+            loop {
+                let ids: Vec<String> = conn.srandmember_multiple(&set, 1000).await?;
+                if ids.is_empty() {
+                    break;
+                }
+                let mut pipe = redis::pipe();
+                pipe.hdel(cfg.job_data_hash(), &ids).ignore();
+                for id in &ids {
+                    pipe.del(format!("{}:{id}", cfg.job_meta_hash())).ignore();
+                }
+                pipe.srem(&set, &ids).ignore();
+                let () = pipe.query_async(&mut conn).await?;
+                purged += ids.len();
             }
-            let mut pipe = redis::pipe();
-            pipe.hdel(cfg.job_data_hash(), &ids).ignore();
-            for id in &ids {
-                pipe.del(format!("{}:{id}", cfg.job_meta_hash())).ignore();
-            }
-            pipe.srem(&set, &ids).ignore();
-            let () = pipe.query_async(&mut conn).await?;
-            purged += ids.len();
         }
         Ok(purged)
     }

@@ -117,7 +117,7 @@ impl SendError {
     #[must_use]
     pub fn redacted(&self) -> String {
         self.to_string()
-            .split(' ')
+            .split_whitespace()
             .map(|word| {
                 if word.contains('@') {
                     "<address>"

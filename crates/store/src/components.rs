@@ -90,18 +90,24 @@ pub struct NewComponent {
 }
 
 impl TenantTx {
+    /// Locks one of the tenant's pages (NotFound for any other), so that
+    /// concurrent creations on it get distinct positions.
+    async fn lock_page(&mut self, page: PageId) -> Result<()> {
+        sqlx::query("select 1 from pages where tenant_id = $1 and id = $2 for update")
+            .bind(self.tenant.as_uuid())
+            .bind(page.as_uuid())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Creates a component at the end of the page.
     pub async fn create_component(
         &mut self,
         page: PageId,
         new: &NewComponent,
     ) -> Result<Component> {
-        // Locks the page row: concurrent creations get distinct positions.
-        sqlx::query("select 1 from pages where tenant_id = $1 and id = $2 for update")
-            .bind(self.tenant.as_uuid())
-            .bind(page.as_uuid())
-            .fetch_one(&mut *self.tx)
-            .await?;
+        self.lock_page(page).await?;
         if let Some(group) = new.group_id {
             let found: Option<(Uuid,)> = sqlx::query_as(
                 "select id from component_groups where tenant_id = $1 and page_id = $2 and id = $3",
@@ -150,12 +156,12 @@ impl TenantTx {
         name: &Name,
         description: Option<&str>,
     ) -> Result<ComponentGroup> {
+        self.lock_page(page).await?;
         Ok(sqlx::query_as(
             "insert into component_groups (id, tenant_id, page_id, name, description, position)
-             select $1, p.tenant_id, p.id, $4, $5,
-                    (select coalesce(max(position), 0) + 1 from component_groups
-                      where tenant_id = $2 and page_id = $3)
-               from pages p where p.tenant_id = $2 and p.id = $3
+             values ($1, $2, $3, $4, $5,
+                     (select coalesce(max(position), 0) + 1 from component_groups
+                       where tenant_id = $2 and page_id = $3))
              returning id, page_id, name, description, position, created_at, updated_at",
         )
         .bind(Uuid::now_v7())

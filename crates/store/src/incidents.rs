@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::notifications::{EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED, IncidentEventPayload};
-use crate::{Result, TenantTx};
+use crate::{Result, StoreError, TenantTx};
 
 macro_rules! incident_columns {
     () => {
@@ -29,7 +29,8 @@ macro_rules! update_columns {
          u.created_at, u.updated_at,
          coalesce((select json_agg(json_build_object(
                           'code', iuc.component_id, 'name', c.name,
-                          'old_status', iuc.old_status, 'new_status', iuc.new_status) order by c.position)
+                          'old_status', iuc.old_status, 'new_status', iuc.new_status,
+                          'private', c.visibility = 'private') order by c.position)
                      from incident_update_components iuc
                      join components c on c.tenant_id = iuc.tenant_id and c.id = iuc.component_id
                     where iuc.incident_update_id = u.id), '[]'::json) as affected_components"
@@ -84,6 +85,9 @@ pub struct AffectedComponent {
     pub old_status: ComponentStatus,
     /// Status after the update.
     pub new_status: ComponentStatus,
+    /// Whether the component is private: never shown to the public or to subscribers.
+    #[serde(default, skip_serializing)]
+    pub private: bool,
 }
 
 /// One update posted on an incident.
@@ -377,8 +381,28 @@ impl TenantTx {
                 .await?;
             }
         }
+        // Impact follows the worst status an update sets and never falls on
+        // its own (a resolved incident keeps the impact it had); an override wins.
+        let (current, overridden): (String, Option<String>) = sqlx::query_as(
+            "select impact, impact_override from incidents where tenant_id = $1 and id = $2 for update",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(incident.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let current: Impact = current
+            .parse()
+            .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))?;
+        let impact = if overridden.is_some() {
+            current
+        } else {
+            current.worst(Impact::from_component_statuses(
+                change.components.values().copied(),
+            ))
+        };
         sqlx::query(
             "update incidents set
+                 impact = $5,
                  status = $3,
                  monitoring_at = case when $3 = 'monitoring' then coalesce(monitoring_at, $4) else monitoring_at end,
                  resolved_at = case when $3 in ('resolved', 'postmortem') then coalesce(resolved_at, $4) else null end
@@ -388,6 +412,7 @@ impl TenantTx {
         .bind(incident.as_uuid())
         .bind(change.status.as_str())
         .bind(at)
+        .bind(impact.as_str())
         .execute(&mut *self.tx)
         .await?;
         sqlx::query(

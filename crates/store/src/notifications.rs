@@ -12,6 +12,8 @@ use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -105,6 +107,8 @@ pub struct DeliveryWork {
     pub attempts: i32,
     /// Email address, for the email channel.
     pub email: Option<String>,
+    /// Whether the subscriber still wants it (not unsubscribed or quarantined since).
+    pub subscriber_active: bool,
     /// The event it announces.
     #[sqlx(try_from = "Uuid")]
     pub event_id: EventId,
@@ -131,6 +135,57 @@ impl Store {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("heliograph_outbox").await?;
         Ok(OutboxListener(listener))
+    }
+
+    /// Events relayed more than `stale` ago whose fan-out never finished (its
+    /// job was lost with Redis): marks them relayed again, now, and answers them.
+    ///
+    /// Cross-tenant by nature: the sweeper serves every tenant.
+    pub async fn restart_stalled_fanouts(
+        &self,
+        stale: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedEvent>> {
+        Ok(sqlx::query_as(
+            "update outbox set relayed_at = now()
+              where id in (select id from outbox
+                            where relayed_at < now() - $1 * interval '1 millisecond' and fanned_out_at is null
+                            order by relayed_at limit $2 for update skip locked)
+              returning id, tenant_id",
+        )
+        .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deliveries unfinished for more than `stale` past their due time (their
+    /// job was lost with Redis): touches them, so each is answered once per
+    /// `stale`, and answers them for re-queueing.
+    ///
+    /// Cross-tenant by nature: the sweeper serves every tenant.
+    pub async fn restart_stalled_deliveries(
+        &self,
+        stale: Duration,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, DeliveryId)>> {
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "update deliveries set updated_at = now(),
+                    next_attempt_at = case when next_attempt_at is null then null else now() end
+              where id in (select id from deliveries
+                            where status in ('pending', 'failed')
+                              and coalesce(next_attempt_at, updated_at) < now() - $1 * interval '1 millisecond'
+                            order by coalesce(next_attempt_at, updated_at) limit $2 for update skip locked)
+              returning tenant_id, id",
+        )
+        .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, d)| (t.into(), d.into()))
+            .collect())
     }
 
     /// How many outbox rows await the relay (for metrics and tests).
@@ -216,13 +271,16 @@ impl TenantTx {
     }
 
     /// Locks a pending delivery for sending; `None` when it is already sent,
-    /// dead, or being sent by another worker.
+    /// dead, not due yet (a duplicate job arriving early), or being sent by
+    /// another worker.
     pub async fn claim_delivery(&mut self, id: DeliveryId) -> Result<Option<DeliveryWork>> {
         Ok(sqlx::query_as(
-            "select d.id, d.channel, d.attempts, s.email::text as email, d.event_id
+            "select d.id, d.channel, d.attempts, s.email::text as email, d.event_id,
+                    s.unsubscribed_at is null and s.quarantined_at is null as subscriber_active
                from deliveries d
                join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
               where d.tenant_id = $1 and d.id = $2 and d.status in ('pending', 'failed')
+                and (d.next_attempt_at is null or d.next_attempt_at <= now() + interval '2 seconds')
                 for update of d skip locked",
         )
         .bind(self.tenant.as_uuid())
@@ -245,24 +303,52 @@ impl TenantTx {
         Ok(())
     }
 
-    /// Records a failed attempt: `failed` with the time of the next attempt, or `dead` when there is none.
+    /// Records a failed attempt: `failed`, due again after `retry_in`, or
+    /// `dead` when there is no retry. The due time is the database's clock, as
+    /// is the check in [`TenantTx::claim_delivery`].
     pub async fn mark_delivery_failed(
         &mut self,
         id: DeliveryId,
         error: &str,
-        next_attempt_at: Option<OffsetDateTime>,
+        retry_in: Option<Duration>,
     ) -> Result<()> {
+        let retry_ms = retry_in.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         sqlx::query(
-            "update deliveries set attempts = attempts + 1, last_error = $3, next_attempt_at = $4,
-                    status = case when $4::timestamptz is null then 'dead' else 'failed' end
+            "update deliveries set attempts = attempts + 1, last_error = $3,
+                    next_attempt_at = now() + $4 * interval '1 millisecond',
+                    status = case when $4::bigint is null then 'dead' else 'failed' end
               where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
         .bind(error)
-        .bind(next_attempt_at)
+        .bind(retry_ms)
         .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// Records that a delivery will not be sent, and why (the subscriber left meanwhile).
+    pub async fn mark_delivery_skipped(&mut self, id: DeliveryId, reason: &str) -> Result<()> {
+        sqlx::query(
+            "update deliveries set status = 'skipped', last_error = $3, next_attempt_at = null
+              where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(reason)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that every delivery of `event` exists.
+    pub async fn mark_fanned_out(&mut self, event: EventId) -> Result<()> {
+        sqlx::query("update outbox set fanned_out_at = now() where tenant_id = $1 and id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(event.as_uuid())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

@@ -111,6 +111,15 @@ impl Store {
         })
     }
 
+    /// Deletes a tenant and everything it owns.
+    pub async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+        sqlx::query("delete from tenants where id = $1")
+            .bind(tenant.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The stored credentials of the user with this email, if any.
     pub async fn user_credentials(&self, email: &EmailAddress) -> Result<Option<UserCredentials>> {
         Ok(

@@ -8,7 +8,7 @@ use heliograph_domain::{
     ComponentStatus, EmailAddress, IncidentStatus, Name, Password, Slug, Visibility,
 };
 use heliograph_store::{
-    IncidentChange, NewComponent, NewIncident, NewSignup, NewSubscriber, Store,
+    IncidentChange, NewComponent, NewIncident, NewSignup, NewSubscriber, SignupRecord, Store,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -51,6 +51,16 @@ pub async fn demo(store: &Store) -> anyhow::Result<bool> {
         })
         .await
         .context("Failed to create the demo tenant")?;
+    // Signup commits on its own; should the rest fail, the half-made tenant
+    // goes, so that the next run starts over instead of finding it "done".
+    if let Err(err) = populate(store, &record).await {
+        store.delete_tenant(record.tenant.id).await?;
+        return Err(err);
+    }
+    Ok(true)
+}
+
+async fn populate(store: &Store, record: &SignupRecord) -> anyhow::Result<()> {
     let page = record.page.id;
     let mut tx = store.tenant_tx(record.tenant.id).await?;
     tx.create_component(page, &component("Website", None)?)
@@ -125,5 +135,5 @@ pub async fn demo(store: &Store) -> anyhow::Result<bool> {
     )
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(())
 }

@@ -4,13 +4,13 @@ use heliograph_domain::EmailAddress;
 use heliograph_jobs::JobError;
 use heliograph_notify::{ComponentLine, IncidentEmail};
 use heliograph_store::{IncidentEventPayload, StoreError};
-use time::OffsetDateTime;
 
 use crate::{Context, Deliver, job_error};
 
 /// Idempotent: the delivery row is locked (`SKIP LOCKED`) while it is sent
-/// and marked sent in the same transaction; a delivery already sent, dead or
-/// held by another worker is left alone. A failed send is recorded with its
+/// and marked sent in the same transaction; a delivery already sent, dead,
+/// not yet due or held by another worker is left alone, and one whose
+/// subscriber left meanwhile is skipped. A failed send is recorded with its
 /// error; a transient one is re-queued after the retry policy's delay, a
 /// permanent one (or one out of attempts) is marked dead.
 pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
@@ -26,6 +26,12 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
     else {
         return Ok(());
     };
+    if !work.subscriber_active {
+        tx.mark_delivery_skipped(work.id, "the subscriber left before it was sent")
+            .await
+            .map_err(job_error)?;
+        return tx.commit().await.map_err(job_error);
+    }
     let event = tx.event(work.event_id).await.map_err(job_error)?;
     let payload: IncidentEventPayload =
         serde_json::from_value(event.payload.0.clone()).map_err(|e| {
@@ -46,6 +52,7 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
         components: update
             .affected_components
             .iter()
+            .filter(|c| !c.private)
             .map(|c| ComponentLine::new(c.name.clone(), c.new_status))
             .collect(),
     }
@@ -63,7 +70,7 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             .mailer
             .send(work.id, &to, &message)
             .await
-            .map_err(|e| (e.is_transient(), e.to_string())),
+            .map_err(|e| (e.is_transient(), e.redacted())),
         _ => Err((
             false,
             "the subscriber has no valid email address".to_owned(),
@@ -81,8 +88,7 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             } else {
                 None
             };
-            let next_at = delay.map(|d| OffsetDateTime::now_utc() + d);
-            tx.mark_delivery_failed(work.id, error, next_at)
+            tx.mark_delivery_failed(work.id, error, delay)
                 .await
                 .map_err(job_error)?;
             tracing::warn!(

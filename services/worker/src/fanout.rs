@@ -28,7 +28,8 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
             JobError::Permanent(anyhow::Error::new(e).context("Malformed event payload"))
         })?;
     if !payload.deliver_notifications {
-        return Ok(());
+        tx.mark_fanned_out(event.id).await.map_err(job_error)?;
+        return tx.commit().await.map_err(job_error);
     }
     let incident = tx.incident(payload.incident_id).await.map_err(job_error)?;
     tx.commit().await.map_err(job_error)?;
@@ -51,6 +52,11 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
             )
             .await
             .map_err(job_error)?;
+        if next.is_none() {
+            // Every delivery exists once this commits; the jobs below may
+            // still be lost, which the sweeper covers per delivery.
+            tx.mark_fanned_out(event.id).await.map_err(job_error)?;
+        }
         tx.commit().await.map_err(job_error)?;
         for delivery_id in pending {
             ctx.queues

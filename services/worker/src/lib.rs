@@ -148,7 +148,11 @@ pub async fn run(
     }
 }
 
-/// Purges finished job records so Redis does not fill up.
+/// How long work may look stalled before the sweeper re-queues it.
+pub const SWEEP_AFTER: Duration = Duration::from_secs(600);
+
+/// Every minute: purges finished job records so Redis does not fill up, and
+/// sweeps for work whose job was lost.
 async fn janitor(ctx: Context, shutdown: CancellationToken) {
     loop {
         for result in [
@@ -159,11 +163,57 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
                 tracing::warn!(error = %err, "could not purge finished jobs");
             }
         }
+        if let Err(err) = sweep(&ctx, SWEEP_AFTER).await {
+            tracing::warn!(error = format!("{err:#}"), "sweep failed");
+        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
     }
+}
+
+/// Re-queues work stalled for longer than `stale`: fan-outs of relayed
+/// events that never finished, and deliveries left pending or failed past
+/// their due time. Jobs live in Redis, and this is what makes losing them
+/// lose nothing: PostgreSQL says what is left to do. Answers how many jobs
+/// it queued.
+pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
+    let mut queued = 0;
+    loop {
+        let events = ctx.store.restart_stalled_fanouts(stale, 500).await?;
+        for e in &events {
+            ctx.queues
+                .push(FanOut {
+                    tenant_id: e.tenant_id,
+                    event_id: e.id,
+                })
+                .await?;
+        }
+        queued += events.len();
+        if events.len() < 500 {
+            break;
+        }
+    }
+    loop {
+        let deliveries = ctx.store.restart_stalled_deliveries(stale, 500).await?;
+        for (tenant_id, delivery_id) in &deliveries {
+            ctx.queues
+                .push(Deliver {
+                    tenant_id: *tenant_id,
+                    delivery_id: *delivery_id,
+                })
+                .await?;
+        }
+        queued += deliveries.len();
+        if deliveries.len() < 500 {
+            break;
+        }
+    }
+    if queued > 0 {
+        tracing::warn!(jobs = queued, "re-queued stalled work");
+    }
+    Ok(queued)
 }
 
 /// A store failure as a job outcome: a missing row will never appear, anything else may pass.

@@ -43,6 +43,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub queues: Queues,
+    /// The worker's context, for driving its functions directly.
+    pub ctx: Context,
     db_name: String,
     admin_url: String,
     shutdown: CancellationToken,
@@ -84,6 +86,10 @@ impl TestApp {
     /// Starts the API and the worker on a fresh, migrated database.
     pub async fn spawn() -> Self {
         install_crypto();
+        // Logs are noise in a passing run; TEST_LOG=1 shows them for a failing one.
+        if std::env::var_os("TEST_LOG").is_some() {
+            heliograph_runtime::init_tracing(LogFormat::Text);
+        }
         let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
         let db_name = format!("hg_test_{}", Uuid::new_v4().simple());
         let db_url = create_database(&admin_url, &db_name).await;
@@ -131,7 +137,7 @@ impl TestApp {
         });
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(heliograph_worker::run(
-            ctx,
+            ctx.clone(),
             4,
             Duration::from_millis(200),
             shutdown.clone(),
@@ -144,6 +150,7 @@ impl TestApp {
                 .expect("an HTTP client"),
             store,
             queues,
+            ctx,
             db_name,
             admin_url,
             shutdown,

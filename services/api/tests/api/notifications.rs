@@ -159,3 +159,194 @@ async fn subscribers_hear_only_of_their_components_and_their_tenant() {
     assert!(emails_to(&other_tenant, 0).await.is_empty());
     app.finish().await;
 }
+
+/// Signs up, adds one email subscriber and opens an incident; answers the
+/// tenant and the subscriber's address once the email has gone out.
+async fn one_incident_sent(app: &TestApp, components: Value) -> (crate::helpers::Tenant, String) {
+    let t = app.signup().await;
+    let subscriber = unique_email("sub");
+    let (status, _) = app
+        .post(
+            &format!("/v1/pages/{}/subscribers", t.page_id),
+            Some(&t.token),
+            &json!({"subscriber": {"email": subscriber, "skip_confirmation_notification": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/incidents", t.page_id),
+            Some(&t.token),
+            &json!({"incident": {"name": "Queue backlog", "body": "Draining.", "components": components}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.drain().await;
+    assert_eq!(emails_to(&subscriber, 1).await.len(), 1);
+    (t, subscriber)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_lost_with_redis_is_requeued_by_the_sweeper() {
+    let app = TestApp::spawn().await;
+    let (_, subscriber) = one_incident_sent(&app, json!({})).await;
+    assert_eq!(
+        app.count("select count(*) from outbox where fanned_out_at is not null")
+            .await,
+        1
+    );
+    // Nothing is stalled: the sweeper leaves finished work alone.
+    assert_eq!(
+        heliograph_worker::sweep(&app.ctx, std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // As if the fan-out job had been lost with Redis before it ran.
+    sqlx::query("delete from deliveries")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("update outbox set fanned_out_at = null, relayed_at = now() - interval '1 hour'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        heliograph_worker::sweep(&app.ctx, std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+    app.drain().await;
+    assert_eq!(
+        emails_to(&subscriber, 2).await.len(),
+        2,
+        "the lost fan-out was redone"
+    );
+
+    // As if a deliver job had been lost: its row is still pending. (The
+    // updated_at trigger keeps the row fresh, so any age counts as stalled.)
+    sqlx::query("update deliveries set status = 'pending'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        heliograph_worker::sweep(&app.ctx, std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    app.drain().await;
+    assert_eq!(
+        emails_to(&subscriber, 3).await.len(),
+        3,
+        "the lost delivery was sent"
+    );
+    assert_eq!(
+        app.count("select count(*) from deliveries where status = 'sent'")
+            .await,
+        1
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_who_leaves_before_the_send_is_skipped() {
+    let app = TestApp::spawn().await;
+    let (_, subscriber) = one_incident_sent(&app, json!({})).await;
+    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("update deliveries set status = 'pending' returning tenant_id, id")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    sqlx::query("update subscribers set unsubscribed_at = now()")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    app.queues
+        .push(heliograph_worker::Deliver {
+            tenant_id: tenant_id.into(),
+            delivery_id: delivery_id.into(),
+        })
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(
+        app.count("select count(*) from deliveries where status = 'skipped'")
+            .await,
+        1
+    );
+    assert_eq!(emails_to(&subscriber, 1).await.len(), 1, "no second email");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_retried_early_by_a_duplicate_job_waits_for_its_time() {
+    let app = TestApp::spawn().await;
+    let (_, subscriber) = one_incident_sent(&app, json!({})).await;
+    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "update deliveries set status = 'failed', next_attempt_at = now() + interval '1 hour'
+         returning tenant_id, id",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    app.queues
+        .push(heliograph_worker::Deliver {
+            tenant_id: tenant_id.into(),
+            delivery_id: delivery_id.into(),
+        })
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(
+        app.count("select count(*) from deliveries where status = 'failed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        emails_to(&subscriber, 1).await.len(),
+        1,
+        "nothing sent before the retry is due"
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_components_stay_out_of_emails() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let public = app.component(&t, "Public API").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/components", t.page_id),
+            Some(&t.token),
+            &json!({"component": {"name": "Secret batch cluster", "visibility": "private"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let private = body["id"].as_str().unwrap().to_owned();
+    let subscriber = unique_email("priv");
+    app.post(
+        &format!("/v1/pages/{}/subscribers", t.page_id),
+        Some(&t.token),
+        &json!({"subscriber": {"email": subscriber, "skip_confirmation_notification": true}}),
+    )
+    .await;
+    app.post(
+        &format!("/v1/pages/{}/incidents", t.page_id),
+        Some(&t.token),
+        &json!({"incident": {"name": "Outage", "components": {public: "major_outage", private: "major_outage"}}}),
+    )
+    .await;
+    app.drain().await;
+    let mails = emails_to(&subscriber, 1).await;
+    assert_eq!(mails.len(), 1);
+    for part in ["text", "html"] {
+        let body = mails[0][part].as_str().unwrap_or_default();
+        assert!(body.contains("Public API"), "{part}");
+        assert!(!body.contains("Secret batch cluster"), "{part}");
+    }
+    app.finish().await;
+}

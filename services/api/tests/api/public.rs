@@ -185,6 +185,12 @@ async fn the_demo_seed_builds_a_complete_page_once() {
         app.count("select count(*) from incidents where status = 'resolved' and started_at < now() - interval '2 days'").await,
         1
     );
+    // Resolving restored the component but kept the incident's impact.
+    assert_eq!(
+        app.count("select count(*) from incidents where status = 'resolved' and impact = 'minor'")
+            .await,
+        1
+    );
     app.drain().await;
     assert_eq!(
         app.count("select count(*) from deliveries where status = 'sent'")
