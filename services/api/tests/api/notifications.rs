@@ -251,17 +251,11 @@ async fn work_lost_with_redis_is_requeued_by_the_sweeper() {
     app.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_who_leaves_before_the_send_is_skipped() {
-    let app = TestApp::spawn().await;
-    let (_, subscriber) = one_incident_sent(&app, json!({})).await;
-    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) =
-        sqlx::query_as("update deliveries set status = 'pending' returning tenant_id, id")
-            .fetch_one(app.store.pool())
-            .await
-            .unwrap();
-    sqlx::query("update subscribers set unsubscribed_at = now()")
-        .execute(app.store.pool())
+/// Rewinds the one delivery with `rewind` (which answers its tenant and id),
+/// queues a deliver job for it as a duplicate would arrive, and drains.
+async fn deliver_again(app: &TestApp, rewind: &'static str) {
+    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(rewind)
+        .fetch_one(app.store.pool())
         .await
         .unwrap();
     app.queues
@@ -272,6 +266,21 @@ async fn a_subscriber_who_leaves_before_the_send_is_skipped() {
         .await
         .unwrap();
     app.drain().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_who_leaves_before_the_send_is_skipped() {
+    let app = TestApp::spawn().await;
+    let (_, subscriber) = one_incident_sent(&app, json!({})).await;
+    sqlx::query("update subscribers set unsubscribed_at = now()")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    deliver_again(
+        &app,
+        "update deliveries set status = 'pending' returning tenant_id, id",
+    )
+    .await;
     assert_eq!(
         app.count("select count(*) from deliveries where status = 'skipped'")
             .await,
@@ -285,21 +294,12 @@ async fn a_subscriber_who_leaves_before_the_send_is_skipped() {
 async fn a_delivery_retried_early_by_a_duplicate_job_waits_for_its_time() {
     let app = TestApp::spawn().await;
     let (_, subscriber) = one_incident_sent(&app, json!({})).await;
-    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+    deliver_again(
+        &app,
         "update deliveries set status = 'failed', next_attempt_at = now() + interval '1 hour'
          returning tenant_id, id",
     )
-    .fetch_one(app.store.pool())
-    .await
-    .unwrap();
-    app.queues
-        .push(heliograph_worker::Deliver {
-            tenant_id: tenant_id.into(),
-            delivery_id: delivery_id.into(),
-        })
-        .await
-        .unwrap();
-    app.drain().await;
+    .await;
     assert_eq!(
         app.count("select count(*) from deliveries where status = 'failed'")
             .await,
