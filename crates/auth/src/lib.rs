@@ -12,7 +12,7 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use heliograph_domain::{Password, TenantId, UserId};
+use heliograph_domain::{Password, SessionId, TenantId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,22 @@ pub fn hash_password(password: &Password) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
+/// A hash of a random password that nobody knows. Verifying against it
+/// costs what verifying a real password costs, so a sign-in for an unknown
+/// email takes as long as one with a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let secret: String = (0..32)
+            .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+            .collect();
+        Password::parse("password", &secret)
+            .ok()
+            .and_then(|p| hash_password(&p).ok())
+            .unwrap_or_default()
+    })
+}
+
 /// Whether `candidate` matches the PHC string `hash`. A malformed hash matches nothing.
 #[must_use]
 pub fn verify_password(hash: &str, candidate: &str) -> bool {
@@ -60,6 +76,8 @@ pub struct Claims {
     pub sub: UserId,
     /// The tenant the session acts for.
     pub tid: TenantId,
+    /// The server-side session, checked on every request so revocation is immediate.
+    pub sid: SessionId,
     /// Issuer.
     pub iss: String,
     /// Audience.
@@ -109,12 +127,24 @@ impl TokenKeys {
         })
     }
 
-    /// A token for `user` acting for `tenant`.
-    pub fn issue(&self, user: UserId, tenant: TenantId) -> Result<String, AuthError> {
+    /// How long a token lives.
+    #[must_use]
+    pub const fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A token for `user` acting for `tenant` within `session`.
+    pub fn issue(
+        &self,
+        user: UserId,
+        tenant: TenantId,
+        session: SessionId,
+    ) -> Result<String, AuthError> {
         let now = OffsetDateTime::now_utc();
         let claims = Claims {
             sub: user,
             tid: tenant,
+            sid: session,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now.unix_timestamp(),
@@ -166,7 +196,9 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() {
         let (user, tenant) = (UserId::new(), TenantId::new());
         let k = keys(SECRET);
-        let claims = k.verify(&k.issue(user, tenant).unwrap()).unwrap();
+        let claims = k
+            .verify(&k.issue(user, tenant, SessionId::new()).unwrap())
+            .unwrap();
         assert_eq!((claims.sub, claims.tid), (user, tenant));
         assert_eq!(claims.exp - claims.iat, 15 * 60);
     }
@@ -174,7 +206,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
         let token = keys("another-secret-another-secret-xx")
-            .issue(UserId::new(), TenantId::new())
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
             .unwrap();
         assert!(keys(SECRET).verify(&token).is_err());
     }
@@ -182,7 +214,9 @@ mod tests {
     #[test]
     fn a_token_with_alg_none_is_refused() {
         let k = keys(SECRET);
-        let token = k.issue(UserId::new(), TenantId::new()).unwrap();
+        let token = k
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
+            .unwrap();
         let payload = token.split('.').nth(1).unwrap();
         // {"alg":"none","typ":"JWT"}, unsigned.
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
@@ -195,14 +229,18 @@ mod tests {
             ttl: Duration::minutes(-10),
             ..keys(SECRET)
         };
-        let token = k.issue(UserId::new(), TenantId::new()).unwrap();
+        let token = k
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
+            .unwrap();
         assert!(k.verify(&token).is_err());
     }
 
     #[test]
     fn a_token_for_another_issuer_or_audience_is_refused() {
         let k = keys(SECRET);
-        let token = k.issue(UserId::new(), TenantId::new()).unwrap();
+        let token = k
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
+            .unwrap();
         let other_issuer = TokenKeys {
             issuer: "https://elsewhere.test".into(),
             ..keys(SECRET)
@@ -213,6 +251,13 @@ mod tests {
             ..keys(SECRET)
         };
         assert!(other_audience.verify(&token).is_err());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash_that_nothing_matches() {
+        assert!(dummy_hash().starts_with("$argon2id$"));
+        assert!(!verify_password(dummy_hash(), ""));
+        assert!(!verify_password(dummy_hash(), "correct horse battery"));
     }
 
     #[test]

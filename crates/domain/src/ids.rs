@@ -73,4 +73,6 @@ id_type!(
     EventId,
     /// One notification to one subscriber over one channel.
     DeliveryId,
+    /// A signed-in session, revocable server-side.
+    SessionId,
 );

@@ -15,6 +15,7 @@ mod error;
 mod incidents;
 mod notifications;
 mod pages;
+mod sessions;
 mod subscribers;
 mod tenants;
 
@@ -32,10 +33,11 @@ pub use notifications::{
     IncidentEventPayload, OutboxClaim, OutboxListener,
 };
 pub use pages::{Page, PageData, PageRef};
+pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
 pub use subscribers::{NewSubscriber, Subscriber};
-pub use tenants::{Membership, NewSignup, SignupRecord, Tenant, UserCredentials};
+pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
 
 /// Result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

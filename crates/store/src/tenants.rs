@@ -54,17 +54,6 @@ pub struct UserCredentials {
     pub password_hash: String,
 }
 
-/// A user's place in a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct Membership {
-    /// The tenant.
-    #[sqlx(try_from = "uuid::Uuid")]
-    pub tenant_id: TenantId,
-    /// The role there.
-    #[sqlx(try_from = "String")]
-    pub role: Role,
-}
-
 impl Store {
     /// Creates a tenant, its owner and its first page in one transaction.
     ///
@@ -123,22 +112,11 @@ impl Store {
     /// The stored credentials of the user with this email, if any.
     pub async fn user_credentials(&self, email: &EmailAddress) -> Result<Option<UserCredentials>> {
         Ok(
-            sqlx::query_as("select id, password_hash from users where email = $1")
+            sqlx::query_as("select id, password_hash from users where email = $1::citext")
                 .bind(email.as_str())
                 .fetch_optional(&self.pool)
                 .await?,
         )
-    }
-
-    /// The user's membership in `tenant`, if they still have one.
-    pub async fn membership(&self, user: UserId, tenant: TenantId) -> Result<Option<Membership>> {
-        Ok(sqlx::query_as(
-            "select tenant_id, role from memberships where tenant_id = $1 and user_id = $2",
-        )
-        .bind(tenant.as_uuid())
-        .bind(user.as_uuid())
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// The tenant with this slug, if any.

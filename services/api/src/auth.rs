@@ -5,19 +5,22 @@ use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use heliograph_domain::{Role, TenantId, UserId};
+use heliograph_domain::{Role, SessionId, TenantId, UserId};
 
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// A signed-in member of a tenant. Extracting it checks the bearer token and
-/// that the membership still exists, so a removed member is locked out at once.
+/// A signed-in member of a tenant. Extracting it checks the bearer token,
+/// that its session is open and that the membership still exists, so logout
+/// and removal take effect at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Member {
     /// The user.
     pub user: UserId,
     /// The tenant the session acts for.
     pub tenant: TenantId,
+    /// The session the token belongs to.
+    pub session: SessionId,
     /// The user's role there.
     pub role: Role,
 }
@@ -55,16 +58,17 @@ impl FromRequest for Member {
                 .tokens
                 .verify(&token)
                 .map_err(|_| ApiError::Unauthorized)?;
-            let membership = state
+            let role = state
                 .store
-                .membership(claims.sub, claims.tid)
+                .session_role(claims.sid, claims.sub, claims.tid)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             tracing::Span::current().record("tenant.id", tracing::field::display(claims.tid));
             Ok(Self {
                 user: claims.sub,
                 tenant: claims.tid,
-                role: membership.role,
+                session: claims.sid,
+                role,
             })
         })
     }

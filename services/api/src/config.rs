@@ -21,8 +21,10 @@ pub struct ApiConfig {
     pub urls: PublicUrls,
     /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
     pub jwt_secret: SecretString,
-    /// Session token lifetime (`SESSION_TTL_MINUTES`, default 60).
-    pub session_ttl_minutes: i64,
+    /// Access token lifetime (`ACCESS_TOKEN_TTL_MINUTES`, default 15).
+    pub access_token_ttl_minutes: i64,
+    /// Session lifetime, over which tokens can be refreshed (`SESSION_TTL_HOURS`, default 168).
+    pub session_ttl_hours: u64,
     /// Log format (`LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
 }
@@ -35,11 +37,18 @@ impl ApiConfig {
         if secrecy::ExposeSecret::expose_secret(&jwt_secret).len() < 32 {
             return Err(SettingError::new("JWT_SECRET", "must be at least 32 bytes"));
         }
-        let session_ttl_minutes = s.parsed_or("SESSION_TTL_MINUTES", 60_i64)?;
-        if !(1..=24 * 60).contains(&session_ttl_minutes) {
+        let access_token_ttl_minutes = s.parsed_or("ACCESS_TOKEN_TTL_MINUTES", 15_i64)?;
+        if !(1..=60).contains(&access_token_ttl_minutes) {
             return Err(SettingError::new(
-                "SESSION_TTL_MINUTES",
-                "must be between 1 and 1440",
+                "ACCESS_TOKEN_TTL_MINUTES",
+                "must be between 1 and 60",
+            ));
+        }
+        let session_ttl_hours = s.parsed_or("SESSION_TTL_HOURS", 168_u64)?;
+        if !(1..=24 * 90).contains(&session_ttl_hours) {
+            return Err(SettingError::new(
+                "SESSION_TTL_HOURS",
+                "must be between 1 and 2160",
             ));
         }
         Ok(Self {
@@ -49,7 +58,8 @@ impl ApiConfig {
             bind_addr: s.parsed_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             urls,
             jwt_secret,
-            session_ttl_minutes,
+            access_token_ttl_minutes,
+            session_ttl_hours,
             log_format: s.log_format()?,
         })
     }
@@ -84,7 +94,10 @@ mod tests {
             (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
             (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
-            (&[("SESSION_TTL_MINUTES", "0")], "SESSION_TTL_MINUTES"),
+            (
+                &[("ACCESS_TOKEN_TTL_MINUTES", "0")],
+                "ACCESS_TOKEN_TTL_MINUTES",
+            ),
         ];
         for (extra, name) in cases {
             assert_eq!(with(extra).unwrap_err().name, name);

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// No valid credentials (401).
     #[error("unauthorized")]
     Unauthorized,
+    /// Wrong email or password, said the same way for both (401).
+    #[error("invalid credentials")]
+    InvalidCredentials,
     /// Valid credentials, insufficient role (403).
     #[error("forbidden")]
     Forbidden,
@@ -68,6 +71,7 @@ impl ApiError {
             Self::MalformedBody(_) => "malformed_body",
             Self::NotFound => "not_found",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
             Self::Conflict { code, .. } => code,
             Self::Unavailable => "unavailable",
@@ -82,7 +86,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -96,6 +100,7 @@ impl ResponseError for ApiError {
             Self::MalformedBody(reason) => reason,
             Self::NotFound => "Not found.",
             Self::Unauthorized => "Missing or invalid credentials.",
+            Self::InvalidCredentials => "The email or the password is wrong.",
             Self::Forbidden => "Your role does not allow this.",
             Self::Conflict { detail, .. } => detail,
             Self::Unavailable => "A dependency is unavailable; try again shortly.",

@@ -26,6 +26,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Platform and page URLs.
     pub urls: PublicUrls,
+    /// How long a session lasts, however often its tokens are refreshed.
+    pub session_ttl: Duration,
 }
 
 /// A bound, not yet running, API server.
@@ -51,7 +53,7 @@ impl Application {
         let tokens = TokenKeys::new(
             &config.jwt_secret,
             config.urls.origin(),
-            time::Duration::minutes(config.session_ttl_minutes),
+            time::Duration::minutes(config.access_token_ttl_minutes),
         )
         .context("JWT_SECRET: unusable")?;
         let listener = TcpListener::bind(config.bind_addr)
@@ -65,6 +67,7 @@ impl Application {
             redis,
             tokens,
             urls: config.urls.clone(),
+            session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
         });
         let server = HttpServer::new(move || {
             App::new()

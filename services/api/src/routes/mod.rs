@@ -4,6 +4,7 @@ mod components;
 mod health;
 mod incidents;
 mod public;
+mod sessions;
 mod signup;
 mod subscribers;
 
@@ -35,6 +36,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/v1")
             .route("/signup", web::post().to(signup::signup))
+            .route("/sessions", web::post().to(sessions::login))
+            .route("/sessions/refresh", web::post().to(sessions::refresh))
+            .route("/sessions/current", web::delete().to(sessions::logout))
+            .route("/me", web::get().to(sessions::me))
             .route(
                 "/pages/{page_id}/components",
                 web::post().to(components::create),

@@ -7,6 +7,7 @@ use heliograph_store::NewSignup;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::sessions::open_session;
 use crate::error::{ApiError, Fields, required};
 use crate::startup::AppState;
 
@@ -51,26 +52,21 @@ pub async fn signup(
             password_hash,
         })
         .await?;
-    let token = state
-        .tokens
-        .issue(record.user_id, record.tenant.id)
-        .context("Failed to issue a session token")?;
+    let mut body = open_session(&state, record.user_id, record.tenant.id).await?;
     tracing::info!(tenant.id = %record.tenant.id, user.email = %email.masked(), "tenant signed up");
-    Ok(HttpResponse::Created().json(json!({
-        "token": token,
-        "tenant": {
-            "id": record.tenant.id,
-            "slug": record.tenant.slug,
-            "name": record.tenant.name,
-            "created_at": heliograph_web::timestamp(record.tenant.created_at),
-        },
-        "user": { "id": record.user_id, "email": email.as_str(), "role": "owner" },
-        "page": {
-            "id": record.page.id,
-            "slug": record.page.slug,
-            "name": record.page.name,
-            "time_zone": record.page.time_zone,
-            "url": state.urls.page_url(&record.page.slug),
-        },
-    })))
+    body["tenant"] = json!({
+        "id": record.tenant.id,
+        "slug": record.tenant.slug,
+        "name": record.tenant.name,
+        "created_at": heliograph_web::timestamp(record.tenant.created_at),
+    });
+    body["user"] = json!({ "id": record.user_id, "email": email.as_str(), "role": "owner" });
+    body["page"] = json!({
+        "id": record.page.id,
+        "slug": record.page.slug,
+        "name": record.page.name,
+        "time_zone": record.page.time_zone,
+        "url": state.urls.page_url(&record.page.slug),
+    });
+    Ok(HttpResponse::Created().json(body))
 }

@@ -56,7 +56,12 @@ pub struct Tenant {
     pub token: String,
     pub page_id: String,
     pub slug: String,
+    pub tenant_id: String,
+    pub email: String,
 }
+
+/// The password every test owner signs up with.
+pub const PASSWORD: &str = "correct horse battery";
 
 /// A unique slug, so parallel tests never collide.
 pub fn unique_slug(prefix: &str) -> String {
@@ -108,7 +113,8 @@ impl TestApp {
             bind_addr: "127.0.0.1:0".parse().expect("loopback address"),
             urls: urls.clone(),
             jwt_secret: SecretString::from("test-secret-test-secret-test-secret!".to_owned()),
-            session_ttl_minutes: 15,
+            access_token_ttl_minutes: 15,
+            session_ttl_hours: 24,
             log_format: LogFormat::Text,
         };
         let app = Application::build(&config).await.expect("the API starts");
@@ -173,6 +179,26 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends a request with a method, an optional token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// GETs a path, optionally with another `Host`.
     pub async fn get(&self, path: &str, host: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(self.url(path));
@@ -185,11 +211,12 @@ impl TestApp {
     /// Signs a new tenant up and answers its token and ids.
     pub async fn signup(&self) -> Tenant {
         let slug = unique_slug("t");
+        let email = unique_email("owner");
         let (status, body) = self
             .post(
                 "/v1/signup",
                 None,
-                &json!({"name": "Acme Cloud", "slug": slug, "email": unique_email("owner"), "password": "correct horse battery"}),
+                &json!({"name": "Acme Cloud", "slug": slug, "email": email, "password": PASSWORD}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -197,6 +224,11 @@ impl TestApp {
             token: body["token"].as_str().expect("a token").to_owned(),
             page_id: body["page"]["id"].as_str().expect("a page id").to_owned(),
             slug,
+            tenant_id: body["tenant"]["id"]
+                .as_str()
+                .expect("a tenant id")
+                .to_owned(),
+            email,
         }
     }
 

@@ -11,4 +11,5 @@ mod health;
 mod helpers;
 mod notifications;
 mod public;
+mod sessions;
 mod startup;

@@ -1,0 +1,146 @@
+//! Sessions: sign in, refresh, sign out, and who am I.
+
+use actix_web::{HttpResponse, web};
+use anyhow::Context;
+use heliograph_domain::{EmailAddress, FieldError, TenantId, UserId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Member;
+use crate::error::{ApiError, Fields, required};
+use crate::startup::AppState;
+
+fn memberships_json(memberships: &[heliograph_store::MembershipSummary]) -> Value {
+    memberships
+        .iter()
+        .map(|m| json!({"tenant_id": m.tenant_id, "slug": m.slug, "name": m.name, "role": m.role}))
+        .collect()
+}
+
+/// Opens a session for `user` acting for `tenant`; answers the token and
+/// the tenants the user could act for instead.
+pub async fn open_session(
+    state: &AppState,
+    user: UserId,
+    tenant: TenantId,
+) -> Result<Value, ApiError> {
+    let session = state
+        .store
+        .create_session(user, tenant, state.session_ttl)
+        .await?;
+    let token = state
+        .tokens
+        .issue(user, tenant, session.id)
+        .context("Failed to issue a session token")?;
+    let memberships = state.store.memberships_of(user).await?;
+    Ok(json!({
+        "token": token,
+        "token_expires_in": state.tokens.ttl().whole_seconds(),
+        "session": { "id": session.id, "expires_at": heliograph_web::timestamp(session.expires_at) },
+        "tenant_id": tenant,
+        "memberships": memberships_json(&memberships),
+    }))
+}
+
+/// The sign-in body.
+#[derive(Deserialize)]
+pub struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+    tenant_id: Option<String>,
+}
+
+/// `POST /v1/sessions`: signs in with email and password, acting for
+/// `tenant_id` or, without it, for the user's oldest membership.
+///
+/// An unknown email is checked against a dummy hash, so it costs the same
+/// time as a wrong password, and both answer the same 401.
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut f = Fields::default();
+    let email =
+        f.check(required("email", body.email).and_then(|e| EmailAddress::parse("email", &e)));
+    let password = f.check(required("password", body.password));
+    let tenant: Option<TenantId> = body.tenant_id.and_then(|t| {
+        f.check(
+            t.parse()
+                .map_err(|_| FieldError::new("tenant_id", "invalid", "is not a tenant id")),
+        )
+    });
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(f.into_error());
+    };
+    f.finish()?;
+
+    let credentials = state.store.user_credentials(&email).await?;
+    let (user, hash) = match credentials {
+        Some(c) => (Some(c.id), c.password_hash),
+        None => (None, heliograph_auth::dummy_hash().to_owned()),
+    };
+    let matches = web::block(move || heliograph_auth::verify_password(&hash, &password))
+        .await
+        .context("Failed to run password verification")?;
+    let (Some(user), true) = (user, matches) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let memberships = state.store.memberships_of(user).await?;
+    let chosen = match tenant {
+        Some(t) => memberships
+            .iter()
+            .find(|m| m.tenant_id == t)
+            .ok_or_else(|| {
+                ApiError::field(FieldError::new(
+                    "tenant_id",
+                    "not_a_member",
+                    "you are not a member of this tenant",
+                ))
+            })?,
+        None => memberships.first().ok_or(ApiError::Forbidden)?,
+    };
+    let body = open_session(&state, user, chosen.tenant_id).await?;
+    tracing::info!(user.id = %user, tenant.id = %chosen.tenant_id, "signed in");
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// `POST /v1/sessions/refresh`: a fresh token for the same, still open, session.
+pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state
+        .store
+        .touch_session(member.session, member.user)
+        .await?
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    let token = state
+        .tokens
+        .issue(member.user, member.tenant, member.session)
+        .context("Failed to issue a session token")?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": token,
+        "token_expires_in": state.tokens.ttl().whole_seconds(),
+    })))
+}
+
+/// `DELETE /v1/sessions/current`: signs out; every token of the session stops working at once.
+pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .store
+        .revoke_session(member.session, member.user)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/me`: who the token speaks for.
+pub async fn me(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let memberships = state.store.memberships_of(member.user).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user": { "id": member.user },
+        "tenant_id": member.tenant,
+        "role": member.role,
+        "session_id": member.session,
+        "memberships": memberships_json(&memberships),
+    })))
+}

@@ -1,0 +1,197 @@
+//! Sign-in, server-side sessions, and choosing the tenant a session acts for.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, unique_email};
+
+async fn login(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    app.post("/v1/sessions", None, &body).await
+}
+
+#[tokio::test]
+async fn the_right_password_opens_a_working_session() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, body) = login(&app, json!({"email": t.email, "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["tenant_id"], t.tenant_id.as_str());
+    assert_eq!(body["token_expires_in"], 15 * 60);
+    assert_eq!(body["memberships"][0]["role"], "owner");
+    let token = body["token"].as_str().unwrap();
+    let (status, me) = app.call(Method::GET, "/v1/me", Some(token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["role"], "owner");
+    assert_eq!(me["session_id"], body["session"]["id"]);
+    // The email is matched without regard to case.
+    let (status, _) = login(
+        &app,
+        json!({"email": t.email.to_uppercase(), "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let wrong = login(
+        &app,
+        json!({"email": t.email, "password": "not the password"}),
+    )
+    .await;
+    let unknown = login(
+        &app,
+        json!({"email": unique_email("nobody"), "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong, unknown,
+        "nothing tells an unknown email from a wrong password"
+    );
+    assert_eq!(wrong.1["error"]["code"], "invalid_credentials");
+    assert_eq!(
+        app.count("select count(*) from sessions").await,
+        1,
+        "only signup's session"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn signing_out_stops_the_token_at_once() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, _) = app
+        .call(Method::DELETE, "/v1/sessions/current", Some(&t.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.call(Method::GET, "/v1/me", Some(&t.token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = app
+        .post(
+            &format!("/v1/pages/{}/components", t.page_id),
+            Some(&t.token),
+            &json!({"component": {"name": "API"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .call(Method::POST, "/v1/sessions/refresh", Some(&t.token), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a closed session cannot be refreshed"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_open_session_refreshes_and_an_expired_one_does_not() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, body) = app
+        .call(Method::POST, "/v1/sessions/refresh", Some(&t.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.call(Method::GET, "/v1/me", Some(&fresh), None).await.0,
+        StatusCode::OK
+    );
+    sqlx::query("update sessions set expires_at = now() - interval '1 second'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    for token in [&t.token, &fresh] {
+        assert_eq!(
+            app.call(Method::GET, "/v1/me", Some(token), None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_removed_member_is_locked_out_at_once() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    sqlx::query("delete from memberships")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.call(Method::GET, "/v1/me", Some(&t.token), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = login(&app, json!({"email": t.email, "password": PASSWORD})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a user with no tenant left cannot act for one"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_user_of_two_tenants_chooses_which_one_a_session_acts_for() {
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    // A's owner also joins B as a viewer (invitations will do this through the API).
+    sqlx::query(
+        "insert into memberships (tenant_id, user_id, role)
+         select $1::uuid, user_id, 'viewer' from memberships where tenant_id = $2::uuid",
+    )
+    .bind(uuid::Uuid::parse_str(&b.tenant_id).unwrap())
+    .bind(uuid::Uuid::parse_str(&a.tenant_id).unwrap())
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+
+    let (status, default) = login(&app, json!({"email": a.email, "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        default["tenant_id"],
+        a.tenant_id.as_str(),
+        "the oldest membership by default"
+    );
+    assert_eq!(default["memberships"].as_array().unwrap().len(), 2);
+
+    let (status, in_b) = login(
+        &app,
+        json!({"email": a.email, "password": PASSWORD, "tenant_id": b.tenant_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = in_b["token"].as_str().unwrap();
+    let (_, me) = app.call(Method::GET, "/v1/me", Some(token), None).await;
+    assert_eq!(me["tenant_id"], b.tenant_id.as_str());
+    assert_eq!(me["role"], "viewer");
+    // As a viewer of B, it may read but not write.
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/components", b.page_id),
+            Some(token),
+            &json!({"component": {"name": "API"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+
+    // A tenant it does not belong to cannot be chosen.
+    let stranger = app.signup().await;
+    let (status, body) = login(
+        &app,
+        json!({"email": a.email, "password": PASSWORD, "tenant_id": stranger.tenant_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    app.finish().await;
+}
