@@ -224,6 +224,78 @@ mod tests {
     }
 
     #[test]
+    fn a_tampered_payload_is_refused() {
+        let k = keys(SECRET);
+        let token = k
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
+            .unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        // Another tenant's id in an otherwise untouched token.
+        let other = keys(SECRET)
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
+            .unwrap();
+        let forged_payload = other.split('.').nth(1).unwrap();
+        let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        assert!(k.verify(&forged).is_err());
+    }
+
+    #[test]
+    fn a_token_claiming_another_algorithm_is_refused() {
+        // HS/RS confusion: a token whose header says RS256 (or HS512), signed
+        // with our secret used as if it were the key, must not verify.
+        let k = keys(SECRET);
+        let claims = k
+            .verify(
+                &k.issue(UserId::new(), TenantId::new(), SessionId::new())
+                    .unwrap(),
+            )
+            .unwrap();
+        for alg in [Algorithm::HS512, Algorithm::HS384] {
+            let token = jsonwebtoken::encode(
+                &Header::new(alg),
+                &claims,
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap();
+            assert!(k.verify(&token).is_err(), "{alg:?}");
+        }
+        let rs_header = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"RS256","typ":"JWT"}
+        let token = k
+            .issue(UserId::new(), TenantId::new(), SessionId::new())
+            .unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        assert!(
+            k.verify(&format!("{rs_header}.{}.{}", parts[1], parts[2]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_token_missing_a_required_claim_is_refused() {
+        #[derive(Serialize)]
+        struct NoExpiry {
+            sub: UserId,
+            tid: TenantId,
+            sid: SessionId,
+            iss: &'static str,
+            aud: &'static str,
+        }
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &NoExpiry {
+                sub: UserId::new(),
+                tid: TenantId::new(),
+                sid: SessionId::new(),
+                iss: "https://heliograph.test",
+                aud: TokenKeys::AUDIENCE,
+            },
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert!(keys(SECRET).verify(&token).is_err());
+    }
+
+    #[test]
     fn an_expired_token_is_refused() {
         let k = TokenKeys {
             ttl: Duration::minutes(-10),
