@@ -42,6 +42,16 @@ pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
 /// Result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+macro_rules! app_role {
+    () => {
+        "heliograph_app"
+    };
+}
+
+/// The database role the application acts as: not the owner of the tables
+/// and without BYPASSRLS, so row-level security holds (see the migrations).
+pub const APP_ROLE: &str = app_role!();
+
 /// The migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
@@ -52,33 +62,45 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects a pool of at most `max_connections` and checks the database answers.
+    /// Connects a pool of at most `max_connections` and checks the database
+    /// answers. Every connection then acts as [`APP_ROLE`], so row-level
+    /// security applies whatever role `url` names.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query(concat!("set role ", app_role!()))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self { pool })
     }
 
-    /// Wraps an existing pool.
-    #[must_use]
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+    /// Applies pending migrations, connected as `url`'s own role (the owner
+    /// of the schema, which may create [`APP_ROLE`]).
+    pub async fn migrate(url: &str) -> Result<()> {
+        let options = PgConnectOptions::from_str(url)?.application_name("heliograph-migrate");
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        pool.close().await;
+        Ok(())
     }
 
-    /// The pool, for LISTEN connections and tests.
+    /// The pool, for LISTEN connections.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// Applies pending migrations.
-    pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
     }
 
     /// One round trip, for readiness checks.

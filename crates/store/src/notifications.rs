@@ -85,7 +85,7 @@ impl OutboxClaim {
     /// Marks the claimed events relayed and releases them.
     pub async fn finish(mut self) -> Result<()> {
         let ids: Vec<Uuid> = self.events.iter().map(|e| e.id.as_uuid()).collect();
-        sqlx::query("update outbox set relayed_at = now() where id = any($1)")
+        sqlx::query("select hg_mark_relayed($1)")
             .bind(&ids)
             .execute(&mut *self.tx)
             .await?;
@@ -120,13 +120,10 @@ impl Store {
     /// Cross-tenant by nature: the relay serves every tenant, oldest event first.
     pub async fn claim_outbox(&self, limit: i64) -> Result<OutboxClaim> {
         let mut tx = self.pool.begin().await?;
-        let events = sqlx::query_as(
-            "select id, tenant_id from outbox where relayed_at is null
-              order by created_at, id limit $1 for update skip locked",
-        )
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        let events = sqlx::query_as("select id, tenant_id from hg_claim_outbox($1)")
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .fetch_all(&mut *tx)
+            .await?;
         Ok(OutboxClaim { tx, events })
     }
 
@@ -146,17 +143,13 @@ impl Store {
         stale: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedEvent>> {
-        Ok(sqlx::query_as(
-            "update outbox set relayed_at = now()
-              where id in (select id from outbox
-                            where relayed_at < now() - $1 * interval '1 millisecond' and fanned_out_at is null
-                            order by relayed_at limit $2 for update skip locked)
-              returning id, tenant_id",
+        Ok(
+            sqlx::query_as("select id, tenant_id from hg_restart_stalled_fanouts($1, $2)")
+                .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
+                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Deliveries unfinished for more than `stale` past their due time (their
@@ -169,19 +162,12 @@ impl Store {
         stale: Duration,
         limit: i64,
     ) -> Result<Vec<(TenantId, DeliveryId)>> {
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "update deliveries set updated_at = now(),
-                    next_attempt_at = case when next_attempt_at is null then null else now() end
-              where id in (select id from deliveries
-                            where status in ('pending', 'failed')
-                              and coalesce(next_attempt_at, updated_at) < now() - $1 * interval '1 millisecond'
-                            order by coalesce(next_attempt_at, updated_at) limit $2 for update skip locked)
-              returning tenant_id, id",
-        )
-        .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("select tenant_id, id from hg_restart_stalled_deliveries($1, $2)")
+                .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
+                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .map(|(t, d)| (t.into(), d.into()))
@@ -190,7 +176,7 @@ impl Store {
 
     /// How many outbox rows await the relay (for metrics and tests).
     pub async fn unrelayed_events(&self) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as("select count(*) from outbox where relayed_at is null")
+        let (n,): (i64,) = sqlx::query_as("select hg_unrelayed_events()")
             .fetch_one(&self.pool)
             .await?;
         Ok(n)

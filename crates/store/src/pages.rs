@@ -69,7 +69,7 @@ impl Store {
     /// only the ids needed to open a tenant-scoped transaction.
     pub async fn page_ref_by_slug(&self, slug: &Slug) -> Result<Option<PageRef>> {
         Ok(
-            sqlx::query_as("select tenant_id, id as page_id from pages where slug = $1")
+            sqlx::query_as("select tenant_id, page_id from hg_page_ref_by_slug($1)")
                 .bind(slug.as_str())
                 .fetch_optional(&self.pool)
                 .await?,

@@ -6,7 +6,7 @@ use heliograph_domain::{Role, SessionId, TenantId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError, TenantTx};
 
 /// One tenant a user belongs to, for choosing which one a session acts for.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -36,14 +36,9 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl Store {
-    /// Opens a session for `user` acting for `tenant`, ending after `lifetime`.
-    pub async fn create_session(
-        &self,
-        user: UserId,
-        tenant: TenantId,
-        lifetime: Duration,
-    ) -> Result<NewSession> {
+impl TenantTx {
+    /// Opens a session for `user` acting for this tenant, ending after `lifetime`.
+    pub async fn create_session(&mut self, user: UserId, lifetime: Duration) -> Result<NewSession> {
         let id = SessionId::new();
         let (expires_at,): (OffsetDateTime,) = sqlx::query_as(
             "insert into sessions (id, user_id, tenant_id, expires_at)
@@ -52,75 +47,74 @@ impl Store {
         )
         .bind(id.as_uuid())
         .bind(user.as_uuid())
-        .bind(tenant.as_uuid())
+        .bind(self.tenant.as_uuid())
         .bind(millis(lifetime))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.tx)
         .await?;
         Ok(NewSession { id, expires_at })
     }
 
-    /// The role of `user` in `tenant` through `session`, if the session is
-    /// open (not revoked, not expired) and the membership still exists.
-    pub async fn session_role(
-        &self,
-        session: SessionId,
-        user: UserId,
-        tenant: TenantId,
-    ) -> Result<Option<Role>> {
+    /// The role of `user` here through `session`, if the session is open
+    /// (not revoked, not expired) and the membership still exists.
+    pub async fn session_role(&mut self, session: SessionId, user: UserId) -> Result<Option<Role>> {
         let row: Option<(String,)> = sqlx::query_as(
             "select m.role from sessions s
-               join memberships m on m.user_id = s.user_id and m.tenant_id = s.tenant_id
-              where s.id = $1 and s.user_id = $2 and s.tenant_id = $3
+               join memberships m on m.tenant_id = s.tenant_id and m.user_id = s.user_id
+              where s.tenant_id = $1 and s.id = $2 and s.user_id = $3
                 and s.revoked_at is null and s.expires_at > now()",
         )
+        .bind(self.tenant.as_uuid())
         .bind(session.as_uuid())
         .bind(user.as_uuid())
-        .bind(tenant.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.tx)
         .await?;
         row.map(|(role,)| {
             role.parse()
-                .map_err(|e: heliograph_domain::UnknownVariant| {
-                    crate::StoreError::Corrupt(e.to_string())
-                })
+                .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))
         })
         .transpose()
     }
 
     /// Marks a session seen now (on refresh); answers whether it is still open.
-    pub async fn touch_session(&self, session: SessionId, user: UserId) -> Result<bool> {
+    pub async fn touch_session(&mut self, session: SessionId, user: UserId) -> Result<bool> {
         let touched = sqlx::query(
             "update sessions set last_seen_at = now()
-              where id = $1 and user_id = $2 and revoked_at is null and expires_at > now()",
+              where tenant_id = $1 and id = $2 and user_id = $3
+                and revoked_at is null and expires_at > now()",
         )
+        .bind(self.tenant.as_uuid())
         .bind(session.as_uuid())
         .bind(user.as_uuid())
-        .execute(&self.pool)
+        .execute(&mut *self.tx)
         .await?;
         Ok(touched.rows_affected() == 1)
     }
 
     /// Ends a session at once.
-    pub async fn revoke_session(&self, session: SessionId, user: UserId) -> Result<()> {
+    pub async fn revoke_session(&mut self, session: SessionId, user: UserId) -> Result<()> {
         sqlx::query(
-            "update sessions set revoked_at = coalesce(revoked_at, now()) where id = $1 and user_id = $2",
+            "update sessions set revoked_at = coalesce(revoked_at, now())
+              where tenant_id = $1 and id = $2 and user_id = $3",
         )
+        .bind(self.tenant.as_uuid())
         .bind(session.as_uuid())
         .bind(user.as_uuid())
-        .execute(&self.pool)
+        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
+}
 
+impl Store {
     /// The tenants `user` belongs to, oldest membership first.
+    ///
+    /// Cross-tenant by nature: a user chooses among their tenants.
     pub async fn memberships_of(&self, user: UserId) -> Result<Vec<MembershipSummary>> {
-        Ok(sqlx::query_as(
-            "select t.id as tenant_id, t.slug, t.name, m.role
-               from memberships m join tenants t on t.id = m.tenant_id
-              where m.user_id = $1 order by m.created_at, t.id",
+        Ok(
+            sqlx::query_as("select tenant_id, slug, name, role from hg_memberships_of($1)")
+                .bind(user.as_uuid())
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(user.as_uuid())
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

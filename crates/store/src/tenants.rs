@@ -60,11 +60,17 @@ impl Store {
     /// Cross-tenant by nature: the tenant does not exist yet.
     pub async fn signup(&self, new: NewSignup) -> Result<SignupRecord> {
         let mut tx = self.pool.begin().await?;
+        let tenant_id = TenantId::new();
+        // The new tenant's rows are written under its own id, as row-level security demands.
+        sqlx::query("select set_config('app.tenant_id', $1, true)")
+            .bind(tenant_id.to_string())
+            .execute(&mut *tx)
+            .await?;
         let tenant: Tenant = sqlx::query_as(
             "insert into tenants (id, slug, name) values ($1, $2, $3)
              returning id, slug, name, created_at",
         )
-        .bind(TenantId::new().as_uuid())
+        .bind(tenant_id.as_uuid())
         .bind(new.slug.as_str())
         .bind(new.name.as_str())
         .fetch_one(&mut *tx)
@@ -102,11 +108,12 @@ impl Store {
 
     /// Deletes a tenant and everything it owns.
     pub async fn delete_tenant(&self, tenant: TenantId) -> Result<()> {
+        let mut tx = self.tenant_tx(tenant).await?;
         sqlx::query("delete from tenants where id = $1")
             .bind(tenant.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *tx.tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The stored credentials of the user with this email, if any.
@@ -122,7 +129,7 @@ impl Store {
     /// The tenant with this slug, if any.
     pub async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>> {
         Ok(
-            sqlx::query_as("select id, slug, name, created_at from tenants where slug = $1")
+            sqlx::query_as("select id, slug, name, created_at from hg_tenant_by_slug($1)")
                 .bind(slug.as_str())
                 .fetch_optional(&self.pool)
                 .await?,

@@ -58,11 +58,10 @@ impl FromRequest for Member {
                 .tokens
                 .verify(&token)
                 .map_err(|_| ApiError::Unauthorized)?;
-            let role = state
-                .store
-                .session_role(claims.sid, claims.sub, claims.tid)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
+            let mut tx = state.store.tenant_tx(claims.tid).await?;
+            let role = tx.session_role(claims.sid, claims.sub).await?;
+            tx.commit().await?;
+            let role = role.ok_or(ApiError::Unauthorized)?;
             tracing::Span::current().record("tenant.id", tracing::field::display(claims.tid));
             Ok(Self {
                 user: claims.sub,

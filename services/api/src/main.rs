@@ -38,16 +38,17 @@ async fn run() -> anyhow::Result<()> {
         "migrate" | "seed-demo" => {
             init_tracing(settings.log_format()?);
             let url = settings.secret("DATABASE_URL")?;
-            let store = Store::connect(url.expose_secret(), 2)
-                .await
-                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
             if command == "migrate" {
-                store
-                    .migrate()
+                Store::migrate(url.expose_secret())
                     .await
                     .context("Failed to apply migrations")?;
                 tracing::info!("migrations applied");
-            } else if seed::demo(&store).await? {
+                return Ok(());
+            }
+            let store = Store::connect(url.expose_secret(), 2)
+                .await
+                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+            if seed::demo(&store).await? {
                 tracing::info!("demo tenant created");
             } else {
                 tracing::info!("demo tenant already exists");

@@ -89,6 +89,9 @@ impl Context {
 
     /// Connects to PostgreSQL and Redis; each failure names its setting.
     pub async fn connect(config: &WorkerConfig) -> anyhow::Result<Self> {
+        // Settings first, connections after: a typo is reported as a typo.
+        let mailer = Mailer::new(config.smtp_url.expose_secret(), config.email_from.clone())
+            .context("SMTP_URL: is malformed")?;
         let store = Store::connect(
             config.database_url.expose_secret(),
             config.database_max_connections,
@@ -99,8 +102,7 @@ impl Context {
             heliograph_jobs::connect(config.redis_url.expose_secret(), Duration::from_secs(5))
                 .await
                 .context("REDIS_URL: cannot connect to Redis")?;
-        let mailer = Mailer::new(config.smtp_url.expose_secret(), config.email_from.clone())
-            .context("SMTP_URL: is malformed")?;
+
         Ok(Self::new(Inner {
             store,
             queues: Queues::new(redis, config.queue_namespace.clone()),

@@ -24,10 +24,9 @@ pub async fn open_session(
     user: UserId,
     tenant: TenantId,
 ) -> Result<Value, ApiError> {
-    let session = state
-        .store
-        .create_session(user, tenant, state.session_ttl)
-        .await?;
+    let mut tx = state.store.tenant_tx(tenant).await?;
+    let session = tx.create_session(user, state.session_ttl).await?;
+    tx.commit().await?;
     let token = state
         .tokens
         .issue(user, tenant, session.id)
@@ -107,11 +106,10 @@ pub async fn login(
 
 /// `POST /v1/sessions/refresh`: a fresh token for the same, still open, session.
 pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if !state
-        .store
-        .touch_session(member.session, member.user)
-        .await?
-    {
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let open = tx.touch_session(member.session, member.user).await?;
+    tx.commit().await?;
+    if !open {
         return Err(ApiError::Unauthorized);
     }
     let token = state
@@ -126,10 +124,9 @@ pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpR
 
 /// `DELETE /v1/sessions/current`: signs out; every token of the session stops working at once.
 pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .store
-        .revoke_session(member.session, member.user)
-        .await?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.revoke_session(member.session, member.user).await?;
+    tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

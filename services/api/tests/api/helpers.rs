@@ -42,11 +42,12 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The database's owner: sees every tenant's rows, for assertions.
+    pub admin: sqlx::PgPool,
     pub queues: Queues,
     /// The worker's context, for driving its functions directly.
     pub ctx: Context,
-    db_name: String,
-    admin_url: String,
+    db: TestDatabase,
     shutdown: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
 }
@@ -73,18 +74,53 @@ pub fn unique_email(prefix: &str) -> String {
     format!("{prefix}-{}@example.com", Uuid::new_v4().simple())
 }
 
-async fn create_database(admin_url: &str, name: &str) -> String {
-    let options: PgConnectOptions = admin_url
-        .parse()
-        .expect("TEST_DATABASE_URL is a PostgreSQL URL");
-    let mut conn = options.connect().await.expect("PostgreSQL is reachable");
-    // The name is ours (hg_test_<uuid>), never user input.
-    sqlx::query(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
-        .execute(&mut conn)
-        .await
-        .expect("can create a test database");
-    conn.close().await.ok();
-    options.database(name).to_url_lossy().to_string()
+/// A fresh, migrated database of a test's own, dropped with [`TestDatabase::drop_now`].
+pub struct TestDatabase {
+    /// Its URL, as the database's owner.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// Creates `hg_test_<uuid>` and applies the migrations.
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
+        let name = format!("hg_test_{}", Uuid::new_v4().simple());
+        Self::execute(&admin_url, format!(r#"create database "{name}""#)).await;
+        let options: PgConnectOptions = admin_url
+            .parse()
+            .expect("TEST_DATABASE_URL is a PostgreSQL URL");
+        let url = options.database(&name).to_url_lossy().to_string();
+        Store::migrate(&url).await.expect("migrations apply");
+        Self {
+            url,
+            name,
+            admin_url,
+        }
+    }
+
+    /// Drops the database, closing whatever is connected to it.
+    pub async fn drop_now(&self) {
+        Self::execute(
+            &self.admin_url,
+            format!(r#"drop database if exists "{}" with (force)"#, self.name),
+        )
+        .await;
+    }
+
+    async fn execute(admin_url: &str, statement: String) {
+        let options: PgConnectOptions = admin_url
+            .parse()
+            .expect("TEST_DATABASE_URL is a PostgreSQL URL");
+        let mut conn = options.connect().await.expect("PostgreSQL is reachable");
+        // The statement names only our own hg_test_<uuid> database, never user input.
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .expect("the database statement runs");
+        conn.close().await.ok();
+    }
 }
 
 impl TestApp {
@@ -95,13 +131,15 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             heliograph_runtime::init_tracing(LogFormat::Text);
         }
-        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
-        let db_name = format!("hg_test_{}", Uuid::new_v4().simple());
-        let db_url = create_database(&admin_url, &db_name).await;
+        let db = TestDatabase::create().await;
+        let db_url = db.url.clone();
         let store = Store::connect(&db_url, 10)
             .await
             .expect("connects to the test database");
-        store.migrate().await.expect("migrations apply");
+        // The owner's view, for assertions across tenants (the app's role sees one tenant at a time).
+        let admin = sqlx::PgPool::connect(&db_url)
+            .await
+            .expect("connects to the test database as its owner");
 
         let redis_url = env("REDIS_URL");
         let urls =
@@ -155,10 +193,10 @@ impl TestApp {
                 .build()
                 .expect("an HTTP client"),
             store,
+            admin,
             queues,
             ctx,
-            db_name,
-            admin_url,
+            db,
             shutdown,
             worker: Some(worker),
         }
@@ -248,7 +286,7 @@ impl TestApp {
     /// A single count query on the test database.
     pub async fn count(&self, sql: &'static str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql)
-            .fetch_one(self.store.pool())
+            .fetch_one(&self.admin)
             .await
             .expect("the count query runs");
         n
@@ -290,15 +328,7 @@ impl TestApp {
 
     /// Drops the test's database while the app runs, as if PostgreSQL were lost.
     pub async fn lose_database(&self) {
-        let options: PgConnectOptions = self.admin_url.parse().expect("admin URL parses");
-        let mut conn = options.connect().await.expect("PostgreSQL is reachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            r#"drop database "{}" with (force)"#,
-            self.db_name
-        )))
-        .execute(&mut conn)
-        .await
-        .expect("test database dropped");
+        self.db.drop_now().await;
     }
 
     /// Stops the worker and removes the test's database and keys, without draining first.
@@ -312,15 +342,8 @@ impl TestApp {
         }
         self.queues.delete_all().await.expect("test keys deleted");
         self.store.pool().close().await;
-        let options: PgConnectOptions = self.admin_url.parse().expect("admin URL parses");
-        let mut conn = options.connect().await.expect("PostgreSQL is reachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            r#"drop database if exists "{}" with (force)"#,
-            self.db_name
-        )))
-        .execute(&mut conn)
-        .await
-        .expect("test database dropped");
+        self.admin.close().await;
+        self.db.drop_now().await;
     }
 }
 

@@ -9,6 +9,7 @@
 mod errors;
 mod health;
 mod helpers;
+mod isolation;
 mod notifications;
 mod public;
 mod sessions;

@@ -106,7 +106,7 @@ async fn relaying_an_event_twice_sends_each_email_once() {
     // relay crash between push and commit.
     let (tenant_id, event_id): (uuid::Uuid, uuid::Uuid) =
         sqlx::query_as("select tenant_id, id from outbox")
-            .fetch_one(app.store.pool())
+            .fetch_one(&app.admin)
             .await
             .unwrap();
     app.queues
@@ -205,11 +205,11 @@ async fn work_lost_with_redis_is_requeued_by_the_sweeper() {
 
     // As if the fan-out job had been lost with Redis before it ran.
     sqlx::query("delete from deliveries")
-        .execute(app.store.pool())
+        .execute(&app.admin)
         .await
         .unwrap();
     sqlx::query("update outbox set fanned_out_at = null, relayed_at = now() - interval '1 hour'")
-        .execute(app.store.pool())
+        .execute(&app.admin)
         .await
         .unwrap();
     assert_eq!(
@@ -228,7 +228,7 @@ async fn work_lost_with_redis_is_requeued_by_the_sweeper() {
     // As if a deliver job had been lost: its row is still pending. (The
     // updated_at trigger keeps the row fresh, so any age counts as stalled.)
     sqlx::query("update deliveries set status = 'pending'")
-        .execute(app.store.pool())
+        .execute(&app.admin)
         .await
         .unwrap();
     assert_eq!(
@@ -254,10 +254,8 @@ async fn work_lost_with_redis_is_requeued_by_the_sweeper() {
 /// Rewinds the one delivery with `rewind` (which answers its tenant and id),
 /// queues a deliver job for it as a duplicate would arrive, and drains.
 async fn deliver_again(app: &TestApp, rewind: &'static str) {
-    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(rewind)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
+    let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as(rewind).fetch_one(&app.admin).await.unwrap();
     app.queues
         .push(heliograph_worker::Deliver {
             tenant_id: tenant_id.into(),
@@ -273,7 +271,7 @@ async fn a_subscriber_who_leaves_before_the_send_is_skipped() {
     let app = TestApp::spawn().await;
     let (_, subscriber) = one_incident_sent(&app, json!({})).await;
     sqlx::query("update subscribers set unsubscribed_at = now()")
-        .execute(app.store.pool())
+        .execute(&app.admin)
         .await
         .unwrap();
     deliver_again(

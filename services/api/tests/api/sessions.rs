@@ -104,7 +104,7 @@ async fn an_open_session_refreshes_and_an_expired_one_does_not() {
         StatusCode::OK
     );
     sqlx::query("update sessions set expires_at = now() - interval '1 second'")
-        .execute(app.store.pool())
+        .execute(&app.admin)
         .await
         .unwrap();
     for token in [&t.token, &fresh] {
@@ -121,7 +121,7 @@ async fn a_removed_member_is_locked_out_at_once() {
     let app = TestApp::spawn().await;
     let t = app.signup().await;
     sqlx::query("delete from memberships")
-        .execute(app.store.pool())
+        .execute(&app.admin)
         .await
         .unwrap();
     assert_eq!(
@@ -151,7 +151,7 @@ async fn a_user_of_two_tenants_chooses_which_one_a_session_acts_for() {
     )
     .bind(uuid::Uuid::parse_str(&b.tenant_id).unwrap())
     .bind(uuid::Uuid::parse_str(&a.tenant_id).unwrap())
-    .execute(app.store.pool())
+    .execute(&app.admin)
     .await
     .unwrap();
 

@@ -3,6 +3,8 @@
 use std::net::TcpListener;
 use std::process::Command;
 
+use crate::helpers::TestDatabase;
+
 /// A loopback port with nothing listening on it.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -21,12 +23,11 @@ fn start(env: &[(&str, String)]) -> (bool, String) {
     )
 }
 
-fn good_env() -> Vec<(&'static str, String)> {
+/// Settings that start the API, on a migrated database (the application's
+/// role, created by the migrations, must exist).
+fn good_env(database_url: &str) -> Vec<(&'static str, String)> {
     vec![
-        (
-            "DATABASE_URL",
-            std::env::var("DATABASE_URL").expect("DATABASE_URL is set"),
-        ),
+        ("DATABASE_URL", database_url.to_owned()),
         (
             "REDIS_URL",
             std::env::var("REDIS_URL").expect("REDIS_URL is set"),
@@ -36,31 +37,40 @@ fn good_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn with(name: &'static str, value: Option<String>) -> Vec<(&'static str, String)> {
-    let mut env: Vec<_> = good_env().into_iter().filter(|(k, _)| *k != name).collect();
+fn with(
+    db: &TestDatabase,
+    name: &'static str,
+    value: Option<String>,
+) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = good_env(&db.url)
+        .into_iter()
+        .filter(|(k, _)| *k != name)
+        .collect();
     if let Some(v) = value {
         env.push((name, v));
     }
     env
 }
 
-#[test]
-fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
+#[tokio::test]
+async fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
+    let db = TestDatabase::create().await;
     let cases = [
         (
-            with("DATABASE_URL", None),
+            with(&db, "DATABASE_URL", None),
             "heliograph-api: configuration: DATABASE_URL is not set",
         ),
         (
-            with("JWT_SECRET", Some("short".into())),
+            with(&db, "JWT_SECRET", Some("short".into())),
             "heliograph-api: configuration: JWT_SECRET must be at least 32 bytes",
         ),
         (
-            with("BIND_ADDR", Some("everywhere".into())),
+            with(&db, "BIND_ADDR", Some("everywhere".into())),
             "heliograph-api: configuration: BIND_ADDR is malformed",
         ),
         (
             with(
+                &db,
                 "DATABASE_URL",
                 Some(format!("postgres://postgres@127.0.0.1:{}/x", closed_port())),
             ),
@@ -68,6 +78,7 @@ fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
         ),
         (
             with(
+                &db,
                 "REDIS_URL",
                 Some(format!("redis://127.0.0.1:{}", closed_port())),
             ),
@@ -83,14 +94,16 @@ fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
             "{stderr:?} should start with {expected:?}"
         );
     }
+    db.drop_now().await;
 }
 
-#[test]
-fn logs_are_json_lines_when_asked() {
+#[tokio::test]
+async fn logs_are_json_lines_when_asked() {
+    let db = TestDatabase::create().await;
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let mut env = good_env();
+    let mut env = good_env(&db.url);
     env.push(("LOG_FORMAT", "json".to_owned()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_heliograph-api"))
         .env_clear()
@@ -119,4 +132,5 @@ fn logs_are_json_lines_when_asked() {
     let entry = listening.expect("the API announced its port");
     assert_eq!(entry["level"], "INFO");
     assert!(entry["port"].as_u64().is_some_and(|p| p > 0));
+    db.drop_now().await;
 }
