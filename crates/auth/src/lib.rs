@@ -9,6 +9,10 @@
 //!
 //! Depends on `heliograph-domain` only.
 
+mod api_keys;
+
+pub use api_keys::{NewApiKey, api_key_matches, api_key_prefix, generate_api_key, hash_api_key};
+
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};

@@ -75,4 +75,6 @@ id_type!(
     DeliveryId,
     /// A signed-in session, revocable server-side.
     SessionId,
+    /// A tenant's API key.
+    ApiKeyId,
 );

@@ -10,6 +10,7 @@
 //!
 //! Depends on `heliograph-domain` only.
 
+mod api_keys;
 mod components;
 mod error;
 mod incidents;
@@ -25,6 +26,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use api_keys::{ApiKey, ApiKeyCredentials};
 pub use components::{Component, ComponentGroup, NewComponent};
 pub use error::StoreError;
 pub use incidents::{AffectedComponent, Incident, IncidentChange, IncidentUpdate, NewIncident};

@@ -1,28 +1,58 @@
 //! Who is calling: the `Member` extractor.
+//!
+//! Two kinds of credentials, both in `Authorization`:
+//! - a session token (`Bearer <jwt>`), whose session must be open and whose
+//!   membership must still exist, so logout and removal take effect at once;
+//! - an API key (`OAuth <key>`, Statuspage's form, or `Bearer <key>`), which
+//!   must exist unrevoked, so revocation takes effect at once.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use heliograph_domain::{Role, SessionId, TenantId, UserId};
+use heliograph_domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
 
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// A signed-in member of a tenant. Extracting it checks the bearer token,
-/// that its session is open and that the membership still exists, so logout
-/// and removal take effect at once.
+/// Who acts: a person in a session, or a machine with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user.
+    User {
+        /// The user.
+        user: UserId,
+        /// The session the token belongs to.
+        session: SessionId,
+    },
+    /// An API key.
+    ApiKey {
+        /// The key.
+        key: ApiKeyId,
+    },
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User { user, .. } => write!(f, "user:{user}"),
+            Self::ApiKey { key } => write!(f, "api_key:{key}"),
+        }
+    }
+}
+
+/// Someone acting for a tenant, with a role there.
 #[derive(Debug, Clone, Copy)]
 pub struct Member {
-    /// The user.
-    pub user: UserId,
-    /// The tenant the session acts for.
+    /// The tenant.
     pub tenant: TenantId,
-    /// The session the token belongs to.
-    pub session: SessionId,
-    /// The user's role there.
+    /// The role: a user's membership role, or a key's scope (read → viewer,
+    /// read-write → admin).
     pub role: Role,
+    /// Who acts.
+    pub actor: Actor,
 }
 
 impl Member {
@@ -34,14 +64,77 @@ impl Member {
             Err(ApiError::Forbidden)
         }
     }
+
+    /// The user and session, for what only a person may do (sessions, keys,
+    /// the team); an API key is refused (403).
+    pub fn person(&self) -> Result<(UserId, SessionId), ApiError> {
+        match self.actor {
+            Actor::User { user, session } => Ok((user, session)),
+            Actor::ApiKey { .. } => Err(ApiError::Forbidden),
+        }
+    }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+enum Credential {
+    Token(String),
+    Key(String),
+}
+
+fn credential(req: &HttpRequest) -> Option<Credential> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    let (scheme, secret) = value.split_once(' ')?;
+    let secret = secret.trim().to_owned();
+    if scheme.eq_ignore_ascii_case("oauth") {
+        Some(Credential::Key(secret))
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if heliograph_auth::api_key_prefix(&secret).is_some() {
+            Some(Credential::Key(secret))
+        } else {
+            Some(Credential::Token(secret))
+        }
+    } else {
+        None
+    }
+}
+
+async fn by_token(state: &AppState, token: &str) -> Result<Member, ApiError> {
+    let claims = state
+        .tokens
+        .verify(token)
+        .map_err(|_| ApiError::Unauthorized)?;
+    let mut tx = state.store.tenant_tx(claims.tid).await?;
+    let role = tx.session_role(claims.sid, claims.sub).await?;
+    tx.commit().await?;
+    Ok(Member {
+        tenant: claims.tid,
+        role: role.ok_or(ApiError::Unauthorized)?,
+        actor: Actor::User {
+            user: claims.sub,
+            session: claims.sid,
+        },
+    })
+}
+
+async fn by_key(state: &AppState, key: &str) -> Result<Member, ApiError> {
+    let prefix = heliograph_auth::api_key_prefix(key).ok_or(ApiError::Unauthorized)?;
+    let stored = state
+        .store
+        .api_key_by_prefix(prefix)
+        .await?
+        .filter(|k| heliograph_auth::api_key_matches(key, &k.key_hash))
+        .ok_or(ApiError::Unauthorized)?;
+    let mut tx = state.store.tenant_tx(stored.tenant_id).await?;
+    tx.touch_api_key(stored.id).await?;
+    tx.commit().await?;
+    Ok(Member {
+        tenant: stored.tenant_id,
+        role: if stored.scope == "read_write" {
+            Role::Admin
+        } else {
+            Role::Viewer
+        },
+        actor: Actor::ApiKey { key: stored.id },
+    })
 }
 
 impl FromRequest for Member {
@@ -50,25 +143,17 @@ impl FromRequest for Member {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
+        let credential = credential(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let token = token.ok_or(ApiError::Unauthorized)?;
-            let claims = state
-                .tokens
-                .verify(&token)
-                .map_err(|_| ApiError::Unauthorized)?;
-            let mut tx = state.store.tenant_tx(claims.tid).await?;
-            let role = tx.session_role(claims.sid, claims.sub).await?;
-            tx.commit().await?;
-            let role = role.ok_or(ApiError::Unauthorized)?;
-            tracing::Span::current().record("tenant.id", tracing::field::display(claims.tid));
-            Ok(Self {
-                user: claims.sub,
-                tenant: claims.tid,
-                session: claims.sid,
-                role,
-            })
+            let member = match credential.ok_or(ApiError::Unauthorized)? {
+                Credential::Token(token) => by_token(&state, &token).await?,
+                Credential::Key(key) => by_key(&state, &key).await?,
+            };
+            let span = tracing::Span::current();
+            span.record("tenant.id", tracing::field::display(member.tenant));
+            span.record("actor", tracing::field::display(member.actor));
+            Ok(member)
         })
     }
 }

@@ -133,7 +133,7 @@ pub async fn create(
     let (incident, update) = tx.create_incident(page_id, &new).await?;
     let components = tx.components(page_id).await?;
     tx.commit().await?;
-    tracing::info!(tenant.id = %member.tenant, user.id = %member.user, incident.id = %incident.id, "incident opened");
+    tracing::info!(tenant.id = %member.tenant, actor = %member.actor, incident.id = %incident.id, "incident opened");
     let all: Vec<&Component> = components.iter().collect();
     Ok(
         HttpResponse::Created().json(heliograph_web::incident_object(

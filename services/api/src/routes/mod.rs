@@ -1,5 +1,6 @@
 //! Every route, and the middleware that frames each request.
 
+mod api_keys;
 mod components;
 mod health;
 mod incidents;
@@ -40,6 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sessions/refresh", web::post().to(sessions::refresh))
             .route("/sessions/current", web::delete().to(sessions::logout))
             .route("/me", web::get().to(sessions::me))
+            .route("/api-keys", web::post().to(api_keys::create))
+            .route("/api-keys", web::get().to(api_keys::list))
+            .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
             .route(
                 "/pages/{page_id}/components",
                 web::post().to(components::create),
@@ -76,7 +80,11 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(request, tenant.id = tracing::field::Empty)
+        tracing_actix_web::root_span!(
+            request,
+            tenant.id = tracing::field::Empty,
+            actor = tracing::field::Empty
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

@@ -106,15 +106,16 @@ pub async fn login(
 
 /// `POST /v1/sessions/refresh`: a fresh token for the same, still open, session.
 pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (user, session) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let open = tx.touch_session(member.session, member.user).await?;
+    let open = tx.touch_session(session, user).await?;
     tx.commit().await?;
     if !open {
         return Err(ApiError::Unauthorized);
     }
     let token = state
         .tokens
-        .issue(member.user, member.tenant, member.session)
+        .issue(user, member.tenant, session)
         .context("Failed to issue a session token")?;
     Ok(HttpResponse::Ok().json(json!({
         "token": token,
@@ -124,20 +125,22 @@ pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpR
 
 /// `DELETE /v1/sessions/current`: signs out; every token of the session stops working at once.
 pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (user, session) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.revoke_session(member.session, member.user).await?;
+    tx.revoke_session(session, user).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /v1/me`: who the token speaks for.
 pub async fn me(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let memberships = state.store.memberships_of(member.user).await?;
+    let (user, session) = member.person()?;
+    let memberships = state.store.memberships_of(user).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "user": { "id": member.user },
+        "user": { "id": user },
         "tenant_id": member.tenant,
         "role": member.role,
-        "session_id": member.session,
+        "session_id": session,
         "memberships": memberships_json(&memberships),
     })))
 }

@@ -23,6 +23,7 @@ const TENANT_TABLES: &[&str] = &[
     "outbox",
     "deliveries",
     "sessions",
+    "api_keys",
 ];
 
 #[tokio::test]
@@ -31,6 +32,12 @@ async fn without_a_tenant_setting_the_application_sees_no_rows() {
     let a = app.signup().await;
     let b = app.signup().await;
     for t in [&a, &b] {
+        app.post(
+            "/v1/api-keys",
+            Some(&t.token),
+            &json!({"api_key": {"name": "ci"}}),
+        )
+        .await;
         let api = app.component(t, "API").await;
         app.post(
             &format!("/v1/pages/{}/subscribers", t.page_id),
