@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod isolation;
 mod notifications;
+mod permissions;
 mod public;
 mod sessions;
 mod startup;
