@@ -11,6 +11,7 @@
 //! Depends on `heliograph-domain` only.
 
 mod api_keys;
+mod audit;
 mod components;
 mod error;
 mod incidents;
@@ -27,6 +28,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use api_keys::{ApiKey, ApiKeyCredentials};
+pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::{Component, ComponentGroup, NewComponent};
 pub use error::StoreError;
 pub use incidents::{AffectedComponent, Incident, IncidentChange, IncidentUpdate, NewIncident};

@@ -31,6 +31,8 @@ pub struct NewSignup {
     pub email: EmailAddress,
     /// The owner's argon2id PHC string.
     pub password_hash: String,
+    /// Where the signup came from, for the audit log.
+    pub ip: Option<String>,
 }
 
 /// What signup created.
@@ -97,6 +99,16 @@ impl Store {
         .bind(new.slug.as_str())
         .bind(new.name.as_str())
         .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "insert into audit_log (tenant_id, actor_type, actor_id, action, object_type, object_id, ip, details)
+             values ($1, 'user', $2, 'tenant.created', 'tenant', $1, $3, jsonb_build_object('slug', $4::text))",
+        )
+        .bind(tenant.id.as_uuid())
+        .bind(user_id.as_uuid())
+        .bind(new.ip.as_deref())
+        .bind(new.slug.as_str())
+        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(SignupRecord {

@@ -8,11 +8,13 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use heliograph_domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
+use heliograph_store::{AuditActor, AuditEntry};
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -53,6 +55,8 @@ pub struct Member {
     pub role: Role,
     /// Who acts.
     pub actor: Actor,
+    /// From which address (the peer, or the client a trusted proxy names).
+    pub ip: Option<IpAddr>,
 }
 
 impl Member {
@@ -65,6 +69,34 @@ impl Member {
         }
     }
 
+    /// An audit log entry for a change this member made.
+    pub fn audit<'a>(
+        &self,
+        action: &'a str,
+        object_type: &'a str,
+        object_id: uuid::Uuid,
+        details: serde_json::Value,
+    ) -> AuditEntry<'a> {
+        let actor = match self.actor {
+            Actor::User { user, .. } => AuditActor {
+                kind: "user",
+                id: user.as_uuid(),
+            },
+            Actor::ApiKey { key } => AuditActor {
+                kind: "api_key",
+                id: key.as_uuid(),
+            },
+        };
+        AuditEntry {
+            actor,
+            action,
+            object_type,
+            object_id,
+            ip: self.ip.map(|ip| ip.to_string()),
+            details,
+        }
+    }
+
     /// The user and session, for what only a person may do (sessions, keys,
     /// the team); an API key is refused (403).
     pub fn person(&self) -> Result<(UserId, SessionId), ApiError> {
@@ -73,6 +105,24 @@ impl Member {
             Actor::ApiKey { .. } => Err(ApiError::Forbidden),
         }
     }
+}
+
+/// The client's address: the TCP peer, or, when `TRUST_PROXY_HEADERS` is
+/// on (behind Caddy or a load balancer), the client named by
+/// `Forwarded`/`X-Forwarded-For`.
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let trust = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.trust_proxy_headers);
+    let info = req.connection_info();
+    let raw = if trust {
+        info.realip_remote_addr()
+    } else {
+        info.peer_addr()
+    }?;
+    raw.parse::<IpAddr>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 enum Credential {
@@ -112,6 +162,7 @@ async fn by_token(state: &AppState, token: &str) -> Result<Member, ApiError> {
             user: claims.sub,
             session: claims.sid,
         },
+        ip: None,
     })
 }
 
@@ -134,6 +185,7 @@ async fn by_key(state: &AppState, key: &str) -> Result<Member, ApiError> {
             Role::Viewer
         },
         actor: Actor::ApiKey { key: stored.id },
+        ip: None,
     })
 }
 
@@ -144,12 +196,14 @@ impl FromRequest for Member {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = credential(req);
+        let ip = client_ip(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let member = match credential.ok_or(ApiError::Unauthorized)? {
+            let mut member = match credential.ok_or(ApiError::Unauthorized)? {
                 Credential::Token(token) => by_token(&state, &token).await?,
                 Credential::Key(key) => by_key(&state, &key).await?,
             };
+            member.ip = ip;
             let span = tracing::Span::current();
             span.record("tenant.id", tracing::field::display(member.tenant));
             span.record("actor", tracing::field::display(member.actor));

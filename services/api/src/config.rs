@@ -25,6 +25,9 @@ pub struct ApiConfig {
     pub access_token_ttl_minutes: i64,
     /// Session lifetime, over which tokens can be refreshed (`SESSION_TTL_HOURS`, default 168).
     pub session_ttl_hours: u64,
+    /// Whether `Forwarded`/`X-Forwarded-For` name the client
+    /// (`TRUST_PROXY_HEADERS`, default false: only behind a proxy that sets them).
+    pub trust_proxy_headers: bool,
     /// Log format (`LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
 }
@@ -60,6 +63,7 @@ impl ApiConfig {
             jwt_secret,
             access_token_ttl_minutes,
             session_ttl_hours,
+            trust_proxy_headers: s.parsed_or("TRUST_PROXY_HEADERS", false)?,
             log_format: s.log_format()?,
         })
     }

@@ -48,6 +48,7 @@ pub async fn demo(store: &Store) -> anyhow::Result<bool> {
             slug,
             email: EmailAddress::parse("email", DEMO_EMAIL).map_err(|e| anyhow::anyhow!("{e}"))?,
             password_hash: heliograph_auth::hash_password(&password)?,
+            ip: None,
         })
         .await
         .context("Failed to create the demo tenant")?;

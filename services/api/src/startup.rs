@@ -28,6 +28,8 @@ pub struct AppState {
     pub urls: PublicUrls,
     /// How long a session lasts, however often its tokens are refreshed.
     pub session_ttl: Duration,
+    /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
+    pub trust_proxy_headers: bool,
 }
 
 /// A bound, not yet running, API server.
@@ -68,6 +70,7 @@ impl Application {
             tokens,
             urls: config.urls.clone(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
+            trust_proxy_headers: config.trust_proxy_headers,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -80,6 +83,14 @@ impl Application {
                         .limit(64 * 1024)
                         .error_handler(error::json_error),
                 )
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    error::ApiError::field(heliograph_domain::FieldError::new(
+                        "query",
+                        "invalid",
+                        err.to_string(),
+                    ))
+                    .into()
+                }))
                 .app_data(
                     web::PathConfig::default()
                         .error_handler(|_, _| error::ApiError::NotFound.into()),

@@ -71,6 +71,13 @@ pub async fn create(
     let key = tx
         .create_api_key(name.as_str(), &scope, &new.prefix, &new.hash, user)
         .await?;
+    tx.audit(&member.audit(
+        "api_key.created",
+        "api_key",
+        key.id.as_uuid(),
+        json!({"name": key.name, "scope": key.scope, "prefix": key.prefix}),
+    ))
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, api_key.id = %key.id, "API key created");
     let mut body = key_json(&key);
@@ -96,7 +103,14 @@ pub async fn revoke(
     let id: ApiKeyId = path_id(&id)?;
     key_manager(&member)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.revoke_api_key(id).await?;
+    let key = tx.revoke_api_key(id).await?;
+    tx.audit(&member.audit(
+        "api_key.revoked",
+        "api_key",
+        id.as_uuid(),
+        json!({"name": key.name}),
+    ))
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, api_key.id = %id, "API key revoked");
     Ok(HttpResponse::NoContent().finish())

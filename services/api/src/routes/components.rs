@@ -117,6 +117,13 @@ pub async fn create(
         .ok_or_else(|| ApiError::field(FieldError::new("component", "missing", "is required")))?;
     let new = parse(input)?;
     let component = tx.create_component(page, &new).await?;
+    tx.audit(&member.audit(
+        "component.created",
+        "component",
+        component.id.as_uuid(),
+        serde_json::json!({"name": component.name, "status": component.status, "visibility": component.visibility}),
+    ))
+    .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(ComponentResponse {
         visibility: component.visibility,

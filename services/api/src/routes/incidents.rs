@@ -132,6 +132,13 @@ pub async fn create(
     let new = parse(input)?;
     let (incident, update) = tx.create_incident(page_id, &new).await?;
     let components = tx.components(page_id).await?;
+    tx.audit(&member.audit(
+        "incident.created",
+        "incident",
+        incident.id.as_uuid(),
+        serde_json::json!({"name": incident.name, "status": incident.status, "impact": incident.impact}),
+    ))
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, actor = %member.actor, incident.id = %incident.id, "incident opened");
     let all: Vec<&Component> = components.iter().collect();

@@ -1,6 +1,7 @@
 //! Every route, and the middleware that frames each request.
 
 mod api_keys;
+mod audit;
 mod components;
 mod health;
 mod incidents;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
+            .route("/audit-log", web::get().to(audit::list))
             .route(
                 "/pages/{page_id}/components",
                 web::post().to(components::create),

@@ -1,6 +1,6 @@
 //! `POST /v1/signup`: a new tenant, its owner and its first page.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use heliograph_domain::{EmailAddress, Name, Password, Slug};
 use heliograph_store::NewSignup;
@@ -23,6 +23,7 @@ pub struct SignupBody {
 /// Creates the tenant, its owner (argon2id password) and a first page with
 /// the tenant's slug; answers a session token.
 pub async fn signup(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -50,6 +51,7 @@ pub async fn signup(
             slug,
             email: email.clone(),
             password_hash,
+            ip: crate::auth::client_ip(&req).map(|ip| ip.to_string()),
         })
         .await?;
     let mut body = open_session(&state, record.user_id, record.tenant.id).await?;

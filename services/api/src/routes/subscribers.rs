@@ -94,6 +94,14 @@ pub async fn create(
         .ok_or_else(|| ApiError::field(FieldError::new("subscriber", "missing", "is required")))?;
     let new = parse(input)?;
     let s = tx.create_email_subscriber(page, &new).await?;
+    // The address itself stays out of the log: it names a person.
+    tx.audit(&member.audit(
+        "subscriber.created",
+        "subscriber",
+        s.id.as_uuid(),
+        json!({"mode": s.channel}),
+    ))
+    .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(json!({
         "id": s.id,

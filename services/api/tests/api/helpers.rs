@@ -153,6 +153,7 @@ impl TestApp {
             jwt_secret: SecretString::from("test-secret-test-secret-test-secret!".to_owned()),
             access_token_ttl_minutes: 15,
             session_ttl_hours: 24,
+            trust_proxy_headers: true,
             log_format: LogFormat::Text,
         };
         let app = Application::build(&config).await.expect("the API starts");

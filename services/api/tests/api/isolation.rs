@@ -24,6 +24,7 @@ const TENANT_TABLES: &[&str] = &[
     "deliveries",
     "sessions",
     "api_keys",
+    "audit_log",
 ];
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 )]
 
 mod api_keys;
+mod audit;
 mod errors;
 mod health;
 mod helpers;

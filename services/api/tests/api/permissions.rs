@@ -17,9 +17,10 @@ enum Endpoint {
     CreateApiKey,
     ListApiKeys,
     RevokeApiKey,
+    ReadAuditLog,
 }
 
-const ALL: [Endpoint; 8] = [
+const ALL: [Endpoint; 9] = [
     Endpoint::Me,
     Endpoint::Refresh,
     Endpoint::CreateSubscriber,
@@ -28,6 +29,7 @@ const ALL: [Endpoint; 8] = [
     Endpoint::CreateApiKey,
     Endpoint::ListApiKeys,
     Endpoint::RevokeApiKey,
+    Endpoint::ReadAuditLog,
 ];
 
 /// Ranks as in `Role::rank`: viewer 0, editor 1, admin 2, owner 3.
@@ -38,9 +40,11 @@ impl Endpoint {
         match self {
             Self::Me | Self::Refresh => 0,
             Self::CreateSubscriber | Self::CreateIncident => 1,
-            Self::CreateComponent | Self::CreateApiKey | Self::ListApiKeys | Self::RevokeApiKey => {
-                2
-            }
+            Self::CreateComponent
+            | Self::CreateApiKey
+            | Self::ListApiKeys
+            | Self::RevokeApiKey
+            | Self::ReadAuditLog => 2,
         }
     }
 
@@ -84,6 +88,7 @@ impl Endpoint {
                 Some(json!({"api_key": {"name": "m"}})),
             ),
             Self::ListApiKeys => (Method::GET, "/v1/api-keys".into(), None),
+            Self::ReadAuditLog => (Method::GET, "/v1/audit-log".into(), None),
             Self::RevokeApiKey => {
                 let (_, key) = app
                     .post(
