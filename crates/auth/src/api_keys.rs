@@ -68,6 +68,16 @@ pub fn hash_api_key(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
+/// A SHA-256 hex fingerprint, for keying counters by something personal
+/// (an email address) without storing it.
+#[must_use]
+pub fn fingerprint(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Whether `candidate` hashes to `stored`, compared in constant time.
 #[must_use]
 pub fn api_key_matches(candidate: &str, stored: &[u8]) -> bool {

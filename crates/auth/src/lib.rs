@@ -11,7 +11,9 @@
 
 mod api_keys;
 
-pub use api_keys::{NewApiKey, api_key_matches, api_key_prefix, generate_api_key, hash_api_key};
+pub use api_keys::{
+    NewApiKey, api_key_matches, api_key_prefix, fingerprint, generate_api_key, hash_api_key,
+};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;

@@ -17,6 +17,7 @@ use heliograph_domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
 use heliograph_store::{AuditActor, AuditEntry};
 
 use crate::error::ApiError;
+use crate::limits::{Bucket, client_key};
 use crate::startup::AppState;
 
 /// Who acts: a person in a session, or a machine with a key.
@@ -108,21 +109,24 @@ impl Member {
 }
 
 /// The client's address: the TCP peer, or, when `TRUST_PROXY_HEADERS` is
-/// on (behind Caddy or a load balancer), the client named by
-/// `Forwarded`/`X-Forwarded-For`.
+/// on (one proxy in front: Caddy or a load balancer), the last entry of
+/// `X-Forwarded-For` — the one that proxy added. Earlier entries come from
+/// the client and could say anything.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     let trust = req
         .app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.trust_proxy_headers);
-    let info = req.connection_info();
-    let raw = if trust {
-        info.realip_remote_addr()
-    } else {
-        info.peer_addr()
-    }?;
-    raw.parse::<IpAddr>()
-        .ok()
-        .or_else(|| raw.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+    let forwarded = trust
+        .then(|| {
+            req.headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .last()
+                .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        })
+        .flatten();
+    forwarded.or_else(|| req.peer_addr().map(|a| a.ip()))
 }
 
 enum Credential {
@@ -199,11 +203,16 @@ impl FromRequest for Member {
         let ip = client_ip(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+            let limiter = &state.limiter;
+            limiter.hit(Bucket::ApiByIp, &client_key(ip)).await?;
             let mut member = match credential.ok_or(ApiError::Unauthorized)? {
                 Credential::Token(token) => by_token(&state, &token).await?,
                 Credential::Key(key) => by_key(&state, &key).await?,
             };
             member.ip = ip;
+            limiter
+                .hit(Bucket::ApiByActor, &member.actor.to_string())
+                .await?;
             let span = tracing::Span::current();
             span.record("tenant.id", tracing::field::display(member.tenant));
             span.record("actor", tracing::field::display(member.actor));

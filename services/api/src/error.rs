@@ -38,6 +38,12 @@ pub enum ApiError {
         /// Sentence for a human.
         detail: &'static str,
     },
+    /// Too many requests (429, with `Retry-After`).
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until the window resets.
+        retry_after_secs: u64,
+    },
     /// A dependency is down (503).
     #[error("unavailable")]
     Unavailable,
@@ -74,6 +80,7 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
             Self::Conflict { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -89,6 +96,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +111,7 @@ impl ResponseError for ApiError {
             Self::InvalidCredentials => "The email or the password is wrong.",
             Self::Forbidden => "Your role does not allow this.",
             Self::Conflict { detail, .. } => detail,
+            Self::RateLimited { .. } => "Too many requests; retry after the time in Retry-After.",
             Self::Unavailable => "A dependency is unavailable; try again shortly.",
             Self::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "request failed");
@@ -116,6 +125,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(Body {
             error: ErrorBody {

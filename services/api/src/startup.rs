@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::ApiConfig;
+use crate::limits::Limiter;
 use crate::{error, routes};
 
 /// What every handler can reach.
@@ -30,6 +31,8 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
     pub trust_proxy_headers: bool,
+    /// Rate limits, counted in Redis.
+    pub limiter: Limiter,
 }
 
 /// A bound, not yet running, API server.
@@ -66,6 +69,7 @@ impl Application {
             .port();
         let state = web::Data::new(AppState {
             store,
+            limiter: Limiter::new(redis.clone()),
             redis,
             tokens,
             urls: config.urls.clone(),

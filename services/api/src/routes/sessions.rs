@@ -1,6 +1,6 @@
 //! Sessions: sign in, refresh, sign out, and who am I.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use heliograph_domain::{EmailAddress, FieldError, TenantId, UserId};
 use serde::Deserialize;
@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
+use crate::limits::{Bucket, client_key};
 use crate::startup::AppState;
 
 fn memberships_json(memberships: &[heliograph_store::MembershipSummary]) -> Value {
@@ -55,6 +56,7 @@ pub struct LoginBody {
 /// An unknown email is checked against a dummy hash, so it costs the same
 /// time as a wrong password, and both answer the same 401.
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -73,6 +75,18 @@ pub async fn login(
         return Err(f.into_error());
     };
     f.finish()?;
+    // Per address, and per email *and* address: guessing from elsewhere
+    // cannot lock the owner of the email out.
+    let client = client_key(crate::auth::client_ip(&req));
+    state.limiter.hit(Bucket::LoginByIp, &client).await?;
+    let email_key = format!(
+        "{}|{client}",
+        heliograph_auth::fingerprint(&email.as_str().to_lowercase())
+    );
+    state
+        .limiter
+        .hit(Bucket::LoginByEmailAndIp, &email_key)
+        .await?;
 
     let credentials = state.store.user_credentials(&email).await?;
     let (user, hash) = match credentials {

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::sessions::open_session;
 use crate::error::{ApiError, Fields, required};
+use crate::limits::{Bucket, client_key};
 use crate::startup::AppState;
 
 /// The signup body.
@@ -27,6 +28,11 @@ pub async fn signup(
     state: web::Data<AppState>,
     body: web::Json<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let ip = crate::auth::client_ip(&req);
+    state
+        .limiter
+        .hit(Bucket::SignupByIp, &client_key(ip))
+        .await?;
     let body = body.into_inner();
     let mut f = Fields::default();
     let name = f.check(required("name", body.name).and_then(|n| Name::parse("name", &n, 100)));
@@ -51,7 +57,7 @@ pub async fn signup(
             slug,
             email: email.clone(),
             password_hash,
-            ip: crate::auth::client_ip(&req).map(|ip| ip.to_string()),
+            ip: ip.map(|ip| ip.to_string()),
         })
         .await?;
     let mut body = open_session(&state, record.user_id, record.tenant.id).await?;

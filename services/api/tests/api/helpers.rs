@@ -69,6 +69,12 @@ pub fn unique_slug(prefix: &str) -> String {
     format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// A client address of a test's own (documentation range, random /64).
+pub fn unique_ip() -> String {
+    let n = Uuid::new_v4().as_u128();
+    format!("2001:db8:{:x}:{:x}::1", (n >> 16) & 0xffff, n & 0xffff)
+}
+
 /// A unique address at a domain maildev accepts.
 pub fn unique_email(prefix: &str) -> String {
     format!("{prefix}-{}@example.com", Uuid::new_v4().simple())
@@ -191,6 +197,13 @@ impl TestApp {
             address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // Each test is its own client address (the API trusts the
+                // header here), so rate limits never couple parallel tests.
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::HeaderName::from_static("x-forwarded-for"),
+                    reqwest::header::HeaderValue::from_str(&unique_ip())
+                        .expect("an address is a header value"),
+                )]))
                 .build()
                 .expect("an HTTP client"),
             store,

@@ -12,6 +12,7 @@ mod errors;
 mod health;
 mod helpers;
 mod isolation;
+mod limits;
 mod notifications;
 mod permissions;
 mod public;

@@ -1,0 +1,129 @@
+//! Rate limits, shared by every API replica through Redis.
+//!
+//! Fixed windows counted with one atomic `INCR` (+ `PEXPIRE` on the first
+//! hit) per request. Limits key on the client address and on the account or
+//! key. Sign-in failures are limited per (email, address) and per address,
+//! never per email alone: an attacker elsewhere must not be able to lock a
+//! victim out of their own account. Should Redis be unreachable, requests
+//! pass (and a warning is logged): a status page must stay usable when a
+//! dependency breaks.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use crate::error::ApiError;
+
+/// What is being limited, and how much.
+#[derive(Debug, Clone, Copy)]
+pub enum Bucket {
+    /// Signups from one address: 10 an hour.
+    SignupByIp,
+    /// Sign-in attempts from one address: 30 a minute.
+    LoginByIp,
+    /// Sign-in attempts for one email from one address: 10 a minute.
+    LoginByEmailAndIp,
+    /// Authenticated API requests from one address: 1,200 a minute.
+    ApiByIp,
+    /// API requests by one person or key: 600 a minute.
+    ApiByActor,
+}
+
+impl Bucket {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::SignupByIp => "signup-ip",
+            Self::LoginByIp => "login-ip",
+            Self::LoginByEmailAndIp => "login-email-ip",
+            Self::ApiByIp => "api-ip",
+            Self::ApiByActor => "api-actor",
+        }
+    }
+
+    const fn limit(self) -> (u64, Duration) {
+        match self {
+            Self::SignupByIp => (10, Duration::from_secs(3600)),
+            Self::LoginByIp => (30, Duration::from_secs(60)),
+            Self::LoginByEmailAndIp => (10, Duration::from_secs(60)),
+            Self::ApiByIp => (1200, Duration::from_secs(60)),
+            Self::ApiByActor => (600, Duration::from_secs(60)),
+        }
+    }
+}
+
+const SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}
+";
+
+/// Counts requests in Redis.
+#[derive(Clone)]
+pub struct Limiter {
+    redis: ConnectionManager,
+    script: redis::Script,
+}
+
+impl Limiter {
+    /// A limiter on this connection.
+    #[must_use]
+    pub fn new(redis: ConnectionManager) -> Self {
+        Self {
+            redis,
+            script: redis::Script::new(SCRIPT),
+        }
+    }
+
+    /// Counts one request against `bucket` for `who`; 429 (`rate_limited`,
+    /// with the seconds to wait) once over the limit.
+    pub async fn hit(&self, bucket: Bucket, who: &str) -> Result<(), ApiError> {
+        let (limit, window) = bucket.limit();
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let key = format!("heliograph:rl:{}:{who}", bucket.name());
+        let mut conn = self.redis.clone();
+        let counted: Result<(u64, i64), _> = self
+            .script
+            .key(&key)
+            .arg(window_ms)
+            .invoke_async(&mut conn)
+            .await;
+        match counted {
+            Ok((n, _)) if n <= limit => Ok(()),
+            Ok((_, ttl_ms)) => Err(ApiError::RateLimited {
+                retry_after_secs: u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1),
+            }),
+            Err(err) => {
+                tracing::warn!(error = %err, bucket = bucket.name(), "rate limiter unavailable; letting the request through");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The part of an address that identifies a client: the whole IPv4 address,
+/// or the /64 of an IPv6 one (one subscriber's network).
+#[must_use]
+pub fn client_key(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        None => "unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(client_key(Some(a)), client_key(Some(b)));
+        assert_eq!(client_key(Some("192.0.2.7".parse().unwrap())), "192.0.2.7");
+    }
+}
