@@ -1,9 +1,10 @@
 //! Email: rendering and SMTP delivery.
 
 use askama::Template;
-use heliograph_domain::{ComponentStatus, DeliveryId, EmailAddress, IncidentStatus};
+use heliograph_domain::{ComponentStatus, EmailAddress, IncidentStatus};
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use uuid::Uuid;
 
 /// One line of the affected-components list.
 #[derive(Debug, Clone)]
@@ -167,11 +168,12 @@ impl Mailer {
         })
     }
 
-    /// Sends `message` to `to`. The Message-ID derives from `delivery`, so a
-    /// re-sent delivery carries the same one and mail clients can collapse it.
+    /// Sends `message` to `to`. The Message-ID derives from `delivery` (the
+    /// id of what is sent), so a re-send carries the same one and mail
+    /// clients can collapse it.
     pub async fn send(
         &self,
-        delivery: DeliveryId,
+        delivery: Uuid,
         to: &EmailAddress,
         message: &EmailMessage,
     ) -> Result<(), SendError> {

@@ -7,8 +7,10 @@
 //!
 //! Depends on `heliograph-domain` only.
 
+pub mod account;
 pub mod email;
 pub mod retry;
 
+pub use account::{AccountEmailKind, render_account_email};
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
 pub use retry::RetryPolicy;

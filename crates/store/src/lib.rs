@@ -10,6 +10,7 @@
 //!
 //! Depends on `heliograph-domain` only.
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod components;
@@ -27,6 +28,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
 pub use api_keys::{ApiKey, ApiKeyCredentials};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::{Component, ComponentGroup, NewComponent};

@@ -21,6 +21,8 @@ pub struct ApiConfig {
     pub urls: PublicUrls,
     /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
     pub jwt_secret: SecretString,
+    /// Key that signs account links, shared with the worker (`LINK_SECRET`, ≥ 32 bytes).
+    pub link_secret: SecretString,
     /// Access token lifetime (`ACCESS_TOKEN_TTL_MINUTES`, default 15).
     pub access_token_ttl_minutes: i64,
     /// Session lifetime, over which tokens can be refreshed (`SESSION_TTL_HOURS`, default 168).
@@ -39,6 +41,13 @@ impl ApiConfig {
         let jwt_secret = s.secret("JWT_SECRET")?;
         if secrecy::ExposeSecret::expose_secret(&jwt_secret).len() < 32 {
             return Err(SettingError::new("JWT_SECRET", "must be at least 32 bytes"));
+        }
+        let link_secret = s.secret("LINK_SECRET")?;
+        if secrecy::ExposeSecret::expose_secret(&link_secret).len() < 32 {
+            return Err(SettingError::new(
+                "LINK_SECRET",
+                "must be at least 32 bytes",
+            ));
         }
         let access_token_ttl_minutes = s.parsed_or("ACCESS_TOKEN_TTL_MINUTES", 15_i64)?;
         if !(1..=60).contains(&access_token_ttl_minutes) {
@@ -61,6 +70,7 @@ impl ApiConfig {
             bind_addr: s.parsed_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             urls,
             jwt_secret,
+            link_secret,
             access_token_ttl_minutes,
             session_ttl_hours,
             trust_proxy_headers: s.parsed_or("TRUST_PROXY_HEADERS", false)?,
@@ -73,10 +83,11 @@ impl ApiConfig {
 mod tests {
     use super::*;
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("DATABASE_URL", "postgres://localhost/x"),
         ("REDIS_URL", "redis://localhost"),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("LINK_SECRET", "fedcba9876543210fedcba9876543210"),
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Result<ApiConfig, SettingError> {
@@ -106,7 +117,9 @@ mod tests {
         for (extra, name) in cases {
             assert_eq!(with(extra).unwrap_err().name, name);
         }
-        let missing = ApiConfig::from_settings(&Settings::from_pairs([("JWT_SECRET", BASE[2].1)]));
+        let missing = ApiConfig::from_settings(&Settings::from_pairs(
+            BASE.into_iter().filter(|(k, _)| *k != "DATABASE_URL"),
+        ));
         assert_eq!(missing.unwrap_err().name, "DATABASE_URL");
     }
 }

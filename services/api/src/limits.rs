@@ -24,6 +24,10 @@ pub enum Bucket {
     LoginByIp,
     /// Sign-in attempts for one email from one address: 10 a minute.
     LoginByEmailAndIp,
+    /// Password-reset requests from one address: 10 an hour.
+    ResetByIp,
+    /// Password-reset emails to one address: 5 an hour.
+    ResetByEmail,
     /// Authenticated API requests from one address: 1,200 a minute.
     ApiByIp,
     /// API requests by one person or key: 600 a minute.
@@ -36,6 +40,8 @@ impl Bucket {
             Self::SignupByIp => "signup-ip",
             Self::LoginByIp => "login-ip",
             Self::LoginByEmailAndIp => "login-email-ip",
+            Self::ResetByIp => "reset-ip",
+            Self::ResetByEmail => "reset-email",
             Self::ApiByIp => "api-ip",
             Self::ApiByActor => "api-actor",
         }
@@ -46,6 +52,8 @@ impl Bucket {
             Self::SignupByIp => (10, Duration::from_secs(3600)),
             Self::LoginByIp => (30, Duration::from_secs(60)),
             Self::LoginByEmailAndIp => (10, Duration::from_secs(60)),
+            Self::ResetByIp => (10, Duration::from_secs(3600)),
+            Self::ResetByEmail => (5, Duration::from_secs(3600)),
             Self::ApiByIp => (1200, Duration::from_secs(60)),
             Self::ApiByActor => (600, Duration::from_secs(60)),
         }

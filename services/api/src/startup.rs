@@ -33,6 +33,8 @@ pub struct AppState {
     pub trust_proxy_headers: bool,
     /// Rate limits, counted in Redis.
     pub limiter: Limiter,
+    /// Signs and checks account links.
+    pub links: heliograph_auth::LinkSigner,
 }
 
 /// A bound, not yet running, API server.
@@ -70,6 +72,8 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             limiter: Limiter::new(redis.clone()),
+            links: heliograph_auth::LinkSigner::new(config.link_secret.clone())
+                .context("LINK_SECRET: must be at least 32 bytes")?,
             redis,
             tokens,
             urls: config.urls.clone(),

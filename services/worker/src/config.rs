@@ -24,6 +24,8 @@ pub struct WorkerConfig {
     pub email_from: Mailbox,
     /// Platform and page URLs, for links in notifications (`PUBLIC_URL`, `BASE_DOMAIN`).
     pub urls: PublicUrls,
+    /// Key that signs account links, shared with the API (`LINK_SECRET`, ≥ 32 bytes).
+    pub link_secret: SecretString,
     /// Jobs run at once per queue (`WORKER_CONCURRENCY`, default 8).
     pub concurrency: usize,
     /// Outbox poll interval when no notification arrives (`OUTBOX_POLL_INTERVAL_MS`, default 1000).
@@ -59,6 +61,13 @@ impl WorkerConfig {
             ));
         }
         let smtp_url = s.secret("SMTP_URL")?;
+        let link_secret = s.secret("LINK_SECRET")?;
+        if secrecy::ExposeSecret::expose_secret(&link_secret).len() < 32 {
+            return Err(SettingError::new(
+                "LINK_SECRET",
+                "must be at least 32 bytes",
+            ));
+        }
         Ok(Self {
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
@@ -67,6 +76,7 @@ impl WorkerConfig {
             smtp_url,
             email_from,
             urls: s.public_urls()?,
+            link_secret,
             concurrency,
             outbox_poll_interval: Duration::from_millis(poll_ms),
             log_format: s.log_format()?,
@@ -78,10 +88,11 @@ impl WorkerConfig {
 mod tests {
     use super::*;
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("DATABASE_URL", "postgres://localhost/x"),
         ("REDIS_URL", "redis://localhost"),
         ("SMTP_URL", "smtp://localhost:1025"),
+        ("LINK_SECRET", "0123456789abcdef0123456789abcdef"),
     ];
 
     #[test]

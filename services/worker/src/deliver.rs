@@ -68,7 +68,7 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
     {
         Some(Ok(to)) => ctx
             .mailer
-            .send(work.id, &to, &message)
+            .send(work.id.as_uuid(), &to, &message)
             .await
             .map_err(|e| (e.is_transient(), e.redacted())),
         _ => Err((

@@ -9,6 +9,7 @@
 //! delivery (one per event × subscriber × channel), and a delivery marked
 //! sent is never claimed again. Run as many workers as needed.
 
+mod account;
 pub mod config;
 mod deliver;
 mod fanout;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use heliograph_auth::LinkSigner;
 use heliograph_domain::{DeliveryId, EventId, PublicUrls, TenantId};
 use heliograph_jobs::{Job, JobError, Queues};
 use heliograph_notify::{Mailer, RetryPolicy};
@@ -55,6 +57,17 @@ impl Job for Deliver {
     const QUEUE: &'static str = "deliver";
 }
 
+/// Send one account email (verification, password reset).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountEmail {
+    /// The link's row in `account_tokens`.
+    pub link_id: uuid::Uuid,
+}
+
+impl Job for AccountEmail {
+    const QUEUE: &'static str = "account-email";
+}
+
 /// What the jobs share. Cheap to clone.
 #[derive(Clone)]
 pub struct Context(Arc<Inner>);
@@ -71,6 +84,8 @@ pub struct Inner {
     pub urls: PublicUrls,
     /// When to retry a failed email.
     pub email_retry: RetryPolicy,
+    /// Signs account links.
+    pub links: LinkSigner,
 }
 
 impl std::ops::Deref for Context {
@@ -109,6 +124,8 @@ impl Context {
             mailer,
             urls: config.urls.clone(),
             email_retry: RetryPolicy::email(),
+            links: LinkSigner::new(config.link_secret.clone())
+                .context("LINK_SECRET: must be at least 32 bytes")?,
         }))
     }
 }
@@ -142,8 +159,16 @@ pub async fn run(
                 .await;
         })
     };
+    let account = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(concurrency, ctx.clone(), account::handle, shutdown)
+                .await;
+        })
+    };
     let janitor = tokio::spawn(janitor(ctx, shutdown));
-    for task in [relay, fanout, deliver, janitor] {
+    for task in [relay, fanout, deliver, account, janitor] {
         if let Err(err) = task.await {
             tracing::error!(error = %err, "worker task panicked");
         }
@@ -160,6 +185,7 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
         for result in [
             ctx.queues.purge_finished::<FanOut>().await,
             ctx.queues.purge_finished::<Deliver>().await,
+            ctx.queues.purge_finished::<AccountEmail>().await,
         ] {
             if let Err(err) = result {
                 tracing::warn!(error = %err, "could not purge finished jobs");
@@ -211,6 +237,10 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
         if deliveries.len() < 500 {
             break;
         }
+    }
+    for link_id in ctx.store.restart_stalled_account_links(stale, 500).await? {
+        ctx.queues.push(AccountEmail { link_id }).await?;
+        queued += 1;
     }
     if queued > 0 {
         tracing::warn!(jobs = queued, "re-queued stalled work");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Context, FanOut};
+use crate::{AccountEmail, Context, FanOut};
 use tokio_util::sync::CancellationToken;
 
 /// Events claimed per round trip.
@@ -13,6 +13,18 @@ const BATCH: i64 = 100;
 /// and the commit relays an event twice, which fan-out absorbs.
 pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
     let mut total = 0;
+    // Account links are their own outbox.
+    loop {
+        let claim = ctx.store.claim_account_links(BATCH).await?;
+        if claim.ids.is_empty() {
+            break;
+        }
+        for link_id in &claim.ids {
+            ctx.queues.push(AccountEmail { link_id: *link_id }).await?;
+        }
+        total += claim.ids.len();
+        claim.finish().await?;
+    }
     loop {
         let claim = ctx.store.claim_outbox(BATCH).await?;
         if claim.events.is_empty() {

@@ -1,5 +1,6 @@
 //! Every route, and the middleware that frames each request.
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod components;
@@ -42,6 +43,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sessions/refresh", web::post().to(sessions::refresh))
             .route("/sessions/current", web::delete().to(sessions::logout))
             .route("/me", web::get().to(sessions::me))
+            .route("/password-resets", web::post().to(accounts::request_reset))
+            .route(
+                "/password-resets/confirm",
+                web::post().to(accounts::confirm_reset),
+            )
+            .route(
+                "/email-verifications",
+                web::post().to(accounts::resend_verification),
+            )
+            .route(
+                "/email-verifications/confirm",
+                web::post().to(accounts::confirm_verification),
+            )
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys/{id}", web::delete().to(api_keys::revoke))

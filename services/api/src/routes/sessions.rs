@@ -151,7 +151,7 @@ pub async fn me(member: Member, state: web::Data<AppState>) -> Result<HttpRespon
     let (user, session) = member.person()?;
     let memberships = state.store.memberships_of(user).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "user": { "id": user },
+        "user": { "id": user, "email_verified": state.store.email_verified(user).await? },
         "tenant_id": member.tenant,
         "role": member.role,
         "session_id": session,

@@ -60,6 +60,14 @@ pub async fn signup(
             ip: ip.map(|ip| ip.to_string()),
         })
         .await?;
+    state
+        .store
+        .create_account_link(
+            record.user_id,
+            "verify_email",
+            super::accounts::VERIFY_LIFETIME,
+        )
+        .await?;
     let mut body = open_session(&state, record.user_id, record.tenant.id).await?;
     tracing::info!(tenant.id = %record.tenant.id, user.email = %email.masked(), "tenant signed up");
     body["tenant"] = json!({

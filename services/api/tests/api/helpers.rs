@@ -61,6 +61,9 @@ pub struct Tenant {
     pub email: String,
 }
 
+/// The link-signing key of the tests (API and worker share it).
+pub const LINK_SECRET: &str = "test-link-secret-test-link-secret!";
+
 /// The password every test owner signs up with.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -160,6 +163,7 @@ impl TestApp {
             access_token_ttl_minutes: 15,
             session_ttl_hours: 24,
             trust_proxy_headers: true,
+            link_secret: SecretString::from(LINK_SECRET.to_owned()),
             log_format: LogFormat::Text,
         };
         let app = Application::build(&config).await.expect("the API starts");
@@ -185,6 +189,8 @@ impl TestApp {
             mailer,
             urls,
             email_retry: RetryPolicy::email(),
+            links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
+                .expect("a long enough secret"),
         });
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(heliograph_worker::run(

@@ -33,6 +33,7 @@ fn good_env(database_url: &str) -> Vec<(&'static str, String)> {
             std::env::var("REDIS_URL").expect("REDIS_URL is set"),
         ),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned()),
+        ("LINK_SECRET", "fedcba9876543210fedcba9876543210".to_owned()),
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
     ]
 }

@@ -1,0 +1,140 @@
+//! Account links: password reset and email verification.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
+use heliograph_domain::{EmailAddress, FieldError, Password};
+use heliograph_store::LinkProblem;
+use serde::Deserialize;
+
+use crate::auth::{Member, client_ip};
+use crate::error::{ApiError, Fields, required};
+use crate::limits::{Bucket, client_key};
+use crate::startup::AppState;
+
+/// How long a password-reset link works.
+const RESET_LIFETIME: Duration = Duration::from_secs(3600);
+/// How long an email-verification link works.
+pub const VERIFY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+fn link_error(problem: LinkProblem) -> ApiError {
+    let (code, message) = match problem {
+        LinkProblem::Unknown => ("invalid", "is not a valid link"),
+        LinkProblem::Used => ("used", "has been used already"),
+        LinkProblem::Expired => ("expired", "has expired; ask for a new one"),
+    };
+    ApiError::field(FieldError::new("token", code, message))
+}
+
+/// `{"email"}`.
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    email: Option<String>,
+}
+
+/// `POST /v1/password-resets`: emails a reset link if the address has an
+/// account. Always 202, so the answer says nothing about who has one.
+pub async fn request_reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<ResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = required("email", body.into_inner().email)
+        .and_then(|e| EmailAddress::parse("email", &e))
+        .map_err(ApiError::field)?;
+    state
+        .limiter
+        .hit(Bucket::ResetByIp, &client_key(client_ip(&req)))
+        .await?;
+    let fingerprint = heliograph_auth::fingerprint(&email.as_str().to_lowercase());
+    state
+        .limiter
+        .hit(Bucket::ResetByEmail, &fingerprint)
+        .await?;
+    if let Some(user) = state.store.user_credentials(&email).await? {
+        state
+            .store
+            .create_account_link(user.id, "password_reset", RESET_LIFETIME)
+            .await?;
+    }
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// `{"token", "password"}`.
+#[derive(Deserialize)]
+pub struct ResetConfirm {
+    token: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /v1/password-resets/confirm`: sets the new password, uses the link
+/// up, and ends every session of the account.
+pub async fn confirm_reset(
+    state: web::Data<AppState>,
+    body: web::Json<ResetConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut f = Fields::default();
+    let token = f.check(required("token", body.token));
+    let password =
+        f.check(required("password", body.password).and_then(|p| Password::parse("password", &p)));
+    let (Some(token), Some(password)) = (token, password) else {
+        return Err(f.into_error());
+    };
+    let link = state
+        .links
+        .verify("password_reset", &token)
+        .ok_or_else(|| link_error(LinkProblem::Unknown))?;
+    let hash = web::block(move || heliograph_auth::hash_password(&password))
+        .await
+        .context("Failed to run password hashing")?
+        .context("Failed to hash a password")?;
+    let user = state
+        .store
+        .reset_password(link, &hash)
+        .await?
+        .map_err(link_error)?;
+    tracing::info!(user.id = %user, "password reset; sessions ended");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `{"token"}`.
+#[derive(Deserialize)]
+pub struct VerifyConfirm {
+    token: Option<String>,
+}
+
+/// `POST /v1/email-verifications/confirm`: marks the address verified.
+pub async fn confirm_verification(
+    state: web::Data<AppState>,
+    body: web::Json<VerifyConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    let token = required("token", body.into_inner().token).map_err(ApiError::field)?;
+    let link = state
+        .links
+        .verify("verify_email", &token)
+        .ok_or_else(|| link_error(LinkProblem::Unknown))?;
+    state.store.verify_email(link).await?.map_err(link_error)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/email-verifications`: sends a new verification link to the
+/// signed-in person (the previous one stops working).
+pub async fn resend_verification(
+    member: Member,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, _) = member.person()?;
+    if state.store.email_verified(user).await? {
+        return Err(ApiError::Conflict {
+            code: "already_verified",
+            detail: "This address is verified already.",
+        });
+    }
+    state
+        .store
+        .create_account_link(user, "verify_email", VERIFY_LIFETIME)
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}

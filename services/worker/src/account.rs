@@ -1,0 +1,54 @@
+//! Account emails: a verification or password-reset link, to one person.
+
+use heliograph_domain::EmailAddress;
+use heliograph_jobs::JobError;
+use heliograph_notify::{AccountEmailKind, SendError, render_account_email};
+use time::OffsetDateTime;
+
+use crate::{AccountEmail, Context, job_error};
+
+/// "in 45 minutes", "in 24 hours".
+fn expiry_label(expires_at: OffsetDateTime) -> String {
+    let minutes = (expires_at - OffsetDateTime::now_utc())
+        .whole_minutes()
+        .max(1);
+    if minutes < 120 {
+        format!("in {minutes} minutes")
+    } else {
+        format!("in {} hours", (minutes + 30) / 60)
+    }
+}
+
+/// Idempotent: the link's row is locked while the email goes out and marked
+/// sent in the same transaction; a sent, used or expired link is left alone.
+/// The link itself is re-derived (signed), so a re-send carries the same one.
+pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
+    let outcome = ctx
+        .store
+        .send_account_email(job.link_id, |work| {
+            let ctx = ctx.clone();
+            async move {
+                let (kind, path) = match work.kind.as_str() {
+                    "verify_email" => (AccountEmailKind::VerifyEmail, "verify-email"),
+                    _ => (AccountEmailKind::PasswordReset, "reset-password"),
+                };
+                let link = format!(
+                    "{}/account/{path}?token={}",
+                    ctx.urls.origin(),
+                    ctx.links.sign(&work.kind, work.id)
+                );
+                let message = render_account_email(kind, &link, &expiry_label(work.expires_at))
+                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                let to = EmailAddress::parse("email", &work.email)
+                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                ctx.mailer.send(work.id, &to, &message).await
+            }
+        })
+        .await
+        .map_err(job_error)?;
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_transient() => Err(JobError::Transient(anyhow::anyhow!(e.redacted()))),
+        Err(e) => Err(JobError::Permanent(anyhow::anyhow!(e.redacted()))),
+    }
+}
