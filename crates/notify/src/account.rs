@@ -15,7 +15,7 @@ pub enum AccountEmailKind {
 
 struct View<'a> {
     heading: &'static str,
-    intro: &'static str,
+    intro: String,
     action: &'static str,
     link: &'a str,
     expiry: &'a str,
@@ -43,7 +43,7 @@ pub fn render_account_email(
     let v = match kind {
         AccountEmailKind::VerifyEmail => View {
             heading: "Confirm your email address",
-            intro: "Please confirm that this address is yours, so that Heliograph can reach you about your account.",
+            intro: "Please confirm that this address is yours, so that Heliograph can reach you about your account.".to_owned(),
             action: "Confirm my address",
             link,
             expiry,
@@ -51,18 +51,40 @@ pub fn render_account_email(
         },
         AccountEmailKind::PasswordReset => View {
             heading: "Reset your password",
-            intro: "Someone (hopefully you) asked to reset the password of your Heliograph account.",
+            intro: "Someone (hopefully you) asked to reset the password of your Heliograph account.".to_owned(),
             action: "Choose a new password",
             link,
             expiry,
             ignore: "If you did not ask for this, ignore this email: your password stays as it is.",
         },
     };
+    render(&v, v.heading.to_owned())
+}
+
+fn render(v: &View<'_>, subject: String) -> Result<EmailMessage, askama::Error> {
     Ok(EmailMessage {
-        subject: v.heading.to_owned(),
-        text: Text { v: &v }.render()?,
-        html: Html { v: &v }.render()?,
+        subject,
+        text: Text { v }.render()?,
+        html: Html { v }.render()?,
     })
+}
+
+/// Renders the invitation to join `tenant_name` with `role`.
+pub fn render_invitation_email(
+    tenant_name: &str,
+    role: &str,
+    link: &str,
+    expiry: &str,
+) -> Result<EmailMessage, askama::Error> {
+    let v = View {
+        heading: "You are invited to a Heliograph team",
+        intro: format!("You are invited to join {tenant_name} on Heliograph as {role}."),
+        action: "Accept the invitation",
+        link,
+        expiry,
+        ignore: "If you did not expect this, ignore this email.",
+    };
+    render(&v, format!("Join {tenant_name} on Heliograph"))
 }
 
 #[cfg(test)]

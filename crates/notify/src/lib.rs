@@ -11,6 +11,6 @@ pub mod account;
 pub mod email;
 pub mod retry;
 
-pub use account::{AccountEmailKind, render_account_email};
+pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
 pub use retry::RetryPolicy;

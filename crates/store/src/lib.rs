@@ -20,6 +20,7 @@ mod notifications;
 mod pages;
 mod sessions;
 mod subscribers;
+mod team;
 mod tenants;
 
 use heliograph_domain::TenantId;
@@ -43,6 +44,9 @@ pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
 pub use subscribers::{NewSubscriber, Subscriber};
+pub use team::{
+    Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,
+};
 pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
 
 /// Result of a store operation.

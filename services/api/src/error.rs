@@ -153,6 +153,14 @@ impl From<StoreError> for ApiError {
                     code: "email_taken",
                     detail: "An account with this email already exists.",
                 },
+                "memberships_pkey" => Self::Conflict {
+                    code: "already_member",
+                    detail: "This address is a member of the team already.",
+                },
+                "invitations_pending_key" => Self::Conflict {
+                    code: "already_invited",
+                    detail: "This address has a pending invitation; revoke it to invite again.",
+                },
                 "subscribers_page_email_key" => Self::Conflict {
                     code: "already_subscribed",
                     detail: "This address is already subscribed to this page.",

@@ -2,10 +2,12 @@
 
 use heliograph_domain::EmailAddress;
 use heliograph_jobs::JobError;
-use heliograph_notify::{AccountEmailKind, SendError, render_account_email};
+use heliograph_notify::{
+    AccountEmailKind, SendError, render_account_email, render_invitation_email,
+};
 use time::OffsetDateTime;
 
-use crate::{AccountEmail, Context, job_error};
+use crate::{AccountEmail, Context, InvitationEmail, job_error};
 
 /// "in 45 minutes", "in 24 hours".
 fn expiry_label(expires_at: OffsetDateTime) -> String {
@@ -46,9 +48,48 @@ pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
         })
         .await
         .map_err(job_error)?;
+    send_outcome(outcome)
+}
+
+fn send_outcome(outcome: Result<bool, SendError>) -> Result<(), JobError> {
     match outcome {
         Ok(_) => Ok(()),
         Err(e) if e.is_transient() => Err(JobError::Transient(anyhow::anyhow!(e.redacted()))),
         Err(e) => Err(JobError::Permanent(anyhow::anyhow!(e.redacted()))),
     }
+}
+
+/// Idempotent, as [`handle`]: the invitation is locked while its email goes
+/// out and marked sent in the same transaction.
+pub async fn handle_invitation(job: InvitationEmail, ctx: Context) -> Result<(), JobError> {
+    let mut tx = ctx
+        .store
+        .tenant_tx(job.tenant_id)
+        .await
+        .map_err(job_error)?;
+    let outcome = tx
+        .send_invitation_email(job.invitation_id, |work| {
+            let ctx = ctx.clone();
+            async move {
+                let link = format!(
+                    "{}/account/accept-invitation?token={}",
+                    ctx.urls.origin(),
+                    ctx.links.sign("invitation", work.id)
+                );
+                let message = render_invitation_email(
+                    &work.tenant_name,
+                    &work.role,
+                    &link,
+                    &expiry_label(work.expires_at),
+                )
+                .map_err(|e| SendError::Permanent(e.to_string()))?;
+                let to = EmailAddress::parse("email", &work.email)
+                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                ctx.mailer.send(work.id, &to, &message).await
+            }
+        })
+        .await
+        .map_err(job_error)?;
+    tx.commit().await.map_err(job_error)?;
+    send_outcome(outcome)
 }

@@ -68,6 +68,19 @@ impl Job for AccountEmail {
     const QUEUE: &'static str = "account-email";
 }
 
+/// Send one team invitation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationEmail {
+    /// The inviting tenant.
+    pub tenant_id: TenantId,
+    /// The invitation.
+    pub invitation_id: uuid::Uuid,
+}
+
+impl Job for InvitationEmail {
+    const QUEUE: &'static str = "invitation-email";
+}
+
 /// What the jobs share. Cheap to clone.
 #[derive(Clone)]
 pub struct Context(Arc<Inner>);
@@ -167,8 +180,21 @@ pub async fn run(
                 .await;
         })
     };
+    let invitation = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(
+                    concurrency,
+                    ctx.clone(),
+                    account::handle_invitation,
+                    shutdown,
+                )
+                .await;
+        })
+    };
     let janitor = tokio::spawn(janitor(ctx, shutdown));
-    for task in [relay, fanout, deliver, account, janitor] {
+    for task in [relay, fanout, deliver, account, invitation, janitor] {
         if let Err(err) = task.await {
             tracing::error!(error = %err, "worker task panicked");
         }
@@ -186,6 +212,7 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
             ctx.queues.purge_finished::<FanOut>().await,
             ctx.queues.purge_finished::<Deliver>().await,
             ctx.queues.purge_finished::<AccountEmail>().await,
+            ctx.queues.purge_finished::<InvitationEmail>().await,
         ] {
             if let Err(err) = result {
                 tracing::warn!(error = %err, "could not purge finished jobs");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{AccountEmail, Context, FanOut};
+use crate::{AccountEmail, Context, FanOut, InvitationEmail};
 use tokio_util::sync::CancellationToken;
 
 /// Events claimed per round trip.
@@ -23,6 +23,23 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
             ctx.queues.push(AccountEmail { link_id: *link_id }).await?;
         }
         total += claim.ids.len();
+        claim.finish().await?;
+    }
+    // So are invitations.
+    loop {
+        let claim = ctx.store.claim_invitations(BATCH).await?;
+        if claim.invitations.is_empty() {
+            break;
+        }
+        for (invitation_id, tenant_id) in &claim.invitations {
+            ctx.queues
+                .push(InvitationEmail {
+                    tenant_id: *tenant_id,
+                    invitation_id: *invitation_id,
+                })
+                .await?;
+        }
+        total += claim.invitations.len();
         claim.finish().await?;
     }
     loop {

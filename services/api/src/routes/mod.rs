@@ -10,6 +10,7 @@ mod public;
 mod sessions;
 mod signup;
 mod subscribers;
+mod team;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -60,6 +61,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
             .route("/audit-log", web::get().to(audit::list))
+            .route("/invitations", web::post().to(team::invite))
+            .route("/invitations", web::get().to(team::invitations))
+            .route("/invitations/accept", web::post().to(team::accept))
+            .route(
+                "/invitations/{id}",
+                web::delete().to(team::revoke_invitation),
+            )
+            .route("/members", web::get().to(team::members))
+            .route("/members/{user_id}", web::patch().to(team::change_role))
+            .route("/members/{user_id}", web::delete().to(team::remove))
             .route(
                 "/pages/{page_id}/components",
                 web::post().to(components::create),

@@ -290,6 +290,29 @@ impl TestApp {
         }
     }
 
+    /// Adds the owner of `other` to `tenant` with `role` and signs in there.
+    pub async fn join(&self, tenant: &Tenant, other: &Tenant, role: &str) -> String {
+        sqlx::query(
+            "insert into memberships (tenant_id, user_id, role)
+             select $1::uuid, user_id, $3 from memberships where tenant_id = $2::uuid",
+        )
+        .bind(&tenant.tenant_id)
+        .bind(&other.tenant_id)
+        .bind(role)
+        .execute(&self.admin)
+        .await
+        .unwrap();
+        let (status, body) = self
+            .post(
+                "/v1/sessions",
+                None,
+                &json!({"email": other.email, "password": PASSWORD, "tenant_id": tenant.tenant_id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a component on the tenant's page and answers its id.
     pub async fn component(&self, t: &Tenant, name: &str) -> String {
         let (status, body) = self

@@ -25,6 +25,7 @@ const TENANT_TABLES: &[&str] = &[
     "sessions",
     "api_keys",
     "audit_log",
+    "invitations",
 ];
 
 #[tokio::test]
@@ -37,6 +38,12 @@ async fn without_a_tenant_setting_the_application_sees_no_rows() {
             "/v1/api-keys",
             Some(&t.token),
             &json!({"api_key": {"name": "ci"}}),
+        )
+        .await;
+        app.post(
+            "/v1/invitations",
+            Some(&t.token),
+            &json!({"invitation": {"email": unique_email("team"), "role": "viewer"}}),
         )
         .await;
         let api = app.component(t, "API").await;

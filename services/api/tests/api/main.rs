@@ -19,3 +19,4 @@ mod permissions;
 mod public;
 mod sessions;
 mod startup;
+mod team;

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Tenant, TestApp, unique_email};
+use crate::helpers::{Tenant, TestApp, unique_email};
 
 /// Every authenticated endpoint, and the least role it needs.
 #[derive(Debug, Clone, Copy)]
@@ -18,9 +18,13 @@ enum Endpoint {
     ListApiKeys,
     RevokeApiKey,
     ReadAuditLog,
+    ListMembers,
+    CreateInvitation,
+    ListInvitations,
+    RevokeInvitation,
 }
 
-const ALL: [Endpoint; 9] = [
+const ALL: [Endpoint; 13] = [
     Endpoint::Me,
     Endpoint::Refresh,
     Endpoint::CreateSubscriber,
@@ -30,6 +34,10 @@ const ALL: [Endpoint; 9] = [
     Endpoint::ListApiKeys,
     Endpoint::RevokeApiKey,
     Endpoint::ReadAuditLog,
+    Endpoint::ListMembers,
+    Endpoint::CreateInvitation,
+    Endpoint::ListInvitations,
+    Endpoint::RevokeInvitation,
 ];
 
 /// Ranks as in `Role::rank`: viewer 0, editor 1, admin 2, owner 3.
@@ -38,13 +46,16 @@ const ROLES: [(&str, u8); 4] = [("viewer", 0), ("editor", 1), ("admin", 2), ("ow
 impl Endpoint {
     fn least_rank(self) -> u8 {
         match self {
-            Self::Me | Self::Refresh => 0,
+            Self::Me | Self::Refresh | Self::ListMembers => 0,
             Self::CreateSubscriber | Self::CreateIncident => 1,
             Self::CreateComponent
             | Self::CreateApiKey
             | Self::ListApiKeys
             | Self::RevokeApiKey
-            | Self::ReadAuditLog => 2,
+            | Self::ReadAuditLog
+            | Self::CreateInvitation
+            | Self::ListInvitations
+            | Self::RevokeInvitation => 2,
         }
     }
 
@@ -89,6 +100,27 @@ impl Endpoint {
             ),
             Self::ListApiKeys => (Method::GET, "/v1/api-keys".into(), None),
             Self::ReadAuditLog => (Method::GET, "/v1/audit-log".into(), None),
+            Self::ListMembers => (Method::GET, "/v1/members".into(), None),
+            Self::CreateInvitation => (
+                Method::POST,
+                "/v1/invitations".into(),
+                Some(json!({"invitation": {"email": unique_email("inv"), "role": "viewer"}})),
+            ),
+            Self::ListInvitations => (Method::GET, "/v1/invitations".into(), None),
+            Self::RevokeInvitation => {
+                let (_, invitation) = app
+                    .post(
+                        "/v1/invitations",
+                        Some(&owner.token),
+                        &json!({"invitation": {"email": unique_email("victim"), "role": "viewer"}}),
+                    )
+                    .await;
+                (
+                    Method::DELETE,
+                    format!("/v1/invitations/{}", invitation["id"].as_str().unwrap()),
+                    None,
+                )
+            }
             Self::RevokeApiKey => {
                 let (_, key) = app
                     .post(
@@ -107,29 +139,6 @@ impl Endpoint {
     }
 }
 
-/// Adds the owner of `other` to `tenant` with `role` and signs in there.
-async fn join_as(app: &TestApp, tenant: &Tenant, other: &Tenant, role: &str) -> String {
-    sqlx::query(
-        "insert into memberships (tenant_id, user_id, role)
-         select $1::uuid, user_id, $3 from memberships where tenant_id = $2::uuid",
-    )
-    .bind(&tenant.tenant_id)
-    .bind(&other.tenant_id)
-    .bind(role)
-    .execute(&app.admin)
-    .await
-    .unwrap();
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": other.email, "password": PASSWORD, "tenant_id": tenant.tenant_id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn every_endpoint_admits_exactly_the_roles_the_matrix_names() {
     let app = TestApp::spawn().await;
@@ -140,7 +149,7 @@ async fn every_endpoint_admits_exactly_the_roles_the_matrix_names() {
             owner.token.clone()
         } else {
             let person = app.signup().await;
-            join_as(&app, &owner, &person, role).await
+            app.join(&owner, &person, role).await
         };
         tokens.push((role, rank, token));
     }

@@ -1,0 +1,383 @@
+//! The team: members, their roles, and invitations.
+
+use std::time::Duration;
+
+use heliograph_domain::{EmailAddress, Role, TenantId, UserId};
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Result, Store, StoreError, TenantTx};
+
+/// A pending (or past) invitation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Invitation {
+    /// Identifier (signed into the emailed link).
+    pub id: Uuid,
+    /// Who is invited.
+    pub email: String,
+    /// With which role.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// When the link stops working.
+    pub expires_at: OffsetDateTime,
+    /// When it was accepted.
+    pub accepted_at: Option<OffsetDateTime>,
+    /// When it was revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+}
+
+/// A member of the team.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeamMember {
+    /// The person.
+    #[sqlx(try_from = "Uuid")]
+    pub user_id: UserId,
+    /// Their address.
+    pub email: String,
+    /// Their role.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: OffsetDateTime,
+}
+
+/// Why a team change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamProblem {
+    /// It would leave the tenant without an owner.
+    LastOwner,
+}
+
+/// Why an invitation cannot be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationProblem {
+    /// No such invitation.
+    Unknown,
+    /// Accepted already.
+    Used,
+    /// Revoked by the team.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+}
+
+/// Invitations locked by the relay until [`InvitationClaim::finish`].
+pub struct InvitationClaim {
+    tx: Transaction<'static, Postgres>,
+    /// The claimed invitations and their tenants.
+    pub invitations: Vec<(Uuid, TenantId)>,
+}
+
+impl InvitationClaim {
+    /// Marks the claimed invitations queued and releases them.
+    pub async fn finish(mut self) -> Result<()> {
+        let ids: Vec<Uuid> = self.invitations.iter().map(|(id, _)| *id).collect();
+        sqlx::query("select hg_mark_invitations_queued($1)")
+            .bind(&ids)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// An invitation email to send.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvitationEmailWork {
+    /// The invitation.
+    pub id: Uuid,
+    /// Who is invited.
+    pub email: String,
+    /// With which role.
+    pub role: String,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// When the link stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+macro_rules! invitation_columns {
+    () => {
+        "id, email::text as email, role, expires_at, accepted_at, revoked_at, created_at"
+    };
+}
+
+impl Store {
+    /// The tenant of an invitation, if it exists.
+    ///
+    /// Cross-tenant by nature: the link names an invitation, not a tenant.
+    pub async fn invitation_tenant(&self, id: Uuid) -> Result<Option<TenantId>> {
+        let (tenant,): (Option<Uuid>,) = sqlx::query_as("select hg_invitation_tenant($1)")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(tenant.map(TenantId::from))
+    }
+
+    /// Claims up to `limit` invitations whose email is not yet queued.
+    ///
+    /// Cross-tenant by nature: the relay serves every tenant.
+    pub async fn claim_invitations(&self, limit: i64) -> Result<InvitationClaim> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("select id, tenant_id from hg_claim_invitations($1)")
+                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                .fetch_all(&mut *tx)
+                .await?;
+        Ok(InvitationClaim {
+            tx,
+            invitations: rows.into_iter().map(|(id, t)| (id, t.into())).collect(),
+        })
+    }
+
+    /// Creates a person's account, its address proven (by an invitation link).
+    pub async fn create_verified_user(
+        &self,
+        email: &EmailAddress,
+        password_hash: &str,
+    ) -> Result<UserId> {
+        let id = UserId::new();
+        sqlx::query(
+            "insert into users (id, email, password_hash, email_verified_at) values ($1, $2, $3, now())",
+        )
+        .bind(id.as_uuid())
+        .bind(email.as_str())
+        .bind(password_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+}
+
+impl TenantTx {
+    /// Invites `email` with `role`, valid for `lifetime`. Conflicts: an
+    /// address already a member (`memberships_pkey`), or already invited
+    /// (`invitations_pending_key`).
+    pub async fn create_invitation(
+        &mut self,
+        email: &EmailAddress,
+        role: Role,
+        invited_by: UserId,
+        lifetime: Duration,
+    ) -> Result<Invitation> {
+        let member: Option<(Uuid,)> = sqlx::query_as(
+            "select m.user_id from memberships m join users u on u.id = m.user_id
+              where m.tenant_id = $1 and u.email = $2::citext",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(email.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if member.is_some() {
+            return Err(StoreError::Conflict {
+                constraint: "memberships_pkey".to_owned(),
+            });
+        }
+        Ok(sqlx::query_as(concat!(
+            "insert into invitations (id, tenant_id, email, role, invited_by, expires_at)
+             values ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond') returning ",
+            invitation_columns!()
+        ))
+        .bind(Uuid::now_v7())
+        .bind(self.tenant.as_uuid())
+        .bind(email.as_str())
+        .bind(role.as_str())
+        .bind(invited_by.as_uuid())
+        .bind(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Pending invitations, newest first.
+    pub async fn pending_invitations(&mut self) -> Result<Vec<Invitation>> {
+        Ok(sqlx::query_as(concat!(
+            "select ",
+            invitation_columns!(),
+            " from invitations where tenant_id = $1 and accepted_at is null and revoked_at is null
+              order by created_at desc"
+        ))
+        .bind(self.tenant.as_uuid())
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// Revokes a pending invitation; NotFound for another tenant's or a used one.
+    pub async fn revoke_invitation(&mut self, id: Uuid) -> Result<Invitation> {
+        Ok(sqlx::query_as(concat!(
+            "update invitations set revoked_at = now()
+              where tenant_id = $1 and id = $2 and accepted_at is null and revoked_at is null returning ",
+            invitation_columns!()
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(id)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Locks an invitation and checks it can be accepted by the account with `email`.
+    pub async fn invitation_to_accept(
+        &mut self,
+        id: Uuid,
+    ) -> Result<std::result::Result<Invitation, InvitationProblem>> {
+        let row: Option<(Invitation, bool)> = sqlx::query_as::<_, Invitation>(concat!(
+            "select ",
+            invitation_columns!(),
+            " from invitations where tenant_id = $1 and id = $2 for update"
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .map(|i| {
+            let expired = i.expires_at <= OffsetDateTime::now_utc();
+            (i, expired)
+        });
+        Ok(match row {
+            None => Err(InvitationProblem::Unknown),
+            Some((i, _)) if i.accepted_at.is_some() => Err(InvitationProblem::Used),
+            Some((i, _)) if i.revoked_at.is_some() => Err(InvitationProblem::Revoked),
+            Some((_, true)) => Err(InvitationProblem::Expired),
+            Some((i, false)) => Ok(i),
+        })
+    }
+
+    /// Accepts an invitation for `user`: the membership with its role, and
+    /// the invitation used up. A user who is a member already keeps their role.
+    pub async fn accept_invitation(&mut self, invitation: &Invitation, user: UserId) -> Result<()> {
+        sqlx::query(
+            "insert into memberships (tenant_id, user_id, role) values ($1, $2, $3)
+             on conflict on constraint memberships_pkey do nothing",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(user.as_uuid())
+        .bind(invitation.role.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("update invitations set accepted_at = now() where tenant_id = $1 and id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(invitation.id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The team, oldest member first.
+    pub async fn members(&mut self) -> Result<Vec<TeamMember>> {
+        Ok(sqlx::query_as(
+            "select m.user_id, u.email::text as email, m.role, m.created_at as joined_at
+               from memberships m join users u on u.id = m.user_id
+              where m.tenant_id = $1 order by m.created_at, m.user_id",
+        )
+        .bind(self.tenant.as_uuid())
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// A member's role, locking the tenant's owner rows so that two
+    /// concurrent demotions cannot both pass the last-owner check.
+    async fn lock_member(&mut self, user: UserId) -> Result<(Role, i64)> {
+        let owners: Vec<(Uuid,)> = sqlx::query_as(
+            "select user_id from memberships where tenant_id = $1 and role = 'owner' for update",
+        )
+        .bind(self.tenant.as_uuid())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let (role,): (String,) = sqlx::query_as(
+            "select role from memberships where tenant_id = $1 and user_id = $2 for update",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let role = role
+            .parse()
+            .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))?;
+        Ok((role, i64::try_from(owners.len()).unwrap_or(i64::MAX)))
+    }
+
+    /// The role of a member (NotFound for a non-member).
+    pub async fn member_role(&mut self, user: UserId) -> Result<Role> {
+        Ok(self.lock_member(user).await?.0)
+    }
+
+    /// Changes a member's role; never demotes the last owner.
+    pub async fn set_member_role(
+        &mut self,
+        user: UserId,
+        role: Role,
+    ) -> Result<std::result::Result<Role, TeamProblem>> {
+        let (old, owners) = self.lock_member(user).await?;
+        if old == Role::Owner && role != Role::Owner && owners <= 1 {
+            return Ok(Err(TeamProblem::LastOwner));
+        }
+        sqlx::query("update memberships set role = $3 where tenant_id = $1 and user_id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(user.as_uuid())
+            .bind(role.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(Ok(old))
+    }
+
+    /// Removes a member and ends their sessions here; never the last owner.
+    pub async fn remove_member(
+        &mut self,
+        user: UserId,
+    ) -> Result<std::result::Result<Role, TeamProblem>> {
+        let (old, owners) = self.lock_member(user).await?;
+        if old == Role::Owner && owners <= 1 {
+            return Ok(Err(TeamProblem::LastOwner));
+        }
+        sqlx::query("delete from memberships where tenant_id = $1 and user_id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("update sessions set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and user_id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(Ok(old))
+    }
+
+    /// Sends one invitation email: locks it if unsent and still usable, runs
+    /// `send`, marks it sent in the same transaction; `Ok(false)` when there
+    /// was nothing to send.
+    pub async fn send_invitation_email<F, Fut, E>(
+        &mut self,
+        id: Uuid,
+        send: F,
+    ) -> Result<std::result::Result<bool, E>>
+    where
+        F: FnOnce(InvitationEmailWork) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), E>>,
+    {
+        let work: Option<InvitationEmailWork> = sqlx::query_as(
+            "select i.id, i.email::text as email, i.role, t.name as tenant_name, i.expires_at
+               from invitations i join tenants t on t.id = i.tenant_id
+              where i.tenant_id = $1 and i.id = $2 and i.sent_at is null
+                and i.accepted_at is null and i.revoked_at is null and i.expires_at > now()
+                for update of i skip locked",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(work) = work else {
+            return Ok(Ok(false));
+        };
+        if let Err(e) = send(work).await {
+            return Ok(Err(e));
+        }
+        sqlx::query("update invitations set sent_at = now() where tenant_id = $1 and id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(Ok(true))
+    }
+}
