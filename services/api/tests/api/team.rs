@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Tenant, TestApp, emails_to, unique_email};
+use crate::helpers::{PASSWORD, TestApp, emails_to, unique_email};
 
 async fn invite(app: &TestApp, token: &str, email: &str, role: &str) -> (StatusCode, Value) {
     app.post(
