@@ -23,11 +23,13 @@ create index account_tokens_user_idx on account_tokens (user_id, kind);
 create trigger account_tokens_notify after insert on account_tokens
     for each statement execute function outbox_notify();
 
--- Ends every session of a person, whatever the tenant (after a password reset).
-create function hg_revoke_sessions_of(p_user uuid)
+-- Ends every session of a person, whatever the tenant, but `p_keep` (after
+-- a password reset or change).
+create function hg_revoke_sessions_of(p_user uuid, p_keep uuid)
 returns void
 language sql volatile security definer set search_path = public as $$
-    update sessions set revoked_at = coalesce(revoked_at, now()) where user_id = p_user
+    update sessions set revoked_at = coalesce(revoked_at, now())
+     where user_id = p_user and id is distinct from p_keep
 $$;
-revoke all on function hg_revoke_sessions_of(uuid) from public;
-grant execute on function hg_revoke_sessions_of(uuid) to heliograph_app;
+revoke all on function hg_revoke_sessions_of(uuid, uuid) from public;
+grant execute on function hg_revoke_sessions_of(uuid, uuid) to heliograph_app;

@@ -47,11 +47,23 @@ language sql stable security definer set search_path = public as $$
     select tenant_id from invitations where id = p_id
 $$;
 
+create function hg_restart_stalled_invitations(p_stale_ms bigint, p_limit integer)
+returns table (id uuid, tenant_id uuid)
+language sql volatile security definer set search_path = public as $$
+    update invitations set queued_at = now()
+     where invitations.id in (select i.id from invitations i
+                               where i.sent_at is null and i.accepted_at is null and i.revoked_at is null
+                                 and i.expires_at > now()
+                                 and i.queued_at < now() - p_stale_ms * interval '1 millisecond'
+                               limit p_limit for update skip locked)
+    returning invitations.id, invitations.tenant_id
+$$;
+
 do $$
 declare f text;
 begin
     foreach f in array array['hg_claim_invitations(integer)', 'hg_mark_invitations_queued(uuid[])',
-                             'hg_invitation_tenant(uuid)']
+                             'hg_invitation_tenant(uuid)', 'hg_restart_stalled_invitations(bigint, integer)']
     loop
         execute format('revoke all on function %s from public', f);
         execute format('grant execute on function %s to heliograph_app', f);

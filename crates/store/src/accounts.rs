@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use heliograph_domain::UserId;
+use heliograph_domain::{SessionId, UserId};
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -140,12 +140,43 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         // Sessions are tenant rows; this definer function ends them all.
-        sqlx::query("select hg_revoke_sessions_of($1)")
+        sqlx::query("select hg_revoke_sessions_of($1, null)")
             .bind(user.as_uuid())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(Ok(user))
+    }
+
+    /// Sets a new password for `user` and ends every session but `keep`.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: SessionId,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("update users set password_hash = $2 where id = $1")
+            .bind(user.as_uuid())
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("select hg_revoke_sessions_of($1, $2)")
+            .bind(user.as_uuid())
+            .bind(keep.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The password hash of `user`.
+    pub async fn password_hash(&self, user: UserId) -> Result<String> {
+        let (hash,): (String,) = sqlx::query_as("select password_hash from users where id = $1")
+            .bind(user.as_uuid())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(hash)
     }
 
     /// Verifies an email address through a `verify_email` link.

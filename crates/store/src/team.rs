@@ -133,6 +133,24 @@ impl Store {
         })
     }
 
+    /// Invitations queued more than `stale` ago and still unsent (their job
+    /// was lost): touches them, answers them for re-queueing.
+    ///
+    /// Cross-tenant by nature: the sweeper serves every tenant.
+    pub async fn restart_stalled_invitations(
+        &self,
+        stale: Duration,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, TenantId)>> {
+        let rows: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("select id, tenant_id from hg_restart_stalled_invitations($1, $2)")
+                .bind(i64::try_from(stale.as_millis()).unwrap_or(i64::MAX))
+                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(id, t)| (id, t.into())).collect())
+    }
+
     /// Creates a person's account, its address proven (by an invitation link).
     pub async fn create_verified_user(
         &self,

@@ -28,6 +28,8 @@ pub enum Bucket {
     ResetByIp,
     /// Password-reset emails to one address: 5 an hour.
     ResetByEmail,
+    /// Invitations sent by one person: 50 an hour.
+    InviteByActor,
     /// Authenticated API requests from one address: 1,200 a minute.
     ApiByIp,
     /// API requests by one person or key: 600 a minute.
@@ -42,6 +44,7 @@ impl Bucket {
             Self::LoginByEmailAndIp => "login-email-ip",
             Self::ResetByIp => "reset-ip",
             Self::ResetByEmail => "reset-email",
+            Self::InviteByActor => "invite-actor",
             Self::ApiByIp => "api-ip",
             Self::ApiByActor => "api-actor",
         }
@@ -54,6 +57,7 @@ impl Bucket {
             Self::LoginByEmailAndIp => (10, Duration::from_secs(60)),
             Self::ResetByIp => (10, Duration::from_secs(3600)),
             Self::ResetByEmail => (5, Duration::from_secs(3600)),
+            Self::InviteByActor => (50, Duration::from_secs(3600)),
             Self::ApiByIp => (1200, Duration::from_secs(60)),
             Self::ApiByActor => (600, Duration::from_secs(60)),
         }

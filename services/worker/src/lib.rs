@@ -269,6 +269,15 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
         ctx.queues.push(AccountEmail { link_id }).await?;
         queued += 1;
     }
+    for (invitation_id, tenant_id) in ctx.store.restart_stalled_invitations(stale, 500).await? {
+        ctx.queues
+            .push(InvitationEmail {
+                tenant_id,
+                invitation_id,
+            })
+            .await?;
+        queued += 1;
+    }
     if queued > 0 {
         tracing::warn!(jobs = queued, "re-queued stalled work");
     }

@@ -138,3 +138,43 @@ pub async fn resend_verification(
         .await?;
     Ok(HttpResponse::Accepted().finish())
 }
+
+/// `{"current_password", "new_password"}`.
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// `PUT /v1/me/password`: needs the current password; every other session
+/// of the account (on every tenant) ends at once.
+pub async fn change_password(
+    member: Member,
+    state: web::Data<AppState>,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, session) = member.person()?;
+    let body = body.into_inner();
+    let mut f = Fields::default();
+    let current = f.check(required("current_password", body.current_password));
+    let new = f.check(
+        required("new_password", body.new_password)
+            .and_then(|p| Password::parse("new_password", &p)),
+    );
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(f.into_error());
+    };
+    let stored = state.store.password_hash(user).await?;
+    let matches = web::block(move || heliograph_auth::verify_password(&stored, &current))
+        .await
+        .context("Failed to run password verification")?;
+    if !matches {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let hash = web::block(move || heliograph_auth::hash_password(&new))
+        .await
+        .context("Failed to run password hashing")?
+        .context("Failed to hash a password")?;
+    state.store.change_password(user, &hash, session).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sessions/refresh", web::post().to(sessions::refresh))
             .route("/sessions/current", web::delete().to(sessions::logout))
             .route("/me", web::get().to(sessions::me))
+            .route("/me/password", web::put().to(accounts::change_password))
             .route("/password-resets", web::post().to(accounts::request_reset))
             .route(
                 "/password-resets/confirm",

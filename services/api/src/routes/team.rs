@@ -14,6 +14,7 @@ use super::path_id;
 use super::sessions::open_session;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
+use crate::limits::Bucket;
 use crate::startup::AppState;
 
 /// How long an invitation link works.
@@ -83,6 +84,10 @@ pub async fn invite(
         return Err(f.into_error());
     };
     let inviter = team_manager(&member, &[role])?;
+    state
+        .limiter
+        .hit(Bucket::InviteByActor, &member.actor.to_string())
+        .await?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let invitation = tx
         .create_invitation(&email, role, inviter, INVITATION_LIFETIME)

@@ -195,3 +195,53 @@ async fn a_user_of_two_tenants_chooses_which_one_a_session_acts_for() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn changing_the_password_ends_every_other_session_at_once() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (_, other) = login(&app, json!({"email": t.email, "password": PASSWORD})).await;
+    let other = other["token"].as_str().unwrap().to_owned();
+    let change = |current: &str| json!({"current_password": current, "new_password": "an entirely new password"});
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/v1/me/password",
+            Some(&t.token),
+            Some(&change("wrong guess")),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the current password is needed"
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/v1/me/password",
+            Some(&t.token),
+            Some(&change(PASSWORD)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        app.call(Method::GET, "/v1/me", Some(&t.token), None)
+            .await
+            .0,
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        app.call(Method::GET, "/v1/me", Some(&other), None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the other ended"
+    );
+    let (status, _) = login(
+        &app,
+        json!({"email": t.email, "password": "an entirely new password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.finish().await;
+}

@@ -331,3 +331,35 @@ async fn role_changes_and_removals_take_effect_at_once_and_the_last_owner_stays(
     );
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_and_invitation_emails_lost_with_redis_are_sent_again_by_the_sweeper() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    let invitee = unique_email("lost");
+    invite(&app, &owner.token, &invitee, "viewer").await;
+    app.drain().await;
+    assert_eq!(emails_to(&invitee, 1).await.len(), 1);
+    assert_eq!(
+        emails_to(&owner.email, 1).await.len(),
+        1,
+        "the verification email"
+    );
+    // As if both jobs had been lost after being queued.
+    sqlx::query("update invitations set sent_at = null")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    sqlx::query("update account_tokens set sent_at = null")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    let queued = heliograph_worker::sweep(&app.ctx, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(queued, 2);
+    app.drain().await;
+    assert_eq!(emails_to(&invitee, 2).await.len(), 2);
+    assert_eq!(emails_to(&owner.email, 2).await.len(), 2);
+    app.finish().await;
+}
