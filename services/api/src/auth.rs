@@ -4,7 +4,11 @@
 //! - a session token (`Bearer <jwt>`), whose session must be open and whose
 //!   membership must still exist, so logout and removal take effect at once;
 //! - an API key (`OAuth <key>`, Statuspage's form, or `Bearer <key>`), which
-//!   must exist unrevoked, so revocation takes effect at once.
+//!   must exist unrevoked, so revocation takes effect at once;
+//! - in a browser, the session token in an HttpOnly, Secure, SameSite=Lax
+//!   cookie; a state-changing request made with it must also carry the
+//!   session's CSRF token in `X-CSRF-Token` (SameSite alone leaves gaps, and
+//!   an API on a page's own domain must not rely on it).
 
 use std::fmt;
 use std::future::Future;
@@ -132,10 +136,29 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
 enum Credential {
     Token(String),
     Key(String),
+    /// The browser's session cookie, with the `X-CSRF-Token` header if any
+    /// (needed, and checked, on state-changing requests).
+    Cookie {
+        token: String,
+        csrf: Option<String>,
+        unsafe_method: bool,
+    },
 }
 
 fn credential(req: &HttpRequest) -> Option<Credential> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        let cookie = req.cookie(crate::routes::SESSION_COOKIE)?;
+        return Some(Credential::Cookie {
+            token: cookie.value().to_owned(),
+            csrf: req
+                .headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            unsafe_method: !req.method().is_safe(),
+        });
+    };
+    let value = value.to_str().ok()?;
     let (scheme, secret) = value.split_once(' ')?;
     let secret = secret.trim().to_owned();
     if scheme.eq_ignore_ascii_case("oauth") {
@@ -208,6 +231,26 @@ impl FromRequest for Member {
             let mut member = match credential.ok_or(ApiError::Unauthorized)? {
                 Credential::Token(token) => by_token(&state, &token).await?,
                 Credential::Key(key) => by_key(&state, &key).await?,
+                Credential::Cookie {
+                    token,
+                    csrf,
+                    unsafe_method,
+                } => {
+                    let member = by_token(&state, &token).await?;
+                    if unsafe_method {
+                        let Actor::User { session, .. } = member.actor else {
+                            return Err(ApiError::Unauthorized);
+                        };
+                        // The token is an HMAC of the session id: it verifies to exactly that id.
+                        let valid = csrf
+                            .and_then(|c| state.links.verify("csrf", &c))
+                            .is_some_and(|id| id == session.as_uuid());
+                        if !valid {
+                            return Err(ApiError::CsrfFailed);
+                        }
+                    }
+                    member
+                }
             };
             member.ip = ip;
             limiter

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Valid credentials, insufficient role (403).
     #[error("forbidden")]
     Forbidden,
+    /// A cookie-authenticated change without the session's CSRF token (403).
+    #[error("CSRF check failed")]
+    CsrfFailed,
     /// The request conflicts with existing data (409).
     #[error("conflict: {detail}")]
     Conflict {
@@ -79,6 +82,7 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
+            Self::CsrfFailed => "csrf_failed",
             Self::Conflict { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
@@ -94,7 +98,7 @@ impl ResponseError for ApiError {
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -110,6 +114,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized => "Missing or invalid credentials.",
             Self::InvalidCredentials => "The email or the password is wrong.",
             Self::Forbidden => "Your role does not allow this.",
+            Self::CsrfFailed => "Send the session's CSRF token in X-CSRF-Token.",
             Self::Conflict { detail, .. } => detail,
             Self::RateLimited { .. } => "Too many requests; retry after the time in Retry-After.",
             Self::Unavailable => "A dependency is unavailable; try again shortly.",

@@ -12,6 +12,8 @@ mod signup;
 mod subscribers;
 mod team;
 
+pub use sessions::SESSION_COOKIE;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};

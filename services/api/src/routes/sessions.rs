@@ -1,8 +1,11 @@
 //! Sessions: sign in, refresh, sign out, and who am I.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use anyhow::Context;
-use heliograph_domain::{EmailAddress, FieldError, TenantId, UserId};
+use heliograph_domain::{EmailAddress, FieldError, SessionId, TenantId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,13 +21,75 @@ fn memberships_json(memberships: &[heliograph_store::MembershipSummary]) -> Valu
         .collect()
 }
 
+/// The browser's session cookie: HttpOnly, so scripts never see the token.
+pub const SESSION_COOKIE: &str = "heliograph_session";
+/// The CSRF cookie: readable by the dashboard's scripts, which echo it in
+/// `X-CSRF-Token` on every state-changing request made with the cookie.
+pub const CSRF_COOKIE: &str = "heliograph_csrf";
+
+/// The CSRF token of a session (an HMAC of its id: nothing to store).
+pub fn csrf_token(state: &AppState, session: SessionId) -> String {
+    state.links.sign("csrf", session.as_uuid())
+}
+
+fn cookie(
+    name: &'static str,
+    value: String,
+    http_only: bool,
+    max_age_secs: i64,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .secure(true)
+        .http_only(http_only)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .finish()
+}
+
+/// A response carrying `body`, plus the browser cookies of `token`.
+fn with_cookies(
+    mut response: HttpResponseBuilder,
+    state: &AppState,
+    token: &str,
+    session: SessionId,
+    body: &Value,
+) -> HttpResponse {
+    let ttl = state.tokens.ttl().whole_seconds();
+    response
+        .cookie(cookie(SESSION_COOKIE, token.to_owned(), true, ttl))
+        .cookie(cookie(CSRF_COOKIE, csrf_token(state, session), false, ttl))
+        .json(body)
+}
+
+/// A session just opened: its answer, and the response that sets its cookies.
+pub struct OpenedSession {
+    /// The JSON answer (token, session, tenant, memberships, CSRF token).
+    pub body: Value,
+    token: String,
+    session: SessionId,
+}
+
+impl OpenedSession {
+    /// `status` with the body and the browser cookies.
+    pub fn respond(&self, state: &AppState, status: StatusCode) -> HttpResponse {
+        with_cookies(
+            HttpResponse::build(status),
+            state,
+            &self.token,
+            self.session,
+            &self.body,
+        )
+    }
+}
+
 /// Opens a session for `user` acting for `tenant`; answers the token and
 /// the tenants the user could act for instead.
 pub async fn open_session(
     state: &AppState,
     user: UserId,
     tenant: TenantId,
-) -> Result<Value, ApiError> {
+) -> Result<OpenedSession, ApiError> {
     let mut tx = state.store.tenant_tx(tenant).await?;
     let session = tx.create_session(user, state.session_ttl).await?;
     tx.commit().await?;
@@ -33,13 +98,18 @@ pub async fn open_session(
         .issue(user, tenant, session.id)
         .context("Failed to issue a session token")?;
     let memberships = state.store.memberships_of(user).await?;
-    Ok(json!({
-        "token": token,
-        "token_expires_in": state.tokens.ttl().whole_seconds(),
-        "session": { "id": session.id, "expires_at": heliograph_web::timestamp(session.expires_at) },
-        "tenant_id": tenant,
-        "memberships": memberships_json(&memberships),
-    }))
+    Ok(OpenedSession {
+        body: json!({
+            "token": token,
+            "token_expires_in": state.tokens.ttl().whole_seconds(),
+            "csrf_token": csrf_token(state, session.id),
+            "session": { "id": session.id, "expires_at": heliograph_web::timestamp(session.expires_at) },
+            "tenant_id": tenant,
+            "memberships": memberships_json(&memberships),
+        }),
+        token,
+        session: session.id,
+    })
 }
 
 /// The sign-in body.
@@ -113,9 +183,9 @@ pub async fn login(
             })?,
         None => memberships.first().ok_or(ApiError::Forbidden)?,
     };
-    let body = open_session(&state, user, chosen.tenant_id).await?;
+    let opened = open_session(&state, user, chosen.tenant_id).await?;
     tracing::info!(user.id = %user, tenant.id = %chosen.tenant_id, "signed in");
-    Ok(HttpResponse::Created().json(body))
+    Ok(opened.respond(&state, StatusCode::CREATED))
 }
 
 /// `POST /v1/sessions/refresh`: a fresh token for the same, still open, session.
@@ -131,10 +201,18 @@ pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpR
         .tokens
         .issue(user, member.tenant, session)
         .context("Failed to issue a session token")?;
-    Ok(HttpResponse::Ok().json(json!({
+    let body = json!({
         "token": token,
         "token_expires_in": state.tokens.ttl().whole_seconds(),
-    })))
+        "csrf_token": csrf_token(&state, session),
+    });
+    Ok(with_cookies(
+        HttpResponse::Ok(),
+        &state,
+        &token,
+        session,
+        &body,
+    ))
 }
 
 /// `DELETE /v1/sessions/current`: signs out; every token of the session stops working at once.
@@ -143,7 +221,10 @@ pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpRe
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.revoke_session(session, user).await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(cookie(SESSION_COOKIE, String::new(), true, 0))
+        .cookie(cookie(CSRF_COOKIE, String::new(), false, 0))
+        .finish())
 }
 
 /// `GET /v1/me`: who the token speaks for.

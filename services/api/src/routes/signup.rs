@@ -68,7 +68,8 @@ pub async fn signup(
             super::accounts::VERIFY_LIFETIME,
         )
         .await?;
-    let mut body = open_session(&state, record.user_id, record.tenant.id).await?;
+    let mut opened = open_session(&state, record.user_id, record.tenant.id).await?;
+    let body = &mut opened.body;
     tracing::info!(tenant.id = %record.tenant.id, user.email = %email.masked(), "tenant signed up");
     body["tenant"] = json!({
         "id": record.tenant.id,
@@ -84,5 +85,5 @@ pub async fn signup(
         "time_zone": record.page.time_zone,
         "url": state.urls.page_url(&record.page.slug),
     });
-    Ok(HttpResponse::Created().json(body))
+    Ok(opened.respond(&state, actix_web::http::StatusCode::CREATED))
 }

@@ -226,7 +226,9 @@ pub async fn accept(
     })
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(open_session(&state, user, tenant).await?))
+    Ok(open_session(&state, user, tenant)
+        .await?
+        .respond(&state, actix_web::http::StatusCode::CREATED))
 }
 
 /// `GET /v1/members`: the team, for every member.

@@ -245,3 +245,104 @@ async fn changing_the_password_ends_every_other_session_at_once() {
     assert_eq!(status, StatusCode::CREATED);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_browser_session_rides_a_locked_down_cookie_and_needs_its_csrf_token_to_change_things() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let response = app
+        .client
+        .post(app.url("/v1/sessions"))
+        .json(&json!({"email": t.email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body: Value = response.json().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("heliograph_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attribute), "{attribute} in {session}");
+    }
+    let csrf_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("heliograph_csrf="))
+        .expect("a CSRF cookie");
+    assert!(
+        !csrf_cookie.contains("HttpOnly"),
+        "the dashboard's scripts read it"
+    );
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    assert!(csrf_cookie.contains(&csrf));
+
+    let with_cookie = |method: Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("cookie", &cookie)
+    };
+    assert_eq!(
+        with_cookie(Method::GET, "/v1/me")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "reads need no CSRF token"
+    );
+    let components = format!("/v1/pages/{}/components", t.page_id);
+    let body = json!({"component": {"name": "From the dashboard"}});
+    let refused = with_cookie(Method::POST, &components)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "csrf_failed");
+    // Another session's token does not fit this one.
+    let (_, other) = login(&app, json!({"email": t.email, "password": PASSWORD})).await;
+    let foreign = with_cookie(Method::POST, &components)
+        .header("x-csrf-token", other["csrf_token"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let accepted = with_cookie(Method::POST, &components)
+        .header("x-csrf-token", &csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::CREATED);
+    let out = with_cookie(Method::DELETE, "/v1/sessions/current")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert!(
+        out.headers().get_all("set-cookie").iter().any(|c| c
+            .to_str()
+            .unwrap()
+            .starts_with("heliograph_session=;")
+            && c.to_str().unwrap().contains("Max-Age=0"))
+    );
+    assert_eq!(
+        with_cookie(Method::GET, "/v1/me")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.finish().await;
+}
