@@ -270,13 +270,20 @@ impl TestApp {
     pub async fn signup(&self) -> Tenant {
         let slug = unique_slug("t");
         let email = unique_email("owner");
-        let (status, body) = self
-            .post(
-                "/v1/signup",
-                None,
+        // Each signup from an address of its own: tests sign many people up,
+        // and the per-address signup limit has tests of its own.
+        let response = self
+            .client
+            .post(self.url("/v1/signup"))
+            .header("x-forwarded-for", unique_ip())
+            .json(
                 &json!({"name": "Acme Cloud", "slug": slug, "email": email, "password": PASSWORD}),
             )
-            .await;
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         assert_eq!(status, StatusCode::CREATED, "{body}");
         Tenant {
             token: body["token"].as_str().expect("a token").to_owned(),

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Tenant, TestApp, unique_email};
+use crate::helpers::{PASSWORD, Tenant, TestApp, unique_email};
 
 /// Every authenticated endpoint, and the least role it needs.
 #[derive(Debug, Clone, Copy)]
@@ -22,9 +22,15 @@ enum Endpoint {
     CreateInvitation,
     ListInvitations,
     RevokeInvitation,
+    ChangeRole,
+    RemoveMember,
+    ResendVerification,
+    ChangePassword,
 }
 
-const ALL: [Endpoint; 13] = [
+/// Signing out is left out of the walk (it would end the session the walk
+/// goes on with); `sessions::signing_out_stops_the_token_at_once` covers it.
+const ALL: [Endpoint; 17] = [
     Endpoint::Me,
     Endpoint::Refresh,
     Endpoint::CreateSubscriber,
@@ -38,6 +44,10 @@ const ALL: [Endpoint; 13] = [
     Endpoint::CreateInvitation,
     Endpoint::ListInvitations,
     Endpoint::RevokeInvitation,
+    Endpoint::ChangeRole,
+    Endpoint::RemoveMember,
+    Endpoint::ResendVerification,
+    Endpoint::ChangePassword,
 ];
 
 /// Ranks as in `Role::rank`: viewer 0, editor 1, admin 2, owner 3.
@@ -46,7 +56,11 @@ const ROLES: [(&str, u8); 4] = [("viewer", 0), ("editor", 1), ("admin", 2), ("ow
 impl Endpoint {
     fn least_rank(self) -> u8 {
         match self {
-            Self::Me | Self::Refresh | Self::ListMembers => 0,
+            Self::Me
+            | Self::Refresh
+            | Self::ListMembers
+            | Self::ResendVerification
+            | Self::ChangePassword => 0,
             Self::CreateSubscriber | Self::CreateIncident => 1,
             Self::CreateComponent
             | Self::CreateApiKey
@@ -55,7 +69,9 @@ impl Endpoint {
             | Self::ReadAuditLog
             | Self::CreateInvitation
             | Self::ListInvitations
-            | Self::RevokeInvitation => 2,
+            | Self::RevokeInvitation
+            | Self::ChangeRole
+            | Self::RemoveMember => 2,
         }
     }
 
@@ -101,6 +117,29 @@ impl Endpoint {
             Self::ListApiKeys => (Method::GET, "/v1/api-keys".into(), None),
             Self::ReadAuditLog => (Method::GET, "/v1/audit-log".into(), None),
             Self::ListMembers => (Method::GET, "/v1/members".into(), None),
+            Self::ChangeRole | Self::RemoveMember => {
+                let person = app.signup().await;
+                let token = app.join(owner, &person, "viewer").await;
+                let (_, me) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
+                let path = format!("/v1/members/{}", me["user"]["id"].as_str().unwrap());
+                if matches!(self, Self::ChangeRole) {
+                    (
+                        Method::PATCH,
+                        path,
+                        Some(json!({"member": {"role": "editor"}})),
+                    )
+                } else {
+                    (Method::DELETE, path, None)
+                }
+            }
+            Self::ResendVerification => (Method::POST, "/v1/email-verifications".into(), None),
+            Self::ChangePassword => (
+                Method::PUT,
+                "/v1/me/password".into(),
+                Some(
+                    json!({"current_password": PASSWORD, "new_password": "a fresh long password"}),
+                ),
+            ),
             Self::CreateInvitation => (
                 Method::POST,
                 "/v1/invitations".into(),
