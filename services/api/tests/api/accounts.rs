@@ -4,31 +4,14 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, emails_to, unique_email};
-
-/// The token in the link of the newest email to `to` with this subject.
-async fn link_token(to: &str, subject: &str, nth: usize) -> String {
-    let mails = emails_to(to, nth).await;
-    let mail = mails
-        .iter()
-        .rev()
-        .find(|m| m["subject"] == subject)
-        .unwrap_or_else(|| panic!("no email {subject:?} to {to}: {mails:?}"));
-    let text = mail["text"].as_str().unwrap();
-    let start = text.find("token=").expect("a link with a token") + "token=".len();
-    text[start..]
-        .split(|c: char| c.is_whitespace())
-        .next()
-        .unwrap()
-        .to_owned()
-}
+use crate::helpers::{PASSWORD, TestApp, emails_to, token_in_email, unique_email};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signup_sends_a_verification_link_that_works_once() {
     let app = TestApp::spawn().await;
     let t = app.signup().await;
     app.drain().await;
-    let token = link_token(&t.email, "Confirm your email address", 1).await;
+    let token = token_in_email(&t.email, "Confirm your email address", 1).await;
     let (_, me) = app.call(Method::GET, "/v1/me", Some(&t.token), None).await;
     assert_eq!(me["user"]["email_verified"], false);
     let confirm = json!({"token": token});
@@ -64,7 +47,7 @@ async fn a_password_reset_sets_the_password_and_ends_every_session() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     app.drain().await;
-    let token = link_token(&t.email, "Reset your password", 2).await;
+    let token = token_in_email(&t.email, "Reset your password", 2).await;
     let new_password = "a completely new password";
     let (status, body) = app
         .post(
@@ -134,11 +117,11 @@ async fn expired_tampered_and_superseded_links_are_refused() {
     app.post("/v1/password-resets", None, &json!({"email": t.email}))
         .await;
     app.drain().await;
-    let first = link_token(&t.email, "Reset your password", 2).await;
+    let first = token_in_email(&t.email, "Reset your password", 2).await;
     app.post("/v1/password-resets", None, &json!({"email": t.email}))
         .await;
     app.drain().await;
-    let second = link_token(&t.email, "Reset your password", 3).await;
+    let second = token_in_email(&t.email, "Reset your password", 3).await;
     assert_ne!(first, second);
     let attempt = |token: &str| json!({"token": token, "password": "a completely new password"});
 

@@ -425,3 +425,21 @@ pub async fn emails_to(to: &str, n: usize) -> Vec<Value> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The token in the link (`…?token=<token>`) of the newest email to `to`
+/// with `subject`, once at least `n` emails reached `to`.
+pub async fn token_in_email(to: &str, subject: &str, n: usize) -> String {
+    let mails = emails_to(to, n).await;
+    let mail = mails
+        .iter()
+        .rev()
+        .find(|m| m["subject"] == subject)
+        .unwrap_or_else(|| panic!("no email {subject:?} to {to}: {mails:?}"));
+    let text = mail["text"].as_str().expect("a text part");
+    let start = text.find("token=").expect("a link with a token") + "token=".len();
+    text[start..]
+        .split(char::is_whitespace)
+        .next()
+        .expect("a token")
+        .to_owned()
+}

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, emails_to, unique_email};
+use crate::helpers::{PASSWORD, TestApp, emails_to, token_in_email, unique_email};
 
 async fn invite(app: &TestApp, token: &str, email: &str, role: &str) -> (StatusCode, Value) {
     app.post(
@@ -17,19 +17,7 @@ async fn invite(app: &TestApp, token: &str, email: &str, role: &str) -> (StatusC
 /// The token of the newest invitation email to `to`.
 async fn invitation_token(app: &TestApp, to: &str) -> String {
     app.drain().await;
-    let mails = emails_to(to, 1).await;
-    let mail = mails
-        .iter()
-        .rev()
-        .find(|m| m["subject"].as_str().unwrap_or("").starts_with("Join "))
-        .expect("an invitation");
-    let text = mail["text"].as_str().unwrap();
-    let start = text.find("token=").unwrap() + "token=".len();
-    text[start..]
-        .split(char::is_whitespace)
-        .next()
-        .unwrap()
-        .to_owned()
+    token_in_email(to, "Join Acme Cloud on Heliograph", 1).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
