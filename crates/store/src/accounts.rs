@@ -54,6 +54,18 @@ impl AccountLinkClaim {
     }
 }
 
+/// Ends every outstanding reset link of `user` (the password just changed).
+async fn end_reset_links(tx: &mut Transaction<'static, Postgres>, user: UserId) -> Result<()> {
+    sqlx::query(
+        "update account_tokens set used_at = now()
+          where user_id = $1 and kind = 'password_reset' and used_at is null",
+    )
+    .bind(user.as_uuid())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -68,14 +80,20 @@ impl Store {
         lifetime: Duration,
     ) -> Result<Uuid> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "update account_tokens set used_at = now()
-              where user_id = $1 and kind = $2 and used_at is null",
-        )
-        .bind(user.as_uuid())
-        .bind(kind)
-        .execute(&mut *tx)
-        .await?;
+        // A new verification link replaces the old one (only the person can
+        // ask for it). Reset links do not replace each other: anyone can ask
+        // for one, and must not be able to void the link the owner is using;
+        // all of them end when one is used or the password changes.
+        if kind == "verify_email" {
+            sqlx::query(
+                "update account_tokens set used_at = now()
+                  where user_id = $1 and kind = $2 and used_at is null",
+            )
+            .bind(user.as_uuid())
+            .bind(kind)
+            .execute(&mut *tx)
+            .await?;
+        }
         let id = Uuid::now_v7();
         sqlx::query(
             "insert into account_tokens (id, kind, user_id, expires_at)
@@ -144,6 +162,7 @@ impl Store {
             .bind(user.as_uuid())
             .execute(&mut *tx)
             .await?;
+        end_reset_links(&mut tx, user).await?;
         tx.commit().await?;
         Ok(Ok(user))
     }
@@ -166,6 +185,7 @@ impl Store {
             .bind(keep.as_uuid())
             .execute(&mut *tx)
             .await?;
+        end_reset_links(&mut tx, user).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -337,6 +337,9 @@ impl TenantTx {
             .bind(role.as_str())
             .execute(&mut *self.tx)
             .await?;
+        if role.rank() < Role::Admin.rank() {
+            self.revoke_keys_made_by(user).await?;
+        }
         Ok(Ok(old))
     }
 
@@ -359,7 +362,22 @@ impl TenantTx {
             .bind(user.as_uuid())
             .execute(&mut *self.tx)
             .await?;
+        self.revoke_keys_made_by(user).await?;
         Ok(Ok(old))
+    }
+
+    /// Revokes the keys `user` made here: a key must not outlive its maker's
+    /// power to make it (removal, or demotion below admin).
+    async fn revoke_keys_made_by(&mut self, user: UserId) -> Result<()> {
+        sqlx::query(
+            "update api_keys set revoked_at = now()
+              where tenant_id = $1 and created_by = $2 and revoked_at is null",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(user.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Sends one invitation email: locks it if unsent and still usable, runs

@@ -48,10 +48,16 @@ pub async fn request_reset(
         .hit(Bucket::ResetByIp, &client_key(client_ip(&req)))
         .await?;
     let fingerprint = heliograph_auth::fingerprint(&email.as_str().to_lowercase());
-    state
+    // Over the per-address cap, nothing more is sent, but the answer stays
+    // 202: a 429 here would let a stranger stop the owner's own requests.
+    if state
         .limiter
         .hit(Bucket::ResetByEmail, &fingerprint)
-        .await?;
+        .await
+        .is_err()
+    {
+        return Ok(HttpResponse::Accepted().finish());
+    }
     if let Some(user) = state.store.user_credentials(&email).await? {
         state
             .store
@@ -149,11 +155,19 @@ pub struct PasswordChange {
 /// `PUT /v1/me/password`: needs the current password; every other session
 /// of the account (on every tenant) ends at once.
 pub async fn change_password(
+    req: HttpRequest,
     member: Member,
     state: web::Data<AppState>,
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, session) = member.person()?;
+    // Guessing the current password is slowed like guessing at sign-in.
+    let client = client_key(client_ip(&req));
+    state.limiter.hit(Bucket::LoginByIp, &client).await?;
+    state
+        .limiter
+        .hit(Bucket::LoginByEmailAndIp, &format!("user:{user}|{client}"))
+        .await?;
     let body = body.into_inner();
     let mut f = Fields::default();
     let current = f.check(required("current_password", body.current_password));

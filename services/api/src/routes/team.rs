@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use heliograph_domain::{EmailAddress, FieldError, Password, Role, UserId};
 use heliograph_store::{Invitation, InvitationProblem, TeamProblem};
@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::path_id;
 use super::sessions::open_session;
 use crate::auth::Member;
+use crate::auth::client_ip;
 use crate::error::{ApiError, Fields, required};
-use crate::limits::Bucket;
+use crate::limits::{Bucket, client_key};
 use crate::startup::AppState;
 
 /// How long an invitation link works.
@@ -37,13 +38,20 @@ fn parse_role(f: &mut Fields, raw: Option<String>) -> Option<Role> {
     }))
 }
 
-/// Admins manage the team, as people; anything touching an owner needs an owner.
-fn team_manager(member: &Member, roles: &[Role]) -> Result<UserId, ApiError> {
-    member.require(Role::Admin)?;
-    if roles.contains(&Role::Owner) {
-        member.require(Role::Owner)?;
+/// Admins manage the team, as people; anything touching an owner needs an
+/// owner. `acting` is the actor's role, re-read under the team lock where
+/// it matters (it may have changed since the request began).
+fn team_manager(member: &Member, acting: Role, roles: &[Role]) -> Result<UserId, ApiError> {
+    let user = member.person().map(|(user, _)| user)?;
+    let needed = if roles.contains(&Role::Owner) {
+        Role::Owner
+    } else {
+        Role::Admin
+    };
+    if acting.rank() < needed.rank() {
+        return Err(ApiError::Forbidden);
     }
-    member.person().map(|(user, _)| user)
+    Ok(user)
 }
 
 fn last_owner() -> ApiError {
@@ -83,7 +91,7 @@ pub async fn invite(
     let (Some(email), Some(role)) = (email, role) else {
         return Err(f.into_error());
     };
-    let inviter = team_manager(&member, &[role])?;
+    let inviter = team_manager(&member, member.role, &[role])?;
     state
         .limiter
         .hit(Bucket::InviteByActor, &member.actor.to_string())
@@ -108,7 +116,7 @@ pub async fn invitations(
     member: Member,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    team_manager(&member, &[])?;
+    team_manager(&member, member.role, &[])?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let list = tx.pending_invitations().await?;
     tx.commit().await?;
@@ -122,9 +130,12 @@ pub async fn revoke_invitation(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: Uuid = path_id(&id)?;
-    team_manager(&member, &[])?;
+    team_manager(&member, member.role, &[])?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let invitation = tx.revoke_invitation(id).await?;
+    // Withdrawing an owner's invitation is an owner's business (dropping the
+    // transaction undoes the revocation).
+    team_manager(&member, member.role, &[invitation.role])?;
     tx.audit(&member.audit(
         "invitation.revoked",
         "invitation",
@@ -158,6 +169,7 @@ fn invitation_error(problem: InvitationProblem) -> ApiError {
 /// existing account, `password` must be that account's. Answers a session
 /// acting for the tenant joined.
 pub async fn accept(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<AcceptBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,6 +200,14 @@ pub async fn accept(
 
     let user = match state.store.user_credentials(&email).await? {
         Some(existing) => {
+            // A leaked link must not become unlimited password guessing.
+            let client = client_key(client_ip(&req));
+            state.limiter.hit(Bucket::LoginByIp, &client).await?;
+            let key = format!(
+                "{}|{client}",
+                heliograph_auth::fingerprint(&email.as_str().to_lowercase())
+            );
+            state.limiter.hit(Bucket::LoginByEmailAndIp, &key).await?;
             let hash = existing.password_hash.clone();
             let matches = web::block(move || heliograph_auth::verify_password(&hash, &password))
                 .await
@@ -273,7 +293,8 @@ pub async fn change_role(
     };
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = tx.member_role(target).await?;
-    team_manager(&member, &[current, role])?;
+    let acting = tx.member_role(member.person()?.0).await?;
+    team_manager(&member, acting, &[current, role])?;
     let old = tx
         .set_member_role(target, role)
         .await?
@@ -299,7 +320,8 @@ pub async fn remove(
     member.require(Role::Admin)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = tx.member_role(target).await?;
-    team_manager(&member, &[current])?;
+    let acting = tx.member_role(member.person()?.0).await?;
+    team_manager(&member, acting, &[current])?;
     let old = tx
         .remove_member(target)
         .await?

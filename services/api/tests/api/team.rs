@@ -351,3 +351,66 @@ async fn account_and_invitation_emails_lost_with_redis_are_sent_again_by_the_swe
     assert_eq!(emails_to(&owner.email, 2).await.len(), 2);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_keys_of_a_removed_or_demoted_admin_stop_working() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    let components = format!("/v1/pages/{}/components", owner.page_id);
+    let mut keys = vec![];
+    for _ in 0..2 {
+        let person = app.signup().await;
+        let token = app.join(&owner, &person, "admin").await;
+        let (_, me) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
+        let (_, key) = app
+            .post(
+                "/v1/api-keys",
+                Some(&token),
+                &json!({"api_key": {"name": "mine", "scope": "read_write"}}),
+            )
+            .await;
+        let key = key["key"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.post(
+                &components,
+                Some(&key),
+                &json!({"component": {"name": "K"}})
+            )
+            .await
+            .0,
+            StatusCode::CREATED
+        );
+        keys.push((me["user"]["id"].as_str().unwrap().to_owned(), key));
+    }
+    let (demoted, demoted_key) = &keys[0];
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/members/{demoted}"),
+            Some(&owner.token),
+            Some(&json!({"member": {"role": "editor"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (removed, removed_key) = &keys[1];
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/members/{removed}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for key in [demoted_key, removed_key] {
+        let (status, _) = app
+            .post(&components, Some(key), &json!({"component": {"name": "K"}}))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "a key does not outlive its maker's power"
+        );
+    }
+    app.finish().await;
+}
