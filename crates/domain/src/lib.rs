@@ -15,5 +15,6 @@ pub use status::{
 };
 pub use validate::{EmailAddress, FieldError, Name, Password, Slug};
 
+pub mod uptime;
 pub mod urls;
 pub use urls::PublicUrls;

@@ -187,6 +187,34 @@ impl IncidentStatus {
         )
     }
 
+    /// Whether an incident (or maintenance) may move from `self` to `next`.
+    ///
+    /// - An open incident may move to any open status or to `resolved`
+    ///   (teams skip steps, and go back when a fix does not hold).
+    /// - A resolved incident may be reopened, or get its `postmortem`.
+    /// - `postmortem` is final.
+    /// - Maintenance: `scheduled` → `in_progress` or `completed` (called
+    ///   off); `in_progress` ⇄ `verifying`; either → `completed`, which is final.
+    /// - Staying in the same status is always allowed (a plain update), and
+    ///   incidents and maintenances never cross into each other's statuses.
+    #[must_use]
+    pub const fn can_move_to(self, next: Self) -> bool {
+        use IncidentStatus::*;
+        if self as u8 == next as u8 {
+            return true;
+        }
+        match self {
+            Investigating | Identified | Monitoring => {
+                matches!(next, Investigating | Identified | Monitoring | Resolved)
+            }
+            Resolved => matches!(next, Investigating | Identified | Monitoring | Postmortem),
+            Postmortem | Completed => false,
+            Scheduled => matches!(next, InProgress | Completed),
+            InProgress => matches!(next, Verifying | Completed),
+            Verifying => matches!(next, InProgress | Completed),
+        }
+    }
+
     /// Words for a human reader.
     #[must_use]
     pub const fn label(self) -> &'static str {
@@ -337,6 +365,64 @@ mod tests {
             PageStatus::compute([UnderMaintenance, DegradedPerformance], []).indicator,
             Impact::Minor
         );
+    }
+
+    #[test]
+    fn the_incident_lifecycle_allows_skipping_and_reopening_but_ends_at_postmortem() {
+        use IncidentStatus::*;
+        for (from, to) in [
+            (Investigating, Identified),
+            (Investigating, Monitoring),
+            (Investigating, Resolved),
+            (Monitoring, Identified),
+            (Identified, Identified),
+            (Resolved, Postmortem),
+            (Resolved, Investigating),
+        ] {
+            assert!(from.can_move_to(to), "{from} → {to}");
+        }
+        for (from, to) in [
+            (Investigating, Postmortem),
+            (Postmortem, Resolved),
+            (Postmortem, Investigating),
+            (Investigating, Scheduled),
+            (Resolved, Completed),
+        ] {
+            assert!(!from.can_move_to(to), "{from} → {to}");
+        }
+    }
+
+    #[test]
+    fn the_maintenance_lifecycle_runs_forward_and_ends_at_completed() {
+        use IncidentStatus::*;
+        for (from, to) in [
+            (Scheduled, InProgress),
+            (Scheduled, Completed),
+            (InProgress, Verifying),
+            (Verifying, InProgress),
+            (Verifying, Completed),
+        ] {
+            assert!(from.can_move_to(to), "{from} → {to}");
+        }
+        for (from, to) in [
+            (Completed, InProgress),
+            (InProgress, Scheduled),
+            (Scheduled, Investigating),
+            (Scheduled, Verifying),
+        ] {
+            assert!(!from.can_move_to(to), "{from} → {to}");
+        }
+    }
+
+    #[test]
+    fn no_status_ever_crosses_between_incidents_and_maintenance() {
+        for from in IncidentStatus::ALL {
+            for to in IncidentStatus::ALL {
+                if from.can_move_to(*to) {
+                    assert_eq!(from.is_maintenance(), to.is_maintenance(), "{from} → {to}");
+                }
+            }
+        }
     }
 
     #[test]
