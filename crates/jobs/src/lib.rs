@@ -124,12 +124,6 @@ impl QueueDepth {
     pub const fn is_drained(&self) -> bool {
         self.ready == 0 && self.scheduled == 0 && self.in_flight == 0
     }
-
-    /// Everything still to run, now or later.
-    #[must_use]
-    pub const fn pending(&self) -> u64 {
-        self.ready + self.scheduled + self.in_flight
-    }
 }
 
 /// The queues of one deployment (or one test): every key is under `namespace`.

@@ -337,16 +337,4 @@ impl TenantTx {
             .await?;
         Ok(())
     }
-
-    /// Delivery counts of an event by status, for the delivery log and tests.
-    pub async fn delivery_counts(&mut self, event: EventId) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "select status, count(*) from deliveries where tenant_id = $1 and event_id = $2
-              group by status order by status",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(event.as_uuid())
-        .fetch_all(&mut *self.tx)
-        .await?)
-    }
 }
