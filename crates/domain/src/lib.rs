@@ -7,14 +7,19 @@
 
 pub mod ids;
 pub mod status;
+pub mod tz;
 pub mod validate;
 
 pub use ids::*;
 pub use status::{
     Channel, ComponentStatus, Impact, IncidentStatus, PageStatus, Role, UnknownVariant, Visibility,
 };
+pub use tz::{TimeZoneName, day_bounds, local_date};
 pub use validate::{EmailAddress, FieldError, Name, Password, Slug};
 
 pub mod uptime;
 pub mod urls;
 pub use urls::PublicUrls;
+
+pub mod events;
+pub use events::EventKind;

@@ -15,12 +15,14 @@ mod api_keys;
 mod audit;
 mod components;
 mod error;
+mod idempotency;
 mod incidents;
 mod notifications;
 mod pages;
 mod sessions;
 mod subscribers;
 mod team;
+mod templates;
 mod tenants;
 
 use heliograph_domain::TenantId;
@@ -32,14 +34,19 @@ use std::time::Duration;
 pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
 pub use api_keys::{ApiKey, ApiKeyCredentials};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use components::{Component, ComponentGroup, NewComponent};
-pub use error::StoreError;
-pub use incidents::{AffectedComponent, Incident, IncidentChange, IncidentUpdate, NewIncident};
-pub use notifications::{
-    ClaimedEvent, DeliveryWork, EVENT_INCIDENT_CREATED, EVENT_INCIDENT_UPDATED, Event,
-    IncidentEventPayload, OutboxClaim, OutboxListener,
+pub use components::{
+    Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
 };
-pub use pages::{Page, PageData, PageRef};
+pub use error::StoreError;
+pub use idempotency::{IdempotencyKey, IdempotencyRecord};
+pub use incidents::{
+    AffectedComponent, ChangeCause, ComponentEventPayload, Incident, IncidentChange, IncidentEdit,
+    IncidentScope, IncidentUpdate, NewIncident, Schedule,
+};
+pub use notifications::{
+    ClaimedEvent, DeliveryWork, Event, IncidentEventPayload, OutboxClaim, OutboxListener,
+};
+pub use pages::{Page, PageData, PageEdit, PageRef};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
@@ -47,7 +54,54 @@ pub use subscribers::{NewSubscriber, Subscriber};
 pub use team::{
     Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,
 };
+pub use templates::{IncidentTemplate, NewTemplate};
 pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
+
+/// Which slice of a list to read, and what to look for in it.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Text the name must contain (case-insensitive), if any.
+    pub q: Option<String>,
+    /// Statuses to keep; empty keeps all.
+    pub statuses: Vec<String>,
+    /// Rows to answer at most.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+impl ListQuery {
+    /// Everything, in one slice.
+    #[must_use]
+    pub fn all() -> Self {
+        Self {
+            q: None,
+            statuses: Vec::new(),
+            limit: i64::MAX,
+            offset: 0,
+        }
+    }
+
+    /// The `ilike` pattern for `q`, with the user's wildcards taken literally.
+    fn pattern(&self) -> Option<String> {
+        self.q.as_deref().map(|q| {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+}
+
+/// One slice of a list, and how many rows the whole list has.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    /// The rows of the slice.
+    pub items: Vec<T>,
+    /// Rows matching, over all slices.
+    pub total: i64,
+}
 
 /// Result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -19,11 +19,6 @@ use uuid::Uuid;
 
 use crate::{Result, Store, TenantTx};
 
-/// An incident was opened.
-pub const EVENT_INCIDENT_CREATED: &str = "incident.created";
-/// An update was posted on an incident.
-pub const EVENT_INCIDENT_UPDATED: &str = "incident.updated";
-
 /// What an `incident.*` event carries: ids only; readers re-read the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentEventPayload {

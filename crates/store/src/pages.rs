@@ -2,17 +2,19 @@
 
 use std::collections::HashMap;
 
-use heliograph_domain::{IncidentId, PageId, Slug, TenantId};
+use heliograph_domain::{IncidentId, Name, PageId, Slug, TenantId, TimeZoneName};
 use time::OffsetDateTime;
 
 use crate::components::{Component, ComponentGroup};
 use crate::incidents::{Incident, IncidentUpdate};
-use crate::{Result, Store, TenantTx};
+use crate::{ListQuery, Listed, Result, Store, TenantTx};
 
 /// The columns of [`Page`], for `returning` and `select` clauses.
 macro_rules! page_columns {
     () => {
-        "id, tenant_id, slug, name, time_zone, created_at, updated_at"
+        "id, tenant_id, slug, name, time_zone, headline, support_url, logo_url, brand_color,
+         background_color, text_color, allow_email_subscribers, allow_sms_subscribers,
+         allow_webhook_subscribers, uptime_partial_weight, created_at, updated_at"
     };
 }
 pub(crate) use page_columns;
@@ -32,6 +34,26 @@ pub struct Page {
     pub name: String,
     /// IANA time zone the page shows times in.
     pub time_zone: String,
+    /// A line shown under the page's name.
+    pub headline: Option<String>,
+    /// Where the page's readers get help.
+    pub support_url: Option<String>,
+    /// The tenant's logo (an https URL).
+    pub logo_url: Option<String>,
+    /// Accent colour, `#rrggbb`.
+    pub brand_color: String,
+    /// Background colour, `#rrggbb`.
+    pub background_color: String,
+    /// Text colour, `#rrggbb`.
+    pub text_color: String,
+    /// Whether readers may subscribe by email.
+    pub allow_email_subscribers: bool,
+    /// Whether readers may subscribe by SMS.
+    pub allow_sms_subscribers: bool,
+    /// Whether readers may subscribe with a webhook.
+    pub allow_webhook_subscribers: bool,
+    /// The share of partial-outage time counted as down in uptime.
+    pub uptime_partial_weight: f64,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change to the page row itself.
@@ -77,7 +99,124 @@ impl Store {
     }
 }
 
+/// Changes to a page; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct PageEdit {
+    /// New name.
+    pub name: Option<Name>,
+    /// New slug (sub-domain and path).
+    pub slug: Option<Slug>,
+    /// New IANA time zone.
+    pub time_zone: Option<TimeZoneName>,
+    /// New headline.
+    pub headline: Option<Option<String>>,
+    /// New support URL.
+    pub support_url: Option<Option<String>>,
+    /// New logo URL.
+    pub logo_url: Option<Option<String>>,
+    /// New accent colour.
+    pub brand_color: Option<String>,
+    /// New background colour.
+    pub background_color: Option<String>,
+    /// New text colour.
+    pub text_color: Option<String>,
+    /// Email subscriptions on or off.
+    pub allow_email_subscribers: Option<bool>,
+    /// SMS subscriptions on or off.
+    pub allow_sms_subscribers: Option<bool>,
+    /// Webhook subscriptions on or off.
+    pub allow_webhook_subscribers: Option<bool>,
+    /// New partial-outage weight, in `[0, 1]`.
+    pub uptime_partial_weight: Option<f64>,
+}
+
 impl TenantTx {
+    /// A slice of the tenant's pages, by creation, matching `query`.
+    pub async fn list_pages(&mut self, query: &ListQuery) -> Result<Listed<Page>> {
+        const WHERE: &str = " from pages where tenant_id = $1
+             and ($2::text is null or name ilike $2 escape '\\')";
+        let (total,): (i64,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("select count(*){WHERE}")))
+                .bind(self.tenant.as_uuid())
+                .bind(query.pattern())
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {}{WHERE} order by created_at, id limit $3 offset $4",
+            page_columns!()
+        )))
+        .bind(self.tenant.as_uuid())
+        .bind(query.pattern())
+        .bind(query.limit)
+        .bind(query.offset)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(Listed { items, total })
+    }
+
+    /// Creates another page for the tenant.
+    pub async fn create_page(
+        &mut self,
+        name: &Name,
+        slug: &Slug,
+        time_zone: &TimeZoneName,
+    ) -> Result<Page> {
+        Ok(sqlx::query_as(concat!(
+            "insert into pages (id, tenant_id, slug, name, time_zone) values ($1, $2, $3, $4, $5) returning ",
+            page_columns!()
+        ))
+        .bind(PageId::new().as_uuid())
+        .bind(self.tenant.as_uuid())
+        .bind(slug.as_str())
+        .bind(name.as_str())
+        .bind(time_zone.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Changes a page's settings.
+    pub async fn edit_page(&mut self, id: PageId, edit: &PageEdit) -> Result<Page> {
+        Ok(sqlx::query_as(concat!(
+            "update pages set
+                 name = coalesce($3, name),
+                 slug = coalesce($4, slug),
+                 time_zone = coalesce($5, time_zone),
+                 headline = case when $6 then $7 else headline end,
+                 support_url = case when $8 then $9 else support_url end,
+                 logo_url = case when $10 then $11 else logo_url end,
+                 brand_color = coalesce($12, brand_color),
+                 background_color = coalesce($13, background_color),
+                 text_color = coalesce($14, text_color),
+                 allow_email_subscribers = coalesce($15, allow_email_subscribers),
+                 allow_sms_subscribers = coalesce($16, allow_sms_subscribers),
+                 allow_webhook_subscribers = coalesce($17, allow_webhook_subscribers),
+                 uptime_partial_weight = coalesce($18, uptime_partial_weight)
+             where tenant_id = $1 and id = $2
+             returning ",
+            page_columns!()
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(edit.name.as_ref().map(Name::as_str))
+        .bind(edit.slug.as_ref().map(Slug::as_str))
+        .bind(edit.time_zone.as_ref().map(TimeZoneName::as_str))
+        .bind(edit.headline.is_some())
+        .bind(edit.headline.clone().flatten())
+        .bind(edit.support_url.is_some())
+        .bind(edit.support_url.clone().flatten())
+        .bind(edit.logo_url.is_some())
+        .bind(edit.logo_url.clone().flatten())
+        .bind(edit.brand_color.as_deref())
+        .bind(edit.background_color.as_deref())
+        .bind(edit.text_color.as_deref())
+        .bind(edit.allow_email_subscribers)
+        .bind(edit.allow_sms_subscribers)
+        .bind(edit.allow_webhook_subscribers)
+        .bind(edit.uptime_partial_weight)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
     /// One of this tenant's pages.
     pub async fn page(&mut self, id: PageId) -> Result<Page> {
         Ok(sqlx::query_as(concat!(

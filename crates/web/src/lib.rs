@@ -9,7 +9,10 @@ mod html;
 mod v2;
 
 pub use html::render_page;
-pub use v2::{Summary, V2Component, V2Incident, component_object, incident_object, summary};
+pub use v2::{
+    Summary, V2Component, V2Incident, V2IncidentUpdate, component_object, incident_object,
+    incident_update_object, summary,
+};
 
 use heliograph_domain::{ComponentStatus, Impact, PageStatus, Visibility};
 use heliograph_store::{Component, ComponentGroup, PageData};

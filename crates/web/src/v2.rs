@@ -3,12 +3,11 @@
 use heliograph_domain::{ComponentStatus, Impact, IncidentStatus, PageStatus};
 use heliograph_store::{AffectedComponent, Component, Incident, IncidentUpdate, PageData};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::{group_status, layout, page_status, public_components, timestamp};
 
 /// `page` of every v2 document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct V2Page {
     id: String,
     name: String,
@@ -18,7 +17,7 @@ pub struct V2Page {
 }
 
 /// A component or a group row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct V2Component {
     id: String,
     name: String,
@@ -38,7 +37,7 @@ pub struct V2Component {
 }
 
 /// An incident update.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct V2IncidentUpdate {
     id: String,
     incident_id: String,
@@ -52,7 +51,7 @@ pub struct V2IncidentUpdate {
 }
 
 /// An incident or a scheduled maintenance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct V2Incident {
     id: String,
     name: String,
@@ -74,7 +73,7 @@ pub struct V2Incident {
 }
 
 /// `GET /api/v2/summary.json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     page: V2Page,
     status: PageStatus,
@@ -133,6 +132,27 @@ fn component_objects(data: &PageData) -> Vec<V2Component> {
     out
 }
 
+/// An incident update as Statuspage's APIs show it, naming only the `visible` components.
+#[must_use]
+pub fn incident_update_object(visible: &[&Component], u: &IncidentUpdate) -> V2IncidentUpdate {
+    V2IncidentUpdate {
+        id: u.id.to_string(),
+        incident_id: u.incident_id.to_string(),
+        status: u.status,
+        body: u.body.clone(),
+        created_at: timestamp(u.created_at),
+        updated_at: timestamp(u.updated_at),
+        display_at: timestamp(u.display_at),
+        affected_components: u
+            .affected_components
+            .iter()
+            .filter(|a| visible.iter().any(|c| c.id.as_uuid() == a.code))
+            .cloned()
+            .collect(),
+        deliver_notifications: u.deliver_notifications,
+    }
+}
+
 /// An incident as Statuspage's APIs show it, naming only the `visible` components.
 #[must_use]
 pub fn incident_object(
@@ -141,7 +161,6 @@ pub fn incident_object(
     incident: &Incident,
     updates: &[IncidentUpdate],
 ) -> V2Incident {
-    let is_visible = |id: &Uuid| visible.iter().any(|c| c.id.as_uuid() == *id);
     V2Incident {
         id: incident.id.to_string(),
         name: incident.name.clone(),
@@ -156,22 +175,7 @@ pub fn incident_object(
         page_id: incident.page_id.to_string(),
         incident_updates: updates
             .iter()
-            .map(|u| V2IncidentUpdate {
-                id: u.id.to_string(),
-                incident_id: u.incident_id.to_string(),
-                status: u.status,
-                body: u.body.clone(),
-                created_at: timestamp(u.created_at),
-                updated_at: timestamp(u.updated_at),
-                display_at: timestamp(u.display_at),
-                affected_components: u
-                    .affected_components
-                    .iter()
-                    .filter(|a| is_visible(&a.code))
-                    .cloned()
-                    .collect(),
-                deliver_notifications: u.deliver_notifications,
-            })
+            .map(|u| incident_update_object(visible, u))
             .collect(),
         components: visible
             .iter()

@@ -18,6 +18,9 @@ pub enum ApiError {
     /// The body is not JSON (400).
     #[error("malformed body: {0}")]
     MalformedBody(String),
+    /// The body is neither JSON nor form-encoded (415).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// Nothing here, or nothing this caller may know about (404).
     #[error("not found")]
     NotFound,
@@ -78,6 +81,7 @@ impl ApiError {
         match self {
             Self::Validation(_) => "validation_failed",
             Self::MalformedBody(_) => "malformed_body",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::NotFound => "not_found",
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
@@ -96,6 +100,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CsrfFailed => StatusCode::FORBIDDEN,
@@ -110,6 +115,9 @@ impl ResponseError for ApiError {
         let detail: &str = match self {
             Self::Validation(_) => "One or more fields are invalid.",
             Self::MalformedBody(reason) => reason,
+            Self::UnsupportedMediaType => {
+                "Send the body as application/json or application/x-www-form-urlencoded."
+            }
             Self::NotFound => "Not found.",
             Self::Unauthorized => "Missing or invalid credentials.",
             Self::InvalidCredentials => "The email or the password is wrong.",
@@ -165,6 +173,14 @@ impl From<StoreError> for ApiError {
                 "invitations_pending_key" => Self::Conflict {
                     code: "already_invited",
                     detail: "This address has a pending invitation; revoke it to invite again.",
+                },
+                "incident_templates_page_name_key" => Self::Conflict {
+                    code: "template_name_taken",
+                    detail: "This page has a template of this name already.",
+                },
+                "postmortem_published" => Self::Conflict {
+                    code: "postmortem_published",
+                    detail: "The postmortem is published already; delete it to start over.",
                 },
                 "subscribers_page_email_key" => Self::Conflict {
                     code: "already_subscribed",

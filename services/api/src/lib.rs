@@ -8,6 +8,7 @@
 mod auth;
 pub mod config;
 pub mod error;
+mod input;
 mod limits;
 mod routes;
 pub mod seed;

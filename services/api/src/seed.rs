@@ -96,6 +96,9 @@ async fn populate(store: &Store, record: &SignupRecord) -> anyhow::Result<()> {
                 component_ids: vec![],
                 deliver_notifications: false,
                 at: Some(three_days_ago),
+                schedule: None,
+                backfilled: false,
+                metadata: serde_json::json!({}),
             },
         )
         .await?;
@@ -108,6 +111,7 @@ async fn populate(store: &Store, record: &SignupRecord) -> anyhow::Result<()> {
             components: BTreeMap::from([(email.id, ComponentStatus::Operational)]),
             deliver_notifications: false,
             at: Some(three_days_ago + Duration::minutes(47)),
+            restore_components: false,
         },
     )
     .await?;
@@ -132,6 +136,9 @@ async fn populate(store: &Store, record: &SignupRecord) -> anyhow::Result<()> {
             component_ids: vec![],
             deliver_notifications: true,
             at: None,
+            schedule: None,
+            backfilled: false,
+            metadata: serde_json::json!({}),
         },
     )
     .await?;

@@ -82,6 +82,7 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(crate::input::strip_json_suffix))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(routes::request_id_header))
                 .wrap(TracingLogger::<routes::RequestSpan>::new())

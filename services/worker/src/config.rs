@@ -32,6 +32,9 @@ pub struct WorkerConfig {
     pub outbox_poll_interval: Duration,
     /// Log format (`LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// How long before a maintenance window subscribers are reminded
+    /// (`MAINTENANCE_REMINDER_MINUTES`, default 60).
+    pub maintenance_reminder: Duration,
 }
 
 impl WorkerConfig {
@@ -60,6 +63,13 @@ impl WorkerConfig {
                 "must be between 50 and 60000",
             ));
         }
+        let reminder_minutes: u64 = s.parsed_or("MAINTENANCE_REMINDER_MINUTES", 60)?;
+        if !(1..=10_080).contains(&reminder_minutes) {
+            return Err(SettingError::new(
+                "MAINTENANCE_REMINDER_MINUTES",
+                "must be between 1 and 10080 (a week)",
+            ));
+        }
         let smtp_url = s.secret("SMTP_URL")?;
         let link_secret = s.secret("LINK_SECRET")?;
         if secrecy::ExposeSecret::expose_secret(&link_secret).len() < 32 {
@@ -80,6 +90,7 @@ impl WorkerConfig {
             concurrency,
             outbox_poll_interval: Duration::from_millis(poll_ms),
             log_format: s.log_format()?,
+            maintenance_reminder: Duration::from_secs(reminder_minutes * 60),
         })
     }
 }

@@ -23,6 +23,12 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
         Err(StoreError::NotFound) => return Ok(()),
         Err(err) => return Err(job_error(err)),
     };
+    // Component events go to webhook subscribers only (issue #6); no email
+    // subscriber hears of them.
+    if event.kind.starts_with("component.") {
+        tx.mark_fanned_out(event.id).await.map_err(job_error)?;
+        return tx.commit().await.map_err(job_error);
+    }
     let payload: IncidentEventPayload =
         serde_json::from_value(event.payload.0.clone()).map_err(|e| {
             JobError::Permanent(anyhow::Error::new(e).context("Malformed event payload"))

@@ -99,6 +99,8 @@ pub struct Inner {
     pub email_retry: RetryPolicy,
     /// Signs account links.
     pub links: LinkSigner,
+    /// How long before a maintenance window its reminder goes out.
+    pub maintenance_reminder: Duration,
 }
 
 impl std::ops::Deref for Context {
@@ -139,6 +141,7 @@ impl Context {
             email_retry: RetryPolicy::email(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
+            maintenance_reminder: config.maintenance_reminder,
         }))
     }
 }
@@ -193,12 +196,73 @@ pub async fn run(
                 .await;
         })
     };
+    let clock = tokio::spawn(clock(ctx.clone(), shutdown.clone()));
     let janitor = tokio::spawn(janitor(ctx, shutdown));
-    for task in [relay, fanout, deliver, account, invitation, janitor] {
+    for task in [relay, fanout, deliver, account, invitation, clock, janitor] {
         if let Err(err) = task.await {
             tracing::error!(error = %err, "worker task panicked");
         }
     }
+}
+
+/// How often the clock looks for maintenances due to remind, start or complete.
+pub const CLOCK_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Every [`CLOCK_INTERVAL`]: does what scheduled maintenances have due.
+async fn clock(ctx: Context, shutdown: CancellationToken) {
+    loop {
+        if let Err(err) = tick_maintenance(&ctx, time::OffsetDateTime::now_utc()).await {
+            tracing::warn!(error = format!("{err:#}"), "maintenance clock failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(CLOCK_INTERVAL) => {}
+        }
+    }
+}
+
+/// Reminds, starts and completes the maintenances due at `now`, each in its
+/// own transaction (so one tenant's failure holds back no other), writing
+/// the updates and outbox events the relay then delivers. Safe to run on
+/// several workers at once: each maintenance is re-read under lock. Answers
+/// how many steps it took.
+pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyhow::Result<usize> {
+    let mut steps = 0;
+    let due = ctx
+        .store
+        .due_maintenances(now, ctx.maintenance_reminder, 500)
+        .await
+        .context("Failed to list due maintenances")?;
+    for (tenant, id) in due {
+        let result = async {
+            let mut tx = ctx.store.tenant_tx(tenant).await?;
+            let done = tx
+                .advance_maintenance(id, now, ctx.maintenance_reminder)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(done)
+        }
+        .await;
+        match result {
+            Ok(done) => {
+                for kind in &done {
+                    tracing::info!(tenant.id = %tenant, incident.id = %id, event.kind = %kind, "maintenance step");
+                }
+                steps += done.len();
+            }
+            Err(err) => {
+                tracing::warn!(tenant.id = %tenant, incident.id = %id, error = %err, "maintenance step failed");
+            }
+        }
+    }
+    if let Err(err) = ctx
+        .store
+        .expire_idempotency_keys(now - time::Duration::hours(24))
+        .await
+    {
+        tracing::warn!(error = %err, "could not expire idempotency keys");
+    }
+    Ok(steps)
 }
 
 /// How long work may look stalled before the sweeper re-queues it.

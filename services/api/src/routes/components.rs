@@ -1,8 +1,8 @@
 //! `/v1/pages/{page_id}/components`.
 
-use actix_web::{HttpResponse, web};
-use heliograph_domain::{ComponentStatus, FieldError, Name, PageId, Role, Visibility};
-use heliograph_store::NewComponent;
+use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::{ComponentId, ComponentStatus, FieldError, Name, PageId, Role, Visibility};
+use heliograph_store::{Component, ComponentEdit, NewComponent, TenantTx};
 use heliograph_web::V2Component;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -10,38 +10,51 @@ use uuid::Uuid;
 use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
+use crate::input::{Input, ListParams, nullable, paginated};
 use crate::startup::AppState;
 
 /// `{"component": {...}}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ComponentEnvelope {
     component: Option<ComponentInput>,
 }
 
-#[derive(Deserialize)]
+/// A component's fields. On update, absent fields stay as they are and null clears.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct ComponentInput {
     name: Option<String>,
-    description: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
     status: Option<String>,
-    group_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    group_id: Option<Option<String>>,
     showcase: Option<bool>,
     only_show_if_degraded: Option<bool>,
-    start_date: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    start_date: Option<Option<String>>,
     visibility: Option<String>,
+    /// Place on the page, from 1 (update only); the other components shift.
+    position: Option<i32>,
 }
 
 /// A component in management responses: Statuspage's object plus its visibility.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ComponentResponse {
     #[serde(flatten)]
+    #[schema(inline)]
     component: V2Component,
     visibility: Visibility,
 }
 
-fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
-    let mut f = Fields::default();
-    let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 255)));
-    let description = input.description.filter(|d| !d.trim().is_empty());
+pub(crate) fn component_response(c: &Component) -> ComponentResponse {
+    ComponentResponse {
+        visibility: c.visibility,
+        component: heliograph_web::component_object(c),
+    }
+}
+
+fn parse_description(f: &mut Fields, raw: Option<String>) -> Option<String> {
+    let description = raw.filter(|d| !d.trim().is_empty());
     if description
         .as_ref()
         .is_some_and(|d| d.chars().count() > 1000)
@@ -52,37 +65,195 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
             "must be at most 1000 characters",
         ));
     }
-    let status = f
-        .check(
-            input
-                .status
-                .as_deref()
-                .map_or(Ok(ComponentStatus::Operational), str::parse)
-                .map_err(|e| FieldError::new("status", "invalid", e.to_string())),
-        )
-        .unwrap_or(ComponentStatus::Operational);
-    let visibility = f
-        .check(
-            input
-                .visibility
-                .as_deref()
-                .map_or(Ok(Visibility::Public), str::parse)
-                .map_err(|e| FieldError::new("visibility", "invalid", e.to_string())),
-        )
-        .unwrap_or(Visibility::Public);
-    let group_id = input.group_id.and_then(|g| {
+    description
+}
+
+fn parse_group(f: &mut Fields, raw: Option<String>) -> Option<Uuid> {
+    raw.filter(|g| !g.is_empty()).and_then(|g| {
         f.check(
             g.parse::<Uuid>()
                 .map_err(|_| FieldError::new("group_id", "invalid", "is not a component group id")),
         )
-    });
-    let start_date =
-        input.start_date.and_then(|d| {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            f.check(time::Date::parse(&d, format).map_err(|_| {
+    })
+}
+
+fn parse_start_date(f: &mut Fields, raw: Option<String>) -> Option<time::Date> {
+    raw.filter(|d| !d.is_empty()).and_then(|d| {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        f.check(
+            time::Date::parse(&d, format).map_err(|_| {
                 FieldError::new("start_date", "invalid", "must be a date, YYYY-MM-DD")
-            }))
-        });
+            }),
+        )
+    })
+}
+
+fn parse_wire<T: std::str::FromStr<Err = heliograph_domain::UnknownVariant>>(
+    f: &mut Fields,
+    field: &'static str,
+    raw: Option<String>,
+) -> Option<T> {
+    raw.and_then(|s| {
+        f.check(
+            s.parse::<T>()
+                .map_err(|e| FieldError::new(field, "invalid", e.to_string())),
+        )
+    })
+}
+
+fn parse_edit(input: ComponentInput) -> Result<ComponentEdit, ApiError> {
+    let mut f = Fields::default();
+    let edit = ComponentEdit {
+        name: input
+            .name
+            .and_then(|n| f.check(Name::parse("name", &n, 255))),
+        description: input.description.map(|d| parse_description(&mut f, d)),
+        status: parse_wire(&mut f, "status", input.status),
+        group_id: input.group_id.map(|g| parse_group(&mut f, g)),
+        showcase: input.showcase,
+        only_show_if_degraded: input.only_show_if_degraded,
+        start_date: input.start_date.map(|d| parse_start_date(&mut f, d)),
+        visibility: parse_wire(&mut f, "visibility", input.visibility),
+        position: input.position.and_then(|p| {
+            f.check(if p >= 1 {
+                Ok(p)
+            } else {
+                Err(FieldError::new(
+                    "position",
+                    "invalid",
+                    "positions count from 1",
+                ))
+            })
+        }),
+    };
+    f.finish()?;
+    Ok(edit)
+}
+
+/// A component of this page (404 for any other, another tenant's included).
+async fn component_on_page(
+    tx: &mut TenantTx,
+    page: PageId,
+    id: ComponentId,
+) -> Result<Component, ApiError> {
+    let c = tx.component(id).await?;
+    if c.page_id == page {
+        Ok(c)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Parses `{page_id}` and `{id}`.
+pub(crate) fn page_and_component(
+    path: &(String, String),
+) -> Result<(PageId, ComponentId), ApiError> {
+    Ok((path_id(&path.0)?, path_id(&path.1)?))
+}
+
+/// `GET /v1/pages/{page_id}/components` (viewer): private components included.
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let query = params.query(str::parse::<ComponentStatus>, ComponentStatus::as_str)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let listed = tx.list_components(page, &query).await?;
+    tx.commit().await?;
+    Ok(paginated(
+        &req,
+        state.urls.origin(),
+        &query,
+        listed,
+        component_response,
+    ))
+}
+
+/// `GET /v1/pages/{page_id}/components/{id}` (viewer).
+pub async fn get(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_component(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let c = component_on_page(&mut tx, page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(component_response(&c)))
+}
+
+/// `PATCH`/`PUT /v1/pages/{page_id}/components/{id}`: an editor may change
+/// the status; anything else is an admin's.
+pub async fn update(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Input<ComponentEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_component(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let before = component_on_page(&mut tx, page, id).await?;
+    member.require(Role::Editor)?;
+    let input = body
+        .0
+        .component
+        .ok_or_else(|| ApiError::field(FieldError::new("component", "missing", "is required")))?;
+    let edit = parse_edit(input)?;
+    let status_only = ComponentEdit {
+        status: None,
+        ..edit.clone()
+    };
+    if status_only != ComponentEdit::default() {
+        member.require(Role::Admin)?;
+    }
+    let c = tx.edit_component(id, &edit).await?;
+    tx.audit(&member.audit(
+        "component.updated",
+        "component",
+        c.id.as_uuid(),
+        serde_json::json!({"name": c.name, "status": c.status, "old_status": before.status, "visibility": c.visibility}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(component_response(&c)))
+}
+
+/// `DELETE /v1/pages/{page_id}/components/{id}` (admin).
+pub async fn delete(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_component(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    component_on_page(&mut tx, page, id).await?;
+    member.require(Role::Admin)?;
+    let c = tx.delete_component(id).await?;
+    tx.audit(&member.audit(
+        "component.deleted",
+        "component",
+        c.id.as_uuid(),
+        serde_json::json!({"name": c.name}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
+    let mut f = Fields::default();
+    let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 255)));
+    let description = parse_description(&mut f, input.description.flatten());
+    let status = parse_wire(&mut f, "status", input.status).unwrap_or(ComponentStatus::Operational);
+    let visibility =
+        parse_wire(&mut f, "visibility", input.visibility).unwrap_or(Visibility::Public);
+    let group_id = parse_group(&mut f, input.group_id.flatten());
+    let start_date = parse_start_date(&mut f, input.start_date.flatten());
     let Some(name) = name else {
         return Err(f.into_error());
     };
@@ -104,7 +275,7 @@ pub async fn create(
     member: Member,
     state: web::Data<AppState>,
     page_id: web::Path<String>,
-    body: web::Json<ComponentEnvelope>,
+    body: Input<ComponentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     let page: PageId = path_id(&page_id)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
@@ -112,7 +283,7 @@ pub async fn create(
     tx.page(page).await?;
     member.require(Role::Admin)?;
     let input = body
-        .into_inner()
+        .0
         .component
         .ok_or_else(|| ApiError::field(FieldError::new("component", "missing", "is required")))?;
     let new = parse(input)?;
@@ -125,8 +296,5 @@ pub async fn create(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(ComponentResponse {
-        visibility: component.visibility,
-        component: heliograph_web::component_object(&component),
-    }))
+    Ok(HttpResponse::Created().json(component_response(&component)))
 }

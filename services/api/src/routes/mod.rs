@@ -4,13 +4,17 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod components;
+mod groups;
 mod health;
 mod incidents;
+mod pages;
 mod public;
 mod sessions;
 mod signup;
 mod subscribers;
 mod team;
+mod templates;
+mod uptime;
 
 pub use sessions::SESSION_COOKIE;
 
@@ -74,17 +78,144 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/members", web::get().to(team::members))
             .route("/members/{user_id}", web::patch().to(team::change_role))
             .route("/members/{user_id}", web::delete().to(team::remove))
+            .route("/pages", web::get().to(pages::list))
+            .route("/pages", web::post().to(pages::create))
+            .route("/pages/{page_id}", web::get().to(pages::get))
+            .route("/pages/{page_id}", web::patch().to(pages::update))
+            .route("/pages/{page_id}", web::put().to(pages::update))
+            .route("/pages/{page_id}/uptime", web::get().to(uptime::daily))
+            .route(
+                "/pages/{page_id}/components",
+                web::get().to(components::list),
+            )
             .route(
                 "/pages/{page_id}/components",
                 web::post().to(components::create),
             )
             .route(
+                "/pages/{page_id}/components/{id}",
+                web::get().to(components::get),
+            )
+            .route(
+                "/pages/{page_id}/components/{id}",
+                web::patch().to(components::update),
+            )
+            .route(
+                "/pages/{page_id}/components/{id}",
+                web::put().to(components::update),
+            )
+            .route(
+                "/pages/{page_id}/components/{id}",
+                web::delete().to(components::delete),
+            )
+            .route(
+                "/pages/{page_id}/components/{id}/uptime",
+                web::get().to(uptime::component),
+            )
+            .route(
+                "/pages/{page_id}/component-groups",
+                web::get().to(groups::list),
+            )
+            .route(
+                "/pages/{page_id}/component-groups",
+                web::post().to(groups::create),
+            )
+            .route(
+                "/pages/{page_id}/component-groups/{id}",
+                web::get().to(groups::get),
+            )
+            .route(
+                "/pages/{page_id}/component-groups/{id}",
+                web::patch().to(groups::update),
+            )
+            .route(
+                "/pages/{page_id}/component-groups/{id}",
+                web::put().to(groups::update),
+            )
+            .route(
+                "/pages/{page_id}/component-groups/{id}",
+                web::delete().to(groups::delete),
+            )
+            .route(
+                "/pages/{page_id}/component-groups/{id}/uptime",
+                web::get().to(uptime::group),
+            )
+            .route(
                 "/pages/{page_id}/subscribers",
                 web::post().to(subscribers::create),
             )
+            .route("/pages/{page_id}/incidents", web::get().to(incidents::list))
             .route(
                 "/pages/{page_id}/incidents",
                 web::post().to(incidents::create),
+            )
+            .route(
+                "/pages/{page_id}/incidents/unresolved",
+                web::get().to(incidents::unresolved),
+            )
+            .route(
+                "/pages/{page_id}/incidents/upcoming",
+                web::get().to(incidents::upcoming),
+            )
+            .route(
+                "/pages/{page_id}/incidents/scheduled",
+                web::get().to(incidents::scheduled),
+            )
+            .route(
+                "/pages/{page_id}/incidents/active_maintenance",
+                web::get().to(incidents::active_maintenance),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}",
+                web::get().to(incidents::get),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}",
+                web::patch().to(incidents::update),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}",
+                web::put().to(incidents::update),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}",
+                web::delete().to(incidents::delete),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}",
+                web::patch().to(incidents::edit_update),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}",
+                web::put().to(incidents::edit_update),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}/postmortem",
+                web::get().to(incidents::get_postmortem),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}/postmortem",
+                web::put().to(incidents::put_postmortem),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}/postmortem",
+                web::delete().to(incidents::delete_postmortem),
+            )
+            .route(
+                "/pages/{page_id}/incidents/{id}/postmortem/publish",
+                web::put().to(incidents::publish_postmortem),
+            )
+            .route(
+                "/pages/{page_id}/incident_templates",
+                web::get().to(templates::list),
+            )
+            .route(
+                "/pages/{page_id}/incident_templates",
+                web::post().to(templates::create),
+            )
+            .route(
+                "/pages/{page_id}/incident_templates/{id}",
+                web::delete().to(templates::delete),
             ),
     )
     .service(

@@ -191,6 +191,7 @@ impl TestApp {
             email_retry: RetryPolicy::email(),
             links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
                 .expect("a long enough secret"),
+            maintenance_reminder: Duration::from_secs(3600),
         });
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(heliograph_worker::run(

@@ -1,0 +1,263 @@
+//! `/v1/pages/{page_id}/component-groups`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::{ComponentId, FieldError, Name, PageId, Role};
+use heliograph_store::{ComponentGroup, GroupEdit, TenantTx};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::path_id;
+use crate::auth::Member;
+use crate::error::{ApiError, Fields, required};
+use crate::input::{Input, ListParams, nullable, paginated};
+use crate::startup::AppState;
+
+/// A component group, as Statuspage's management API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GroupResponse {
+    id: String,
+    page_id: String,
+    name: String,
+    description: Option<String>,
+    /// Member component ids, in page order.
+    components: Vec<String>,
+    position: i32,
+    created_at: String,
+    updated_at: String,
+}
+
+fn group_response(g: &ComponentGroup, members: &[ComponentId]) -> GroupResponse {
+    GroupResponse {
+        id: g.id.to_string(),
+        page_id: g.page_id.to_string(),
+        name: g.name.clone(),
+        description: g.description.clone(),
+        components: members.iter().map(ToString::to_string).collect(),
+        position: g.position,
+        created_at: heliograph_web::timestamp(g.created_at),
+        updated_at: heliograph_web::timestamp(g.updated_at),
+    }
+}
+
+/// `{"component_group": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct GroupEnvelope {
+    component_group: Option<GroupInput>,
+}
+
+/// A group's fields; on update, absent fields stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct GroupInput {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    /// Member component ids; on update they replace the current members.
+    components: Option<Vec<String>>,
+    /// Place among the page's groups, from 1 (update only).
+    position: Option<i32>,
+}
+
+fn parse(input: GroupInput) -> Result<GroupEdit, ApiError> {
+    let mut f = Fields::default();
+    let edit = GroupEdit {
+        name: input
+            .name
+            .and_then(|n| f.check(Name::parse("name", &n, 255))),
+        description: input.description.map(|d| {
+            d.filter(|d| !d.trim().is_empty()).and_then(|d| {
+                f.check(if d.chars().count() <= 1000 {
+                    Ok(d)
+                } else {
+                    Err(FieldError::new(
+                        "description",
+                        "too_long",
+                        "must be at most 1000 characters",
+                    ))
+                })
+            })
+        }),
+        components: input.components.map(|ids| {
+            ids.iter()
+                .filter_map(|id| {
+                    f.check(id.parse::<ComponentId>().map_err(|_| {
+                        FieldError::new(
+                            "components",
+                            "invalid",
+                            format!("`{id}` is not a component id"),
+                        )
+                    }))
+                })
+                .collect()
+        }),
+        position: input.position.and_then(|p| {
+            f.check(if p >= 1 {
+                Ok(p)
+            } else {
+                Err(FieldError::new(
+                    "position",
+                    "invalid",
+                    "positions count from 1",
+                ))
+            })
+        }),
+    };
+    f.finish()?;
+    Ok(edit)
+}
+
+async fn group_on_page(
+    tx: &mut TenantTx,
+    page: PageId,
+    id: Uuid,
+) -> Result<ComponentGroup, ApiError> {
+    let g = tx.component_group(id).await?;
+    if g.page_id == page {
+        Ok(g)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Parses `{page_id}` and `{id}`.
+pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, Uuid), ApiError> {
+    Ok((path_id(&path.0)?, path_id(&path.1)?))
+}
+
+/// `GET /v1/pages/{page_id}/component-groups` (viewer).
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let query = params.plain_query()?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let groups = tx.component_groups(page).await?;
+    let components = tx.components(page).await?;
+    tx.commit().await?;
+    let matching: Vec<ComponentGroup> = groups
+        .into_iter()
+        .filter(|g| {
+            query
+                .q
+                .as_deref()
+                .is_none_or(|q| g.name.to_lowercase().contains(&q.to_lowercase()))
+        })
+        .collect();
+    let total = i64::try_from(matching.len()).unwrap_or(i64::MAX);
+    let items = matching
+        .into_iter()
+        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
+        .collect();
+    let listed = heliograph_store::Listed { items, total };
+    Ok(paginated(&req, state.urls.origin(), &query, listed, |g| {
+        let members: Vec<ComponentId> = components
+            .iter()
+            .filter(|c| c.group_id == Some(g.id))
+            .map(|c| c.id)
+            .collect();
+        group_response(g, &members)
+    }))
+}
+
+/// `POST /v1/pages/{page_id}/component-groups` (admin).
+pub async fn create(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    body: Input<GroupEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    member.require(Role::Admin)?;
+    let input = body.0.component_group.ok_or_else(|| {
+        ApiError::field(FieldError::new("component_group", "missing", "is required"))
+    })?;
+    let mut edit = parse(input)?;
+    let name = required("name", edit.name.take()).map_err(ApiError::field)?;
+    let created = tx
+        .create_component_group(page, &name, edit.description.clone().flatten().as_deref())
+        .await?;
+    edit.description = None;
+    let g = tx.edit_component_group(created.id, &edit).await?;
+    let members = tx.group_members(g.id).await?;
+    tx.audit(&member.audit(
+        "component_group.created",
+        "component_group",
+        g.id,
+        serde_json::json!({"name": g.name}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(group_response(&g, &members)))
+}
+
+/// `GET /v1/pages/{page_id}/component-groups/{id}` (viewer).
+pub async fn get(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_group(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let g = group_on_page(&mut tx, page, id).await?;
+    let members = tx.group_members(id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(group_response(&g, &members)))
+}
+
+/// `PATCH`/`PUT /v1/pages/{page_id}/component-groups/{id}` (admin).
+pub async fn update(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Input<GroupEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_group(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    group_on_page(&mut tx, page, id).await?;
+    member.require(Role::Admin)?;
+    let input = body.0.component_group.ok_or_else(|| {
+        ApiError::field(FieldError::new("component_group", "missing", "is required"))
+    })?;
+    let edit = parse(input)?;
+    let g = tx.edit_component_group(id, &edit).await?;
+    let members = tx.group_members(id).await?;
+    tx.audit(&member.audit(
+        "component_group.updated",
+        "component_group",
+        g.id,
+        serde_json::json!({"name": g.name, "components": members.len()}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(group_response(&g, &members)))
+}
+
+/// `DELETE /v1/pages/{page_id}/component-groups/{id}` (admin): the
+/// components stay, ungrouped.
+pub async fn delete(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_group(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    group_on_page(&mut tx, page, id).await?;
+    member.require(Role::Admin)?;
+    let g = tx.delete_component_group(id).await?;
+    tx.audit(&member.audit(
+        "component_group.deleted",
+        "component_group",
+        g.id,
+        serde_json::json!({"name": g.name}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

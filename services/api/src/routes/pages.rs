@@ -1,0 +1,279 @@
+//! `/v1/pages`: a tenant's status pages and their settings.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::{FieldError, Name, PageId, Role, Slug, TimeZoneName};
+use heliograph_store::{Page, PageEdit};
+use serde::{Deserialize, Serialize};
+
+use super::path_id;
+use crate::auth::Member;
+use crate::error::{ApiError, Fields, required};
+use crate::input::{Input, ListParams, nullable, paginated};
+use crate::startup::AppState;
+
+/// A page in management responses (Statuspage's page object, the fields Heliograph has).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PageResponse {
+    id: String,
+    name: String,
+    /// The sub-domain label, also the `/status/<subdomain>/` path.
+    subdomain: String,
+    url: String,
+    time_zone: String,
+    headline: Option<String>,
+    support_url: Option<String>,
+    /// `basic`: Heliograph's branding is the colours and the logo below.
+    branding: &'static str,
+    logo_url: Option<String>,
+    css_link_color: String,
+    css_body_background_color: String,
+    css_font_color: String,
+    allow_email_subscribers: bool,
+    allow_sms_subscribers: bool,
+    allow_webhook_subscribers: bool,
+    /// Share of partial-outage time counted as down in uptime (docs/uptime.md).
+    uptime_partial_weight: f64,
+    created_at: String,
+    updated_at: String,
+}
+
+pub(crate) fn page_response(state: &AppState, p: &Page) -> PageResponse {
+    PageResponse {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        subdomain: p.slug.clone(),
+        url: state.urls.page_url(&p.slug),
+        time_zone: p.time_zone.clone(),
+        headline: p.headline.clone(),
+        support_url: p.support_url.clone(),
+        branding: "basic",
+        logo_url: p.logo_url.clone(),
+        css_link_color: p.brand_color.clone(),
+        css_body_background_color: p.background_color.clone(),
+        css_font_color: p.text_color.clone(),
+        allow_email_subscribers: p.allow_email_subscribers,
+        allow_sms_subscribers: p.allow_sms_subscribers,
+        allow_webhook_subscribers: p.allow_webhook_subscribers,
+        uptime_partial_weight: p.uptime_partial_weight,
+        created_at: heliograph_web::timestamp(p.created_at),
+        updated_at: heliograph_web::timestamp(p.updated_at),
+    }
+}
+
+/// `{"page": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PageEnvelope {
+    page: Option<PageInput>,
+}
+
+/// The settings of a page; absent fields stay as they are, null clears.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+struct PageInput {
+    name: Option<String>,
+    subdomain: Option<String>,
+    time_zone: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    headline: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    support_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    logo_url: Option<Option<String>>,
+    css_link_color: Option<String>,
+    css_body_background_color: Option<String>,
+    css_font_color: Option<String>,
+    allow_email_subscribers: Option<bool>,
+    allow_sms_subscribers: Option<bool>,
+    allow_webhook_subscribers: Option<bool>,
+    uptime_partial_weight: Option<f64>,
+}
+
+fn colour(f: &mut Fields, field: &'static str, raw: Option<String>) -> Option<String> {
+    raw.and_then(|c| {
+        let ok =
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+        f.check(if ok {
+            Ok(c.to_ascii_lowercase())
+        } else {
+            Err(FieldError::new(
+                field,
+                "invalid",
+                "must be a colour, #rrggbb",
+            ))
+        })
+    })
+}
+
+/// An absolute https URL (http on localhost), at most 2,000 characters.
+pub(crate) fn web_url(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    let raw = raw.trim();
+    let ok = raw.len() <= 2000
+        && (raw.starts_with("https://")
+            || raw.starts_with("http://localhost")
+            || raw.starts_with("http://127.0.0.1"))
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(FieldError::new(field, "invalid", "must be an https URL"))
+    }
+}
+
+fn optional_text(
+    f: &mut Fields,
+    field: &'static str,
+    raw: Option<Option<String>>,
+    check: impl Fn(&'static str, &str) -> Result<String, FieldError>,
+) -> Option<Option<String>> {
+    raw.map(|v| {
+        v.filter(|s| !s.trim().is_empty())
+            .and_then(|s| f.check(check(field, &s)))
+    })
+}
+
+fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
+    let mut f = Fields::default();
+    let edit = PageEdit {
+        name: input
+            .name
+            .and_then(|n| f.check(Name::parse("name", &n, 255))),
+        slug: input
+            .subdomain
+            .and_then(|s| f.check(Slug::parse("subdomain", &s))),
+        time_zone: input
+            .time_zone
+            .and_then(|z| f.check(TimeZoneName::parse("time_zone", &z))),
+        headline: optional_text(&mut f, "headline", input.headline, |field, s| {
+            Name::parse(field, s, 255).map(|n| n.as_str().to_owned())
+        }),
+        support_url: optional_text(&mut f, "support_url", input.support_url, web_url),
+        logo_url: optional_text(&mut f, "logo_url", input.logo_url, web_url),
+        brand_color: colour(&mut f, "css_link_color", input.css_link_color),
+        background_color: colour(
+            &mut f,
+            "css_body_background_color",
+            input.css_body_background_color,
+        ),
+        text_color: colour(&mut f, "css_font_color", input.css_font_color),
+        allow_email_subscribers: input.allow_email_subscribers,
+        allow_sms_subscribers: input.allow_sms_subscribers,
+        allow_webhook_subscribers: input.allow_webhook_subscribers,
+        uptime_partial_weight: input.uptime_partial_weight.and_then(|w| {
+            f.check(if (0.0..=1.0).contains(&w) {
+                Ok(w)
+            } else {
+                Err(FieldError::new(
+                    "uptime_partial_weight",
+                    "invalid",
+                    "must be between 0 and 1",
+                ))
+            })
+        }),
+    };
+    f.finish()?;
+    Ok(edit)
+}
+
+/// `GET /v1/pages` (viewer).
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let query = params.plain_query()?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let listed = tx.list_pages(&query).await?;
+    tx.commit().await?;
+    Ok(paginated(&req, state.urls.origin(), &query, listed, |p| {
+        page_response(&state, p)
+    }))
+}
+
+/// `POST /v1/pages` (admin): another page for the tenant.
+pub async fn create(
+    member: Member,
+    state: web::Data<AppState>,
+    body: Input<PageEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    member.require(Role::Admin)?;
+    let input = body
+        .0
+        .page
+        .ok_or_else(|| ApiError::field(FieldError::new("page", "missing", "is required")))?;
+    let mut f = Fields::default();
+    let name =
+        f.check(required("name", input.name.clone()).and_then(|n| Name::parse("name", &n, 255)));
+    let slug = f.check(
+        required("subdomain", input.subdomain.clone()).and_then(|s| Slug::parse("subdomain", &s)),
+    );
+    let zone = input
+        .time_zone
+        .clone()
+        .map_or(Ok(TimeZoneName::utc()), |z| {
+            TimeZoneName::parse("time_zone", &z)
+        });
+    let zone = f.check(zone);
+    let (Some(name), Some(slug), Some(zone)) = (name, slug, zone) else {
+        return Err(f.into_error());
+    };
+    f.finish()?;
+    let edit = parse_edit(PageInput {
+        name: None,
+        subdomain: None,
+        time_zone: None,
+        ..input
+    })?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = tx.create_page(&name, &slug, &zone).await?;
+    let page = tx.edit_page(page.id, &edit).await?;
+    tx.audit(&member.audit(
+        "page.created",
+        "page",
+        page.id.as_uuid(),
+        serde_json::json!({"name": page.name, "subdomain": page.slug}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(page_response(&state, &page)))
+}
+
+/// `GET /v1/pages/{page_id}` (viewer).
+pub async fn get(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = tx.page(id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(page_response(&state, &page)))
+}
+
+/// `PATCH`/`PUT /v1/pages/{page_id}` (admin).
+pub async fn update(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    body: Input<PageEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let id: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(id).await?;
+    member.require(Role::Admin)?;
+    let input = body
+        .0
+        .page
+        .ok_or_else(|| ApiError::field(FieldError::new("page", "missing", "is required")))?;
+    let edit = parse_edit(input)?;
+    let page = tx.edit_page(id, &edit).await?;
+    tx.audit(&member.audit(
+        "page.updated",
+        "page",
+        page.id.as_uuid(),
+        serde_json::json!({"name": page.name, "subdomain": page.slug, "time_zone": page.time_zone}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(page_response(&state, &page)))
+}

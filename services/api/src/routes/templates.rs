@@ -1,0 +1,195 @@
+//! `/v1/pages/{page_id}/incident_templates`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::{ComponentId, FieldError, IncidentStatus, Name, PageId, Role};
+use heliograph_store::{IncidentTemplate, NewTemplate};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::path_id;
+use crate::auth::Member;
+use crate::error::{ApiError, Fields, required};
+use crate::input::{Input, ListParams, paginated};
+use crate::startup::AppState;
+
+/// An incident template, as Statuspage shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TemplateResponse {
+    id: String,
+    page_id: String,
+    name: String,
+    title: String,
+    body: String,
+    update_status: IncidentStatus,
+    should_send_notifications: bool,
+    /// Affected component ids.
+    components: Vec<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn template_response(t: &IncidentTemplate) -> TemplateResponse {
+    TemplateResponse {
+        id: t.id.to_string(),
+        page_id: t.page_id.to_string(),
+        name: t.name.clone(),
+        title: t.title.clone(),
+        body: t.body.clone(),
+        update_status: t.update_status,
+        should_send_notifications: t.should_send_notifications,
+        components: t.component_ids.iter().map(ToString::to_string).collect(),
+        created_at: heliograph_web::timestamp(t.created_at),
+        updated_at: heliograph_web::timestamp(t.updated_at),
+    }
+}
+
+/// `{"template": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TemplateEnvelope {
+    template: Option<TemplateInput>,
+}
+
+/// A template's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct TemplateInput {
+    name: Option<String>,
+    title: Option<String>,
+    body: Option<String>,
+    update_status: Option<String>,
+    should_send_notifications: Option<bool>,
+    component_ids: Option<Vec<String>>,
+}
+
+fn parse(input: TemplateInput) -> Result<NewTemplate, ApiError> {
+    let mut f = Fields::default();
+    let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 255)));
+    let title = f.check(required("title", input.title).and_then(|n| Name::parse("title", &n, 255)));
+    let body = input.body.unwrap_or_default();
+    if body.chars().count() > 25_000 {
+        f.push(FieldError::new(
+            "body",
+            "too_long",
+            "must be at most 25000 characters",
+        ));
+    }
+    let update_status = f
+        .check(
+            input
+                .update_status
+                .as_deref()
+                .map_or(Ok(IncidentStatus::Investigating), str::parse)
+                .map_err(|e| FieldError::new("update_status", "invalid", e.to_string()))
+                .and_then(|s: IncidentStatus| {
+                    if s.is_unresolved() || s == IncidentStatus::Resolved {
+                        Ok(s)
+                    } else {
+                        Err(FieldError::new(
+                            "update_status",
+                            "invalid",
+                            "is investigating, identified, monitoring or resolved",
+                        ))
+                    }
+                }),
+        )
+        .unwrap_or(IncidentStatus::Investigating);
+    let component_ids = input
+        .component_ids
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| {
+            f.check(id.parse::<ComponentId>().map_err(|_| {
+                FieldError::new(
+                    "component_ids",
+                    "invalid",
+                    format!("`{id}` is not a component id"),
+                )
+            }))
+        })
+        .collect();
+    let (Some(name), Some(title)) = (name, title) else {
+        return Err(f.into_error());
+    };
+    f.finish()?;
+    Ok(NewTemplate {
+        name,
+        title,
+        body,
+        update_status,
+        should_send_notifications: input.should_send_notifications.unwrap_or(true),
+        component_ids,
+    })
+}
+
+/// `GET /v1/pages/{page_id}/incident_templates` (viewer).
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let query = params.plain_query()?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let listed = tx.list_templates(page, &query).await?;
+    tx.commit().await?;
+    Ok(paginated(
+        &req,
+        state.urls.origin(),
+        &query,
+        listed,
+        template_response,
+    ))
+}
+
+/// `POST /v1/pages/{page_id}/incident_templates` (editor).
+pub async fn create(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    body: Input<TemplateEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    member.require(Role::Editor)?;
+    let input = body
+        .0
+        .template
+        .ok_or_else(|| ApiError::field(FieldError::new("template", "missing", "is required")))?;
+    let new = parse(input)?;
+    let t = tx.create_template(page, &new).await?;
+    tx.audit(&member.audit(
+        "incident_template.created",
+        "incident_template",
+        t.id,
+        serde_json::json!({"name": t.name}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(template_response(&t)))
+}
+
+/// `DELETE /v1/pages/{page_id}/incident_templates/{id}` (editor).
+pub async fn delete(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&path.0)?;
+    let id: Uuid = path_id(&path.1)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.template(page, id).await?;
+    member.require(Role::Editor)?;
+    let t = tx.delete_template(page, id).await?;
+    tx.audit(&member.audit(
+        "incident_template.deleted",
+        "incident_template",
+        t.id,
+        serde_json::json!({"name": t.name}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

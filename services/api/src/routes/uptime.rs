@@ -1,0 +1,385 @@
+//! Uptime: per component and per group over a range (Statuspage's shape),
+//! and the daily series the public page draws. The formula is in
+//! docs/uptime.md and `heliograph_domain::uptime`.
+
+use actix_web::{HttpResponse, web};
+use heliograph_domain::uptime::{
+    StatusHistory, UptimeRange, UptimeTotals, UptimeWeights, daily_uptime, uptime_totals,
+};
+use heliograph_domain::{ComponentId, FieldError, PageId, TimeZoneName, day_bounds, local_date};
+use heliograph_store::{ComponentHistory, Page, TenantTx};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::components::page_and_component;
+use super::groups::page_and_group;
+use super::path_id;
+use crate::auth::Member;
+use crate::error::{ApiError, Fields};
+use crate::startup::AppState;
+
+/// `start` and `end`: dates (`YYYY-MM-DD`, whole days in the page's time
+/// zone, `end` included) or RFC 3339 instants.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeParams {
+    /// Default: 90 days before `end`, or the component's start if later.
+    start: Option<String>,
+    /// Default: now.
+    end: Option<String>,
+}
+
+/// Statuspage's component uptime object.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UptimeResponse {
+    id: String,
+    name: String,
+    range_start: String,
+    range_end: String,
+    /// Null when no time counted (all maintenance, or before the component existed).
+    uptime_percentage: Option<f64>,
+    /// Seconds in major outage.
+    major_outage: i64,
+    /// Seconds in partial outage.
+    partial_outage: i64,
+    /// Seconds in degraded performance (counted as up).
+    degraded_performance: i64,
+    /// Seconds left out for maintenance.
+    under_maintenance: i64,
+    warnings: Vec<String>,
+    related_events: Vec<RelatedEvent>,
+}
+
+/// An incident or maintenance within the range.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RelatedEvent {
+    name: String,
+    /// The incident's id.
+    code: String,
+}
+
+fn zone_of(page: &Page) -> TimeZoneName {
+    TimeZoneName::parse("time_zone", &page.time_zone).unwrap_or_else(|_| TimeZoneName::utc())
+}
+
+fn bound(
+    f: &mut Fields,
+    field: &'static str,
+    raw: &str,
+    zone: &TimeZoneName,
+    end: bool,
+) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(date) = time::Date::parse(raw, format) {
+        let (a, b) = day_bounds(date, zone);
+        return Some(if end { b } else { a });
+    }
+    f.check(OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+        FieldError::new(
+            field,
+            "invalid",
+            "must be a date (YYYY-MM-DD) or an RFC 3339 time",
+        )
+    }))
+}
+
+/// When the component's history begins.
+fn since(h: &ComponentHistory, zone: &TimeZoneName) -> OffsetDateTime {
+    h.component
+        .start_date
+        .map_or(h.component.created_at, |d| day_bounds(d, zone).0)
+}
+
+fn status_history(h: &ComponentHistory, zone: &TimeZoneName) -> StatusHistory {
+    StatusHistory {
+        since: since(h, zone),
+        initial: h
+            .changes
+            .first()
+            .map_or(h.component.status, |(_, old, _)| *old),
+        changes: h.changes.iter().map(|(at, _, new)| (*at, *new)).collect(),
+    }
+}
+
+/// The requested range, with warnings about what was adjusted.
+fn range(
+    params: &RangeParams,
+    zone: &TimeZoneName,
+    earliest: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(UptimeRange, Vec<String>), ApiError> {
+    let mut f = Fields::default();
+    let end = params
+        .end
+        .as_deref()
+        .map_or(Some(now), |e| bound(&mut f, "end", e, zone, true));
+    let start = params
+        .start
+        .as_deref()
+        .map(|s| bound(&mut f, "start", s, zone, false));
+    f.finish()?;
+    let mut warnings = Vec::new();
+    let mut end = end.unwrap_or(now);
+    if end > now {
+        end = now;
+        warnings.push("end is in the future; the range ends now".to_owned());
+    }
+    let start = match start.flatten() {
+        Some(s) => {
+            if s < earliest {
+                warnings.push(
+                    "start is before the component existed; time before that does not count"
+                        .to_owned(),
+                );
+            }
+            s
+        }
+        None => (end - time::Duration::days(90))
+            .max(earliest)
+            .min(end - time::Duration::SECOND),
+    };
+    let range = UptimeRange::new(start, end).map_err(ApiError::field)?;
+    Ok((range, warnings))
+}
+
+fn seconds(ms: i64) -> i64 {
+    ms / 1000
+}
+
+fn response(
+    id: String,
+    name: String,
+    range: &UptimeRange,
+    totals: &UptimeTotals,
+    weights: UptimeWeights,
+    warnings: Vec<String>,
+    related: Vec<(uuid::Uuid, String)>,
+) -> UptimeResponse {
+    UptimeResponse {
+        id,
+        name,
+        range_start: heliograph_web::timestamp(range.start()),
+        range_end: heliograph_web::timestamp(range.end()),
+        uptime_percentage: totals
+            .percentage(weights)
+            .map(|p| (p * 10_000.0).round() / 10_000.0),
+        major_outage: seconds(totals.major_outage_ms),
+        partial_outage: seconds(totals.partial_outage_ms),
+        degraded_performance: seconds(totals.degraded_ms),
+        under_maintenance: seconds(totals.maintenance_ms),
+        warnings,
+        related_events: related
+            .into_iter()
+            .map(|(code, name)| RelatedEvent {
+                name,
+                code: code.to_string(),
+            })
+            .collect(),
+    }
+}
+
+async fn histories(
+    tx: &mut TenantTx,
+    ids: &[ComponentId],
+    end: OffsetDateTime,
+) -> Result<Vec<ComponentHistory>, ApiError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(tx.component_history(*id, end).await?);
+    }
+    Ok(out)
+}
+
+/// `GET /v1/pages/{page_id}/components/{id}/uptime` (viewer).
+pub async fn component(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    params: web::Query<RangeParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = page_and_component(&path)?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = tx.page(page_id).await?;
+    let h = tx.component_history(id, now).await?;
+    if h.component.page_id != page_id {
+        return Err(ApiError::NotFound);
+    }
+    let zone = zone_of(&page);
+    let (range, warnings) = range(&params, &zone, since(&h, &zone), now)?;
+    let related = tx.component_events(id, range.start(), range.end()).await?;
+    tx.commit().await?;
+    let totals = uptime_totals(
+        &status_history(&h, &zone),
+        range.start(),
+        range.end(),
+        &h.maintenance,
+    );
+    Ok(HttpResponse::Ok().json(response(
+        h.component.id.to_string(),
+        h.component.name.clone(),
+        &range,
+        &totals,
+        UptimeWeights {
+            partial_outage: page.uptime_partial_weight,
+        },
+        warnings,
+        related,
+    )))
+}
+
+/// `GET /v1/pages/{page_id}/component-groups/{id}/uptime` (viewer): the
+/// members' totals added up, so each weighs by the time it counted.
+pub async fn group(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    params: web::Query<RangeParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (page_id, id) = page_and_group(&path)?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = tx.page(page_id).await?;
+    let g = tx.component_group(id).await?;
+    if g.page_id != page_id {
+        return Err(ApiError::NotFound);
+    }
+    let members = tx.group_members(id).await?;
+    let hs = histories(&mut tx, &members, now).await?;
+    let zone = zone_of(&page);
+    let earliest = hs
+        .iter()
+        .map(|h| since(h, &zone))
+        .min()
+        .unwrap_or(g.created_at);
+    let (range, warnings) = range(&params, &zone, earliest, now)?;
+    let mut related = Vec::new();
+    for m in &members {
+        for event in tx.component_events(*m, range.start(), range.end()).await? {
+            if !related.contains(&event) {
+                related.push(event);
+            }
+        }
+    }
+    tx.commit().await?;
+    let totals: UptimeTotals = hs
+        .iter()
+        .map(|h| {
+            uptime_totals(
+                &status_history(h, &zone),
+                range.start(),
+                range.end(),
+                &h.maintenance,
+            )
+        })
+        .sum();
+    Ok(HttpResponse::Ok().json(response(
+        g.id.to_string(),
+        g.name.clone(),
+        &range,
+        &totals,
+        UptimeWeights {
+            partial_outage: page.uptime_partial_weight,
+        },
+        warnings,
+        related,
+    )))
+}
+
+/// `days` of the daily series.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DaysParams {
+    /// How many days back from today (in the page's time zone), 1 to 366; default 90.
+    days: Option<u16>,
+}
+
+/// One component's daily series.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ComponentDays {
+    id: String,
+    name: String,
+    days: Vec<Day>,
+}
+
+/// One day of a component.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Day {
+    /// `YYYY-MM-DD` in the page's time zone.
+    date: String,
+    /// Null when no time counted that day.
+    uptime_percentage: Option<f64>,
+    major_outage: i64,
+    partial_outage: i64,
+}
+
+/// The daily series of every component of a page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DailyUptime {
+    page_id: String,
+    time_zone: String,
+    components: Vec<ComponentDays>,
+}
+
+/// `GET /v1/pages/{page_id}/uptime` (viewer): per component, one entry per
+/// day (90 by default), as the public page's uptime bars show.
+pub async fn daily(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    params: web::Query<DaysParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page_id: PageId = path_id(&page_id)?;
+    let days = params.days.unwrap_or(90);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::field(FieldError::new(
+            "days",
+            "invalid",
+            "must be between 1 and 366",
+        )));
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = tx.page(page_id).await?;
+    let ids: Vec<ComponentId> = tx.components(page_id).await?.iter().map(|c| c.id).collect();
+    let hs = histories(&mut tx, &ids, now).await?;
+    tx.commit().await?;
+    let zone = zone_of(&page);
+    let last = local_date(now, &zone);
+    let first = last - time::Duration::days(i64::from(days) - 1);
+    let weights = UptimeWeights {
+        partial_outage: page.uptime_partial_weight,
+    };
+    let components = hs
+        .iter()
+        .map(|h| ComponentDays {
+            id: h.component.id.to_string(),
+            name: h.component.name.clone(),
+            days: daily_uptime(
+                &status_history(h, &zone),
+                &zone,
+                first,
+                last,
+                &h.maintenance,
+                now,
+            )
+            .into_iter()
+            .map(|d| Day {
+                date: d.date.to_string(),
+                uptime_percentage: d
+                    .totals
+                    .percentage(weights)
+                    .map(|p| (p * 100.0).round() / 100.0),
+                major_outage: seconds(d.totals.major_outage_ms),
+                partial_outage: seconds(d.totals.partial_outage_ms),
+            })
+            .collect(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(DailyUptime {
+        page_id: page.id.to_string(),
+        time_zone: zone.to_string(),
+        components,
+    }))
+}
