@@ -9,14 +9,17 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod conventions;
 mod errors;
 mod health;
 mod helpers;
 mod isolation;
+mod lifecycle;
 mod limits;
 mod notifications;
 mod permissions;
 mod public;
 mod sessions;
 mod startup;
+mod status_model;
 mod team;
