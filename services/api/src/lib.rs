@@ -8,6 +8,7 @@
 mod auth;
 pub mod config;
 pub mod error;
+mod idempotency;
 mod input;
 mod limits;
 mod routes;

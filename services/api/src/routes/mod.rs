@@ -45,6 +45,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .service(
         web::scope("/v1")
+            .wrap(actix_web::middleware::from_fn(
+                crate::idempotency::middleware,
+            ))
             .route("/signup", web::post().to(signup::signup))
             .route("/sessions", web::post().to(sessions::login))
             .route("/sessions/refresh", web::post().to(sessions::refresh))

@@ -261,3 +261,86 @@ async fn uptime_counts_outages_from_the_history_and_leaves_maintenance_out() {
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_opens_nothing_twice() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let path = format!("/v1/pages/{}/incidents", t.page_id);
+    let send = |key: &'static str, name: &'static str| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&t.token)
+            .header("idempotency-key", key)
+            .json(&json!({"incident": {"name": name}}))
+            .send()
+    };
+    let first = send("retry-1", "Down").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_body = first.text().await.unwrap();
+    let again = send("retry-1", "Down").await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), first_body, "the same bytes");
+    assert_eq!(app.count("select count(*) from incidents").await, 1);
+
+    // The same key with another body is refused; a new key is a new request.
+    let other = send("retry-1", "Different").await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = other.json().await.unwrap();
+    assert_eq!(body["error"]["fields"][0]["code"], "reused");
+    assert_eq!(
+        send("retry-2", "Down").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.count("select count(*) from incidents").await, 2);
+
+    // A refused request is replayed as refused, and changes nothing.
+    let bad = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&t.token)
+        .header("idempotency-key", "retry-3")
+        .json(&json!({"incident": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another tenant's actor with the same key is another request.
+    let u = app.signup().await;
+    let theirs = app
+        .client
+        .post(app.url(&format!("/v1/pages/{}/incidents", u.page_id)))
+        .bearer_auth(&u.token)
+        .header("idempotency-key", "retry-1")
+        .json(&json!({"incident": {"name": "Down"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), StatusCode::CREATED);
+    assert!(theirs.headers().get("idempotency-replayed").is_none());
+
+    let garbage = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&t.token)
+        .header("idempotency-key", "")
+        .json(&json!({"incident": {"name": "Down"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("select count(*) from incidents").await, 3);
+
+    // Past the window the worker's clock forgets the keys.
+    sqlx::query("update idempotency_keys set created_at = now() - interval '25 hours'")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    heliograph_worker::tick_maintenance(&app.ctx, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(app.count("select count(*) from idempotency_keys").await, 0);
+    app.finish().await;
+}

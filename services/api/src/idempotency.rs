@@ -1,0 +1,165 @@
+//! `Idempotency-Key` on POST: the first response to a key is stored and
+//! replayed, byte for byte, to the same actor for 24 hours, so a client that
+//! retries after a timeout never opens the incident twice.
+//!
+//! The key is reserved in PostgreSQL before the handler runs (a concurrent
+//! retry gets 409 `idempotency_in_progress`); the same key with another
+//! body or path is refused (422). A 5xx is not stored, so a retry runs
+//! again. Keys are scoped per tenant and actor; the worker's clock deletes
+//! them after 24 hours.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, web};
+use heliograph_domain::FieldError;
+use heliograph_store::{IdempotencyKey, IdempotencyRecord};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Member;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// How long a response is replayed.
+const WINDOW: time::Duration = time::Duration::hours(24);
+
+/// The middleware, for the `/v1` scope.
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let key = match req.headers().get("idempotency-key") {
+        Some(value) if req.method() == Method::POST => value.to_str().ok().map(str::to_owned),
+        _ => return next.call(req).await,
+    };
+    let Some(key) =
+        key.filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+    else {
+        return Err(ApiError::field(FieldError::new(
+            "Idempotency-Key",
+            "invalid",
+            "must be 1 to 255 visible ASCII characters",
+        ))
+        .into());
+    };
+    // Who asks: without valid credentials the handler answers 401 itself.
+    let Ok(member) = req.extract::<Member>().await else {
+        return next.call(req).await;
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await;
+    };
+    let body = req.extract::<web::Bytes>().await?;
+    req.set_payload(Payload::from(body.clone()));
+    let actor = member.actor.to_string();
+    let hash = Sha256::digest(&body);
+    let path = req.path().to_owned();
+    let record = {
+        let mut tx = state
+            .store
+            .tenant_tx(member.tenant)
+            .await
+            .map_err(ApiError::from)?;
+        let record = tx
+            .reserve_idempotency_key(
+                &IdempotencyKey {
+                    actor: &actor,
+                    key: &key,
+                    method: "POST",
+                    path: &path,
+                    request_hash: &hash,
+                },
+                time::OffsetDateTime::now_utc() - WINDOW,
+            )
+            .await
+            .map_err(ApiError::from)?;
+        tx.commit().await.map_err(ApiError::from)?;
+        record
+    };
+    match record {
+        IdempotencyRecord::Reserved => {}
+        IdempotencyRecord::Mismatch => {
+            return Err(ApiError::field(FieldError::new(
+                "Idempotency-Key",
+                "reused",
+                "this key came with another request; use a new key",
+            ))
+            .into());
+        }
+        IdempotencyRecord::InProgress => {
+            return Err(ApiError::Conflict {
+                code: "idempotency_in_progress",
+                detail: "A request with this key is still running; retry shortly.",
+            }
+            .into());
+        }
+        IdempotencyRecord::Done {
+            status,
+            headers,
+            body,
+        } => {
+            let mut replay =
+                HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+            for (name, value) in headers {
+                replay.insert_header((name, value));
+            }
+            replay.insert_header(("Idempotency-Replayed", "true"));
+            return Ok(req.into_response(replay.body(body)));
+        }
+    }
+
+    let response = next.call(req).await;
+    let (req, response) = match response {
+        Ok(r) => r.into_parts(),
+        Err(err) => {
+            release(&state, &member, &actor, &key).await;
+            return Err(err);
+        }
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        release(&state, &member, &actor, &key).await;
+        return Ok(ServiceResponse::new(req, response));
+    }
+    let (head, body) = response.into_parts();
+    let bytes = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("Failed to read a response body")))?;
+    let headers: Vec<(String, String)> = [header::CONTENT_TYPE, header::LOCATION]
+        .iter()
+        .filter_map(|name| {
+            head.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (name.to_string(), v.to_owned()))
+        })
+        .collect();
+    let saved = async {
+        let mut tx = state.store.tenant_tx(member.tenant).await?;
+        tx.save_idempotent_response(&actor, &key, status.as_u16(), &headers, &bytes)
+            .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(err) = saved {
+        // The change is made; only the replay is lost. Free the key rather
+        // than leave it "in progress" for a day.
+        tracing::error!(error = %err, "could not store an idempotent response");
+        release(&state, &member, &actor, &key).await;
+    }
+    let response = head.set_body(bytes.boxed());
+    Ok(ServiceResponse::new(req, response))
+}
+
+async fn release(state: &AppState, member: &Member, actor: &str, key: &str) {
+    let result = async {
+        let mut tx = state.store.tenant_tx(member.tenant).await?;
+        tx.release_idempotency_key(actor, key).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, "could not release an idempotency key");
+    }
+}
