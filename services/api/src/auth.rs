@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use heliograph_domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
 use heliograph_store::{AuditActor, AuditEntry};
 
@@ -221,6 +221,11 @@ impl FromRequest for Member {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Checked once per request: a middleware that needed the caller
+        // (Idempotency-Key) left it here, and limits are not counted twice.
+        if let Some(member) = req.extensions().get::<Self>().copied() {
+            return Box::pin(async move { Ok(member) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = credential(req);
         let ip = client_ip(req);

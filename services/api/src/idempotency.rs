@@ -12,7 +12,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpResponse, web};
 use heliograph_domain::FieldError;
 use heliograph_store::{IdempotencyKey, IdempotencyRecord};
 use sha2::{Digest, Sha256};
@@ -47,6 +47,7 @@ pub async fn middleware(
     let Ok(member) = req.extract::<Member>().await else {
         return next.call(req).await;
     };
+    req.extensions_mut().insert(member);
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(req).await;
     };
