@@ -10,9 +10,11 @@ pub mod config;
 pub mod error;
 mod input;
 mod limits;
+pub mod openapi;
 mod routes;
 pub mod seed;
 pub mod startup;
 
 pub use config::ApiConfig;
+pub use routes::{health_routes, v1_routes};
 pub use startup::Application;

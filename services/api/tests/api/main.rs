@@ -15,6 +15,7 @@ mod helpers;
 mod isolation;
 mod limits;
 mod notifications;
+mod openapi;
 mod permissions;
 mod public;
 mod sessions;
