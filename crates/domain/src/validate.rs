@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// Why one input field was refused; rendered as one entry of a 422 response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name in the request body.
     pub field: &'static str,

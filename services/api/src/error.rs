@@ -58,16 +58,26 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: ErrorBody<'a>,
+/// The body of every error answer: `{"error": {"code", "detail", "fields"?}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, machine-readable: `validation_failed`, `malformed_body`,
+    /// `unsupported_media_type`, `not_found`, `unauthorized`,
+    /// `invalid_credentials`, `forbidden`, `csrf_failed`, `rate_limited`,
+    /// `unavailable`, `internal`, or a conflict's own code (`slug_taken`,
+    /// `email_taken`, `last_owner`, …).
     code: &'a str,
+    /// A sentence for a human.
     detail: &'a str,
+    /// With `validation_failed` only: every invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     fields: Option<&'a [FieldError]>,
 }
 
@@ -142,8 +152,8 @@ impl ResponseError for ApiError {
         if let Self::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
-        response.json(Body {
-            error: ErrorBody {
+        response.json(ErrorBody {
+            error: ErrorDetail {
                 code: self.code(),
                 detail,
                 fields,

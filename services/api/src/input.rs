@@ -86,13 +86,15 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
-/// Lets older Statuspage clients append `.json` to any `/v1` path.
+/// Lets older Statuspage clients append `.json` to any `/v1` path (but the
+/// OpenAPI document's, whose name has it).
 pub async fn strip_json_suffix(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let path = req.path();
     if path.starts_with("/v1/")
+        && path != crate::openapi::DOCUMENT_PATH
         && let Some(stripped) = path.strip_suffix(".json")
     {
         let rewritten = match req.uri().query() {

@@ -11,9 +11,11 @@ pub mod error;
 mod idempotency;
 mod input;
 mod limits;
+pub mod openapi;
 mod routes;
 pub mod seed;
 pub mod startup;
 
 pub use config::ApiConfig;
+pub use routes::{health_routes, v1_routes};
 pub use startup::Application;

@@ -11,6 +11,9 @@ use serde::Deserialize;
 use crate::auth::{Member, client_ip};
 use crate::error::{ApiError, Fields, required};
 use crate::limits::{Bucket, client_key};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized, ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// How long a password-reset link works.
@@ -28,13 +31,27 @@ fn link_error(problem: LinkProblem) -> ApiError {
 }
 
 /// `{"email"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetRequest {
     email: Option<String>,
 }
 
-/// `POST /v1/password-resets`: emails a reset link if the address has an
-/// account. Always 202, so the answer says nothing about who has one.
+/// Emails a password-reset link, if the address has an account.
+///
+/// Always 202, so the answer says nothing about who has one. The link works
+/// for an hour; past 5 requests an hour for an address nothing more is sent,
+/// and the answer stays 202.
+#[utoipa::path(
+    post,
+    path = "/v1/password-resets",
+    tag = "accounts",
+    operation_id = "request_password_reset",
+    request_body(content = ResetRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Sent, if the address has an account."),
+        BadRequest, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn request_reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -68,14 +85,29 @@ pub async fn request_reset(
 }
 
 /// `{"token", "password"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetConfirm {
+    /// The token from the emailed link.
     token: Option<String>,
+    /// The new password.
     password: Option<String>,
 }
 
-/// `POST /v1/password-resets/confirm`: sets the new password, uses the link
-/// up, and ends every session of the account.
+/// Sets a new password with a reset link's token.
+///
+/// Uses the link up and ends every session of the account. A bad token is
+/// a 422 on `token` with code `invalid`, `used` or `expired`.
+#[utoipa::path(
+    post,
+    path = "/v1/password-resets/confirm",
+    tag = "accounts",
+    operation_id = "confirm_password_reset",
+    request_body(content = ResetConfirm, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The password is changed."),
+        BadRequest, ValidationFailed,
+    ),
+)]
 pub async fn confirm_reset(
     state: web::Data<AppState>,
     body: web::Json<ResetConfirm>,
@@ -106,12 +138,26 @@ pub async fn confirm_reset(
 }
 
 /// `{"token"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct VerifyConfirm {
+    /// The token from the emailed link.
     token: Option<String>,
 }
 
-/// `POST /v1/email-verifications/confirm`: marks the address verified.
+/// Marks the address verified, with a verification link's token.
+///
+/// A bad token is a 422 on `token` with code `invalid`, `used` or `expired`.
+#[utoipa::path(
+    post,
+    path = "/v1/email-verifications/confirm",
+    tag = "accounts",
+    operation_id = "confirm_email_verification",
+    request_body(content = VerifyConfirm, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The address is verified."),
+        BadRequest, ValidationFailed,
+    ),
+)]
 pub async fn confirm_verification(
     state: web::Data<AppState>,
     body: web::Json<VerifyConfirm>,
@@ -125,8 +171,20 @@ pub async fn confirm_verification(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/email-verifications`: sends a new verification link to the
-/// signed-in person (the previous one stops working).
+/// Sends the signed-in person a new email-verification link.
+///
+/// The previous link stops working. People only: an API key is refused (403).
+#[utoipa::path(
+    post,
+    path = "/v1/email-verifications",
+    tag = "accounts",
+    operation_id = "resend_email_verification",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 202, description = "A new link is on its way."),
+        Unauthorized, Forbidden, Conflict, TooManyRequests,
+    ),
+)]
 pub async fn resend_verification(
     member: Member,
     state: web::Data<AppState>,
@@ -146,14 +204,29 @@ pub async fn resend_verification(
 }
 
 /// `{"current_password", "new_password"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
     current_password: Option<String>,
     new_password: Option<String>,
 }
 
-/// `PUT /v1/me/password`: needs the current password; every other session
-/// of the account (on every tenant) ends at once.
+/// Changes the signed-in person's password.
+///
+/// Needs the current password (a wrong one is 401 `invalid_credentials`);
+/// every other session of the account (on every tenant) ends at once.
+/// People only: an API key is refused (403).
+#[utoipa::path(
+    put,
+    path = "/v1/me/password",
+    tag = "accounts",
+    operation_id = "change_password",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = PasswordChange, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The password is changed."),
+        BadRequest, Unauthorized, Forbidden, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn change_password(
     req: HttpRequest,
     member: Member,

@@ -3,36 +3,67 @@
 use actix_web::{HttpResponse, web};
 use heliograph_domain::{ApiKeyId, FieldError, Name, Role};
 use heliograph_store::ApiKey;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// `{"api_key": {"name", "scope"}}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyEnvelope {
     api_key: Option<ApiKeyInput>,
 }
 
-#[derive(Deserialize)]
+/// A new key.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ApiKeyInput {
     name: Option<String>,
+    /// `read` (acts as a viewer, the default) or `read_write` (as an admin).
     scope: Option<String>,
 }
 
-fn key_json(k: &ApiKey) -> Value {
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "prefix": format!("hg_{}", k.prefix),
-        "scope": k.scope,
-        "created_at": heliograph_web::timestamp(k.created_at),
-        "last_used_at": k.last_used_at.map(heliograph_web::timestamp),
-        "revoked_at": k.revoked_at.map(heliograph_web::timestamp),
-    })
+/// An API key, without its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyResponse {
+    id: Uuid,
+    name: String,
+    /// The key's visible start.
+    prefix: String,
+    /// `read` or `read_write`.
+    scope: String,
+    created_at: String,
+    /// To the minute.
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+}
+
+/// A key just made, with its secret: shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NewApiKeyResponse {
+    #[serde(flatten)]
+    #[schema(inline)]
+    api_key: ApiKeyResponse,
+    /// The key itself, for `Authorization: OAuth <key>` or `Bearer <key>`.
+    key: String,
+}
+
+fn key_json(k: &ApiKey) -> ApiKeyResponse {
+    ApiKeyResponse {
+        id: k.id.as_uuid(),
+        name: k.name.clone(),
+        prefix: format!("hg_{}", k.prefix),
+        scope: k.scope.clone(),
+        created_at: heliograph_web::timestamp(k.created_at),
+        last_used_at: k.last_used_at.map(heliograph_web::timestamp),
+        revoked_at: k.revoked_at.map(heliograph_web::timestamp),
+    }
 }
 
 /// Admins only, and only people: a key cannot mint or revoke keys.
@@ -41,7 +72,21 @@ fn key_manager(member: &Member) -> Result<heliograph_domain::UserId, ApiError> {
     member.person().map(|(user, _)| user)
 }
 
-/// `POST /v1/api-keys`: answers the key itself, this once.
+/// Makes an API key; answers the key itself, this once.
+///
+/// Admins only, and only people: a key cannot make keys.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api keys",
+    operation_id = "create_api_key",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = ApiKeyEnvelope, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The key, with its secret.", body = NewApiKeyResponse),
+        BadRequest, Unauthorized, Forbidden, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
@@ -80,12 +125,26 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, api_key.id = %key.id, "API key created");
-    let mut body = key_json(&key);
-    body["key"] = Value::String(new.key);
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(NewApiKeyResponse {
+        api_key: key_json(&key),
+        key: new.key,
+    }))
 }
 
-/// `GET /v1/api-keys`: every key, revoked ones included, never a secret.
+/// Lists every key, revoked ones included, never a secret.
+///
+/// Admins only, and only people.
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api keys",
+    operation_id = "list_api_keys",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The keys.", body = Vec<ApiKeyResponse>),
+        Unauthorized, Forbidden, TooManyRequests,
+    ),
+)]
 pub async fn list(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     key_manager(&member)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
@@ -94,7 +153,21 @@ pub async fn list(member: Member, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(keys.iter().map(key_json).collect::<Vec<_>>()))
 }
 
-/// `DELETE /v1/api-keys/{id}`: the key stops working at once.
+/// Revokes a key: it stops working at once.
+///
+/// Admins only, and only people.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api keys",
+    operation_id = "revoke_api_key",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn revoke(
     member: Member,
     state: web::Data<AppState>,

@@ -3,23 +3,57 @@
 use actix_web::{HttpResponse, web};
 use heliograph_domain::{FieldError, Role};
 use heliograph_store::AuditFilter;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
 
 use crate::auth::Member;
 use crate::error::{ApiError, Fields};
+use crate::openapi::{Forbidden, TooManyRequests, Unauthorized, ValidationFailed};
 use crate::startup::AppState;
 
 /// Query parameters; all optional.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Entries at or after this time (RFC 3339).
     since: Option<String>,
+    /// Entries before this time (RFC 3339).
     until: Option<String>,
+    /// Only this user's or key's entries.
     actor_id: Option<String>,
+    /// Entries older than the one with this `id`: the next page back.
     before: Option<i64>,
+    /// At most this many, 1 to 500 (default 100).
     limit: Option<i64>,
+}
+
+/// One change.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditEntryResponse {
+    /// Position in the log: pass it as `before` to page back.
+    id: i64,
+    /// Who: a `user` or an `api_key`.
+    actor: AuditObject,
+    /// What, e.g. `component.updated`.
+    action: String,
+    /// To what.
+    object: AuditObject,
+    /// From which address.
+    ip: Option<String>,
+    /// The change's particulars; they vary with `action`.
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    at: String,
+}
+
+/// A kind and an id.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditObject {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Uuid,
 }
 
 fn time(f: &mut Fields, field: &'static str, raw: Option<String>) -> Option<OffsetDateTime> {
@@ -31,7 +65,22 @@ fn time(f: &mut Fields, field: &'static str, raw: Option<String>) -> Option<Offs
     })
 }
 
-/// Newest first; `before` (an entry's `id`) pages backwards; at most `limit` (default 100, at most 500).
+/// Lists the audit log, newest first (admin).
+///
+/// `before` (an entry's `id`) pages backwards; at most `limit` entries
+/// (default 100, at most 500).
+#[utoipa::path(
+    get,
+    path = "/v1/audit-log",
+    tag = "audit log",
+    operation_id = "list_audit_log",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The entries, newest first.", body = Vec<AuditEntryResponse>),
+        Unauthorized, Forbidden, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn list(
     member: Member,
     state: web::Data<AppState>,
@@ -70,17 +119,21 @@ pub async fn list(
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(
         records
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id,
-                    "actor": {"type": r.actor_type, "id": r.actor_id},
-                    "action": r.action,
-                    "object": {"type": r.object_type, "id": r.object_id},
-                    "ip": r.ip,
-                    "details": r.details.0,
-                    "at": heliograph_web::timestamp(r.at),
-                })
+            .into_iter()
+            .map(|r| AuditEntryResponse {
+                id: r.id,
+                actor: AuditObject {
+                    kind: r.actor_type,
+                    id: r.actor_id,
+                },
+                action: r.action,
+                object: AuditObject {
+                    kind: r.object_type,
+                    id: r.object_id,
+                },
+                ip: r.ip,
+                details: r.details.0,
+                at: heliograph_web::timestamp(r.at),
             })
             .collect::<Vec<_>>(),
     ))

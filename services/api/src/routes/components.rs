@@ -11,6 +11,10 @@ use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
 use crate::input::{Input, ListParams, nullable, paginated};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// `{"component": {...}}`.
@@ -151,7 +155,27 @@ pub(crate) fn page_and_component(
     Ok((path_id(&path.0)?, path_id(&path.1)?))
 }
 
-/// `GET /v1/pages/{page_id}/components` (viewer): private components included.
+/// Lists a page's components, private ones included (viewer).
+///
+/// `status` filters on component statuses.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/components",
+    tag = "components",
+    operation_id = "list_components",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of components.", body = Vec<ComponentResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn list(
     member: Member,
     state: web::Data<AppState>,
@@ -174,7 +198,22 @@ pub async fn list(
     ))
 }
 
-/// `GET /v1/pages/{page_id}/components/{id}` (viewer).
+/// Gets a component (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/components/{id}",
+    tag = "components",
+    operation_id = "get_component",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The component's id."),
+    ),
+    responses(
+        (status = 200, description = "The component.", body = ComponentResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn get(
     member: Member,
     state: web::Data<AppState>,
@@ -187,8 +226,30 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(component_response(&c)))
 }
 
-/// `PATCH`/`PUT /v1/pages/{page_id}/components/{id}`: an editor may change
-/// the status; anything else is an admin's.
+/// Changes a component.
+///
+/// An editor may change the status; anything else is an admin's. Absent
+/// fields stay as they are; null clears. PATCH and PUT do the same.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/pages/{page_id}/components/{id}",
+    tag = "components",
+    operation_id = "update_component",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The component's id."),
+    ),
+    request_body(content(
+        (ComponentEnvelope = "application/json"),
+        (ComponentEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The component.", body = ComponentResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn update(
     member: Member,
     state: web::Data<AppState>,
@@ -223,7 +284,22 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(component_response(&c)))
 }
 
-/// `DELETE /v1/pages/{page_id}/components/{id}` (admin).
+/// Deletes a component (admin).
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/components/{id}",
+    tag = "components",
+    operation_id = "delete_component",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The component's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn delete(
     member: Member,
     state: web::Data<AppState>,
@@ -270,7 +346,24 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
     })
 }
 
-/// `POST /v1/pages/{page_id}/components` (admin).
+/// Adds a component to a page (admin).
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/components",
+    tag = "components",
+    operation_id = "create_component",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (ComponentEnvelope = "application/json"),
+        (ComponentEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The new component.", body = ComponentResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,

@@ -10,6 +10,10 @@ use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
 use crate::input::{Input, ListParams, nullable, paginated};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// A component group, as Statuspage's management API shows it.
@@ -123,7 +127,27 @@ pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, Uuid), 
     Ok((path_id(&path.0)?, path_id(&path.1)?))
 }
 
-/// `GET /v1/pages/{page_id}/component-groups` (viewer).
+/// Lists a page's component groups (viewer).
+///
+/// `q` filters on the name; there is no `status` filter.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/component-groups",
+    tag = "component groups",
+    operation_id = "list_component_groups",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of groups.", body = Vec<GroupResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn list(
     member: Member,
     state: web::Data<AppState>,
@@ -164,7 +188,24 @@ pub async fn list(
     }))
 }
 
-/// `POST /v1/pages/{page_id}/component-groups` (admin).
+/// Adds a component group to a page (admin).
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/component-groups",
+    tag = "component groups",
+    operation_id = "create_component_group",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (GroupEnvelope = "application/json"),
+        (GroupEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The new group.", body = GroupResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
@@ -197,7 +238,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(group_response(&g, &members)))
 }
 
-/// `GET /v1/pages/{page_id}/component-groups/{id}` (viewer).
+/// Gets a component group (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/component-groups/{id}",
+    tag = "component groups",
+    operation_id = "get_component_group",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The group's id."),
+    ),
+    responses(
+        (status = 200, description = "The group.", body = GroupResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn get(
     member: Member,
     state: web::Data<AppState>,
@@ -211,7 +267,30 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(group_response(&g, &members)))
 }
 
-/// `PATCH`/`PUT /v1/pages/{page_id}/component-groups/{id}` (admin).
+/// Changes a component group (admin).
+///
+/// Absent fields stay as they are; `components` replaces the members.
+/// PATCH and PUT do the same.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/pages/{page_id}/component-groups/{id}",
+    tag = "component groups",
+    operation_id = "update_component_group",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The group's id."),
+    ),
+    request_body(content(
+        (GroupEnvelope = "application/json"),
+        (GroupEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The group.", body = GroupResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn update(
     member: Member,
     state: web::Data<AppState>,
@@ -239,8 +318,22 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(group_response(&g, &members)))
 }
 
-/// `DELETE /v1/pages/{page_id}/component-groups/{id}` (admin): the
-/// components stay, ungrouped.
+/// Deletes a component group (admin); its components stay, ungrouped.
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/component-groups/{id}",
+    tag = "component groups",
+    operation_id = "delete_component_group",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The group's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn delete(
     member: Member,
     state: web::Data<AppState>,

@@ -3,18 +3,59 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::startup::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `GET /healthz`: the process is alive.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// `{"status": "ok"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
 }
 
-/// `GET /readyz`: PostgreSQL and Redis both answer; 503 naming the one that does not.
+/// Whether the API can serve, and which dependency fails if not.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    checks: ReadinessChecks,
+}
+
+/// Each dependency: `ok` or `unavailable`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReadinessChecks {
+    database: &'static str,
+    redis: &'static str,
+}
+
+/// The process is alive.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "healthz",
+    responses((status = 200, description = "Alive.", body = Health)),
+)]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// PostgreSQL and Redis both answer.
+///
+/// 503 names the one that does not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "A dependency does not answer; `checks` says which.", body = Readiness),
+    ),
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = matches!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await,
@@ -30,10 +71,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(_))
     );
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = json!({
-        "status": if database && redis { "ready" } else { "unavailable" },
-        "checks": { "database": word(database), "redis": word(redis) },
-    });
+    let body = Readiness {
+        status: if database && redis {
+            "ready"
+        } else {
+            "unavailable"
+        },
+        checks: ReadinessChecks {
+            database: word(database),
+            redis: word(redis),
+        },
+    };
     if database && redis {
         HttpResponse::Ok().json(body)
     } else {

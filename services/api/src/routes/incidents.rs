@@ -21,6 +21,10 @@ use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
 use crate::input::{Input, ListParams, nullable, paginated};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// `{"incident": {...}}`.
@@ -54,7 +58,8 @@ struct IncidentInput {
     backfilled: Option<bool>,
     /// `YYYY-MM-DD`, in the page's time zone.
     backfill_date: Option<String>,
-    #[schema(value_type = Object)]
+    /// Free-form, an object of at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     /// On resolving: put the incident's components back to operational.
     restore_components: Option<bool>,
@@ -384,10 +389,27 @@ fn page_and_incident(path: &(String, String)) -> Result<(PageId, IncidentId), Ap
     Ok((path_id(&path.0)?, path_id(&path.1)?))
 }
 
-/// `POST /v1/pages/{page_id}/incidents` (editor): opens an incident, a
-/// backfilled one, or schedules a maintenance. The row, its first update,
-/// the component changes and the notification events are written in one
-/// transaction.
+/// Opens an incident, a backfilled one, or schedules a maintenance (editor).
+///
+/// The row, its first update, the component changes and the notification
+/// events are written in one transaction.
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/incidents",
+    tag = "incidents",
+    operation_id = "create_incident",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (IncidentEnvelope = "application/json"),
+        (IncidentEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The incident, with its first update.", body = IncidentResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
@@ -476,7 +498,27 @@ async fn list_scope(
     }))
 }
 
-/// `GET /v1/pages/{page_id}/incidents` (viewer): all, newest first; `q` and `status` filter.
+/// Lists a page's incidents and maintenances, newest first (viewer).
+///
+/// `q` filters on the name, `status` on incident statuses.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents",
+    tag = "incidents",
+    operation_id = "list_incidents",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn list(
     member: Member,
     state: web::Data<AppState>,
@@ -487,7 +529,25 @@ pub async fn list(
     list_scope(member, state, req, page_id, params, IncidentScope::All).await
 }
 
-/// `GET /v1/pages/{page_id}/incidents/unresolved` (viewer).
+/// Lists a page's unresolved incidents (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/unresolved",
+    tag = "incidents",
+    operation_id = "list_unresolved_incidents",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn unresolved(
     member: Member,
     state: web::Data<AppState>,
@@ -506,7 +566,25 @@ pub async fn unresolved(
     .await
 }
 
-/// `GET /v1/pages/{page_id}/incidents/upcoming` (viewer): maintenances not yet begun, soonest first.
+/// Lists a page's maintenances not yet begun, soonest first (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/upcoming",
+    tag = "incidents",
+    operation_id = "list_upcoming_incidents",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn upcoming(
     member: Member,
     state: web::Data<AppState>,
@@ -517,7 +595,25 @@ pub async fn upcoming(
     list_scope(member, state, req, page_id, params, IncidentScope::Upcoming).await
 }
 
-/// `GET /v1/pages/{page_id}/incidents/scheduled` (viewer): every maintenance.
+/// Lists every maintenance of a page (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/scheduled",
+    tag = "incidents",
+    operation_id = "list_scheduled_incidents",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn scheduled(
     member: Member,
     state: web::Data<AppState>,
@@ -536,7 +632,25 @@ pub async fn scheduled(
     .await
 }
 
-/// `GET /v1/pages/{page_id}/incidents/active_maintenance` (viewer).
+/// Lists a page's maintenances in progress (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/active_maintenance",
+    tag = "incidents",
+    operation_id = "list_active_maintenance",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn active_maintenance(
     member: Member,
     state: web::Data<AppState>,
@@ -555,7 +669,19 @@ pub async fn active_maintenance(
     .await
 }
 
-/// `GET /v1/pages/{page_id}/incidents/{id}` (viewer).
+/// Gets an incident or maintenance (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/{id}",
+    tag = "incidents",
+    operation_id = "get_incident",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    responses(
+        (status = 200, description = "The incident.", body = IncidentResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn get(
     member: Member,
     state: web::Data<AppState>,
@@ -569,8 +695,26 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// `PATCH`/`PUT /v1/pages/{page_id}/incidents/{id}` (editor): changes the
-/// incident's fields and, with `status`, `body` or `components`, posts an update.
+/// Changes an incident and, with `status`, `body` or `components`, posts an update (editor).
+///
+/// Absent fields stay as they are. PATCH and PUT do the same.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/pages/{page_id}/incidents/{id}",
+    tag = "incidents",
+    operation_id = "update_incident",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    request_body(content(
+        (IncidentEnvelope = "application/json"),
+        (IncidentEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The incident.", body = IncidentResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn update(
     member: Member,
     state: web::Data<AppState>,
@@ -665,8 +809,21 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// `DELETE /v1/pages/{page_id}/incidents/{id}` (admin): the incident and its
-/// updates go; component statuses and their history stay.
+/// Deletes an incident and its updates (admin).
+///
+/// Component statuses and their history stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/incidents/{id}",
+    tag = "incidents",
+    operation_id = "delete_incident",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn delete(
     member: Member,
     state: web::Data<AppState>,
@@ -703,9 +860,30 @@ struct IncidentUpdateInput {
     deliver_notifications: Option<bool>,
 }
 
-/// `PATCH`/`PUT /v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}`
-/// (editor): corrects an update's text or shown time. Notifications already
-/// sent are not sent again.
+/// Corrects a posted update's text or shown time (editor).
+///
+/// Notifications already sent are not sent again. PATCH and PUT do the same.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}",
+    tag = "incidents",
+    operation_id = "update_incident_update",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The incident's id."),
+        ("update_id" = Uuid, Path, description = "The update's id."),
+    ),
+    request_body(content(
+        (IncidentUpdateEnvelope = "application/json"),
+        (IncidentUpdateEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The update.", body = V2IncidentUpdate),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn edit_update(
     member: Member,
     state: web::Data<AppState>,
@@ -794,7 +972,21 @@ struct PostmortemInput {
     notify_subscribers: Option<bool>,
 }
 
-/// `GET /v1/pages/{page_id}/incidents/{id}/postmortem` (viewer).
+/// Gets an incident's postmortem (viewer).
+///
+/// 404 when there is none.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
+    tag = "postmortems",
+    operation_id = "get_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    responses(
+        (status = 200, description = "The postmortem.", body = PostmortemResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn get_postmortem(
     member: Member,
     state: web::Data<AppState>,
@@ -807,7 +999,26 @@ pub async fn get_postmortem(
     Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
 }
 
-/// `PUT /v1/pages/{page_id}/incidents/{id}/postmortem` (editor): writes the draft.
+/// Writes an incident's postmortem draft (editor).
+///
+/// A published postmortem is not rewritten (409 `postmortem_published`).
+#[utoipa::path(
+    put,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
+    tag = "postmortems",
+    operation_id = "put_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    request_body(content(
+        (PostmortemEnvelope = "application/json"),
+        (PostmortemEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The postmortem.", body = PostmortemResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn put_postmortem(
     member: Member,
     state: web::Data<AppState>,
@@ -849,7 +1060,26 @@ pub async fn put_postmortem(
     Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
 }
 
-/// `PUT /v1/pages/{page_id}/incidents/{id}/postmortem/publish` (editor).
+/// Publishes an incident's postmortem (editor).
+///
+/// With `notify_subscribers`, subscribers are told.
+#[utoipa::path(
+    put,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem/publish",
+    tag = "postmortems",
+    operation_id = "publish_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    request_body(content(
+        (PostmortemEnvelope = "application/json"),
+        (PostmortemEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The published postmortem.", body = PostmortemResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn publish_postmortem(
     member: Member,
     state: web::Data<AppState>,
@@ -877,7 +1107,19 @@ pub async fn publish_postmortem(
     Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
 }
 
-/// `DELETE /v1/pages/{page_id}/incidents/{id}/postmortem` (editor).
+/// Deletes an incident's postmortem (editor).
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
+    tag = "postmortems",
+    operation_id = "delete_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn delete_postmortem(
     member: Member,
     state: web::Data<AppState>,

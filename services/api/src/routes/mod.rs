@@ -1,20 +1,20 @@
 //! Every route, and the middleware that frames each request.
 
-mod accounts;
-mod api_keys;
-mod audit;
-mod components;
-mod groups;
-mod health;
-mod incidents;
-mod pages;
+pub(crate) mod accounts;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
+pub(crate) mod components;
+pub(crate) mod groups;
+pub(crate) mod health;
+pub(crate) mod incidents;
+pub(crate) mod pages;
 mod public;
-mod sessions;
-mod signup;
-mod subscribers;
-mod team;
-mod templates;
-mod uptime;
+pub(crate) mod sessions;
+pub(crate) mod signup;
+pub(crate) mod subscribers;
+pub(crate) mod team;
+pub(crate) mod templates;
+pub(crate) mod uptime;
 
 pub use sessions::SESSION_COOKIE;
 
@@ -27,9 +27,126 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
 use crate::error::ApiError;
+use crate::openapi;
+
+/// Declares a table of routes once. `$register` adds them to an app or a
+/// scope (paths relative to it); `$list` answers each as `(METHOD, full
+/// path)`, which the OpenAPI document must cover (the API tests check it).
+macro_rules! route_table {
+    (
+        $(#[$doc:meta])*
+        $list:ident, $register:ident, $prefix:literal {
+            $($method:ident $path:literal => $handler:path,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $list() -> Vec<(&'static str, &'static str)> {
+            vec![$((stringify!($method), concat!($prefix, $path))),*]
+        }
+
+        fn $register(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, http_method!($method).to($handler));)*
+        }
+    };
+}
+
+macro_rules! http_method {
+    (GET) => {
+        web::get()
+    };
+    (POST) => {
+        web::post()
+    };
+    (PUT) => {
+        web::put()
+    };
+    (PATCH) => {
+        web::patch()
+    };
+    (DELETE) => {
+        web::delete()
+    };
+}
+
+route_table! {
+    /// Liveness and readiness, on the platform host.
+    health_routes, register_health, "" {
+        GET "/healthz" => health::healthz,
+        GET "/readyz" => health::readyz,
+    }
+}
+
+route_table! {
+    /// The management API, under `/v1` on the platform host.
+    v1_routes, register_v1, "/v1" {
+        POST "/signup" => signup::signup,
+        POST "/sessions" => sessions::login,
+        POST "/sessions/refresh" => sessions::refresh,
+        DELETE "/sessions/current" => sessions::logout,
+        GET "/me" => sessions::me,
+        PUT "/me/password" => accounts::change_password,
+        POST "/password-resets" => accounts::request_reset,
+        POST "/password-resets/confirm" => accounts::confirm_reset,
+        POST "/email-verifications" => accounts::resend_verification,
+        POST "/email-verifications/confirm" => accounts::confirm_verification,
+        POST "/api-keys" => api_keys::create,
+        GET "/api-keys" => api_keys::list,
+        DELETE "/api-keys/{id}" => api_keys::revoke,
+        GET "/audit-log" => audit::list,
+        POST "/invitations" => team::invite,
+        GET "/invitations" => team::invitations,
+        POST "/invitations/accept" => team::accept,
+        DELETE "/invitations/{id}" => team::revoke_invitation,
+        GET "/members" => team::members,
+        PATCH "/members/{user_id}" => team::change_role,
+        DELETE "/members/{user_id}" => team::remove,
+        GET "/pages" => pages::list,
+        POST "/pages" => pages::create,
+        GET "/pages/{page_id}" => pages::get,
+        PATCH "/pages/{page_id}" => pages::update,
+        PUT "/pages/{page_id}" => pages::update,
+        GET "/pages/{page_id}/uptime" => uptime::daily,
+        GET "/pages/{page_id}/components" => components::list,
+        POST "/pages/{page_id}/components" => components::create,
+        GET "/pages/{page_id}/components/{id}" => components::get,
+        PATCH "/pages/{page_id}/components/{id}" => components::update,
+        PUT "/pages/{page_id}/components/{id}" => components::update,
+        DELETE "/pages/{page_id}/components/{id}" => components::delete,
+        GET "/pages/{page_id}/components/{id}/uptime" => uptime::component,
+        GET "/pages/{page_id}/component-groups" => groups::list,
+        POST "/pages/{page_id}/component-groups" => groups::create,
+        GET "/pages/{page_id}/component-groups/{id}" => groups::get,
+        PATCH "/pages/{page_id}/component-groups/{id}" => groups::update,
+        PUT "/pages/{page_id}/component-groups/{id}" => groups::update,
+        DELETE "/pages/{page_id}/component-groups/{id}" => groups::delete,
+        GET "/pages/{page_id}/component-groups/{id}/uptime" => uptime::group,
+        POST "/pages/{page_id}/subscribers" => subscribers::create,
+        GET "/pages/{page_id}/incidents" => incidents::list,
+        POST "/pages/{page_id}/incidents" => incidents::create,
+        GET "/pages/{page_id}/incidents/unresolved" => incidents::unresolved,
+        GET "/pages/{page_id}/incidents/upcoming" => incidents::upcoming,
+        GET "/pages/{page_id}/incidents/scheduled" => incidents::scheduled,
+        GET "/pages/{page_id}/incidents/active_maintenance" => incidents::active_maintenance,
+        GET "/pages/{page_id}/incidents/{id}" => incidents::get,
+        PATCH "/pages/{page_id}/incidents/{id}" => incidents::update,
+        PUT "/pages/{page_id}/incidents/{id}" => incidents::update,
+        DELETE "/pages/{page_id}/incidents/{id}" => incidents::delete,
+        PATCH "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::edit_update,
+        PUT "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::edit_update,
+        GET "/pages/{page_id}/incidents/{id}/postmortem" => incidents::get_postmortem,
+        PUT "/pages/{page_id}/incidents/{id}/postmortem" => incidents::put_postmortem,
+        DELETE "/pages/{page_id}/incidents/{id}/postmortem" => incidents::delete_postmortem,
+        PUT "/pages/{page_id}/incidents/{id}/postmortem/publish" => incidents::publish_postmortem,
+        GET "/pages/{page_id}/incident_templates" => templates::list,
+        POST "/pages/{page_id}/incident_templates" => templates::create,
+        DELETE "/pages/{page_id}/incident_templates/{id}" => templates::delete,
+    }
+}
 
 /// All routes. Page hosts (`<slug>.<base domain>`) see only the public page;
-/// the platform host serves the API, health checks and `/status/<slug>/`.
+/// the platform host serves the API (the tables above, its OpenAPI
+/// document and Swagger UI), health checks and `/status/<slug>/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("")
@@ -41,185 +158,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .default_service(web::to(public::not_found)),
     )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
+    .configure(register_health)
     .service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(
                 crate::idempotency::middleware,
             ))
-            .route("/signup", web::post().to(signup::signup))
-            .route("/sessions", web::post().to(sessions::login))
-            .route("/sessions/refresh", web::post().to(sessions::refresh))
-            .route("/sessions/current", web::delete().to(sessions::logout))
-            .route("/me", web::get().to(sessions::me))
-            .route("/me/password", web::put().to(accounts::change_password))
-            .route("/password-resets", web::post().to(accounts::request_reset))
-            .route(
-                "/password-resets/confirm",
-                web::post().to(accounts::confirm_reset),
-            )
-            .route(
-                "/email-verifications",
-                web::post().to(accounts::resend_verification),
-            )
-            .route(
-                "/email-verifications/confirm",
-                web::post().to(accounts::confirm_verification),
-            )
-            .route("/api-keys", web::post().to(api_keys::create))
-            .route("/api-keys", web::get().to(api_keys::list))
-            .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
-            .route("/audit-log", web::get().to(audit::list))
-            .route("/invitations", web::post().to(team::invite))
-            .route("/invitations", web::get().to(team::invitations))
-            .route("/invitations/accept", web::post().to(team::accept))
-            .route(
-                "/invitations/{id}",
-                web::delete().to(team::revoke_invitation),
-            )
-            .route("/members", web::get().to(team::members))
-            .route("/members/{user_id}", web::patch().to(team::change_role))
-            .route("/members/{user_id}", web::delete().to(team::remove))
-            .route("/pages", web::get().to(pages::list))
-            .route("/pages", web::post().to(pages::create))
-            .route("/pages/{page_id}", web::get().to(pages::get))
-            .route("/pages/{page_id}", web::patch().to(pages::update))
-            .route("/pages/{page_id}", web::put().to(pages::update))
-            .route("/pages/{page_id}/uptime", web::get().to(uptime::daily))
-            .route(
-                "/pages/{page_id}/components",
-                web::get().to(components::list),
-            )
-            .route(
-                "/pages/{page_id}/components",
-                web::post().to(components::create),
-            )
-            .route(
-                "/pages/{page_id}/components/{id}",
-                web::get().to(components::get),
-            )
-            .route(
-                "/pages/{page_id}/components/{id}",
-                web::patch().to(components::update),
-            )
-            .route(
-                "/pages/{page_id}/components/{id}",
-                web::put().to(components::update),
-            )
-            .route(
-                "/pages/{page_id}/components/{id}",
-                web::delete().to(components::delete),
-            )
-            .route(
-                "/pages/{page_id}/components/{id}/uptime",
-                web::get().to(uptime::component),
-            )
-            .route(
-                "/pages/{page_id}/component-groups",
-                web::get().to(groups::list),
-            )
-            .route(
-                "/pages/{page_id}/component-groups",
-                web::post().to(groups::create),
-            )
-            .route(
-                "/pages/{page_id}/component-groups/{id}",
-                web::get().to(groups::get),
-            )
-            .route(
-                "/pages/{page_id}/component-groups/{id}",
-                web::patch().to(groups::update),
-            )
-            .route(
-                "/pages/{page_id}/component-groups/{id}",
-                web::put().to(groups::update),
-            )
-            .route(
-                "/pages/{page_id}/component-groups/{id}",
-                web::delete().to(groups::delete),
-            )
-            .route(
-                "/pages/{page_id}/component-groups/{id}/uptime",
-                web::get().to(uptime::group),
-            )
-            .route(
-                "/pages/{page_id}/subscribers",
-                web::post().to(subscribers::create),
-            )
-            .route("/pages/{page_id}/incidents", web::get().to(incidents::list))
-            .route(
-                "/pages/{page_id}/incidents",
-                web::post().to(incidents::create),
-            )
-            .route(
-                "/pages/{page_id}/incidents/unresolved",
-                web::get().to(incidents::unresolved),
-            )
-            .route(
-                "/pages/{page_id}/incidents/upcoming",
-                web::get().to(incidents::upcoming),
-            )
-            .route(
-                "/pages/{page_id}/incidents/scheduled",
-                web::get().to(incidents::scheduled),
-            )
-            .route(
-                "/pages/{page_id}/incidents/active_maintenance",
-                web::get().to(incidents::active_maintenance),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}",
-                web::get().to(incidents::get),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}",
-                web::patch().to(incidents::update),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}",
-                web::put().to(incidents::update),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}",
-                web::delete().to(incidents::delete),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}",
-                web::patch().to(incidents::edit_update),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}",
-                web::put().to(incidents::edit_update),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}/postmortem",
-                web::get().to(incidents::get_postmortem),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}/postmortem",
-                web::put().to(incidents::put_postmortem),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}/postmortem",
-                web::delete().to(incidents::delete_postmortem),
-            )
-            .route(
-                "/pages/{page_id}/incidents/{id}/postmortem/publish",
-                web::put().to(incidents::publish_postmortem),
-            )
-            .route(
-                "/pages/{page_id}/incident_templates",
-                web::get().to(templates::list),
-            )
-            .route(
-                "/pages/{page_id}/incident_templates",
-                web::post().to(templates::create),
-            )
-            .route(
-                "/pages/{page_id}/incident_templates/{id}",
-                web::delete().to(templates::delete),
-            ),
+            .configure(register_v1)
+            .route("/openapi.json", web::get().to(openapi::document))
+            .route("/docs", web::get().to(openapi::docs_redirect))
+            .service(openapi::swagger_ui()),
     )
     .service(
         web::scope("/status/{slug}")

@@ -9,6 +9,10 @@ use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
 use crate::input::{Input, ListParams, nullable, paginated};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// A page in management responses (Statuspage's page object, the fields Heliograph has).
@@ -173,7 +177,25 @@ fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
     Ok(edit)
 }
 
-/// `GET /v1/pages` (viewer).
+/// Lists the tenant's pages (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages",
+    tag = "pages",
+    operation_id = "list_pages",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of pages.", body = Vec<PageResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn list(
     member: Member,
     state: web::Data<AppState>,
@@ -189,7 +211,23 @@ pub async fn list(
     }))
 }
 
-/// `POST /v1/pages` (admin): another page for the tenant.
+/// Adds a page to the tenant (admin).
+#[utoipa::path(
+    post,
+    path = "/v1/pages",
+    tag = "pages",
+    operation_id = "create_page",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    request_body(content(
+        (PageEnvelope = "application/json"),
+        (PageEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The new page.", body = PageResponse),
+        BadRequest, Unauthorized, Forbidden, Conflict, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
@@ -237,7 +275,19 @@ pub async fn create(
     Ok(HttpResponse::Created().json(page_response(&state, &page)))
 }
 
-/// `GET /v1/pages/{page_id}` (viewer).
+/// Gets a page (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}",
+    tag = "pages",
+    operation_id = "get_page",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    responses(
+        (status = 200, description = "The page.", body = PageResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn get(
     member: Member,
     state: web::Data<AppState>,
@@ -250,7 +300,26 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(page_response(&state, &page)))
 }
 
-/// `PATCH`/`PUT /v1/pages/{page_id}` (admin).
+/// Changes a page's settings (admin).
+///
+/// Absent fields stay as they are; null clears. PATCH and PUT do the same.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/pages/{page_id}",
+    tag = "pages",
+    operation_id = "update_page",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (PageEnvelope = "application/json"),
+        (PageEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The page.", body = PageResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn update(
     member: Member,
     state: web::Data<AppState>,

@@ -5,19 +5,36 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use anyhow::Context;
-use heliograph_domain::{EmailAddress, FieldError, SessionId, TenantId, UserId};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use heliograph_domain::{EmailAddress, FieldError, Role, SessionId, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
 use crate::limits::{Bucket, client_key};
+use crate::openapi::{BadRequest, Forbidden, TooManyRequests, Unauthorized, ValidationFailed};
 use crate::startup::AppState;
 
-fn memberships_json(memberships: &[heliograph_store::MembershipSummary]) -> Value {
+/// A tenant the user belongs to.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct MembershipResponse {
+    tenant_id: Uuid,
+    slug: String,
+    name: String,
+    role: Role,
+}
+
+fn membership_responses(
+    memberships: &[heliograph_store::MembershipSummary],
+) -> Vec<MembershipResponse> {
     memberships
         .iter()
-        .map(|m| json!({"tenant_id": m.tenant_id, "slug": m.slug, "name": m.name, "role": m.role}))
+        .map(|m| MembershipResponse {
+            tenant_id: m.tenant_id.as_uuid(),
+            slug: m.slug.clone(),
+            name: m.name.clone(),
+            role: m.role,
+        })
         .collect()
 }
 
@@ -53,7 +70,7 @@ fn with_cookies(
     state: &AppState,
     token: &str,
     session: SessionId,
-    body: &Value,
+    body: &impl Serialize,
 ) -> HttpResponse {
     let ttl = state.tokens.ttl().whole_seconds();
     response
@@ -62,10 +79,34 @@ fn with_cookies(
         .json(body)
 }
 
+/// A session just opened, as sign-in answers it.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionAnswer {
+    /// The access token, for `Authorization: Bearer`.
+    token: String,
+    /// Seconds the token lives; refresh it before then.
+    token_expires_in: i64,
+    /// Echo it in `X-CSRF-Token` on changes authenticated by the session cookie.
+    csrf_token: String,
+    session: SessionInfo,
+    /// The tenant the session acts for.
+    tenant_id: Uuid,
+    /// Every tenant the user could act for instead.
+    memberships: Vec<MembershipResponse>,
+}
+
+/// The server-side session behind the tokens.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    id: Uuid,
+    /// When the session ends, however often its token is refreshed.
+    expires_at: String,
+}
+
 /// A session just opened: its answer, and the response that sets its cookies.
 pub struct OpenedSession {
     /// The JSON answer (token, session, tenant, memberships, CSRF token).
-    pub body: Value,
+    pub body: SessionAnswer,
     token: String,
     session: SessionId,
 }
@@ -73,12 +114,22 @@ pub struct OpenedSession {
 impl OpenedSession {
     /// `status` with the body and the browser cookies.
     pub fn respond(&self, state: &AppState, status: StatusCode) -> HttpResponse {
+        self.respond_with(state, status, &self.body)
+    }
+
+    /// `status` with another body (the session's, extended) and the browser cookies.
+    pub fn respond_with(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        body: &impl Serialize,
+    ) -> HttpResponse {
         with_cookies(
             HttpResponse::build(status),
             state,
             &self.token,
             self.session,
-            &self.body,
+            body,
         )
     }
 }
@@ -99,32 +150,50 @@ pub async fn open_session(
         .context("Failed to issue a session token")?;
     let memberships = state.store.memberships_of(user).await?;
     Ok(OpenedSession {
-        body: json!({
-            "token": token,
-            "token_expires_in": state.tokens.ttl().whole_seconds(),
-            "csrf_token": csrf_token(state, session.id),
-            "session": { "id": session.id, "expires_at": heliograph_web::timestamp(session.expires_at) },
-            "tenant_id": tenant,
-            "memberships": memberships_json(&memberships),
-        }),
+        body: SessionAnswer {
+            token: token.clone(),
+            token_expires_in: state.tokens.ttl().whole_seconds(),
+            csrf_token: csrf_token(state, session.id),
+            session: SessionInfo {
+                id: session.id.as_uuid(),
+                expires_at: heliograph_web::timestamp(session.expires_at),
+            },
+            tenant_id: tenant.as_uuid(),
+            memberships: membership_responses(&memberships),
+        },
         token,
         session: session.id,
     })
 }
 
 /// The sign-in body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     email: Option<String>,
     password: Option<String>,
+    /// The tenant to act for; default: the user's oldest membership.
     tenant_id: Option<String>,
 }
 
-/// `POST /v1/sessions`: signs in with email and password, acting for
-/// `tenant_id` or, without it, for the user's oldest membership.
+/// Signs in with email and password.
 ///
+/// Acts for `tenant_id` or, without it, for the user's oldest membership.
 /// An unknown email is checked against a dummy hash, so it costs the same
-/// time as a wrong password, and both answer the same 401.
+/// time as a wrong password, and both answer the same 401
+/// `invalid_credentials`. Also sets the `heliograph_session` (HttpOnly) and
+/// `heliograph_csrf` cookies.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    tag = "sessions",
+    operation_id = "create_session",
+    request_body(content = LoginBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Signed in.", body = SessionAnswer,
+            headers(("Set-Cookie" = String, description = "The session and CSRF cookies."))),
+        BadRequest, Unauthorized, Forbidden, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -188,7 +257,30 @@ pub async fn login(
     Ok(opened.respond(&state, StatusCode::CREATED))
 }
 
-/// `POST /v1/sessions/refresh`: a fresh token for the same, still open, session.
+/// The refreshed token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RefreshAnswer {
+    token: String,
+    /// Seconds the token lives.
+    token_expires_in: i64,
+    csrf_token: String,
+}
+
+/// A fresh token for the same, still open, session.
+///
+/// People only: an API key is refused (403).
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/refresh",
+    tag = "sessions",
+    operation_id = "refresh_session",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "A new token; the cookies are renewed too.", body = RefreshAnswer,
+            headers(("Set-Cookie" = String, description = "The session and CSRF cookies."))),
+        Unauthorized, Forbidden, TooManyRequests,
+    ),
+)]
 pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (user, session) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
@@ -201,11 +293,11 @@ pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpR
         .tokens
         .issue(user, member.tenant, session)
         .context("Failed to issue a session token")?;
-    let body = json!({
-        "token": token,
-        "token_expires_in": state.tokens.ttl().whole_seconds(),
-        "csrf_token": csrf_token(&state, session),
-    });
+    let body = RefreshAnswer {
+        token: token.clone(),
+        token_expires_in: state.tokens.ttl().whole_seconds(),
+        csrf_token: csrf_token(&state, session),
+    };
     Ok(with_cookies(
         HttpResponse::Ok(),
         &state,
@@ -215,7 +307,21 @@ pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpR
     ))
 }
 
-/// `DELETE /v1/sessions/current`: signs out; every token of the session stops working at once.
+/// Signs out.
+///
+/// Every token of the session stops working at once; the cookies are cleared.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/current",
+    tag = "sessions",
+    operation_id = "delete_current_session",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out.",
+            headers(("Set-Cookie" = String, description = "Clears the session and CSRF cookies."))),
+        Unauthorized, Forbidden, TooManyRequests,
+    ),
+)]
 pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (user, session) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
@@ -227,15 +333,49 @@ pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpRe
         .finish())
 }
 
-/// `GET /v1/me`: who the token speaks for.
+/// Who the token speaks for.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    user: MeUser,
+    tenant_id: Uuid,
+    /// The role in that tenant.
+    role: Role,
+    session_id: Uuid,
+    memberships: Vec<MembershipResponse>,
+}
+
+/// The signed-in person.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeUser {
+    id: Uuid,
+    email_verified: bool,
+}
+
+/// Who the token speaks for.
+///
+/// People only: an API key is refused (403).
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "sessions",
+    operation_id = "get_me",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The person, the tenant and the role.", body = MeResponse),
+        Unauthorized, Forbidden, TooManyRequests,
+    ),
+)]
 pub async fn me(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (user, session) = member.person()?;
     let memberships = state.store.memberships_of(user).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user": { "id": user, "email_verified": state.store.email_verified(user).await? },
-        "tenant_id": member.tenant,
-        "role": member.role,
-        "session_id": session,
-        "memberships": memberships_json(&memberships),
-    })))
+    Ok(HttpResponse::Ok().json(MeResponse {
+        user: MeUser {
+            id: user.as_uuid(),
+            email_verified: state.store.email_verified(user).await?,
+        },
+        tenant_id: member.tenant.as_uuid(),
+        role: member.role,
+        session_id: session.as_uuid(),
+        memberships: membership_responses(&memberships),
+    }))
 }

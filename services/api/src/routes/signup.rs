@@ -2,27 +2,84 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
-use heliograph_domain::{EmailAddress, Name, Password, Slug};
+use heliograph_domain::{EmailAddress, Name, Password, Role, Slug};
 use heliograph_store::NewSignup;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use super::sessions::open_session;
+use super::sessions::{SessionAnswer, open_session};
 use crate::error::{ApiError, Fields, required};
 use crate::limits::{Bucket, client_key};
+use crate::openapi::{BadRequest, Conflict, TooManyRequests, ValidationFailed};
 use crate::startup::AppState;
 
 /// The signup body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignupBody {
+    /// The company's name.
     name: Option<String>,
+    /// The tenant's slug, also its first page's.
     slug: Option<String>,
     email: Option<String>,
     password: Option<String>,
 }
 
+/// What signup answers: a session, and what was created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignupAnswer {
+    #[serde(flatten)]
+    #[schema(inline)]
+    session: SessionAnswer,
+    tenant: SignupTenant,
+    user: SignupUser,
+    page: SignupPage,
+}
+
+/// The new tenant.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignupTenant {
+    id: Uuid,
+    slug: String,
+    name: String,
+    created_at: String,
+}
+
+/// The new tenant's owner.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignupUser {
+    id: Uuid,
+    email: String,
+    /// Always `owner`.
+    role: Role,
+}
+
+/// The new tenant's first page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignupPage {
+    id: Uuid,
+    slug: String,
+    name: String,
+    time_zone: String,
+    url: String,
+}
+
+/// Signs a company up.
+///
 /// Creates the tenant, its owner (argon2id password) and a first page with
-/// the tenant's slug; answers a session token.
+/// the tenant's slug; answers a session, as sign-in does, and emails a link
+/// to verify the address.
+#[utoipa::path(
+    post,
+    path = "/v1/signup",
+    tag = "sessions",
+    operation_id = "signup",
+    request_body(content = SignupBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Signed up and signed in.", body = SignupAnswer,
+            headers(("Set-Cookie" = String, description = "The session and CSRF cookies."))),
+        BadRequest, Conflict, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -68,22 +125,28 @@ pub async fn signup(
             super::accounts::VERIFY_LIFETIME,
         )
         .await?;
-    let mut opened = open_session(&state, record.user_id, record.tenant.id).await?;
-    let body = &mut opened.body;
+    let opened = open_session(&state, record.user_id, record.tenant.id).await?;
     tracing::info!(tenant.id = %record.tenant.id, user.email = %email.masked(), "tenant signed up");
-    body["tenant"] = json!({
-        "id": record.tenant.id,
-        "slug": record.tenant.slug,
-        "name": record.tenant.name,
-        "created_at": heliograph_web::timestamp(record.tenant.created_at),
-    });
-    body["user"] = json!({ "id": record.user_id, "email": email.as_str(), "role": "owner" });
-    body["page"] = json!({
-        "id": record.page.id,
-        "slug": record.page.slug,
-        "name": record.page.name,
-        "time_zone": record.page.time_zone,
-        "url": state.urls.page_url(&record.page.slug),
-    });
-    Ok(opened.respond(&state, actix_web::http::StatusCode::CREATED))
+    let body = SignupAnswer {
+        session: opened.body.clone(),
+        tenant: SignupTenant {
+            id: record.tenant.id.as_uuid(),
+            slug: record.tenant.slug.clone(),
+            name: record.tenant.name.clone(),
+            created_at: heliograph_web::timestamp(record.tenant.created_at),
+        },
+        user: SignupUser {
+            id: record.user_id.as_uuid(),
+            email: email.as_str().to_owned(),
+            role: Role::Owner,
+        },
+        page: SignupPage {
+            id: record.page.id.as_uuid(),
+            slug: record.page.slug.clone(),
+            name: record.page.name.clone(),
+            time_zone: record.page.time_zone.clone(),
+            url: state.urls.page_url(&record.page.slug),
+        },
+    };
+    Ok(opened.respond_with(&state, actix_web::http::StatusCode::CREATED, &body))
 }

@@ -1,29 +1,57 @@
 //! `/v1/pages/{page_id}/subscribers`.
 
 use actix_web::{HttpResponse, web};
-use heliograph_domain::{ComponentId, EmailAddress, FieldError, PageId, Role};
+use heliograph_domain::{Channel, ComponentId, EmailAddress, FieldError, PageId, Role};
 use heliograph_store::NewSubscriber;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// `{"subscriber": {...}}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SubscriberEnvelope {
     subscriber: Option<SubscriberInput>,
 }
 
-#[derive(Deserialize)]
+/// A subscriber to add.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SubscriberInput {
     email: Option<String>,
+    /// Not supported yet (SMS subscribers).
     phone_number: Option<String>,
+    /// Not supported yet (webhook subscribers).
     endpoint: Option<String>,
+    /// Component ids to follow; none means all.
     components: Option<Vec<String>>,
+    /// Must be `true` for now: no confirmation email is sent.
     skip_confirmation_notification: Option<bool>,
+}
+
+/// A subscriber.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberResponse {
+    id: Uuid,
+    /// How they are reached.
+    mode: Channel,
+    email: Option<String>,
+    /// Component ids followed; empty means all.
+    components: Vec<Uuid>,
+    skip_confirmation_notification: bool,
+    confirmed_at: Option<String>,
+    /// Always null for now.
+    quarantined_at: Option<String>,
+    /// Always null for now.
+    purge_at: Option<String>,
+    created_at: String,
+    updated_at: String,
 }
 
 fn parse(input: SubscriberInput) -> Result<NewSubscriber, ApiError> {
@@ -77,7 +105,20 @@ fn parse(input: SubscriberInput) -> Result<NewSubscriber, ApiError> {
     })
 }
 
-/// `POST /v1/pages/{page_id}/subscribers` (editor): adds a confirmed email subscriber.
+/// Adds a confirmed email subscriber to a page (editor).
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/subscribers",
+    tag = "subscribers",
+    operation_id = "create_subscriber",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content = SubscriberEnvelope, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The subscriber.", body = SubscriberResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
@@ -103,16 +144,16 @@ pub async fn create(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": s.id,
-        "mode": s.channel,
-        "email": s.email,
-        "components": s.component_ids,
-        "skip_confirmation_notification": true,
-        "confirmed_at": s.confirmed_at.map(heliograph_web::timestamp),
-        "quarantined_at": null,
-        "purge_at": null,
-        "created_at": heliograph_web::timestamp(s.created_at),
-        "updated_at": heliograph_web::timestamp(s.updated_at),
-    })))
+    Ok(HttpResponse::Created().json(SubscriberResponse {
+        id: s.id.as_uuid(),
+        mode: s.channel,
+        email: s.email,
+        components: s.component_ids,
+        skip_confirmation_notification: true,
+        confirmed_at: s.confirmed_at.map(heliograph_web::timestamp),
+        quarantined_at: None,
+        purge_at: None,
+        created_at: heliograph_web::timestamp(s.created_at),
+        updated_at: heliograph_web::timestamp(s.updated_at),
+    }))
 }

@@ -6,29 +6,42 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use heliograph_domain::{EmailAddress, FieldError, Password, Role, UserId};
 use heliograph_store::{Invitation, InvitationProblem, TeamProblem};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::path_id;
-use super::sessions::open_session;
+use super::sessions::{SessionAnswer, open_session};
 use crate::auth::Member;
 use crate::auth::client_ip;
 use crate::error::{ApiError, Fields, required};
 use crate::limits::{Bucket, client_key};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// How long an invitation link works.
 const INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn invitation_json(i: &Invitation) -> Value {
-    json!({
-        "id": i.id,
-        "email": i.email,
-        "role": i.role,
-        "expires_at": heliograph_web::timestamp(i.expires_at),
-        "created_at": heliograph_web::timestamp(i.created_at),
-    })
+/// A pending invitation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvitationResponse {
+    id: Uuid,
+    email: String,
+    role: Role,
+    expires_at: String,
+    created_at: String,
+}
+
+fn invitation_json(i: &Invitation) -> InvitationResponse {
+    InvitationResponse {
+        id: i.id,
+        email: i.email.clone(),
+        role: i.role,
+        expires_at: heliograph_web::timestamp(i.expires_at),
+        created_at: heliograph_web::timestamp(i.created_at),
+    }
 }
 
 fn parse_role(f: &mut Fields, raw: Option<String>) -> Option<Role> {
@@ -62,18 +75,34 @@ fn last_owner() -> ApiError {
 }
 
 /// `{"invitation": {"email", "role"}}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct InvitationEnvelope {
     invitation: Option<InvitationInput>,
 }
 
-#[derive(Deserialize)]
+/// Whom to invite, as what.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct InvitationInput {
     email: Option<String>,
+    /// `owner`, `admin`, `editor` or `viewer`.
     role: Option<String>,
 }
 
-/// `POST /v1/invitations`: emails a single-use link, valid 7 days.
+/// Invites someone: emails a single-use link, valid 7 days.
+///
+/// Admins, as people; inviting an owner takes an owner.
+#[utoipa::path(
+    post,
+    path = "/v1/invitations",
+    tag = "team",
+    operation_id = "create_invitation",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = InvitationEnvelope, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Invited.", body = InvitationResponse),
+        BadRequest, Unauthorized, Forbidden, Conflict, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn invite(
     member: Member,
     state: web::Data<AppState>,
@@ -111,7 +140,18 @@ pub async fn invite(
     Ok(HttpResponse::Created().json(invitation_json(&invitation)))
 }
 
-/// `GET /v1/invitations`: the pending ones.
+/// Lists the pending invitations (admin, as a person).
+#[utoipa::path(
+    get,
+    path = "/v1/invitations",
+    tag = "team",
+    operation_id = "list_invitations",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The pending invitations.", body = Vec<InvitationResponse>),
+        Unauthorized, Forbidden, TooManyRequests,
+    ),
+)]
 pub async fn invitations(
     member: Member,
     state: web::Data<AppState>,
@@ -123,7 +163,21 @@ pub async fn invitations(
     Ok(HttpResponse::Ok().json(list.iter().map(invitation_json).collect::<Vec<_>>()))
 }
 
-/// `DELETE /v1/invitations/{id}`: the link stops working at once.
+/// Withdraws an invitation: the link stops working at once.
+///
+/// Admins, as people; an owner's invitation takes an owner.
+#[utoipa::path(
+    delete,
+    path = "/v1/invitations/{id}",
+    tag = "team",
+    operation_id = "revoke_invitation",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "The invitation's id.")),
+    responses(
+        (status = 204, description = "Withdrawn."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn revoke_invitation(
     member: Member,
     state: web::Data<AppState>,
@@ -148,9 +202,11 @@ pub async fn revoke_invitation(
 }
 
 /// `{"token", "password"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AcceptBody {
+    /// The token from the emailed link.
     token: Option<String>,
+    /// A new account's password, or the existing account's own.
     password: Option<String>,
 }
 
@@ -164,10 +220,25 @@ fn invitation_error(problem: InvitationProblem) -> ApiError {
     ApiError::field(FieldError::new("token", code, message))
 }
 
-/// `POST /v1/invitations/accept`: joins the team. For an address with no
-/// account, `password` creates one (the link proves the address); for an
-/// existing account, `password` must be that account's. Answers a session
-/// acting for the tenant joined.
+/// Accepts an invitation: joins the team.
+///
+/// For an address with no account, `password` creates one (the link proves
+/// the address); for an existing account, `password` must be that
+/// account's (else 401 `invalid_credentials`). Answers a session acting for
+/// the tenant joined, as sign-in does. A bad token is a 422 on `token` with
+/// code `invalid`, `used`, `revoked` or `expired`.
+#[utoipa::path(
+    post,
+    path = "/v1/invitations/accept",
+    tag = "team",
+    operation_id = "accept_invitation",
+    request_body(content = AcceptBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Joined, and signed in.", body = SessionAnswer,
+            headers(("Set-Cookie" = String, description = "The session and CSRF cookies."))),
+        BadRequest, Unauthorized, Conflict, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn accept(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -251,33 +322,73 @@ pub async fn accept(
         .respond(&state, actix_web::http::StatusCode::CREATED))
 }
 
-/// `GET /v1/members`: the team, for every member.
+/// A member of the team.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MemberResponse {
+    user_id: Uuid,
+    email: String,
+    role: Role,
+    joined_at: String,
+}
+
+/// Lists the team (any member).
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "team",
+    operation_id = "list_members",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The members.", body = Vec<MemberResponse>),
+        Unauthorized, TooManyRequests,
+    ),
+)]
 pub async fn members(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let list = tx.members().await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(
         list.iter()
-            .map(|m| {
-                json!({"user_id": m.user_id, "email": m.email, "role": m.role,
-                       "joined_at": heliograph_web::timestamp(m.joined_at)})
+            .map(|m| MemberResponse {
+                user_id: m.user_id.as_uuid(),
+                email: m.email.clone(),
+                role: m.role,
+                joined_at: heliograph_web::timestamp(m.joined_at),
             })
             .collect::<Vec<_>>(),
     ))
 }
 
 /// `{"member": {"role"}}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct MemberEnvelope {
     member: Option<MemberInput>,
 }
 
-#[derive(Deserialize)]
+/// A member's new role.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MemberInput {
+    /// `owner`, `admin`, `editor` or `viewer`.
     role: Option<String>,
 }
 
-/// `PATCH /v1/members/{user_id}`: takes effect on the member's next request.
+/// Changes a member's role; it takes effect on their next request.
+///
+/// Admins, as people; anything touching an owner takes an owner. The last
+/// owner stays one (409 `last_owner`).
+#[utoipa::path(
+    patch,
+    path = "/v1/members/{user_id}",
+    tag = "team",
+    operation_id = "change_member_role",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("user_id" = Uuid, Path, description = "The member's user id.")),
+    request_body(content = MemberEnvelope, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed."),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn change_role(
     member: Member,
     state: web::Data<AppState>,
@@ -310,7 +421,22 @@ pub async fn change_role(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `DELETE /v1/members/{user_id}`: the member's sessions here end at once.
+/// Removes a member; their sessions here end at once.
+///
+/// Admins, as people; removing an owner takes an owner. The last owner
+/// stays (409 `last_owner`).
+#[utoipa::path(
+    delete,
+    path = "/v1/members/{user_id}",
+    tag = "team",
+    operation_id = "remove_member",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("user_id" = Uuid, Path, description = "The member's user id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests,
+    ),
+)]
 pub async fn remove(
     member: Member,
     state: web::Data<AppState>,

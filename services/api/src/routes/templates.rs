@@ -10,6 +10,10 @@ use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
 use crate::input::{Input, ListParams, paginated};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::startup::AppState;
 
 /// An incident template, as Statuspage shows it.
@@ -120,7 +124,25 @@ fn parse(input: TemplateInput) -> Result<NewTemplate, ApiError> {
     })
 }
 
-/// `GET /v1/pages/{page_id}/incident_templates` (viewer).
+/// Lists a page's incident templates (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incident_templates",
+    tag = "incident templates",
+    operation_id = "list_incident_templates",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        (status = 200, description = "One page of templates.", body = Vec<TemplateResponse>,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn list(
     member: Member,
     state: web::Data<AppState>,
@@ -143,7 +165,24 @@ pub async fn list(
     ))
 }
 
-/// `POST /v1/pages/{page_id}/incident_templates` (editor).
+/// Adds an incident template to a page (editor).
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/incident_templates",
+    tag = "incident templates",
+    operation_id = "create_incident_template",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (TemplateEnvelope = "application/json"),
+        (TemplateEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The new template.", body = TemplateResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
@@ -171,7 +210,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(template_response(&t)))
 }
 
-/// `DELETE /v1/pages/{page_id}/incident_templates/{id}` (editor).
+/// Deletes an incident template (editor).
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/incident_templates/{id}",
+    tag = "incident templates",
+    operation_id = "delete_incident_template",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The template's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
 pub async fn delete(
     member: Member,
     state: web::Data<AppState>,

@@ -17,6 +17,7 @@ use super::groups::page_and_group;
 use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields};
+use crate::openapi::{NotFound, TooManyRequests, Unauthorized, ValidationFailed};
 use crate::startup::AppState;
 
 /// `start` and `end`: dates (`YYYY-MM-DD`, whole days in the page's time
@@ -191,7 +192,25 @@ async fn histories(
     Ok(out)
 }
 
-/// `GET /v1/pages/{page_id}/components/{id}/uptime` (viewer).
+/// A component's uptime over a range (viewer).
+///
+/// The formula is in docs/uptime.md.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/components/{id}/uptime",
+    tag = "uptime",
+    operation_id = "get_component_uptime",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = uuid::Uuid, Path, description = "The page's id."),
+        ("id" = uuid::Uuid, Path, description = "The component's id."),
+        RangeParams,
+    ),
+    responses(
+        (status = 200, description = "The uptime.", body = UptimeResponse),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn component(
     member: Member,
     state: web::Data<AppState>,
@@ -229,8 +248,25 @@ pub async fn component(
     )))
 }
 
-/// `GET /v1/pages/{page_id}/component-groups/{id}/uptime` (viewer): the
-/// members' totals added up, so each weighs by the time it counted.
+/// A component group's uptime over a range (viewer).
+///
+/// The members' totals added up, so each weighs by the time it counted.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/component-groups/{id}/uptime",
+    tag = "uptime",
+    operation_id = "get_component_group_uptime",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = uuid::Uuid, Path, description = "The page's id."),
+        ("id" = uuid::Uuid, Path, description = "The group's id."),
+        RangeParams,
+    ),
+    responses(
+        (status = 200, description = "The uptime.", body = UptimeResponse),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn group(
     member: Member,
     state: web::Data<AppState>,
@@ -322,8 +358,22 @@ pub struct DailyUptime {
     components: Vec<ComponentDays>,
 }
 
-/// `GET /v1/pages/{page_id}/uptime` (viewer): per component, one entry per
-/// day (90 by default), as the public page's uptime bars show.
+/// A page's daily uptime series (viewer).
+///
+/// Per component, one entry per day (90 by default), as the public page's
+/// uptime bars show.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/uptime",
+    tag = "uptime",
+    operation_id = "get_page_uptime",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = uuid::Uuid, Path, description = "The page's id."), DaysParams),
+    responses(
+        (status = 200, description = "The series.", body = DailyUptime),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
 pub async fn daily(
     member: Member,
     state: web::Data<AppState>,

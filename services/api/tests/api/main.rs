@@ -17,6 +17,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod notifications;
+mod openapi;
 mod permissions;
 mod public;
 mod sessions;

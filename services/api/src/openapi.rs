@@ -1,0 +1,258 @@
+//! The OpenAPI document of the API, generated from the handlers'
+//! `#[utoipa::path]` annotations: served at `/v1/openapi.json`, and
+//! browsable with Swagger UI at `/v1/docs/` (vendored into the binary: no
+//! CDN). The API tests check that it covers every route of the route tables
+//! in `routes`.
+
+use std::sync::LazyLock;
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpResponse, http::StatusCode};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{
+    SESSION_COOKIE, accounts, api_keys, audit, components, groups, health, incidents, pages,
+    sessions, signup, subscribers, team, templates, uptime,
+};
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/v1/openapi.json";
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Heliograph API",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Heliograph's management API: status pages, their components, \
+incidents and maintenances, the team and its keys. Bodies are JSON (or, where said, \
+form-encoded with Rails-style brackets), wrapped in the resource's singular name as \
+Statuspage does; any `/v1` path also answers with `.json` appended. Every error is \
+`{\"error\": {\"code\", \"detail\", \"fields\"?}}` (`ErrorBody`).",
+        license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        signup::signup,
+        sessions::login,
+        sessions::refresh,
+        sessions::logout,
+        sessions::me,
+        accounts::change_password,
+        accounts::request_reset,
+        accounts::confirm_reset,
+        accounts::resend_verification,
+        accounts::confirm_verification,
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        audit::list,
+        team::invite,
+        team::invitations,
+        team::accept,
+        team::revoke_invitation,
+        team::members,
+        team::change_role,
+        team::remove,
+        pages::list,
+        pages::create,
+        pages::get,
+        pages::update,
+        uptime::daily,
+        uptime::component,
+        uptime::group,
+        components::list,
+        components::create,
+        components::get,
+        components::update,
+        components::delete,
+        groups::list,
+        groups::create,
+        groups::get,
+        groups::update,
+        groups::delete,
+        subscribers::create,
+        incidents::list,
+        incidents::create,
+        incidents::unresolved,
+        incidents::upcoming,
+        incidents::scheduled,
+        incidents::active_maintenance,
+        incidents::get,
+        incidents::update,
+        incidents::delete,
+        incidents::edit_update,
+        incidents::get_postmortem,
+        incidents::put_postmortem,
+        incidents::delete_postmortem,
+        incidents::publish_postmortem,
+        templates::list,
+        templates::create,
+        templates::delete,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecuritySchemes, &DistinctOperationIds),
+    tags(
+        (name = "health", description = "Liveness and readiness, for orchestrators."),
+        (name = "sessions", description = "Signing up, in and out."),
+        (name = "accounts", description = "Passwords and email verification."),
+        (name = "api keys", description = "Keys for machines; managed by admins, as people."),
+        (name = "audit log", description = "Who changed what."),
+        (name = "team", description = "Invitations and members."),
+        (name = "pages", description = "Status pages and their settings."),
+        (name = "components", description = "What a page reports on."),
+        (name = "component groups", description = "Components shown together."),
+        (name = "subscribers", description = "Who is notified."),
+        (name = "incidents", description = "Incidents and scheduled maintenances, and their updates."),
+        (name = "postmortems", description = "An incident's postmortem."),
+        (name = "incident templates", description = "Ready-made incidents."),
+        (name = "uptime", description = "Uptime per component and group, and per day."),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The three ways to authenticate (any one will do, where the operation lists it).
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <token>` with the token from signup, sign-in or \
+                         refresh, or `Bearer <key>` with an API key (`hg_…`).",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Authorization: OAuth <key>`, Statuspage's form, with an API key. A `read` key \
+                 acts as a viewer, a `read_write` key as an admin; keys never manage keys or \
+                 the team.",
+            ))),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The browser's session cookie, set by sign-in. A change (any method but GET, \
+                 HEAD, OPTIONS) made with it must also send the session's CSRF token in \
+                 `X-CSRF-Token`, or get 403 `csrf_failed`.",
+            ))),
+        );
+    }
+}
+
+/// Operation ids are unique: where one handler serves both PATCH and PUT,
+/// the PUT operation's id gets a `_put` suffix.
+struct DistinctOperationIds;
+
+impl Modify for DistinctOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let patch_id = item.patch.as_ref().and_then(|op| op.operation_id.clone());
+            if let Some(put) = item.put.as_mut()
+                && put.operation_id.is_some()
+                && put.operation_id == patch_id
+            {
+                put.operation_id = patch_id.map(|id| format!("{id}_put"));
+            }
+        }
+    }
+}
+
+/// `malformed_body`: the body is not valid JSON (or, where only JSON is
+/// taken, not sent as `application/json`), or is larger than 64 KiB.
+#[derive(IntoResponses)]
+#[response(status = 400)]
+pub struct BadRequest(pub ErrorBody<'static>);
+
+/// `unauthorized`: missing or invalid credentials; or, where a password
+/// is asked for, `invalid_credentials`: the email or the password is wrong.
+#[derive(IntoResponses)]
+#[response(
+    status = 401,
+    headers(("WWW-Authenticate" = String, description = "`Bearer`, with `unauthorized`."))
+)]
+pub struct Unauthorized(pub ErrorBody<'static>);
+
+/// `forbidden`: the role does not allow this (or an API key asks for
+/// what only a person may do); `csrf_failed`: a change authenticated by the
+/// session cookie came without `X-CSRF-Token`.
+#[derive(IntoResponses)]
+#[response(status = 403)]
+pub struct Forbidden(pub ErrorBody<'static>);
+
+/// `not_found`: nothing here, or nothing this caller may know about
+/// (another tenant's ids are not found either).
+#[derive(IntoResponses)]
+#[response(status = 404)]
+pub struct NotFound(pub ErrorBody<'static>);
+
+/// The request conflicts with existing data; `code` says how
+/// (`slug_taken`, `email_taken`, `already_member`, `already_invited`,
+/// `last_owner`, `already_verified`, `template_name_taken`,
+/// `postmortem_published`, `already_subscribed`, `conflict`).
+#[derive(IntoResponses)]
+#[response(status = 409)]
+pub struct Conflict(pub ErrorBody<'static>);
+
+/// `unsupported_media_type`: the body is neither `application/json` nor
+/// `application/x-www-form-urlencoded`.
+#[derive(IntoResponses)]
+#[response(status = 415)]
+pub struct UnsupportedMediaType(pub ErrorBody<'static>);
+
+/// `validation_failed`: `fields` names every invalid field of the body
+/// or the query, each with its own `code` and `message`.
+#[derive(IntoResponses)]
+#[response(status = 422)]
+pub struct ValidationFailed(pub ErrorBody<'static>);
+
+/// `rate_limited`: too many requests; retry after `Retry-After` seconds.
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    headers(("Retry-After" = u64, description = "Seconds until the limit resets."))
+)]
+pub struct TooManyRequests(pub ErrorBody<'static>);
+
+static DOCUMENT: LazyLock<Result<String, String>> =
+    LazyLock::new(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()));
+
+/// `GET /v1/openapi.json`: the document (no authentication).
+pub async fn document() -> Result<HttpResponse, ApiError> {
+    match &*DOCUMENT {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(json.as_str())),
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+            "cannot serialize the OpenAPI document: {e}"
+        ))),
+    }
+}
+
+/// `GET /v1/docs`: Swagger UI lives at `/v1/docs/`.
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::build(StatusCode::PERMANENT_REDIRECT)
+        .insert_header((header::LOCATION, "/v1/docs/"))
+        .finish()
+}
+
+/// Swagger UI at `/docs/` of the scope it is added to (`/v1`), reading the
+/// document from [`DOCUMENT_PATH`]. Its online validator is off: the page
+/// calls nothing but this server.
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOCUMENT_PATH]).validator_url("none"))
+}
