@@ -242,6 +242,12 @@ pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, FieldErro
     value.ok_or_else(|| FieldError::new(field, "missing", "is required"))
 }
 
+/// The resource object a body is wrapped in (`{"component": {...}}`), or a
+/// 422 naming it as missing.
+pub fn envelope<T>(name: &'static str, value: Option<T>) -> Result<T, ApiError> {
+    required(name, value).map_err(ApiError::field)
+}
+
 /// Turns actix's JSON extraction failures into API errors: syntax → 400, shape → 422.
 pub fn json_error(
     err: actix_web::error::JsonPayloadError,

@@ -16,7 +16,7 @@ use heliograph_store::{ListQuery, Listed};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Fields};
 
 /// Largest accepted body.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -260,4 +260,19 @@ fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// A place in an ordered list (`position`), counted from 1 as Statuspage does.
+pub(crate) fn position(f: &mut Fields, raw: Option<i32>) -> Option<i32> {
+    raw.and_then(|p| {
+        f.check(if p >= 1 {
+            Ok(p)
+        } else {
+            Err(FieldError::new(
+                "position",
+                "invalid",
+                "positions count from 1",
+            ))
+        })
+    })
 }

@@ -228,6 +228,51 @@ pub struct ValidationFailed(pub ErrorBody<'static>);
 )]
 pub struct TooManyRequests(pub ErrorBody<'static>);
 
+/// A 200 answering one page of a list (a bare array, as Statuspage's
+/// clients expect), with the pagination headers of `input::paginated`.
+macro_rules! page_of {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(IntoResponses)]
+        #[response(
+            status = 200,
+            headers(
+                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
+                ("X-Total-Count" = i64, description = "How many match, over all pages."),
+                ("X-Per-Page" = i64, description = "Items per page."),
+                ("X-Page" = i64, description = "This page's number."),
+            )
+        )]
+        pub struct $name(pub Vec<$item>);
+    };
+}
+
+page_of!(
+    /// One page of pages.
+    PageList,
+    pages::PageResponse
+);
+page_of!(
+    /// One page of components.
+    ComponentList,
+    components::ComponentResponse
+);
+page_of!(
+    /// One page of component groups.
+    GroupList,
+    groups::GroupResponse
+);
+page_of!(
+    /// One page of incidents.
+    IncidentList,
+    incidents::IncidentResponse
+);
+page_of!(
+    /// One page of incident templates.
+    TemplateList,
+    templates::TemplateResponse
+);
+
 static DOCUMENT: LazyLock<Result<String, String>> =
     LazyLock::new(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()));
 

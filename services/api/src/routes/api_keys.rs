@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
 };
@@ -93,10 +93,7 @@ pub async fn create(
     body: web::Json<ApiKeyEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     let user = key_manager(&member)?;
-    let input = body
-        .into_inner()
-        .api_key
-        .ok_or_else(|| ApiError::field(FieldError::new("api_key", "missing", "is required")))?;
+    let input = envelope("api_key", body.into_inner().api_key)?;
     let mut f = Fields::default();
     let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 100)));
     let scope = f.check(match input.scope.as_deref().unwrap_or("read") {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
@@ -118,17 +118,7 @@ fn parse_edit(input: ComponentInput) -> Result<ComponentEdit, ApiError> {
         only_show_if_degraded: input.only_show_if_degraded,
         start_date: input.start_date.map(|d| parse_start_date(&mut f, d)),
         visibility: parse_wire(&mut f, "visibility", input.visibility),
-        position: input.position.and_then(|p| {
-            f.check(if p >= 1 {
-                Ok(p)
-            } else {
-                Err(FieldError::new(
-                    "position",
-                    "invalid",
-                    "positions count from 1",
-                ))
-            })
-        }),
+        position: crate::input::position(&mut f, input.position),
     };
     f.finish()?;
     Ok(edit)
@@ -166,13 +156,7 @@ pub(crate) fn page_and_component(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of components.", body = Vec<ComponentResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::ComponentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -260,10 +244,7 @@ pub async fn update(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let before = component_on_page(&mut tx, page, id).await?;
     member.require(Role::Editor)?;
-    let input = body
-        .0
-        .component
-        .ok_or_else(|| ApiError::field(FieldError::new("component", "missing", "is required")))?;
+    let input = envelope("component", body.0.component)?;
     let edit = parse_edit(input)?;
     let status_only = ComponentEdit {
         status: None,
@@ -375,10 +356,7 @@ pub async fn create(
     // Another tenant's page answers 404 before anything else is said about the request.
     tx.page(page).await?;
     member.require(Role::Admin)?;
-    let input = body
-        .0
-        .component
-        .ok_or_else(|| ApiError::field(FieldError::new("component", "missing", "is required")))?;
+    let input = envelope("component", body.0.component)?;
     let new = parse(input)?;
     let component = tx.create_component(page, &new).await?;
     tx.audit(&member.audit(

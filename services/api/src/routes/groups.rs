@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
@@ -93,17 +93,7 @@ fn parse(input: GroupInput) -> Result<GroupEdit, ApiError> {
                 })
                 .collect()
         }),
-        position: input.position.and_then(|p| {
-            f.check(if p >= 1 {
-                Ok(p)
-            } else {
-                Err(FieldError::new(
-                    "position",
-                    "invalid",
-                    "positions count from 1",
-                ))
-            })
-        }),
+        position: crate::input::position(&mut f, input.position),
     };
     f.finish()?;
     Ok(edit)
@@ -138,13 +128,7 @@ pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, Uuid), 
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of groups.", body = Vec<GroupResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::GroupList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -216,9 +200,7 @@ pub async fn create(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.page(page).await?;
     member.require(Role::Admin)?;
-    let input = body.0.component_group.ok_or_else(|| {
-        ApiError::field(FieldError::new("component_group", "missing", "is required"))
-    })?;
+    let input = envelope("component_group", body.0.component_group)?;
     let mut edit = parse(input)?;
     let name = required("name", edit.name.take()).map_err(ApiError::field)?;
     let created = tx
@@ -301,9 +283,7 @@ pub async fn update(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     group_on_page(&mut tx, page, id).await?;
     member.require(Role::Admin)?;
-    let input = body.0.component_group.ok_or_else(|| {
-        ApiError::field(FieldError::new("component_group", "missing", "is required"))
-    })?;
+    let input = envelope("component_group", body.0.component_group)?;
     let edit = parse(input)?;
     let g = tx.edit_component_group(id, &edit).await?;
     let members = tx.group_members(id).await?;

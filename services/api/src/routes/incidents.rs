@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
@@ -420,10 +420,7 @@ pub async fn create(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let page = tx.page(page_id).await?;
     member.require(Role::Editor)?;
-    let input = body
-        .0
-        .incident
-        .ok_or_else(|| ApiError::field(FieldError::new("incident", "missing", "is required")))?;
+    let input = envelope("incident", body.0.incident)?;
     let template = match input.template_id.as_deref() {
         Some(raw) => {
             let id = raw.parse().map_err(|_| {
@@ -509,13 +506,7 @@ async fn list_scope(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -538,13 +529,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -575,13 +560,7 @@ pub async fn unresolved(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -604,13 +583,7 @@ pub async fn upcoming(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -641,13 +614,7 @@ pub async fn scheduled(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of incidents.", body = Vec<IncidentResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -725,10 +692,7 @@ pub async fn update(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = incident_on_page(&mut tx, page, id).await?;
     member.require(Role::Editor)?;
-    let input = body
-        .0
-        .incident
-        .ok_or_else(|| ApiError::field(FieldError::new("incident", "missing", "is required")))?;
+    let input = envelope("incident", body.0.incident)?;
     let mut f = Fields::default();
     let c = parse_common(&mut f, &input);
     let name = input
@@ -896,9 +860,7 @@ pub async fn edit_update(
     incident_on_page(&mut tx, page, id).await?;
     tx.incident_update(id, update_id).await?;
     member.require(Role::Editor)?;
-    let input = body.0.incident_update.ok_or_else(|| {
-        ApiError::field(FieldError::new("incident_update", "missing", "is required"))
-    })?;
+    let input = envelope("incident_update", body.0.incident_update)?;
     let mut f = Fields::default();
     if input
         .body
@@ -1029,10 +991,7 @@ pub async fn put_postmortem(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     incident_on_page(&mut tx, page, id).await?;
     member.require(Role::Editor)?;
-    let input = body
-        .0
-        .postmortem
-        .ok_or_else(|| ApiError::field(FieldError::new("postmortem", "missing", "is required")))?;
+    let input = envelope("postmortem", body.0.postmortem)?;
     let text = required("body_draft", input.body_draft.or(input.body))
         .and_then(|b| {
             if b.trim().is_empty() {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
@@ -186,13 +186,7 @@ fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(ListParams),
     responses(
-        (status = 200, description = "One page of pages.", body = Vec<PageResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::PageList,
         Unauthorized, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -234,10 +228,7 @@ pub async fn create(
     body: Input<PageEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
-    let input = body
-        .0
-        .page
-        .ok_or_else(|| ApiError::field(FieldError::new("page", "missing", "is required")))?;
+    let input = envelope("page", body.0.page)?;
     let mut f = Fields::default();
     let name =
         f.check(required("name", input.name.clone()).and_then(|n| Name::parse("name", &n, 255)));
@@ -330,10 +321,7 @@ pub async fn update(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.page(id).await?;
     member.require(Role::Admin)?;
-    let input = body
-        .0
-        .page
-        .ok_or_else(|| ApiError::field(FieldError::new("page", "missing", "is required")))?;
+    let input = envelope("page", body.0.page)?;
     let edit = parse_edit(input)?;
     let page = tx.edit_page(id, &edit).await?;
     tx.audit(&member.audit(

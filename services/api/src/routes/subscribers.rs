@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
 };
@@ -129,10 +129,7 @@ pub async fn create(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.page(page).await?;
     member.require(Role::Editor)?;
-    let input = body
-        .into_inner()
-        .subscriber
-        .ok_or_else(|| ApiError::field(FieldError::new("subscriber", "missing", "is required")))?;
+    let input = envelope("subscriber", body.into_inner().subscriber)?;
     let new = parse(input)?;
     let s = tx.create_email_subscriber(page, &new).await?;
     // The address itself stays out of the log: it names a person.

@@ -14,7 +14,7 @@ use super::path_id;
 use super::sessions::{SessionAnswer, open_session};
 use crate::auth::Member;
 use crate::auth::client_ip;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::limits::{Bucket, client_key};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
@@ -109,10 +109,7 @@ pub async fn invite(
     body: web::Json<InvitationEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
-    let input = body
-        .into_inner()
-        .invitation
-        .ok_or_else(|| ApiError::field(FieldError::new("invitation", "missing", "is required")))?;
+    let input = envelope("invitation", body.into_inner().invitation)?;
     let mut f = Fields::default();
     let email =
         f.check(required("email", input.email).and_then(|e| EmailAddress::parse("email", &e)));
@@ -402,9 +399,11 @@ pub async fn change_role(
     let Some(role) = role else {
         return Err(f.into_error());
     };
+    // A key is refused before the target is looked up: keys never manage the team.
+    let (person, _) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = tx.member_role(target).await?;
-    let acting = tx.member_role(member.person()?.0).await?;
+    let acting = tx.member_role(person).await?;
     team_manager(&member, acting, &[current, role])?;
     let old = tx
         .set_member_role(target, role)
@@ -444,9 +443,11 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let target: UserId = path_id(&user)?;
     member.require(Role::Admin)?;
+    // A key is refused before the target is looked up: keys never manage the team.
+    let (person, _) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = tx.member_role(target).await?;
-    let acting = tx.member_role(member.person()?.0).await?;
+    let acting = tx.member_role(person).await?;
     team_manager(&member, acting, &[current])?;
     let old = tx
         .remove_member(target)

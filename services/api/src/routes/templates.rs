@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, required};
+use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
@@ -133,13 +133,7 @@ fn parse(input: TemplateInput) -> Result<NewTemplate, ApiError> {
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
     responses(
-        (status = 200, description = "One page of templates.", body = Vec<TemplateResponse>,
-            headers(
-                ("Link" = String, description = "`first`, `last`, `prev` and `next` pages (RFC 8288)."),
-                ("X-Total-Count" = i64, description = "How many match, over all pages."),
-                ("X-Per-Page" = i64, description = "Items per page."),
-                ("X-Page" = i64, description = "This page's number."),
-            )),
+        crate::openapi::TemplateList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
     ),
 )]
@@ -193,10 +187,7 @@ pub async fn create(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.page(page).await?;
     member.require(Role::Editor)?;
-    let input = body
-        .0
-        .template
-        .ok_or_else(|| ApiError::field(FieldError::new("template", "missing", "is required")))?;
+    let input = envelope("template", body.0.template)?;
     let new = parse(input)?;
     let t = tx.create_template(page, &new).await?;
     tx.audit(&member.audit(
