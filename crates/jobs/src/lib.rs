@@ -126,6 +126,12 @@ impl QueueDepth {
     }
 }
 
+/// The pub/sub channel of page-change nudges for a queue namespace.
+#[must_use]
+pub fn page_changes_channel(namespace: &str) -> String {
+    format!("{namespace}:page-changes")
+}
+
 /// The queues of one deployment (or one test): every key is under `namespace`.
 #[derive(Clone)]
 pub struct Queues {
@@ -158,6 +164,21 @@ impl Queues {
     #[must_use]
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The pub/sub channel on which replicas nudge each other when public
+    /// pages changed (`<namespace>:page-changes`; the api derives the same
+    /// name from the same `QUEUE_NAMESPACE`).
+    #[must_use]
+    pub fn page_changes_channel(&self) -> String {
+        page_changes_channel(&self.namespace)
+    }
+
+    /// Nudges every api replica to re-read which public pages changed.
+    pub async fn nudge_page_changes(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.publish(self.page_changes_channel(), "changed").await?;
+        Ok(())
     }
 
     fn config<J: Job>(&self) -> Config {

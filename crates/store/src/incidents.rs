@@ -666,6 +666,33 @@ impl TenantTx {
         .await?)
     }
 
+    /// The `limit` most recent incidents and the `limit` most recent
+    /// maintenances of a page, any status: the page's public history.
+    pub(crate) async fn recent_incidents(
+        &mut self,
+        page: PageId,
+        limit: i64,
+    ) -> Result<Vec<Incident>> {
+        Ok(sqlx::query_as(concat!(
+            "(select ",
+            incident_columns!(),
+            " from incidents i
+              where i.tenant_id = $1 and i.page_id = $2 and i.kind = 'incident'
+              order by i.started_at desc, i.id desc limit $3)
+             union all
+             (select ",
+            incident_columns!(),
+            " from incidents i
+              where i.tenant_id = $1 and i.page_id = $2 and i.kind = 'maintenance'
+              order by i.scheduled_for desc nulls last, i.id desc limit $3)"
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
     /// The updates of these incidents, newest first.
     pub async fn incident_updates(
         &mut self,

@@ -82,9 +82,71 @@ pub struct PageData {
     pub components: Vec<Component>,
     /// Open incidents, and maintenances scheduled or under way, newest first.
     pub active_incidents: Vec<(Incident, Vec<IncidentUpdate>)>,
+    /// The page's history: its [`HISTORY_LIMIT`] most recent incidents and
+    /// as many maintenances, any status, newest first within each kind.
+    pub history: Vec<(Incident, Vec<IncidentUpdate>)>,
+}
+
+/// How many incidents (and, apart, maintenances) a page's public history holds.
+pub const HISTORY_LIMIT: i64 = 100;
+
+/// A public page's address: its slug, and where it lives.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PageRoute {
+    /// The page's slug.
+    pub slug: String,
+    /// Owner.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub tenant_id: TenantId,
+    /// The page.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub page_id: PageId,
 }
 
 impl Store {
+    /// Every page's route, for the public pages' in-memory routing table.
+    ///
+    /// Cross-tenant by nature, like [`Store::page_ref_by_slug`].
+    pub async fn page_routes(&self) -> Result<Vec<PageRoute>> {
+        Ok(
+            sqlx::query_as("select slug, tenant_id, page_id from hg_page_routes()")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Pages whose public content changed after `seq` (see the
+    /// `page_changes` migration), and the newest seq among them.
+    pub async fn page_changes_since(&self, seq: i64) -> Result<(Vec<PageId>, i64)> {
+        let rows: Vec<(uuid::Uuid, i64)> =
+            sqlx::query_as("select page_id, seq from hg_page_changes_since($1)")
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?;
+        let newest = rows.iter().map(|(_, s)| *s).fold(seq, i64::max);
+        Ok((
+            rows.into_iter().map(|(p, _)| PageId::from(p)).collect(),
+            newest,
+        ))
+    }
+
+    /// The newest page change's seq (0 when none).
+    pub async fn page_changes_head(&self) -> Result<i64> {
+        let (seq,): (i64,) = sqlx::query_as("select hg_page_changes_head()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq)
+    }
+
+    /// Forgets page changes older than `before`; answers how many.
+    pub async fn prune_page_changes(&self, before: OffsetDateTime) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("select hg_prune_page_changes($1)")
+            .bind(before)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
     /// Resolves a public page by slug.
     ///
     /// Cross-tenant by nature: the visitor names a page, not a tenant. Answers
@@ -235,24 +297,30 @@ impl TenantTx {
         let page = self.page(id).await?;
         let groups = self.component_groups(id).await?;
         let components = self.components(id).await?;
-        let incidents = self.active_incidents(id).await?;
-        let ids: Vec<IncidentId> = incidents.iter().map(|i| i.id).collect();
+        let active = self.active_incidents(id).await?;
+        let history = self.recent_incidents(id, HISTORY_LIMIT).await?;
+        let mut ids: Vec<IncidentId> = active.iter().chain(&history).map(|i| i.id).collect();
+        ids.sort_unstable_by_key(|i| i.as_uuid());
+        ids.dedup();
         let mut updates: HashMap<IncidentId, Vec<IncidentUpdate>> = HashMap::new();
         for update in self.incident_updates(&ids).await? {
             updates.entry(update.incident_id).or_default().push(update);
         }
-        let active_incidents = incidents
-            .into_iter()
-            .map(|incident| {
-                let mine = updates.remove(&incident.id).unwrap_or_default();
-                (incident, mine)
-            })
-            .collect();
+        let with_updates = |incidents: Vec<Incident>| {
+            incidents
+                .into_iter()
+                .map(|incident| {
+                    let mine = updates.get(&incident.id).cloned().unwrap_or_default();
+                    (incident, mine)
+                })
+                .collect()
+        };
         Ok(PageData {
             page,
             groups,
             components,
-            active_incidents,
+            active_incidents: with_updates(active),
+            history: with_updates(history),
         })
     }
 }

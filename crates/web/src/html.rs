@@ -1,9 +1,9 @@
 //! The public HTML page.
 
 use askama::Template;
-use heliograph_store::{Component, Incident, IncidentUpdate, PageData};
+use heliograph_store::{Component, Incident, IncidentUpdate};
 
-use crate::{group_status, layout, page_status, public_components, timestamp};
+use crate::{Audience, PublicPage, group_status, layout, page_status, timestamp};
 
 struct ComponentView<'a> {
     name: &'a str,
@@ -29,7 +29,7 @@ struct UpdateView<'a> {
 }
 
 /// "Nov 20, 12:00 UTC".
-fn time_label(t: time::OffsetDateTime) -> String {
+pub(crate) fn time_label(t: time::OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
         "[month repr:short] [day padding:none], [hour]:[minute] UTC"
     );
@@ -89,11 +89,20 @@ fn incident_view((i, updates): &(Incident, Vec<IncidentUpdate>)) -> IncidentView
     }
 }
 
-/// Renders the public page as an anonymous visitor may see it. `base_path`
-/// is the prefix of the page's own links (`""` on its host, `/status/<slug>` on the platform host).
-pub fn render_page(data: &PageData, base_path: &str) -> Result<String, askama::Error> {
+/// Renders the page for `audience`. `base_path` is the prefix of the page's
+/// own links (`""` on its host, `/status/<slug>` on the platform host).
+pub fn render_page(
+    page: &PublicPage,
+    audience: Audience,
+    base_path: &str,
+) -> Result<String, askama::Error> {
+    let data = &page.data;
     let status = page_status(data);
-    let visible: Vec<&Component> = public_components(data).filter(|c| shown(c)).collect();
+    let visible: Vec<&Component> = data
+        .components
+        .iter()
+        .filter(|c| audience.sees(c) && shown(c))
+        .collect();
     let (ungrouped, groups) = layout(data, &visible);
     let groups = groups
         .into_iter()
@@ -128,4 +137,64 @@ pub fn render_page(data: &PageData, base_path: &str) -> Result<String, askama::E
         base_path,
     }
     .render()
+}
+
+#[derive(Template)]
+#[template(path = "public/history.html")]
+struct HistoryTemplate<'a> {
+    name: &'a str,
+    incidents: Vec<(String, IncidentView<'a>)>,
+    base_path: &'a str,
+}
+
+/// The page's incident history, newest first.
+pub fn render_history(
+    page: &PublicPage,
+    _audience: Audience,
+    base_path: &str,
+) -> Result<String, askama::Error> {
+    HistoryTemplate {
+        name: &page.data.page.name,
+        incidents: page
+            .data
+            .history
+            .iter()
+            .map(|pair| (pair.0.id.to_string(), incident_view(pair)))
+            .collect(),
+        base_path,
+    }
+    .render()
+}
+
+#[derive(Template)]
+#[template(path = "public/incident.html")]
+struct IncidentTemplate<'a> {
+    name: &'a str,
+    incident: IncidentView<'a>,
+    base_path: &'a str,
+}
+
+/// One incident's page; `None` when the page's history does not hold it.
+pub fn render_incident(
+    page: &PublicPage,
+    _audience: Audience,
+    base_path: &str,
+    id: uuid::Uuid,
+) -> Result<Option<String>, askama::Error> {
+    let Some(pair) = page
+        .data
+        .history
+        .iter()
+        .chain(&page.data.active_incidents)
+        .find(|(i, _)| i.id.as_uuid() == id)
+    else {
+        return Ok(None);
+    };
+    IncidentTemplate {
+        name: &page.data.page.name,
+        incident: incident_view(pair),
+        base_path,
+    }
+    .render()
+    .map(Some)
 }

@@ -1,22 +1,83 @@
 //! The public face of a page: the HTML page rendered from
 //! `frontend-templates/public/`, and Statuspage's v2 JSON documents.
 //!
-//! Everything here is a pure function of [`heliograph_store::PageData`]:
-//! what visitors see is decided in one place, including what they must not
-//! see (private components never leave this crate for an anonymous reader).
+//! Everything here is a pure function of a [`PublicPage`] (the page's data
+//! plus its uptime, read once when the api builds the page's snapshot): what
+//! visitors see is decided in one place, including what they must not see
+//! (private components never leave this crate for an anonymous reader).
 
+mod feeds;
 mod html;
 mod v2;
+mod widgets;
 
-pub use html::render_page;
+use std::collections::HashMap;
+
+use heliograph_domain::ComponentId;
+use time::Date;
+
+pub use feeds::{atom, rss};
+pub use html::{render_history, render_incident, render_page};
 pub use v2::{
-    Summary, V2Component, V2Incident, V2IncidentUpdate, component_object, incident_object,
-    incident_update_object, summary,
+    ComponentsDoc, IncidentList, IncidentsDoc, MaintenanceList, MaintenancesDoc, StatusDoc,
+    Summary, V2_LIST_LIMIT, V2Component, V2Incident, V2IncidentUpdate, component_object,
+    components_doc, incident_object, incident_update_object, incidents_doc, maintenances_doc,
+    status_doc, summary,
 };
+pub use widgets::{badge, embed, embed_script};
 
 use heliograph_domain::{ComponentStatus, Impact, PageStatus, Visibility};
 use heliograph_store::{Component, ComponentGroup, PageData};
 use time::OffsetDateTime;
+
+/// Who reads: anyone, or a signed-in member of the page's tenant, who also
+/// sees private components (marked as such). Only the HTML pages have a
+/// members' view; the JSON, feeds, badge and widget are always public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// An anonymous visitor.
+    Public,
+    /// A member of the tenant.
+    Members,
+}
+
+impl Audience {
+    /// Whether this reader may see `c`.
+    #[must_use]
+    pub fn sees(self, c: &Component) -> bool {
+        self == Self::Members || c.visibility == Visibility::Public
+    }
+}
+
+/// One day of a component's uptime bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UptimeDay {
+    /// The day, in the page's time zone.
+    pub date: Date,
+    /// Percent up, or `None` before the component existed.
+    pub percentage: Option<f64>,
+    /// Seconds of major outage that day.
+    pub major_outage_s: i64,
+    /// Seconds of partial outage that day.
+    pub partial_outage_s: i64,
+}
+
+/// Everything the public face of a page is rendered from.
+#[derive(Debug, Clone)]
+pub struct PublicPage {
+    /// The page, its components and incidents.
+    pub data: PageData,
+    /// The page's canonical address (its custom domain, sub-domain or
+    /// `/status/<slug>` URL), without a trailing slash.
+    pub url: String,
+    /// The last [`UPTIME_DAYS`] days of each component, oldest first.
+    pub uptime: HashMap<ComponentId, Vec<UptimeDay>>,
+    /// When the data was read.
+    pub as_of: OffsetDateTime,
+}
+
+/// How many days the uptime bars show.
+pub const UPTIME_DAYS: u16 = 90;
 
 /// Components an anonymous visitor may see.
 fn public_components(data: &PageData) -> impl Iterator<Item = &Component> {

@@ -8,7 +8,11 @@ use heliograph_store::Json;
 use heliograph_store::{
     AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
 };
+use std::collections::HashMap;
+
 use time::macros::datetime;
+
+use crate::{Audience, PublicPage};
 use uuid::Uuid;
 
 fn id(n: u128) -> Uuid {
@@ -41,7 +45,7 @@ fn component(
 
 /// A page with a public ungrouped component, a group of two, a private
 /// component in an outage, and an open incident.
-fn sample() -> PageData {
+fn sample_data() -> PageData {
     let at = datetime!(2026-11-20 12:00 UTC);
     let incident_id = IncidentId::from(id(50));
     PageData {
@@ -157,28 +161,42 @@ fn sample() -> PageData {
                 ]),
             }],
         )],
+        history: vec![],
+    }
+}
+
+/// [`sample_data`] as the page's snapshot reads it, its history holding the open incident.
+fn sample() -> PublicPage {
+    let mut data = sample_data();
+    data.history = data.active_incidents.clone();
+    PublicPage {
+        data,
+        url: "https://acme.status.test".into(),
+        uptime: HashMap::new(),
+        as_of: datetime!(2026-11-20 12:30 UTC),
     }
 }
 
 #[test]
 fn summary_json_matches_its_snapshot() {
-    insta::assert_json_snapshot!(crate::summary(&sample(), "https://acme.status.test"));
+    insta::assert_json_snapshot!(crate::summary(&sample()));
 }
 
 #[test]
 fn the_public_page_matches_its_snapshot() {
-    insta::assert_snapshot!(crate::render_page(&sample(), "/status/acme").unwrap());
+    insta::assert_snapshot!(
+        crate::render_page(&sample(), Audience::Public, "/status/acme").unwrap()
+    );
 }
 
 #[test]
 fn private_components_leave_no_trace_in_public_output() {
-    let json =
-        serde_json::to_string(&crate::summary(&sample(), "https://acme.status.test")).unwrap();
-    let html = crate::render_page(&sample(), "").unwrap();
+    let json = serde_json::to_string(&crate::summary(&sample())).unwrap();
+    let html = crate::render_page(&sample(), Audience::Public, "").unwrap();
     for output in [&json, &html] {
         assert!(!output.contains("Billing job"));
         assert!(!output.contains(&id(14).to_string()));
     }
     // The private outage does not darken the public indicator beyond the incident's own impact.
-    assert_eq!(crate::page_status(&sample()).indicator, Impact::Major);
+    assert_eq!(crate::page_status(&sample().data).indicator, Impact::Major);
 }

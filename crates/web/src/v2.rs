@@ -4,7 +4,9 @@ use heliograph_domain::{ComponentStatus, Impact, IncidentStatus, PageStatus};
 use heliograph_store::{AffectedComponent, Component, Incident, IncidentUpdate, PageData};
 use serde::Serialize;
 
-use crate::{group_status, layout, page_status, public_components, timestamp};
+use crate::{
+    Audience, PublicPage, group_status, layout, page_status, public_components, timestamp,
+};
 
 /// `page` of every v2 document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -187,37 +189,166 @@ pub fn incident_object(
     }
 }
 
-/// The summary document of a page, as an anonymous visitor may see it.
-#[must_use]
-pub fn summary(data: &PageData, page_url: &str) -> Summary {
-    let (maintenances, incidents): (Vec<_>, Vec<_>) = data
-        .active_incidents
-        .iter()
-        .partition(|(i, _)| i.status.is_maintenance());
+fn v2_page(page: &PublicPage) -> V2Page {
+    let data = &page.data;
     let updated_at = data
         .components
         .iter()
+        .filter(|c| Audience::Public.sees(c))
         .map(|c| c.updated_at)
-        .chain(data.active_incidents.iter().map(|(i, _)| i.updated_at))
+        .chain(data.groups.iter().map(|g| g.updated_at))
+        .chain(
+            data.active_incidents
+                .iter()
+                .chain(&data.history)
+                .map(|(i, _)| i.updated_at),
+        )
         .fold(data.page.updated_at, std::cmp::max);
-    let visible: Vec<&Component> = public_components(data).collect();
+    V2Page {
+        id: data.page.id.to_string(),
+        name: data.page.name.clone(),
+        url: page.url.clone(),
+        time_zone: data.page.time_zone.clone(),
+        updated_at: timestamp(updated_at),
+    }
+}
+
+fn objects<'a>(
+    page: &PublicPage,
+    incidents: impl Iterator<Item = &'a (Incident, Vec<IncidentUpdate>)>,
+) -> Vec<V2Incident> {
+    let visible: Vec<&Component> = public_components(&page.data).collect();
+    incidents
+        .map(|(i, u)| incident_object(&visible, &page.url, i, u))
+        .collect()
+}
+
+/// How many incidents (or maintenances) the v2 lists hold, as on Statuspage.
+pub const V2_LIST_LIMIT: usize = 50;
+
+/// Which incidents `incidents.json` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentList {
+    /// The 50 most recent, any status.
+    Recent,
+    /// Investigating, identified or monitoring.
+    Unresolved,
+}
+
+/// Which maintenances `scheduled-maintenances.json` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaintenanceList {
+    /// The 50 most recent, any status.
+    Recent,
+    /// Not begun.
+    Upcoming,
+    /// In progress or verifying.
+    Active,
+}
+
+/// `GET /api/v2/summary.json`: unresolved incidents, and maintenances
+/// upcoming or under way.
+#[must_use]
+pub fn summary(page: &PublicPage) -> Summary {
+    let (maintenances, incidents): (Vec<_>, Vec<_>) = page
+        .data
+        .active_incidents
+        .iter()
+        .partition(|(i, _)| i.status.is_maintenance());
     Summary {
-        page: V2Page {
-            id: data.page.id.to_string(),
-            name: data.page.name.clone(),
-            url: page_url.to_owned(),
-            time_zone: data.page.time_zone.clone(),
-            updated_at: timestamp(updated_at),
-        },
-        status: page_status(data),
-        components: component_objects(data),
-        incidents: incidents
-            .into_iter()
-            .map(|(i, u)| incident_object(&visible, page_url, i, u))
-            .collect(),
-        scheduled_maintenances: maintenances
-            .into_iter()
-            .map(|(i, u)| incident_object(&visible, page_url, i, u))
-            .collect(),
+        page: v2_page(page),
+        status: page_status(&page.data),
+        components: component_objects(&page.data),
+        incidents: objects(page, incidents.into_iter()),
+        scheduled_maintenances: objects(page, maintenances.into_iter()),
+    }
+}
+
+/// `GET /api/v2/status.json`.
+#[derive(Debug, Serialize)]
+pub struct StatusDoc {
+    page: V2Page,
+    status: PageStatus,
+}
+
+/// `GET /api/v2/status.json`.
+#[must_use]
+pub fn status_doc(page: &PublicPage) -> StatusDoc {
+    StatusDoc {
+        page: v2_page(page),
+        status: page_status(&page.data),
+    }
+}
+
+/// `GET /api/v2/components.json`.
+#[derive(Debug, Serialize)]
+pub struct ComponentsDoc {
+    page: V2Page,
+    components: Vec<V2Component>,
+}
+
+/// `GET /api/v2/components.json`.
+#[must_use]
+pub fn components_doc(page: &PublicPage) -> ComponentsDoc {
+    ComponentsDoc {
+        page: v2_page(page),
+        components: component_objects(&page.data),
+    }
+}
+
+/// `GET /api/v2/incidents.json` and `…/incidents/unresolved.json`.
+#[derive(Debug, Serialize)]
+pub struct IncidentsDoc {
+    page: V2Page,
+    incidents: Vec<V2Incident>,
+}
+
+/// `GET /api/v2/incidents.json` and `…/incidents/unresolved.json`.
+#[must_use]
+pub fn incidents_doc(page: &PublicPage, which: IncidentList) -> IncidentsDoc {
+    let source = match which {
+        IncidentList::Recent => &page.data.history,
+        IncidentList::Unresolved => &page.data.active_incidents,
+    };
+    let chosen = source
+        .iter()
+        .filter(|(i, _)| !i.status.is_maintenance())
+        .filter(|(i, _)| which == IncidentList::Recent || i.status.is_unresolved())
+        .take(V2_LIST_LIMIT);
+    IncidentsDoc {
+        page: v2_page(page),
+        incidents: objects(page, chosen),
+    }
+}
+
+/// `GET /api/v2/scheduled-maintenances.json` and its `upcoming` and `active` lists.
+#[derive(Debug, Serialize)]
+pub struct MaintenancesDoc {
+    page: V2Page,
+    scheduled_maintenances: Vec<V2Incident>,
+}
+
+/// `GET /api/v2/scheduled-maintenances.json` and its `upcoming` and `active` lists.
+#[must_use]
+pub fn maintenances_doc(page: &PublicPage, which: MaintenanceList) -> MaintenancesDoc {
+    let source = match which {
+        MaintenanceList::Recent => &page.data.history,
+        MaintenanceList::Upcoming | MaintenanceList::Active => &page.data.active_incidents,
+    };
+    let chosen = source
+        .iter()
+        .filter(|(i, _)| i.status.is_maintenance())
+        .filter(|(i, _)| match which {
+            MaintenanceList::Recent => true,
+            MaintenanceList::Upcoming => i.status == IncidentStatus::Scheduled,
+            MaintenanceList::Active => matches!(
+                i.status,
+                IncidentStatus::InProgress | IncidentStatus::Verifying
+            ),
+        })
+        .take(V2_LIST_LIMIT);
+    MaintenancesDoc {
+        page: v2_page(page),
+        scheduled_maintenances: objects(page, chosen),
     }
 }

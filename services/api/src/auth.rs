@@ -216,6 +216,22 @@ async fn by_key(state: &AppState, key: &str) -> Result<Member, ApiError> {
     })
 }
 
+/// The member of `tenant` a browser's session cookie names, if any: for the
+/// members' view of a public page. A token of another tenant (or none, or a
+/// forged one) is answered without touching the database.
+pub(crate) async fn cookie_member_of(
+    req: &HttpRequest,
+    state: &AppState,
+    tenant: TenantId,
+) -> Option<Member> {
+    let cookie = req.cookie(crate::routes::SESSION_COOKIE)?;
+    let claims = state.tokens.verify(cookie.value()).ok()?;
+    if claims.tid != tenant {
+        return None;
+    }
+    by_token(state, cookie.value()).await.ok()
+}
+
 impl FromRequest for Member {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;

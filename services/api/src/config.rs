@@ -32,6 +32,12 @@ pub struct ApiConfig {
     pub trust_proxy_headers: bool,
     /// Log format (`LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
+    /// How often each replica reads which public pages changed, when Redis
+    /// brings no news (`PAGE_CACHE_POLL_SECONDS`, default 5).
+    pub page_cache_poll: std::time::Duration,
+    /// The Redis channel replicas (and workers) nudge each other on about
+    /// page changes: `<QUEUE_NAMESPACE>:page-changes`, as the worker names it.
+    pub page_changes_channel: String,
 }
 
 impl ApiConfig {
@@ -63,6 +69,13 @@ impl ApiConfig {
                 "must be between 1 and 2160",
             ));
         }
+        let page_cache_poll = s.parsed_or("PAGE_CACHE_POLL_SECONDS", 5_u64)?;
+        if !(1..=3600).contains(&page_cache_poll) {
+            return Err(SettingError::new(
+                "PAGE_CACHE_POLL_SECONDS",
+                "must be between 1 and 3600",
+            ));
+        }
         Ok(Self {
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
@@ -75,6 +88,10 @@ impl ApiConfig {
             session_ttl_hours,
             trust_proxy_headers: s.parsed_or("TRUST_PROXY_HEADERS", false)?,
             log_format: s.log_format()?,
+            page_cache_poll: std::time::Duration::from_secs(page_cache_poll),
+            page_changes_channel: heliograph_jobs::page_changes_channel(
+                &s.or("QUEUE_NAMESPACE", "heliograph"),
+            ),
         })
     }
 }

@@ -12,6 +12,7 @@ mod idempotency;
 mod input;
 mod limits;
 pub mod openapi;
+pub mod public_pages;
 mod routes;
 pub mod seed;
 pub mod startup;

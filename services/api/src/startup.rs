@@ -1,6 +1,7 @@
 //! Building and running the HTTP server.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -11,10 +12,12 @@ use heliograph_domain::PublicUrls;
 use heliograph_store::Store;
 use redis::aio::ConnectionManager;
 use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::ApiConfig;
 use crate::limits::Limiter;
+use crate::public_pages::{CacheSettings, PublicPages};
 use crate::{error, routes};
 
 /// What every handler can reach.
@@ -35,12 +38,16 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Signs and checks account links.
     pub links: heliograph_auth::LinkSigner,
+    /// The public pages, from memory.
+    pub pages: Arc<PublicPages>,
 }
 
 /// A bound, not yet running, API server.
 pub struct Application {
     port: u16,
     server: Server,
+    /// Stops the public pages' background readers when the server stops.
+    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -63,6 +70,20 @@ impl Application {
             time::Duration::minutes(config.access_token_ttl_minutes),
         )
         .context("JWT_SECRET: unusable")?;
+        let shutdown = CancellationToken::new();
+        let pages = PublicPages::start(
+            store.clone(),
+            config.urls.clone(),
+            redis::Client::open(config.redis_url.expose_secret())
+                .context("REDIS_URL: not a Redis URL")?,
+            CacheSettings {
+                channel: config.page_changes_channel.clone(),
+                poll_interval: config.page_cache_poll,
+            },
+            shutdown.clone(),
+        )
+        .await
+        .context("DATABASE_URL: cannot read the public pages")?;
         let listener = TcpListener::bind(config.bind_addr)
             .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
         let port = listener
@@ -79,6 +100,7 @@ impl Application {
             urls: config.urls.clone(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
+            pages,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -110,7 +132,11 @@ impl Application {
         .context("BIND_ADDR: cannot serve")?
         .shutdown_timeout(10)
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -121,6 +147,8 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let outcome = self.server.await;
+        self.shutdown.cancel();
+        outcome
     }
 }

@@ -255,12 +255,25 @@ pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyho
             }
         }
     }
+    if steps > 0 {
+        // The triggers logged the change; this only makes the pages show it now.
+        if let Err(err) = ctx.queues.nudge_page_changes().await {
+            tracing::warn!(error = %err, "could not nudge the public pages; they will poll");
+        }
+    }
     if let Err(err) = ctx
         .store
         .expire_idempotency_keys(now - time::Duration::hours(24))
         .await
     {
         tracing::warn!(error = %err, "could not expire idempotency keys");
+    }
+    if let Err(err) = ctx
+        .store
+        .prune_page_changes(now - time::Duration::hours(1))
+        .await
+    {
+        tracing::warn!(error = %err, "could not prune page changes");
     }
     Ok(steps)
 }

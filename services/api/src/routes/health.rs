@@ -88,3 +88,46 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// `GET /metrics`: Prometheus text. Counters of this process only; no
+/// tenant data. Keep it off the public internet (the load balancer should
+/// not route it), as every operator's metrics endpoint.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering;
+    let stats = &state.pages.stats;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "heliograph_db_connection_acquisitions_total",
+        "counter",
+        "Connections handed out by the database pool (every query takes one).",
+        state.store.acquisitions(),
+    );
+    metric(
+        "heliograph_page_snapshots",
+        "gauge",
+        "Public page snapshots held in memory.",
+        state.pages.snapshot_count() as u64,
+    );
+    metric(
+        "heliograph_page_snapshot_builds_total",
+        "counter",
+        "Public page snapshots built.",
+        stats.builds.load(Ordering::Relaxed),
+    );
+    metric(
+        "heliograph_page_snapshot_build_failures_total",
+        "counter",
+        "Public page snapshot builds that failed (the previous snapshot kept serving).",
+        stats.build_failures.load(Ordering::Relaxed),
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out)
+}

@@ -151,35 +151,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("")
             .guard(guard::fn_guard(public::is_page_host))
-            .route("/", web::get().to(public::page_by_host))
-            .route(
-                "/api/v2/summary.json",
-                web::get().to(public::summary_by_host),
-            )
-            .default_service(web::to(public::not_found)),
+            .default_service(web::to(public::by_host)),
     )
     .configure(register_health)
+    .route("/metrics", web::get().to(health::metrics))
     .service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(
                 crate::idempotency::middleware,
             ))
+            .wrap(actix_web::middleware::from_fn(nudge_public_pages))
             .configure(register_v1)
             .route("/openapi.json", web::get().to(openapi::document))
             .route("/docs", web::get().to(openapi::docs_redirect))
             .service(openapi::swagger_ui()),
     )
-    .service(
-        web::scope("/status/{slug}")
-            .route("", web::get().to(public::page_by_path))
-            .route("/", web::get().to(public::page_by_path))
-            .route(
-                "/api/v2/summary.json",
-                web::get().to(public::summary_by_path),
-            )
-            .default_service(web::to(public::not_found)),
-    )
+    .service(web::scope("/status/{slug}").default_service(web::to(public::by_path)))
     .default_service(web::to(not_found));
+}
+
+/// After a successful change through the API, the public pages catch up at
+/// once here and on every other replica (a change that touched no page costs
+/// one cheap read of `page_changes`).
+async fn nudge_public_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let unsafe_method = !req.method().is_safe();
+    let pages = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map(|s| std::sync::Arc::clone(&s.pages));
+    let response = next.call(req).await?;
+    if unsafe_method
+        && response.status().is_success()
+        && let Some(pages) = pages
+    {
+        tokio::spawn(async move { pages.changed().await });
+    }
+    Ok(response)
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

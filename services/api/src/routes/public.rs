@@ -1,13 +1,15 @@
-//! Public pages: by host (`<slug>.<base domain>`) and by path (`/status/<slug>/`).
+//! Public pages: by host (`<slug>.<base domain>`) and by path
+//! (`/status/<slug>/…` on the platform host), answered from the page's
+//! in-memory snapshot (see `public_pages`).
 
 use actix_web::guard::GuardContext;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use anyhow::Context;
-use heliograph_domain::Slug;
-use heliograph_store::PageData;
+use heliograph_web::Audience;
 
-use crate::error::ApiError;
+use crate::auth;
+use crate::public_pages::{Base, Doc, Lookup, Rendered, Snapshot, render};
 use crate::startup::AppState;
 
 fn host_of(headers: &header::HeaderMap) -> Option<String> {
@@ -25,102 +27,169 @@ pub fn is_page_host(ctx: &GuardContext<'_>) -> bool {
     host_of(ctx.head().headers()).is_some_and(|host| state.urls.slug_for_host(&host).is_some())
 }
 
-fn slug_from_host(req: &HttpRequest, state: &AppState) -> Option<String> {
-    let host = host_of(req.headers())?;
-    state.urls.slug_for_host(&host).map(str::to_owned)
-}
-
-async fn load(state: &AppState, raw_slug: &str) -> Result<Option<PageData>, ApiError> {
-    let Ok(slug) = Slug::parse("slug", raw_slug) else {
-        return Ok(None);
-    };
-    let Some(page) = state.store.page_ref_by_slug(&slug).await? else {
-        return Ok(None);
-    };
-    let mut tx = state.store.tenant_tx(page.tenant_id).await?;
-    let data = tx.page_data(page.page_id).await?;
-    tx.commit().await?;
-    Ok(Some(data))
-}
-
-fn cache_control() -> CacheControl {
+/// Short enough that a change shows within seconds; stale copies cover a
+/// burst (`stale-while-revalidate`) and an outage of ours (`stale-if-error`).
+fn public_cache() -> CacheControl {
     CacheControl(vec![
         CacheDirective::Public,
         CacheDirective::MaxAge(10),
+        CacheDirective::Extension("stale-while-revalidate".into(), Some("30".into())),
         CacheDirective::Extension("stale-if-error".into(), Some("86400".into())),
     ])
 }
 
-async fn page(
+fn private_cache() -> CacheControl {
+    CacheControl(vec![CacheDirective::Private, CacheDirective::NoStore])
+}
+
+/// `GET` (or `HEAD`) of anything on a page host.
+pub async fn by_host(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let slug =
+        host_of(req.headers()).and_then(|host| state.urls.slug_for_host(&host).map(str::to_owned));
+    let Some(slug) = slug else {
+        return not_found_page();
+    };
+    let path = req.path().to_owned();
+    serve(&req, &state, &slug, &path, &Base::Host, "").await
+}
+
+/// `GET` (or `HEAD`) of anything under `/status/<slug>` on the platform host.
+pub async fn by_path(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(rest) = req.path().strip_prefix("/status/") else {
+        return not_found_page();
+    };
+    let (slug, path) = rest.split_once('/').map_or((rest, ""), |(s, p)| (s, p));
+    let (slug, path) = (slug.to_owned(), format!("/{path}"));
+    let prefix = format!("/status/{slug}");
+    serve(&req, &state, &slug, &path, &Base::Path, &prefix).await
+}
+
+async fn serve(
+    req: &HttpRequest,
     state: &AppState,
-    slug: Option<String>,
-    base_path: &str,
-) -> Result<HttpResponse, ApiError> {
-    let Some(data) = (match slug {
-        Some(slug) => load(state, &slug).await?,
-        None => None,
-    }) else {
-        return Ok(not_found().await);
+    slug: &str,
+    path: &str,
+    base: &Base,
+    prefix: &str,
+) -> HttpResponse {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET, HEAD"))
+            .finish();
+    }
+    let incident = path
+        .strip_prefix("/incidents/")
+        .and_then(|id| id.trim_end_matches('/').parse::<uuid::Uuid>().ok());
+    let doc = Doc::from_path(path);
+    if doc.is_none() && incident.is_none() {
+        // Decided before any lookup: a path no page has costs nothing.
+        return not_found_page();
+    }
+    let snapshot = match state.pages.get(slug).await {
+        Lookup::Found(s) => s,
+        Lookup::NoSuchPage => return not_found_page(),
+        Lookup::Unavailable => return unavailable(),
     };
-    let html = heliograph_web::render_page(&data, base_path)
-        .context("Failed to render the public page")?;
-    Ok(HttpResponse::Ok()
-        .insert_header(cache_control())
+    let html = incident.is_some() || doc.is_some_and(|d| !d.cross_origin());
+    if html
+        && *base == Base::Path
+        && let Some(response) = members_view(req, state, &snapshot, doc, incident, prefix).await
+    {
+        return response;
+    }
+    let rendered = match (doc, incident) {
+        (Some(doc), _) => snapshot.doc(doc, base).cloned(),
+        (None, Some(id)) => snapshot.incident(id, base, prefix),
+        (None, None) => None,
+    };
+    match rendered {
+        Some(r) => respond(req, &r, doc.is_some_and(Doc::cross_origin), html),
+        None => not_found_page(),
+    }
+}
+
+/// The HTML with private components, for a signed-in member of the page's
+/// tenant (by the session cookie of the platform host); `None` for anyone else.
+async fn members_view(
+    req: &HttpRequest,
+    state: &AppState,
+    snapshot: &Snapshot,
+    doc: Option<Doc>,
+    incident: Option<uuid::Uuid>,
+    prefix: &str,
+) -> Option<HttpResponse> {
+    auth::cookie_member_of(req, state, snapshot.tenant_id).await?;
+    let body = match (doc, incident) {
+        (Some(doc), _) => render(&snapshot.page, doc, Audience::Members, prefix).ok()?,
+        (None, Some(id)) => {
+            heliograph_web::render_incident(&snapshot.page, Audience::Members, prefix, id)
+                .ok()
+                .flatten()?
+        }
+        (None, None) => return None,
+    };
+    Some(
+        HttpResponse::Ok()
+            .insert_header(private_cache())
+            .insert_header((header::VARY, "Cookie"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+    )
+}
+
+fn respond(req: &HttpRequest, r: &Rendered, cross_origin: bool, html: bool) -> HttpResponse {
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == r.etag || t == "*")
+        });
+    let mut response = if fresh {
+        HttpResponse::build(StatusCode::NOT_MODIFIED)
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(public_cache())
+        .insert_header((header::ETAG, r.etag.as_str()));
+    if cross_origin {
+        response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    }
+    if html {
+        // A member's view of the same URL must never be served from a shared cache.
+        response.insert_header((header::VARY, "Cookie"));
+    }
+    if fresh {
+        return response.finish();
+    }
+    response
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(r.content_type),
+        ))
+        .body(r.body.clone())
+}
+
+fn unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, "5"))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .content_type("text/html; charset=utf-8")
-        .body(html))
+        .body(concat!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unavailable</title></head>",
+            "<body><main><h1>Unavailable</h1><p>This status page cannot be shown right now. Try again in a few seconds.</p></main></body></html>"
+        ))
 }
 
-async fn summary(state: &AppState, slug: Option<String>) -> Result<HttpResponse, ApiError> {
-    let Some(data) = (match slug {
-        Some(slug) => load(state, &slug).await?,
-        None => None,
-    }) else {
-        return Err(ApiError::NotFound);
-    };
-    let url = state.urls.page_url(&data.page.slug);
-    Ok(HttpResponse::Ok()
-        .insert_header(cache_control())
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(heliograph_web::summary(&data, &url)))
-}
-
-/// `GET /` on a page host.
-pub async fn page_by_host(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    page(&state, slug_from_host(&req, &state), "").await
-}
-
-/// `GET /status/<slug>/` on the platform host.
-pub async fn page_by_path(
-    slug: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let slug = slug.into_inner();
-    let base = format!("/status/{slug}");
-    page(&state, Some(slug), &base).await
-}
-
-/// `GET /api/v2/summary.json` on a page host.
-pub async fn summary_by_host(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    summary(&state, slug_from_host(&req, &state)).await
-}
-
-/// `GET /status/<slug>/api/v2/summary.json` on the platform host.
-pub async fn summary_by_path(
-    slug: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    summary(&state, Some(slug.into_inner())).await
-}
-
-/// A plain page for hosts and paths that name no status page.
-pub async fn not_found() -> HttpResponse {
+fn not_found_page() -> HttpResponse {
     HttpResponse::NotFound()
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(60),
+        ]))
         .content_type("text/html; charset=utf-8")
         .body(concat!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>",

@@ -4,10 +4,10 @@
 
 use actix_web::{HttpResponse, web};
 use heliograph_domain::uptime::{
-    StatusHistory, UptimeRange, UptimeTotals, UptimeWeights, daily_uptime, uptime_totals,
+    DayUptime, StatusHistory, UptimeRange, UptimeTotals, UptimeWeights, daily_uptime, uptime_totals,
 };
 use heliograph_domain::{ComponentId, FieldError, PageId, TimeZoneName, day_bounds, local_date};
-use heliograph_store::{ComponentHistory, Page, TenantTx};
+use heliograph_store::{Component, ComponentHistory, Page, TenantTx};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -190,6 +190,36 @@ async fn histories(
         out.push(tx.component_history(*id, end).await?);
     }
     Ok(out)
+}
+
+/// Each component of `page` with its last `days` days (in the page's time
+/// zone, oldest first, today up to `now`): what the daily series and the
+/// public page's uptime bars show.
+pub(crate) async fn page_days(
+    tx: &mut TenantTx,
+    page: &Page,
+    days: u16,
+    now: OffsetDateTime,
+) -> Result<Vec<(Component, Vec<DayUptime>)>, ApiError> {
+    let zone = zone_of(page);
+    let last = local_date(now, &zone);
+    let first = last - time::Duration::days(i64::from(days) - 1);
+    let ids: Vec<ComponentId> = tx.components(page.id).await?.iter().map(|c| c.id).collect();
+    let hs = histories(tx, &ids, now).await?;
+    Ok(hs
+        .into_iter()
+        .map(|h| {
+            let days = daily_uptime(
+                &status_history(&h, &zone),
+                &zone,
+                first,
+                last,
+                &h.maintenance,
+                now,
+            );
+            (h.component, days)
+        })
+        .collect())
 }
 
 /// A component's uptime over a range (viewer).
@@ -392,39 +422,29 @@ pub async fn daily(
     let now = OffsetDateTime::now_utc();
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let page = tx.page(page_id).await?;
-    let ids: Vec<ComponentId> = tx.components(page_id).await?.iter().map(|c| c.id).collect();
-    let hs = histories(&mut tx, &ids, now).await?;
-    tx.commit().await?;
     let zone = zone_of(&page);
-    let last = local_date(now, &zone);
-    let first = last - time::Duration::days(i64::from(days) - 1);
+    let per_component = page_days(&mut tx, &page, days, now).await?;
+    tx.commit().await?;
     let weights = UptimeWeights {
         partial_outage: page.uptime_partial_weight,
     };
-    let components = hs
-        .iter()
-        .map(|h| ComponentDays {
-            id: h.component.id.to_string(),
-            name: h.component.name.clone(),
-            days: daily_uptime(
-                &status_history(h, &zone),
-                &zone,
-                first,
-                last,
-                &h.maintenance,
-                now,
-            )
-            .into_iter()
-            .map(|d| Day {
-                date: d.date.to_string(),
-                uptime_percentage: d
-                    .totals
-                    .percentage(weights)
-                    .map(|p| (p * 100.0).round() / 100.0),
-                major_outage: seconds(d.totals.major_outage_ms),
-                partial_outage: seconds(d.totals.partial_outage_ms),
-            })
-            .collect(),
+    let components = per_component
+        .into_iter()
+        .map(|(component, days)| ComponentDays {
+            id: component.id.to_string(),
+            name: component.name,
+            days: days
+                .into_iter()
+                .map(|d| Day {
+                    date: d.date.to_string(),
+                    uptime_percentage: d
+                        .totals
+                        .percentage(weights)
+                        .map(|p| (p * 100.0).round() / 100.0),
+                    major_outage: seconds(d.totals.major_outage_ms),
+                    partial_outage: seconds(d.totals.partial_outage_ms),
+                })
+                .collect(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(DailyUptime {

@@ -151,6 +151,7 @@ impl TestApp {
             .expect("connects to the test database as its owner");
 
         let redis_url = env("REDIS_URL");
+        let namespace = format!("test-{}", Uuid::new_v4().simple());
         let urls =
             PublicUrls::new("http://heliograph.test", Some(BASE_DOMAIN)).expect("valid test URLs");
         let config = ApiConfig {
@@ -165,6 +166,10 @@ impl TestApp {
             trust_proxy_headers: true,
             link_secret: SecretString::from(LINK_SECRET.to_owned()),
             log_format: LogFormat::Text,
+            // Changes reach the pages by the Redis nudge; tests that need
+            // the poll (or its absence) set their own interval.
+            page_cache_poll: Duration::from_secs(3600),
+            page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
         };
         let app = Application::build(&config).await.expect("the API starts");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -175,7 +180,7 @@ impl TestApp {
         )
         .await
         .expect("Redis is reachable");
-        let queues = Queues::new(redis, format!("test-{}", Uuid::new_v4().simple()));
+        let queues = Queues::new(redis, namespace);
         let mailer = Mailer::new(
             &env("SMTP_URL"),
             "Heliograph Test <notifications@heliograph.test>"
@@ -256,6 +261,30 @@ impl TestApp {
         let response = request.send().await.expect("the API answers");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs a public JSON document until `ready` holds for it (the pages
+    /// catch up with a change within a second), and answers it.
+    pub async fn public_json(
+        &self,
+        path: &str,
+        host: Option<&str>,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let response = self.get(path, host).await;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status == StatusCode::OK && ready(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} did not catch up within 5 s: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// GETs a path, optionally with another `Host`.

@@ -1,0 +1,681 @@
+//! Public pages from memory: a per-page snapshot of rendered bytes.
+//!
+//! A status page is read hardest exactly when everything else is failing, so
+//! no visitor's request reaches PostgreSQL once a page is warm:
+//!
+//! - **Routing** (`<slug>.<base domain>`, `/status/<slug>/`, later verified
+//!   custom domains) is a table held in memory, so an unknown host or slug is
+//!   a 404 without a query, whatever the request carries.
+//! - **Content** is a [`Snapshot`] per page: every document (HTML, the eight
+//!   v2 JSON documents, feeds, badge, widget) rendered once, with its ETag.
+//!   Query strings and headers select nothing but the document, so none can
+//!   bypass it. Incident pages are rendered on first request from the
+//!   snapshot's data and kept with it.
+//! - **Freshness**: triggers append every change to a page's public content
+//!   to `page_changes` (whoever wrote it). After a change, the api (and the
+//!   worker) publish a nudge on Redis; every replica then reads what changed
+//!   since the seq it has seen (one indexed query), rebuilds those snapshots
+//!   and swaps them in. The same read runs on a timer, so a lost nudge, or a
+//!   Redis outage, delays a page by at most the poll interval.
+//! - **Failure**: a rebuild that fails keeps the old snapshot, which is
+//!   served (stale) until one succeeds — with PostgreSQL or Redis down, warm
+//!   pages keep answering 200. Only a page never built needs the database.
+//!
+//! Members of the page's tenant, signed in on the platform host, get the
+//! HTML with private components: rendered per request from the snapshot's
+//! data (their session is checked in the database, as every session is), and
+//! never cached by anyone (`private, no-store`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use anyhow::Context;
+use heliograph_domain::uptime::UptimeWeights;
+use heliograph_domain::{PageId, PublicUrls, TenantId};
+use heliograph_store::{PageRoute, Store};
+use heliograph_web::{Audience, IncidentList, MaintenanceList, PublicPage, UptimeDay};
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::routes::uptime::page_days;
+
+/// A document of a page, as its path names it (under the page's root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Doc {
+    /// `/`
+    Page,
+    /// `/history`
+    History,
+    /// `/api/v2/summary.json`
+    Summary,
+    /// `/api/v2/status.json`
+    Status,
+    /// `/api/v2/components.json`
+    Components,
+    /// `/api/v2/incidents.json`
+    Incidents,
+    /// `/api/v2/incidents/unresolved.json`
+    Unresolved,
+    /// `/api/v2/scheduled-maintenances.json`
+    Maintenances,
+    /// `/api/v2/scheduled-maintenances/upcoming.json`
+    Upcoming,
+    /// `/api/v2/scheduled-maintenances/active.json`
+    Active,
+    /// `/history.rss`
+    Rss,
+    /// `/history.atom`
+    Atom,
+    /// `/badge.svg`
+    Badge,
+    /// `/embed` (the widget's iframe)
+    Embed,
+    /// `/embed.js` (the widget's script)
+    EmbedScript,
+}
+
+impl Doc {
+    /// Every document, for building a snapshot.
+    const ALL: [Self; 15] = [
+        Self::Page,
+        Self::History,
+        Self::Summary,
+        Self::Status,
+        Self::Components,
+        Self::Incidents,
+        Self::Unresolved,
+        Self::Maintenances,
+        Self::Upcoming,
+        Self::Active,
+        Self::Rss,
+        Self::Atom,
+        Self::Badge,
+        Self::Embed,
+        Self::EmbedScript,
+    ];
+
+    /// The document a path under a page's root names (`""` or `/` is the page).
+    #[must_use]
+    pub fn from_path(path: &str) -> Option<Self> {
+        Some(match path.trim_end_matches('/') {
+            "" | "/index.html" => Self::Page,
+            "/history" => Self::History,
+            "/api/v2/summary.json" => Self::Summary,
+            "/api/v2/status.json" => Self::Status,
+            "/api/v2/components.json" => Self::Components,
+            "/api/v2/incidents.json" => Self::Incidents,
+            "/api/v2/incidents/unresolved.json" => Self::Unresolved,
+            "/api/v2/scheduled-maintenances.json" => Self::Maintenances,
+            "/api/v2/scheduled-maintenances/upcoming.json" => Self::Upcoming,
+            "/api/v2/scheduled-maintenances/active.json" => Self::Active,
+            "/history.rss" => Self::Rss,
+            "/history.atom" => Self::Atom,
+            "/badge.svg" => Self::Badge,
+            "/embed" => Self::Embed,
+            "/embed.js" => Self::EmbedScript,
+            _ => return None,
+        })
+    }
+
+    /// Whether it is HTML that links to the page's other documents (so it
+    /// depends on the base path it is served under, and has a members' view).
+    const fn is_html_page(self) -> bool {
+        matches!(self, Self::Page | Self::History)
+    }
+
+    const fn content_type(self) -> &'static str {
+        match self {
+            Self::Page | Self::History | Self::Embed => "text/html; charset=utf-8",
+            Self::Rss => "application/rss+xml; charset=utf-8",
+            Self::Atom => "application/atom+xml; charset=utf-8",
+            Self::Badge => "image/svg+xml",
+            Self::EmbedScript => "text/javascript; charset=utf-8",
+            _ => "application/json",
+        }
+    }
+
+    /// Whether other sites' scripts may read it (the v2 JSON, feeds, badge).
+    pub const fn cross_origin(self) -> bool {
+        !matches!(self, Self::Page | Self::History | Self::Embed)
+    }
+}
+
+/// Where the page's own links point: its root on its own host, or
+/// `/status/<slug>` on the platform host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Base {
+    /// `<slug>.<base domain>` or a custom domain: links from `/`.
+    Host,
+    /// The platform host: links from `/status/<slug>`.
+    Path,
+}
+
+/// A document ready to send.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The bytes.
+    pub body: Bytes,
+    /// A strong validator, quoted: the same bytes have the same ETag on every replica.
+    pub etag: String,
+    /// Its media type.
+    pub content_type: &'static str,
+}
+
+impl Rendered {
+    fn new(body: impl Into<Bytes>, content_type: &'static str) -> Self {
+        let body = body.into();
+        let digest = Sha256::digest(&body);
+        let etag = format!(
+            "\"{}\"",
+            digest[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Self {
+            body,
+            etag,
+            content_type,
+        }
+    }
+}
+
+/// One page's public face at one moment.
+pub struct Snapshot {
+    /// Whose page.
+    pub tenant_id: TenantId,
+    /// What it was rendered from (members' views and incident pages render from it).
+    pub page: Arc<PublicPage>,
+    docs: HashMap<(Doc, Base), Rendered>,
+    incidents: Mutex<HashMap<(uuid::Uuid, Base), Option<Rendered>>>,
+}
+
+impl Snapshot {
+    fn build(tenant_id: TenantId, page: PublicPage, slug_base: &str) -> anyhow::Result<Self> {
+        let mut docs = HashMap::new();
+        for doc in Doc::ALL {
+            for base in [Base::Host, Base::Path] {
+                if base == Base::Path && !doc.is_html_page() {
+                    continue;
+                }
+                let prefix = match base {
+                    Base::Host => "",
+                    Base::Path => slug_base,
+                };
+                let body = render(&page, doc, Audience::Public, prefix)?;
+                docs.insert((doc, base), Rendered::new(body, doc.content_type()));
+            }
+        }
+        Ok(Self {
+            tenant_id,
+            page: Arc::new(page),
+            docs,
+            incidents: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A document for anonymous visitors.
+    #[must_use]
+    pub fn doc(&self, doc: Doc, base: &Base) -> Option<&Rendered> {
+        let base = if doc.is_html_page() {
+            base
+        } else {
+            &Base::Host
+        };
+        self.docs.get(&(doc, base.clone()))
+    }
+
+    /// An incident's page for anonymous visitors, rendered once per snapshot;
+    /// `None` when the snapshot's history does not hold it.
+    pub fn incident(&self, id: uuid::Uuid, base: &Base, prefix: &str) -> Option<Rendered> {
+        let mut memo = self
+            .incidents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.entry((id, base.clone()))
+            .or_insert_with(|| {
+                heliograph_web::render_incident(&self.page, Audience::Public, prefix, id)
+                    .ok()
+                    .flatten()
+                    .map(|html| Rendered::new(html, "text/html; charset=utf-8"))
+            })
+            .clone()
+    }
+}
+
+/// Renders one document.
+pub fn render(
+    page: &PublicPage,
+    doc: Doc,
+    audience: Audience,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    let json = |v: serde_json::Result<String>| v.context("Failed to serialise a v2 document");
+    Ok(match doc {
+        Doc::Page => heliograph_web::render_page(page, audience, prefix)?,
+        Doc::History => heliograph_web::render_history(page, audience, prefix)?,
+        Doc::Summary => json(serde_json::to_string(&heliograph_web::summary(page)))?,
+        Doc::Status => json(serde_json::to_string(&heliograph_web::status_doc(page)))?,
+        Doc::Components => json(serde_json::to_string(&heliograph_web::components_doc(page)))?,
+        Doc::Incidents => json(serde_json::to_string(&heliograph_web::incidents_doc(
+            page,
+            IncidentList::Recent,
+        )))?,
+        Doc::Unresolved => json(serde_json::to_string(&heliograph_web::incidents_doc(
+            page,
+            IncidentList::Unresolved,
+        )))?,
+        Doc::Maintenances => json(serde_json::to_string(&heliograph_web::maintenances_doc(
+            page,
+            MaintenanceList::Recent,
+        )))?,
+        Doc::Upcoming => json(serde_json::to_string(&heliograph_web::maintenances_doc(
+            page,
+            MaintenanceList::Upcoming,
+        )))?,
+        Doc::Active => json(serde_json::to_string(&heliograph_web::maintenances_doc(
+            page,
+            MaintenanceList::Active,
+        )))?,
+        Doc::Rss => heliograph_web::rss(page),
+        Doc::Atom => heliograph_web::atom(page),
+        Doc::Badge => heliograph_web::badge(page),
+        Doc::Embed => heliograph_web::embed(page)?,
+        Doc::EmbedScript => heliograph_web::embed_script(page),
+    })
+}
+
+/// Where pages live: by slug (and, with custom domains, by host).
+#[derive(Debug, Default)]
+struct Routes {
+    by_slug: HashMap<String, (TenantId, PageId)>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Snapshots built.
+    pub builds: AtomicU64,
+    /// Builds that failed (the old snapshot, if any, kept serving).
+    pub build_failures: AtomicU64,
+}
+
+/// Settings of the public pages' cache.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// The Redis channel replicas nudge each other on.
+    pub channel: String,
+    /// How often `page_changes` is read without a nudge.
+    pub poll_interval: Duration,
+}
+
+/// The public pages of every tenant, in memory. One per process, shared by
+/// every worker thread.
+pub struct PublicPages {
+    store: Store,
+    urls: PublicUrls,
+    redis: redis::Client,
+    settings: CacheSettings,
+    routes: RwLock<Arc<Routes>>,
+    snapshots: RwLock<HashMap<PageId, Arc<Snapshot>>>,
+    /// Pages whose snapshot is being (re)built, so a stampede builds once;
+    /// and those of them that changed meanwhile, so the build runs again.
+    building: Mutex<Building>,
+    /// Wakes a build's waiters.
+    built: tokio::sync::Notify,
+    /// The newest `page_changes` seq applied.
+    seq: AtomicI64,
+    /// Wakes the change reader at once (a nudge, or a change made here).
+    nudge: tokio::sync::Notify,
+    /// Counters.
+    pub stats: CacheStats,
+}
+
+/// See [`PublicPages::building`].
+#[derive(Debug, Default)]
+struct Building {
+    now: HashSet<PageId>,
+    changed: HashSet<PageId>,
+}
+
+/// What [`PublicPages::get`] answers.
+pub enum Lookup {
+    /// The page's snapshot.
+    Found(Arc<Snapshot>),
+    /// No page has that slug or host.
+    NoSuchPage,
+    /// The page exists but has never been built, and building failed now.
+    Unavailable,
+}
+
+impl PublicPages {
+    /// Loads the routing table (the database must answer once, at start).
+    pub async fn start(
+        store: Store,
+        urls: PublicUrls,
+        redis: redis::Client,
+        settings: CacheSettings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
+        let head = store
+            .page_changes_head()
+            .await
+            .context("Failed to read page_changes")?;
+        let pages = Arc::new(Self {
+            store,
+            urls,
+            redis,
+            settings,
+            routes: RwLock::new(Arc::new(Routes::default())),
+            snapshots: RwLock::new(HashMap::new()),
+            building: Mutex::new(Building::default()),
+            built: tokio::sync::Notify::new(),
+            seq: AtomicI64::new(head),
+            nudge: tokio::sync::Notify::new(),
+            stats: CacheStats::default(),
+        });
+        pages
+            .reload_routes()
+            .await
+            .context("Failed to load the pages' routes")?;
+        tokio::spawn(Arc::clone(&pages).read_changes(shutdown.clone()));
+        tokio::spawn(Arc::clone(&pages).listen(shutdown));
+        Ok(pages)
+    }
+
+    async fn reload_routes(&self) -> anyhow::Result<()> {
+        let rows: Vec<PageRoute> = self.store.page_routes().await?;
+        let routes = Routes {
+            by_slug: rows
+                .into_iter()
+                .map(|r| (r.slug, (r.tenant_id, r.page_id)))
+                .collect(),
+        };
+        *self
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(routes);
+        Ok(())
+    }
+
+    /// The page a slug names, from memory.
+    #[must_use]
+    pub fn route_by_slug(&self, slug: &str) -> Option<(TenantId, PageId)> {
+        self.routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .by_slug
+            .get(&slug.to_ascii_lowercase())
+            .copied()
+    }
+
+    fn cached(&self, page: PageId) -> Option<Arc<Snapshot>> {
+        self.snapshots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&page)
+            .cloned()
+    }
+
+    /// The snapshot of the page `slug` names: from memory when built;
+    /// otherwise built now (once, however many ask at the same time).
+    pub async fn get(&self, slug: &str) -> Lookup {
+        let Some((tenant, page)) = self.route_by_slug(slug) else {
+            return Lookup::NoSuchPage;
+        };
+        if let Some(snapshot) = self.cached(page) {
+            return Lookup::Found(snapshot);
+        }
+        loop {
+            let waiting = self.built.notified();
+            if self.claim(page) {
+                let outcome = self.build_while_changing(tenant, page).await;
+                return match (outcome, self.cached(page)) {
+                    (_, Some(s)) => Lookup::Found(s),
+                    (Err(_), None) => Lookup::Unavailable,
+                    (Ok(()), None) => Lookup::NoSuchPage,
+                };
+            }
+            // Another request builds it; wait for that, then look again.
+            let _ = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+            if let Some(snapshot) = self.cached(page) {
+                return Lookup::Found(snapshot);
+            }
+        }
+    }
+
+    /// Builds a claimed page, again as long as changes arrived during the
+    /// build (so a snapshot never ends up older than a change it missed);
+    /// then releases it.
+    async fn build_while_changing(&self, tenant: TenantId, page: PageId) -> anyhow::Result<()> {
+        let outcome = loop {
+            let outcome = self.rebuild(tenant, page).await;
+            let mut building = self.building_lock();
+            if outcome.is_err() || !building.changed.remove(&page) {
+                building.now.remove(&page);
+                break outcome;
+            }
+        };
+        self.built.notify_waiters();
+        outcome
+    }
+
+    fn building_lock(&self) -> std::sync::MutexGuard<'_, Building> {
+        self.building
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn claim(&self, page: PageId) -> bool {
+        self.building_lock().now.insert(page)
+    }
+
+    /// Reads the page and swaps in a new snapshot; on failure the old one stays.
+    async fn rebuild(&self, tenant: TenantId, page: PageId) -> anyhow::Result<()> {
+        let outcome = self.read_and_render(tenant, page).await;
+        match outcome {
+            Ok(Some(snapshot)) => {
+                self.stats.builds.fetch_add(1, Ordering::Relaxed);
+                self.snapshots
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(page, Arc::new(snapshot));
+                Ok(())
+            }
+            Ok(None) => {
+                // Deleted: forget it.
+                self.snapshots
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&page);
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.build_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(page.id = %page, error = %format!("{e:#}"), "page snapshot not rebuilt; the previous one stays");
+                Err(e)
+            }
+        }
+    }
+
+    async fn read_and_render(
+        &self,
+        tenant: TenantId,
+        page: PageId,
+    ) -> anyhow::Result<Option<Snapshot>> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.store.tenant_tx(tenant).await?;
+        let data = match tx.page_data(page).await {
+            Ok(data) => data,
+            Err(heliograph_store::StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let days = page_days(&mut tx, &data.page, heliograph_web::UPTIME_DAYS, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to read the uptime history: {e:?}"))?;
+        tx.commit().await?;
+        let weights = UptimeWeights {
+            partial_outage: data.page.uptime_partial_weight,
+        };
+        let uptime = days
+            .into_iter()
+            .map(|(component, days)| {
+                let bars = days
+                    .into_iter()
+                    .map(|d| UptimeDay {
+                        date: d.date,
+                        percentage: d.totals.percentage(weights),
+                        major_outage_s: d.totals.major_outage_ms / 1000,
+                        partial_outage_s: d.totals.partial_outage_ms / 1000,
+                    })
+                    .collect();
+                (component.id, bars)
+            })
+            .collect();
+        let slug = data.page.slug.clone();
+        let public = PublicPage {
+            url: self.urls.page_url(&slug),
+            data,
+            uptime,
+            as_of: now,
+        };
+        let render = tokio::task::spawn_blocking(move || {
+            Snapshot::build(tenant, public, &format!("/status/{slug}"))
+        });
+        Ok(Some(render.await.context("the render task panicked")??))
+    }
+
+    /// After a change made here: apply it at once, and nudge the other replicas.
+    pub async fn changed(&self) {
+        self.nudge.notify_one();
+        let mut conn = match self.redis.get_multiplexed_async_connection().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not nudge other replicas; they will poll");
+                return;
+            }
+        };
+        let sent: redis::RedisResult<i64> = conn.publish(&self.settings.channel, "changed").await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not nudge other replicas; they will poll");
+        }
+    }
+
+    /// Applies page changes: when nudged, and every poll interval.
+    async fn read_changes(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.nudge.notified() => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+            if let Err(e) = self.apply_changes().await {
+                tracing::warn!(error = %format!("{e:#}"), "page changes not read; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.nudge.notify_one();
+            }
+        }
+    }
+
+    async fn apply_changes(&self) -> anyhow::Result<()> {
+        let since = self.seq.load(Ordering::Acquire);
+        let (pages, newest) = self.store.page_changes_since(since).await?;
+        if pages.is_empty() {
+            return Ok(());
+        }
+        // Slugs may have changed, or pages appeared: the table is small.
+        self.reload_routes().await?;
+        let mut failed = false;
+        for page in pages {
+            let route = {
+                let routes = self
+                    .routes
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                routes.by_slug.values().find(|(_, p)| *p == page).copied()
+            };
+            let Some((tenant, page)) = route else {
+                self.snapshots
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&page);
+                continue;
+            };
+            {
+                let mut building = self.building_lock();
+                if building.now.contains(&page) {
+                    // A build is under way and may have read the old data.
+                    building.changed.insert(page);
+                    continue;
+                }
+            }
+            // Only pages someone has read are kept warm.
+            if self.cached(page).is_none() || !self.claim(page) {
+                continue;
+            }
+            failed |= self.build_while_changing(tenant, page).await.is_err();
+        }
+        if failed {
+            anyhow::bail!("some page snapshots were not rebuilt");
+        }
+        self.seq.store(newest, Ordering::Release);
+        Ok(())
+    }
+
+    /// Listens for nudges on Redis, reconnecting while Redis is away.
+    async fn listen(self: Arc<Self>, shutdown: CancellationToken) {
+        use futures::StreamExt as _;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let subscribed = async {
+                let mut pubsub = self.redis.get_async_pubsub().await?;
+                pubsub.subscribe(&self.settings.channel).await?;
+                redis::RedisResult::Ok(pubsub)
+            };
+            let pubsub = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = subscribed => r,
+            };
+            match pubsub {
+                Ok(mut pubsub) => {
+                    backoff = Duration::from_millis(200);
+                    // Anything missed while away is in page_changes.
+                    self.nudge.notify_one();
+                    let mut messages = pubsub.on_message();
+                    loop {
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            m = messages.next() => match m {
+                                Some(_) => self.nudge.notify_one(),
+                                None => break,
+                            },
+                        }
+                    }
+                    tracing::warn!("lost the Redis subscription; reconnecting");
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "Redis subscription failed; retrying");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// How many snapshots are held.
+    #[must_use]
+    pub fn snapshot_count(&self) -> usize {
+        self.snapshots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+}
