@@ -27,7 +27,7 @@ pub use v2::{
 pub use widgets::{badge, embed, embed_script};
 
 use heliograph_domain::{ComponentStatus, Impact, PageStatus, Visibility};
-use heliograph_store::{Component, ComponentGroup, PageData};
+use heliograph_store::{Component, ComponentGroup, Incident, IncidentUpdate, PageData};
 use time::OffsetDateTime;
 
 /// Who reads: anyone, or a signed-in member of the page's tenant, who also
@@ -86,13 +86,39 @@ fn public_components(data: &PageData) -> impl Iterator<Item = &Component> {
         .filter(|c| c.visibility == Visibility::Public)
 }
 
+/// An incident's impact as a reader who sees only `visible` components may
+/// know it. The stored impact is derived from every component the incident
+/// touched, private ones too; when it touched any the reader cannot see,
+/// the impact is derived again from the visible ones its updates named, so
+/// a private outage never shows through (an override is the team's own
+/// public word, and stands).
+#[must_use]
+pub fn visible_impact(visible: &[&Component], i: &Incident, updates: &[IncidentUpdate]) -> Impact {
+    let sees = |id: &uuid::Uuid| visible.iter().any(|c| c.id.as_uuid() == *id);
+    if i.status.is_maintenance() || i.component_ids.iter().all(sees) {
+        return i.impact;
+    }
+    if let Some(chosen) = i.impact_override.as_deref().and_then(|o| o.parse().ok()) {
+        return chosen;
+    }
+    updates
+        .iter()
+        .flat_map(|u| u.affected_components.iter())
+        .filter(|a| sees(&a.code))
+        .map(|a| a.new_status.impact())
+        .max_by_key(|impact| impact.rank())
+        .unwrap_or(Impact::None)
+}
+
 /// The page's overall status as an anonymous visitor sees it: from public
-/// components and from open incidents and maintenances under way.
+/// components and from open incidents (their impact as the public may know
+/// it) and maintenances under way.
 #[must_use]
 pub fn page_status(data: &PageData) -> PageStatus {
-    let incidents = data.active_incidents.iter().filter_map(|(i, _)| {
+    let visible: Vec<&Component> = public_components(data).collect();
+    let incidents = data.active_incidents.iter().filter_map(|(i, updates)| {
         if i.status.is_unresolved() {
-            Some(i.impact)
+            Some(visible_impact(&visible, i, updates))
         } else if matches!(
             i.status,
             heliograph_domain::IncidentStatus::InProgress
@@ -103,7 +129,7 @@ pub fn page_status(data: &PageData) -> PageStatus {
             None
         }
     });
-    PageStatus::compute(public_components(data).map(|c| c.status), incidents)
+    PageStatus::compute(visible.iter().map(|c| c.status), incidents)
 }
 
 /// Visible components as the page lays them out: those in no group, then

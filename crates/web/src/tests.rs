@@ -200,3 +200,16 @@ fn private_components_leave_no_trace_in_public_output() {
     // The private outage does not darken the public indicator beyond the incident's own impact.
     assert_eq!(crate::page_status(&sample().data).indicator, Impact::Major);
 }
+
+#[test]
+fn a_private_outage_does_not_raise_the_public_impact() {
+    let mut page = sample();
+    // Derived from every component, the private major outage included.
+    page.data.active_incidents[0].0.impact = Impact::Critical;
+    assert_eq!(crate::page_status(&page.data).indicator, Impact::Major);
+    let summary = serde_json::to_value(crate::summary(&page)).unwrap();
+    assert_eq!(summary["incidents"][0]["impact"], "major");
+    // The team's own override is its public word, and stands.
+    page.data.active_incidents[0].0.impact_override = Some("critical".into());
+    assert_eq!(crate::page_status(&page.data).indicator, Impact::Critical);
+}

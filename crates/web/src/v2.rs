@@ -167,7 +167,7 @@ pub fn incident_object(
         id: incident.id.to_string(),
         name: incident.name.clone(),
         status: incident.status,
-        impact: incident.impact,
+        impact: crate::visible_impact(visible, incident, updates),
         created_at: timestamp(incident.created_at),
         updated_at: timestamp(incident.updated_at),
         started_at: timestamp(incident.started_at),

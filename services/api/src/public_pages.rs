@@ -330,8 +330,10 @@ pub struct PublicPages {
     built: tokio::sync::Notify,
     /// The newest `page_changes` seq applied.
     seq: AtomicI64,
-    /// Wakes the change reader at once (a nudge, or a change made here).
+    /// Wakes the change reader at once (a nudge from elsewhere).
     nudge: tokio::sync::Notify,
+    /// Held while changes are applied.
+    applying: tokio::sync::Mutex<()>,
     /// Counters.
     pub stats: CacheStats,
 }
@@ -377,6 +379,7 @@ impl PublicPages {
             built: tokio::sync::Notify::new(),
             seq: AtomicI64::new(head),
             nudge: tokio::sync::Notify::new(),
+            applying: tokio::sync::Mutex::new(()),
             stats: CacheStats::default(),
         });
         pages
@@ -550,9 +553,13 @@ impl PublicPages {
         Ok(Some(render.await.context("the render task panicked")??))
     }
 
-    /// After a change made here: apply it at once, and nudge the other replicas.
+    /// After a change made here: apply it before answering (so whoever made
+    /// it reads it back from this replica), and nudge the other replicas.
     pub async fn changed(&self) {
-        self.nudge.notify_one();
+        if let Err(e) = self.apply_changes().await {
+            tracing::warn!(error = %format!("{e:#}"), "page changes not applied; the reader retries");
+            self.nudge.notify_one();
+        }
         let mut conn = match self.redis.get_multiplexed_async_connection().await {
             Ok(conn) => conn,
             Err(e) => {
@@ -582,7 +589,10 @@ impl PublicPages {
         }
     }
 
+    /// Reads what changed since the last seq and rebuilds those snapshots;
+    /// one at a time, so concurrent callers do not race on the seq.
     async fn apply_changes(&self) -> anyhow::Result<()> {
+        let _one = self.applying.lock().await;
         let since = self.seq.load(Ordering::Acquire);
         let (pages, newest) = self.store.page_changes_since(since).await?;
         if pages.is_empty() {

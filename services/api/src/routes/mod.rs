@@ -170,8 +170,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-/// After a successful change through the API, the public pages catch up at
-/// once here and on every other replica (a change that touched no page costs
+/// After a successful change through the API, the public pages catch up
+/// here before the answer goes out (so the caller reads its own change back),
+/// and on every other replica at once (a change that touched no page costs
 /// one cheap read of `page_changes`).
 async fn nudge_public_pages(
     req: ServiceRequest,
@@ -186,7 +187,7 @@ async fn nudge_public_pages(
         && response.status().is_success()
         && let Some(pages) = pages
     {
-        tokio::spawn(async move { pages.changed().await });
+        pages.changed().await;
     }
     Ok(response)
 }

@@ -47,9 +47,21 @@ pub struct TestApp {
     pub queues: Queues,
     /// The worker's context, for driving its functions directly.
     pub ctx: Context,
+    /// The API's settings, for starting more replicas of it.
+    pub config: ApiConfig,
     db: TestDatabase,
     shutdown: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Where a [`TestApp`] finds PostgreSQL and Redis: the shared instances,
+/// unless a test brings its own (to stop them).
+#[derive(Default)]
+pub struct Infra {
+    /// A PostgreSQL URL whose role may create databases.
+    pub postgres_admin_url: Option<String>,
+    /// A Redis URL.
+    pub redis_url: Option<String>,
 }
 
 /// What signup answered.
@@ -95,6 +107,11 @@ impl TestDatabase {
     /// Creates `hg_test_<uuid>` and applies the migrations.
     pub async fn create() -> Self {
         let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
+        Self::create_on(admin_url).await
+    }
+
+    /// Creates `hg_test_<uuid>` on the server `admin_url` names and applies the migrations.
+    pub async fn create_on(admin_url: String) -> Self {
         let name = format!("hg_test_{}", Uuid::new_v4().simple());
         Self::execute(&admin_url, format!(r#"create database "{name}""#)).await;
         let options: PgConnectOptions = admin_url
@@ -135,12 +152,20 @@ impl TestDatabase {
 impl TestApp {
     /// Starts the API and the worker on a fresh, migrated database.
     pub async fn spawn() -> Self {
+        Self::spawn_on(Infra::default()).await
+    }
+
+    /// Starts the API and the worker on PostgreSQL and Redis of the test's choosing.
+    pub async fn spawn_on(infra: Infra) -> Self {
         install_crypto();
         // Logs are noise in a passing run; TEST_LOG=1 shows them for a failing one.
         if std::env::var_os("TEST_LOG").is_some() {
             heliograph_runtime::init_tracing(LogFormat::Text);
         }
-        let db = TestDatabase::create().await;
+        let db = match infra.postgres_admin_url {
+            Some(url) => TestDatabase::create_on(url).await,
+            None => TestDatabase::create().await,
+        };
         let db_url = db.url.clone();
         let store = Store::connect(&db_url, 10)
             .await
@@ -150,7 +175,7 @@ impl TestApp {
             .await
             .expect("connects to the test database as its owner");
 
-        let redis_url = env("REDIS_URL");
+        let redis_url = infra.redis_url.unwrap_or_else(|| env("REDIS_URL"));
         let namespace = format!("test-{}", Uuid::new_v4().simple());
         let urls =
             PublicUrls::new("http://heliograph.test", Some(BASE_DOMAIN)).expect("valid test URLs");
@@ -172,6 +197,7 @@ impl TestApp {
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
         };
         let app = Application::build(&config).await.expect("the API starts");
+        let config_kept = config.clone();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
 
@@ -222,10 +248,21 @@ impl TestApp {
             admin,
             queues,
             ctx,
+            config: config_kept,
             db,
             shutdown,
             worker: Some(worker),
         }
+    }
+
+    /// Starts another API replica on the same database and Redis; answers its address.
+    pub async fn replica(&self) -> String {
+        let app = Application::build(&self.config)
+            .await
+            .expect("the replica starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
     }
 
     pub fn url(&self, path: &str) -> String {
