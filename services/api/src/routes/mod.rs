@@ -192,8 +192,14 @@ async fn nudge_public_pages(
     Ok(response)
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// Nothing here: the API's JSON error under `/v1`, a plain page elsewhere
+/// (hosts that are neither the platform's nor a page's end up here too).
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    if req.path() == "/v1" || req.path().starts_with("/v1/") {
+        Err(ApiError::NotFound)
+    } else {
+        Ok(public::not_found_page())
+    }
 }
 
 /// The root span of each request: tracing-actix-web's, with a `tenant.id`

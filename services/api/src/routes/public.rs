@@ -184,7 +184,7 @@ fn unavailable() -> HttpResponse {
         ))
 }
 
-fn not_found_page() -> HttpResponse {
+pub(crate) fn not_found_page() -> HttpResponse {
     HttpResponse::NotFound()
         .insert_header(CacheControl(vec![
             CacheDirective::Public,

@@ -116,9 +116,21 @@ async fn unknown_pages_are_not_found_and_never_another_tenants() {
         app.get("/", Some("nobody.heliograph.test")).await,
         app.get("/status/nobody/", None).await,
         app.get("/status/nobody/api/v2/summary.json", None).await,
+        // A host that is neither ours nor a verified custom domain.
+        app.get("/", Some("status.unknown-customer.test")).await,
+        app.get("/api/v2/summary.json", Some("status.unknown-customer.test"))
+            .await,
     ] {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert!(!response.text().await.unwrap().contains("Acme"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let text = response.text().await.unwrap();
+        assert!(text.contains("There is no status page here"));
+        assert!(!text.contains("Acme"));
     }
     app.finish().await;
 }
