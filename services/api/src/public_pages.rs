@@ -139,6 +139,22 @@ impl Doc {
         }
     }
 
+    /// The Content-Security-Policy it is sent with: no scripts anywhere (the
+    /// pages need none), styles inline, images only the tenant's logo
+    /// (https), forms only to the page itself; only the widget may be framed.
+    pub const fn content_security_policy(self) -> &'static str {
+        match self {
+            Self::Page | Self::History => {
+                "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            }
+            Self::Embed => {
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'"
+            }
+            _ => "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        }
+    }
+
     /// Whether other sites' scripts may read it (the v2 JSON, feeds, badge).
     pub const fn cross_origin(self) -> bool {
         !matches!(self, Self::Page | Self::History | Self::Embed)

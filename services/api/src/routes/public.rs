@@ -102,8 +102,9 @@ async fn serve(
         (None, Some(id)) => snapshot.incident(id, base, prefix),
         (None, None) => None,
     };
+    let csp = doc.map_or(Doc::Page, |d| d).content_security_policy();
     match rendered {
-        Some(r) => respond(req, &r, doc.is_some_and(Doc::cross_origin), html),
+        Some(r) => respond(req, &r, doc.is_some_and(Doc::cross_origin), html, csp),
         None => not_found_page(),
     }
 }
@@ -131,13 +132,24 @@ async fn members_view(
     Some(
         HttpResponse::Ok()
             .insert_header(private_cache())
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                doc.map_or(Doc::Page, |d| d).content_security_policy(),
+            ))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::VARY, "Cookie"))
             .content_type("text/html; charset=utf-8")
             .body(body),
     )
 }
 
-fn respond(req: &HttpRequest, r: &Rendered, cross_origin: bool, html: bool) -> HttpResponse {
+fn respond(
+    req: &HttpRequest,
+    r: &Rendered,
+    cross_origin: bool,
+    html: bool,
+    csp: &'static str,
+) -> HttpResponse {
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -154,7 +166,10 @@ fn respond(req: &HttpRequest, r: &Rendered, cross_origin: bool, html: bool) -> H
     };
     response
         .insert_header(public_cache())
-        .insert_header((header::ETAG, r.etag.as_str()));
+        .insert_header((header::ETAG, r.etag.as_str()))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "strict-origin-when-cross-origin"));
     if cross_origin {
         response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
     }

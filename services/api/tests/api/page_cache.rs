@@ -374,6 +374,18 @@ async fn a_warm_page_costs_no_database_query_and_no_request_bypasses_it() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::OK);
+    // No script may run on the page, nobody may frame it but the widget.
+    let page = app.get(&format!("{root}/"), None).await;
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let embed = app.get(&format!("{root}/embed"), None).await;
+    assert!(
+        embed.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors *")
+    );
     let post = app
         .client
         .post(app.url(&format!("{root}/api/v2/summary.json")))
