@@ -178,24 +178,36 @@ pub struct Rendered {
     pub body: Bytes,
     /// A strong validator, quoted: the same bytes have the same ETag on every replica.
     pub etag: String,
+    /// The same bytes gzipped once (for documents worth it), and their ETag:
+    /// a stampede of browsers costs no compression.
+    pub gzip: Option<(Bytes, String)>,
     /// Its media type.
     pub content_type: &'static str,
+}
+
+/// Documents smaller than this are sent as they are.
+const GZIP_FROM_BYTES: usize = 1024;
+
+fn gzip(body: &[u8]) -> Option<Bytes> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok().map(Bytes::from)
 }
 
 impl Rendered {
     fn new(body: impl Into<Bytes>, content_type: &'static str) -> Self {
         let body = body.into();
         let digest = Sha256::digest(&body);
-        let etag = format!(
-            "\"{}\"",
-            digest[..12]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let gzip = (body.len() >= GZIP_FROM_BYTES)
+            .then(|| gzip(&body))
+            .flatten()
+            .map(|gz| (gz, format!("\"{hex}-gz\"")));
         Self {
             body,
-            etag,
+            etag: format!("\"{hex}\""),
+            gzip,
             content_type,
         }
     }

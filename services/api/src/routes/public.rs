@@ -150,6 +150,10 @@ fn respond(
     html: bool,
     csp: &'static str,
 ) -> HttpResponse {
+    let (body, etag, gzipped) = match &r.gzip {
+        Some((gz, etag)) if accepts_gzip(req) => (gz, etag, true),
+        _ => (&r.body, &r.etag, false),
+    };
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -157,7 +161,7 @@ fn respond(
         .is_some_and(|v| {
             v.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == r.etag || t == "*")
+                .any(|t| t == etag || t == "*")
         });
     let mut response = if fresh {
         HttpResponse::build(StatusCode::NOT_MODIFIED)
@@ -166,7 +170,8 @@ fn respond(
     };
     response
         .insert_header(public_cache())
-        .insert_header((header::ETAG, r.etag.as_str()))
+        .insert_header((header::ETAG, etag.as_str()))
+        .insert_header((header::VARY, "Accept-Encoding"))
         .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "strict-origin-when-cross-origin"));
@@ -175,7 +180,11 @@ fn respond(
     }
     if html {
         // A member's view of the same URL must never be served from a shared cache.
-        response.insert_header((header::VARY, "Cookie"));
+        response.append_header((header::VARY, "Cookie"));
+    }
+    if gzipped {
+        // Already encoded: the compression middleware leaves it alone.
+        response.insert_header((header::CONTENT_ENCODING, "gzip"));
     }
     if fresh {
         return response.finish();
@@ -185,7 +194,25 @@ fn respond(
             header::CONTENT_TYPE,
             HeaderValue::from_static(r.content_type),
         ))
-        .body(r.body.clone())
+        .body(body.clone())
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, a zero q-value refusing it).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 fn unavailable() -> HttpResponse {

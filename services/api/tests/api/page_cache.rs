@@ -322,7 +322,9 @@ async fn a_warm_page_costs_no_database_query_and_no_request_bypasses_it() {
                 .header("pragma", "no-cache")
                 .header("cookie", format!("heliograph_session=forged.{i}.token"));
             if i % 2 == 1 {
-                request = request.header("authorization", "Bearer not-a-real-token");
+                request = request
+                    .header("authorization", "Bearer not-a-real-token")
+                    .header("accept-encoding", "gzip, deflate, br");
             }
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), StatusCode::OK, "{path}{query}");
@@ -374,6 +376,48 @@ async fn a_warm_page_costs_no_database_query_and_no_request_bypasses_it() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::OK);
+    // Gzipped once per snapshot, for those who take it; its own validator.
+    let plain = app
+        .get(&format!("{root}/"), None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let gz = app
+        .client
+        .get(app.url(&format!("{root}/")))
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_owned();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gz.bytes().await.unwrap()[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain);
+    let refused = app
+        .client
+        .get(app.url(&format!("{root}/")))
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+    assert_ne!(refused.headers()["etag"].to_str().unwrap(), gz_etag);
+    let again = app
+        .client
+        .get(app.url(&format!("{root}/")))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
     // No script may run on the page, nobody may frame it but the widget.
     let page = app.get(&format!("{root}/"), None).await;
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
