@@ -7,12 +7,12 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use heliograph_api::{ApiConfig, Application};
-use heliograph_domain::PublicUrls;
+use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
-use heliograph_worker::{Context, Deliver, FanOut, Inner};
+use heliograph_worker::{Context, Deliver, DnsChecker, DomainChecks, FanOut, Inner, VerifyDomain};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 /// The page host domain used in tests: pages live at `<slug>.heliograph.test`.
 pub const BASE_DOMAIN: &str = "heliograph.test";
+
+/// Where custom domains point their CNAME in tests (the default, `pages.<base domain>`).
+pub const CNAME_TARGET: &str = "pages.heliograph.test";
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -133,8 +136,13 @@ impl TestDatabase {
 }
 
 impl TestApp {
-    /// Starts the API and the worker on a fresh, migrated database.
+    /// Starts the API and the worker on a fresh, migrated database. Custom
+    /// domain checks ask a closed loopback port, so they fail fast (as
+    /// `dns_error`) and never leave the machine.
     pub async fn spawn() -> Self {
+        let nameserver = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
         install_crypto();
         // Logs are noise in a passing run; TEST_LOG=1 shows them for a failing one.
         if std::env::var_os("TEST_LOG").is_some() {
@@ -153,6 +161,10 @@ impl TestApp {
         let redis_url = env("REDIS_URL");
         let urls =
             PublicUrls::new("http://heliograph.test", Some(BASE_DOMAIN)).expect("valid test URLs");
+        let custom_domains = CustomDomains::new(
+            &urls,
+            Hostname::parse("cname_target", CNAME_TARGET).expect("a valid target"),
+        );
         let config = ApiConfig {
             database_url: SecretString::from(db_url.clone()),
             database_max_connections: 5,
@@ -192,6 +204,13 @@ impl TestApp {
             links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
                 .expect("a long enough secret"),
             maintenance_reminder: Duration::from_secs(3600),
+            domains: DomainChecks {
+                dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
+                    .expect("a resolver"),
+                policy: custom_domains,
+                recheck: Duration::from_secs(6 * 3600),
+                grace: Duration::from_secs(3 * 86_400),
+            },
         });
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(heliograph_worker::run(
@@ -343,8 +362,9 @@ impl TestApp {
         n
     }
 
-    /// Waits until the outbox is relayed and both queues are empty (twice in
-    /// a row, so a job that enqueues another is seen through).
+    /// Waits until the outbox (and every row that is its own outbox, such as
+    /// a domain with a check asked for) is relayed and the queues are empty
+    /// (twice in a row, so a job that enqueues another is seen through).
     pub async fn drain(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut quiet = 0;
@@ -365,6 +385,16 @@ impl TestApp {
                     .depth::<Deliver>()
                     .await
                     .expect("deliver depth")
+                    .is_drained()
+                && self
+                    .count("select count(*) from domains where check_requested_at is not null")
+                    .await
+                    == 0
+                && self
+                    .queues
+                    .depth::<VerifyDomain>()
+                    .await
+                    .expect("verify-domain depth")
                     .is_drained();
             quiet = if idle { quiet + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(150)).await;
