@@ -77,4 +77,6 @@ id_type!(
     SessionId,
     /// A tenant's API key.
     ApiKeyId,
+    /// A custom domain (hostname) of a page.
+    DomainId,
 );

@@ -12,7 +12,8 @@ pub mod validate;
 
 pub use ids::*;
 pub use status::{
-    Channel, ComponentStatus, Impact, IncidentStatus, PageStatus, Role, UnknownVariant, Visibility,
+    Channel, ComponentStatus, DomainCheckError, DomainStatus, Impact, IncidentStatus, PageStatus,
+    Role, UnknownVariant, Visibility,
 };
 pub use tz::{TimeZoneName, day_bounds, local_date};
 pub use validate::{EmailAddress, FieldError, Name, Password, Slug};
@@ -23,3 +24,6 @@ pub use urls::PublicUrls;
 
 pub mod events;
 pub use events::EventKind;
+
+pub mod custom_domain;
+pub use custom_domain::{CustomDomains, DomainState, Hostname};

@@ -129,6 +129,53 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Where a custom domain stands (see `custom_domain::DomainState::status`).
+    DomainStatus {
+        /// Added, never verified yet: does not route.
+        Pending => "pending",
+        /// Its records check out: routes.
+        Verified => "verified",
+        /// Verified once, failing its checks since `failing_since`: still
+        /// routes until the grace period is over.
+        Failing => "failing",
+        /// Failed its checks for longer than the grace period: routes no more
+        /// until a check passes again.
+        Stopped => "stopped",
+    }
+);
+
+wire_enum!(
+    /// Why a custom domain's last check failed: the stable codes of its
+    /// `last_error` (resolver text never reaches the API).
+    DomainCheckError {
+        /// No TXT record at `_heliograph.<host>`.
+        TxtMissing => "txt_missing",
+        /// TXT records at `_heliograph.<host>`, none carrying the token.
+        TxtMismatch => "txt_mismatch",
+        /// No CNAME record at `<host>`.
+        CnameMissing => "cname_missing",
+        /// A CNAME at `<host>` that points elsewhere than the target.
+        CnameMismatch => "cname_mismatch",
+        /// The name server did not answer, or answered with an error.
+        DnsError => "dns_error",
+    }
+);
+
+impl DomainCheckError {
+    /// What went wrong, for a sentence in an email ("… because {explanation}").
+    #[must_use]
+    pub const fn explanation(self) -> &'static str {
+        match self {
+            Self::TxtMissing => "its TXT record is missing",
+            Self::TxtMismatch => "its TXT record does not carry the verification token",
+            Self::CnameMissing => "its CNAME record is missing",
+            Self::CnameMismatch => "its CNAME record points elsewhere",
+            Self::DnsError => "its name servers did not answer",
+        }
+    }
+}
+
 impl Role {
     /// Power rank: owner > admin > editor > viewer.
     #[must_use]

@@ -63,6 +63,22 @@ impl PublicUrls {
         format!("{}://{slug}.{}", self.scheme, self.base_domain)
     }
 
+    /// The base domain's host name, without a port.
+    #[must_use]
+    pub fn base_host(&self) -> &str {
+        strip_port(&self.base_domain)
+    }
+
+    /// The platform origin's host name, without a port.
+    #[must_use]
+    pub fn origin_host(&self) -> &str {
+        let authority = self
+            .origin
+            .split_once("://")
+            .map_or(self.origin.as_str(), |(_, a)| a);
+        strip_port(authority)
+    }
+
     /// The page slug a `Host` header names, if it is `<slug>.<base domain>`
     /// (ports ignored on both sides).
     #[must_use]
@@ -107,6 +123,13 @@ mod tests {
         assert_eq!(u.slug_for_host("a.b.localhost"), None);
         assert_eq!(u.slug_for_host("acme.otherlocalhost"), None);
         assert_eq!(u.slug_for_host("evil.com"), None);
+    }
+
+    #[test]
+    fn host_names_come_without_their_ports() {
+        let u = PublicUrls::new("http://app.localhost:8080", Some("pages.localhost:8080")).unwrap();
+        assert_eq!(u.base_host(), "pages.localhost");
+        assert_eq!(u.origin_host(), "app.localhost");
     }
 
     #[test]

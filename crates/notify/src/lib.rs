@@ -8,9 +8,11 @@
 //! Depends on `heliograph-domain` only.
 
 pub mod account;
+pub mod domain;
 pub mod email;
 pub mod retry;
 
 pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
+pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
 pub use retry::RetryPolicy;

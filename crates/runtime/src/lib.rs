@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::path::Path;
 use std::str::FromStr;
 
-use heliograph_domain::PublicUrls;
+use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use secrecy::SecretString;
 
 /// A setting that is missing or malformed. Its `Display` is the one line an operator reads.
@@ -111,6 +111,27 @@ impl Settings {
             .map_err(|e| SettingError::new("BASE_DOMAIN", format!("is malformed: {e}")))
     }
 
+    /// Custom domains' settings: the host tenants point their CNAME records
+    /// at (`CUSTOM_DOMAIN_CNAME_TARGET`, default `pages.<base domain>`),
+    /// and the platform's own names, which tenants cannot claim.
+    pub fn custom_domains(&self, urls: &PublicUrls) -> Result<CustomDomains, SettingError> {
+        const NAME: &str = "CUSTOM_DOMAIN_CNAME_TARGET";
+        let target = match self.raw(NAME) {
+            Some(raw) => Hostname::parse(NAME, raw)
+                .map_err(|e| SettingError::new(NAME, format!("is malformed: {}", e.message)))?,
+            None => Hostname::parse(NAME, &format!("pages.{}", urls.base_host())).map_err(|e| {
+                SettingError::new(
+                    NAME,
+                    format!(
+                        "is not set, and pages.<BASE_DOMAIN> is not a host name ({})",
+                        e.message
+                    ),
+                )
+            })?,
+        };
+        Ok(CustomDomains::new(urls, target))
+    }
+
     /// The log format: `text` (default) or `json`.
     pub fn log_format(&self) -> Result<LogFormat, SettingError> {
         match self.or("LOG_FORMAT", "text").as_str() {
@@ -179,6 +200,28 @@ mod tests {
             err.to_string(),
             "configuration: WORKER_CONCURRENCY is malformed: invalid digit found in string"
         );
+    }
+
+    #[test]
+    fn the_cname_target_defaults_to_a_host_under_the_base_domain() {
+        let s = Settings::from_pairs([("BASE_DOMAIN", "status.example:8443")]);
+        let urls = s.public_urls().unwrap();
+        let domains = s.custom_domains(&urls).unwrap();
+        assert_eq!(domains.cname_target().as_str(), "pages.status.example");
+        let s = Settings::from_pairs([("CUSTOM_DOMAIN_CNAME_TARGET", "Edge.Example.NET.")]);
+        let domains = s.custom_domains(&urls).unwrap();
+        assert_eq!(domains.cname_target().as_str(), "edge.example.net");
+        for bad in [
+            ("CUSTOM_DOMAIN_CNAME_TARGET", "edge"),
+            ("BASE_DOMAIN", "127.0.0.1:8080"),
+        ] {
+            let s = Settings::from_pairs([bad]);
+            let urls = s.public_urls().unwrap();
+            assert_eq!(
+                s.custom_domains(&urls).unwrap_err().name,
+                "CUSTOM_DOMAIN_CNAME_TARGET"
+            );
+        }
     }
 
     #[test]

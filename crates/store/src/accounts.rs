@@ -9,7 +9,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Result, Store};
+use crate::{Result, Store, millis};
 
 /// Why a link cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +64,6 @@ async fn end_reset_links(tx: &mut Transaction<'static, Postgres>, user: UserId) 
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Store {

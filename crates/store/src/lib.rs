@@ -5,8 +5,9 @@
 //! [`TenantTx`], a transaction bound to one tenant: its methods put the
 //! tenant id into every statement, and it sets `app.tenant_id` for the
 //! transaction so that row-level security can check the same thing again.
-//! The few cross-tenant queries (signup, resolving a public page by host, the
-//! outbox relay) are methods on [`Store`] and say why they are cross-tenant.
+//! The few cross-tenant queries (signup, resolving a public page by host or
+//! custom domain, the outbox relay, the worker's clock) are methods on
+//! [`Store`] and say why they are cross-tenant.
 //!
 //! Depends on `heliograph-domain` only.
 
@@ -14,6 +15,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod components;
+mod domains;
 mod error;
 mod idempotency;
 mod incidents;
@@ -39,6 +41,7 @@ pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::{
     Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
 };
+pub use domains::{Domain, DomainCheckClaim, DomainStopNotice, RoutableDomain, TOKEN_LEN};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{
@@ -103,6 +106,11 @@ pub struct Listed<T> {
     pub items: Vec<T>,
     /// Rows matching, over all slices.
     pub total: i64,
+}
+
+/// A duration as whole milliseconds, the unit the `hg_*` functions take.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Result of a store operation.

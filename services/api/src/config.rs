@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use heliograph_domain::PublicUrls;
+use heliograph_domain::{CustomDomains, PublicUrls};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use secrecy::SecretString;
 
@@ -19,6 +19,9 @@ pub struct ApiConfig {
     pub bind_addr: SocketAddr,
     /// Platform origin and page host names (`PUBLIC_URL`, `BASE_DOMAIN`).
     pub urls: PublicUrls,
+    /// Custom domains' CNAME target and the platform's own names
+    /// (`CUSTOM_DOMAIN_CNAME_TARGET`, default `pages.<base domain>`).
+    pub custom_domains: CustomDomains,
     /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
     pub jwt_secret: SecretString,
     /// Key that signs account links, shared with the worker (`LINK_SECRET`, ≥ 32 bytes).
@@ -77,6 +80,7 @@ impl ApiConfig {
             ));
         }
         Ok(Self {
+            custom_domains: s.custom_domains(&urls)?,
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: s.secret("REDIS_URL")?,
@@ -122,13 +126,17 @@ mod tests {
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 4] = [
+        let cases: [(&[(&str, &str)], &str); 5] = [
             (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
             (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
             (
                 &[("ACCESS_TOKEN_TTL_MINUTES", "0")],
                 "ACCESS_TOKEN_TTL_MINUTES",
+            ),
+            (
+                &[("CUSTOM_DOMAIN_CNAME_TARGET", "not a host")],
+                "CUSTOM_DOMAIN_CNAME_TARGET",
             ),
         ];
         for (extra, name) in cases {

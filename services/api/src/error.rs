@@ -192,6 +192,10 @@ impl From<StoreError> for ApiError {
                     code: "postmortem_published",
                     detail: "The postmortem is published already; delete it to start over.",
                 },
+                "domains_hostname_key" => Self::Conflict {
+                    code: "domain_taken",
+                    detail: "This hostname belongs to a page already.",
+                },
                 "subscribers_page_email_key" => Self::Conflict {
                     code: "already_subscribed",
                     detail: "This address is already subscribed to this page.",

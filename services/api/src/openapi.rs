@@ -14,8 +14,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{
-    SESSION_COOKIE, accounts, api_keys, audit, components, groups, health, incidents, pages,
-    sessions, signup, subscribers, team, templates, uptime,
+    SESSION_COOKIE, accounts, api_keys, audit, components, domains, groups, health, incidents,
+    pages, sessions, signup, subscribers, team, templates, uptime,
 };
 
 /// Where the document is served.
@@ -93,6 +93,11 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         templates::list,
         templates::create,
         templates::delete,
+        domains::list,
+        domains::create,
+        domains::get,
+        domains::delete,
+        domains::verify,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes, &DistinctOperationIds),
@@ -111,6 +116,7 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         (name = "postmortems", description = "An incident's postmortem."),
         (name = "incident templates", description = "Ready-made incidents."),
         (name = "uptime", description = "Uptime per component and group, and per day."),
+        (name = "custom domains", description = "A page's own hostnames, their DNS records and checks."),
     ),
 )]
 pub struct ApiDoc;
@@ -203,7 +209,7 @@ pub struct NotFound(pub ErrorBody<'static>);
 /// The request conflicts with existing data; `code` says how
 /// (`slug_taken`, `email_taken`, `already_member`, `already_invited`,
 /// `last_owner`, `already_verified`, `template_name_taken`,
-/// `postmortem_published`, `already_subscribed`, `conflict`).
+/// `postmortem_published`, `already_subscribed`, `domain_taken`, `conflict`).
 #[derive(IntoResponses)]
 #[response(status = 409)]
 pub struct Conflict(pub ErrorBody<'static>);
@@ -271,6 +277,11 @@ page_of!(
     /// One page of incident templates.
     TemplateList,
     templates::TemplateResponse
+);
+page_of!(
+    /// One page of custom domains.
+    DomainList,
+    domains::DomainResponse
 );
 
 static DOCUMENT: LazyLock<Result<String, String>> =

@@ -30,6 +30,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Platform and page URLs.
     pub urls: PublicUrls,
+    /// Custom domains: the CNAME target, and the names tenants cannot claim.
+    pub domains: heliograph_domain::CustomDomains,
     /// How long a session lasts, however often its tokens are refreshed.
     pub session_ttl: Duration,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
@@ -98,6 +100,7 @@ impl Application {
             redis,
             tokens,
             urls: config.urls.clone(),
+            domains: config.custom_domains.clone(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
             pages,

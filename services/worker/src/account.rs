@@ -51,7 +51,8 @@ pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
     send_outcome(outcome)
 }
 
-fn send_outcome(outcome: Result<bool, SendError>) -> Result<(), JobError> {
+/// A send's outcome as a job's: a transient failure retries, a permanent one does not.
+pub(crate) fn send_outcome(outcome: Result<bool, SendError>) -> Result<(), JobError> {
     match outcome {
         Ok(_) => Ok(()),
         Err(e) if e.is_transient() => Err(JobError::Transient(anyhow::anyhow!(e.redacted()))),

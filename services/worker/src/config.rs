@@ -1,8 +1,9 @@
 //! The worker's settings, read once at start (see README § Configuration).
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use heliograph_domain::PublicUrls;
+use heliograph_domain::{CustomDomains, PublicUrls};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -35,6 +36,18 @@ pub struct WorkerConfig {
     /// How long before a maintenance window subscribers are reminded
     /// (`MAINTENANCE_REMINDER_MINUTES`, default 60).
     pub maintenance_reminder: Duration,
+    /// Custom domains' CNAME target and the platform's own names
+    /// (`CUSTOM_DOMAIN_CNAME_TARGET`, default `pages.<base domain>`).
+    pub custom_domains: CustomDomains,
+    /// The name server custom domain checks ask (`DNS_NAMESERVER`, `ip` or
+    /// `ip:port`); `None`: those of the system's `/etc/resolv.conf`.
+    pub dns_nameserver: Option<SocketAddr>,
+    /// How often a verified, failing or stopped domain is checked again
+    /// (`DOMAIN_RECHECK_MINUTES`, default 360).
+    pub domain_recheck: Duration,
+    /// How long a verified domain may fail its checks before it stops
+    /// routing and its tenant is told (`DOMAIN_GRACE_DAYS`, default 3).
+    pub domain_grace: Duration,
 }
 
 impl WorkerConfig {
@@ -70,6 +83,21 @@ impl WorkerConfig {
                 "must be between 1 and 10080 (a week)",
             ));
         }
+        let recheck_minutes: u64 = s.parsed_or("DOMAIN_RECHECK_MINUTES", 360)?;
+        if !(5..=10_080).contains(&recheck_minutes) {
+            return Err(SettingError::new(
+                "DOMAIN_RECHECK_MINUTES",
+                "must be between 5 and 10080 (a week)",
+            ));
+        }
+        let grace_days: u64 = s.parsed_or("DOMAIN_GRACE_DAYS", 3)?;
+        if !(1..=60).contains(&grace_days) {
+            return Err(SettingError::new(
+                "DOMAIN_GRACE_DAYS",
+                "must be between 1 and 60",
+            ));
+        }
+        let urls = s.public_urls()?;
         let smtp_url = s.secret("SMTP_URL")?;
         let link_secret = s.secret("LINK_SECRET")?;
         if secrecy::ExposeSecret::expose_secret(&link_secret).len() < 32 {
@@ -85,14 +113,37 @@ impl WorkerConfig {
             queue_namespace: s.or("QUEUE_NAMESPACE", "heliograph"),
             smtp_url,
             email_from,
-            urls: s.public_urls()?,
+            custom_domains: s.custom_domains(&urls)?,
+            urls,
             link_secret,
             concurrency,
             outbox_poll_interval: Duration::from_millis(poll_ms),
             log_format: s.log_format()?,
             maintenance_reminder: Duration::from_secs(reminder_minutes * 60),
+            dns_nameserver: nameserver(s)?,
+            domain_recheck: Duration::from_secs(recheck_minutes * 60),
+            domain_grace: Duration::from_secs(grace_days * 86_400),
         })
     }
+}
+
+/// `DNS_NAMESERVER`: `ip:port`, or an address alone for port 53 (IPv6 with
+/// a port in brackets: `[2001:db8::53]:5353`).
+fn nameserver(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
+    let raw = s.or("DNS_NAMESERVER", "");
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<SocketAddr>()
+        .or_else(|_| raw.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map(Some)
+        .map_err(|_| {
+            SettingError::new(
+                "DNS_NAMESERVER",
+                "must be an IP address with an optional port (127.0.0.1:5353)",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -114,6 +165,24 @@ mod tests {
             c.email_from.email.to_string(),
             "notifications@heliograph.localhost"
         );
+        assert_eq!(c.dns_nameserver, None, "the system's resolv.conf");
+        assert_eq!(c.domain_recheck, Duration::from_secs(6 * 3600));
+        assert_eq!(c.domain_grace, Duration::from_secs(3 * 86_400));
+        assert_eq!(c.custom_domains.cname_target().as_str(), "pages.localhost");
+    }
+
+    #[test]
+    fn the_name_server_takes_an_address_with_or_without_a_port() {
+        for (raw, expected) in [
+            ("127.0.0.1:5353", "127.0.0.1:5353"),
+            ("192.0.2.53", "192.0.2.53:53"),
+            ("[2001:db8::53]:5353", "[2001:db8::53]:5353"),
+            ("2001:db8::53", "[2001:db8::53]:53"),
+        ] {
+            let s = Settings::from_pairs(BASE.into_iter().chain([("DNS_NAMESERVER", raw)]));
+            let c = WorkerConfig::from_settings(&s).unwrap();
+            assert_eq!(c.dns_nameserver.unwrap().to_string(), expected, "{raw}");
+        }
     }
 
     #[test]
@@ -123,6 +192,10 @@ mod tests {
             ("WORKER_CONCURRENCY", "0"),
             ("OUTBOX_POLL_INTERVAL_MS", "soon"),
             ("BASE_DOMAIN", "a/b"),
+            ("DNS_NAMESERVER", "ns1.example.com"),
+            ("DOMAIN_RECHECK_MINUTES", "1"),
+            ("DOMAIN_GRACE_DAYS", "0"),
+            ("CUSTOM_DOMAIN_CNAME_TARGET", "nodot"),
         ] {
             let s = Settings::from_pairs(BASE.into_iter().chain([(name, value)]));
             assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, name);

@@ -1,5 +1,6 @@
 //! The Heliograph worker: relays the outbox to the queues, fans events out to
-//! subscribers, and delivers each notification with retry and backoff.
+//! subscribers, and delivers each notification with retry and backoff; and
+//! checks the DNS records of custom domains (`domains`).
 //!
 //! ```text
 //! outbox (Postgres) ──relay──► fanout queue ──► deliveries rows ──► deliver queue ──► SMTP
@@ -12,6 +13,7 @@
 mod account;
 pub mod config;
 mod deliver;
+pub mod domains;
 mod fanout;
 mod relay;
 
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use heliograph_auth::LinkSigner;
-use heliograph_domain::{DeliveryId, EventId, PublicUrls, TenantId};
+use heliograph_domain::{DeliveryId, DomainId, EventId, PublicUrls, TenantId};
 use heliograph_jobs::{Job, JobError, Queues};
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_store::{Store, StoreError};
@@ -29,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub use config::WorkerConfig;
+pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
 pub use relay::relay_pending;
 
 /// Fan an outbox event out to the subscribers it concerns.
@@ -81,6 +84,19 @@ impl Job for InvitationEmail {
     const QUEUE: &'static str = "invitation-email";
 }
 
+/// Check one custom domain's DNS records now (the API asked for it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyDomain {
+    /// The domain's tenant.
+    pub tenant_id: TenantId,
+    /// The domain.
+    pub domain_id: DomainId,
+}
+
+impl Job for VerifyDomain {
+    const QUEUE: &'static str = "verify-domain";
+}
+
 /// What the jobs share. Cheap to clone.
 #[derive(Clone)]
 pub struct Context(Arc<Inner>);
@@ -101,6 +117,8 @@ pub struct Inner {
     pub links: LinkSigner,
     /// How long before a maintenance window its reminder goes out.
     pub maintenance_reminder: Duration,
+    /// Custom domain checks: the resolver, the CNAME target, the cadence.
+    pub domains: DomainChecks,
 }
 
 impl std::ops::Deref for Context {
@@ -122,6 +140,9 @@ impl Context {
         // Settings first, connections after: a typo is reported as a typo.
         let mailer = Mailer::new(config.smtp_url.expose_secret(), config.email_from.clone())
             .context("SMTP_URL: is malformed")?;
+        let dns = DnsChecker::new(config.dns_nameserver, domains::DNS_TIMEOUT).context(
+            "DNS_NAMESERVER: is not set and the system's resolver configuration cannot be read",
+        )?;
         let store = Store::connect(
             config.database_url.expose_secret(),
             config.database_max_connections,
@@ -142,6 +163,12 @@ impl Context {
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             maintenance_reminder: config.maintenance_reminder,
+            domains: DomainChecks {
+                dns,
+                policy: config.custom_domains.clone(),
+                recheck: config.domain_recheck,
+                grace: config.domain_grace,
+            },
         }))
     }
 }
@@ -196,9 +223,28 @@ pub async fn run(
                 .await;
         })
     };
+    let verify = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(concurrency, ctx.clone(), domains::handle, shutdown)
+                .await;
+        })
+    };
     let clock = tokio::spawn(clock(ctx.clone(), shutdown.clone()));
+    let domain_clock = tokio::spawn(domain_clock(ctx.clone(), shutdown.clone()));
     let janitor = tokio::spawn(janitor(ctx, shutdown));
-    for task in [relay, fanout, deliver, account, invitation, clock, janitor] {
+    for task in [
+        relay,
+        fanout,
+        deliver,
+        account,
+        invitation,
+        verify,
+        clock,
+        domain_clock,
+        janitor,
+    ] {
         if let Err(err) = task.await {
             tracing::error!(error = %err, "worker task panicked");
         }
@@ -213,6 +259,20 @@ async fn clock(ctx: Context, shutdown: CancellationToken) {
     loop {
         if let Err(err) = tick_maintenance(&ctx, time::OffsetDateTime::now_utc()).await {
             tracing::warn!(error = format!("{err:#}"), "maintenance clock failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(CLOCK_INTERVAL) => {}
+        }
+    }
+}
+
+/// Every [`CLOCK_INTERVAL`]: checks the custom domains due. Its own task,
+/// so that slow name servers never hold back the maintenance clock.
+async fn domain_clock(ctx: Context, shutdown: CancellationToken) {
+    loop {
+        if let Err(err) = tick_domains(&ctx, time::OffsetDateTime::now_utc()).await {
+            tracing::warn!(error = format!("{err:#}"), "domain clock failed");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -290,6 +350,7 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
             ctx.queues.purge_finished::<Deliver>().await,
             ctx.queues.purge_finished::<AccountEmail>().await,
             ctx.queues.purge_finished::<InvitationEmail>().await,
+            ctx.queues.purge_finished::<VerifyDomain>().await,
         ] {
             if let Err(err) = result {
                 tracing::warn!(error = %err, "could not purge finished jobs");
@@ -308,7 +369,8 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
 /// Re-queues work stalled for longer than `stale`: fan-outs of relayed
 /// events that never finished, and deliveries left pending or failed past
 /// their due time. Jobs live in Redis, and this is what makes losing them
-/// lose nothing: PostgreSQL says what is left to do. Answers how many jobs
+/// lose nothing: PostgreSQL says what is left to do. (A lost domain check
+/// needs no sweeping: the domain clock checks every domain in time anyway.) Answers how many jobs
 /// it queued.
 pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
     let mut queued = 0;

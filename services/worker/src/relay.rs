@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{AccountEmail, Context, FanOut, InvitationEmail};
+use crate::{AccountEmail, Context, FanOut, InvitationEmail, VerifyDomain};
 use tokio_util::sync::CancellationToken;
 
 /// Events claimed per round trip.
@@ -40,6 +40,23 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
                 .await?;
         }
         total += claim.invitations.len();
+        claim.finish().await?;
+    }
+    // And domains with a check asked for.
+    loop {
+        let claim = ctx.store.claim_domain_checks(BATCH).await?;
+        if claim.domains.is_empty() {
+            break;
+        }
+        for (domain_id, tenant_id) in &claim.domains {
+            ctx.queues
+                .push(VerifyDomain {
+                    tenant_id: *tenant_id,
+                    domain_id: *domain_id,
+                })
+                .await?;
+        }
+        total += claim.domains.len();
         claim.finish().await?;
     }
     loop {

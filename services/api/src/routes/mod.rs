@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod components;
+pub(crate) mod domains;
 pub(crate) mod groups;
 pub(crate) mod health;
 pub(crate) mod incidents;
@@ -141,6 +142,11 @@ route_table! {
         GET "/pages/{page_id}/incident_templates" => templates::list,
         POST "/pages/{page_id}/incident_templates" => templates::create,
         DELETE "/pages/{page_id}/incident_templates/{id}" => templates::delete,
+        GET "/pages/{page_id}/domains" => domains::list,
+        POST "/pages/{page_id}/domains" => domains::create,
+        GET "/pages/{page_id}/domains/{id}" => domains::get,
+        DELETE "/pages/{page_id}/domains/{id}" => domains::delete,
+        POST "/pages/{page_id}/domains/{id}/verify" => domains::verify,
     }
 }
 
@@ -237,4 +243,11 @@ pub async fn request_id_header(
 /// Parses an id from the path; anything that is not an id is simply not found.
 fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Parses the two ids of a nested path (`{page_id}` and `{id}`), as [`path_id`].
+fn path_ids<A: std::str::FromStr, B: std::str::FromStr>(
+    path: &(String, String),
+) -> Result<(A, B), ApiError> {
+    Ok((path_id(&path.0)?, path_id(&path.1)?))
 }

@@ -3,16 +3,19 @@
 //! mail catcher (maildev), read through its HTTP API and filtered by the
 //! test's own unique addresses.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use heliograph_api::{ApiConfig, Application};
-use heliograph_domain::PublicUrls;
+use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
-use heliograph_worker::{Context, Deliver, FanOut, Inner};
+use heliograph_worker::{Context, Deliver, DnsChecker, DomainChecks, FanOut, Inner, VerifyDomain};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -23,6 +26,9 @@ use uuid::Uuid;
 
 /// The page host domain used in tests: pages live at `<slug>.heliograph.test`.
 pub const BASE_DOMAIN: &str = "heliograph.test";
+
+/// Where custom domains point their CNAME in tests (the default, `pages.<base domain>`).
+pub const CNAME_TARGET: &str = "pages.heliograph.test";
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -62,6 +68,8 @@ pub struct Infra {
     pub postgres_admin_url: Option<String>,
     /// A Redis URL.
     pub redis_url: Option<String>,
+    /// The name server domain checks ask (default: a closed loopback port).
+    pub nameserver: Option<SocketAddr>,
 }
 
 /// What signup answered.
@@ -150,13 +158,31 @@ impl TestDatabase {
 }
 
 impl TestApp {
-    /// Starts the API and the worker on a fresh, migrated database.
+    /// Starts the API and the worker on a fresh, migrated database. Custom
+    /// domain checks ask a closed loopback port, so they fail fast (as
+    /// `dns_error`) and never leave the machine; tests of domains use
+    /// [`TestApp::spawn_with_dns`].
     pub async fn spawn() -> Self {
         Self::spawn_on(Infra::default()).await
     }
 
-    /// Starts the API and the worker on PostgreSQL and Redis of the test's choosing.
+    /// Starts the API and the worker, the worker's domain checks asking the
+    /// name server at `nameserver` (a [`DnsServer`]).
+    pub async fn spawn_with_dns(nameserver: SocketAddr) -> Self {
+        Self::spawn_on(Infra {
+            nameserver: Some(nameserver),
+            ..Infra::default()
+        })
+        .await
+    }
+
+    /// Starts the API and the worker on infrastructure of the test's choosing.
     pub async fn spawn_on(infra: Infra) -> Self {
+        let nameserver = infra.nameserver.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+        });
         install_crypto();
         // Logs are noise in a passing run; TEST_LOG=1 shows them for a failing one.
         if std::env::var_os("TEST_LOG").is_some() {
@@ -179,7 +205,12 @@ impl TestApp {
         let namespace = format!("test-{}", Uuid::new_v4().simple());
         let urls =
             PublicUrls::new("http://heliograph.test", Some(BASE_DOMAIN)).expect("valid test URLs");
+        let custom_domains = CustomDomains::new(
+            &urls,
+            Hostname::parse("cname_target", CNAME_TARGET).expect("a valid target"),
+        );
         let config = ApiConfig {
+            custom_domains: custom_domains.clone(),
             database_url: SecretString::from(db_url.clone()),
             database_max_connections: 5,
             redis_url: SecretString::from(redis_url.clone()),
@@ -223,6 +254,13 @@ impl TestApp {
             links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
                 .expect("a long enough secret"),
             maintenance_reminder: Duration::from_secs(3600),
+            domains: DomainChecks {
+                dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
+                    .expect("a resolver"),
+                policy: custom_domains,
+                recheck: Duration::from_secs(6 * 3600),
+                grace: Duration::from_secs(3 * 86_400),
+            },
         });
         let shutdown = CancellationToken::new();
         let worker = tokio::spawn(heliograph_worker::run(
@@ -409,8 +447,9 @@ impl TestApp {
         n
     }
 
-    /// Waits until the outbox is relayed and both queues are empty (twice in
-    /// a row, so a job that enqueues another is seen through).
+    /// Waits until the outbox (and every row that is its own outbox, such as
+    /// a domain with a check asked for) is relayed and the queues are empty
+    /// (twice in a row, so a job that enqueues another is seen through).
     pub async fn drain(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut quiet = 0;
@@ -431,6 +470,16 @@ impl TestApp {
                     .depth::<Deliver>()
                     .await
                     .expect("deliver depth")
+                    .is_drained()
+                && self
+                    .count("select count(*) from domains where check_requested_at is not null")
+                    .await
+                    == 0
+                && self
+                    .queues
+                    .depth::<VerifyDomain>()
+                    .await
+                    .expect("verify-domain depth")
                     .is_drained();
             quiet = if idle { quiet + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -509,4 +558,135 @@ pub async fn token_in_email(to: &str, subject: &str, n: usize) -> String {
         .next()
         .expect("a token")
         .to_owned()
+}
+
+/// A real DNS server of a test's own: dnsmasq on a free loopback port,
+/// answering from the records the test gives it and nothing else (no
+/// upstream, no hosts file; names under `.test` it does not know are
+/// NXDOMAIN). The binary comes from Debian's `dnsmasq-base`, which
+/// `deploy/dev` installs; `DNSMASQ` may name another.
+pub struct DnsServer {
+    pub addr: SocketAddr,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A TXT record, as a dnsmasq setting.
+pub fn txt_record(name: &str, value: &str) -> String {
+    format!("txt-record={name},\"{value}\"")
+}
+
+/// A CNAME record, as a dnsmasq setting (the target must be a name dnsmasq
+/// knows: the CNAME target and `elsewhere.test` are).
+pub fn cname_record(name: &str, target: &str) -> String {
+    format!("cname={name},{target}")
+}
+
+impl DnsServer {
+    /// Starts dnsmasq with `records` (lines of its configuration).
+    pub fn start(records: &[String]) -> Self {
+        let dir = std::env::temp_dir().join(format!("hg-dns-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let mut server = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            child: None,
+        };
+        // A free port may be taken between looking and binding: try a few.
+        for _ in 0..10 {
+            server.addr = std::net::UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .expect("a free port");
+            if server.run(records) {
+                return server;
+            }
+        }
+        panic!("dnsmasq did not start; see {}", server.dir.display());
+    }
+
+    /// Replaces every record: rewrites the configuration and restarts dnsmasq
+    /// on the same port.
+    pub fn set_records(&mut self, records: &[String]) {
+        self.stop();
+        assert!(
+            self.run(records),
+            "dnsmasq did not restart; see {}",
+            self.dir.display()
+        );
+    }
+
+    fn binary() -> String {
+        if let Ok(path) = std::env::var("DNSMASQ") {
+            return path;
+        }
+        let in_path = Command::new("dnsmasq")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if in_path {
+            "dnsmasq".to_owned()
+        } else if std::path::Path::new("/usr/sbin/dnsmasq").exists() {
+            "/usr/sbin/dnsmasq".to_owned()
+        } else {
+            panic!(
+                "dnsmasq not found: install the Debian package dnsmasq-base (deploy/dev test does)"
+            )
+        }
+    }
+
+    /// Writes the configuration and starts dnsmasq; answers whether it serves.
+    fn run(&mut self, records: &[String]) -> bool {
+        let conf = self.dir.join("records.conf");
+        let mut lines = vec![
+            "local=/test/".to_owned(),
+            format!("host-record={CNAME_TARGET},192.0.2.10"),
+            "host-record=elsewhere.test,192.0.2.20".to_owned(),
+        ];
+        lines.extend(records.iter().cloned());
+        std::fs::write(&conf, lines.join("\n") + "\n").expect("the configuration is written");
+        let log = std::fs::File::create(self.dir.join("dnsmasq.log")).expect("a log file");
+        let mut child = Command::new(Self::binary())
+            .arg("--no-daemon")
+            .arg("--no-resolv")
+            .arg("--no-hosts")
+            .arg(format!("--port={}", self.addr.port()))
+            .arg("--listen-address=127.0.0.1")
+            .arg("--bind-interfaces")
+            .arg(format!("--conf-file={}", conf.display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("dnsmasq runs");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            // dnsmasq listens on TCP as well as UDP, once its setup is done.
+            if std::net::TcpStream::connect(self.addr).is_ok() {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(child.kill());
+        drop(child.wait());
+        false
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.kill());
+            drop(child.wait());
+        }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop();
+        drop(std::fs::remove_dir_all(&self.dir));
+    }
 }

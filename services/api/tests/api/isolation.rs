@@ -26,6 +26,7 @@ const TENANT_TABLES: &[&str] = &[
     "api_keys",
     "audit_log",
     "invitations",
+    "domains",
 ];
 
 #[tokio::test]
@@ -57,6 +58,12 @@ async fn without_a_tenant_setting_the_application_sees_no_rows() {
             &format!("/v1/pages/{}/incidents", t.page_id),
             Some(&t.token),
             &json!({"incident": {"name": "Down", "components": {api: "major_outage"}}}),
+        )
+        .await;
+        app.post(
+            &format!("/v1/pages/{}/domains", t.page_id),
+            Some(&t.token),
+            &json!({"domain": {"hostname": format!("{}.customer.test", t.slug)}}),
         )
         .await;
     }

@@ -493,7 +493,7 @@ async fn pages_keep_answering_from_the_last_snapshot_while_postgres_is_stopped()
     let pg = ScratchPostgres::start();
     let app = TestApp::spawn_on(Infra {
         postgres_admin_url: Some(pg.url()),
-        redis_url: None,
+        ..Infra::default()
     })
     .await;
     let t = app.signup().await;
@@ -557,8 +557,8 @@ async fn pages_keep_answering_from_the_last_snapshot_while_postgres_is_stopped()
 async fn pages_keep_answering_while_redis_is_stopped_and_catch_up_after() {
     let mut redis = ScratchRedis::start();
     let app = TestApp::spawn_on(Infra {
-        postgres_admin_url: None,
         redis_url: Some(redis.url()),
+        ..Infra::default()
     })
     .await;
     let t = app.signup().await;

@@ -63,9 +63,14 @@ enum Endpoint {
     ListTemplates,
     CreateTemplate,
     DeleteTemplate,
+    ListDomains,
+    CreateDomain,
+    GetDomain,
+    DeleteDomain,
+    VerifyDomain,
 }
 
-const ALL: [Endpoint; 50] = {
+const ALL: [Endpoint; 55] = {
     use Endpoint::*;
     [
         Me,
@@ -118,6 +123,11 @@ const ALL: [Endpoint; 50] = {
         ListTemplates,
         CreateTemplate,
         DeleteTemplate,
+        ListDomains,
+        CreateDomain,
+        GetDomain,
+        DeleteDomain,
+        VerifyDomain,
     ]
 };
 
@@ -213,6 +223,11 @@ impl Endpoint {
             ListTemplates => (&["GET"], "/v1/pages/{page_id}/incident_templates"),
             CreateTemplate => (&["POST"], "/v1/pages/{page_id}/incident_templates"),
             DeleteTemplate => (&["DELETE"], "/v1/pages/{page_id}/incident_templates/{id}"),
+            ListDomains => (&["GET"], "/v1/pages/{page_id}/domains"),
+            CreateDomain => (&["POST"], "/v1/pages/{page_id}/domains"),
+            GetDomain => (&["GET"], "/v1/pages/{page_id}/domains/{id}"),
+            DeleteDomain => (&["DELETE"], "/v1/pages/{page_id}/domains/{id}"),
+            VerifyDomain => (&["POST"], "/v1/pages/{page_id}/domains/{id}/verify"),
         }
     }
 
@@ -224,14 +239,15 @@ impl Endpoint {
             | GetPage | PageUptime | ListComponents | GetComponent | ComponentUptime
             | ListGroups | GetGroup | GroupUptime | ListIncidents | UnresolvedIncidents
             | UpcomingMaintenance | ScheduledMaintenance | ActiveMaintenance | GetIncident
-            | GetPostmortem | ListTemplates => 0,
+            | GetPostmortem | ListTemplates | ListDomains | GetDomain => 0,
             CreateSubscriber | CreateIncident | SetComponentStatus | UpdateIncident
             | EditIncidentUpdate | DraftPostmortem | DeletePostmortem | PublishPostmortem
             | CreateTemplate | DeleteTemplate => 1,
             CreateApiKey | ListApiKeys | RevokeApiKey | ReadAuditLog | CreateInvitation
             | ListInvitations | RevokeInvitation | ChangeRole | RemoveMember | CreatePage
             | UpdatePage | CreateComponent | UpdateComponent | DeleteComponent | CreateGroup
-            | UpdateGroup | DeleteGroup | DeleteIncident => 2,
+            | UpdateGroup | DeleteGroup | DeleteIncident | CreateDomain | DeleteDomain
+            | VerifyDomain => 2,
         }
     }
 
@@ -312,9 +328,8 @@ impl Endpoint {
             GetPage | PageUptime => (self.concrete(&p, "", ""), None),
             UpdatePage => (p, Some(json!({"page": {"headline": "All good"}}))),
             ListComponents | ListGroups | ListIncidents | UnresolvedIncidents
-            | UpcomingMaintenance | ScheduledMaintenance | ActiveMaintenance | ListTemplates => {
-                (self.concrete(&p, "", ""), None)
-            }
+            | UpcomingMaintenance | ScheduledMaintenance | ActiveMaintenance | ListTemplates
+            | ListDomains => (self.concrete(&p, "", ""), None),
             CreateComponent => (
                 format!("{p}/components"),
                 Some(json!({"component": {"name": "Matrix"}})),
@@ -389,6 +404,11 @@ impl Endpoint {
                 let id = create(app, owner, &format!("{p}/incident_templates"), body).await;
                 (self.concrete(&p, &id, ""), None)
             }
+            CreateDomain => (format!("{p}/domains"), Some(domain())),
+            GetDomain | DeleteDomain | VerifyDomain => {
+                let id = create(app, owner, &format!("{p}/domains"), domain()).await;
+                (self.concrete(&p, &id, ""), None)
+            }
         }
     }
 
@@ -400,6 +420,11 @@ impl Endpoint {
             .replace("{update_id}", update_id)
             .replace("{id}", id)
     }
+}
+
+/// A custom domain of a hostname nobody has.
+fn domain() -> Value {
+    json!({"domain": {"hostname": format!("{}.customer.test", unique_slug("matrix"))}})
 }
 
 fn incident(status: &str) -> Value {
@@ -509,8 +534,10 @@ async fn every_endpoint_admits_exactly_the_roles_the_matrix_names() {
 }
 
 /// Every row a tenant owns, as text, so a test can tell whether anything
-/// changed; but an API key's `last_used_at` (the intruder's key is used) and
-/// an event's relay marks (the worker relays in the background).
+/// changed; but an API key's `last_used_at` (the intruder's key is used),
+/// an event's relay marks (the worker relays in the background) and a
+/// domain's check state (the worker checks in the background; an
+/// intruder's verify would show in the audit log).
 const FINGERPRINT: &str = "select md5(concat_ws('|', \
     (select string_agg(t::text, ',' order by t::text) from pages t), \
     (select string_agg(t::text, ',' order by t::text) from components t), \
@@ -520,6 +547,7 @@ const FINGERPRINT: &str = "select md5(concat_ws('|', \
     (select string_agg(t::text, ',' order by t::text) from incident_updates t), \
     (select string_agg(t::text, ',' order by t::text) from incident_components t), \
     (select string_agg(t::text, ',' order by t::text) from incident_templates t), \
+    (select string_agg((t.id, t.tenant_id, t.page_id, t.hostname, t.token, t.created_at)::text, ',' order by t.id) from domains t), \
     (select string_agg(t::text, ',' order by t::text) from subscribers t), \
     (select string_agg((t.id, t.name, t.scope, t.revoked_at)::text, ',' order by t.id) from api_keys t), \
     (select string_agg(t::text, ',' order by t::text) from invitations t), \

@@ -1,0 +1,78 @@
+//! The email telling a tenant's owners and admins that a custom domain
+//! stopped routing.
+
+use askama::Template;
+
+use crate::email::EmailMessage;
+
+/// What the email says.
+#[derive(Debug, Clone)]
+pub struct DomainStoppedEmail {
+    /// The custom hostname.
+    pub hostname: String,
+    /// The page it showed.
+    pub page_name: String,
+    /// Why its checks fail, to follow "because" (`DomainCheckError::explanation`).
+    pub explanation: String,
+    /// Since when, in words ("2026-11-22 14:05 UTC").
+    pub failing_since: String,
+    /// How long failures were tolerated, in words ("3 days").
+    pub grace: String,
+    /// Where the CNAME must point.
+    pub cname_target: String,
+    /// The TXT record's name.
+    pub txt_name: String,
+    /// What the TXT record must carry.
+    pub token: String,
+    /// The API endpoint that asks for a check now.
+    pub verify_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "emails/domain_stopped.txt")]
+struct Text<'a> {
+    v: &'a DomainStoppedEmail,
+}
+
+#[derive(Template)]
+#[template(path = "emails/domain_stopped.html")]
+struct Html<'a> {
+    v: &'a DomainStoppedEmail,
+}
+
+impl DomainStoppedEmail {
+    /// Renders subject, text and HTML.
+    pub fn render(&self) -> Result<EmailMessage, askama::Error> {
+        Ok(EmailMessage {
+            subject: format!("{} no longer shows {}", self.hostname, self.page_name),
+            text: Text { v: self }.render()?,
+            html: Html { v: self }.render()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_domain_stopped_email_matches_its_snapshots() {
+        let m = DomainStoppedEmail {
+            hostname: "status.acme.com".into(),
+            page_name: "Acme <Cloud>".into(),
+            explanation: "its TXT record does not carry the verification token".into(),
+            failing_since: "2026-11-19 08:00 UTC".into(),
+            grace: "3 days".into(),
+            cname_target: "pages.heliograph.test".into(),
+            txt_name: "_heliograph.status.acme.com".into(),
+            token: "abcdefghijklmnopqrstuvwxyz012345".into(),
+            verify_url: "https://heliograph.test/v1/pages/p/domains/d/verify".into(),
+        }
+        .render()
+        .unwrap();
+        assert_eq!(m.subject, "status.acme.com no longer shows Acme <Cloud>");
+        assert!(m.html.contains("Acme &#60;Cloud&#62;"), "HTML is escaped");
+        insta::assert_snapshot!("domain_stopped_text", m.text);
+        insta::assert_snapshot!("domain_stopped_html", m.html);
+    }
+}

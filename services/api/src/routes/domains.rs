@@ -1,0 +1,293 @@
+//! `/v1/pages/{page_id}/domains`: a page's custom domains.
+//!
+//! Adding a hostname answers the DNS records the tenant must create; the
+//! worker checks them (at once, on request, and periodically) and only a
+//! verified hostname routes. See `heliograph_domain::custom_domain`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::custom_domain::txt_record_name;
+use heliograph_domain::{DomainCheckError, DomainId, DomainStatus, Hostname, PageId, Role};
+use heliograph_store::Domain;
+use serde::{Deserialize, Serialize};
+
+use super::{path_id, path_ids};
+use crate::auth::Member;
+use crate::error::{ApiError, envelope, required};
+use crate::input::{Input, ListParams, paginated};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
+use crate::startup::AppState;
+
+/// A custom domain of a page, with the DNS records it needs.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DomainResponse {
+    id: String,
+    page_id: String,
+    /// Lower-case, without a trailing dot.
+    hostname: String,
+    status: DomainStatus,
+    /// When a check first passed.
+    verified_at: Option<String>,
+    /// When the last check began.
+    last_checked_at: Option<String>,
+    /// Since when a verified domain fails its checks (it still routes
+    /// through the grace period, then stops).
+    failing_since: Option<String>,
+    /// Why the last check failed.
+    last_error: Option<DomainCheckError>,
+    /// When it stopped routing.
+    stopped_at: Option<String>,
+    created_at: String,
+    /// The records to create at the tenant's DNS provider.
+    records: Vec<DnsRecord>,
+}
+
+/// One DNS record to create.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DnsRecord {
+    /// `CNAME` or `TXT`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The record's name.
+    name: String,
+    /// Its value: the CNAME target, or the TXT record's text.
+    value: String,
+}
+
+fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
+    let at = |t: Option<time::OffsetDateTime>| t.map(heliograph_web::timestamp);
+    DomainResponse {
+        id: d.id.to_string(),
+        page_id: d.page_id.to_string(),
+        hostname: d.hostname.clone(),
+        status: d.state.status(),
+        verified_at: at(d.state.verified_at),
+        last_checked_at: at(d.state.last_checked_at),
+        failing_since: at(d.state.failing_since),
+        last_error: d.state.last_error,
+        stopped_at: at(d.state.stopped_at),
+        created_at: heliograph_web::timestamp(d.created_at),
+        records: vec![
+            DnsRecord {
+                kind: "CNAME",
+                name: d.hostname.clone(),
+                value: state.domains.cname_target().to_string(),
+            },
+            DnsRecord {
+                kind: "TXT",
+                name: txt_record_name(&d.hostname),
+                value: d.token.clone(),
+            },
+        ],
+    }
+}
+
+/// `{"domain": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DomainEnvelope {
+    domain: Option<DomainInput>,
+}
+
+/// A domain's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct DomainInput {
+    /// The hostname, such as `status.example.com`: ASCII (an
+    /// internationalised name in its `xn--` form), at least two labels, not
+    /// an IP address, not the platform's own domain.
+    hostname: Option<String>,
+}
+
+fn parse(state: &AppState, input: DomainInput) -> Result<Hostname, ApiError> {
+    required("hostname", input.hostname)
+        .and_then(|raw| state.domains.parse_hostname("hostname", &raw))
+        .map_err(ApiError::field)
+}
+
+/// Lists a page's custom domains, by hostname (viewer).
+///
+/// `q` matches the hostname.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/domains",
+    tag = "custom domains",
+    operation_id = "list_domains",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        crate::openapi::DomainList,
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let query = params.plain_query()?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let listed = tx.list_domains(page, &query).await?;
+    tx.commit().await?;
+    Ok(paginated(&req, state.urls.origin(), &query, listed, |d| {
+        domain_response(&state, d)
+    }))
+}
+
+/// Adds a custom domain to a page (admin).
+///
+/// Answers the records to create: a CNAME from the hostname to the
+/// platform's target, and a TXT record `_heliograph.<hostname>` carrying
+/// the domain's token. A first check runs at once; until one passes the
+/// domain is `pending` and does not route. A hostname belongs to one page
+/// of one tenant: another's is 409 `domain_taken`.
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/domains",
+    tag = "custom domains",
+    operation_id = "create_domain",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (DomainEnvelope = "application/json"),
+        (DomainEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The new domain, pending.", body = DomainResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn create(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    body: Input<DomainEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    member.require(Role::Admin)?;
+    let hostname = parse(&state, envelope("domain", body.0.domain)?)?;
+    let d = tx.create_domain(page, &hostname).await?;
+    tx.audit(&member.audit(
+        "domain.created",
+        "domain",
+        d.id.as_uuid(),
+        serde_json::json!({"hostname": d.hostname, "page_id": d.page_id}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(domain_response(&state, &d)))
+}
+
+/// Gets a custom domain (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/domains/{id}",
+    tag = "custom domains",
+    operation_id = "get_domain",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The domain's id."),
+    ),
+    responses(
+        (status = 200, description = "The domain.", body = DomainResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn get(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, DomainId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let d = tx.domain(page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(domain_response(&state, &d)))
+}
+
+/// Removes a custom domain (admin); the hostname stops routing at once and
+/// any page may claim it again.
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/domains/{id}",
+    tag = "custom domains",
+    operation_id = "delete_domain",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The domain's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn delete(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, DomainId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.domain(page, id).await?;
+    member.require(Role::Admin)?;
+    let d = tx.delete_domain(page, id).await?;
+    tx.audit(&member.audit(
+        "domain.deleted",
+        "domain",
+        d.id.as_uuid(),
+        serde_json::json!({"hostname": d.hostname, "page_id": d.page_id}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Asks for a check of a custom domain's records now (admin).
+///
+/// The worker runs it within seconds; the answer is the domain as it stands
+/// before that check (read it again for the outcome). A check that passes
+/// verifies a pending domain, and brings a failing or stopped one back.
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/domains/{id}/verify",
+    tag = "custom domains",
+    operation_id = "verify_domain",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The domain's id."),
+    ),
+    responses(
+        (status = 202, description = "The check is queued; the domain as it stands.", body = DomainResponse),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn verify(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, DomainId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.domain(page, id).await?;
+    member.require(Role::Admin)?;
+    let d = tx.request_domain_check(page, id).await?;
+    tx.audit(&member.audit(
+        "domain.check_requested",
+        "domain",
+        d.id.as_uuid(),
+        serde_json::json!({"hostname": d.hostname}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Accepted().json(domain_response(&state, &d)))
+}
