@@ -318,11 +318,19 @@ pub fn render(
     })
 }
 
-/// Where pages live: by slug (and, with custom domains, by host).
+/// Where pages live: by slug, and by verified custom domain.
 #[derive(Debug, Default)]
 struct Routes {
     by_slug: HashMap<String, (TenantId, PageId)>,
+    by_host: HashMap<String, (TenantId, PageId)>,
+    /// Each page's slug.
+    slugs: HashMap<PageId, String>,
+    /// The address a page calls its own: its first verified custom domain.
+    canonical: HashMap<PageId, String>,
 }
+
+/// A page: its tenant and its id.
+pub type PageKey = (TenantId, PageId);
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -420,13 +428,21 @@ impl PublicPages {
     }
 
     async fn reload_routes(&self) -> anyhow::Result<()> {
-        let rows: Vec<PageRoute> = self.store.page_routes().await?;
-        let routes = Routes {
-            by_slug: rows
-                .into_iter()
-                .map(|r| (r.slug, (r.tenant_id, r.page_id)))
-                .collect(),
-        };
+        let pages: Vec<PageRoute> = self.store.page_routes().await?;
+        let mut domains = self.store.routable_domains().await?;
+        domains.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        let mut routes = Routes::default();
+        for r in pages {
+            routes.slugs.insert(r.page_id, r.slug.clone());
+            routes.by_slug.insert(r.slug, (r.tenant_id, r.page_id));
+        }
+        for d in domains {
+            routes
+                .canonical
+                .entry(d.page_id)
+                .or_insert_with(|| format!("https://{}", d.hostname));
+            routes.by_host.insert(d.hostname, (d.tenant_id, d.page_id));
+        }
         *self
             .routes
             .write()
@@ -434,14 +450,37 @@ impl PublicPages {
         Ok(())
     }
 
+    fn routes(&self) -> Arc<Routes> {
+        Arc::clone(
+            &self
+                .routes
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// The page a slug names, from memory.
     #[must_use]
-    pub fn route_by_slug(&self, slug: &str) -> Option<(TenantId, PageId)> {
-        self.routes
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub fn route_by_slug(&self, slug: &str) -> Option<PageKey> {
+        self.routes()
             .by_slug
             .get(&slug.to_ascii_lowercase())
+            .copied()
+    }
+
+    /// The page a verified custom domain names (a port, if any, ignored), from memory.
+    #[must_use]
+    pub fn route_by_host(&self, host: &str) -> Option<PageKey> {
+        let host = host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        });
+        self.routes()
+            .by_host
+            .get(host.trim_end_matches('.').to_ascii_lowercase().as_str())
             .copied()
     }
 
@@ -453,10 +492,10 @@ impl PublicPages {
             .cloned()
     }
 
-    /// The snapshot of the page `slug` names: from memory when built;
-    /// otherwise built now (once, however many ask at the same time).
-    pub async fn get(&self, slug: &str) -> Lookup {
-        let Some((tenant, page)) = self.route_by_slug(slug) else {
+    /// The snapshot of a page: from memory when built; otherwise built now
+    /// (once, however many ask at the same time).
+    pub async fn get(&self, route: Option<PageKey>) -> Lookup {
+        let Some((tenant, page)) = route else {
             return Lookup::NoSuchPage;
         };
         if let Some(snapshot) = self.cached(page) {
@@ -569,8 +608,14 @@ impl PublicPages {
             })
             .collect();
         let slug = data.page.slug.clone();
+        let url = self
+            .routes()
+            .canonical
+            .get(&page)
+            .cloned()
+            .unwrap_or_else(|| self.urls.page_url(&slug));
         let public = PublicPage {
-            url: self.urls.page_url(&slug),
+            url,
             data,
             uptime,
             as_of: now,
@@ -623,21 +668,21 @@ impl PublicPages {
         let _one = self.applying.lock().await;
         let since = self.seq.load(Ordering::Acquire);
         let (pages, newest) = self.store.page_changes_since(since).await?;
+        tracing::debug!(since, newest, pages = pages.len(), "page changes read");
         if pages.is_empty() {
             return Ok(());
         }
         // Slugs may have changed, or pages appeared: the table is small.
         self.reload_routes().await?;
         let mut failed = false;
+        let routes = self.routes();
         for page in pages {
-            let route = {
-                let routes = self
-                    .routes
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                routes.by_slug.values().find(|(_, p)| *p == page).copied()
-            };
-            let Some((tenant, page)) = route else {
+            let Some(tenant) = routes
+                .slugs
+                .get(&page)
+                .and_then(|slug| routes.by_slug.get(slug))
+                .map(|(t, _)| *t)
+            else {
                 self.snapshots
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -689,7 +734,10 @@ impl PublicPages {
                         tokio::select! {
                             () = shutdown.cancelled() => return,
                             m = messages.next() => match m {
-                                Some(_) => self.nudge.notify_one(),
+                                Some(_) => {
+                                    tracing::debug!("nudged");
+                                    self.nudge.notify_one();
+                                }
                                 None => break,
                             },
                         }

@@ -249,6 +249,10 @@ pub async fn check_domain(
             tracing::debug!(tenant.id = %tenant, domain.id = %id, domain.status = %status, error, "domain checked");
         } else {
             tracing::info!(tenant.id = %tenant, domain.id = %id, domain.status = %status, was = %before, error, "domain status changed");
+            // The trigger logged it if routing changed; this makes the api see it now.
+            if let Err(err) = ctx.queues.nudge_page_changes().await {
+                tracing::warn!(error = %err, "could not nudge the public pages; they will poll");
+            }
         }
     }
     tell_of_stop(ctx, tenant, id).await

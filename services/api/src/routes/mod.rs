@@ -161,6 +161,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .configure(register_health)
     .route("/metrics", web::get().to(health::metrics))
+    .route("/internal/tls/ask", web::get().to(public::tls_ask))
     .service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_web::Audience;
 
 use crate::auth;
-use crate::public_pages::{Base, Doc, Lookup, Rendered, Snapshot, render};
+use crate::public_pages::{Base, Doc, Lookup, PageKey, Rendered, Snapshot, render};
 use crate::startup::AppState;
 
 fn host_of(headers: &header::HeaderMap) -> Option<String> {
@@ -19,12 +19,15 @@ fn host_of(headers: &header::HeaderMap) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-/// Whether the request's `Host` is a page host.
+/// Whether the request's `Host` is a page host: a sub-domain of the base
+/// domain, or a verified custom domain.
 pub fn is_page_host(ctx: &GuardContext<'_>) -> bool {
     let Some(state) = ctx.app_data::<web::Data<AppState>>() else {
         return false;
     };
-    host_of(ctx.head().headers()).is_some_and(|host| state.urls.slug_for_host(&host).is_some())
+    host_of(ctx.head().headers()).is_some_and(|host| {
+        state.urls.slug_for_host(&host).is_some() || state.pages.route_by_host(&host).is_some()
+    })
 }
 
 /// Short enough that a change shows within seconds; stale copies cover a
@@ -44,13 +47,15 @@ fn private_cache() -> CacheControl {
 
 /// `GET` (or `HEAD`) of anything on a page host.
 pub async fn by_host(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let slug =
-        host_of(req.headers()).and_then(|host| state.urls.slug_for_host(&host).map(str::to_owned));
-    let Some(slug) = slug else {
+    let Some(host) = host_of(req.headers()) else {
         return not_found_page();
     };
+    let route = match state.urls.slug_for_host(&host) {
+        Some(slug) => state.pages.route_by_slug(slug),
+        None => state.pages.route_by_host(&host),
+    };
     let path = req.path().to_owned();
-    serve(&req, &state, &slug, &path, &Base::Host, "").await
+    serve(&req, &state, route, &path, &Base::Host, "").await
 }
 
 /// `GET` (or `HEAD`) of anything under `/status/<slug>` on the platform host.
@@ -59,15 +64,28 @@ pub async fn by_path(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         return not_found_page();
     };
     let (slug, path) = rest.split_once('/').map_or((rest, ""), |(s, p)| (s, p));
-    let (slug, path) = (slug.to_owned(), format!("/{path}"));
+    let (route, path) = (state.pages.route_by_slug(slug), format!("/{path}"));
     let prefix = format!("/status/{slug}");
-    serve(&req, &state, &slug, &path, &Base::Path, &prefix).await
+    serve(&req, &state, route, &path, &Base::Path, &prefix).await
+}
+
+/// `GET /internal/tls/ask?domain=<host>`: Caddy's on-demand TLS asks before
+/// it gets a certificate; 200 only for a verified custom domain, answered
+/// from memory (a flood of handshakes for random names costs no query).
+pub async fn tls_ask(
+    state: web::Data<AppState>,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    match query.get("domain") {
+        Some(domain) if state.pages.route_by_host(domain).is_some() => HttpResponse::Ok().finish(),
+        _ => HttpResponse::NotFound().finish(),
+    }
 }
 
 async fn serve(
     req: &HttpRequest,
     state: &AppState,
-    slug: &str,
+    route: Option<PageKey>,
     path: &str,
     base: &Base,
     prefix: &str,
@@ -85,7 +103,7 @@ async fn serve(
         // Decided before any lookup: a path no page has costs nothing.
         return not_found_page();
     }
-    let snapshot = match state.pages.get(slug).await {
+    let snapshot = match state.pages.get(route).await {
         Lookup::Found(s) => s,
         Lookup::NoSuchPage => return not_found_page(),
         Lookup::Unavailable => return unavailable(),

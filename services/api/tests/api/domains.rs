@@ -12,11 +12,11 @@ use crate::helpers::{
 };
 
 /// A hostname no other test uses.
-fn unique_host() -> String {
+pub(crate) fn unique_host() -> String {
     format!("{}.customer.test", unique_slug("status"))
 }
 
-async fn add(app: &TestApp, t: &Tenant, hostname: &str) -> (StatusCode, Value) {
+pub(crate) async fn add(app: &TestApp, t: &Tenant, hostname: &str) -> (StatusCode, Value) {
     app.post(
         &format!("/v1/pages/{}/domains", t.page_id),
         Some(&t.token),
@@ -38,7 +38,7 @@ async fn get(app: &TestApp, t: &Tenant, id: &str) -> Value {
     body
 }
 
-async fn verify(app: &TestApp, t: &Tenant, id: &str) {
+pub(crate) async fn verify(app: &TestApp, t: &Tenant, id: &str) {
     let (status, body) = app
         .post(
             &format!("/v1/pages/{}/domains/{id}/verify", t.page_id),
@@ -51,7 +51,7 @@ async fn verify(app: &TestApp, t: &Tenant, id: &str) {
 }
 
 /// The records that verify `domain` (an API answer).
-fn right_records(domain: &Value) -> Vec<String> {
+pub(crate) fn right_records(domain: &Value) -> Vec<String> {
     let host = domain["hostname"].as_str().unwrap();
     vec![
         txt_record(

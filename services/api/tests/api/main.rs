@@ -9,6 +9,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod caddy;
 mod conventions;
 mod domains;
 mod errors;
