@@ -627,23 +627,24 @@ impl PublicPages {
     }
 
     /// After a change made here: apply it before answering (so whoever made
-    /// it reads it back from this replica), and nudge the other replicas.
-    pub async fn changed(&self) {
+    /// it reads it back from this replica), and nudge the other replicas in
+    /// the background (Redis being slow or away never delays an answer).
+    pub async fn changed(self: &Arc<Self>) {
         if let Err(e) = self.apply_changes().await {
             tracing::warn!(error = %format!("{e:#}"), "page changes not applied; the reader retries");
             self.nudge.notify_one();
         }
-        let mut conn = match self.redis.get_multiplexed_async_connection().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not nudge other replicas; they will poll");
-                return;
+        let pages = Arc::clone(self);
+        tokio::spawn(async move {
+            let sent = async {
+                let mut conn = pages.redis.get_multiplexed_async_connection().await?;
+                conn.publish::<_, _, i64>(&pages.settings.channel, "changed")
+                    .await
+            };
+            if let Err(e) = sent.await {
+                tracing::warn!(error = %e, "could not nudge the other replicas; they will poll");
             }
-        };
-        let sent: redis::RedisResult<i64> = conn.publish(&self.settings.channel, "changed").await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "could not nudge other replicas; they will poll");
-        }
+        });
     }
 
     /// Applies page changes: when nudged, and every poll interval.
