@@ -15,7 +15,7 @@ pub use status::{
     Channel, ComponentStatus, DomainCheckError, DomainStatus, Impact, IncidentStatus, PageStatus,
     Role, UnknownVariant, Visibility,
 };
-pub use tz::{TimeZoneName, day_bounds, local_date};
+pub use tz::{TimeZoneName, day_bounds, local_date, offset_at};
 pub use validate::{EmailAddress, FieldError, Name, Password, Slug};
 
 pub mod uptime;

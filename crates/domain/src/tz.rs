@@ -92,6 +92,22 @@ pub fn local_date(at: OffsetDateTime, zone: &TimeZoneName) -> Date {
     date_at(at, &zone.rules())
 }
 
+/// The offset from UTC in `zone` at the instant `at`, and the abbreviation
+/// the time-zone database gives it (`EST`, `CEST`, `IST`; some zones have
+/// only numeric ones, such as `-03`), for showing a time to people.
+#[must_use]
+pub fn offset_at(at: OffsetDateTime, zone: &TimeZoneName) -> (UtcOffset, String) {
+    let Ok(ts) = jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()) else {
+        // Only instants near the ends of the calendar (years ±9999) are
+        // outside jiff's range.
+        return (UtcOffset::UTC, "UTC".to_owned());
+    };
+    let rules = zone.rules();
+    let info = rules.to_offset_info(ts);
+    let offset = UtcOffset::from_whole_seconds(info.offset().seconds()).unwrap_or(UtcOffset::UTC);
+    (offset, info.abbreviation().to_owned())
+}
+
 /// [`day_bounds`], for callers that looked the zone up once for many days.
 pub(crate) fn bounds(date: Date, zone: &TimeZone) -> (OffsetDateTime, OffsetDateTime) {
     let end = date.next_day().map_or_else(
@@ -203,6 +219,18 @@ mod tests {
             local_date(datetime!(2026-11-01 18:30 -05:00), &berlin),
             date!(2026 - 11 - 02)
         );
+    }
+
+    #[test]
+    fn new_york_is_est_in_winter_and_edt_in_summer() {
+        let ny = zone("America/New_York");
+        let (offset, abbreviation) = offset_at(datetime!(2026-01-15 12:00 UTC), &ny);
+        assert_eq!((offset.whole_hours(), abbreviation.as_str()), (-5, "EST"));
+        let (offset, abbreviation) = offset_at(datetime!(2026-07-15 12:00 UTC), &ny);
+        assert_eq!((offset.whole_hours(), abbreviation.as_str()), (-4, "EDT"));
+        let (offset, abbreviation) =
+            offset_at(datetime!(2026-07-15 12:00 UTC), &TimeZoneName::utc());
+        assert_eq!((offset, abbreviation.as_str()), (UtcOffset::UTC, "UTC"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! maintenances, one entry each, its updates as the entry's HTML content.
 
 use askama::Template;
+use heliograph_domain::TimeZoneName;
 use heliograph_store::{Incident, IncidentUpdate};
 use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
@@ -27,17 +28,19 @@ fn entries(page: &PublicPage) -> Vec<&(Incident, Vec<IncidentUpdate>)> {
     all
 }
 
-fn began(i: &Incident) -> OffsetDateTime {
+/// When an incident began: a maintenance by its window.
+pub(crate) fn began(i: &Incident) -> OffsetDateTime {
     i.scheduled_for.unwrap_or(i.started_at)
 }
 
-fn content(updates: &[IncidentUpdate]) -> String {
+/// An entry's content, its times in the page's zone.
+fn content(updates: &[IncidentUpdate], zone: &TimeZoneName) -> String {
     EntryContent {
         updates: updates
             .iter()
             .map(|u| {
                 (
-                    crate::html::time_label(u.display_at),
+                    crate::html::time_label(u.display_at, zone),
                     u.status.label(),
                     u.body.as_str(),
                 )
@@ -65,6 +68,7 @@ fn updated(page: &PublicPage, entries: &[&(Incident, Vec<IncidentUpdate>)]) -> O
 #[must_use]
 pub fn rss(page: &PublicPage) -> String {
     let chosen = entries(page);
+    let zone = crate::html::page_zone(page);
     let name = &page.data.page.name;
     let channel = rss::Channel {
         title: format!("{name} Status - Incident History"),
@@ -77,7 +81,7 @@ pub fn rss(page: &PublicPage) -> String {
             .map(|(i, updates)| rss::Item {
                 title: Some(i.name.clone()),
                 link: Some(link(page, i)),
-                description: Some(content(updates)),
+                description: Some(content(updates, &zone)),
                 pub_date: began(i).format(&Rfc2822).ok(),
                 guid: Some(rss::Guid {
                     value: link(page, i),
@@ -102,6 +106,7 @@ fn atom_time(t: OffsetDateTime) -> atom_syndication::FixedDateTime {
 #[must_use]
 pub fn atom(page: &PublicPage) -> String {
     let chosen = entries(page);
+    let zone = crate::html::page_zone(page);
     let name = &page.data.page.name;
     let alternate = |href: String| atom_syndication::Link {
         href,
@@ -135,7 +140,7 @@ pub fn atom(page: &PublicPage) -> String {
                 published: Some(atom_time(began(i))),
                 links: vec![alternate(link(page, i))],
                 content: Some(atom_syndication::Content {
-                    value: Some(content(updates)),
+                    value: Some(content(updates, &zone)),
                     content_type: Some("html".into()),
                     ..atom_syndication::Content::default()
                 }),

@@ -6,6 +6,7 @@
 //! visitors see is decided in one place, including what they must not see
 //! (private components never leave this crate for an anonymous reader).
 
+mod colours;
 mod feeds;
 mod html;
 mod v2;
@@ -181,5 +182,7 @@ pub fn timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+#[cfg(test)]
+mod html_tests;
 #[cfg(test)]
 mod tests;
