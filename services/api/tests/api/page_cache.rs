@@ -616,3 +616,56 @@ async fn set_status_anyhow(app: &TestApp, t: &Tenant, component: &str, status: &
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+#[tokio::test]
+async fn signed_in_members_see_private_components_and_nobody_else_does() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let stranger = app.signup().await;
+    let w = populate(&app, &t).await;
+    let root = format!("/status/{}", t.slug);
+    let page = |cookie: Option<String>, path: String| {
+        let app = &app;
+        async move {
+            let mut request = app.client.get(app.url(&path));
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let cache = response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (cache, response.text().await.unwrap())
+        }
+    };
+    let member_cookie = format!("heliograph_session={}", t.token);
+    let member = Some(member_cookie.clone());
+    for path in [format!("{root}/"), format!("{root}/incidents/{}", w.open)] {
+        let (cache, html) = page(member.clone(), path.clone()).await;
+        assert!(html.contains("Billing job"), "{path}: the member sees it");
+        assert_eq!(cache, "private, no-store", "{path}");
+        for cookie in [
+            None,
+            Some(format!("heliograph_session={}", stranger.token)),
+            Some("heliograph_session=forged".to_owned()),
+        ] {
+            let (cache, html) = page(cookie.clone(), path.clone()).await;
+            assert!(!html.contains("Billing job"), "{path} with {cookie:?}");
+            assert!(cache.starts_with("public"), "{path} with {cookie:?}");
+        }
+    }
+    // The JSON is the same for everyone.
+    let summary = app
+        .client
+        .get(app.url(&format!("{root}/api/v2/summary.json")))
+        .header("cookie", member_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!summary.contains("Billing job"));
+    app.finish().await;
+}
