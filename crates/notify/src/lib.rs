@@ -5,14 +5,19 @@
 //! server refused the message for good) or transient (try again later) — so
 //! the worker can decide between giving up and scheduling a retry.
 //!
+//! Webhooks are signed here (Standard Webhooks) and their target addresses
+//! checked against internal ranges (`webhook`).
+//!
 //! Depends on `heliograph-domain` only.
 
 pub mod account;
 pub mod domain;
 pub mod email;
 pub mod retry;
+pub mod webhook;
 
 pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
 pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
-pub use retry::RetryPolicy;
+pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
+pub use webhook::{AllowedTargets, WebhookSecret, address_allowed, signed_headers};
