@@ -101,6 +101,54 @@ impl fmt::Display for Slug {
     }
 }
 
+/// A phone number in E.164 form: `+`, a country code and the number, 8 to
+/// 15 digits in all, the first not 0. Spaces, dots, dashes and brackets
+/// people type are dropped; anything else is refused (no local formats:
+/// without a country code, a number is ambiguous).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses a number given in the field `field`.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        let invalid = || {
+            FieldError::new(
+                field,
+                "invalid",
+                "must be an international number in E.164 form, e.g. +14155550123",
+            )
+        };
+        let compact: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+            .collect();
+        let digits = compact.strip_prefix('+').ok_or_else(invalid)?;
+        let ok = (8..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(compact))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// The number, `+` and digits.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number with all but its last two digits hidden, for logs.
+    #[must_use]
+    pub fn masked(&self) -> String {
+        let keep = self.0.len().saturating_sub(2);
+        format!("+{}{}", "*".repeat(keep.saturating_sub(1)), &self.0[keep..])
+    }
+}
+
 /// A syntactically valid email address (RFC 5322 addr-spec), at most 254 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -313,5 +361,41 @@ mod tests {
         assert!(Password::parse("password", &"x".repeat(257)).is_err());
         let p = Password::parse("password", "correct horse battery").unwrap();
         assert_eq!(format!("{p:?}"), "Password(***)");
+    }
+}
+
+#[cfg(test)]
+mod phone_tests {
+    use super::PhoneNumber;
+
+    #[test]
+    fn phone_numbers_are_e164_and_typed_separators_are_dropped() {
+        assert_eq!(
+            PhoneNumber::parse("p", " +1 (415) 555-0123 ")
+                .unwrap()
+                .as_str(),
+            "+14155550123"
+        );
+        assert_eq!(
+            PhoneNumber::parse("p", "+49.30.1234567").unwrap().as_str(),
+            "+49301234567"
+        );
+        for bad in [
+            "",
+            "4155550123",
+            "+0415555012",
+            "+1234567",
+            "+1234567890123456",
+            "+1 415 555 O123",
+            "++14155550123",
+            "+1415555012x3",
+        ] {
+            let err = PhoneNumber::parse("phone_number", bad).unwrap_err();
+            assert_eq!(err.field, "phone_number", "{bad}");
+            assert_eq!(err.code, "invalid", "{bad}");
+        }
+        let masked = PhoneNumber::parse("p", "+14155550123").unwrap().masked();
+        assert_eq!(masked, "+*********23");
+        assert!(!masked.contains("415"));
     }
 }

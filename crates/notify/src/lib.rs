@@ -14,10 +14,12 @@ pub mod account;
 pub mod domain;
 pub mod email;
 pub mod retry;
+pub mod sms;
 pub mod webhook;
 
 pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
 pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
 pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
+pub use sms::{SmsProvider, TwilioSms};
 pub use webhook::{AllowedTargets, WebhookSecret, address_allowed, signed_headers};
