@@ -13,14 +13,11 @@ use heliograph_store::{
 };
 use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime};
-use uuid::Uuid;
 
 use crate::colours::{Rgb, STATUS_COLOURS, Theme, WHITE, contrast};
 use crate::{Audience, PublicPage, UptimeDay, render_history, render_incident, render_page};
 
-fn id(n: u128) -> Uuid {
-    Uuid::from_u128(n)
-}
+use crate::tests::id;
 
 const WEBSITE: u128 = 11;
 const API: u128 = 12;
@@ -46,6 +43,7 @@ fn private_ids() -> [String; 3] {
     [id(BILLING), id(LEDGER), id(INTERNAL)].map(|u| u.to_string())
 }
 
+/// [`crate::tests::component`], created earlier (Aug 1): the bars need history.
 fn component(
     n: u128,
     name: &str,
@@ -54,19 +52,8 @@ fn component(
     visibility: Visibility,
 ) -> Component {
     Component {
-        id: ComponentId::from(id(n)),
-        page_id: PageId::from(id(1)),
-        group_id: group.map(id),
-        name: name.to_owned(),
-        description: None,
-        status,
-        position: i32::try_from(n).unwrap(),
-        showcase: true,
-        only_show_if_degraded: false,
-        start_date: None,
-        visibility,
         created_at: datetime!(2026-08-01 09:00 UTC),
-        updated_at: datetime!(2026-11-20 12:00 UTC),
+        ..crate::tests::component(n, name, group, status, visibility)
     }
 }
 

@@ -15,11 +15,12 @@ use time::macros::datetime;
 use crate::{Audience, PublicPage};
 use uuid::Uuid;
 
-fn id(n: u128) -> Uuid {
+pub(crate) fn id(n: u128) -> Uuid {
     Uuid::from_u128(n)
 }
 
-fn component(
+/// A component of page 1, created on Nov 1, 2026.
+pub(crate) fn component(
     n: u128,
     name: &str,
     group: Option<u128>,
