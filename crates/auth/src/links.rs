@@ -11,6 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use uuid::Uuid;
 
+/// The purpose of a subscriber's unsubscribe link (signed by the worker
+/// into every email, checked by the public page).
+pub const UNSUBSCRIBE_PURPOSE: &str = "unsubscribe";
+
 /// Signs and checks link tokens.
 #[derive(Clone)]
 pub struct LinkSigner {

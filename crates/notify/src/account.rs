@@ -66,6 +66,7 @@ fn render(v: &View<'_>, subject: String) -> Result<EmailMessage, askama::Error> 
         subject,
         text: Text { v }.render()?,
         html: Html { v }.render()?,
+        unsubscribe: None,
     })
 }
 

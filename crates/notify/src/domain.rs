@@ -47,6 +47,7 @@ impl DomainStoppedEmail {
             subject: format!("{} no longer shows {}", self.hostname, self.page_name),
             text: Text { v: self }.render()?,
             html: Html { v: self }.render()?,
+            unsubscribe: None,
         })
     }
 }

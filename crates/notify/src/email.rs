@@ -41,6 +41,8 @@ pub struct IncidentEmail {
     pub body: String,
     /// Components the update changed.
     pub components: Vec<ComponentLine>,
+    /// The subscriber's own signed unsubscribe link (one click, RFC 8058).
+    pub unsubscribe_url: String,
 }
 
 /// What both incident templates show.
@@ -51,6 +53,7 @@ struct IncidentView<'a> {
     status_label: &'a str,
     body: &'a str,
     components: &'a [ComponentLine],
+    unsubscribe_url: &'a str,
 }
 
 #[derive(Template)]
@@ -74,6 +77,9 @@ pub struct EmailMessage {
     pub text: String,
     /// HTML body.
     pub html: String,
+    /// A one-click unsubscribe URL: sent as `List-Unsubscribe` with
+    /// `List-Unsubscribe-Post` (RFC 8058), so mail clients offer the button.
+    pub unsubscribe: Option<String>,
 }
 
 impl IncidentEmail {
@@ -87,6 +93,7 @@ impl IncidentEmail {
             status_label,
             body: &self.body,
             components: &self.components,
+            unsubscribe_url: &self.unsubscribe_url,
         };
         let text = IncidentText { v: &v }.render()?;
         let html = IncidentHtml { v: &v }.render()?;
@@ -97,6 +104,7 @@ impl IncidentEmail {
             ),
             text,
             html,
+            unsubscribe: Some(self.unsubscribe_url.clone()),
         })
     }
 }
@@ -181,7 +189,19 @@ impl Mailer {
             .as_str()
             .parse()
             .map_err(|e: lettre::address::AddressError| SendError::Permanent(e.to_string()))?;
-        let email = Message::builder()
+        let mut builder = Message::builder();
+        if let Some(url) = &message.unsubscribe {
+            builder = builder
+                .raw_header(header::HeaderValue::new(
+                    header::HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(header::HeaderValue::new(
+                    header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let email = builder
             .from(self.from.clone())
             .to(to)
             .subject(&message.subject)
@@ -217,6 +237,7 @@ mod tests {
             status: IncidentStatus::Investigating,
             body: "We are looking into it.".into(),
             components: vec![ComponentLine::new("API", ComponentStatus::PartialOutage)],
+            unsubscribe_url: "https://status.acme.test/unsubscribe?token=t".into(),
         }
     }
 
@@ -227,6 +248,18 @@ mod tests {
         assert!(m.text.contains("We are looking into it."));
         assert!(m.text.contains("  - API: Partial Outage"));
         assert!(m.text.contains("https://status.acme.test/"));
+        assert!(
+            m.text
+                .contains("Unsubscribe: https://status.acme.test/unsubscribe?token=t")
+        );
+        assert!(
+            m.html
+                .contains("href=\"https://status.acme.test/unsubscribe?token=t\"")
+        );
+        assert_eq!(
+            m.unsubscribe.as_deref(),
+            Some("https://status.acme.test/unsubscribe?token=t")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! subscriber × channel); a delivery already sent is never claimed again.
 
 use heliograph_domain::{
-    Channel, DeliveryId, EventId, IncidentId, IncidentUpdateId, PageId, TenantId,
+    Channel, DeliveryId, EventId, IncidentId, IncidentUpdateId, PageId, SubscriberId, TenantId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,6 +102,9 @@ pub struct DeliveryWork {
     pub attempts: i32,
     /// Email address, for the email channel.
     pub email: Option<String>,
+    /// Who it goes to (their unsubscribe link names them).
+    #[sqlx(try_from = "Uuid")]
+    pub subscriber_id: SubscriberId,
     /// Whether the subscriber still wants it (not unsubscribed or quarantined since).
     pub subscriber_active: bool,
     /// The event it announces.
@@ -257,6 +260,7 @@ impl TenantTx {
     pub async fn claim_delivery(&mut self, id: DeliveryId) -> Result<Option<DeliveryWork>> {
         Ok(sqlx::query_as(
             "select d.id, d.channel, d.attempts, s.email::text as email, d.event_id,
+                    s.id as subscriber_id,
                     s.unsubscribed_at is null and s.quarantined_at is null as subscriber_active
                from deliveries d
                join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id

@@ -94,4 +94,20 @@ impl TenantTx {
         .fetch_one(&mut *self.tx)
         .await?)
     }
+
+    /// Ends a subscription to `page` (the unsubscribe link's); answers
+    /// whether this call ended it (false when it had ended already, or is
+    /// not of this page).
+    pub async fn unsubscribe(&mut self, page: PageId, id: SubscriberId) -> Result<bool> {
+        let done = sqlx::query(
+            "update subscribers set unsubscribed_at = now()
+              where tenant_id = $1 and page_id = $2 and id = $3 and unsubscribed_at is null",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

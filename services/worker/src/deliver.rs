@@ -5,6 +5,8 @@ use heliograph_jobs::JobError;
 use heliograph_notify::{ComponentLine, IncidentEmail};
 use heliograph_store::{IncidentEventPayload, StoreError};
 
+use heliograph_auth::UNSUBSCRIBE_PURPOSE;
+
 use crate::{Context, Deliver, job_error};
 
 /// Idempotent: the delivery row is locked (`SKIP LOCKED`) while it is sent
@@ -43,9 +45,16 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
         .incident_update(payload.incident_id, payload.incident_update_id)
         .await
         .map_err(job_error)?;
+    let page_url = ctx.urls.page_url(&page.slug);
+    let unsubscribe_url = format!(
+        "{page_url}/unsubscribe?token={}",
+        ctx.links
+            .sign(UNSUBSCRIBE_PURPOSE, work.subscriber_id.as_uuid())
+    );
     let message = IncidentEmail {
         page_name: page.name.clone(),
-        page_url: ctx.urls.page_url(&page.slug),
+        page_url,
+        unsubscribe_url,
         incident_name: incident.name.clone(),
         status: update.status,
         body: update.body.clone(),

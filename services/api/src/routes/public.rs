@@ -90,6 +90,9 @@ async fn serve(
     base: &Base,
     prefix: &str,
 ) -> HttpResponse {
+    if path.trim_end_matches('/') == "/unsubscribe" {
+        return unsubscribe(req, state, route, prefix).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, "GET, HEAD"))
@@ -231,6 +234,89 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
+}
+
+/// `{page}/unsubscribe?token=…`, the link in every email. `GET` asks (link
+/// scanners fetch links; they must not unsubscribe anyone); `POST` — the
+/// page's button, or a mail client's one-click `List-Unsubscribe-Post`
+/// (RFC 8058) — ends the subscription at once. The signed token names the
+/// subscriber; the page must be theirs.
+async fn unsubscribe(
+    req: &HttpRequest,
+    state: &AppState,
+    route: Option<PageKey>,
+    prefix: &str,
+) -> HttpResponse {
+    let Some((tenant, page)) = route else {
+        return not_found_page();
+    };
+    let token =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("token").cloned());
+    let Some(subscriber) = token
+        .as_deref()
+        .and_then(|t| state.links.verify(heliograph_auth::UNSUBSCRIBE_PURPOSE, t))
+    else {
+        return small_page(
+            StatusCode::BAD_REQUEST,
+            "Link not valid",
+            "This unsubscribe link is not valid. Use the link from your most recent email.",
+        );
+    };
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        // The token is hex and a dot: safe inside the attribute as it is.
+        let token = token.unwrap_or_default();
+        let body = format!(
+            "<p>Stop receiving updates from this status page?</p>\
+             <form method=\"post\" action=\"{prefix}/unsubscribe?token={token}\">\
+             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+             <button type=\"submit\">Unsubscribe</button></form>"
+        );
+        return small_page(StatusCode::OK, "Unsubscribe", &body);
+    }
+    if req.method() != Method::POST {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET, HEAD, POST"))
+            .finish();
+    }
+    let done = async {
+        let mut tx = state.store.tenant_tx(tenant).await?;
+        tx.unsubscribe(page, heliograph_domain::SubscriberId::from(subscriber))
+            .await?;
+        tx.commit().await
+    };
+    match done.await {
+        Ok(()) => small_page(
+            StatusCode::OK,
+            "Unsubscribed",
+            &format!(
+                "<p>You will no longer receive updates from this status page.</p>\
+                 <p><a href=\"{prefix}/\">Current status</a></p>"
+            ),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "unsubscribe failed");
+            unavailable()
+        }
+    }
+}
+
+/// A minimal page of our own words (nothing from the request but the
+/// page's path prefix, a validated slug).
+fn small_page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"
+        ))
 }
 
 fn unavailable() -> HttpResponse {

@@ -348,3 +348,101 @@ async fn private_components_stay_out_of_emails() {
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn every_email_carries_a_one_click_unsubscribe_that_works() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let stranger = app.signup().await;
+    let subscriber = unique_email("leaver");
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/subscribers", t.page_id),
+            Some(&t.token),
+            &json!({"subscriber": {"email": subscriber, "skip_confirmation_notification": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let incident = |name: &'static str| {
+        let (app, t) = (&app, &t);
+        async move {
+            let (status, body) = app
+                .post(
+                    &format!("/v1/pages/{}/incidents", t.page_id),
+                    Some(&t.token),
+                    &json!({"incident": {"name": name, "status": "investigating", "body": "Looking."}}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            app.drain().await;
+        }
+    };
+    incident("First").await;
+    let mail = emails_to(&subscriber, 1).await.remove(0);
+    let headers = &mail["headers"];
+    assert_eq!(
+        headers["list-unsubscribe-post"],
+        "List-Unsubscribe=One-Click"
+    );
+    let link = headers["list-unsubscribe"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>']);
+    let host = format!("{}.heliograph.test", t.slug);
+    let path = link
+        .strip_prefix(&format!("http://{host}"))
+        .expect("the link is on the page's own host");
+    assert!(mail["text"].as_str().unwrap().contains(link));
+    let active = "select count(*) from subscribers where unsubscribed_at is null";
+    let post = |host: String, path: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&path))
+                .header(reqwest::header::HOST, host)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("List-Unsubscribe=One-Click")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Fetching the link (as scanners do) only asks.
+    let page = app.get(path, Some(&host)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    assert_eq!(app.count(active).await, 1);
+    // A forged token, or the right token on another tenant's page, ends nothing.
+    let forged = post(
+        host.clone(),
+        "/unsubscribe?token=00000000-0000-0000-0000-000000000000.00".into(),
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let elsewhere = post(
+        format!("{}.heliograph.test", stranger.slug),
+        path.to_owned(),
+    )
+    .await;
+    assert_eq!(elsewhere.status(), StatusCode::OK);
+    assert_eq!(app.count(active).await, 1);
+
+    // One click, as a mail client sends it (RFC 8058).
+    let done = post(host.clone(), path.to_owned()).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("no longer receive"));
+    assert_eq!(app.count(active).await, 0);
+    // Again: still fine, nothing more to do.
+    assert_eq!(post(host, path.to_owned()).await.status(), StatusCode::OK);
+
+    incident("Second").await;
+    assert_eq!(
+        app.count("select count(*) from deliveries where status = 'sent'")
+            .await,
+        1,
+        "nothing more was sent"
+    );
+    assert_eq!(emails_to(&subscriber, 1).await.len(), 1);
+    app.finish().await;
+}
