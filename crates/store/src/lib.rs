@@ -55,7 +55,7 @@ pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
-pub use subscribers::{NewSubscriber, Subscriber};
+pub use subscribers::{NewSubscriber, Subscriber, SubscriberState};
 pub use team::{
     Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,
 };

@@ -76,6 +76,10 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         groups::update,
         groups::delete,
         subscribers::create,
+        subscribers::list,
+        subscribers::count,
+        subscribers::get,
+        subscribers::delete,
         incidents::list,
         incidents::create,
         incidents::unresolved,
@@ -272,6 +276,11 @@ page_of!(
     /// One page of incidents.
     IncidentList,
     incidents::IncidentResponse
+);
+page_of!(
+    /// One page of subscribers.
+    SubscriberList,
+    subscribers::SubscriberResponse
 );
 page_of!(
     /// One page of incident templates.

@@ -1,8 +1,8 @@
 //! `/v1/pages/{page_id}/subscribers`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::{Channel, ComponentId, EmailAddress, FieldError, PageId, Role};
-use heliograph_store::NewSubscriber;
+use heliograph_store::{ListQuery, NewSubscriber, Subscriber, SubscriberState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
+use crate::input::{ListParams, paginated};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
 };
@@ -141,16 +142,202 @@ pub async fn create(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(SubscriberResponse {
+    Ok(HttpResponse::Created().json(subscriber_response(&s)))
+}
+
+fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
+    SubscriberResponse {
         id: s.id.as_uuid(),
         mode: s.channel,
-        email: s.email,
-        components: s.component_ids,
-        skip_confirmation_notification: true,
+        email: s.email.clone(),
+        components: s.component_ids.clone(),
+        skip_confirmation_notification: s.confirmed_at.is_some(),
         confirmed_at: s.confirmed_at.map(heliograph_web::timestamp),
-        quarantined_at: None,
+        quarantined_at: s.quarantined_at.map(heliograph_web::timestamp),
         purge_at: None,
         created_at: heliograph_web::timestamp(s.created_at),
         updated_at: heliograph_web::timestamp(s.updated_at),
-    }))
+    }
+}
+
+/// Statuspage's subscriber filters: `type` (channel) and `state`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubscriberFilter {
+    /// `email`, `sms` or `webhook`; all when absent.
+    r#type: Option<String>,
+    /// `active` (default), `unconfirmed`, `quarantined` or `all`.
+    state: Option<String>,
+}
+
+impl SubscriberFilter {
+    fn parse(&self, params: &ListParams) -> Result<(ListQuery, SubscriberState), ApiError> {
+        let mut query = params.plain_query()?;
+        let mut f = Fields::default();
+        if let Some(kind) = self.r#type.as_deref() {
+            match kind.parse::<Channel>() {
+                Ok(channel) => query.statuses = vec![channel.as_str().to_owned()],
+                Err(_) => f.push(FieldError::new(
+                    "type",
+                    "invalid",
+                    "must be email, sms or webhook",
+                )),
+            }
+        }
+        let state = match self.state.as_deref() {
+            None | Some("active") => Some(SubscriberState::Active),
+            Some("unconfirmed") => Some(SubscriberState::Unconfirmed),
+            Some("quarantined") => Some(SubscriberState::Quarantined),
+            Some("all") => Some(SubscriberState::All),
+            Some(_) => {
+                f.push(FieldError::new(
+                    "state",
+                    "invalid",
+                    "must be active, unconfirmed, quarantined or all",
+                ));
+                None
+            }
+        };
+        f.finish()?;
+        Ok((query, state.unwrap_or(SubscriberState::Active)))
+    }
+}
+
+/// Lists a page's subscribers (viewer): `q` matches the address.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/subscribers",
+    tag = "subscribers",
+    operation_id = "list_subscribers",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams, SubscriberFilter),
+    responses(
+        crate::openapi::SubscriberList,
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+    filter: web::Query<SubscriberFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let (query, which) = filter.parse(&params)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let listed = tx.list_subscribers(page, &query, which).await?;
+    tx.commit().await?;
+    Ok(paginated(
+        &req,
+        state.urls.origin(),
+        &query,
+        listed,
+        subscriber_response,
+    ))
+}
+
+/// `{"count": n}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberCount {
+    count: i64,
+}
+
+/// Counts a page's subscribers (viewer), with the list's filters.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/subscribers/count",
+    tag = "subscribers",
+    operation_id = "count_subscribers",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams, SubscriberFilter),
+    responses(
+        (status = 200, description = "How many match.", body = SubscriberCount),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn count(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+    filter: web::Query<SubscriberFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let (query, which) = filter.parse(&params)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let count = tx.count_subscribers(page, &query, which).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(SubscriberCount { count }))
+}
+
+/// One subscriber (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/subscribers/{id}",
+    tag = "subscribers",
+    operation_id = "get_subscriber",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The subscriber's id."),
+    ),
+    responses(
+        (status = 200, description = "The subscriber.", body = SubscriberResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn get(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, heliograph_domain::SubscriberId) =
+        (path_id(&path.0)?, path_id(&path.1)?);
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let s = tx.subscriber_on_page(page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(subscriber_response(&s)))
+}
+
+/// Unsubscribes a subscriber (editor), as Statuspage's delete does; answers
+/// it as it was.
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/subscribers/{id}",
+    tag = "subscribers",
+    operation_id = "delete_subscriber",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The subscriber's id."),
+    ),
+    responses(
+        (status = 200, description = "The subscriber, now unsubscribed.", body = SubscriberResponse),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn delete(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, heliograph_domain::SubscriberId) =
+        (path_id(&path.0)?, path_id(&path.1)?);
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let s = tx.subscriber_on_page(page, id).await?;
+    member.require(Role::Editor)?;
+    tx.unsubscribe(page, id).await?;
+    tx.audit(&member.audit(
+        "subscriber.deleted",
+        "subscriber",
+        s.id.as_uuid(),
+        json!({"mode": s.channel}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(subscriber_response(&s)))
 }

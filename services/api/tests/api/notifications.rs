@@ -446,3 +446,71 @@ async fn every_email_carries_a_one_click_unsubscribe_that_works() {
     assert_eq!(emails_to(&subscriber, 1).await.len(), 1);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_team_lists_counts_reads_and_removes_subscribers() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let p = format!("/v1/pages/{}/subscribers", t.page_id);
+    let mut ids = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let (status, body) = app
+            .post(
+                &p,
+                Some(&t.token),
+                &json!({"subscriber": {"email": unique_email(name), "skip_confirmation_notification": true}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let call = |path: String| {
+        let app = &app;
+        let token = t.token.clone();
+        async move {
+            app.call(reqwest::Method::GET, &path, Some(&token), None)
+                .await
+        }
+    };
+    let (status, list) = call(format!("{p}?per_page=2&type=email")).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["id"], ids[0].as_str());
+    assert_eq!(list[0]["mode"], "email");
+    let (_, bob) = call(format!("{p}?q=bob-")).await;
+    assert_eq!(bob.as_array().unwrap().len(), 1);
+    assert_eq!(bob[0]["id"], ids[1].as_str());
+    assert_eq!(call(format!("{p}/count")).await.1, json!({"count": 3}));
+    assert_eq!(
+        call(format!("{p}/count?state=unconfirmed")).await.1,
+        json!({"count": 0})
+    );
+    let (status, bad) = call(format!("{p}?state=gone&type=pigeon")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = bad["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["type", "state"]);
+    let (status, one) = call(format!("{p}/{}", ids[2])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(one["email"].as_str().unwrap().starts_with("cat-"));
+
+    let (status, gone) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{p}/{}", ids[2]),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(
+        call(format!("{p}/{}", ids[2])).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(call(format!("{p}/count")).await.1, json!({"count": 2}));
+    app.finish().await;
+}

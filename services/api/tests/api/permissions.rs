@@ -46,6 +46,10 @@ enum Endpoint {
     DeleteGroup,
     GroupUptime,
     CreateSubscriber,
+    ListSubscribers,
+    CountSubscribers,
+    GetSubscriber,
+    DeleteSubscriber,
     ListIncidents,
     CreateIncident,
     UnresolvedIncidents,
@@ -70,7 +74,7 @@ enum Endpoint {
     VerifyDomain,
 }
 
-const ALL: [Endpoint; 55] = {
+const ALL: [Endpoint; 59] = {
     use Endpoint::*;
     [
         Me,
@@ -106,6 +110,10 @@ const ALL: [Endpoint; 55] = {
         DeleteGroup,
         GroupUptime,
         CreateSubscriber,
+        ListSubscribers,
+        CountSubscribers,
+        GetSubscriber,
+        DeleteSubscriber,
         ListIncidents,
         CreateIncident,
         UnresolvedIncidents,
@@ -200,6 +208,10 @@ impl Endpoint {
             DeleteGroup => (&["DELETE"], "/v1/pages/{page_id}/component-groups/{id}"),
             GroupUptime => (&["GET"], "/v1/pages/{page_id}/component-groups/{id}/uptime"),
             CreateSubscriber => (&["POST"], "/v1/pages/{page_id}/subscribers"),
+            ListSubscribers => (&["GET"], "/v1/pages/{page_id}/subscribers"),
+            CountSubscribers => (&["GET"], "/v1/pages/{page_id}/subscribers/count"),
+            GetSubscriber => (&["GET"], "/v1/pages/{page_id}/subscribers/{id}"),
+            DeleteSubscriber => (&["DELETE"], "/v1/pages/{page_id}/subscribers/{id}"),
             ListIncidents => (&["GET"], "/v1/pages/{page_id}/incidents"),
             CreateIncident => (&["POST"], "/v1/pages/{page_id}/incidents"),
             UnresolvedIncidents => (&["GET"], "/v1/pages/{page_id}/incidents/unresolved"),
@@ -239,10 +251,11 @@ impl Endpoint {
             | GetPage | PageUptime | ListComponents | GetComponent | ComponentUptime
             | ListGroups | GetGroup | GroupUptime | ListIncidents | UnresolvedIncidents
             | UpcomingMaintenance | ScheduledMaintenance | ActiveMaintenance | GetIncident
-            | GetPostmortem | ListTemplates | ListDomains | GetDomain => 0,
-            CreateSubscriber | CreateIncident | SetComponentStatus | UpdateIncident
-            | EditIncidentUpdate | DraftPostmortem | DeletePostmortem | PublishPostmortem
-            | CreateTemplate | DeleteTemplate => 1,
+            | GetPostmortem | ListTemplates | ListDomains | GetDomain | ListSubscribers
+            | CountSubscribers | GetSubscriber => 0,
+            CreateSubscriber | DeleteSubscriber | CreateIncident | SetComponentStatus
+            | UpdateIncident | EditIncidentUpdate | DraftPostmortem | DeletePostmortem
+            | PublishPostmortem | CreateTemplate | DeleteTemplate => 1,
             CreateApiKey | ListApiKeys | RevokeApiKey | ReadAuditLog | CreateInvitation
             | ListInvitations | RevokeInvitation | ChangeRole | RemoveMember | CreatePage
             | UpdatePage | CreateComponent | UpdateComponent | DeleteComponent | CreateGroup
@@ -364,6 +377,12 @@ impl Endpoint {
                     json!({"subscriber": {"email": unique_email("m"), "skip_confirmation_notification": true}}),
                 ),
             ),
+            ListSubscribers | CountSubscribers => (self.concrete(&p, "", ""), None),
+            GetSubscriber | DeleteSubscriber => {
+                let body = json!({"subscriber": {"email": unique_email("s"), "skip_confirmation_notification": true}});
+                let id = create(app, owner, &format!("{p}/subscribers"), body).await;
+                (self.concrete(&p, &id, ""), None)
+            }
             CreateIncident => (format!("{p}/incidents"), Some(incident("investigating"))),
             GetIncident | UpdateIncident | DeleteIncident | EditIncidentUpdate => {
                 let (id, update) = open_incident(app, owner, &p, "investigating").await;
