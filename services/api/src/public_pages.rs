@@ -323,8 +323,8 @@ pub fn render(
 struct Routes {
     by_slug: HashMap<String, (TenantId, PageId)>,
     by_host: HashMap<String, (TenantId, PageId)>,
-    /// Each page's slug.
-    slugs: HashMap<PageId, String>,
+    /// Each page's tenant.
+    tenant_of: HashMap<PageId, TenantId>,
     /// The address a page calls its own: its first verified custom domain.
     canonical: HashMap<PageId, String>,
 }
@@ -355,7 +355,10 @@ pub struct CacheSettings {
 pub struct PublicPages {
     store: Store,
     urls: PublicUrls,
+    /// Subscribes to nudges (a subscription needs a connection of its own).
     redis: redis::Client,
+    /// Publishes nudges: the api's shared, self-reconnecting connection.
+    publisher: redis::aio::ConnectionManager,
     settings: CacheSettings,
     routes: RwLock<Arc<Routes>>,
     snapshots: RwLock<HashMap<PageId, Arc<Snapshot>>>,
@@ -397,6 +400,7 @@ impl PublicPages {
         store: Store,
         urls: PublicUrls,
         redis: redis::Client,
+        publisher: redis::aio::ConnectionManager,
         settings: CacheSettings,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
@@ -408,6 +412,7 @@ impl PublicPages {
             store,
             urls,
             redis,
+            publisher,
             settings,
             routes: RwLock::new(Arc::new(Routes::default())),
             snapshots: RwLock::new(HashMap::new()),
@@ -433,7 +438,7 @@ impl PublicPages {
         domains.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         let mut routes = Routes::default();
         for r in pages {
-            routes.slugs.insert(r.page_id, r.slug.clone());
+            routes.tenant_of.insert(r.page_id, r.tenant_id);
             routes.by_slug.insert(r.slug, (r.tenant_id, r.page_id));
         }
         for d in domains {
@@ -636,12 +641,10 @@ impl PublicPages {
         }
         let pages = Arc::clone(self);
         tokio::spawn(async move {
-            let sent = async {
-                let mut conn = pages.redis.get_multiplexed_async_connection().await?;
-                conn.publish::<_, _, i64>(&pages.settings.channel, "changed")
-                    .await
-            };
-            if let Err(e) = sent.await {
+            let mut conn = pages.publisher.clone();
+            let sent: redis::RedisResult<i64> =
+                conn.publish(&pages.settings.channel, "changed").await;
+            if let Err(e) = sent {
                 tracing::warn!(error = %e, "could not nudge the other replicas; they will poll");
             }
         });
@@ -678,12 +681,7 @@ impl PublicPages {
         let mut failed = false;
         let routes = self.routes();
         for page in pages {
-            let Some(tenant) = routes
-                .slugs
-                .get(&page)
-                .and_then(|slug| routes.by_slug.get(slug))
-                .map(|(t, _)| *t)
-            else {
+            let Some(tenant) = routes.tenant_of.get(&page).copied() else {
                 self.snapshots
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)

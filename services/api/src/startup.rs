@@ -78,6 +78,7 @@ impl Application {
             config.urls.clone(),
             redis::Client::open(config.redis_url.expose_secret())
                 .context("REDIS_URL: not a Redis URL")?,
+            redis.clone(),
             CacheSettings {
                 channel: config.page_changes_channel.clone(),
                 poll_interval: config.page_cache_poll,

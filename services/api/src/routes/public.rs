@@ -123,7 +123,7 @@ async fn serve(
         (None, Some(id)) => snapshot.incident(id, base, prefix),
         (None, None) => None,
     };
-    let csp = doc.map_or(Doc::Page, |d| d).content_security_policy();
+    let csp = doc.unwrap_or(Doc::Page).content_security_policy();
     match rendered {
         Some(r) => respond(req, &r, doc.is_some_and(Doc::cross_origin), html, csp),
         None => not_found_page(),
@@ -155,7 +155,7 @@ async fn members_view(
             .insert_header(private_cache())
             .insert_header((
                 header::CONTENT_SECURITY_POLICY,
-                doc.map_or(Doc::Page, |d| d).content_security_policy(),
+                doc.unwrap_or(Doc::Page).content_security_policy(),
             ))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::VARY, "Cookie"))

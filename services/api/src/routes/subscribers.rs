@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::path_id;
+use super::{path_id, path_ids};
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{ListParams, paginated};
@@ -295,8 +295,7 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, heliograph_domain::SubscriberId) =
-        (path_id(&path.0)?, path_id(&path.1)?);
+    let (page, id): (PageId, heliograph_domain::SubscriberId) = path_ids(&path)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let s = tx.subscriber_on_page(page, id).await?;
     tx.commit().await?;
@@ -325,8 +324,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, heliograph_domain::SubscriberId) =
-        (path_id(&path.0)?, path_id(&path.1)?);
+    let (page, id): (PageId, heliograph_domain::SubscriberId) = path_ids(&path)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let s = tx.subscriber_on_page(page, id).await?;
     member.require(Role::Editor)?;
