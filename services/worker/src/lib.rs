@@ -34,13 +34,28 @@ pub use config::WorkerConfig;
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
 pub use relay::relay_pending;
 
-/// Fan an outbox event out to the subscribers it concerns.
+/// Fan an outbox event out to the subscribers it concerns, one batch per job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanOut {
     /// The event's tenant.
     pub tenant_id: TenantId,
     /// The event.
     pub event_id: EventId,
+    /// Where the previous batch ended (subscriber id); none for the first batch.
+    #[serde(default)]
+    pub after: Option<uuid::Uuid>,
+}
+
+impl FanOut {
+    /// The first batch of `event`.
+    #[must_use]
+    pub const fn new(tenant_id: TenantId, event_id: EventId) -> Self {
+        Self {
+            tenant_id,
+            event_id,
+            after: None,
+        }
+    }
 }
 
 impl Job for FanOut {
@@ -58,6 +73,30 @@ pub struct Deliver {
 
 impl Job for Deliver {
     const QUEUE: &'static str = "deliver";
+}
+
+/// Send one delivery of a large fan-out's later batches: the same work as
+/// [`Deliver`], in a lane of its own so that it never holds back the first
+/// batch of another event (see `fanout`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BulkDeliver {
+    /// The delivery's tenant.
+    pub tenant_id: TenantId,
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+}
+
+impl Job for BulkDeliver {
+    const QUEUE: &'static str = "deliver-bulk";
+}
+
+impl From<BulkDeliver> for Deliver {
+    fn from(job: BulkDeliver) -> Self {
+        Self {
+            tenant_id: job.tenant_id,
+            delivery_id: job.delivery_id,
+        }
+    }
 }
 
 /// Send one account email (verification, password reset).
@@ -202,6 +241,19 @@ pub async fn run(
                 .await;
         })
     };
+    let bulk = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(
+                    concurrency,
+                    ctx.clone(),
+                    |job: BulkDeliver, ctx| deliver::handle(job.into(), ctx),
+                    shutdown,
+                )
+                .await;
+        })
+    };
     let account = {
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -238,6 +290,7 @@ pub async fn run(
         relay,
         fanout,
         deliver,
+        bulk,
         account,
         invitation,
         verify,
@@ -348,6 +401,7 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
         for result in [
             ctx.queues.purge_finished::<FanOut>().await,
             ctx.queues.purge_finished::<Deliver>().await,
+            ctx.queues.purge_finished::<BulkDeliver>().await,
             ctx.queues.purge_finished::<AccountEmail>().await,
             ctx.queues.purge_finished::<InvitationEmail>().await,
             ctx.queues.purge_finished::<VerifyDomain>().await,
@@ -377,12 +431,7 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
     loop {
         let events = ctx.store.restart_stalled_fanouts(stale, 500).await?;
         for e in &events {
-            ctx.queues
-                .push(FanOut {
-                    tenant_id: e.tenant_id,
-                    event_id: e.id,
-                })
-                .await?;
+            ctx.queues.push(FanOut::new(e.tenant_id, e.id)).await?;
         }
         queued += events.len();
         if events.len() < 500 {

@@ -15,7 +15,9 @@ use heliograph_jobs::Queues;
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
-use heliograph_worker::{Context, Deliver, DnsChecker, DomainChecks, FanOut, Inner, VerifyDomain};
+use heliograph_worker::{
+    BulkDeliver, Context, Deliver, DnsChecker, DomainChecks, FanOut, Inner, VerifyDomain,
+};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -470,6 +472,12 @@ impl TestApp {
                     .depth::<Deliver>()
                     .await
                     .expect("deliver depth")
+                    .is_drained()
+                && self
+                    .queues
+                    .depth::<BulkDeliver>()
+                    .await
+                    .expect("deliver-bulk depth")
                     .is_drained()
                 && self
                     .count("select count(*) from domains where check_requested_at is not null")
