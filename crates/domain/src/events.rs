@@ -30,6 +30,8 @@ pub enum EventKind {
     /// A test ping asked for by the team or the subscriber; goes to that one
     /// subscriber only.
     SubscriptionPing,
+    /// The team redrove dead deliveries: they are queued again. Reaches nobody itself.
+    DeliveriesRedriven,
 }
 
 impl EventKind {
@@ -48,6 +50,7 @@ impl EventKind {
             Self::ComponentUpdated => "component.updated",
             Self::SubscriptionConfirmation => "subscription.confirmation",
             Self::SubscriptionPing => "subscription.ping",
+            Self::DeliveriesRedriven => "deliveries.redriven",
         }
     }
 
@@ -58,7 +61,7 @@ impl EventKind {
     }
 
     /// Every kind.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::IncidentCreated,
         Self::IncidentUpdated,
         Self::IncidentResolved,
@@ -70,6 +73,7 @@ impl EventKind {
         Self::ComponentUpdated,
         Self::SubscriptionConfirmation,
         Self::SubscriptionPing,
+        Self::DeliveriesRedriven,
     ];
 
     /// Whether the event goes to one named subscriber rather than to all
@@ -94,7 +98,7 @@ impl EventKind {
                 self,
                 Self::IncidentCreated | Self::IncidentResolved | Self::MaintenanceStarted
             ),
-            Channel::Webhook => !self.is_addressed(),
+            Channel::Webhook => self.is_incident_event() || matches!(self, Self::ComponentUpdated),
             Channel::Email | Channel::Slack | Channel::Teams => self.is_incident_event(),
         }
     }
@@ -122,7 +126,10 @@ impl EventKind {
     pub const fn is_incident_event(self) -> bool {
         !matches!(
             self,
-            Self::ComponentUpdated | Self::SubscriptionConfirmation | Self::SubscriptionPing
+            Self::ComponentUpdated
+                | Self::SubscriptionConfirmation
+                | Self::SubscriptionPing
+                | Self::DeliveriesRedriven
         )
     }
 }
@@ -219,6 +226,7 @@ mod tests {
         ] {
             assert!(!SubscriptionPing.reaches(channel));
             assert!(!SubscriptionConfirmation.reaches(channel));
+            assert!(!DeliveriesRedriven.reaches(channel));
         }
         for kind in [
             IncidentCreated,

@@ -51,7 +51,7 @@ pub use incidents::{
 pub use notifications::{
     ClaimedEvent, DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryWork, Event,
     EventSummary, FailureOutcome, IncidentEventPayload, OutboxClaim, OutboxListener,
-    QUARANTINE_AFTER,
+    QUARANTINE_AFTER, RedriveEventPayload,
 };
 pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
 pub use sessions::{MembershipSummary, NewSession};

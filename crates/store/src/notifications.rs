@@ -185,6 +185,21 @@ pub struct DeliveryAttempt {
     pub retry_at: Option<OffsetDateTime>,
 }
 
+impl TenantTx {
+    /// Those of `ids` that are still pending (a redrive's deliveries, to queue).
+    pub async fn pending_among(&mut self, ids: &[DeliveryId]) -> Result<Vec<DeliveryId>> {
+        let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "select id from deliveries where tenant_id = $1 and id = any($2) and status = 'pending'",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(&ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+    }
+}
+
 /// Which deliveries a log query keeps.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -728,7 +743,8 @@ impl TenantTx {
     /// Gives dead deliveries of `page` a fresh start: pending, their attempt
     /// count back to zero (their failed attempts stay in the log). `ids`
     /// empty redrives every dead delivery of the page (at most `limit`).
-    /// Answers the deliveries to queue.
+    /// A `deliveries.redriven` event naming them tells the worker to queue
+    /// them (through the outbox, so a Redis outage loses none). Answers them.
     pub async fn redrive_deliveries(
         &mut self,
         page: PageId,
@@ -752,8 +768,26 @@ impl TenantTx {
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+        let ids: Vec<DeliveryId> = rows.into_iter().map(|(id,)| id.into()).collect();
+        if !ids.is_empty() {
+            self.record_event(
+                page,
+                EventKind::DeliveriesRedriven,
+                &RedriveEventPayload {
+                    delivery_ids: ids.clone(),
+                },
+            )
+            .await?;
+        }
+        Ok(ids)
     }
+}
+
+/// What a `deliveries.redriven` event carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedriveEventPayload {
+    /// The deliveries to queue again.
+    pub delivery_ids: Vec<DeliveryId>,
 }
 
 /// Binds the [`DELIVERIES_WHERE`] parameters `$1`..`$7`.

@@ -20,7 +20,8 @@ use std::time::Duration;
 use heliograph_domain::EventKind;
 use heliograph_jobs::JobError;
 use heliograph_store::{
-    AddressedEventPayload, ComponentEventPayload, IncidentEventPayload, StoreError,
+    AddressedEventPayload, ComponentEventPayload, IncidentEventPayload, RedriveEventPayload,
+    StoreError,
 };
 use uuid::Uuid;
 
@@ -74,7 +75,11 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
         return tx.commit().await.map_err(job_error);
     };
     let payload = event.payload.0.clone();
-    let (pending, next) = if kind.is_addressed() {
+    let (pending, next) = if kind == EventKind::DeliveriesRedriven {
+        let p: RedriveEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+        let pending = tx.pending_among(&p.delivery_ids).await.map_err(job_error)?;
+        (pending, None)
+    } else if kind.is_addressed() {
         let p: AddressedEventPayload = serde_json::from_value(payload).map_err(malformed)?;
         let pending = tx
             .addressed_delivery(event.id, p.subscriber_id)
@@ -112,7 +117,8 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
     if job.after.is_none() {
         tracing::info!(tenant.id = %job.tenant_id, event.id = %event.id, event.kind = %event.kind, "fanning out");
     }
-    let first = job.after.is_none();
+    // A redrive may name thousands: it takes the bulk lane.
+    let first = job.after.is_none() && kind != EventKind::DeliveriesRedriven;
     for delivery_id in pending {
         let pushed = if first {
             ctx.queues
