@@ -11,6 +11,7 @@
 //! Depends on `heliograph-domain` only.
 
 pub mod account;
+pub mod confirm;
 pub mod domain;
 pub mod email;
 pub mod retry;
@@ -18,6 +19,7 @@ pub mod sms;
 pub mod webhook;
 
 pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
+pub use confirm::ConfirmationEmail;
 pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
 pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
