@@ -14,6 +14,7 @@ pub mod account;
 pub mod confirm;
 pub mod domain;
 pub mod email;
+pub mod payloads;
 pub mod retry;
 pub mod sms;
 pub mod webhook;
@@ -22,6 +23,10 @@ pub use account::{AccountEmailKind, render_account_email, render_invitation_emai
 pub use confirm::ConfirmationEmail;
 pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
+pub use payloads::{
+    AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
+    WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
+};
 pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
 pub use sms::{SmsProvider, TwilioSms};
 pub use webhook::{AllowedTargets, WebhookSecret, address_allowed, signed_headers};
