@@ -720,6 +720,9 @@ const fn event_label(kind: EventKind) -> &'static str {
         EventKind::MaintenanceUpdated => "Maintenance update",
         EventKind::MaintenanceCompleted => "Maintenance completed",
         EventKind::ComponentUpdated => "Component update",
+        EventKind::SubscriptionConfirmation => "Confirm your subscription",
+        EventKind::SubscriptionPing => "Test message",
+        EventKind::DeliveriesRedriven => "Redelivery",
     }
 }
 

@@ -360,6 +360,20 @@ impl TenantTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Confirms a live subscriber (its endpoint answered the confirmation
+    /// ping); answers whether this call did.
+    pub async fn confirm_subscriber_by_id(&mut self, id: SubscriberId) -> Result<bool> {
+        let done = sqlx::query(
+            "update subscribers set confirmed_at = now()
+              where tenant_id = $1 and id = $2 and unsubscribed_at is null and confirmed_at is null",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Counts a wrong SMS code; answers how many there have been since the
     /// code was sent.
     pub async fn count_wrong_code(&mut self, page: PageId, id: SubscriberId) -> Result<i32> {

@@ -15,6 +15,7 @@ pub mod config;
 mod deliver;
 pub mod domains;
 mod fanout;
+mod notice;
 mod relay;
 
 use std::sync::Arc;
@@ -24,14 +25,15 @@ use anyhow::Context as _;
 use heliograph_auth::LinkSigner;
 use heliograph_domain::{DeliveryId, DomainId, EventId, PublicUrls, TenantId};
 use heliograph_jobs::{Job, JobError, Queues};
-use heliograph_notify::{Mailer, RetryPolicy};
+use heliograph_notify::{Mailer, RetryPolicy, TwilioSms, WebhookClient};
 use heliograph_store::{Store, StoreError};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use config::WorkerConfig;
+pub use config::{ChannelConfig, SmsConfig, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
+pub use notice::EventCache;
 pub use relay::relay_pending;
 
 /// Fan an outbox event out to the subscribers it concerns, one batch per job.
@@ -158,6 +160,52 @@ pub struct Inner {
     pub maintenance_reminder: Duration,
     /// Custom domain checks: the resolver, the CNAME target, the cadence.
     pub domains: DomainChecks,
+    /// The webhook, Slack, Teams and SMS senders.
+    pub channels: Channels,
+    /// What events say, read once per event.
+    pub events: notice::EventCache,
+}
+
+/// The senders of the channels other than email, and their policies.
+pub struct Channels {
+    /// Posts to webhook, Slack and Teams URLs, through the SSRF guard.
+    pub http: WebhookClient,
+    /// When to retry a webhook, Slack or Teams delivery.
+    pub webhook_retry: RetryPolicy,
+    /// The SMS provider, if one is configured.
+    pub sms: Option<TwilioSms>,
+    /// When to retry an SMS.
+    pub sms_retry: RetryPolicy,
+    /// Texts per tenant per month, unless the tenant has its own budget.
+    pub sms_monthly_budget: i32,
+    /// Where webhook payloads are documented.
+    pub webhook_docs_url: String,
+}
+
+impl Channels {
+    /// The senders `config` describes.
+    pub fn new(config: &ChannelConfig) -> anyhow::Result<Self> {
+        let http = WebhookClient::new(
+            config.allow,
+            config.webhook_timeout,
+            "Heliograph-Webhooks/1",
+        )
+        .context("Failed to build the webhook client")?;
+        let sms = config
+            .sms
+            .as_ref()
+            .map(|s| TwilioSms::new(&s.url, &s.account_sid, s.auth_token.clone(), s.from.clone()))
+            .transpose()
+            .context("Failed to build the SMS client")?;
+        Ok(Self {
+            http,
+            webhook_retry: config.webhook_retry.clone(),
+            sms,
+            sms_retry: config.sms_retry.clone(),
+            sms_monthly_budget: config.sms_monthly_budget,
+            webhook_docs_url: config.webhook_docs_url.clone(),
+        })
+    }
 }
 
 impl std::ops::Deref for Context {
@@ -198,7 +246,9 @@ impl Context {
             queues: Queues::new(redis, config.queue_namespace.clone()),
             mailer,
             urls: config.urls.clone(),
-            email_retry: RetryPolicy::email(),
+            email_retry: config.channels.email_retry.clone(),
+            channels: Channels::new(&config.channels)?,
+            events: notice::EventCache::default(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             maintenance_reminder: config.maintenance_reminder,

@@ -16,7 +16,8 @@ use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
 use heliograph_worker::{
-    BulkDeliver, Context, Deliver, DnsChecker, DomainChecks, FanOut, Inner, VerifyDomain,
+    BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks, EventCache,
+    FanOut, Inner, SmsConfig, VerifyDomain,
 };
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -72,6 +73,38 @@ pub struct Infra {
     pub redis_url: Option<String>,
     /// The name server domain checks ask (default: a closed loopback port).
     pub nameserver: Option<SocketAddr>,
+    /// A Twilio-compatible SMS API (a stand-in); none: SMS is not configured.
+    pub sms_url: Option<String>,
+}
+
+/// The stand-in SMS API's credentials in tests.
+pub const SMS_SID: &str = "ACtest0000000000000000000000000000";
+/// The stand-in SMS API's token in tests.
+pub const SMS_TOKEN: &str = "stand-in-auth-token";
+/// The number tests send texts from.
+pub const SMS_FROM: &str = "+15005550006";
+
+/// The channels of a test worker: webhooks may reach loopback (the tests'
+/// receivers live there) and retries come within seconds.
+pub fn test_channels(sms_url: Option<&str>) -> ChannelConfig {
+    ChannelConfig {
+        allow: heliograph_notify::AllowedTargets {
+            loopback: true,
+            private: false,
+        },
+        webhook_timeout: Duration::from_secs(5),
+        webhook_retry: RetryPolicy::parse("1s,2s,2s").expect("a schedule"),
+        email_retry: RetryPolicy::email(),
+        sms_retry: RetryPolicy::parse("1s,1s").expect("a schedule"),
+        sms: sms_url.map(|url| SmsConfig {
+            url: url.to_owned(),
+            account_sid: SMS_SID.to_owned(),
+            auth_token: SecretString::from(SMS_TOKEN.to_owned()),
+            from: heliograph_domain::PhoneNumber::parse("from", SMS_FROM).expect("a number"),
+        }),
+        sms_monthly_budget: 5,
+        webhook_docs_url: "http://heliograph.test/docs/webhooks".to_owned(),
+    }
 }
 
 /// What signup answered.
@@ -256,6 +289,9 @@ impl TestApp {
             links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
                 .expect("a long enough secret"),
             maintenance_reminder: Duration::from_secs(3600),
+            channels: Channels::new(&test_channels(infra.sms_url.as_deref()))
+                .expect("the channel senders build"),
+            events: EventCache::default(),
             domains: DomainChecks {
                 dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
                     .expect("a resolver"),
