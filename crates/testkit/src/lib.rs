@@ -1,0 +1,28 @@
+//! Real servers on loopback for Heliograph's integration tests, fault tests
+//! and benchmarks.
+//!
+//! The project's rule is that tests talk to real protocol implementations,
+//! never to mocks: [`SmtpSink`] is an SMTP server that lettre's client talks
+//! to as it would to any relay, and [`HttpReceiver`] is an actix-web server
+//! that accepts whatever a webhook sender throws at it. Both record what they
+//! receive and can be told, while a test runs, to fail in the ways real
+//! servers fail (transient refusals, permanent rejections, error statuses,
+//! slowness).
+//!
+//! [`SmsStandIn`] is the one exception, and is named as such: a **stand-in**
+//! for Twilio's Messages API, a paid service that cannot run here.
+//!
+//! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
+//! own servers. This crate depends on no Heliograph crate, so any of them can
+//! use it as a dev-dependency.
+
+mod log;
+mod receiver;
+mod rfc2047;
+mod server;
+mod sms;
+mod smtp;
+
+pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
+pub use sms::{ReceivedSms, SmsStandIn};
+pub use smtp::{ReceivedMail, SinkOptions, SmtpMode, SmtpSink};
