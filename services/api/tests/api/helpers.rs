@@ -75,6 +75,8 @@ pub struct Infra {
     pub nameserver: Option<SocketAddr>,
     /// A Twilio-compatible SMS API (a stand-in); none: SMS is not configured.
     pub sms_url: Option<String>,
+    /// An SMTP server (default: the shared maildev, `SMTP_URL`).
+    pub smtp_url: Option<String>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -93,7 +95,9 @@ pub fn test_channels(sms_url: Option<&str>) -> ChannelConfig {
             private: false,
         },
         webhook_timeout: Duration::from_secs(5),
-        webhook_retry: RetryPolicy::parse("1s,2s,2s").expect("a schedule"),
+        // Retries come within seconds; a claim takes a delivery up to 2 s
+        // early (see `claim_delivery`), so the first delay is 3 s.
+        webhook_retry: RetryPolicy::parse("3s,3s,3s").expect("a schedule"),
         email_retry: RetryPolicy::email(),
         sms_retry: RetryPolicy::parse("1s,1s").expect("a schedule"),
         sms: sms_url.map(|url| SmsConfig {
@@ -274,7 +278,7 @@ impl TestApp {
         .expect("Redis is reachable");
         let queues = Queues::new(redis, namespace);
         let mailer = Mailer::new(
-            &env("SMTP_URL"),
+            &infra.smtp_url.unwrap_or_else(|| env("SMTP_URL")),
             "Heliograph Test <notifications@heliograph.test>"
                 .parse()
                 .expect("valid sender"),
