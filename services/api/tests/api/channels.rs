@@ -457,3 +457,79 @@ async fn new_subscribers_get_a_confirmation_and_hear_nothing_else_until_they_con
     app.finish().await;
     receiver.stop().await;
 }
+
+/// Fairness: a tenant's 100,000-subscriber fan-out does not hold back
+/// another tenant's single email. Ordering, not timing, is asserted: the
+/// small tenant's email is sent while most of the large fan-out is unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fan_out_does_not_hold_back_another_tenants_single_email() {
+    use heliograph_testkit::{SinkOptions, SmtpSink};
+    const LARGE: i64 = 100_000;
+    let sink = SmtpSink::start_with(SinkOptions::lean())
+        .await
+        .expect("an SMTP sink");
+    let app = TestApp::spawn_on(Infra {
+        smtp_url: Some(sink.url()),
+        ..Infra::default()
+    })
+    .await;
+    let large = app.signup().await;
+    let small = app.signup().await;
+    let large_api = app.component(&large, "API").await;
+    let small_api = app.component(&small, "API").await;
+    sqlx::query(
+        "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
+         select gen_random_uuid(), $1::uuid, $2::uuid, 'email', 'bulk-' || n || '@example.com', now()
+           from generate_series(1, $3) as n",
+    )
+    .bind(&large.tenant_id)
+    .bind(&large.page_id)
+    .bind(LARGE)
+    .execute(&app.admin)
+    .await
+    .expect("100,000 subscribers");
+    let lonely = unique_email("lonely");
+    subscribe(
+        &app,
+        &small,
+        Target::Email(EmailAddress::parse("email", &lonely).expect("an address")),
+        true,
+    )
+    .await;
+
+    open_incident(&app, &large, &large_api, "Large outage").await;
+    assert!(
+        sink.wait_for_count(200, WAIT).await,
+        "the large fan-out is under way"
+    );
+    open_incident(&app, &small, &small_api, "Small outage").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sink.count_for(&lonely) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the small tenant's email never came"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (unsent,): (i64,) = sqlx::query_as(
+        "select $1 - count(*) from deliveries where tenant_id = $2::uuid and status = 'sent'",
+    )
+    .bind(LARGE)
+    .bind(&large.tenant_id)
+    .fetch_one(&app.admin)
+    .await
+    .expect("a count");
+    assert!(
+        unsent > LARGE / 2,
+        "the small tenant's email went out while {unsent} of the large tenant's {LARGE} were still unsent"
+    );
+    // The queues never held the whole fan-out: later batches wait for the bulk lane.
+    let bulk = app
+        .queues
+        .depth::<heliograph_worker::BulkDeliver>()
+        .await
+        .expect("a depth");
+    assert!(bulk.ready <= 6_000, "bounded backlog in Redis: {bulk:?}");
+    app.teardown().await;
+    sink.stop().await;
+}
