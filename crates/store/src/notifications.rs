@@ -808,6 +808,15 @@ fn bind_filter<'q, O>(
 }
 
 impl Store {
+    /// How long the oldest unsent (pending or failed) delivery has waited,
+    /// in seconds, across tenants (for `/metrics`).
+    pub async fn oldest_unsent_delivery_seconds(&self) -> Result<f64> {
+        let (age,): (f64,) = sqlx::query_as("select hg_oldest_unsent_delivery_seconds()")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(age)
+    }
+
     /// Deliveries by channel and status across tenants (for `/metrics`).
     pub async fn delivery_counts(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(

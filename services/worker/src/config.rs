@@ -51,6 +51,9 @@ pub struct WorkerConfig {
     pub domain_grace: Duration,
     /// Webhook, Slack and Teams receivers and the SMS provider.
     pub channels: ChannelConfig,
+    /// `METRICS_ADDR` (default `127.0.0.1:9464`; empty: off): where
+    /// `GET /metrics` answers.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Settings of the non-email channels.
@@ -228,12 +231,27 @@ impl WorkerConfig {
             domain_recheck: Duration::from_secs(recheck_minutes * 60),
             domain_grace: Duration::from_secs(grace_days * 86_400),
             channels: ChannelConfig::from_settings(s, &urls)?,
+            metrics_addr: metrics_addr(s)?,
         })
     }
 }
 
 /// `DNS_NAMESERVER`: `ip:port`, or an address alone for port 53 (IPv6 with
 /// a port in brackets: `[2001:db8::53]:5353`).
+fn metrics_addr(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
+    let raw = s.or("METRICS_ADDR", "127.0.0.1:9464");
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| {
+        SettingError::new(
+            "METRICS_ADDR",
+            "must be an address and port (127.0.0.1:9464), or empty for none",
+        )
+    })
+}
+
 fn nameserver(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
     let raw = s.or("DNS_NAMESERVER", "");
     let raw = raw.trim();

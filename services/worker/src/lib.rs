@@ -15,6 +15,7 @@ pub mod config;
 mod deliver;
 pub mod domains;
 mod fanout;
+pub mod metrics;
 mod notice;
 mod relay;
 

@@ -533,3 +533,47 @@ async fn a_large_fan_out_does_not_hold_back_another_tenants_single_email() {
     app.teardown().await;
     sink.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_serves_queue_depths_delivery_age_and_deliveries_by_state_on_metrics() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let api = app.component(&t, "API").await;
+    subscribe(&app, &t, webhook("http://169.254.169.254/"), true).await;
+    open_incident(&app, &t, &api, "Measured").await;
+    app.drain().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(heliograph_worker::metrics::serve(
+        app.ctx.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    let response = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("text");
+    for line in [
+        "heliograph_queue_jobs{queue=\"deliver\",state=\"ready\"} 0",
+        "heliograph_queue_jobs{queue=\"deliver-bulk\",state=\"in_flight\"} 0",
+        "heliograph_queue_jobs{queue=\"fanout\",state=\"scheduled\"} 0",
+        "heliograph_deliveries{channel=\"webhook\",state=\"dead\"} 2",
+        "heliograph_oldest_unsent_delivery_seconds 0.000",
+        "heliograph_outbox_unrelayed 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+    let missing = reqwest::get(format!("http://{addr}/other"))
+        .await
+        .expect("an answer");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    shutdown.cancel();
+    app.finish().await;
+}
