@@ -70,8 +70,15 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
         return Ok(());
     };
     let attempt = if work.subscriber_active {
-        let view = event_view(&ctx, &mut tx, job.tenant_id, work.event_id).await?;
-        attempt(&ctx, &mut tx, &work, &view).await?
+        match event_view(&ctx, &mut tx, job.tenant_id, work.event_id).await {
+            Ok(view) => attempt(&ctx, &mut tx, &work, &view).await?,
+            // What the event says cannot be told (it names what is gone):
+            // the delivery dies, visibly, instead of staying pending for ever.
+            Err(JobError::Permanent(err)) => {
+                Attempt::Failed(Failure::permanent(format!("{err:#}")))
+            }
+            Err(err) => return Err(err),
+        }
     } else {
         Attempt::Skipped("the subscriber left before it was sent")
     };

@@ -99,6 +99,17 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
                 .component_ids
         } else {
             let p: ComponentEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+            // A private component's change is announced to nobody (and a
+            // deleted component's to nobody either).
+            let public = match tx.component(p.component_id).await {
+                Ok(c) => c.visibility != heliograph_domain::Visibility::Private,
+                Err(StoreError::NotFound) => false,
+                Err(err) => return Err(job_error(err)),
+            };
+            if !public {
+                tx.mark_fanned_out(event.id).await.map_err(job_error)?;
+                return tx.commit().await.map_err(job_error);
+            }
             vec![p.component_id.as_uuid()]
         };
         tx.deliveries_batch(event.id, event.page_id, kind, &components, job.after, BATCH)
