@@ -15,7 +15,7 @@ mod links;
 pub use api_keys::{
     NewApiKey, api_key_matches, api_key_prefix, fingerprint, generate_api_key, hash_api_key,
 };
-pub use links::{LinkSigner, UNSUBSCRIBE_PURPOSE};
+pub use links::{CONFIRM_PURPOSE, LinkSigner, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;

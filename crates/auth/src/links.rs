@@ -15,6 +15,13 @@ use uuid::Uuid;
 /// into every email, checked by the public page).
 pub const UNSUBSCRIBE_PURPOSE: &str = "unsubscribe";
 
+/// The purpose of the link in a confirmation email (double opt-in); the
+/// worker signs it, the public page checks it.
+pub const CONFIRM_PURPOSE: &str = "confirm-subscription";
+
+/// The purpose of the code in a confirmation SMS.
+pub const SMS_CODE_PURPOSE: &str = "sms-code";
+
 /// Signs and checks link tokens.
 #[derive(Clone)]
 pub struct LinkSigner {
@@ -57,6 +64,35 @@ impl LinkSigner {
         format!("{}.{tag}", id.simple())
     }
 
+    /// A six-digit code for row `id`, valid for the confirmation sent at
+    /// `sent_at` (Unix milliseconds): the worker texts it, the API recomputes
+    /// it, nothing is stored, and sending a new confirmation changes it.
+    /// Six digits are guessable in a million tries, so the API counts wrong
+    /// ones and refuses after a few.
+    #[must_use]
+    pub fn code(&self, purpose: &str, id: Uuid, sent_at: i64) -> String {
+        let mut mac = self.mac(purpose, id);
+        mac.update(b":");
+        mac.update(&sent_at.to_be_bytes());
+        let tag = mac.finalize().into_bytes();
+        let n = u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]]) % 1_000_000;
+        format!("{n:06}")
+    }
+
+    /// Whether `given` is the code for row `id` and the confirmation sent
+    /// at `sent_at`, compared in constant time.
+    #[must_use]
+    pub fn code_matches(&self, purpose: &str, id: Uuid, sent_at: i64, given: &str) -> bool {
+        let expected = self.code(purpose, id, sent_at);
+        let given = given.trim();
+        given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
     /// The row id a token names, if its MAC is right for `purpose`.
     #[must_use]
     pub fn verify(&self, purpose: &str, token: &str) -> Option<Uuid> {
@@ -82,6 +118,24 @@ mod tests {
 
     fn signer(s: &str) -> LinkSigner {
         LinkSigner::new(SecretString::from(s.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn a_code_is_six_digits_and_changes_with_each_confirmation_sent() {
+        let s = signer("0123456789abcdef0123456789abcdef");
+        let id = Uuid::new_v4();
+        let code = s.code(SMS_CODE_PURPOSE, id, 1_000);
+        assert_eq!(code.len(), 6);
+        assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        assert!(s.code_matches(SMS_CODE_PURPOSE, id, 1_000, &code));
+        assert!(s.code_matches(SMS_CODE_PURPOSE, id, 1_000, &format!(" {code}\n")));
+        assert!(
+            !s.code_matches(SMS_CODE_PURPOSE, id, 1_001, &code),
+            "a resend changes it"
+        );
+        assert!(!s.code_matches(SMS_CODE_PURPOSE, Uuid::new_v4(), 1_000, &code));
+        assert!(!s.code_matches(CONFIRM_PURPOSE, id, 1_000, &code));
+        assert!(!s.code_matches(SMS_CODE_PURPOSE, id, 1_000, "12345"));
     }
 
     #[test]

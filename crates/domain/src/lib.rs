@@ -16,7 +16,7 @@ pub use status::{
     Role, UnknownVariant, Visibility,
 };
 pub use tz::{TimeZoneName, day_bounds, local_date, offset_at};
-pub use validate::{EmailAddress, FieldError, Name, Password, PhoneNumber, Slug};
+pub use validate::{EmailAddress, EndpointUrl, FieldError, Name, Password, PhoneNumber, Slug};
 
 pub mod uptime;
 pub mod urls;

@@ -79,8 +79,18 @@ wire_enum!(
         Email => "email",
         Sms => "sms",
         Webhook => "webhook",
+        Slack => "slack",
+        Teams => "teams",
     }
 );
+
+impl Channel {
+    /// Whether the subscriber is an HTTP endpoint (a URL in `endpoint`).
+    #[must_use]
+    pub const fn is_http(self) -> bool {
+        matches!(self, Self::Webhook | Self::Slack | Self::Teams)
+    }
+}
 
 wire_enum!(
     /// What a tenant member may do; see docs/permissions.md.

@@ -399,3 +399,84 @@ mod phone_tests {
         assert!(!masked.contains("415"));
     }
 }
+
+/// A subscriber's HTTP endpoint (webhook, Slack or Teams incoming webhook):
+/// an absolute `http` or `https` URL with a host, no credentials in it, at
+/// most 2,000 characters. Where it resolves to is the sender's business
+/// (the SSRF guard checks the addresses it connects to).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EndpointUrl(String);
+
+impl EndpointUrl {
+    /// Parses a URL given in the field `field`.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        let invalid = |message: &str| FieldError::new(field, "invalid", message.to_owned());
+        let url = raw.trim();
+        if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "must be a URL of at most 2,000 characters, without spaces",
+            ));
+        }
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| invalid("must be an http:// or https:// URL"))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err(invalid("must not carry a user name or password"));
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map_or(("", ""), |(h, p)| (h, p)),
+            None => authority
+                .split_once(':')
+                .map_or((authority, ""), |(h, p)| (h, p)),
+        };
+        let port = port.strip_prefix(':').unwrap_or(port);
+        if !port.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid("has a malformed port"));
+        }
+        if host.is_empty() {
+            return Err(invalid("must name a host"));
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    /// The URL.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::EndpointUrl;
+
+    #[test]
+    fn endpoints_are_absolute_http_urls_with_a_host_and_no_credentials() {
+        for ok in [
+            "https://hooks.slack.com/services/T000/B000/XXX",
+            "http://127.0.0.1:8080/hook?x=1",
+            "https://[::1]:9000/",
+            "https://example.com",
+        ] {
+            assert_eq!(EndpointUrl::parse("endpoint", ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "ftp://example.com/",
+            "example.com/hook",
+            "https://",
+            "https://:80/",
+            "https://user:pw@example.com/",
+            "https://exa mple.com/",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                EndpointUrl::parse("endpoint", bad).unwrap_err().code,
+                "invalid",
+                "{bad}"
+            );
+        }
+    }
+}

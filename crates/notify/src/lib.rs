@@ -5,21 +5,36 @@
 //! server refused the message for good) or transient (try again later) — so
 //! the worker can decide between giving up and scheduling a retry.
 //!
+//! What each channel says is decided here too (`payloads`): webhook bodies in
+//! Statuspage's envelope, Slack and Microsoft Teams messages, SMS text; and
+//! the double opt-in email (`confirm`).
+//!
 //! Webhooks are signed here (Standard Webhooks) and their target addresses
-//! checked against internal ranges (`webhook`).
+//! checked against internal ranges (`webhook`); `http` sends them (and Slack
+//! and Teams messages) through a resolver that connects only to allowed
+//! addresses, and classifies each answer for the retry policy (`retry`).
 //!
 //! Depends on `heliograph-domain` only.
 
 pub mod account;
+pub mod confirm;
 pub mod domain;
 pub mod email;
+pub mod http;
+pub mod payloads;
 pub mod retry;
 pub mod sms;
 pub mod webhook;
 
 pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
+pub use confirm::ConfirmationEmail;
 pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
+pub use http::{HttpDelivery, WebhookClient};
+pub use payloads::{
+    AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
+    WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
+};
 pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
 pub use sms::{SmsProvider, TwilioSms};
 pub use webhook::{AllowedTargets, WebhookSecret, address_allowed, signed_headers};

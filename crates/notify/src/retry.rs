@@ -34,6 +34,43 @@ impl RetryPolicy {
         )
     }
 
+    /// The SMS schedule: 10 s, 1 min, 5 min, 30 min. Short: a text that
+    /// arrives hours late about an incident long resolved helps nobody, and
+    /// each attempt may cost money.
+    #[must_use]
+    pub fn sms() -> Self {
+        Self::new(
+            [10, 60, 300, 1800]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+        )
+    }
+
+    /// A schedule written as delays separated by commas, each a number with
+    /// a unit (`ms`, `s`, `m`, `h`): `5s,5m,30m,2h`. `None` when malformed
+    /// or empty.
+    #[must_use]
+    pub fn parse(spec: &str) -> Option<Self> {
+        let delays: Option<Vec<Duration>> = spec
+            .split(',')
+            .map(|d| {
+                let d = d.trim();
+                let split = d.find(|c: char| !c.is_ascii_digit())?;
+                let (n, unit) = d.split_at(split);
+                let n: u64 = n.parse().ok()?;
+                match unit {
+                    "ms" => Some(Duration::from_millis(n)),
+                    "s" => Some(Duration::from_secs(n)),
+                    "m" => Some(Duration::from_secs(n * 60)),
+                    "h" => Some(Duration::from_secs(n * 3600)),
+                    _ => None,
+                }
+            })
+            .collect();
+        delays.filter(|d| !d.is_empty()).map(Self::new)
+    }
+
     /// A schedule with these delays.
     #[must_use]
     pub const fn new(delays: Vec<Duration>) -> Self {
@@ -119,6 +156,23 @@ pub const fn classify_status(status: u16) -> HttpOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_parses_from_delays_with_units() {
+        assert_eq!(
+            RetryPolicy::parse("5s, 5m,30m,2h,500ms"),
+            Some(RetryPolicy::new(vec![
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+                Duration::from_secs(1800),
+                Duration::from_secs(7200),
+                Duration::from_millis(500),
+            ]))
+        );
+        for bad in ["", "5", "5d", "s", "5s,,5m", "-5s"] {
+            assert_eq!(RetryPolicy::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn delays_follow_the_schedule_within_the_jitter_band() {

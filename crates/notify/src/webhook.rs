@@ -76,6 +76,11 @@ impl WebhookSecret {
 /// The three headers of a signed webhook: `webhook-id` (stable per
 /// delivery, so a receiver can drop a retry it already handled),
 /// `webhook-timestamp` (seconds) and `webhook-signature`.
+///
+/// Sign every attempt anew with the time of that attempt: receivers refuse
+/// a timestamp more than a few minutes old (replay protection), so a retry
+/// hours later keeps the delivery's id but not its first timestamp. The
+/// result goes straight to [`crate::WebhookClient::post_json`].
 #[must_use]
 pub fn signed_headers(
     secret: &WebhookSecret,

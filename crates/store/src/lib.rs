@@ -49,13 +49,17 @@ pub use incidents::{
     IncidentScope, IncidentUpdate, NewIncident, Schedule,
 };
 pub use notifications::{
-    ClaimedEvent, DeliveryWork, Event, IncidentEventPayload, OutboxClaim, OutboxListener,
+    ClaimedEvent, DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryWork, Event,
+    EventSummary, FailureOutcome, IncidentEventPayload, OutboxClaim, OutboxListener,
+    QUARANTINE_AFTER, RedriveEventPayload,
 };
 pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
-pub use subscribers::{NewSubscriber, Subscriber, SubscriberState};
+pub use subscribers::{
+    AddressedEventPayload, HttpChannel, NewSubscriber, Subscriber, SubscriberState, Target,
+};
 pub use team::{
     Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,
 };

@@ -1,6 +1,9 @@
 //! Subscribers of a page.
 
-use heliograph_domain::{Channel, ComponentId, EmailAddress, PageId, SubscriberId};
+use heliograph_domain::{
+    Channel, ComponentId, EmailAddress, EndpointUrl, EventKind, PageId, PhoneNumber, SubscriberId,
+};
+use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,6 +23,14 @@ pub struct Subscriber {
     pub channel: Channel,
     /// Email address, for the email channel.
     pub email: Option<String>,
+    /// Phone number (E.164), for the SMS channel.
+    pub phone_number: Option<String>,
+    /// URL, for the webhook, Slack and Teams channels.
+    pub endpoint: Option<String>,
+    /// When the last confirmation (link, code, ping) was sent.
+    pub confirmation_sent_at: Option<OffsetDateTime>,
+    /// Wrong SMS codes entered since then.
+    pub confirmation_attempts: i32,
     /// When they confirmed (or were added confirmed by the team).
     pub confirmed_at: Option<OffsetDateTime>,
     /// When deliveries to them were suspended for failing.
@@ -32,11 +43,57 @@ pub struct Subscriber {
     pub updated_at: OffsetDateTime,
 }
 
-/// An email subscriber to add.
+/// Where a subscriber is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An inbox.
+    Email(EmailAddress),
+    /// A phone, by SMS.
+    Sms(PhoneNumber),
+    /// An HTTP endpoint: a signed webhook, or a Slack or Teams incoming webhook.
+    Http(HttpChannel, EndpointUrl),
+}
+
+/// The channels that post to a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpChannel {
+    /// Statuspage's webhook envelope, signed (Standard Webhooks).
+    Webhook,
+    /// A Slack incoming webhook.
+    Slack,
+    /// A Microsoft Teams incoming webhook.
+    Teams,
+}
+
+impl Target {
+    /// The channel it is reached on.
+    #[must_use]
+    pub const fn channel(&self) -> Channel {
+        match self {
+            Self::Email(_) => Channel::Email,
+            Self::Sms(_) => Channel::Sms,
+            Self::Http(HttpChannel::Webhook, _) => Channel::Webhook,
+            Self::Http(HttpChannel::Slack, _) => Channel::Slack,
+            Self::Http(HttpChannel::Teams, _) => Channel::Teams,
+        }
+    }
+
+    fn columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            Self::Email(e) => (Some(e.as_str()), None, None),
+            Self::Sms(p) => (None, Some(p.as_str()), None),
+            Self::Http(_, url) => (None, None, Some(url.as_str())),
+        }
+    }
+}
+
+/// A subscriber to add.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
-    /// The address.
-    pub email: EmailAddress,
+    /// Where they are reached.
+    pub target: Target,
+    /// The signing secret, for a webhook subscriber.
+    pub webhook_secret: Option<String>,
     /// Components to follow; empty means all.
     pub component_ids: Vec<ComponentId>,
     /// Whether the subscription is active at once (added by the team) or awaits confirmation.
@@ -46,7 +103,8 @@ pub struct NewSubscriber {
 /// The columns of [`Subscriber`].
 macro_rules! subscriber_columns {
     () => {
-        "s.id, s.page_id, s.channel, s.email::text as email, s.confirmed_at, s.quarantined_at,
+        "s.id, s.page_id, s.channel, s.email::text as email, s.phone_number, s.endpoint,
+         s.confirmation_sent_at, s.confirmation_attempts, s.confirmed_at, s.quarantined_at,
          array(select sc.component_id from subscriber_components sc
                 where sc.subscriber_id = s.id order by sc.component_id) as component_ids,
          s.created_at, s.updated_at"
@@ -81,13 +139,20 @@ impl SubscriberState {
 /// never listed; `$3` is a name pattern, `$4` channels, `$5` the state.
 const SUBSCRIBERS_WHERE: &str = " from subscribers s
      where s.tenant_id = $1 and s.page_id = $2 and s.unsubscribed_at is null
-       and ($3::text is null or s.email::text ilike $3 escape '\\')
+       and ($3::text is null or coalesce(s.email::text, s.phone_number, s.endpoint) ilike $3 escape '\\')
        and (cardinality($4::text[]) = 0 or s.channel = any($4))
        and case $5::text
              when 'active' then s.confirmed_at is not null and s.quarantined_at is null
              when 'unconfirmed' then s.confirmed_at is null and s.quarantined_at is null
              when 'quarantined' then s.quarantined_at is not null
              else true end";
+
+/// What an addressed event (a confirmation, a ping) carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AddressedEventPayload {
+    /// The one subscriber it goes to.
+    pub subscriber_id: SubscriberId,
+}
 
 impl TenantTx {
     /// A page's subscribers, oldest first, with how many match in all.
@@ -153,42 +218,197 @@ impl TenantTx {
         .await?)
     }
 
-    /// Adds an email subscriber to a page.
-    pub async fn create_email_subscriber(
+    /// Adds a subscriber to a page. A subscriber who is not confirmed gets
+    /// a confirmation (link, code or ping) through the outbox.
+    pub async fn create_subscriber(
         &mut self,
         page: PageId,
         new: &NewSubscriber,
     ) -> Result<Subscriber> {
         let id = SubscriberId::new();
-        let components: Vec<Uuid> = new.component_ids.iter().map(ComponentId::as_uuid).collect();
+        let (email, phone, endpoint) = new.target.columns();
         // The insert selects from pages, so another tenant's page inserts nothing (→ NotFound).
         sqlx::query(
-            "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
-             select $1, p.tenant_id, p.id, 'email', $4, case when $5 then now() end
+            "insert into subscribers (id, tenant_id, page_id, channel, email, phone_number, endpoint,
+                                      webhook_secret, confirmed_at)
+             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, case when $9 then now() end
                from pages p where p.tenant_id = $2 and p.id = $3
              returning id",
         )
         .bind(id.as_uuid())
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
-        .bind(new.email.as_str())
+        .bind(new.target.channel().as_str())
+        .bind(email)
+        .bind(phone)
+        .bind(endpoint)
+        .bind(new.webhook_secret.as_deref())
         .bind(new.confirmed)
         .fetch_one(&mut *self.tx)
         .await?;
-        if !components.is_empty() {
-            self.check_components_on_page("components", page, &new.component_ids)
-                .await?;
-            sqlx::query(
-                "insert into subscriber_components (tenant_id, subscriber_id, component_id)
-                 select $1, $2, unnest($3::uuid[]) on conflict do nothing",
-            )
-            .bind(self.tenant.as_uuid())
-            .bind(id.as_uuid())
-            .bind(&components)
-            .execute(&mut *self.tx)
+        self.set_subscriber_components(page, id, &new.component_ids)
             .await?;
+        if !new.confirmed {
+            self.request_confirmation(page, id).await?;
         }
         self.subscriber(id).await
+    }
+
+    /// Replaces the components a subscriber follows (empty: all).
+    pub async fn set_subscriber_components(
+        &mut self,
+        page: PageId,
+        id: SubscriberId,
+        components: &[ComponentId],
+    ) -> Result<()> {
+        self.check_components_on_page("components", page, components)
+            .await?;
+        let ids: Vec<Uuid> = components.iter().map(ComponentId::as_uuid).collect();
+        sqlx::query(
+            "delete from subscriber_components where tenant_id = $1 and subscriber_id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(
+            "insert into subscriber_components (tenant_id, subscriber_id, component_id)
+             select $1, $2, unnest($3::uuid[]) on conflict do nothing",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(&ids)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("update subscribers set updated_at = now() where tenant_id = $1 and id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(id.as_uuid())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The live (not unsubscribed) subscriber of `page` at `target`, if any.
+    pub async fn subscriber_by_target(
+        &mut self,
+        page: PageId,
+        target: &Target,
+    ) -> Result<Option<Subscriber>> {
+        let (email, phone, endpoint) = target.columns();
+        Ok(sqlx::query_as(concat!(
+            "select ",
+            subscriber_columns!(),
+            " from subscribers s where s.tenant_id = $1 and s.page_id = $2 and s.channel = $3
+                and s.unsubscribed_at is null
+                and (s.email = $4::citext or s.phone_number = $5 or s.endpoint = $6)"
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(target.channel().as_str())
+        .bind(email)
+        .bind(phone)
+        .bind(endpoint)
+        .fetch_optional(&mut *self.tx)
+        .await?)
+    }
+
+    /// Sends (again) a subscriber's confirmation: a new SMS code replaces the
+    /// last one (the code derives from the time it was sent) and the count
+    /// of wrong codes starts over.
+    pub async fn request_confirmation(&mut self, page: PageId, id: SubscriberId) -> Result<()> {
+        sqlx::query(
+            "update subscribers set confirmation_sent_at = now(), confirmation_attempts = 0
+              where tenant_id = $1 and page_id = $2 and id = $3",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        self.record_event(
+            page,
+            EventKind::SubscriptionConfirmation,
+            &AddressedEventPayload { subscriber_id: id },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Queues a test ping to a subscriber.
+    pub async fn request_ping(&mut self, page: PageId, id: SubscriberId) -> Result<()> {
+        self.record_event(
+            page,
+            EventKind::SubscriptionPing,
+            &AddressedEventPayload { subscriber_id: id },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Confirms a live subscriber of `page`; answers whether this call did.
+    pub async fn confirm_subscriber(&mut self, page: PageId, id: SubscriberId) -> Result<bool> {
+        let done = sqlx::query(
+            "update subscribers set confirmed_at = now()
+              where tenant_id = $1 and page_id = $2 and id = $3
+                and unsubscribed_at is null and confirmed_at is null",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Confirms a live subscriber (its endpoint answered the confirmation
+    /// ping); answers whether this call did.
+    pub async fn confirm_subscriber_by_id(&mut self, id: SubscriberId) -> Result<bool> {
+        let done = sqlx::query(
+            "update subscribers set confirmed_at = now()
+              where tenant_id = $1 and id = $2 and unsubscribed_at is null and confirmed_at is null",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Counts a wrong SMS code; answers how many there have been since the
+    /// code was sent.
+    pub async fn count_wrong_code(&mut self, page: PageId, id: SubscriberId) -> Result<i32> {
+        let (n,): (i32,) = sqlx::query_as(
+            "update subscribers set confirmation_attempts = confirmation_attempts + 1
+              where tenant_id = $1 and page_id = $2 and id = $3
+             returning confirmation_attempts",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(n)
+    }
+
+    /// Lifts the quarantine of subscribers of `page`; answers those it lifted.
+    pub async fn reactivate_subscribers(
+        &mut self,
+        page: PageId,
+        ids: &[SubscriberId],
+    ) -> Result<Vec<SubscriberId>> {
+        let ids: Vec<Uuid> = ids.iter().map(SubscriberId::as_uuid).collect();
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "update subscribers set quarantined_at = null, dead_streak = 0
+              where tenant_id = $1 and page_id = $2 and id = any($3)
+                and unsubscribed_at is null and quarantined_at is not null
+             returning id",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(&ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
     }
 
     /// One subscriber.

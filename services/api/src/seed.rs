@@ -9,6 +9,7 @@ use heliograph_domain::{
 };
 use heliograph_store::{
     IncidentChange, NewComponent, NewIncident, NewSignup, NewSubscriber, SignupRecord, Store,
+    Target,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -115,11 +116,14 @@ async fn populate(store: &Store, record: &SignupRecord) -> anyhow::Result<()> {
         },
     )
     .await?;
-    tx.create_email_subscriber(
+    tx.create_subscriber(
         page,
         &NewSubscriber {
-            email: EmailAddress::parse("email", "subscriber@example.com")
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            target: Target::Email(
+                EmailAddress::parse("email", "subscriber@example.com")
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            webhook_secret: None,
             component_ids: vec![],
             confirmed: true,
         },

@@ -3,7 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use heliograph_domain::{CustomDomains, PublicUrls};
+use heliograph_domain::{CustomDomains, PhoneNumber, PublicUrls};
+use heliograph_notify::{AllowedTargets, RetryPolicy};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -48,6 +49,112 @@ pub struct WorkerConfig {
     /// How long a verified domain may fail its checks before it stops
     /// routing and its tenant is told (`DOMAIN_GRACE_DAYS`, default 3).
     pub domain_grace: Duration,
+    /// Webhook, Slack and Teams receivers and the SMS provider.
+    pub channels: ChannelConfig,
+    /// `METRICS_ADDR` (default `127.0.0.1:9464`; empty: off): where
+    /// `GET /metrics` answers.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Settings of the non-email channels.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// `WEBHOOK_ALLOW_LOOPBACK` / `WEBHOOK_ALLOW_PRIVATE` (default false):
+    /// whether webhooks may reach loopback and private addresses. Link-local
+    /// and cloud metadata addresses are never allowed.
+    pub allow: AllowedTargets,
+    /// `WEBHOOK_TIMEOUT_SECONDS` (default 15).
+    pub webhook_timeout: Duration,
+    /// `WEBHOOK_RETRY_SCHEDULE` (default `5s,5m,30m,2h,5h,10h,10h`; the first attempt is immediate).
+    pub webhook_retry: RetryPolicy,
+    /// `EMAIL_RETRY_SCHEDULE` (default `10s,1m,5m,30m,2h`).
+    pub email_retry: RetryPolicy,
+    /// `SMS_RETRY_SCHEDULE` (default `10s,1m,5m,30m`).
+    pub sms_retry: RetryPolicy,
+    /// `SMS_PROVIDER_URL` (a Twilio-compatible Messages API, e.g.
+    /// `https://api.twilio.com`), with `SMS_ACCOUNT_SID`, `SMS_AUTH_TOKEN`
+    /// and `SMS_FROM`; none: SMS deliveries fail, saying so.
+    pub sms: Option<SmsConfig>,
+    /// `SMS_MONTHLY_BUDGET` (default 1000): texts per tenant per month,
+    /// unless the tenant has a budget of its own.
+    pub sms_monthly_budget: i32,
+    /// `WEBHOOK_DOCS_URL`: where webhook payloads are documented (sent in each one).
+    pub webhook_docs_url: String,
+}
+
+/// A Twilio-compatible SMS provider.
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    /// Base URL.
+    pub url: String,
+    /// Account SID.
+    pub account_sid: String,
+    /// Auth token.
+    pub auth_token: SecretString,
+    /// The sending number.
+    pub from: PhoneNumber,
+}
+
+fn schedule(
+    s: &Settings,
+    name: &'static str,
+    default: RetryPolicy,
+) -> Result<RetryPolicy, SettingError> {
+    let raw = s.or(name, "");
+    if raw.trim().is_empty() {
+        return Ok(default);
+    }
+    RetryPolicy::parse(&raw).ok_or_else(|| {
+        SettingError::new(
+            name,
+            "must be delays separated by commas, each with a unit: 5s,5m,30m,2h",
+        )
+    })
+}
+
+impl ChannelConfig {
+    fn from_settings(s: &Settings, urls: &PublicUrls) -> Result<Self, SettingError> {
+        let timeout: u64 = s.parsed_or("WEBHOOK_TIMEOUT_SECONDS", 15)?;
+        if !(1..=60).contains(&timeout) {
+            return Err(SettingError::new(
+                "WEBHOOK_TIMEOUT_SECONDS",
+                "must be between 1 and 60",
+            ));
+        }
+        let budget: i32 = s.parsed_or("SMS_MONTHLY_BUDGET", 1000)?;
+        if budget < 0 {
+            return Err(SettingError::new(
+                "SMS_MONTHLY_BUDGET",
+                "must not be negative",
+            ));
+        }
+        let sms_url = s.or("SMS_PROVIDER_URL", "");
+        let sms = if sms_url.trim().is_empty() {
+            None
+        } else {
+            let from = s.required("SMS_FROM")?;
+            Some(SmsConfig {
+                url: sms_url.trim().to_owned(),
+                account_sid: s.required("SMS_ACCOUNT_SID")?,
+                auth_token: s.secret("SMS_AUTH_TOKEN")?,
+                from: PhoneNumber::parse("SMS_FROM", &from)
+                    .map_err(|_| SettingError::new("SMS_FROM", "must be a number in E.164 form"))?,
+            })
+        };
+        Ok(Self {
+            allow: AllowedTargets {
+                loopback: s.parsed_or("WEBHOOK_ALLOW_LOOPBACK", false)?,
+                private: s.parsed_or("WEBHOOK_ALLOW_PRIVATE", false)?,
+            },
+            webhook_timeout: Duration::from_secs(timeout),
+            webhook_retry: schedule(s, "WEBHOOK_RETRY_SCHEDULE", RetryPolicy::webhook())?,
+            email_retry: schedule(s, "EMAIL_RETRY_SCHEDULE", RetryPolicy::email())?,
+            sms_retry: schedule(s, "SMS_RETRY_SCHEDULE", RetryPolicy::sms())?,
+            sms,
+            sms_monthly_budget: budget,
+            webhook_docs_url: s.or("WEBHOOK_DOCS_URL", &format!("{}/v1/docs/", urls.origin())),
+        })
+    }
 }
 
 impl WorkerConfig {
@@ -114,21 +221,37 @@ impl WorkerConfig {
             smtp_url,
             email_from,
             custom_domains: s.custom_domains(&urls)?,
-            urls,
             link_secret,
             concurrency,
             outbox_poll_interval: Duration::from_millis(poll_ms),
             log_format: s.log_format()?,
             maintenance_reminder: Duration::from_secs(reminder_minutes * 60),
             dns_nameserver: nameserver(s)?,
+            urls: urls.clone(),
             domain_recheck: Duration::from_secs(recheck_minutes * 60),
             domain_grace: Duration::from_secs(grace_days * 86_400),
+            channels: ChannelConfig::from_settings(s, &urls)?,
+            metrics_addr: metrics_addr(s)?,
         })
     }
 }
 
 /// `DNS_NAMESERVER`: `ip:port`, or an address alone for port 53 (IPv6 with
 /// a port in brackets: `[2001:db8::53]:5353`).
+fn metrics_addr(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
+    let raw = s.or("METRICS_ADDR", "127.0.0.1:9464");
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| {
+        SettingError::new(
+            "METRICS_ADDR",
+            "must be an address and port (127.0.0.1:9464), or empty for none",
+        )
+    })
+}
+
 fn nameserver(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
     let raw = s.or("DNS_NAMESERVER", "");
     let raw = raw.trim();

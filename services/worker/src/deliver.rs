@@ -1,20 +1,61 @@
-//! Delivery: sends one notification and records the outcome.
+//! Delivery: sends one notification on its channel and records the outcome.
 
-use heliograph_domain::EmailAddress;
+use std::time::Duration;
+
+use heliograph_auth::{CONFIRM_PURPOSE, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
+use heliograph_domain::{Channel, EmailAddress, EventKind, PhoneNumber};
 use heliograph_jobs::JobError;
-use heliograph_notify::{ComponentLine, IncidentEmail};
-use heliograph_store::{IncidentEventPayload, StoreError};
+use heliograph_notify::payloads::{
+    Notice, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
+};
+use heliograph_notify::{
+    ComponentLine, ConfirmationEmail, EmailMessage, HttpOutcome, IncidentEmail, RetryPolicy,
+    SmsProvider as _, WebhookSecret, signed_headers,
+};
+use heliograph_store::{DeliveryWork, FailureOutcome, StoreError, TenantTx};
 
-use heliograph_auth::UNSUBSCRIBE_PURPOSE;
-
+use crate::notice::{EventView, event_view};
 use crate::{Context, Deliver, job_error};
+
+/// Why an attempt did not deliver.
+struct Failure {
+    /// Whether a later attempt may succeed.
+    transient: bool,
+    /// What to record (no address, number, URL or secret in it).
+    error: String,
+    /// How long the receiver asked us to wait.
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn permanent(error: impl Into<String>) -> Self {
+        Self {
+            transient: false,
+            error: error.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// What became of an attempt.
+enum Attempt {
+    Sent,
+    Failed(Failure),
+    /// Not sent, and never will be: the reason is recorded.
+    Skipped(&'static str),
+    /// The endpoint said it is gone (HTTP 410): it is unsubscribed.
+    Gone,
+}
 
 /// Idempotent: the delivery row is locked (`SKIP LOCKED`) while it is sent
 /// and marked sent in the same transaction; a delivery already sent, dead,
 /// not yet due or held by another worker is left alone, and one whose
 /// subscriber left meanwhile is skipped. A failed send is recorded with its
-/// error; a transient one is re-queued after the retry policy's delay, a
-/// permanent one (or one out of attempts) is marked dead.
+/// error; a transient one is re-queued after the channel's retry policy
+/// (never sooner than a receiver's `Retry-After`), a permanent one (or one
+/// out of attempts) is marked dead. Were the process to die between sending
+/// and committing, the next run sends again with the same Message-ID or
+/// `webhook-id`, so receivers can tell.
 pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
     let mut tx = ctx
         .store
@@ -28,93 +69,63 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
     else {
         return Ok(());
     };
-    if !work.subscriber_active {
-        tx.mark_delivery_skipped(work.id, "the subscriber left before it was sent")
-            .await
-            .map_err(job_error)?;
-        return tx.commit().await.map_err(job_error);
-    }
-    let event = tx.event(work.event_id).await.map_err(job_error)?;
-    let payload: IncidentEventPayload =
-        serde_json::from_value(event.payload.0.clone()).map_err(|e| {
-            JobError::Permanent(anyhow::Error::new(e).context("Malformed event payload"))
-        })?;
-    let page = tx.page(event.page_id).await.map_err(job_error)?;
-    let incident = tx.incident(payload.incident_id).await.map_err(job_error)?;
-    let update = tx
-        .incident_update(payload.incident_id, payload.incident_update_id)
-        .await
-        .map_err(job_error)?;
-    let page_url = ctx.urls.page_url(&page.slug);
-    let unsubscribe_url = format!(
-        "{page_url}/unsubscribe?token={}",
-        ctx.links
-            .sign(UNSUBSCRIBE_PURPOSE, work.subscriber_id.as_uuid())
-    );
-    let message = IncidentEmail {
-        page_name: page.name.clone(),
-        page_url,
-        unsubscribe_url,
-        incident_name: incident.name.clone(),
-        status: update.status,
-        body: update.body.clone(),
-        components: update
-            .affected_components
-            .iter()
-            .filter(|c| !c.private)
-            .map(|c| ComponentLine::new(c.name.clone(), c.new_status))
-            .collect(),
-    }
-    .render()
-    .map_err(|e| {
-        JobError::Permanent(anyhow::Error::new(e).context("Failed to render the email"))
-    })?;
-
-    let outcome = match work
-        .email
-        .as_deref()
-        .map(|e| EmailAddress::parse("email", e))
-    {
-        Some(Ok(to)) => ctx
-            .mailer
-            .send(work.id.as_uuid(), &to, &message)
-            .await
-            .map_err(|e| (e.is_transient(), e.redacted())),
-        _ => Err((
-            false,
-            "the subscriber has no valid email address".to_owned(),
-        )),
+    let attempt = if work.subscriber_active {
+        let view = event_view(&ctx, &mut tx, job.tenant_id, work.event_id).await?;
+        attempt(&ctx, &mut tx, &work, &view).await?
+    } else {
+        Attempt::Skipped("the subscriber left before it was sent")
     };
     let attempts_made = usize::try_from(work.attempts).unwrap_or(0) + 1;
-    let retry_in = match &outcome {
-        Ok(()) => {
-            tx.mark_delivery_sent(work.id).await.map_err(job_error)?;
-            None
+    let mut retry_in = None;
+    match &attempt {
+        Attempt::Sent => tx.mark_delivery_sent(work.id).await.map_err(job_error)?,
+        Attempt::Skipped(reason) => tx
+            .mark_delivery_skipped(work.id, reason)
+            .await
+            .map_err(job_error)?,
+        Attempt::Gone => {
+            tx.unsubscribe_gone(work.subscriber_id)
+                .await
+                .map_err(job_error)?;
+            tx.mark_delivery_skipped(
+                work.id,
+                "the endpoint answered 410 Gone: it is unsubscribed",
+            )
+            .await
+            .map_err(job_error)?;
         }
-        Err((transient, error)) => {
-            let delay = if *transient {
-                ctx.email_retry.next_delay(attempts_made, rand::random())
+        Attempt::Failed(failure) => {
+            retry_in = if failure.transient {
+                policy(&ctx, work.channel).next_delay_honouring(
+                    attempts_made,
+                    rand::random(),
+                    failure.retry_after,
+                )
             } else {
                 None
             };
-            tx.mark_delivery_failed(work.id, error, delay)
+            let outcome = tx
+                .mark_delivery_failed(work.id, &failure.error, retry_in)
                 .await
                 .map_err(job_error)?;
             tracing::warn!(
-                tenant.id = %job.tenant_id, delivery.id = %work.id, attempt = attempts_made,
-                dead = delay.is_none(), error = %error, "delivery failed"
+                tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel,
+                attempt = attempts_made, retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
+                error = %failure.error, "delivery failed"
             );
-            delay
+            if outcome == FailureOutcome::DeadAndQuarantined {
+                tracing::warn!(tenant.id = %job.tenant_id, subscriber.id = %work.subscriber_id, "subscriber quarantined after repeated dead deliveries");
+            }
         }
-    };
+    }
     match tx.commit().await {
         Ok(()) => {}
-        // Sent but not recorded: the next run sends again, with the same Message-ID.
+        // Sent but not recorded: the next run sends again, with the same id.
         Err(StoreError::Database(e)) => return Err(JobError::Transient(e.into())),
         Err(e) => return Err(job_error(e)),
     }
-    if outcome.is_ok() {
-        tracing::info!(tenant.id = %job.tenant_id, delivery.id = %work.id, "delivery sent");
+    if matches!(attempt, Attempt::Sent) {
+        tracing::debug!(tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel, "delivery sent");
     }
     if let Some(delay) = retry_in {
         ctx.queues
@@ -123,4 +134,219 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             .map_err(|e| JobError::Transient(e.into()))?;
     }
     Ok(())
+}
+
+fn policy(ctx: &Context, channel: Channel) -> &RetryPolicy {
+    match channel {
+        Channel::Email => &ctx.email_retry,
+        Channel::Sms => &ctx.channels.sms_retry,
+        Channel::Webhook | Channel::Slack | Channel::Teams => &ctx.channels.webhook_retry,
+    }
+}
+
+/// Sends `work` once on its channel.
+async fn attempt(
+    ctx: &Context,
+    tx: &mut TenantTx,
+    work: &DeliveryWork,
+    view: &EventView,
+) -> Result<Attempt, JobError> {
+    let page_url = &view.page.url;
+    let token = ctx
+        .links
+        .sign(UNSUBSCRIBE_PURPOSE, work.subscriber_id.as_uuid());
+    let unsubscribe_url = format!("{page_url}/unsubscribe?token={token}");
+    let manage_url = format!("{page_url}/subscription?token={token}");
+    Ok(match work.channel {
+        Channel::Email => {
+            let message = match email(ctx, work, view, &unsubscribe_url, &manage_url)? {
+                Some(message) => message,
+                None => return Ok(Attempt::Skipped("nothing to send by email for this event")),
+            };
+            let Some(Ok(to)) = work
+                .email
+                .as_deref()
+                .map(|e| EmailAddress::parse("email", e))
+            else {
+                return Ok(Attempt::Failed(Failure::permanent(
+                    "the subscriber has no valid email address",
+                )));
+            };
+            match ctx.mailer.send(work.id.as_uuid(), &to, &message).await {
+                Ok(()) => Attempt::Sent,
+                Err(e) => Attempt::Failed(Failure {
+                    transient: e.is_transient(),
+                    error: e.redacted(),
+                    retry_after: None,
+                }),
+            }
+        }
+        Channel::Sms => sms(ctx, tx, work, view, page_url).await?,
+        Channel::Webhook | Channel::Slack | Channel::Teams => {
+            let sent = http(ctx, work, view, &unsubscribe_url).await;
+            if matches!(sent, Attempt::Sent) && !work.confirmed && view.kind.is_addressed() {
+                // The endpoint answered the confirmation ping: it wants the notifications.
+                tx.confirm_subscriber_by_id(work.subscriber_id)
+                    .await
+                    .map_err(job_error)?;
+            }
+            sent
+        }
+    })
+}
+
+/// The email for `view`, if this kind of event has one.
+fn email(
+    ctx: &Context,
+    work: &DeliveryWork,
+    view: &EventView,
+    unsubscribe_url: &str,
+    manage_url: &str,
+) -> Result<Option<EmailMessage>, JobError> {
+    let rendered = match (&view.notice, view.kind) {
+        (_, EventKind::SubscriptionConfirmation) => ConfirmationEmail {
+            page_name: view.page.name.clone(),
+            page_url: view.page.url.clone(),
+            confirm_url: format!(
+                "{}/subscriptions/confirm?token={}",
+                view.page.url,
+                ctx.links
+                    .sign(CONFIRM_PURPOSE, work.subscriber_id.as_uuid())
+            ),
+            manage_url: Some(manage_url.to_owned()),
+        }
+        .render(),
+        (Notice::Incident { incident, .. }, _) => {
+            let Some(update) = incident.updates.first() else {
+                return Ok(None);
+            };
+            IncidentEmail {
+                page_name: view.page.name.clone(),
+                page_url: view.page.url.clone(),
+                unsubscribe_url: unsubscribe_url.to_owned(),
+                incident_name: incident.name.clone(),
+                status: update.status,
+                body: update.body.clone(),
+                components: update
+                    .affected_components
+                    .iter()
+                    .map(|c| ComponentLine::new(c.name.clone(), c.new_status))
+                    .collect(),
+            }
+            .render()
+        }
+        _ => return Ok(None),
+    };
+    rendered.map(Some).map_err(|e| {
+        JobError::Permanent(anyhow::Error::new(e).context("Failed to render the email"))
+    })
+}
+
+async fn sms(
+    ctx: &Context,
+    tx: &mut TenantTx,
+    work: &DeliveryWork,
+    view: &EventView,
+    page_url: &str,
+) -> Result<Attempt, JobError> {
+    let Some(provider) = &ctx.channels.sms else {
+        return Ok(Attempt::Failed(Failure::permanent(
+            "no SMS provider is configured (SMS_PROVIDER_URL)",
+        )));
+    };
+    let text = if view.kind == EventKind::SubscriptionConfirmation {
+        let Some(sent_at) = work.confirmation_sent_at else {
+            return Ok(Attempt::Skipped("no confirmation was asked for"));
+        };
+        let sent_ms = i64::try_from(sent_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let code = ctx
+            .links
+            .code(SMS_CODE_PURPOSE, work.subscriber_id.as_uuid(), sent_ms);
+        sms_confirmation_text(&view.page.name, &code)
+    } else {
+        let link = match &view.notice {
+            Notice::Incident { incident, .. } => incident.shortlink.clone(),
+            _ => page_url.to_owned(),
+        };
+        sms_text(&view.page.name, &view.notice, &link)
+    };
+    let Some(Ok(to)) = work
+        .phone_number
+        .as_deref()
+        .map(|p| PhoneNumber::parse("phone_number", p))
+    else {
+        return Ok(Attempt::Failed(Failure::permanent(
+            "the subscriber has no valid phone number",
+        )));
+    };
+    if !tx
+        .take_sms_budget(ctx.channels.sms_monthly_budget)
+        .await
+        .map_err(job_error)?
+    {
+        return Ok(Attempt::Skipped("this month's SMS budget is spent"));
+    }
+    Ok(match provider.send(&to, &text).await {
+        Ok(_sid) => Attempt::Sent,
+        Err(e) => Attempt::Failed(Failure {
+            transient: e.is_transient(),
+            error: e.to_string(),
+            retry_after: None,
+        }),
+    })
+}
+
+async fn http(
+    ctx: &Context,
+    work: &DeliveryWork,
+    view: &EventView,
+    unsubscribe_url: &str,
+) -> Attempt {
+    let Some(url) = work.endpoint.as_deref() else {
+        return Attempt::Failed(Failure::permanent("the subscriber has no endpoint"));
+    };
+    let body = match work.channel {
+        Channel::Slack => slack_body(&view.page, &view.notice, unsubscribe_url),
+        Channel::Teams => teams_body(&view.page, &view.notice, unsubscribe_url),
+        _ => webhook_body(
+            &view.page,
+            &view.notice,
+            &WebhookMeta {
+                unsubscribe_url,
+                documentation_url: &ctx.channels.webhook_docs_url,
+                generated_at: view.created_at,
+            },
+        ),
+    };
+    let body = body.to_string().into_bytes();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if work.channel == Channel::Webhook {
+        let Some(Ok(secret)) = work.webhook_secret.as_deref().map(WebhookSecret::parse) else {
+            return Attempt::Failed(Failure::permanent(
+                "the webhook has no valid signing secret",
+            ));
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        headers.extend(
+            signed_headers(
+                &secret,
+                &format!("msg_{}", work.id.as_uuid().simple()),
+                now,
+                &body,
+            )
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+    }
+    let answer = ctx.channels.http.post_json(url, headers, &body).await;
+    match answer.outcome {
+        HttpOutcome::Delivered => Attempt::Sent,
+        HttpOutcome::Gone => Attempt::Gone,
+        HttpOutcome::Transient | HttpOutcome::Permanent => Attempt::Failed(Failure {
+            transient: answer.outcome == HttpOutcome::Transient,
+            error: answer
+                .error
+                .unwrap_or_else(|| format!("HTTP {}", answer.status.unwrap_or_default())),
+            retry_after: answer.retry_after,
+        }),
+    }
 }

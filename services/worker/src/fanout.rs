@@ -1,17 +1,63 @@
-//! Fan-out: one delivery row per subscriber an event concerns, one deliver job per row.
+//! Fan-out: one delivery row per subscriber × channel an event concerns,
+//! one deliver job per row.
+//!
+//! An event's subscribers are paged through in batches of [`BATCH`], one
+//! batch per job: each job does one batch and queues the next as a new job
+//! at the back of the queue, so a tenant with 100,000 subscribers takes its
+//! turn with everyone else instead of holding a fan-out worker for minutes.
+//!
+//! Fairness between tenants rests on two lanes of deliver jobs. The first
+//! batch of every event goes to the `deliver` lane, which therefore holds at
+//! most one batch per event in flight and drains quickly; later batches go to
+//! the `deliver-bulk` lane. A one-subscriber email of one tenant thus never
+//! queues behind another tenant's 100,000. And later batches wait while the
+//! bulk lane already holds [`BULK_AHEAD`] ready jobs, so fan-out never runs
+//! far ahead of sending (Redis holds a bounded backlog, and the sweeper's
+//! view of progress stays true).
 
+use std::time::Duration;
+
+use heliograph_domain::EventKind;
 use heliograph_jobs::JobError;
-use heliograph_store::{IncidentEventPayload, StoreError};
+use heliograph_store::{
+    AddressedEventPayload, ComponentEventPayload, IncidentEventPayload, RedriveEventPayload,
+    StoreError,
+};
+use uuid::Uuid;
 
-use crate::{Context, Deliver, FanOut, job_error};
+use crate::{BulkDeliver, Context, Deliver, FanOut, job_error};
 
-/// Subscribers handled per transaction.
-const BATCH: i64 = 500;
+/// Subscribers handled per job (and per transaction).
+pub const BATCH: i64 = 500;
+
+/// Ready jobs in the bulk lane above which later batches wait.
+pub const BULK_AHEAD: u64 = 5_000;
+
+/// How long a later batch waits when the bulk lane is full.
+const BULK_WAIT: Duration = Duration::from_secs(1);
+
+fn malformed(err: serde_json::Error) -> JobError {
+    JobError::Permanent(anyhow::Error::new(err).context("Malformed event payload"))
+}
 
 /// Idempotent: deliveries are unique per event × subscriber × channel, and a
 /// re-run re-queues only the deliveries still pending, which the deliver job
 /// ignores once sent.
 pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
+    if job.after.is_some() {
+        let bulk = ctx
+            .queues
+            .depth::<BulkDeliver>()
+            .await
+            .map_err(|e| JobError::Transient(e.into()))?;
+        if bulk.ready >= BULK_AHEAD {
+            return ctx
+                .queues
+                .push_after(job, BULK_WAIT)
+                .await
+                .map_err(|e| JobError::Transient(e.into()));
+        }
+    }
     let mut tx = ctx
         .store
         .tenant_tx(job.tenant_id)
@@ -23,59 +69,82 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
         Err(StoreError::NotFound) => return Ok(()),
         Err(err) => return Err(job_error(err)),
     };
-    // Component events go to webhook subscribers only (issue #6); no email
-    // subscriber hears of them.
-    if event.kind.starts_with("component.") {
+    let Some(kind) = EventKind::parse(&event.kind) else {
+        tracing::error!(tenant.id = %job.tenant_id, event.kind = %event.kind, "unknown event kind; nobody told");
         tx.mark_fanned_out(event.id).await.map_err(job_error)?;
         return tx.commit().await.map_err(job_error);
-    }
-    let payload: IncidentEventPayload =
-        serde_json::from_value(event.payload.0.clone()).map_err(|e| {
-            JobError::Permanent(anyhow::Error::new(e).context("Malformed event payload"))
-        })?;
-    if !payload.deliver_notifications {
+    };
+    let payload = event.payload.0.clone();
+    let (pending, next) = if kind == EventKind::DeliveriesRedriven {
+        let p: RedriveEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+        let pending = tx.pending_among(&p.delivery_ids).await.map_err(job_error)?;
+        (pending, None)
+    } else if kind.is_addressed() {
+        let p: AddressedEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+        let pending = tx
+            .addressed_delivery(event.id, p.subscriber_id)
+            .await
+            .map_err(job_error)?;
+        (pending, None)
+    } else {
+        let components: Vec<Uuid> = if kind.is_incident_event() {
+            let p: IncidentEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+            if !p.deliver_notifications {
+                tx.mark_fanned_out(event.id).await.map_err(job_error)?;
+                return tx.commit().await.map_err(job_error);
+            }
+            tx.incident(p.incident_id)
+                .await
+                .map_err(job_error)?
+                .component_ids
+        } else {
+            let p: ComponentEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+            vec![p.component_id.as_uuid()]
+        };
+        tx.deliveries_batch(event.id, event.page_id, kind, &components, job.after, BATCH)
+            .await
+            .map_err(job_error)?
+    };
+    if next.is_none() {
+        // Every delivery exists once this commits; the jobs below may
+        // still be lost, which the sweeper covers per delivery.
         tx.mark_fanned_out(event.id).await.map_err(job_error)?;
-        return tx.commit().await.map_err(job_error);
+    } else {
+        // Progress: the sweeper restarts only fan-outs that stopped moving.
+        tx.touch_fanout(event.id).await.map_err(job_error)?;
     }
-    let incident = tx.incident(payload.incident_id).await.map_err(job_error)?;
     tx.commit().await.map_err(job_error)?;
-    tracing::info!(tenant.id = %job.tenant_id, incident.id = %incident.id, event.kind = %event.kind, "fanning out");
-
-    let mut after = None;
-    loop {
-        let mut tx = ctx
-            .store
-            .tenant_tx(job.tenant_id)
-            .await
-            .map_err(job_error)?;
-        let (pending, next) = tx
-            .email_deliveries_batch(
-                event.id,
-                event.page_id,
-                &incident.component_ids,
-                after,
-                BATCH,
-            )
-            .await
-            .map_err(job_error)?;
-        if next.is_none() {
-            // Every delivery exists once this commits; the jobs below may
-            // still be lost, which the sweeper covers per delivery.
-            tx.mark_fanned_out(event.id).await.map_err(job_error)?;
-        }
-        tx.commit().await.map_err(job_error)?;
-        for delivery_id in pending {
+    if job.after.is_none() {
+        tracing::info!(tenant.id = %job.tenant_id, event.id = %event.id, event.kind = %event.kind, "fanning out");
+    }
+    // A redrive may name thousands: it takes the bulk lane.
+    let first = job.after.is_none() && kind != EventKind::DeliveriesRedriven;
+    for delivery_id in pending {
+        let pushed = if first {
             ctx.queues
                 .push(Deliver {
                     tenant_id: job.tenant_id,
                     delivery_id,
                 })
                 .await
-                .map_err(|e| JobError::Transient(e.into()))?;
-        }
-        match next {
-            Some(cursor) => after = Some(cursor),
-            None => return Ok(()),
-        }
+        } else {
+            ctx.queues
+                .push(BulkDeliver {
+                    tenant_id: job.tenant_id,
+                    delivery_id,
+                })
+                .await
+        };
+        pushed.map_err(|e| JobError::Transient(e.into()))?;
     }
+    if let Some(cursor) = next {
+        ctx.queues
+            .push(FanOut {
+                after: Some(cursor),
+                ..job
+            })
+            .await
+            .map_err(|e| JobError::Transient(e.into()))?;
+    }
+    Ok(())
 }

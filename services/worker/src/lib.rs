@@ -15,6 +15,8 @@ pub mod config;
 mod deliver;
 pub mod domains;
 mod fanout;
+pub mod metrics;
+mod notice;
 mod relay;
 
 use std::sync::Arc;
@@ -24,23 +26,39 @@ use anyhow::Context as _;
 use heliograph_auth::LinkSigner;
 use heliograph_domain::{DeliveryId, DomainId, EventId, PublicUrls, TenantId};
 use heliograph_jobs::{Job, JobError, Queues};
-use heliograph_notify::{Mailer, RetryPolicy};
+use heliograph_notify::{Mailer, RetryPolicy, TwilioSms, WebhookClient};
 use heliograph_store::{Store, StoreError};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use config::WorkerConfig;
+pub use config::{ChannelConfig, SmsConfig, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
+pub use notice::EventCache;
 pub use relay::relay_pending;
 
-/// Fan an outbox event out to the subscribers it concerns.
+/// Fan an outbox event out to the subscribers it concerns, one batch per job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanOut {
     /// The event's tenant.
     pub tenant_id: TenantId,
     /// The event.
     pub event_id: EventId,
+    /// Where the previous batch ended (subscriber id); none for the first batch.
+    #[serde(default)]
+    pub after: Option<uuid::Uuid>,
+}
+
+impl FanOut {
+    /// The first batch of `event`.
+    #[must_use]
+    pub const fn new(tenant_id: TenantId, event_id: EventId) -> Self {
+        Self {
+            tenant_id,
+            event_id,
+            after: None,
+        }
+    }
 }
 
 impl Job for FanOut {
@@ -58,6 +76,30 @@ pub struct Deliver {
 
 impl Job for Deliver {
     const QUEUE: &'static str = "deliver";
+}
+
+/// Send one delivery of a large fan-out's later batches: the same work as
+/// [`Deliver`], in a lane of its own so that it never holds back the first
+/// batch of another event (see `fanout`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BulkDeliver {
+    /// The delivery's tenant.
+    pub tenant_id: TenantId,
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+}
+
+impl Job for BulkDeliver {
+    const QUEUE: &'static str = "deliver-bulk";
+}
+
+impl From<BulkDeliver> for Deliver {
+    fn from(job: BulkDeliver) -> Self {
+        Self {
+            tenant_id: job.tenant_id,
+            delivery_id: job.delivery_id,
+        }
+    }
 }
 
 /// Send one account email (verification, password reset).
@@ -119,6 +161,52 @@ pub struct Inner {
     pub maintenance_reminder: Duration,
     /// Custom domain checks: the resolver, the CNAME target, the cadence.
     pub domains: DomainChecks,
+    /// The webhook, Slack, Teams and SMS senders.
+    pub channels: Channels,
+    /// What events say, read once per event.
+    pub events: notice::EventCache,
+}
+
+/// The senders of the channels other than email, and their policies.
+pub struct Channels {
+    /// Posts to webhook, Slack and Teams URLs, through the SSRF guard.
+    pub http: WebhookClient,
+    /// When to retry a webhook, Slack or Teams delivery.
+    pub webhook_retry: RetryPolicy,
+    /// The SMS provider, if one is configured.
+    pub sms: Option<TwilioSms>,
+    /// When to retry an SMS.
+    pub sms_retry: RetryPolicy,
+    /// Texts per tenant per month, unless the tenant has its own budget.
+    pub sms_monthly_budget: i32,
+    /// Where webhook payloads are documented.
+    pub webhook_docs_url: String,
+}
+
+impl Channels {
+    /// The senders `config` describes.
+    pub fn new(config: &ChannelConfig) -> anyhow::Result<Self> {
+        let http = WebhookClient::new(
+            config.allow,
+            config.webhook_timeout,
+            "Heliograph-Webhooks/1",
+        )
+        .context("Failed to build the webhook client")?;
+        let sms = config
+            .sms
+            .as_ref()
+            .map(|s| TwilioSms::new(&s.url, &s.account_sid, s.auth_token.clone(), s.from.clone()))
+            .transpose()
+            .context("Failed to build the SMS client")?;
+        Ok(Self {
+            http,
+            webhook_retry: config.webhook_retry.clone(),
+            sms,
+            sms_retry: config.sms_retry.clone(),
+            sms_monthly_budget: config.sms_monthly_budget,
+            webhook_docs_url: config.webhook_docs_url.clone(),
+        })
+    }
 }
 
 impl std::ops::Deref for Context {
@@ -159,7 +247,9 @@ impl Context {
             queues: Queues::new(redis, config.queue_namespace.clone()),
             mailer,
             urls: config.urls.clone(),
-            email_retry: RetryPolicy::email(),
+            email_retry: config.channels.email_retry.clone(),
+            channels: Channels::new(&config.channels)?,
+            events: notice::EventCache::default(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             maintenance_reminder: config.maintenance_reminder,
@@ -202,6 +292,19 @@ pub async fn run(
                 .await;
         })
     };
+    let bulk = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            ctx.queues
+                .run(
+                    concurrency,
+                    ctx.clone(),
+                    |job: BulkDeliver, ctx| deliver::handle(job.into(), ctx),
+                    shutdown,
+                )
+                .await;
+        })
+    };
     let account = {
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -238,6 +341,7 @@ pub async fn run(
         relay,
         fanout,
         deliver,
+        bulk,
         account,
         invitation,
         verify,
@@ -348,6 +452,7 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
         for result in [
             ctx.queues.purge_finished::<FanOut>().await,
             ctx.queues.purge_finished::<Deliver>().await,
+            ctx.queues.purge_finished::<BulkDeliver>().await,
             ctx.queues.purge_finished::<AccountEmail>().await,
             ctx.queues.purge_finished::<InvitationEmail>().await,
             ctx.queues.purge_finished::<VerifyDomain>().await,
@@ -377,12 +482,7 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
     loop {
         let events = ctx.store.restart_stalled_fanouts(stale, 500).await?;
         for e in &events {
-            ctx.queues
-                .push(FanOut {
-                    tenant_id: e.tenant_id,
-                    event_id: e.id,
-                })
-                .await?;
+            ctx.queues.push(FanOut::new(e.tenant_id, e.id)).await?;
         }
         queued += events.len();
         if events.len() < 500 {

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use heliograph_runtime::{Settings, init_tracing};
 use heliograph_worker::{Context, WorkerConfig, run};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,16 @@ async fn start() -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let ctx = Context::connect(&config).await?;
     let shutdown = CancellationToken::new();
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?;
+        tokio::spawn(heliograph_worker::metrics::serve(
+            ctx.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+    }
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -66,10 +66,7 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
         }
         for event in &claim.events {
             ctx.queues
-                .push(FanOut {
-                    tenant_id: event.tenant_id,
-                    event_id: event.id,
-                })
+                .push(FanOut::new(event.tenant_id, event.id))
                 .await?;
         }
         total += claim.events.len();

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::{Channel, ComponentId, EmailAddress, FieldError, PageId, Role};
-use heliograph_store::{ListQuery, NewSubscriber, Subscriber, SubscriberState};
+use heliograph_store::{ListQuery, NewSubscriber, Subscriber, SubscriberState, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -100,7 +100,8 @@ fn parse(input: SubscriberInput) -> Result<NewSubscriber, ApiError> {
     };
     f.finish()?;
     Ok(NewSubscriber {
-        email,
+        target: Target::Email(email),
+        webhook_secret: None,
         component_ids,
         confirmed: true,
     })
@@ -132,7 +133,7 @@ pub async fn create(
     member.require(Role::Editor)?;
     let input = envelope("subscriber", body.into_inner().subscriber)?;
     let new = parse(input)?;
-    let s = tx.create_email_subscriber(page, &new).await?;
+    let s = tx.create_subscriber(page, &new).await?;
     // The address itself stays out of the log: it names a person.
     tx.audit(&member.audit(
         "subscriber.created",

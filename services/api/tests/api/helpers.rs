@@ -15,7 +15,10 @@ use heliograph_jobs::Queues;
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
-use heliograph_worker::{Context, Deliver, DnsChecker, DomainChecks, FanOut, Inner, VerifyDomain};
+use heliograph_worker::{
+    BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks, EventCache,
+    FanOut, Inner, SmsConfig, VerifyDomain,
+};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -70,6 +73,42 @@ pub struct Infra {
     pub redis_url: Option<String>,
     /// The name server domain checks ask (default: a closed loopback port).
     pub nameserver: Option<SocketAddr>,
+    /// A Twilio-compatible SMS API (a stand-in); none: SMS is not configured.
+    pub sms_url: Option<String>,
+    /// An SMTP server (default: the shared maildev, `SMTP_URL`).
+    pub smtp_url: Option<String>,
+}
+
+/// The stand-in SMS API's credentials in tests.
+pub const SMS_SID: &str = "ACtest0000000000000000000000000000";
+/// The stand-in SMS API's token in tests.
+pub const SMS_TOKEN: &str = "stand-in-auth-token";
+/// The number tests send texts from.
+pub const SMS_FROM: &str = "+15005550006";
+
+/// The channels of a test worker: webhooks may reach loopback (the tests'
+/// receivers live there) and retries come within seconds.
+pub fn test_channels(sms_url: Option<&str>) -> ChannelConfig {
+    ChannelConfig {
+        allow: heliograph_notify::AllowedTargets {
+            loopback: true,
+            private: false,
+        },
+        webhook_timeout: Duration::from_secs(5),
+        // Retries come within seconds; a claim takes a delivery up to 2 s
+        // early (see `claim_delivery`), so the first delay is 3 s.
+        webhook_retry: RetryPolicy::parse("3s,3s,3s").expect("a schedule"),
+        email_retry: RetryPolicy::email(),
+        sms_retry: RetryPolicy::parse("1s,1s").expect("a schedule"),
+        sms: sms_url.map(|url| SmsConfig {
+            url: url.to_owned(),
+            account_sid: SMS_SID.to_owned(),
+            auth_token: SecretString::from(SMS_TOKEN.to_owned()),
+            from: heliograph_domain::PhoneNumber::parse("from", SMS_FROM).expect("a number"),
+        }),
+        sms_monthly_budget: 5,
+        webhook_docs_url: "http://heliograph.test/docs/webhooks".to_owned(),
+    }
 }
 
 /// What signup answered.
@@ -239,7 +278,7 @@ impl TestApp {
         .expect("Redis is reachable");
         let queues = Queues::new(redis, namespace);
         let mailer = Mailer::new(
-            &env("SMTP_URL"),
+            &infra.smtp_url.unwrap_or_else(|| env("SMTP_URL")),
             "Heliograph Test <notifications@heliograph.test>"
                 .parse()
                 .expect("valid sender"),
@@ -254,6 +293,9 @@ impl TestApp {
             links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
                 .expect("a long enough secret"),
             maintenance_reminder: Duration::from_secs(3600),
+            channels: Channels::new(&test_channels(infra.sms_url.as_deref()))
+                .expect("the channel senders build"),
+            events: EventCache::default(),
             domains: DomainChecks {
                 dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
                     .expect("a resolver"),
@@ -470,6 +512,12 @@ impl TestApp {
                     .depth::<Deliver>()
                     .await
                     .expect("deliver depth")
+                    .is_drained()
+                && self
+                    .queues
+                    .depth::<BulkDeliver>()
+                    .await
+                    .expect("deliver-bulk depth")
                     .is_drained()
                 && self
                     .count("select count(*) from domains where check_requested_at is not null")

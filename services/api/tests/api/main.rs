@@ -10,6 +10,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod caddy;
+mod channels;
 mod conventions;
 mod domains;
 mod errors;

@@ -110,10 +110,10 @@ async fn relaying_an_event_twice_sends_each_email_once() {
             .await
             .unwrap();
     app.queues
-        .push(heliograph_worker::FanOut {
-            tenant_id: tenant_id.into(),
-            event_id: event_id.into(),
-        })
+        .push(heliograph_worker::FanOut::new(
+            tenant_id.into(),
+            event_id.into(),
+        ))
         .await
         .unwrap();
     app.drain().await;

@@ -1,0 +1,382 @@
+//! The webhook sender against real HTTP receivers on loopback: what each
+//! answer means for the delivery, that redirects are not followed, that the
+//! SSRF guard refuses internal targets (by name and by literal address), and
+//! that the Standard Webhooks headers arrive and verify.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot go on should fail loudly where it stopped"
+)]
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine as _;
+use heliograph_notify::{
+    AllowedTargets, HttpDelivery, HttpOutcome, WebhookClient, WebhookSecret, signed_headers,
+};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const LOOPBACK: AllowedTargets = AllowedTargets {
+    loopback: true,
+    private: false,
+};
+const REFUSED: &str =
+    "the target resolves to an address that is not allowed (loopback/private/link-local/metadata)";
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Receiver {
+    received: Mutex<Vec<Received>>,
+}
+
+async fn record(req: HttpRequest, body: web::Bytes, state: web::Data<Receiver>) -> HttpResponse {
+    state.received.lock().unwrap().push(Received {
+        path: req.path().to_owned(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: body.to_vec(),
+    });
+    match req.path() {
+        "/gone" => HttpResponse::Gone().finish(),
+        "/busy" => HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "7"))
+            .body("try later"),
+        "/moved-for-now" => HttpResponse::Found()
+            .insert_header(("Location", "/landed"))
+            .finish(),
+        "/moved" => HttpResponse::MovedPermanently()
+            .insert_header(("Location", "/landed"))
+            .finish(),
+        "/refuse" => HttpResponse::BadRequest().body(format!(
+            "invalid_payload\n\n{}",
+            "the receiver explains itself at length ".repeat(200)
+        )),
+        "/slow" => {
+            actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+            HttpResponse::Ok().finish()
+        }
+        _ => HttpResponse::Ok().body("ok"),
+    }
+}
+
+/// A receiver on 127.0.0.1 with a port of its own: its origin and what it saw.
+async fn receiver() -> (String, web::Data<Receiver>) {
+    let state = web::Data::new(Receiver::default());
+    let shared = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            .default_service(web::to(record))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (format!("127.0.0.1:{port}"), state)
+}
+
+fn client(allow: AllowedTargets, timeout: Duration) -> WebhookClient {
+    drop(rustls::crypto::ring::default_provider().install_default());
+    WebhookClient::new(allow, timeout, "Heliograph-Webhooks/test").unwrap()
+}
+
+async fn post(client: &WebhookClient, url: &str) -> HttpDelivery {
+    client
+        .post_json(url, Vec::<(String, String)>::new(), br#"{"ping":{}}"#)
+        .await
+}
+
+fn paths(state: &Receiver) -> Vec<String> {
+    state
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_2xx_answer_is_delivered_with_the_json_and_our_user_agent() {
+    let (host, state) = receiver().await;
+    let sent = post(
+        &client(LOOPBACK, Duration::from_secs(5)),
+        &format!("http://{host}/hook"),
+    )
+    .await;
+    assert_eq!(
+        sent,
+        HttpDelivery {
+            outcome: HttpOutcome::Delivered,
+            status: Some(200),
+            retry_after: None,
+            error: None,
+        }
+    );
+    let received = state.received.lock().unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body, br#"{"ping":{}}"#);
+    assert_eq!(received[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        received[0].header("user-agent"),
+        Some("Heliograph-Webhooks/test")
+    );
+}
+
+#[actix_web::test]
+async fn a_410_means_the_receiver_is_gone() {
+    let (host, _) = receiver().await;
+    let sent = post(
+        &client(LOOPBACK, Duration::from_secs(5)),
+        &format!("http://{host}/gone"),
+    )
+    .await;
+    assert_eq!(sent.outcome, HttpOutcome::Gone);
+    assert_eq!(sent.status, Some(410));
+    assert_eq!(
+        sent.error.as_deref(),
+        Some("the receiver answered 410 Gone")
+    );
+}
+
+#[actix_web::test]
+async fn a_503_is_transient_and_its_retry_after_is_read() {
+    let (host, _) = receiver().await;
+    let sent = post(
+        &client(LOOPBACK, Duration::from_secs(5)),
+        &format!("http://{host}/busy"),
+    )
+    .await;
+    assert_eq!(sent.outcome, HttpOutcome::Transient);
+    assert_eq!(sent.status, Some(503));
+    assert_eq!(sent.retry_after, Some(Duration::from_secs(7)));
+    assert_eq!(
+        sent.error.as_deref(),
+        Some("the receiver answered 503 Service Unavailable: try later")
+    );
+}
+
+#[actix_web::test]
+async fn redirects_are_answers_and_are_never_followed() {
+    let (host, state) = receiver().await;
+    let client = client(LOOPBACK, Duration::from_secs(5));
+
+    // Classified as retry.rs says: a temporary redirect may go away, a
+    // permanent one will not.
+    let temporary = post(&client, &format!("http://{host}/moved-for-now")).await;
+    assert_eq!(temporary.outcome, HttpOutcome::Transient);
+    assert_eq!(temporary.status, Some(302));
+    assert_eq!(
+        temporary.error.as_deref(),
+        Some("the receiver answered 302 Found (redirects are not followed)")
+    );
+    let permanent = post(&client, &format!("http://{host}/moved")).await;
+    assert_eq!(permanent.outcome, HttpOutcome::Permanent);
+    assert_eq!(permanent.status, Some(301));
+
+    assert_eq!(
+        paths(&state),
+        ["/moved-for-now", "/moved"],
+        "/landed never reached"
+    );
+}
+
+#[actix_web::test]
+async fn a_refusal_is_permanent_and_quotes_only_the_start_of_the_answer() {
+    let (host, _) = receiver().await;
+    let sent = post(
+        &client(LOOPBACK, Duration::from_secs(5)),
+        &format!("http://{host}/refuse"),
+    )
+    .await;
+    assert_eq!(sent.outcome, HttpOutcome::Permanent);
+    assert_eq!(sent.status, Some(400));
+    let error = sent.error.unwrap();
+    assert!(
+        error.starts_with(
+            "the receiver answered 400 Bad Request: invalid_payload the receiver explains"
+        ),
+        "{error}"
+    );
+    assert!(error.ends_with("..."), "{error}");
+    assert!(error.chars().count() <= 200, "{}", error.chars().count());
+}
+
+#[actix_web::test]
+async fn a_receiver_that_does_not_answer_in_time_is_transient() {
+    let (host, _) = receiver().await;
+    let started = std::time::Instant::now();
+    let sent = post(
+        &client(LOOPBACK, Duration::from_millis(300)),
+        &format!("http://{host}/slow"),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(sent.outcome, HttpOutcome::Transient);
+    assert_eq!(sent.status, None);
+    assert_eq!(
+        sent.error.as_deref(),
+        Some("the receiver did not answer within 300 ms")
+    );
+}
+
+#[actix_web::test]
+async fn an_unreachable_receiver_is_transient_and_the_error_keeps_the_url_out() {
+    // Slack and Teams URLs carry their secret in the path.
+    let sent = post(
+        &client(LOOPBACK, Duration::from_secs(5)),
+        "http://127.0.0.1:9/services/T0000/B0000/s3cr3tpathtoken",
+    )
+    .await;
+    assert_eq!(sent.outcome, HttpOutcome::Transient);
+    let error = sent.error.unwrap();
+    assert!(error.starts_with("could not connect: "), "{error}");
+    assert!(
+        !error.contains("s3cr3t") && !error.contains("127.0.0.1"),
+        "{error}"
+    );
+}
+
+#[actix_web::test]
+async fn loopback_is_refused_by_name_and_by_address_unless_allowed() {
+    let (host, state) = receiver().await;
+    let port = host.rsplit(':').next().unwrap();
+    let guarded = client(AllowedTargets::default(), Duration::from_secs(5));
+
+    // By name: the resolver drops 127.0.0.1 and ::1, so nothing is left to connect to.
+    let by_name = post(&guarded, &format!("http://localhost:{port}/hook")).await;
+    // By literal address, which never reaches a resolver.
+    let by_address = post(&guarded, &format!("http://{host}/hook")).await;
+    let mapped = post(&guarded, &format!("http://[::ffff:127.0.0.1]:{port}/hook")).await;
+    let decimal = post(&guarded, &format!("http://2130706433:{port}/hook")).await;
+    for sent in [by_name, by_address, mapped, decimal] {
+        assert_eq!(sent.outcome, HttpOutcome::Permanent, "{sent:?}");
+        assert_eq!(sent.status, None);
+        assert_eq!(sent.error.as_deref(), Some(REFUSED));
+    }
+    assert!(paths(&state).is_empty(), "nothing reached the receiver");
+
+    let allowed = post(
+        &client(LOOPBACK, Duration::from_secs(5)),
+        &format!("http://localhost:{port}/hook"),
+    )
+    .await;
+    assert_eq!(allowed.outcome, HttpOutcome::Delivered, "{allowed:?}");
+    assert_eq!(paths(&state), ["/hook"]);
+}
+
+#[actix_web::test]
+async fn metadata_and_private_addresses_are_refused_before_any_connection() {
+    // Even with loopback allowed; and the refusal is immediate (a connection
+    // attempt to these would time out instead).
+    let client = client(LOOPBACK, Duration::from_secs(2));
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "https://[fd00:ec2::254]/",
+        "http://0.0.0.0:80/",
+    ] {
+        let started = std::time::Instant::now();
+        let sent = post(&client, url).await;
+        assert_eq!(sent.outcome, HttpOutcome::Permanent, "{url}: {sent:?}");
+        assert_eq!(sent.error.as_deref(), Some(REFUSED), "{url}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{url}");
+    }
+}
+
+#[actix_web::test]
+async fn only_http_urls_are_sent_to() {
+    let client = client(LOOPBACK, Duration::from_secs(2));
+    for (url, error) in [
+        (
+            "ftp://127.0.0.1/hook",
+            "the target's scheme is not http or https",
+        ),
+        (
+            "file:///etc/passwd",
+            "the target's scheme is not http or https",
+        ),
+        ("not a url", "the target is not a valid URL"),
+        ("http://", "the target is not a valid URL"),
+    ] {
+        let sent = post(&client, url).await;
+        assert_eq!(sent.outcome, HttpOutcome::Permanent, "{url}");
+        assert_eq!(sent.error.as_deref(), Some(error), "{url}");
+    }
+}
+
+#[actix_web::test]
+async fn a_header_value_that_cannot_be_sent_is_permanent_and_not_quoted() {
+    let (host, state) = receiver().await;
+    let sent = client(LOOPBACK, Duration::from_secs(2))
+        .post_json(
+            &format!("http://{host}/hook"),
+            [("authorization", "Bearer s3cr3t\nInjected: yes")],
+            b"{}",
+        )
+        .await;
+    assert_eq!(sent.outcome, HttpOutcome::Permanent);
+    assert_eq!(
+        sent.error.as_deref(),
+        Some("the value of header authorization is not valid")
+    );
+    assert!(paths(&state).is_empty());
+}
+
+#[actix_web::test]
+async fn standard_webhooks_headers_arrive_and_verify() {
+    let (host, state) = receiver().await;
+    let secret = WebhookSecret::generate();
+    let body = br#"{"meta":{"event":"ping"}}"#;
+    let id = "msg_0193a1b2c3d4";
+    let timestamp = 1_795_328_661;
+    let sent = client(LOOPBACK, Duration::from_secs(5))
+        .post_json(
+            &format!("http://{host}/hook"),
+            signed_headers(&secret, id, timestamp, body),
+            body,
+        )
+        .await;
+    assert_eq!(sent.outcome, HttpOutcome::Delivered, "{sent:?}");
+
+    let received = state.received.lock().unwrap()[0].clone();
+    assert_eq!(received.header("webhook-id"), Some(id));
+    assert_eq!(received.header("webhook-timestamp"), Some("1795328661"));
+    // Verified as a receiver would, from the shown secret and what arrived.
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.expose().strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{}.", received.header("webhook-timestamp").unwrap()).as_bytes());
+    mac.update(&received.body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let signatures = received.header("webhook-signature").unwrap();
+    assert!(
+        signatures.split(' ').any(|s| s == format!("v1,{expected}")),
+        "{signatures}"
+    );
+    assert_eq!(received.body, body);
+}
