@@ -34,6 +34,10 @@ pub enum Bucket {
     ApiByIp,
     /// API requests by one person or key: 600 a minute.
     ApiByActor,
+    /// Confirmations re-sent to one subscriber by the team: 1 a minute.
+    ResendBySubscriber,
+    /// Test pings to one subscriber: 6 a minute.
+    PingBySubscriber,
 }
 
 impl Bucket {
@@ -47,6 +51,8 @@ impl Bucket {
             Self::InviteByActor => "invite-actor",
             Self::ApiByIp => "api-ip",
             Self::ApiByActor => "api-actor",
+            Self::ResendBySubscriber => "resend-subscriber",
+            Self::PingBySubscriber => "ping-subscriber",
         }
     }
 
@@ -60,6 +66,8 @@ impl Bucket {
             Self::InviteByActor => (50, Duration::from_secs(3600)),
             Self::ApiByIp => (1200, Duration::from_secs(60)),
             Self::ApiByActor => (600, Duration::from_secs(60)),
+            Self::ResendBySubscriber => (1, Duration::from_secs(60)),
+            Self::PingBySubscriber => (6, Duration::from_secs(60)),
         }
     }
 }
