@@ -11,6 +11,7 @@ pub(crate) mod health;
 pub(crate) mod incidents;
 pub(crate) mod pages;
 mod public;
+mod self_service;
 pub(crate) mod sessions;
 pub(crate) mod signup;
 pub(crate) mod subscribers;

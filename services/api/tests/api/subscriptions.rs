@@ -1,13 +1,17 @@
-//! Subscribers on every channel through the team's API (add, change,
-//! resend, ping, reactivate), and the delivery log and its redrive.
+//! Subscribers on every channel: the team's API (add, change, resend,
+//! ping, reactivate), the delivery log and its redrive, and self-service
+//! subscription on the public page (double opt-in by link or code, limits,
+//! the manage page).
 
+use heliograph_auth::{LinkSigner, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_testkit::HttpReceiver;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Tenant, TestApp, emails_to, unique_email};
+use crate::helpers::{LINK_SECRET, Tenant, TestApp, emails_to, unique_email, unique_ip};
 
 fn subscribers(t: &Tenant) -> String {
     format!("/v1/pages/{}/subscribers", t.page_id)
@@ -859,5 +863,656 @@ async fn dead_deliveries_are_listed_with_their_attempts_and_redriven() {
     assert_eq!(body, json!({"redriven": []}));
     let (status, _, _) = get(&app, &t, &format!("/deliveries/{}", Uuid::new_v4())).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    app.finish().await;
+}
+
+// ------------------------------------------------------------ self-service
+
+fn signer() -> LinkSigner {
+    LinkSigner::new(SecretString::from(LINK_SECRET.to_owned())).expect("a long enough secret")
+}
+
+fn page_host(t: &Tenant) -> String {
+    format!("{}.heliograph.test", t.slug)
+}
+
+/// Percent-encodes a form value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// POSTs a form on the page's own host, from `ip`.
+async fn form(app: &TestApp, t: &Tenant, path: &str, body: String, ip: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header(reqwest::header::HOST, page_host(t))
+        .header("x-forwarded-for", ip)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// POSTs JSON under `/status/<slug>` on the platform host, from `ip`.
+async fn public_json(
+    app: &TestApp,
+    t: &Tenant,
+    path: &str,
+    body: &Value,
+    ip: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    let response = app
+        .client
+        .post(app.url(&format!("/status/{}{path}", t.slug)))
+        .header("x-forwarded-for", ip)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn subscribe_json(app: &TestApp, t: &Tenant, subscriber: Value) -> (StatusCode, Value) {
+    let (status, _, body) = public_json(
+        app,
+        t,
+        "/subscriptions",
+        &json!({ "subscriber": subscriber }),
+        &unique_ip(),
+    )
+    .await;
+    (status, body)
+}
+
+/// The subscriber row of an address, number or URL: id, confirmed, components.
+async fn row(app: &TestApp, target: &str) -> (String, bool, Vec<Uuid>) {
+    let (id, confirmed, components): (Uuid, bool, Vec<Uuid>) = sqlx::query_as(
+        "select s.id, s.confirmed_at is not null,
+                array(select component_id from subscriber_components c
+                       where c.subscriber_id = s.id order by component_id)
+           from subscribers s
+          where coalesce(s.email::text, s.phone_number, s.endpoint) = $1 and s.unsubscribed_at is null",
+    )
+    .bind(target)
+    .fetch_one(&app.admin)
+    .await
+    .unwrap();
+    (id.to_string(), confirmed, components)
+}
+
+async fn private_component(app: &TestApp, t: &Tenant, name: &str) -> String {
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/components", t.page_id),
+            Some(&t.token),
+            &json!({"component": {"name": name, "visibility": "private"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_form_subscribes_an_address_that_confirms_by_the_emailed_link() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let stranger = app.signup().await;
+    let api = app.component(&t, "API").await;
+    let address = unique_email("form");
+    let answer = form(
+        &app,
+        &t,
+        "/subscriptions",
+        // As the page's form sends it: every field, the unused ones blank.
+        format!(
+            "subscriber%5Bemail%5D={}&subscriber%5Bphone_number%5D=&subscriber%5Bendpoint%5D=\
+             &subscriber%5Btype%5D=webhook&subscriber%5Bcomponents%5D%5B%5D={api}",
+            enc(&address)
+        ),
+        &unique_ip(),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let csp = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    assert!(answer.text().await.unwrap().contains("Check your inbox"));
+    let (id, confirmed, components) = row(&app, &address).await;
+    assert!(!confirmed);
+    assert_eq!(components, [api.parse::<Uuid>().unwrap()]);
+
+    app.drain().await;
+    let mails = emails_to(&address, 1).await;
+    assert_eq!(mails.len(), 1, "the worker sent the confirmation");
+    assert!(mails[0]["subject"].as_str().unwrap().contains("Confirm"));
+    let text = mails[0]["text"].as_str().unwrap();
+    let token = text
+        .split("subscriptions/confirm?token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a confirmation link")
+        .to_owned();
+    let link = format!("/subscriptions/confirm?token={token}");
+
+    // Fetching the link, as scanners do, only asks.
+    let page = app.get(&link, Some(&page_host(&t))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    assert!(!row(&app, &address).await.1, "a GET confirms nothing");
+    // The token on another page, or a forged one, is not valid.
+    for (host, path) in [
+        (page_host(&stranger), link.clone()),
+        (
+            page_host(&t),
+            format!(
+                "/subscriptions/confirm?token={}.00",
+                Uuid::new_v4().simple()
+            ),
+        ),
+    ] {
+        for method in [Method::GET, Method::POST] {
+            let response = app
+                .client
+                .request(method, app.url(&path))
+                .header(reqwest::header::HOST, &host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        }
+    }
+    assert!(!row(&app, &address).await.1);
+
+    for _ in 0..2 {
+        let done = app
+            .client
+            .post(app.url(&link))
+            .header(reqwest::header::HOST, page_host(&t))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        let html = done.text().await.unwrap();
+        assert!(html.contains("confirmed"), "{html}");
+        assert!(html.contains("/subscription?token="), "a way to manage it");
+    }
+    assert_eq!(row(&app, &address).await, (id, true, components));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_subscriptions_are_answered_in_json_and_a_webhook_gets_its_secret_once() {
+    let receiver = HttpReceiver::start().await.expect("a receiver");
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, body) = subscribe_json(&app, &t, json!({"email": unique_email("json")})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, json!({"status": "confirmation_sent"}));
+
+    let hook = receiver.url("/public-hook");
+    let (status, body) = subscribe_json(&app, &t, json!({"endpoint": hook})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "confirmation_sent");
+    assert!(
+        body["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let (status, body) = subscribe_json(&app, &t, json!({"endpoint": hook})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "already_subscribed");
+
+    let (status, body) = subscribe_json(
+        &app,
+        &t,
+        json!({"endpoint": receiver.url("/public-slack"), "type": "slack"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, json!({"status": "confirmation_sent"}));
+
+    // The worker pings both; answered 200, both are confirmed.
+    app.drain().await;
+    assert_eq!(receiver.requests_to("/public-hook").len(), 1);
+    assert_eq!(receiver.requests_to("/public-slack").len(), 1);
+    assert!(row(&app, &hook).await.1);
+    assert!(row(&app, &receiver.url("/public-slack")).await.1);
+
+    let wrong_type = app
+        .client
+        .post(app.url(&format!("/status/{}/subscriptions", t.slug)))
+        .header("content-type", "text/plain")
+        .body("subscribe me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let get = app
+        .get(&format!("/status/{}/subscriptions", t.slug), None)
+        .await;
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    app.finish().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_subscribed_already_gets_the_same_answer_and_nothing_new() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let api = app.component(&t, "API").await;
+    let member = unique_email("member");
+    let id = added(
+        &app,
+        &t,
+        json!({"email": member, "components": [api.clone()], "skip_confirmation_notification": true}),
+    )
+    .await;
+    let fresh = subscribe_json(&app, &t, json!({"email": unique_email("fresh")})).await;
+    let again = subscribe_json(&app, &t, json!({"email": member})).await;
+    assert_eq!(again, fresh, "answered exactly as a new subscription");
+    assert_eq!(events_for(&app, "subscription.confirmation", &id).await, 0);
+    assert_eq!(
+        row(&app, &member).await.2,
+        [api.parse::<Uuid>().unwrap()],
+        "their choice is untouched"
+    );
+
+    // A pending address gets its confirmation again.
+    let pending = unique_email("pending");
+    for _ in 0..2 {
+        let (status, _) = subscribe_json(&app, &t, json!({"email": pending})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (pending_id, _, _) = row(&app, &pending).await;
+    assert_eq!(
+        events_for(&app, "subscription.confirmation", &pending_id).await,
+        2
+    );
+    app.drain().await;
+    assert_eq!(emails_to(&pending, 2).await.len(), 2);
+    assert!(
+        emails_to(&member, 0).await.is_empty(),
+        "nothing was sent to the subscribed address"
+    );
+    assert_eq!(
+        app.count("select count(*) from subscribers").await,
+        3,
+        "no second row"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn self_service_subscriptions_are_limited_per_client_and_per_address() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let ip = unique_ip();
+    let body = || json!({"subscriber": {"email": unique_email("burst")}});
+    for _ in 0..10 {
+        let (status, _, answer) = public_json(&app, &t, "/subscriptions", &body(), &ip).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    let (status, headers, answer) = public_json(&app, &t, "/subscriptions", &body(), &ip).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["error"]["code"], "rate_limited");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    // The page's form gets a page saying so.
+    let refused = form(
+        &app,
+        &t,
+        "/subscriptions",
+        format!("subscriber%5Bemail%5D={}", enc(&unique_email("form"))),
+        &ip,
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // One address, from anywhere: three an hour.
+    let target = unique_email("target");
+    for n in 0..4 {
+        let (status, _) = subscribe_json(&app, &t, json!({"email": target})).await;
+        let expected = if n < 3 {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected, "attempt {n}");
+    }
+    let (id, _, _) = row(&app, &target).await;
+    assert_eq!(events_for(&app, "subscription.confirmation", &id).await, 3);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_public_may_choose_only_public_components_and_allowed_channels() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let private = private_component(&app, &t, "Secret batch cluster").await;
+    for component in [private.clone(), Uuid::new_v4().to_string()] {
+        let (status, body) = subscribe_json(
+            &app,
+            &t,
+            json!({"email": unique_email("priv"), "components": [component]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            field_codes(&body),
+            [("components".to_owned(), "not_found".to_owned())]
+        );
+    }
+    let page = form(
+        &app,
+        &t,
+        "/subscriptions",
+        format!(
+            "subscriber%5Bemail%5D={}&subscriber%5Bcomponents%5D%5B%5D={private}",
+            enc(&unique_email("priv"))
+        ),
+        &unique_ip(),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.text().await.unwrap().contains("Check the form"));
+
+    set_page(&app, &t, json!({"allow_sms_subscribers": false})).await;
+    let (status, body) = subscribe_json(&app, &t, json!({"phone_number": "+14155550100"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        field_codes(&body),
+        [("phone_number".to_owned(), "channel_not_allowed".to_owned())]
+    );
+    assert_eq!(app.count("select count(*) from subscribers").await, 0);
+    app.finish().await;
+}
+
+/// The code the worker texts for a subscriber, from its row.
+async fn sms_code(app: &TestApp, id: &str) -> String {
+    let (sent,): (time::OffsetDateTime,) =
+        sqlx::query_as("select confirmation_sent_at from subscribers where id = $1::uuid")
+            .bind(id)
+            .fetch_one(&app.admin)
+            .await
+            .unwrap();
+    let sent_ms = i64::try_from(sent.unix_timestamp_nanos() / 1_000_000).unwrap();
+    signer().code(SMS_CODE_PURPOSE, id.parse().unwrap(), sent_ms)
+}
+
+/// A six-digit code that is not `right`.
+fn wrong(right: &str) -> String {
+    if right == "000000" {
+        "111111".to_owned()
+    } else {
+        "000000".to_owned()
+    }
+}
+
+async fn enter_code(app: &TestApp, t: &Tenant, id: &str, code: &str) -> (StatusCode, Value) {
+    let (status, _, body) = public_json(
+        app,
+        t,
+        "/subscriptions/confirm_sms",
+        &json!({"subscriber_id": id, "code": code}),
+        &unique_ip(),
+    )
+    .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn an_sms_subscriber_confirms_with_the_texted_code_and_wrong_codes_count() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, body) = subscribe_json(&app, &t, json!({"phone_number": "+14155550199"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["subscriber_id"]
+        .as_str()
+        .expect("the id the code goes with");
+    assert_eq!(row(&app, "+14155550199").await.0, id);
+    let right = sms_code(&app, id).await;
+
+    let (status, body) = enter_code(&app, &t, id, &wrong(&right)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        field_codes(&body),
+        [("code".to_owned(), "wrong_code".to_owned())]
+    );
+    assert_eq!(
+        app.count("select confirmation_attempts::bigint from subscribers")
+            .await,
+        1
+    );
+    let (status, body) = enter_code(&app, &t, id, &right).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"status": "confirmed"}));
+    assert!(row(&app, "+14155550199").await.1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_code_until_a_new_one_is_sent() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let number = "+447700900777";
+    let page = form(
+        &app,
+        &t,
+        "/subscriptions",
+        format!("subscriber%5Bphone_number%5D={}", enc(number)),
+        &unique_ip(),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let (id, _, _) = row(&app, number).await;
+    assert!(
+        html.contains(&format!("name=\"subscriber_id\" value=\"{id}\"")),
+        "the page asks for the code: {html}"
+    );
+    let right = sms_code(&app, &id).await;
+    let bad = wrong(&right);
+    for n in 1..=5 {
+        let answer = form(
+            &app,
+            &t,
+            "/subscriptions/confirm_sms",
+            format!("subscriber_id={id}&code={bad}"),
+            &unique_ip(),
+        )
+        .await;
+        let expected = if n < 5 {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(answer.status(), expected, "try {n}");
+    }
+    let (status, body) = enter_code(&app, &t, &id, &right).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(
+        !row(&app, number).await.1,
+        "locked, even for the right code"
+    );
+
+    // Subscribing again sends a new code, which works.
+    let (status, body) = subscribe_json(&app, &t, json!({"phone_number": number})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["subscriber_id"], id.as_str());
+    let new = sms_code(&app, &id).await;
+    let (status, body) = enter_code(&app, &t, &id, &new).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(row(&app, number).await.1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_number_subscribed_already_is_not_told_apart_by_its_code_form() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let number = "+14155550142";
+    let real = added(
+        &app,
+        &t,
+        json!({"phone_number": number, "skip_confirmation_notification": true}),
+    )
+    .await;
+    let (status, first) = subscribe_json(&app, &t, json!({"phone_number": number})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let shown = first["subscriber_id"].as_str().unwrap().to_owned();
+    assert_ne!(shown, real, "the subscriber's id is not given away");
+    let shown_id: Uuid = shown.parse().unwrap();
+    assert_eq!(shown_id.get_version_num(), 7, "shaped like a real id");
+    let (_, second) = subscribe_json(&app, &t, json!({"phone_number": number})).await;
+    assert_eq!(second, first, "the same each time, as for a pending number");
+    assert_eq!(
+        events_for(&app, "subscription.confirmation", &real).await,
+        0,
+        "nothing is texted"
+    );
+    for n in 1..=6 {
+        let (status, body) = enter_code(&app, &t, &shown, "123456").await;
+        if n < 5 {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["fields"][0]["code"], "wrong_code");
+        } else {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "try {n}: {body}");
+            assert_eq!(body["error"]["code"], "too_many_attempts");
+        }
+    }
+    assert_eq!(
+        app.count("select confirmation_attempts::bigint from subscribers")
+            .await,
+        0
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_manage_page_shows_public_components_only_and_saves_a_choice() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let stranger = app.signup().await;
+    let edge = app.component(&t, "Edge <EU>").await;
+    let api = app.component(&t, "API").await;
+    let private = private_component(&app, &t, "Secret batch cluster").await;
+    let address = unique_email("manage");
+    let id = added(
+        &app,
+        &t,
+        json!({"email": address, "components": [private.clone()], "skip_confirmation_notification": true}),
+    )
+    .await;
+    let token = signer().sign(UNSUBSCRIBE_PURPOSE, id.parse().unwrap());
+    let path = format!("/subscription?token={token}");
+
+    let page = app.get(&path, Some(&page_host(&t))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Edge &lt;EU&gt;"),
+        "names are escaped: {html}"
+    );
+    assert!(!html.contains("Edge <EU>"));
+    assert!(html.contains(&format!("value=\"{api}\"")));
+    assert!(!html.contains("Secret batch"), "{html}");
+    assert!(!html.contains(&private));
+    assert!(html.contains("value=\"some\" checked"));
+    assert!(html.contains(&format!("action=\"/unsubscribe?token={token}\"")));
+    // Under /status/<slug> the forms post there.
+    let by_path = app
+        .get(&format!("/status/{}{path}", t.slug), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_path.contains(&format!(
+        "action=\"/status/{}/subscription?token={token}\"",
+        t.slug
+    )));
+
+    let save = |body: String| {
+        let (app, t, path) = (&app, &t, &path);
+        async move { form(app, t, path, body, &unique_ip()).await }
+    };
+    let saved = save(format!("scope=some&components%5B%5D={edge}")).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let html = saved.text().await.unwrap();
+    assert!(html.contains("Saved."));
+    assert!(html.contains(&format!("value=\"{edge}\" checked")));
+    let mut want: Vec<Uuid> = [&edge, &private]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    want.sort_unstable();
+    assert_eq!(
+        row(&app, &address).await.2,
+        want,
+        "the private component the team chose stays"
+    );
+    for bad in [
+        "scope=some".to_owned(),
+        format!("scope=some&components%5B%5D={private}"),
+    ] {
+        let refused = save(bad).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(row(&app, &address).await.2, want, "unchanged");
+    assert_eq!(save("scope=all".to_owned()).await.status(), StatusCode::OK);
+    assert!(row(&app, &address).await.2.is_empty(), "all components");
+
+    // Another page's host, or a forged token: not valid.
+    let elsewhere = app.get(&path, Some(&page_host(&stranger))).await;
+    assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
+    let forged = app
+        .get(
+            &format!("/subscription?token={}.00", Uuid::new_v4().simple()),
+            Some(&page_host(&t)),
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    // The unsubscribe button still works, and the link ends with the subscription.
+    let gone = form(
+        &app,
+        &t,
+        &format!("/unsubscribe?token={token}"),
+        "List-Unsubscribe=One-Click".to_owned(),
+        &unique_ip(),
+    )
+    .await;
+    assert_eq!(gone.status(), StatusCode::OK);
+    let after = app.get(&path, Some(&page_host(&t))).await;
+    assert_eq!(after.status(), StatusCode::BAD_REQUEST);
     app.finish().await;
 }
