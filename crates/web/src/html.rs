@@ -519,6 +519,16 @@ struct SubscribeOption<'a> {
     group: Option<&'a str>,
 }
 
+/// The subscribe form: the channels the page takes, and the components.
+struct SubscribeForm<'a> {
+    email: bool,
+    sms: bool,
+    webhook: bool,
+    /// Whether email is the only channel (its field is then required).
+    email_only: bool,
+    options: Vec<SubscribeOption<'a>>,
+}
+
 #[derive(Template)]
 #[template(path = "public/page.html", whitespace = "minimize")]
 struct PageTemplate<'a> {
@@ -530,8 +540,8 @@ struct PageTemplate<'a> {
     /// Active incidents, maintenance under way, upcoming maintenance: those
     /// that have any.
     news: Vec<NewsView<'a>>,
-    /// `None` when the page takes no email subscribers.
-    subscribe: Option<Vec<SubscribeOption<'a>>>,
+    /// `None` when the page takes no subscribers at all.
+    subscribe: Option<SubscribeForm<'a>>,
 }
 
 /// Renders the page for `audience`. `base_path` is the prefix of the page's
@@ -592,11 +602,16 @@ pub fn render_page(
         incidents: list.into_iter().map(|pair| ctx.incident(pair)).collect(),
     })
     .collect();
-    let subscribe = data.page.allow_email_subscribers.then(|| {
+    let (email, sms, webhook) = (
+        data.page.allow_email_subscribers,
+        data.page.allow_sms_subscribers,
+        data.page.allow_webhook_subscribers,
+    );
+    let subscribe = (email || sms || webhook).then(|| {
         // Subscribers follow public components only, whoever fills the form in.
         let public: Vec<&Component> = crate::public_components(data).collect();
         let (ungrouped, groups) = layout(data, &public);
-        ungrouped
+        let options = ungrouped
             .into_iter()
             .map(|c| (c, None))
             .chain(groups.into_iter().flat_map(|(g, members)| {
@@ -607,7 +622,14 @@ pub fn render_page(
                 name: &c.name,
                 group,
             })
-            .collect()
+            .collect();
+        SubscribeForm {
+            email,
+            sms,
+            webhook,
+            email_only: email && !sms && !webhook,
+            options,
+        }
     });
     PageTemplate {
         site: Site::new(page, base_path, &ctx.zone),

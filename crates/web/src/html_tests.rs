@@ -1090,6 +1090,48 @@ fn the_subscribe_form_lists_public_components_when_email_subscribers_are_allowed
 }
 
 #[test]
+fn the_subscribe_form_offers_each_channel_the_page_takes() {
+    let mut page = fixture();
+    let form_of = |page: &PublicPage| {
+        let html = render_page(page, Audience::Public, "").unwrap();
+        html.find("<form").map(|start| {
+            let end = html[start..].find("</form>").unwrap() + start;
+            (html[start..end].to_owned(), html.clone())
+        })
+    };
+    let (email_only, html) = form_of(&page).unwrap();
+    assert!(html.contains(">Get updates by email</h2>"));
+    assert!(email_only.contains("name=\"subscriber[email]\" required"));
+    assert!(!email_only.contains("subscriber[phone_number]"));
+    assert!(!email_only.contains("subscriber[endpoint]"));
+
+    page.data.page.allow_sms_subscribers = true;
+    page.data.page.allow_webhook_subscribers = true;
+    let (all, html) = form_of(&page).unwrap();
+    assert!(html.contains(">Get updates</h2>"));
+    assert!(
+        !all.contains("required"),
+        "any one of the channels will do: {all}"
+    );
+    assert!(all.contains("type=\"tel\" id=\"subscribe-phone\" name=\"subscriber[phone_number]\""));
+    assert!(all.contains("type=\"url\" id=\"subscribe-endpoint\" name=\"subscriber[endpoint]\""));
+    let kinds: Vec<String> = tags(&all)
+        .iter()
+        .filter(|t| t.name == "option" && !t.end)
+        .map(|t| t.attr("value").unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["webhook", "slack", "teams"]);
+
+    page.data.page.allow_email_subscribers = false;
+    page.data.page.allow_webhook_subscribers = false;
+    let (sms_only, _) = form_of(&page).unwrap();
+    assert!(!sms_only.contains("subscriber[email]"));
+    assert!(sms_only.contains("Mobile number, for text messages"));
+    page.data.page.allow_sms_subscribers = false;
+    assert!(form_of(&page).is_none(), "no channel, no form");
+}
+
+#[test]
 fn active_incidents_and_maintenance_show_with_their_updates_and_windows() {
     let html = render_page(&fixture(), Audience::Public, "").unwrap();
     let section = |title: &str| {

@@ -196,7 +196,9 @@ impl From<StoreError> for ApiError {
                     code: "domain_taken",
                     detail: "This hostname belongs to a page already.",
                 },
-                "subscribers_page_email_key" => Self::Conflict {
+                "subscribers_page_email_key"
+                | "subscribers_page_phone_key"
+                | "subscribers_page_endpoint_key" => Self::Conflict {
                     code: "already_subscribed",
                     detail: "This address is already subscribed to this page.",
                 },

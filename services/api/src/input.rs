@@ -208,9 +208,22 @@ pub fn paginated<T, U: Serialize>(
     listed: Listed<T>,
     render: impl Fn(&T) -> U,
 ) -> HttpResponse {
+    let body: Vec<U> = listed.items.iter().map(render).collect();
+    page_headers(req, origin, query, listed.total).json(body)
+}
+
+/// A 200 with the pagination headers of one page of a list of `total`
+/// (`X-Total-Count`, `X-Per-Page`, `X-Page`, `Link`), for lists whose
+/// answer is an object around the page (the delivery log).
+pub fn page_headers(
+    req: &HttpRequest,
+    origin: &str,
+    query: &ListQuery,
+    total: i64,
+) -> actix_web::HttpResponseBuilder {
     let per_page = query.limit.max(1);
     let page = query.offset / per_page + 1;
-    let last = ((listed.total + per_page - 1) / per_page).max(1);
+    let last = ((total + per_page - 1) / per_page).max(1);
     let mut params = query_pairs(req.query_string());
     params.retain(|(k, _)| k != "page");
     let link_to = |n: i64, rel: &str| {
@@ -230,15 +243,14 @@ pub fn paginated<T, U: Serialize>(
     if page < last {
         links.push(link_to(page + 1, "next"));
     }
-    let body: Vec<U> = listed.items.iter().map(render).collect();
     let mut response = HttpResponse::Ok();
-    response.insert_header(("X-Total-Count", listed.total.to_string()));
+    response.insert_header(("X-Total-Count", total.to_string()));
     response.insert_header(("X-Per-Page", per_page.to_string()));
     response.insert_header(("X-Page", page.to_string()));
     if let Ok(value) = HeaderValue::from_str(&links.join(", ")) {
         response.insert_header((header::LINK, value));
     }
-    response.json(body)
+    response
 }
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {

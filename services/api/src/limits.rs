@@ -2,9 +2,10 @@
 //!
 //! Fixed windows counted with one atomic `INCR` (+ `PEXPIRE` on the first
 //! hit) per request. Limits key on the client address and on the account or
-//! key. Sign-in failures are limited per (email, address) and per address,
-//! never per email alone: an attacker elsewhere must not be able to lock a
-//! victim out of their own account. Should Redis be unreachable, requests
+//! key; self-service subscriptions also on a hash of the address, number or
+//! URL (never the address itself). Sign-in failures are limited per (email,
+//! address) and per address, never per email alone: an attacker elsewhere
+//! must not be able to lock a victim out of their own account. Should Redis be unreachable, requests
 //! pass (and a warning is logged): a status page must stay usable when a
 //! dependency breaks.
 
@@ -34,6 +35,21 @@ pub enum Bucket {
     ApiByIp,
     /// API requests by one person or key: 600 a minute.
     ApiByActor,
+    /// Self-service subscriptions from one address: 10 an hour.
+    SubscribeByIp,
+    /// Self-service subscriptions of one address, number or URL to one
+    /// page (confirmations sent to it): 3 an hour.
+    SubscribeByTarget,
+    /// SMS codes entered from one address: 30 an hour.
+    SmsCodeByIp,
+    /// Codes entered for a subscriber id that has no pending SMS
+    /// confirmation: 4 an hour, so such an id locks on the fifth try, as a
+    /// real one does.
+    SmsCodeUnknown,
+    /// Confirmations re-sent to one subscriber by the team: 1 a minute.
+    ResendBySubscriber,
+    /// Test pings to one subscriber: 6 a minute.
+    PingBySubscriber,
 }
 
 impl Bucket {
@@ -47,6 +63,12 @@ impl Bucket {
             Self::InviteByActor => "invite-actor",
             Self::ApiByIp => "api-ip",
             Self::ApiByActor => "api-actor",
+            Self::SubscribeByIp => "subscribe-ip",
+            Self::SubscribeByTarget => "subscribe-target",
+            Self::SmsCodeByIp => "sms-code-ip",
+            Self::SmsCodeUnknown => "sms-code-unknown",
+            Self::ResendBySubscriber => "resend-subscriber",
+            Self::PingBySubscriber => "ping-subscriber",
         }
     }
 
@@ -60,6 +82,12 @@ impl Bucket {
             Self::InviteByActor => (50, Duration::from_secs(3600)),
             Self::ApiByIp => (1200, Duration::from_secs(60)),
             Self::ApiByActor => (600, Duration::from_secs(60)),
+            Self::SubscribeByIp => (10, Duration::from_secs(3600)),
+            Self::SubscribeByTarget => (3, Duration::from_secs(3600)),
+            Self::SmsCodeUnknown => (4, Duration::from_secs(3600)),
+            Self::SmsCodeByIp => (30, Duration::from_secs(3600)),
+            Self::ResendBySubscriber => (1, Duration::from_secs(60)),
+            Self::PingBySubscriber => (6, Duration::from_secs(60)),
         }
     }
 }

@@ -14,8 +14,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{
-    SESSION_COOKIE, accounts, api_keys, audit, components, domains, groups, health, incidents,
-    pages, sessions, signup, subscribers, team, templates, uptime,
+    SESSION_COOKIE, accounts, api_keys, audit, components, deliveries, domains, groups, health,
+    incidents, pages, sessions, signup, subscribers, team, templates, uptime,
 };
 
 /// Where the document is served.
@@ -79,7 +79,18 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         subscribers::list,
         subscribers::count,
         subscribers::get,
+        subscribers::update,
         subscribers::delete,
+        subscribers::resend_confirmation,
+        subscribers::test,
+        subscribers::reactivate,
+        deliveries::events,
+        deliveries::event_deliveries,
+        deliveries::incident_deliveries,
+        deliveries::update_deliveries,
+        deliveries::list,
+        deliveries::get,
+        deliveries::redrive,
         incidents::list,
         incidents::create,
         incidents::unresolved,
@@ -116,6 +127,7 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         (name = "components", description = "What a page reports on."),
         (name = "component groups", description = "Components shown together."),
         (name = "subscribers", description = "Who is notified."),
+        (name = "deliveries", description = "The delivery log: events, what became of each notification, and the redrive of dead letters."),
         (name = "incidents", description = "Incidents and scheduled maintenances, and their updates."),
         (name = "postmortems", description = "An incident's postmortem."),
         (name = "incident templates", description = "Ready-made incidents."),
@@ -213,7 +225,8 @@ pub struct NotFound(pub ErrorBody<'static>);
 /// The request conflicts with existing data; `code` says how
 /// (`slug_taken`, `email_taken`, `already_member`, `already_invited`,
 /// `last_owner`, `already_verified`, `template_name_taken`,
-/// `postmortem_published`, `already_subscribed`, `domain_taken`, `conflict`).
+/// `postmortem_published`, `already_subscribed`, `already_confirmed`,
+/// `domain_taken`, `conflict`).
 #[derive(IntoResponses)]
 #[response(status = 409)]
 pub struct Conflict(pub ErrorBody<'static>);
@@ -281,6 +294,11 @@ page_of!(
     /// One page of subscribers.
     SubscriberList,
     subscribers::SubscriberResponse
+);
+page_of!(
+    /// One page of outbox events.
+    EventList,
+    deliveries::EventResponse
 );
 page_of!(
     /// One page of incident templates.

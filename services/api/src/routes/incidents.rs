@@ -372,7 +372,7 @@ fn parse_new(
 }
 
 /// An incident of this page (404 for any other, another tenant's included).
-async fn incident_on_page(
+pub(crate) async fn incident_on_page(
     tx: &mut TenantTx,
     page: PageId,
     id: IncidentId,

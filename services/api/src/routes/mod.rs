@@ -4,12 +4,14 @@ pub(crate) mod accounts;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod components;
+pub(crate) mod deliveries;
 pub(crate) mod domains;
 pub(crate) mod groups;
 pub(crate) mod health;
 pub(crate) mod incidents;
 pub(crate) mod pages;
 mod public;
+mod self_service;
 pub(crate) mod sessions;
 pub(crate) mod signup;
 pub(crate) mod subscribers;
@@ -125,8 +127,18 @@ route_table! {
         POST "/pages/{page_id}/subscribers" => subscribers::create,
         GET "/pages/{page_id}/subscribers" => subscribers::list,
         GET "/pages/{page_id}/subscribers/count" => subscribers::count,
+        POST "/pages/{page_id}/subscribers/reactivate" => subscribers::reactivate,
         GET "/pages/{page_id}/subscribers/{id}" => subscribers::get,
+        PATCH "/pages/{page_id}/subscribers/{id}" => subscribers::update,
+        PUT "/pages/{page_id}/subscribers/{id}" => subscribers::update,
         DELETE "/pages/{page_id}/subscribers/{id}" => subscribers::delete,
+        POST "/pages/{page_id}/subscribers/{id}/resend_confirmation" => subscribers::resend_confirmation,
+        POST "/pages/{page_id}/subscribers/{id}/test" => subscribers::test,
+        GET "/pages/{page_id}/events" => deliveries::events,
+        GET "/pages/{page_id}/events/{id}/deliveries" => deliveries::event_deliveries,
+        GET "/pages/{page_id}/deliveries" => deliveries::list,
+        POST "/pages/{page_id}/deliveries/redrive" => deliveries::redrive,
+        GET "/pages/{page_id}/deliveries/{id}" => deliveries::get,
         GET "/pages/{page_id}/incidents" => incidents::list,
         POST "/pages/{page_id}/incidents" => incidents::create,
         GET "/pages/{page_id}/incidents/unresolved" => incidents::unresolved,
@@ -139,6 +151,8 @@ route_table! {
         DELETE "/pages/{page_id}/incidents/{id}" => incidents::delete,
         PATCH "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::edit_update,
         PUT "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::edit_update,
+        GET "/pages/{page_id}/incidents/{id}/deliveries" => deliveries::incident_deliveries,
+        GET "/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries" => deliveries::update_deliveries,
         GET "/pages/{page_id}/incidents/{id}/postmortem" => incidents::get_postmortem,
         PUT "/pages/{page_id}/incidents/{id}/postmortem" => incidents::put_postmortem,
         DELETE "/pages/{page_id}/incidents/{id}/postmortem" => incidents::delete_postmortem,

@@ -8,6 +8,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_web::Audience;
 
+use super::self_service;
 use crate::auth;
 use crate::public_pages::{Base, Doc, Lookup, PageKey, Rendered, Snapshot, render};
 use crate::startup::AppState;
@@ -45,8 +46,13 @@ fn private_cache() -> CacheControl {
     CacheControl(vec![CacheDirective::Private, CacheDirective::NoStore])
 }
 
-/// `GET` (or `HEAD`) of anything on a page host.
-pub async fn by_host(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// Anything on a page host: `GET` (or `HEAD`) of the page's documents,
+/// and the subscription forms' `POST`s.
+pub async fn by_host(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
     let Some(host) = host_of(req.headers()) else {
         return not_found_page();
     };
@@ -55,18 +61,22 @@ pub async fn by_host(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         None => state.pages.route_by_host(&host),
     };
     let path = req.path().to_owned();
-    serve(&req, &state, route, &path, &Base::Host, "").await
+    serve(&req, &state, route, &path, &Base::Host, "", &body).await
 }
 
-/// `GET` (or `HEAD`) of anything under `/status/<slug>` on the platform host.
-pub async fn by_path(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// Anything under `/status/<slug>` on the platform host, as [`by_host`].
+pub async fn by_path(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
     let Some(rest) = req.path().strip_prefix("/status/") else {
         return not_found_page();
     };
     let (slug, path) = rest.split_once('/').map_or((rest, ""), |(s, p)| (s, p));
     let (route, path) = (state.pages.route_by_slug(slug), format!("/{path}"));
     let prefix = format!("/status/{slug}");
-    serve(&req, &state, route, &path, &Base::Path, &prefix).await
+    serve(&req, &state, route, &path, &Base::Path, &prefix, &body).await
 }
 
 /// `GET /internal/tls/ask?domain=<host>`: Caddy's on-demand TLS asks before
@@ -89,9 +99,17 @@ async fn serve(
     path: &str,
     base: &Base,
     prefix: &str,
+    body: &web::Bytes,
 ) -> HttpResponse {
-    if path.trim_end_matches('/') == "/unsubscribe" {
-        return unsubscribe(req, state, route, prefix).await;
+    match path.trim_end_matches('/') {
+        "/unsubscribe" => return unsubscribe(req, state, route, prefix).await,
+        "/subscriptions" => return self_service::subscribe(req, state, route, prefix, body).await,
+        "/subscriptions/confirm" => return self_service::confirm(req, state, route, prefix).await,
+        "/subscriptions/confirm_sms" => {
+            return self_service::confirm_sms(req, state, route, prefix, body).await;
+        }
+        "/subscription" => return self_service::manage(req, state, route, prefix, body).await,
+        _ => {}
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return HttpResponse::MethodNotAllowed()
@@ -302,15 +320,20 @@ async fn unsubscribe(
     }
 }
 
-/// A minimal page of our own words (nothing from the request but the
-/// page's path prefix, a validated slug).
-fn small_page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+/// A minimal page of our own words: `title` and `body` are HTML as given,
+/// so anything in them that comes from a request or from the tenant must
+/// have gone through [`escape`] (a validated slug or a verified token need
+/// not). Never cached, never framed, sending no `Referer` (its links may
+/// carry a token), posting forms only to the page itself.
+pub(super) fn small_page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .content_type("text/html; charset=utf-8")
         .body(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -319,7 +342,23 @@ fn small_page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
         ))
 }
 
-fn unavailable() -> HttpResponse {
+/// Text made safe inside HTML elements and quoted attributes.
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(super) fn unavailable() -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((header::RETRY_AFTER, "5"))
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))

@@ -1,18 +1,26 @@
 //! `/v1/pages/{page_id}/subscribers`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{Channel, ComponentId, EmailAddress, FieldError, PageId, Role};
-use heliograph_store::{ListQuery, NewSubscriber, Subscriber, SubscriberState, Target};
+use heliograph_domain::{
+    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, PageId, PhoneNumber, Role,
+    SubscriberId,
+};
+use heliograph_notify::WebhookSecret;
+use heliograph_store::{
+    HttpChannel, ListQuery, NewSubscriber, Page, Subscriber, SubscriberState, Target,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{path_id, path_ids};
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, envelope, required};
-use crate::input::{ListParams, paginated};
+use crate::error::{ApiError, Fields, envelope};
+use crate::input::{Input, ListParams, paginated};
+use crate::limits::Bucket;
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
 };
 use crate::startup::AppState;
 
@@ -22,17 +30,29 @@ pub struct SubscriberEnvelope {
     subscriber: Option<SubscriberInput>,
 }
 
-/// A subscriber to add.
+/// A subscriber to add: exactly one of `email`, `phone_number` and `endpoint`.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct SubscriberInput {
+    /// An email address.
     email: Option<String>,
-    /// Not supported yet (SMS subscribers).
+    /// A mobile number in international (E.164) form, e.g. `+14155550123`.
     phone_number: Option<String>,
-    /// Not supported yet (webhook subscribers).
+    /// Accepted for Statuspage's clients and ignored: `phone_number` must
+    /// carry its country code.
+    phone_country: Option<String>,
+    /// A URL that takes a POST: a webhook, or a Slack or Teams incoming webhook.
     endpoint: Option<String>,
+    /// With `endpoint`: `webhook` (default), `slack` or `teams`. With the
+    /// other fields it may name their channel (`email`, `sms`).
+    r#type: Option<String>,
+    /// Same as `type`, as Statuspage's answers call it.
+    mode: Option<String>,
     /// Component ids to follow; none means all.
     components: Option<Vec<String>>,
-    /// Must be `true` for now: no confirmation email is sent.
+    /// `true`: the subscriber is active at once, the team vouching for them.
+    /// `false` or absent: a confirmation goes out (a link by email, a code
+    /// by SMS, a ping to an endpoint) and nothing else is sent until it is
+    /// answered.
     skip_confirmation_notification: Option<bool>,
 }
 
@@ -42,51 +62,158 @@ pub struct SubscriberResponse {
     id: Uuid,
     /// How they are reached.
     mode: Channel,
+    /// With `mode` `email`.
     email: Option<String>,
+    /// With `mode` `sms` (E.164).
+    phone_number: Option<String>,
+    /// With `mode` `webhook`, `slack` or `teams`.
+    endpoint: Option<String>,
     /// Component ids followed; empty means all.
     components: Vec<Uuid>,
-    skip_confirmation_notification: bool,
+    /// When they confirmed, or were added confirmed; null while a
+    /// confirmation is awaited.
     confirmed_at: Option<String>,
-    /// Always null for now.
+    /// When the last confirmation (link, code or ping) was sent.
+    confirmation_sent_at: Option<String>,
+    /// When deliveries to them were suspended after three dead deliveries
+    /// in a row; `POST …/subscribers/reactivate` lifts it.
     quarantined_at: Option<String>,
-    /// Always null for now.
+    /// Always null: quarantined subscribers are kept until reactivated or removed.
     purge_at: Option<String>,
     created_at: String,
     updated_at: String,
+    /// The Standard Webhooks signing secret (`whsec_…`) of a `webhook`
+    /// subscriber: in the answer that creates it, and never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_secret: Option<String>,
 }
 
-fn parse(input: SubscriberInput) -> Result<NewSubscriber, ApiError> {
-    let mut f = Fields::default();
-    // SMS and webhook subscribers arrive with the notification channels (issue 6).
-    for (field, given) in [
-        ("phone_number", input.phone_number.is_some()),
-        ("endpoint", input.endpoint.is_some()),
-    ] {
-        if given {
-            f.push(FieldError::new(
-                field,
-                "unsupported_channel",
-                "only email subscribers are supported so far",
-            ));
-        }
+/// The address fields of a subscriber body, as given (the team's or the
+/// public form's).
+pub(crate) struct TargetFields {
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub endpoint: Option<String>,
+    /// `type`, or else `mode`.
+    pub kind: Option<String>,
+}
+
+/// Which of the address fields a channel uses.
+pub(crate) const fn target_field(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "email",
+        Channel::Sms => "phone_number",
+        Channel::Webhook | Channel::Slack | Channel::Teams => "endpoint",
     }
-    // Double opt-in (confirmation emails) arrives with self-service subscription;
-    // until then a team member vouches for the address explicitly.
-    if input.skip_confirmation_notification != Some(true) {
+}
+
+/// Parses exactly one address (blank fields count as absent, as a form
+/// sends them), recording what is wrong in `f`.
+pub(crate) fn parse_target(f: &mut Fields, given: TargetFields) -> Option<Target> {
+    let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    let (email, phone, endpoint) = (
+        present(given.email),
+        present(given.phone_number),
+        present(given.endpoint),
+    );
+    let kind = present(given.kind);
+    let given_count = [email.is_some(), phone.is_some(), endpoint.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if given_count == 0 {
         f.push(FieldError::new(
-            "skip_confirmation_notification",
-            "unsupported",
-            "must be true: confirmation emails are not available yet",
+            "email",
+            "missing",
+            "give an email address, a phone number or an endpoint",
         ));
+        return None;
     }
-    let email =
-        f.check(required("email", input.email).and_then(|e| EmailAddress::parse("email", &e)));
-    let component_ids: Vec<ComponentId> = input
-        .components
-        .unwrap_or_default()
+    if given_count > 1 {
+        f.push(FieldError::new(
+            "subscriber",
+            "ambiguous",
+            "give only one of email, phone_number and endpoint",
+        ));
+        return None;
+    }
+    let kind = match kind.as_deref().map(str::parse::<Channel>) {
+        None => None,
+        Some(Ok(channel)) => Some(channel),
+        Some(Err(_)) => {
+            f.push(FieldError::new(
+                "type",
+                "invalid",
+                "must be email, sms, webhook, slack or teams",
+            ));
+            return None;
+        }
+    };
+    let mismatch = |f: &mut Fields| {
+        f.push(FieldError::new(
+            "type",
+            "mismatch",
+            "does not match the address given (an endpoint is a webhook, slack or teams)",
+        ));
+    };
+    if let Some(raw) = email {
+        if kind.is_some_and(|k| k != Channel::Email) {
+            mismatch(f);
+            return None;
+        }
+        return f
+            .check(EmailAddress::parse("email", &raw))
+            .map(Target::Email);
+    }
+    if let Some(raw) = phone {
+        if kind.is_some_and(|k| k != Channel::Sms) {
+            mismatch(f);
+            return None;
+        }
+        return f
+            .check(PhoneNumber::parse("phone_number", &raw))
+            .map(Target::Sms);
+    }
+    let raw = endpoint.unwrap_or_default();
+    let http = match kind.unwrap_or(Channel::Webhook) {
+        Channel::Webhook => HttpChannel::Webhook,
+        Channel::Slack => HttpChannel::Slack,
+        Channel::Teams => HttpChannel::Teams,
+        Channel::Email | Channel::Sms => {
+            mismatch(f);
+            return None;
+        }
+    };
+    f.check(EndpointUrl::parse("endpoint", &raw))
+        .map(|url| Target::Http(http, url))
+}
+
+/// Refuses a channel the page does not take (`allow_*_subscribers`; the
+/// webhook setting covers Slack and Teams).
+pub(crate) fn check_allowed(page: &Page, target: &Target) -> Result<(), FieldError> {
+    let channel = target.channel();
+    let allowed = match channel {
+        Channel::Email => page.allow_email_subscribers,
+        Channel::Sms => page.allow_sms_subscribers,
+        Channel::Webhook | Channel::Slack | Channel::Teams => page.allow_webhook_subscribers,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            target_field(channel),
+            "channel_not_allowed",
+            format!("this page does not take {channel} subscribers"),
+        ))
+    }
+}
+
+/// Component ids from a body, recording those that are not ids in `f`.
+pub(crate) fn component_ids(f: &mut Fields, raw: Option<Vec<String>>) -> Vec<ComponentId> {
+    raw.unwrap_or_default()
         .iter()
         .filter_map(|c| {
-            f.check(c.parse().map_err(|_| {
+            f.check(c.trim().parse().map_err(|_| {
                 FieldError::new(
                     "components",
                     "invalid",
@@ -94,20 +221,51 @@ fn parse(input: SubscriberInput) -> Result<NewSubscriber, ApiError> {
                 )
             }))
         })
-        .collect();
-    let Some(email) = email else {
+        .collect()
+}
+
+/// 409 `already_subscribed`.
+pub(crate) const fn already_subscribed() -> ApiError {
+    ApiError::Conflict {
+        code: "already_subscribed",
+        detail: "This address is already subscribed to this page.",
+    }
+}
+
+fn parse(input: SubscriberInput, page: &Page) -> Result<NewSubscriber, ApiError> {
+    let mut f = Fields::default();
+    // `phone_country` is accepted and ignored: numbers carry their country code.
+    let _ = input.phone_country;
+    let target = parse_target(
+        &mut f,
+        TargetFields {
+            email: input.email,
+            phone_number: input.phone_number,
+            endpoint: input.endpoint,
+            kind: input.r#type.or(input.mode),
+        },
+    );
+    let component_ids = component_ids(&mut f, input.components);
+    if let Some(target) = &target {
+        f.check(check_allowed(page, target));
+    }
+    let Some(target) = target else {
         return Err(f.into_error());
     };
     f.finish()?;
+    let webhook_secret = matches!(target, Target::Http(HttpChannel::Webhook, _))
+        .then(|| WebhookSecret::generate().expose());
     Ok(NewSubscriber {
-        target: Target::Email(email),
-        webhook_secret: None,
+        target,
+        webhook_secret,
         component_ids,
-        confirmed: true,
+        confirmed: input.skip_confirmation_notification == Some(true),
     })
 }
 
-/// Adds a confirmed email subscriber to a page (editor).
+/// Adds a subscriber to a page (editor): confirmed at once with
+/// `skip_confirmation_notification`, otherwise after answering the
+/// confirmation sent to them.
 #[utoipa::path(
     post,
     path = "/v1/pages/{page_id}/subscribers",
@@ -115,35 +273,44 @@ fn parse(input: SubscriberInput) -> Result<NewSubscriber, ApiError> {
     operation_id = "create_subscriber",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
-    request_body(content = SubscriberEnvelope, content_type = "application/json"),
+    request_body(content(
+        (SubscriberEnvelope = "application/json"),
+        (SubscriberEnvelope = "application/x-www-form-urlencoded"),
+    )),
     responses(
-        (status = 201, description = "The subscriber.", body = SubscriberResponse),
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, TooManyRequests,
+        (status = 201, description = "The subscriber; a webhook subscriber's `webhook_secret` is shown here only.", body = SubscriberResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
     ),
 )]
 pub async fn create(
     member: Member,
     state: web::Data<AppState>,
     page_id: web::Path<String>,
-    body: web::Json<SubscriberEnvelope>,
+    body: Input<SubscriberEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     let page: PageId = path_id(&page_id)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
+    let p = tx.page(page).await?;
     member.require(Role::Editor)?;
-    let input = envelope("subscriber", body.into_inner().subscriber)?;
-    let new = parse(input)?;
+    let input = envelope("subscriber", body.0.subscriber)?;
+    let new = parse(input, &p)?;
+    if tx.subscriber_by_target(page, &new.target).await?.is_some() {
+        return Err(already_subscribed());
+    }
     let s = tx.create_subscriber(page, &new).await?;
     // The address itself stays out of the log: it names a person.
     tx.audit(&member.audit(
         "subscriber.created",
         "subscriber",
         s.id.as_uuid(),
-        json!({"mode": s.channel}),
+        json!({"mode": s.channel, "confirmed": new.confirmed, "components": s.component_ids}),
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(subscriber_response(&s)))
+    let mut response = subscriber_response(&s);
+    response.webhook_secret = new.webhook_secret;
+    Ok(HttpResponse::Created().json(response))
 }
 
 fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
@@ -151,13 +318,16 @@ fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
         id: s.id.as_uuid(),
         mode: s.channel,
         email: s.email.clone(),
+        phone_number: s.phone_number.clone(),
+        endpoint: s.endpoint.clone(),
         components: s.component_ids.clone(),
-        skip_confirmation_notification: s.confirmed_at.is_some(),
         confirmed_at: s.confirmed_at.map(heliograph_web::timestamp),
+        confirmation_sent_at: s.confirmation_sent_at.map(heliograph_web::timestamp),
         quarantined_at: s.quarantined_at.map(heliograph_web::timestamp),
         purge_at: None,
         created_at: heliograph_web::timestamp(s.created_at),
         updated_at: heliograph_web::timestamp(s.updated_at),
+        webhook_secret: None,
     }
 }
 
@@ -165,7 +335,7 @@ fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SubscriberFilter {
-    /// `email`, `sms` or `webhook`; all when absent.
+    /// `email`, `sms`, `webhook`, `slack` or `teams`; all when absent.
     r#type: Option<String>,
     /// `active` (default), `unconfirmed`, `quarantined` or `all`.
     state: Option<String>,
@@ -181,7 +351,7 @@ impl SubscriberFilter {
                 Err(_) => f.push(FieldError::new(
                     "type",
                     "invalid",
-                    "must be email, sms or webhook",
+                    "must be email, sms, webhook, slack or teams",
                 )),
             }
         }
@@ -296,7 +466,7 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, heliograph_domain::SubscriberId) = path_ids(&path)?;
+    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let s = tx.subscriber_on_page(page, id).await?;
     tx.commit().await?;
@@ -325,7 +495,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, heliograph_domain::SubscriberId) = path_ids(&path)?;
+    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let s = tx.subscriber_on_page(page, id).await?;
     member.require(Role::Editor)?;
@@ -339,4 +509,261 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(subscriber_response(&s)))
+}
+
+/// `{"subscriber": {"components": [...]}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SubscriberEditEnvelope {
+    subscriber: Option<SubscriberEdit>,
+}
+
+/// What may change of a subscriber: the components followed. (Their
+/// address is who they are: a new address is a new subscriber.)
+#[derive(Deserialize, utoipa::ToSchema)]
+struct SubscriberEdit {
+    /// Component ids to follow, replacing the current choice; empty means
+    /// all; absent leaves it as it is. `component_ids` is taken too.
+    #[serde(alias = "component_ids")]
+    components: Option<Vec<String>>,
+}
+
+/// Changes which components a subscriber follows (editor). PATCH and PUT do the same.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/pages/{page_id}/subscribers/{id}",
+    tag = "subscribers",
+    operation_id = "update_subscriber",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The subscriber's id."),
+    ),
+    request_body(content(
+        (SubscriberEditEnvelope = "application/json"),
+        (SubscriberEditEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The subscriber.", body = SubscriberResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
+pub async fn update(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Input<SubscriberEditEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let before = tx.subscriber_on_page(page, id).await?;
+    member.require(Role::Editor)?;
+    let input = envelope("subscriber", body.0.subscriber)?;
+    let Some(raw) = input.components else {
+        tx.commit().await?;
+        return Ok(HttpResponse::Ok().json(subscriber_response(&before)));
+    };
+    let mut f = Fields::default();
+    let components = component_ids(&mut f, Some(raw));
+    f.finish()?;
+    tx.set_subscriber_components(page, id, &components).await?;
+    let s = tx.subscriber(id).await?;
+    tx.audit(&member.audit(
+        "subscriber.updated",
+        "subscriber",
+        s.id.as_uuid(),
+        json!({"mode": s.channel, "components": s.component_ids, "old_components": before.component_ids}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(subscriber_response(&s)))
+}
+
+/// How long a confirmation must be left alone before another is sent.
+const RESEND_AFTER: time::Duration = time::Duration::seconds(60);
+
+/// Sends a subscriber's confirmation again (editor): a new link, a new SMS
+/// code (the old one stops working) or a new ping. Only while unconfirmed,
+/// and at most once a minute.
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/subscribers/{id}/resend_confirmation",
+    tag = "subscribers",
+    operation_id = "resend_subscriber_confirmation",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The subscriber's id."),
+    ),
+    responses(
+        (status = 202, description = "The confirmation is on its way; the subscriber.", body = SubscriberResponse),
+        Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests,
+    ),
+)]
+pub async fn resend_confirmation(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let s = tx.subscriber_on_page(page, id).await?;
+    member.require(Role::Editor)?;
+    if s.confirmed_at.is_some() {
+        return Err(ApiError::Conflict {
+            code: "already_confirmed",
+            detail: "This subscriber has confirmed already.",
+        });
+    }
+    if let Some(sent) = s.confirmation_sent_at {
+        let wait = RESEND_AFTER - (time::OffsetDateTime::now_utc() - sent);
+        if wait.is_positive() {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1,
+            });
+        }
+    }
+    // The row's time covers the usual case; the counter closes the race of
+    // two resends read at the same time.
+    state
+        .limiter
+        .hit(Bucket::ResendBySubscriber, &id.to_string())
+        .await?;
+    tx.request_confirmation(page, id).await?;
+    let s = tx.subscriber(id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Accepted().json(subscriber_response(&s)))
+}
+
+/// Queues a test ping to a webhook, Slack or Teams subscriber (editor); it
+/// shows in the delivery log as a `subscription.ping` event.
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/subscribers/{id}/test",
+    tag = "subscribers",
+    operation_id = "test_subscriber",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The subscriber's id."),
+    ),
+    responses(
+        (status = 202, description = "The ping is queued; the subscriber.", body = SubscriberResponse),
+        Unauthorized, Forbidden, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn test(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let s = tx.subscriber_on_page(page, id).await?;
+    member.require(Role::Editor)?;
+    if !s.channel.is_http() {
+        return Err(ApiError::field(FieldError::new(
+            "mode",
+            "not_an_endpoint",
+            "only webhook, Slack and Teams subscribers can be pinged",
+        )));
+    }
+    state
+        .limiter
+        .hit(Bucket::PingBySubscriber, &id.to_string())
+        .await?;
+    tx.request_ping(page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Accepted().json(subscriber_response(&s)))
+}
+
+/// `{"subscribers": [ids]}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ReactivateBody {
+    /// Subscriber ids, at most 1,000.
+    subscribers: Option<Vec<String>>,
+}
+
+/// `{"reactivated": [ids]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Reactivated {
+    /// The subscribers whose quarantine this lifted (others were not
+    /// quarantined, or are not live subscribers of the page).
+    reactivated: Vec<Uuid>,
+}
+
+/// Most ids one request may name.
+const MAX_IDS: usize = 1000;
+
+/// Parses a list of ids given in `field`.
+pub(crate) fn ids_in<T: std::str::FromStr>(
+    field: &'static str,
+    raw: Option<Vec<String>>,
+) -> Result<Vec<T>, ApiError> {
+    let raw = raw.unwrap_or_default();
+    if raw.len() > MAX_IDS {
+        return Err(ApiError::field(FieldError::new(
+            field,
+            "too_many",
+            format!("name at most {MAX_IDS}"),
+        )));
+    }
+    let mut f = Fields::default();
+    let ids = raw
+        .iter()
+        .filter_map(|r| {
+            f.check(
+                r.trim()
+                    .parse()
+                    .map_err(|_| FieldError::new(field, "invalid", format!("`{r}` is not an id"))),
+            )
+        })
+        .collect();
+    f.finish()?;
+    Ok(ids)
+}
+
+/// Lifts the quarantine of subscribers (editor): deliveries reach them again.
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/subscribers/reactivate",
+    tag = "subscribers",
+    operation_id = "reactivate_subscribers",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (ReactivateBody = "application/json"),
+        (ReactivateBody = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The subscribers reactivated.", body = Reactivated),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
+pub async fn reactivate(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    body: Input<ReactivateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    member.require(Role::Editor)?;
+    let ids: Vec<SubscriberId> = ids_in("subscribers", body.0.subscribers)?;
+    let lifted = tx.reactivate_subscribers(page, &ids).await?;
+    for id in &lifted {
+        tx.audit(&member.audit(
+            "subscriber.reactivated",
+            "subscriber",
+            id.as_uuid(),
+            json!({}),
+        ))
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Reactivated {
+        reactivated: lifted.iter().map(SubscriberId::as_uuid).collect(),
+    }))
 }

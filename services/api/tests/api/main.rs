@@ -28,4 +28,5 @@ mod scratch;
 mod sessions;
 mod startup;
 mod status_model;
+mod subscriptions;
 mod team;

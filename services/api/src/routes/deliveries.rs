@@ -1,0 +1,584 @@
+//! The delivery log: a page's outbox events and what became of each
+//! notification they caused (`/v1/pages/{page_id}/events`, `…/deliveries`
+//! and the per-event, per-incident and per-update views), and the redrive
+//! of dead letters.
+//!
+//! Reading needs a viewer, redriving an editor. Every query is scoped to the
+//! page (and so to the tenant): an event, incident, update or delivery of
+//! another page, another tenant's included, is a 404.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::{
+    Channel, DeliveryId, EventId, FieldError, IncidentId, IncidentUpdateId, PageId, Role,
+    UnknownVariant,
+};
+use heliograph_store::{
+    DeliveryAttempt, DeliveryFilter, DeliveryRecord, EventSummary, ListQuery, TenantTx,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::incidents::incident_on_page;
+use super::subscribers::ids_in;
+use super::{path_id, path_ids};
+use crate::auth::Member;
+use crate::error::ApiError;
+use crate::input::{Input, ListParams, page_headers, paginated};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
+use crate::startup::AppState;
+
+/// The statuses of a delivery, as stored.
+const STATUSES: [&str; 5] = ["pending", "sent", "failed", "dead", "skipped"];
+
+fn parse_status(s: &str) -> Result<&'static str, UnknownVariant> {
+    STATUSES
+        .iter()
+        .find(|known| **known == s)
+        .copied()
+        .ok_or_else(|| UnknownVariant {
+            value: s.to_owned(),
+            allowed: "pending, sent, failed, dead, skipped",
+        })
+}
+
+/// Deliveries per status.
+#[derive(Debug, Default, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct DeliveryCounts {
+    /// Waiting to be sent (or being sent).
+    pending: i64,
+    /// Sent.
+    sent: i64,
+    /// Failed, to be tried again at `next_attempt_at`.
+    failed: i64,
+    /// Given up: out of attempts, or refused for good. Redrive sends them again.
+    dead: i64,
+    /// Not sent: the subscriber left before it went out.
+    skipped: i64,
+}
+
+impl DeliveryCounts {
+    fn add(&mut self, status: &str, n: i64) {
+        match status {
+            "pending" => self.pending += n,
+            "sent" => self.sent += n,
+            "failed" => self.failed += n,
+            "dead" => self.dead += n,
+            "skipped" => self.skipped += n,
+            _ => {}
+        }
+    }
+}
+
+/// An outbox event with how its deliveries stand.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventResponse {
+    id: Uuid,
+    /// `incident.created`, `component.updated`, `subscription.confirmation`, …
+    kind: String,
+    /// The ids it concerns (`incident_id`, `incident_update_id`,
+    /// `component_id`, `subscriber_id`, `delivery_ids`, …); never an address.
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+    created_at: String,
+    /// When every delivery of it existed; null while fan-out runs.
+    fanned_out_at: Option<String>,
+    /// Its deliveries per status.
+    counts: DeliveryCounts,
+}
+
+fn event_response(e: &EventSummary) -> EventResponse {
+    EventResponse {
+        id: e.id.as_uuid(),
+        kind: e.kind.clone(),
+        payload: e.payload.0.clone(),
+        created_at: heliograph_web::timestamp(e.created_at),
+        fanned_out_at: e.fanned_out_at.map(heliograph_web::timestamp),
+        counts: DeliveryCounts {
+            pending: e.pending,
+            sent: e.sent,
+            failed: e.failed,
+            dead: e.dead,
+            skipped: e.skipped,
+        },
+    }
+}
+
+/// A page's events, newest first (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/events",
+    tag = "deliveries",
+    operation_id = "list_events",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    responses(
+        crate::openapi::EventList,
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn events(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let query = params.plain_query()?;
+    if query.q.is_some() {
+        return Err(no_search());
+    }
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    let listed = tx.list_events(page, query.limit, query.offset).await?;
+    tx.commit().await?;
+    Ok(paginated(
+        &req,
+        state.urls.origin(),
+        &query,
+        listed,
+        event_response,
+    ))
+}
+
+fn no_search() -> ApiError {
+    ApiError::field(FieldError::new(
+        "q",
+        "invalid",
+        "this list has no text to search",
+    ))
+}
+
+/// The delivery log's filter beyond `status`: `channel`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChannelFilter {
+    /// Keep only these channels (comma-separated): `email`, `sms`,
+    /// `webhook`, `slack`, `teams`.
+    channel: Option<String>,
+}
+
+/// The store's filter and slice for a log request: `status` from the list
+/// parameters (comma-separated), `channel` from [`ChannelFilter`].
+fn log_query(
+    params: &ListParams,
+    channels: &ChannelFilter,
+) -> Result<(ListQuery, DeliveryFilter), ApiError> {
+    let query = params.query(parse_status, |s| s);
+    let mut fields = Vec::new();
+    let mut wanted = Vec::new();
+    for raw in channels
+        .channel
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match raw.parse::<Channel>() {
+            Ok(c) => wanted.push(c.as_str().to_owned()),
+            Err(e) => fields.push(FieldError::new("channel", "invalid", e.to_string())),
+        }
+    }
+    let query = match query {
+        Ok(q) if fields.is_empty() => q,
+        Ok(_) => return Err(ApiError::Validation(fields)),
+        Err(ApiError::Validation(mut first)) => {
+            first.extend(fields);
+            return Err(ApiError::Validation(first));
+        }
+        Err(e) => return Err(e),
+    };
+    if query.q.is_some() {
+        return Err(no_search());
+    }
+    let filter = DeliveryFilter {
+        statuses: query.statuses.clone(),
+        channels: wanted,
+        ..DeliveryFilter::default()
+    };
+    Ok((query, filter))
+}
+
+/// One notification to one subscriber over one channel.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryResponse {
+    id: Uuid,
+    /// The event it announces.
+    event_id: Uuid,
+    /// That event's kind.
+    event_kind: String,
+    /// The recipient.
+    subscriber_id: Uuid,
+    channel: Channel,
+    /// Where it goes: the subscriber's address, number or URL.
+    target: Option<String>,
+    /// `pending`, `sent`, `failed` (to be retried), `dead` or `skipped`.
+    status: String,
+    /// Attempts made (the successful one included).
+    attempts: i32,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    last_attempt_at: Option<String>,
+    /// When a failed delivery is tried again.
+    next_attempt_at: Option<String>,
+    sent_at: Option<String>,
+    created_at: String,
+}
+
+fn delivery_response(d: &DeliveryRecord) -> DeliveryResponse {
+    DeliveryResponse {
+        id: d.id.as_uuid(),
+        event_id: d.event_id.as_uuid(),
+        event_kind: d.event_kind.clone(),
+        subscriber_id: d.subscriber_id.as_uuid(),
+        channel: d.channel,
+        target: d.target.clone(),
+        status: d.status.clone(),
+        attempts: d.attempts,
+        last_error: d.last_error.clone(),
+        last_attempt_at: d.last_attempt_at.map(heliograph_web::timestamp),
+        next_attempt_at: d.next_attempt_at.map(heliograph_web::timestamp),
+        sent_at: d.sent_at.map(heliograph_web::timestamp),
+        created_at: heliograph_web::timestamp(d.created_at),
+    }
+}
+
+/// One page of a delivery log, with counts over all of it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryLog {
+    /// Every delivery the filter keeps (not only this page of them), per status.
+    counts: DeliveryCounts,
+    /// The same per channel (every channel, zeros included).
+    by_channel: BTreeMap<String, DeliveryCounts>,
+    /// This page of them, oldest first.
+    deliveries: Vec<DeliveryResponse>,
+}
+
+/// Reads the log `filter` keeps and answers it, with the pagination headers.
+async fn answer_log(
+    mut tx: TenantTx,
+    state: &AppState,
+    req: &HttpRequest,
+    page: PageId,
+    query: &ListQuery,
+    filter: &DeliveryFilter,
+) -> Result<HttpResponse, ApiError> {
+    let listed = tx
+        .list_deliveries(page, filter, query.limit, query.offset)
+        .await?;
+    let counted = tx.count_deliveries(page, filter).await?;
+    tx.commit().await?;
+    let mut counts = DeliveryCounts::default();
+    let mut by_channel: BTreeMap<String, DeliveryCounts> = Channel::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), DeliveryCounts::default()))
+        .collect();
+    for (status, channel, n) in &counted {
+        counts.add(status, *n);
+        by_channel
+            .entry(channel.clone())
+            .or_default()
+            .add(status, *n);
+    }
+    Ok(
+        page_headers(req, state.urls.origin(), query, listed.total).json(DeliveryLog {
+            counts,
+            by_channel,
+            deliveries: listed.items.iter().map(delivery_response).collect(),
+        }),
+    )
+}
+
+/// A page's deliveries (viewer); `?status=dead` is the dead-letter list.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/deliveries",
+    tag = "deliveries",
+    operation_id = "list_deliveries",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams, ChannelFilter),
+    responses(
+        (status = 200, description = "The deliveries, with counts and the pagination headers of a list.", body = DeliveryLog),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    page_id: web::Path<String>,
+    params: web::Query<ListParams>,
+    channels: web::Query<ChannelFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let (query, filter) = log_query(&params, &channels)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    answer_log(tx, &state, &req, page, &query, &filter).await
+}
+
+/// The deliveries of one event (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/events/{id}/deliveries",
+    tag = "deliveries",
+    operation_id = "list_event_deliveries",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The event's id."),
+        ListParams, ChannelFilter,
+    ),
+    responses(
+        (status = 200, description = "The event's deliveries, with counts.", body = DeliveryLog),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn event_deliveries(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    params: web::Query<ListParams>,
+    channels: web::Query<ChannelFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, event): (PageId, EventId) = path_ids(&path)?;
+    let (query, mut filter) = log_query(&params, &channels)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.event_on_page(page, event).await?;
+    filter.event = Some(event);
+    answer_log(tx, &state, &req, page, &query, &filter).await
+}
+
+/// The deliveries of every event of one incident (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/{id}/deliveries",
+    tag = "deliveries",
+    operation_id = "list_incident_deliveries",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The incident's id."),
+        ListParams, ChannelFilter,
+    ),
+    responses(
+        (status = 200, description = "The incident's deliveries, with counts.", body = DeliveryLog),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn incident_deliveries(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    params: web::Query<ListParams>,
+    channels: web::Query<ChannelFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, incident): (PageId, IncidentId) = path_ids(&path)?;
+    let (query, mut filter) = log_query(&params, &channels)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    incident_on_page(&mut tx, page, incident).await?;
+    filter.incident = Some(incident);
+    answer_log(tx, &state, &req, page, &query, &filter).await
+}
+
+/// The deliveries of the events of one incident update (viewer): who was
+/// told of it, and how that went.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries",
+    tag = "deliveries",
+    operation_id = "list_incident_update_deliveries",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The incident's id."),
+        ("update_id" = Uuid, Path, description = "The update's id."),
+        ListParams, ChannelFilter,
+    ),
+    responses(
+        (status = 200, description = "The update's deliveries, with counts.", body = DeliveryLog),
+        Unauthorized, NotFound, ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn update_deliveries(
+    member: Member,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    params: web::Query<ListParams>,
+    channels: web::Query<ChannelFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&path.0)?;
+    let incident: IncidentId = path_id(&path.1)?;
+    let update: IncidentUpdateId = path_id(&path.2)?;
+    let (query, mut filter) = log_query(&params, &channels)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    incident_on_page(&mut tx, page, incident).await?;
+    tx.incident_update(incident, update).await?;
+    filter.incident_update = Some(update);
+    answer_log(tx, &state, &req, page, &query, &filter).await
+}
+
+/// A failed attempt of a delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptResponse {
+    /// Its number, from 1.
+    attempt: i32,
+    at: String,
+    /// Why it failed.
+    error: String,
+    /// When the next attempt was due; null when the delivery died of it.
+    retry_at: Option<String>,
+}
+
+/// One delivery with the log of its failed attempts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryDetail {
+    id: Uuid,
+    event_id: Uuid,
+    event_kind: String,
+    subscriber_id: Uuid,
+    channel: Channel,
+    target: Option<String>,
+    status: String,
+    /// Attempts made (the successful one included); a redrive starts it
+    /// over, while the failed attempts stay in `attempts`.
+    attempt_count: i32,
+    last_error: Option<String>,
+    last_attempt_at: Option<String>,
+    next_attempt_at: Option<String>,
+    sent_at: Option<String>,
+    created_at: String,
+    /// Every failed attempt, oldest first (a successful one is `sent_at`).
+    attempts: Vec<AttemptResponse>,
+}
+
+fn detail(d: &DeliveryRecord, attempts: &[DeliveryAttempt]) -> DeliveryDetail {
+    let r = delivery_response(d);
+    DeliveryDetail {
+        id: r.id,
+        event_id: r.event_id,
+        event_kind: r.event_kind,
+        subscriber_id: r.subscriber_id,
+        channel: r.channel,
+        target: r.target,
+        status: r.status,
+        attempt_count: r.attempts,
+        last_error: r.last_error,
+        last_attempt_at: r.last_attempt_at,
+        next_attempt_at: r.next_attempt_at,
+        sent_at: r.sent_at,
+        created_at: r.created_at,
+        attempts: attempts
+            .iter()
+            .map(|a| AttemptResponse {
+                attempt: a.attempt,
+                at: heliograph_web::timestamp(a.at),
+                error: a.error.clone(),
+                retry_at: a.retry_at.map(heliograph_web::timestamp),
+            })
+            .collect(),
+    }
+}
+
+/// One delivery, with its failed attempts (viewer).
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/deliveries/{id}",
+    tag = "deliveries",
+    operation_id = "get_delivery",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."),
+        ("id" = Uuid, Path, description = "The delivery's id."),
+    ),
+    responses(
+        (status = 200, description = "The delivery.", body = DeliveryDetail),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn get(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id): (PageId, DeliveryId) = path_ids(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let (record, attempts) = tx.delivery_on_page(page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(detail(&record, &attempts)))
+}
+
+/// `{"deliveries": [ids]}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RedriveBody {
+    /// Dead deliveries to send again, at most 1,000; empty or absent: every
+    /// dead delivery of the page, the oldest 1,000 first.
+    deliveries: Option<Vec<String>>,
+}
+
+/// `{"redriven": [ids]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Redriven {
+    /// The deliveries now pending again (those named that were not dead, or
+    /// not of this page, are left as they are).
+    redriven: Vec<Uuid>,
+}
+
+/// Most deliveries one redrive takes.
+const REDRIVE_LIMIT: i64 = 1000;
+
+/// Sends dead deliveries again (editor): each goes back to `pending` with
+/// its attempts counted from zero (its failed attempts stay in the log) and
+/// is queued through the outbox (a `deliveries.redriven` event).
+#[utoipa::path(
+    post,
+    path = "/v1/pages/{page_id}/deliveries/redrive",
+    tag = "deliveries",
+    operation_id = "redrive_deliveries",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id.")),
+    request_body(content(
+        (RedriveBody = "application/json"),
+        (RedriveBody = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The deliveries redriven.", body = Redriven),
+        BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
+        TooManyRequests,
+    ),
+)]
+pub async fn redrive(
+    member: Member,
+    state: web::Data<AppState>,
+    page_id: web::Path<String>,
+    body: Input<RedriveBody>,
+) -> Result<HttpResponse, ApiError> {
+    let page: PageId = path_id(&page_id)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    tx.page(page).await?;
+    member.require(Role::Editor)?;
+    let ids: Vec<DeliveryId> = ids_in("deliveries", body.0.deliveries)?;
+    let redriven = tx.redrive_deliveries(page, &ids, REDRIVE_LIMIT).await?;
+    let redriven: Vec<Uuid> = redriven.iter().map(DeliveryId::as_uuid).collect();
+    if !redriven.is_empty() {
+        tx.audit(&member.audit(
+            "deliveries.redriven",
+            "page",
+            page.as_uuid(),
+            json!({"count": redriven.len(), "deliveries": redriven}),
+        ))
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Redriven { redriven }))
+}
