@@ -25,7 +25,7 @@ use heliograph_store::{
 };
 use uuid::Uuid;
 
-use crate::{BulkDeliver, Context, Deliver, FanOut, job_error};
+use crate::{BulkDeliver, Context, Deliver, FanOut, job_error, malformed};
 
 /// Subscribers handled per job (and per transaction).
 pub const BATCH: i64 = 500;
@@ -35,10 +35,6 @@ pub const BULK_AHEAD: u64 = 5_000;
 
 /// How long a later batch waits when the bulk lane is full.
 const BULK_WAIT: Duration = Duration::from_secs(1);
-
-fn malformed(err: serde_json::Error) -> JobError {
-    JobError::Permanent(anyhow::Error::new(err).context("Malformed event payload"))
-}
 
 /// Idempotent: deliveries are unique per event × subscriber × channel, and a
 /// re-run re-queues only the deliveries still pending, which the deliver job

@@ -276,64 +276,17 @@ pub async fn run(
         outbox_poll_interval,
         shutdown.clone(),
     ));
-    let fanout = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            ctx.queues
-                .run(concurrency, ctx.clone(), fanout::handle, shutdown)
-                .await;
-        })
-    };
-    let deliver = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            ctx.queues
-                .run(concurrency, ctx.clone(), deliver::handle, shutdown)
-                .await;
-        })
-    };
-    let bulk = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            ctx.queues
-                .run(
-                    concurrency,
-                    ctx.clone(),
-                    |job: BulkDeliver, ctx| deliver::handle(job.into(), ctx),
-                    shutdown,
-                )
-                .await;
-        })
-    };
-    let account = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            ctx.queues
-                .run(concurrency, ctx.clone(), account::handle, shutdown)
-                .await;
-        })
-    };
-    let invitation = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            ctx.queues
-                .run(
-                    concurrency,
-                    ctx.clone(),
-                    account::handle_invitation,
-                    shutdown,
-                )
-                .await;
-        })
-    };
-    let verify = {
-        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            ctx.queues
-                .run(concurrency, ctx.clone(), domains::handle, shutdown)
-                .await;
-        })
-    };
+    let fanout = spawn_queue(&ctx, concurrency, fanout::handle, &shutdown);
+    let deliver = spawn_queue(&ctx, concurrency, deliver::handle, &shutdown);
+    let bulk = spawn_queue(
+        &ctx,
+        concurrency,
+        |job: BulkDeliver, ctx| deliver::handle(job.into(), ctx),
+        &shutdown,
+    );
+    let account = spawn_queue(&ctx, concurrency, account::handle, &shutdown);
+    let invitation = spawn_queue(&ctx, concurrency, account::handle_invitation, &shutdown);
+    let verify = spawn_queue(&ctx, concurrency, domains::handle, &shutdown);
     let clock = tokio::spawn(clock(ctx.clone(), shutdown.clone()));
     let domain_clock = tokio::spawn(domain_clock(ctx.clone(), shutdown.clone()));
     let janitor = tokio::spawn(janitor(ctx, shutdown));
@@ -353,6 +306,26 @@ pub async fn run(
             tracing::error!(error = %err, "worker task panicked");
         }
     }
+}
+
+/// Runs `handler` on `J`'s queue, `concurrency` jobs at once, until `shutdown`.
+fn spawn_queue<J, F, Fut>(
+    ctx: &Context,
+    concurrency: usize,
+    handler: F,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()>
+where
+    J: Job,
+    F: Fn(J, Context) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
+{
+    let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        ctx.queues
+            .run(concurrency, ctx.clone(), handler, shutdown)
+            .await;
+    })
 }
 
 /// How often the clock looks for maintenances due to remind, start or complete.
@@ -521,6 +494,11 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
         tracing::warn!(jobs = queued, "re-queued stalled work");
     }
     Ok(queued)
+}
+
+/// An outbox payload that does not parse: it never will.
+fn malformed(err: serde_json::Error) -> JobError {
+    JobError::Permanent(anyhow::Error::new(err).context("Malformed event payload"))
 }
 
 /// A store failure as a job outcome: a missing row will never appear, anything else may pass.

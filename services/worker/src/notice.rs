@@ -18,7 +18,7 @@ use heliograph_notify::payloads::{
 use heliograph_store::{ComponentEventPayload, IncidentEventPayload, IncidentUpdate, TenantTx};
 use time::OffsetDateTime;
 
-use crate::{Context, job_error};
+use crate::{Context, job_error, malformed};
 
 /// How long a view is reused.
 const TTL: Duration = Duration::from_secs(60);
@@ -86,10 +86,6 @@ pub async fn event_view(
     let view = Arc::new(read(ctx, tx, event).await?);
     ctx.events.put((tenant, event), Arc::clone(&view));
     Ok(view)
-}
-
-fn malformed(err: serde_json::Error) -> JobError {
-    JobError::Permanent(anyhow::Error::new(err).context("Malformed event payload"))
 }
 
 async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView, JobError> {
