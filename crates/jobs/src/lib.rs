@@ -346,10 +346,55 @@ impl Queues {
                 Ok::<(), std::io::Error>(())
             })
             .await;
-        // apalis leaves a stopped worker registered; take it out ourselves.
-        let mut conn = self.conn.clone();
-        let _: Result<(), _> = conn.zrem(self.config::<J>().workers_set(), &name).await;
+        self.deregister::<J>(&name).await;
         result.map_err(|e| QueueError::Worker(e.to_string()))
+    }
+
+    /// Takes a stopped worker out of the registry, and puts the jobs it had
+    /// fetched but not run back at the head of the queue. apalis fetches in
+    /// batches, so a worker stopping holds a few jobs it never started; it
+    /// leaves them in its in-flight set and itself registered, and once it is
+    /// deregistered nothing looks at that set again. (A worker that dies
+    /// without stopping stays registered, and the others re-queue its jobs
+    /// when its heartbeats stop.) A job that did finish but whose
+    /// acknowledgement was not yet written runs again, which handlers absorb.
+    async fn deregister<J: Job>(&self, name: &str) {
+        let cfg = self.config::<J>();
+        let script = redis::Script::new(
+            r#"
+            local jobs = redis.call("smembers", KEYS[4])
+            if #jobs > 0 then
+                redis.call("lpush", KEYS[2], unpack(jobs))
+                redis.call("del", KEYS[4])
+                redis.call("del", KEYS[3])
+                redis.call("lpush", KEYS[3], 1)
+            end
+            redis.call("zrem", KEYS[1], ARGV[1])
+            return #jobs
+            "#,
+        );
+        let mut conn = self.conn.clone();
+        let requeued: Result<u64, _> = script
+            .key(cfg.workers_set())
+            .key(cfg.active_jobs_list())
+            .key(cfg.signal_list())
+            .key(format!("{}:{name}", cfg.inflight_jobs_set()))
+            .arg(name)
+            .invoke_async(&mut conn)
+            .await;
+        match requeued {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                job.queue = J::QUEUE,
+                jobs = n,
+                "returned unstarted jobs to the queue"
+            ),
+            // Redis is gone: the worker's entry stays, and the other workers
+            // re-queue its jobs as they would a crashed worker's.
+            Err(err) => {
+                tracing::warn!(job.queue = J::QUEUE, error = %err, "could not deregister the worker")
+            }
+        }
     }
 
     /// Runs one job and applies our retry policy to its outcome.

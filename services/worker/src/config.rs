@@ -51,9 +51,12 @@ pub struct WorkerConfig {
     pub domain_grace: Duration,
     /// Webhook, Slack and Teams receivers and the SMS provider.
     pub channels: ChannelConfig,
-    /// `METRICS_ADDR` (default `127.0.0.1:9464`; empty: off): where
+    /// `METRICS_ADDR` (default `127.0.0.1:9464`; `off`: none): where
     /// `GET /metrics` answers.
     pub metrics_addr: Option<SocketAddr>,
+    /// How often the records of finished jobs are purged from Redis and
+    /// stalled work is swept (`JANITOR_INTERVAL_SECONDS`, default 60).
+    pub janitor_interval: Duration,
 }
 
 /// Settings of the non-email channels.
@@ -183,6 +186,13 @@ impl WorkerConfig {
                 "must be between 50 and 60000",
             ));
         }
+        let janitor_seconds: u64 = s.parsed_or("JANITOR_INTERVAL_SECONDS", 60)?;
+        if !(1..=3600).contains(&janitor_seconds) {
+            return Err(SettingError::new(
+                "JANITOR_INTERVAL_SECONDS",
+                "must be between 1 and 3600",
+            ));
+        }
         let reminder_minutes: u64 = s.parsed_or("MAINTENANCE_REMINDER_MINUTES", 60)?;
         if !(1..=10_080).contains(&reminder_minutes) {
             return Err(SettingError::new(
@@ -232,26 +242,29 @@ impl WorkerConfig {
             domain_grace: Duration::from_secs(grace_days * 86_400),
             channels: ChannelConfig::from_settings(s, &urls)?,
             metrics_addr: metrics_addr(s)?,
+            janitor_interval: Duration::from_secs(janitor_seconds),
         })
     }
 }
 
-/// `DNS_NAMESERVER`: `ip:port`, or an address alone for port 53 (IPv6 with
-/// a port in brackets: `[2001:db8::53]:5353`).
+/// `METRICS_ADDR`: where `/metrics` is served, or `off`. (An empty value
+/// means unset, as for every setting, and so the default.)
 fn metrics_addr(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
     let raw = s.or("METRICS_ADDR", "127.0.0.1:9464");
     let raw = raw.trim();
-    if raw.is_empty() {
+    if raw.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
     raw.parse().map(Some).map_err(|_| {
         SettingError::new(
             "METRICS_ADDR",
-            "must be an address and port (127.0.0.1:9464), or empty for none",
+            "must be an address and port (127.0.0.1:9464), or `off`",
         )
     })
 }
 
+/// `DNS_NAMESERVER`: `ip:port`, or an address alone for port 53 (IPv6 with
+/// a port in brackets: `[2001:db8::53]:5353`).
 fn nameserver(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
     let raw = s.or("DNS_NAMESERVER", "");
     let raw = raw.trim();
@@ -292,6 +305,14 @@ mod tests {
         assert_eq!(c.domain_recheck, Duration::from_secs(6 * 3600));
         assert_eq!(c.domain_grace, Duration::from_secs(3 * 86_400));
         assert_eq!(c.custom_domains.cname_target().as_str(), "pages.localhost");
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.janitor_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn metrics_can_be_turned_off() {
+        let s = Settings::from_pairs(BASE.into_iter().chain([("METRICS_ADDR", "off")]));
+        assert_eq!(WorkerConfig::from_settings(&s).unwrap().metrics_addr, None);
     }
 
     #[test]
@@ -319,6 +340,8 @@ mod tests {
             ("DOMAIN_RECHECK_MINUTES", "1"),
             ("DOMAIN_GRACE_DAYS", "0"),
             ("CUSTOM_DOMAIN_CNAME_TARGET", "nodot"),
+            ("METRICS_ADDR", "9464"),
+            ("JANITOR_INTERVAL_SECONDS", "0"),
         ] {
             let s = Settings::from_pairs(BASE.into_iter().chain([(name, value)]));
             assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, name);

@@ -263,12 +263,14 @@ impl Context {
     }
 }
 
-/// Runs the relay, the fan-out and delivery workers and the janitor until
-/// `shutdown` fires; then lets the jobs in hand finish.
+/// Runs the relay, the fan-out and delivery workers and the janitor (every
+/// `janitor_interval`) until `shutdown` fires; then lets the jobs in hand
+/// finish.
 pub async fn run(
     ctx: Context,
     concurrency: usize,
     outbox_poll_interval: Duration,
+    janitor_interval: Duration,
     shutdown: CancellationToken,
 ) {
     let relay = tokio::spawn(relay::run(
@@ -289,7 +291,7 @@ pub async fn run(
     let verify = spawn_queue(&ctx, concurrency, domains::handle, &shutdown);
     let clock = tokio::spawn(clock(ctx.clone(), shutdown.clone()));
     let domain_clock = tokio::spawn(domain_clock(ctx.clone(), shutdown.clone()));
-    let janitor = tokio::spawn(janitor(ctx, shutdown));
+    let janitor = tokio::spawn(janitor(ctx, janitor_interval, shutdown));
     for task in [
         relay,
         fanout,
@@ -418,9 +420,9 @@ pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyho
 /// How long work may look stalled before the sweeper re-queues it.
 pub const SWEEP_AFTER: Duration = Duration::from_secs(600);
 
-/// Every minute: purges finished job records so Redis does not fill up, and
-/// sweeps for work whose job was lost.
-async fn janitor(ctx: Context, shutdown: CancellationToken) {
+/// Every `interval`: purges finished job records so Redis does not fill up,
+/// and sweeps for work whose job was lost.
+async fn janitor(ctx: Context, interval: Duration, shutdown: CancellationToken) {
     loop {
         for result in [
             ctx.queues.purge_finished::<FanOut>().await,
@@ -439,7 +441,7 @@ async fn janitor(ctx: Context, shutdown: CancellationToken) {
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = tokio::time::sleep(interval) => {}
         }
     }
 }

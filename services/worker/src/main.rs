@@ -9,6 +9,15 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // reqwest (webhooks, SMS) is built without a TLS provider of its own and
+    // panics at `Client::build()` unless one is installed process-wide.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        eprintln!("heliograph-worker: a TLS provider was already installed");
+        return ExitCode::FAILURE;
+    }
     match start().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -47,6 +56,7 @@ async fn start() -> anyhow::Result<()> {
         ctx,
         config.concurrency,
         config.outbox_poll_interval,
+        config.janitor_interval,
         shutdown,
     )
     .await;

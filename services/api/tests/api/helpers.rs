@@ -309,6 +309,7 @@ impl TestApp {
             ctx.clone(),
             4,
             Duration::from_millis(200),
+            Duration::from_secs(60),
             shutdown.clone(),
         ));
         Self {
