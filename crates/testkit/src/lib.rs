@@ -13,16 +13,19 @@
 //! for Twilio's Messages API, a paid service that cannot run here.
 //!
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
-//! own servers. This crate depends on no Heliograph crate, so any of them can
+//! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
+//! and Redis servers of one test's own, for tests that stop and restart them. This crate depends on no Heliograph crate, so any of them can
 //! use it as a dev-dependency.
 
 mod log;
 mod receiver;
 mod rfc2047;
+mod scratch;
 mod server;
 mod sms;
 mod smtp;
 
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
+pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};
 pub use smtp::{ReceivedMail, SinkOptions, SmtpMode, SmtpSink};

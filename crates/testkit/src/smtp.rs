@@ -14,7 +14,7 @@
 //! mode ([`SinkOptions::lean`]), keeps only the envelope and the Message-ID,
 //! so that a benchmark measures the sender rather than the sink.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -325,6 +325,24 @@ impl SmtpSink {
                 .filter(|m| m.is_for(address))
                 .filter_map(|m| m.message_id.clone())
                 .collect()
+        })
+    }
+
+    /// The Message-IDs of the accepted messages, by recipient (lower-cased),
+    /// in order; a message without one counts as an empty id. One pass over
+    /// what was accepted, for tests that check thousands of recipients.
+    #[must_use]
+    pub fn message_ids_by_recipient(&self) -> HashMap<String, Vec<String>> {
+        self.shared.mail.with(|mail| {
+            let mut by = HashMap::<String, Vec<String>>::new();
+            for m in mail {
+                for to in &m.recipients {
+                    by.entry(to.to_ascii_lowercase())
+                        .or_default()
+                        .push(m.message_id.clone().unwrap_or_default());
+                }
+            }
+            by
         })
     }
 

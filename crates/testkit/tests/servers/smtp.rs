@@ -82,6 +82,10 @@ async fn lettre_delivers_over_one_pooled_connection_and_the_sink_records_each_me
         sink.message_ids_for("ann@example.test"),
         ["<m0@acme.test>", "<m2@acme.test>"]
     );
+    let by = sink.message_ids_by_recipient();
+    assert_eq!(by.len(), 2);
+    assert_eq!(by["ann@example.test"], ["<m0@acme.test>", "<m2@acme.test>"]);
+    assert_eq!(by["bob@example.test"], ["<m1@acme.test>"]);
 }
 
 /// Reads from `stream` until `done` says the replies so far are complete.

@@ -24,7 +24,6 @@ mod openapi;
 mod page_cache;
 mod permissions;
 mod public;
-mod scratch;
 mod sessions;
 mod startup;
 mod status_model;

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{Infra, Tenant, TestApp};
-use crate::scratch::{ScratchPostgres, ScratchRedis};
+use heliograph_testkit::{ScratchPostgres, ScratchRedis};
 
 /// Every public document of a page, under its root.
 const DOCUMENTS: [&str; 15] = [

@@ -1,6 +1,11 @@
-//! The worker binary refuses to start on bad configuration, with one line
-//! naming the setting. (Its jobs are exercised end to end, with the API, in
-//! `services/api/tests/api/notifications.rs`.)
+//! The worker binary as a process: it refuses to start on bad configuration
+//! with one line naming the setting; it survives faults (`faults`) and stops
+//! cleanly (`shutdown`). Its jobs are exercised in-process, with the API, in
+//! `services/api/tests/api/`.
+
+mod faults;
+mod shutdown;
+mod world;
 
 use std::net::TcpListener;
 use std::process::Command;

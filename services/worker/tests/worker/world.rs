@@ -1,0 +1,345 @@
+//! The world of a process test: a database of its own, a Redis server of its
+//! own (so the test may stop it), the API in this process, an SMTP sink, and
+//! the worker as a real process of the binary under test, which the test may
+//! kill with SIGKILL or stop with SIGTERM.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use heliograph_api::{ApiConfig, Application};
+use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
+use heliograph_jobs::Queues;
+use heliograph_runtime::LogFormat;
+use heliograph_store::Store;
+use heliograph_testkit::{ScratchRedis, SmtpSink};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgPool};
+use uuid::Uuid;
+
+/// The link-signing key the API and the worker share in these tests.
+const LINK_SECRET: &str = "process-test-link-secret-0123456789";
+
+/// The API, the database, Redis and an SMTP sink of one test.
+pub struct World {
+    /// The API's base URL.
+    pub api: String,
+    /// A client that follows no redirects.
+    pub client: reqwest::Client,
+    /// The database's owner: sees every tenant's rows.
+    pub admin: PgPool,
+    /// The test's own Redis server.
+    pub redis: ScratchRedis,
+    /// The queues, as the worker sees them.
+    pub queues: Queues,
+    /// Where the worker sends email.
+    pub sink: SmtpSink,
+    namespace: String,
+    database_url: String,
+    database: String,
+    admin_url: String,
+}
+
+/// A tenant, as signup answered it.
+pub struct Tenant {
+    pub token: String,
+    pub page_id: String,
+    pub tenant_id: String,
+}
+
+impl World {
+    /// Creates and migrates a database, starts Redis, the sink and the API.
+    pub async fn start() -> Self {
+        static CRYPTO: Once = Once::new();
+        CRYPTO.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .or_else(|_| std::env::var("DATABASE_URL"))
+            .expect("DATABASE_URL is set: run the tests with `deploy/dev test`");
+        let database = format!("hg_test_{}", Uuid::new_v4().simple());
+        execute(&admin_url, format!(r#"create database "{database}""#)).await;
+        let options: PgConnectOptions = admin_url.parse().expect("a PostgreSQL URL");
+        let database_url = options.database(&database).to_url_lossy().to_string();
+        Store::migrate(&database_url)
+            .await
+            .expect("migrations apply");
+        let admin = PgPool::connect(&database_url)
+            .await
+            .expect("connects as the database's owner");
+
+        let redis = tokio::task::spawn_blocking(ScratchRedis::start)
+            .await
+            .expect("Redis starts");
+        let namespace = format!("test-{}", Uuid::new_v4().simple());
+        let queues = Queues::new(
+            heliograph_jobs::connect(&redis.url(), Duration::from_secs(5))
+                .await
+                .expect("Redis is reachable"),
+            namespace.clone(),
+        );
+        let sink = SmtpSink::start().await.expect("the SMTP sink starts");
+
+        let urls =
+            PublicUrls::new("http://heliograph.test", Some("heliograph.test")).expect("valid URLs");
+        let config = ApiConfig {
+            custom_domains: CustomDomains::new(
+                &urls,
+                Hostname::parse("cname_target", "pages.heliograph.test").expect("a host"),
+            ),
+            database_url: SecretString::from(database_url.clone()),
+            database_max_connections: 5,
+            redis_url: SecretString::from(redis.url()),
+            bind_addr: "127.0.0.1:0".parse().expect("a loopback address"),
+            urls,
+            jwt_secret: SecretString::from("process-test-jwt-secret-0123456789".to_owned()),
+            access_token_ttl_minutes: 15,
+            session_ttl_hours: 24,
+            trust_proxy_headers: true,
+            link_secret: SecretString::from(LINK_SECRET.to_owned()),
+            log_format: LogFormat::Text,
+            page_cache_poll: Duration::from_secs(3600),
+            page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
+        };
+        let app = Application::build(&config).await.expect("the API starts");
+        let api = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            api,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            admin,
+            redis,
+            queues,
+            sink,
+            namespace,
+            database_url,
+            database,
+            admin_url,
+        }
+    }
+
+    /// Starts the worker binary on this world, with the tests' settings
+    /// and `extra` ones over them.
+    pub fn worker(&self, extra: &[(&str, &str)]) -> WorkerProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_heliograph-worker"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.database_url)
+            .env("REDIS_URL", self.redis.url())
+            .env("QUEUE_NAMESPACE", &self.namespace)
+            .env("SMTP_URL", self.sink.url())
+            .env("PUBLIC_URL", "http://heliograph.test")
+            .env("BASE_DOMAIN", "heliograph.test")
+            .env("LINK_SECRET", LINK_SECRET)
+            .env("OUTBOX_POLL_INTERVAL_MS", "200")
+            // Parallel tests run several workers: none takes the metrics port.
+            .env("METRICS_ADDR", "off")
+            .env("DNS_NAMESERVER", "127.0.0.1:9")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").map_or("error", |_| "info"),
+            )
+            .stdin(Stdio::null());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        WorkerProcess {
+            child: Some(command.spawn().expect("the worker binary starts")),
+        }
+    }
+
+    /// The URL of `path` on the API.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// Sends `body` to `path` with `token`; answers the status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs a new tenant up.
+    pub async fn signup(&self) -> Tenant {
+        let slug = format!("t-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let response = self
+            .client
+            .post(self.url("/v1/signup"))
+            .json(&json!({
+                "name": "Acme Cloud", "slug": slug,
+                "email": format!("owner-{}@example.com", Uuid::new_v4().simple()),
+                "password": "correct horse battery",
+            }))
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("a JSON body");
+        Tenant {
+            token: body["token"].as_str().expect("a token").to_owned(),
+            page_id: body["page"]["id"].as_str().expect("a page").to_owned(),
+            tenant_id: body["tenant"]["id"].as_str().expect("a tenant").to_owned(),
+        }
+    }
+
+    /// Creates a component and answers its id.
+    pub async fn component(&self, t: &Tenant, name: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/pages/{}/components", t.page_id),
+                &t.token,
+                Some(&json!({"component": {"name": name}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("a component id").to_owned()
+    }
+
+    /// Opens an incident on `component` through the API; answers the status and body.
+    pub async fn open_incident(
+        &self,
+        t: &Tenant,
+        component: &str,
+        name: &str,
+    ) -> (StatusCode, Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/pages/{}/incidents", t.page_id),
+            &t.token,
+            Some(&json!({"incident": {
+                "name": name, "status": "investigating", "body": "Looking into it.",
+                "components": {component: "major_outage"},
+            }})),
+        )
+        .await
+    }
+
+    /// Adds `n` confirmed email subscribers (of every component) straight
+    /// into the database; answers their addresses.
+    pub async fn email_subscribers(&self, t: &Tenant, n: i32) -> Vec<String> {
+        let prefix = Uuid::new_v4().simple().to_string();
+        sqlx::query(
+            "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
+             select gen_random_uuid(), $1::uuid, $2::uuid, 'email', $3 || '-' || n || '@example.com', now()
+               from generate_series(1, $4) as n",
+        )
+        .bind(&t.tenant_id)
+        .bind(&t.page_id)
+        .bind(&prefix)
+        .bind(n)
+        .execute(&self.admin)
+        .await
+        .expect("subscribers are added");
+        (1..=n)
+            .map(|i| format!("{prefix}-{i}@example.com"))
+            .collect()
+    }
+
+    /// A count over the test's database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(&self.admin)
+            .await
+            .expect("the count query runs");
+        n
+    }
+
+    /// Drops the database and stops the servers.
+    pub async fn finish(self) {
+        self.sink.stop().await;
+        self.admin.close().await;
+        execute(
+            &self.admin_url,
+            format!(
+                r#"drop database if exists "{}" with (force)"#,
+                self.database
+            ),
+        )
+        .await;
+    }
+}
+
+async fn execute(admin_url: &str, statement: String) {
+    let options: PgConnectOptions = admin_url.parse().expect("a PostgreSQL URL");
+    let mut conn = options.connect().await.expect("PostgreSQL is reachable");
+    // The statement names only the test's own hg_test_<uuid> database.
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(&mut conn)
+        .await
+        .expect("the database statement runs");
+    conn.close().await.ok();
+}
+
+/// The worker binary, running.
+pub struct WorkerProcess {
+    child: Option<Child>,
+}
+
+impl WorkerProcess {
+    /// Kills it with SIGKILL, as a crash or an OOM kill would.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("the worker is killed");
+            child.wait().expect("the worker is reaped");
+        }
+    }
+
+    /// Sends SIGTERM, as an orchestrator does, and waits for it to exit.
+    pub async fn terminate(mut self, within: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("the worker runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM is sent");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("the worker's state") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                drop(child.kill());
+                panic!("the worker did not exit within {within:?} of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.kill());
+            drop(child.wait());
+        }
+    }
+}
+
+/// Waits until `done` holds, polling every 50 ms; fails the test after `timeout`.
+pub async fn until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
