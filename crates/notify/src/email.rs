@@ -118,6 +118,10 @@ pub enum SendError {
     /// Anything that may succeed later (4xx, connection, timeout).
     #[error("transient: {0}")]
     Transient(String),
+    /// The recipient told the provider to send them nothing more (a text
+    /// answered STOP): never send again.
+    #[error("unsubscribed: {0}")]
+    Unsubscribed(String),
 }
 
 impl SendError {

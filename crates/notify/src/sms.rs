@@ -42,6 +42,9 @@ impl std::fmt::Debug for TwilioSms {
     }
 }
 
+/// Twilio's error code for a recipient who answered STOP.
+const UNSUBSCRIBED_RECIPIENT: i64 = 21610;
+
 /// The body of a Twilio answer: a message's `sid`, or an error's `code`.
 #[derive(Deserialize)]
 struct Answer {
@@ -102,6 +105,13 @@ impl SmsProvider for TwilioSms {
             .and_then(|a| a.code)
             .map_or_else(String::new, |c| format!(" (provider code {c})"));
         match status.as_u16() {
+            // Twilio's "Attempt to send to unsubscribed recipient": they
+            // texted STOP to our number, and carriers hold us to it.
+            400 if answer.as_ref().and_then(|a| a.code) == Some(UNSUBSCRIBED_RECIPIENT) => {
+                Err(SendError::Unsubscribed(format!(
+                    "the recipient opted out of texts from this number{code}"
+                )))
+            }
             200..=299 => answer.and_then(|a| a.sid).ok_or_else(|| {
                 SendError::Transient("the SMS provider answered without a message id".to_owned())
             }),

@@ -85,6 +85,15 @@ async fn refusals_are_permanent_and_busy_answers_transient_without_naming_the_nu
             .is_ok()
     );
 
+    stand_in.stop_number("+14155550199");
+    let stopped = sender(&base, SmsStandIn::AUTH_TOKEN)
+        .send(&number("+14155550199"), "x")
+        .await;
+    let Err(SendError::Unsubscribed(message)) = stopped else {
+        panic!("a number that answered STOP is unsubscribed: {stopped:?}");
+    };
+    assert!(message.contains("21610"), "{message}");
+
     let unreachable = sender("http://127.0.0.1:9", SmsStandIn::AUTH_TOKEN)
         .send(&number("+14155550123"), "x")
         .await;

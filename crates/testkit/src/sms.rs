@@ -7,11 +7,11 @@
 //! sender uses (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP
 //! Basic auth, form fields `To`, `From`, `Body`) and nothing more.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -38,6 +38,8 @@ struct Shared {
     // The whole expected `Authorization` value, computed once.
     authorization: String,
     busy: AtomicU32,
+    // Numbers that answered STOP.
+    stopped: RwLock<HashSet<String>>,
     messages: Log<ReceivedSms>,
 }
 
@@ -48,8 +50,9 @@ struct Shared {
 /// message; `401` (code 20003) on wrong credentials or account; `400` (code
 /// 21211) for [`SmsStandIn::INVALID_NUMBER`], Twilio's magic test number for
 /// an invalid `To`, and (codes 21604, 21603, 21602) when `To`, `From` or
-/// `Body` is missing; `429` (code 20429) while [`SmsStandIn::busy`] has
-/// answers left. Dropping it stops it.
+/// `Body` is missing; `400` (code 21610, "unsubscribed recipient") for a
+/// number [`SmsStandIn::stop_number`] named; `429` (code 20429) while
+/// [`SmsStandIn::busy`] has answers left. Dropping it stops it.
 #[derive(Debug)]
 pub struct SmsStandIn {
     shared: Arc<Shared>,
@@ -86,6 +89,7 @@ impl SmsStandIn {
             account_sid: account_sid.to_owned(),
             authorization,
             busy: AtomicU32::new(0),
+            stopped: RwLock::default(),
             messages: Log::default(),
         });
         let data = web::Data::from(Arc::clone(&shared));
@@ -120,6 +124,16 @@ impl SmsStandIn {
     /// as Twilio does past an account's rate. Replaces a previous count.
     pub fn busy(&self, n: u32) {
         self.shared.busy.store(n, Ordering::Release);
+    }
+
+    /// Refuses texts to `number` from now on, as Twilio does once its owner
+    /// answered STOP (error 21610).
+    pub fn stop_number(&self, number: &str) {
+        self.shared
+            .stopped
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(number.to_owned());
     }
 
     /// Every message accepted so far, in order.
@@ -200,6 +214,18 @@ async fn create_message(
             StatusCode::BAD_REQUEST,
             21211,
             &format!("The 'To' number {to} is not a valid phone number."),
+        );
+    }
+    if shared
+        .stopped
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&to)
+    {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21610,
+            "Attempt to send to unsubscribed recipient",
         );
     }
     shared.messages.push(ReceivedSms { to, from, body });

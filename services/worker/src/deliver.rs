@@ -10,7 +10,7 @@ use heliograph_notify::payloads::{
 };
 use heliograph_notify::{
     ComponentLine, ConfirmationEmail, EmailMessage, HttpOutcome, IncidentEmail, RetryPolicy,
-    SmsProvider as _, WebhookSecret, signed_headers,
+    SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
 use heliograph_store::{DeliveryWork, FailureOutcome, StoreError, TenantTx};
 
@@ -43,8 +43,9 @@ enum Attempt {
     Failed(Failure),
     /// Not sent, and never will be: the reason is recorded.
     Skipped(&'static str),
-    /// The endpoint said it is gone (HTTP 410): it is unsubscribed.
-    Gone,
+    /// The target said it wants nothing more (an endpoint's HTTP 410, a
+    /// number's STOP): the subscriber is unsubscribed, for the reason given.
+    Gone(&'static str),
 }
 
 /// Idempotent: the delivery row is locked (`SKIP LOCKED`) while it is sent
@@ -90,16 +91,13 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             .mark_delivery_skipped(work.id, reason)
             .await
             .map_err(job_error)?,
-        Attempt::Gone => {
+        Attempt::Gone(reason) => {
             tx.unsubscribe_gone(work.subscriber_id)
                 .await
                 .map_err(job_error)?;
-            tx.mark_delivery_skipped(
-                work.id,
-                "the endpoint answered 410 Gone: it is unsubscribed",
-            )
-            .await
-            .map_err(job_error)?;
+            tx.mark_delivery_skipped(work.id, reason)
+                .await
+                .map_err(job_error)?;
         }
         Attempt::Failed(failure) => {
             retry_in = if failure.transient {
@@ -295,6 +293,9 @@ async fn sms(
     }
     Ok(match provider.send(&to, &text).await {
         Ok(_sid) => Attempt::Sent,
+        Err(SendError::Unsubscribed(_)) => {
+            Attempt::Gone("the number answered STOP to the provider: it is unsubscribed")
+        }
         Err(e) => Attempt::Failed(Failure {
             transient: e.is_transient(),
             error: e.to_string(),
@@ -347,7 +348,7 @@ async fn http(
     let answer = ctx.channels.http.post_json(url, headers, &body).await;
     match answer.outcome {
         HttpOutcome::Delivered => Attempt::Sent,
-        HttpOutcome::Gone => Attempt::Gone,
+        HttpOutcome::Gone => Attempt::Gone("the endpoint answered 410 Gone: it is unsubscribed"),
         HttpOutcome::Transient | HttpOutcome::Permanent => Attempt::Failed(Failure {
             transient: answer.outcome == HttpOutcome::Transient,
             error: answer

@@ -398,6 +398,41 @@ async fn sms_carries_only_openings_resolutions_and_maintenance_starts_within_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_that_answered_stop_to_the_provider_is_unsubscribed() {
+    let sms = SmsStandIn::start_with_credentials(SMS_SID, SMS_TOKEN)
+        .await
+        .expect("the stand-in");
+    let app = TestApp::spawn_on(Infra {
+        sms_url: Some(sms.base_url()),
+        ..Infra::default()
+    })
+    .await;
+    let t = app.signup().await;
+    let api = app.component(&t, "API").await;
+    let phone = PhoneNumber::parse("phone_number", "+14155550124").expect("a number");
+    subscribe(&app, &t, Target::Sms(phone), true).await;
+    sms.stop_number("+14155550124");
+
+    open_incident(&app, &t, &api, "Texting outage").await;
+    app.drain().await;
+    assert_eq!(sms.count(), 0);
+    let (status, reason, attempts): (String, String, i32) =
+        sqlx::query_as("select status, last_error, attempts from deliveries where channel = 'sms'")
+            .fetch_one(&app.admin)
+            .await
+            .expect("the text's delivery");
+    assert_eq!(status, "skipped", "not retried, not dead");
+    assert!(reason.contains("STOP"), "{reason}");
+    assert_eq!(attempts, 0);
+    let left = app
+        .count("select count(*) from subscribers where channel = 'sms' and unsubscribed_at is not null")
+        .await;
+    assert_eq!(left, 1, "the subscriber is unsubscribed");
+    app.finish().await;
+    sms.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_subscribers_get_a_confirmation_and_hear_nothing_else_until_they_confirm() {
     let receiver = HttpReceiver::start().await.expect("a receiver");
     let app = TestApp::spawn().await;
