@@ -339,8 +339,9 @@ async fn slack_and_teams_get_messages_in_their_own_formats_and_no_component_nois
     receiver.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sms_carries_only_openings_resolutions_and_maintenance_starts_within_the_budget() {
+/// An app whose worker texts through a stand-in, and a tenant with a
+/// component and one confirmed SMS subscriber at `number`.
+async fn texting(number: &str) -> (SmsStandIn, TestApp, Tenant, String) {
     let sms = SmsStandIn::start_with_credentials(SMS_SID, SMS_TOKEN)
         .await
         .expect("the stand-in");
@@ -351,8 +352,14 @@ async fn sms_carries_only_openings_resolutions_and_maintenance_starts_within_the
     .await;
     let t = app.signup().await;
     let api = app.component(&t, "API").await;
-    let phone = PhoneNumber::parse("phone_number", "+14155550123").expect("a number");
+    let phone = PhoneNumber::parse("phone_number", number).expect("a number");
     subscribe(&app, &t, Target::Sms(phone), true).await;
+    (sms, app, t, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_carries_only_openings_resolutions_and_maintenance_starts_within_the_budget() {
+    let (sms, app, t, api) = texting("+14155550123").await;
 
     let incident = open_incident(&app, &t, &api, "Texting outage").await;
     app.drain().await;
@@ -399,18 +406,7 @@ async fn sms_carries_only_openings_resolutions_and_maintenance_starts_within_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_number_that_answered_stop_to_the_provider_is_unsubscribed() {
-    let sms = SmsStandIn::start_with_credentials(SMS_SID, SMS_TOKEN)
-        .await
-        .expect("the stand-in");
-    let app = TestApp::spawn_on(Infra {
-        sms_url: Some(sms.base_url()),
-        ..Infra::default()
-    })
-    .await;
-    let t = app.signup().await;
-    let api = app.component(&t, "API").await;
-    let phone = PhoneNumber::parse("phone_number", "+14155550124").expect("a number");
-    subscribe(&app, &t, Target::Sms(phone), true).await;
+    let (sms, app, t, api) = texting("+14155550124").await;
     sms.stop_number("+14155550124");
 
     open_incident(&app, &t, &api, "Texting outage").await;

@@ -3,6 +3,7 @@
 //! the worker as a real process of the binary under test, which the test may
 //! kill with SIGKILL or stop with SIGTERM.
 
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -236,7 +237,7 @@ impl World {
 
     /// Adds `n` confirmed email subscribers (of every component) straight
     /// into the database; answers their addresses.
-    pub async fn email_subscribers(&self, t: &Tenant, n: i32) -> Vec<String> {
+    pub async fn email_subscribers(&self, t: &Tenant, n: i32) -> HashSet<String> {
         let prefix = Uuid::new_v4().simple().to_string();
         sqlx::query(
             "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
@@ -253,6 +254,14 @@ impl World {
         (1..=n)
             .map(|i| format!("{prefix}-{i}@example.com"))
             .collect()
+    }
+
+    /// The Message-IDs the sink accepted for each of `subscribers` that
+    /// heard anything (the owner's own account emails left out).
+    pub fn heard(&self, subscribers: &HashSet<String>) -> HashMap<String, Vec<String>> {
+        let mut by = self.sink.message_ids_by_recipient();
+        by.retain(|to, _| subscribers.contains(to));
+        by
     }
 
     /// A count over the test's database.
