@@ -90,6 +90,29 @@ impl Channel {
     pub const fn is_http(self) -> bool {
         matches!(self, Self::Webhook | Self::Slack | Self::Teams)
     }
+
+    /// How a subscriber's target is shown to the team. A Slack or Teams
+    /// incoming-webhook URL is a credential (whoever holds one posts to that
+    /// channel, often an end user's own), so only its origin and last four
+    /// characters are shown; addresses, numbers and webhook URLs (which the
+    /// receiver verifies by signature) are shown whole.
+    #[must_use]
+    pub fn shown_target(self, target: &str) -> String {
+        if !matches!(self, Self::Slack | Self::Teams) {
+            return target.to_owned();
+        }
+        let host_start = target.find("://").map_or(0, |i| i + 3);
+        let path_start = target[host_start..]
+            .find(['/', '?', '#'])
+            .map_or(target.len(), |i| host_start + i);
+        let rest = &target[path_start..];
+        let tail_start = rest
+            .char_indices()
+            .rev()
+            .nth(3)
+            .map_or(rest.len(), |(i, _)| i);
+        format!("{}/…{}", &target[..path_start], &rest[tail_start..])
+    }
 }
 
 wire_enum!(
@@ -362,6 +385,30 @@ impl PageStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_urls_are_shown_by_origin_and_last_four_characters_only() {
+        let slack = "https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXXabcd";
+        assert_eq!(
+            Channel::Slack.shown_target(slack),
+            "https://hooks.slack.com/…abcd"
+        );
+        assert_eq!(
+            Channel::Teams.shown_target("https://acme.webhook.office.com/webhookb2/é-cdef"),
+            "https://acme.webhook.office.com/…cdef"
+        );
+        assert_eq!(
+            Channel::Teams.shown_target("https://a.example/x"),
+            "https://a.example/…"
+        );
+        for (channel, target) in [
+            (Channel::Webhook, "https://example.com/hooks/status?k=1"),
+            (Channel::Email, "ann@example.com"),
+            (Channel::Sms, "+14155550123"),
+        ] {
+            assert_eq!(channel.shown_target(target), target);
+        }
+    }
 
     #[test]
     fn every_wire_form_round_trips() {

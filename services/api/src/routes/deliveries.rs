@@ -239,7 +239,7 @@ fn delivery_response(d: &DeliveryRecord) -> DeliveryResponse {
         event_kind: d.event_kind.clone(),
         subscriber_id: d.subscriber_id.as_uuid(),
         channel: d.channel,
-        target: d.target.clone(),
+        target: d.target.as_deref().map(|t| d.channel.shown_target(t)),
         status: d.status.clone(),
         attempts: d.attempts,
         last_error: d.last_error.clone(),

@@ -313,6 +313,20 @@ async fn slack_and_teams_get_messages_in_their_own_formats_and_no_component_nois
         (1, 1),
         "the incident only, no component change"
     );
+    let (status, log) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/pages/{}/deliveries?channel=slack", t.page_id),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(
+        log["deliveries"][0]["target"],
+        format!("http://{}/…lack", receiver.addr()).as_str(),
+        "the log never shows a chat URL whole: {log}"
+    );
     let slack = slack[0].json().expect("JSON");
     assert!(
         slack["text"]

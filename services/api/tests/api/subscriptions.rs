@@ -262,6 +262,19 @@ async fn slack_and_teams_endpoints_are_subscribers_of_their_own_kind_without_a_s
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["mode"], kind);
         assert!(body.get("webhook_secret").is_none(), "{body}");
+        // The URL is the credential to post in that channel: never shown whole.
+        let shown = format!("https://hooks.example.test/…{}", &kind[1..]);
+        assert_eq!(body["endpoint"], shown.as_str());
+        let (status, list) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/pages/{}/subscribers?type={kind}", t.page_id),
+                Some(&t.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list[0]["endpoint"], shown.as_str(), "{list}");
     }
     let (status, body) = add(
         &app,
