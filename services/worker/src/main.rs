@@ -9,6 +9,11 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // reqwest is built without a default crypto provider (see
+    // shared/reference/dependencies.md) and panics when the webhook and SMS
+    // clients are built unless one is installed first. The tests install it
+    // themselves, so only the binary ever missed it.
+    drop(rustls::crypto::ring::default_provider().install_default());
     match start().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
