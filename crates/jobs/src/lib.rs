@@ -273,6 +273,27 @@ impl Queues {
         self.push_envelope(Envelope { job, attempt: 0 }, None).await
     }
 
+    /// Queues `jobs` to run now, all in one round trip to Redis (one script
+    /// that pushes them all, or none).
+    pub async fn push_all<J: Job>(
+        &self,
+        jobs: impl IntoIterator<Item = J>,
+    ) -> Result<(), QueueError> {
+        let envelopes: Vec<Envelope<J>> = jobs
+            .into_iter()
+            .map(|job| Envelope { job, attempt: 0 })
+            .collect();
+        if envelopes.is_empty() {
+            return Ok(());
+        }
+        self.storage::<J>()
+            .push_bulk(envelopes)
+            .await
+            .map_err(|e| QueueError::Push(e.to_string()))?;
+        self.pushed.of(J::QUEUE).notify();
+        Ok(())
+    }
+
     /// Queues `job` to run after `delay` (one-second resolution).
     pub async fn push_after<J: Job>(&self, job: J, delay: Duration) -> Result<(), QueueError> {
         self.push_envelope(Envelope { job, attempt: 0 }, Some(delay))
@@ -533,6 +554,21 @@ mod tests {
             let got = tokio::time::timeout(Duration::from_secs(2), runs.recv()).await;
             assert_eq!(got.ok().flatten(), Some(n), "job {n} ran within 2 s");
         }
+        queues
+            .push_all((10..13).map(Ping))
+            .await
+            .expect("a push of three");
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let next = tokio::time::timeout(Duration::from_secs(2), runs.recv()).await;
+            got.push(
+                next.ok()
+                    .flatten()
+                    .expect("each of the three ran within 2 s"),
+            );
+        }
+        got.sort_unstable();
+        assert_eq!(got, [10, 11, 12]);
         shutdown.cancel();
         worker.await.expect("the worker stops");
         queues
