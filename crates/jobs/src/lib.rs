@@ -179,7 +179,10 @@ impl PushSignal {
 
 /// When a worker fetches: at once after a push by this process, otherwise
 /// every poll interval. A signal that arrives while the worker is busy is
-/// kept, and costs at most one fetch that finds nothing.
+/// kept, and costs at most one fetch that finds nothing. One that arrives
+/// while a fetch is on its way back (which finds nothing, having run before
+/// the push) is spent on that fetch: the job then waits for the next poll,
+/// as it would have without the signal.
 #[derive(Clone)]
 struct PushOrInterval {
     signal: Arc<PushSignal>,
@@ -194,10 +197,16 @@ impl PollStrategy for PushOrInterval {
     ) -> Poll<Option<()>> {
         // Registered before the flag is read, so a push in between still wakes us.
         self.signal.waker.register(cx.waker());
-        if self.signal.pushed.swap(false, Ordering::AcqRel) {
-            return Poll::Ready(Some(()));
+        let pushed = self.signal.pushed.swap(false, Ordering::AcqRel);
+        // Polled every time, pushed or not: a tick re-arms the interval's
+        // timer, and a timer that is never polled never wakes the worker,
+        // which would then sleep until the next push.
+        let tick = self.interval.poll_drive(cx, snapshot);
+        if pushed || tick.is_ready() {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
         }
-        self.interval.poll_drive(cx, snapshot)
     }
 }
 
@@ -553,6 +562,9 @@ mod tests {
             queues.push(Ping(n)).await.expect("a push");
             let got = tokio::time::timeout(Duration::from_secs(2), runs.recv()).await;
             assert_eq!(got.ok().flatten(), Some(n), "job {n} ran within 2 s");
+            // The worker fetches again once it has taken a job; the next
+            // push is to find it idle, not with that fetch on its way back.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         queues
             .push_all((10..13).map(Ping))
