@@ -18,18 +18,29 @@
 //! - **Workers are named per run** and deregistered at shutdown: apalis'
 //!   own shutdown leaves the name registered, which blocks a restart.
 //! - **Queues are polled** every 200 ms, since apalis otherwise notices a
-//!   new job only on its heartbeat.
+//!   new job only on its heartbeat; and a job pushed by this process wakes
+//!   this process' worker for its queue at once. Every hop of a
+//!   notification (relay → fan-out → deliver) is pushed by the worker that
+//!   runs the next one, so an idle system starts each hop without waiting
+//!   for a poll (two polls were about 200 ms of an incident's first
+//!   delivery). Other processes still notice the job at their next poll.
 //!
 //! Jobs are delivered at least once (a crashed worker's jobs are re-queued
 //! after its heartbeats stop), so every handler must be idempotent.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use apalis::prelude::{
-    AbortError, BackendExt, Data, TaskBuilder, TaskSink, WorkerBuilder, WorkerBuilderExt,
+    AbortError, BackendExt, Data, IntervalStrategy, PollSnapshot, PollStrategy, TaskBuilder,
+    TaskSink, WorkerBuilder, WorkerBuilderExt,
 };
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use futures::task::AtomicWaker;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -137,6 +148,66 @@ pub fn page_changes_channel(namespace: &str) -> String {
 pub struct Queues {
     conn: ConnectionManager,
     namespace: String,
+    poll_interval: Duration,
+    pushed: Arc<PushSignals>,
+}
+
+/// One [`PushSignal`] per queue, shared by the clones of a [`Queues`].
+#[derive(Default)]
+struct PushSignals(Mutex<HashMap<&'static str, Arc<PushSignal>>>);
+
+impl PushSignals {
+    fn of(&self, queue: &'static str) -> Arc<PushSignal> {
+        let mut signals = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(signals.entry(queue).or_default())
+    }
+}
+
+/// "A job was pushed here": set by a push, taken by the queue's worker.
+#[derive(Default)]
+struct PushSignal {
+    pushed: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl PushSignal {
+    fn notify(&self) {
+        self.pushed.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+/// When a worker fetches: at once after a push by this process, otherwise
+/// every poll interval. A signal that arrives while the worker is busy is
+/// kept, and costs at most one fetch that finds nothing. One that arrives
+/// while a fetch is on its way back (which finds nothing, having run before
+/// the push) is spent on that fetch: the job then waits for the next poll,
+/// as it would have without the signal.
+#[derive(Clone)]
+struct PushOrInterval {
+    signal: Arc<PushSignal>,
+    interval: IntervalStrategy,
+}
+
+impl PollStrategy for PushOrInterval {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        snapshot: &PollSnapshot,
+    ) -> Poll<Option<()>> {
+        // Registered before the flag is read, so a push in between still wakes us.
+        self.signal.waker.register(cx.waker());
+        let pushed = self.signal.pushed.swap(false, Ordering::AcqRel);
+        // Polled every time, pushed or not: a tick re-arms the interval's
+        // timer, and a timer that is never polled never wakes the worker,
+        // which would then sleep until the next push.
+        let tick = self.interval.poll_drive(cx, snapshot);
+        if pushed || tick.is_ready() {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 impl std::fmt::Debug for Queues {
@@ -157,7 +228,18 @@ impl Queues {
         Self {
             conn,
             namespace: namespace.into(),
+            poll_interval: POLL_INTERVAL,
+            pushed: Arc::default(),
         }
+    }
+
+    /// The same queues, with workers that poll Redis every `interval`
+    /// instead of every 200 ms (jobs pushed by this process still wake them
+    /// at once).
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
     }
 
     /// The key prefix.
@@ -200,6 +282,27 @@ impl Queues {
         self.push_envelope(Envelope { job, attempt: 0 }, None).await
     }
 
+    /// Queues `jobs` to run now, all in one round trip to Redis (one script
+    /// that pushes them all, or none).
+    pub async fn push_all<J: Job>(
+        &self,
+        jobs: impl IntoIterator<Item = J>,
+    ) -> Result<(), QueueError> {
+        let envelopes: Vec<Envelope<J>> = jobs
+            .into_iter()
+            .map(|job| Envelope { job, attempt: 0 })
+            .collect();
+        if envelopes.is_empty() {
+            return Ok(());
+        }
+        self.storage::<J>()
+            .push_bulk(envelopes)
+            .await
+            .map_err(|e| QueueError::Push(e.to_string()))?;
+        self.pushed.of(J::QUEUE).notify();
+        Ok(())
+    }
+
     /// Queues `job` to run after `delay` (one-second resolution).
     pub async fn push_after<J: Job>(&self, job: J, delay: Duration) -> Result<(), QueueError> {
         self.push_envelope(Envelope { job, attempt: 0 }, Some(delay))
@@ -220,7 +323,11 @@ impl Queues {
                     .await
             }
         };
-        result.map_err(|e| QueueError::Push(e.to_string()))
+        result.map_err(|e| QueueError::Push(e.to_string()))?;
+        if delay.is_none() {
+            self.pushed.of(J::QUEUE).notify();
+        }
+        Ok(())
     }
 
     /// The counts of `J`'s queue.
@@ -336,7 +443,10 @@ impl Queues {
             async move { queues.handle(envelope, ctx, handler).await }
         };
         let worker = WorkerBuilder::new(name.clone())
-            .backend(self.storage::<J>().poll_with_interval(POLL_INTERVAL))
+            .backend(self.storage::<J>().poll_with_strategy(PushOrInterval {
+                signal: self.pushed.of(J::QUEUE),
+                interval: IntervalStrategy::new(self.poll_interval),
+            }))
             .data(ctx)
             .concurrency(concurrency)
             .build(task);
@@ -455,5 +565,72 @@ mod tests {
         assert_eq!(backoff(30, 0.5), Duration::from_secs(300));
         assert_eq!(backoff(1, 0.0), Duration::from_millis(800));
         assert_eq!(backoff(1, 1.0), Duration::from_millis(1200));
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Ping(u32);
+
+    impl Job for Ping {
+        const QUEUE: &'static str = "ping";
+    }
+
+    /// With a poll interval of a minute, only the push itself can have woken
+    /// the worker.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_pushed_by_this_process_runs_at_once_not_at_the_next_poll() {
+        let url = std::env::var("REDIS_URL").expect("REDIS_URL is set");
+        let conn = connect(&url, Duration::from_secs(5))
+            .await
+            .expect("Redis answers");
+        let queues = Queues::new(conn, format!("test-wake-{}", uuid::Uuid::now_v7().simple()))
+            .with_poll_interval(Duration::from_secs(60));
+        let (ran, mut runs) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let shutdown = CancellationToken::new();
+        let worker = {
+            let (queues, shutdown) = (queues.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                queues
+                    .run(
+                        2,
+                        ran,
+                        |job: Ping, ran: tokio::sync::mpsc::UnboundedSender<u32>| async move {
+                            ran.send(job.0).map_err(|e| JobError::Permanent(e.into()))
+                        },
+                        shutdown,
+                    )
+                    .await;
+            })
+        };
+        // Past the worker's first fetch, which finds nothing.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for n in 0..3 {
+            queues.push(Ping(n)).await.expect("a push");
+            let got = tokio::time::timeout(Duration::from_secs(2), runs.recv()).await;
+            assert_eq!(got.ok().flatten(), Some(n), "job {n} ran within 2 s");
+            // The worker fetches again once it has taken a job; the next
+            // push is to find it idle, not with that fetch on its way back.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        queues
+            .push_all((10..13).map(Ping))
+            .await
+            .expect("a push of three");
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let next = tokio::time::timeout(Duration::from_secs(2), runs.recv()).await;
+            got.push(
+                next.ok()
+                    .flatten()
+                    .expect("each of the three ran within 2 s"),
+            );
+        }
+        got.sort_unstable();
+        assert_eq!(got, [10, 11, 12]);
+        shutdown.cancel();
+        worker.await.expect("the worker stops");
+        queues
+            .delete_all()
+            .await
+            .expect("the test's keys are deleted");
     }
 }

@@ -266,6 +266,12 @@ impl Store {
     /// Sends one account email: locks the row if unsent and still usable,
     /// runs `send`, and marks it sent in the same transaction; `Ok(false)`
     /// when there was nothing to send.
+    ///
+    /// The lock is waited for, not skipped: the relay pushes the job while
+    /// its claim still holds the row, and a job that skipped it then would
+    /// send nothing until the sweeper re-queued the link ten minutes later.
+    /// A second job for the same link waits for the first to commit and then
+    /// finds the row sent (PostgreSQL re-reads a row it waited for).
     pub async fn send_account_email<F, Fut, E>(
         &self,
         id: Uuid,
@@ -280,7 +286,7 @@ impl Store {
             "select t.id, t.kind, u.email::text as email, t.expires_at
                from account_tokens t join users u on u.id = t.user_id
               where t.id = $1 and t.sent_at is null and t.used_at is null and t.expires_at > now()
-                for update of t skip locked",
+                for update of t",
         )
         .bind(id)
         .fetch_optional(&mut *tx)

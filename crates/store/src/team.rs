@@ -382,7 +382,8 @@ impl TenantTx {
 
     /// Sends one invitation email: locks it if unsent and still usable, runs
     /// `send`, marks it sent in the same transaction; `Ok(false)` when there
-    /// was nothing to send.
+    /// was nothing to send. The lock is waited for, not skipped, for the
+    /// reason given at `Store::send_account_email`.
     pub async fn send_invitation_email<F, Fut, E>(
         &mut self,
         id: Uuid,
@@ -397,7 +398,7 @@ impl TenantTx {
                from invitations i join tenants t on t.id = i.tenant_id
               where i.tenant_id = $1 and i.id = $2 and i.sent_at is null
                 and i.accepted_at is null and i.revoked_at is null and i.expires_at > now()
-                for update of i skip locked",
+                for update of i",
         )
         .bind(self.tenant.as_uuid())
         .bind(id)

@@ -160,6 +160,7 @@ struct Shared {
     refused_transient: AtomicUsize,
     refused_permanent: AtomicUsize,
     queue_id: AtomicUsize,
+    accepted_bytes: AtomicUsize,
 }
 
 impl Shared {
@@ -225,6 +226,7 @@ impl SmtpSink {
             refused_transient: AtomicUsize::new(0),
             refused_permanent: AtomicUsize::new(0),
             queue_id: AtomicUsize::new(0),
+            accepted_bytes: AtomicUsize::new(0),
         });
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -306,6 +308,14 @@ impl SmtpSink {
     #[must_use]
     pub fn count(&self) -> usize {
         self.shared.mail.len()
+    }
+
+    /// The size of the accepted messages together, in octets after
+    /// dot-unstuffing (headers and body, CRLF line ends): kept in every mode,
+    /// so that a benchmark can say how large the messages it timed were.
+    #[must_use]
+    pub fn accepted_bytes(&self) -> usize {
+        self.shared.accepted_bytes.load(Ordering::Relaxed)
     }
 
     /// How many accepted messages had `address` among their recipients.
@@ -697,6 +707,7 @@ async fn receive<R: AsyncBufRead + Unpin>(
     } else {
         (None, Vec::new())
     };
+    shared.accepted_bytes.fetch_add(size, Ordering::Relaxed);
     shared.mail.push(ReceivedMail {
         from: transaction.from.unwrap_or_default(),
         recipients: transaction.recipients,

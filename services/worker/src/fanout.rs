@@ -124,26 +124,26 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
     if job.after.is_none() {
         tracing::info!(tenant.id = %job.tenant_id, event.id = %event.id, event.kind = %event.kind, "fanning out");
     }
-    // A redrive may name thousands: it takes the bulk lane.
+    // A redrive may name thousands: it takes the bulk lane. A batch's jobs
+    // go to Redis in one round trip, not one per job.
     let first = job.after.is_none() && kind != EventKind::DeliveriesRedriven;
-    for delivery_id in pending {
-        let pushed = if first {
-            ctx.queues
-                .push(Deliver {
-                    tenant_id: job.tenant_id,
-                    delivery_id,
-                })
-                .await
-        } else {
-            ctx.queues
-                .push(BulkDeliver {
-                    tenant_id: job.tenant_id,
-                    delivery_id,
-                })
-                .await
-        };
-        pushed.map_err(|e| JobError::Transient(e.into()))?;
-    }
+    let tenant_id = job.tenant_id;
+    let pushed = if first {
+        ctx.queues
+            .push_all(pending.into_iter().map(|delivery_id| Deliver {
+                tenant_id,
+                delivery_id,
+            }))
+            .await
+    } else {
+        ctx.queues
+            .push_all(pending.into_iter().map(|delivery_id| BulkDeliver {
+                tenant_id,
+                delivery_id,
+            }))
+            .await
+    };
+    pushed.map_err(|e| JobError::Transient(e.into()))?;
     if let Some(cursor) = next {
         ctx.queues
             .push(FanOut {

@@ -231,6 +231,7 @@ impl Context {
         let dns = DnsChecker::new(config.dns_nameserver, domains::DNS_TIMEOUT).context(
             "DNS_NAMESERVER: is not set and the system's resolver configuration cannot be read",
         )?;
+        let channels = Channels::new(&config.channels)?;
         let store = Store::connect(
             config.database_url.expose_secret(),
             config.database_max_connections,
@@ -248,7 +249,7 @@ impl Context {
             mailer,
             urls: config.urls.clone(),
             email_retry: config.channels.email_retry.clone(),
-            channels: Channels::new(&config.channels)?,
+            channels,
             events: notice::EventCache::default(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,

@@ -364,3 +364,28 @@ async fn stop_closes_the_listener_and_open_connections() {
     let mut buf = [0_u8; 16];
     assert_eq!(open.read(&mut buf).await.unwrap(), 0, "closed by the sink");
 }
+
+#[tokio::test]
+async fn accepted_bytes_add_up_the_messages_as_received_in_lean_mode_too() {
+    let full = SmtpSink::start().await.unwrap();
+    let lean = SmtpSink::start_with(SinkOptions::lean()).await.unwrap();
+    let messages = [
+        mail("ann@example.test", "b1", "short"),
+        mail("bob@example.test", "b2", "a somewhat longer subject"),
+    ];
+    for sink in [&full, &lean] {
+        let mailer = transport(&sink.url());
+        for m in &messages {
+            mailer.send_raw(m.envelope(), &m.formatted()).await.unwrap();
+        }
+        assert!(sink.wait_for_count(2, WAIT).await);
+    }
+    let raw: usize = full
+        .messages()
+        .iter()
+        .map(|m| m.raw.as_ref().map_or(0, Vec::len))
+        .sum();
+    assert!(raw > 0);
+    assert_eq!(full.accepted_bytes(), raw, "as recorded, dot-unstuffed");
+    assert_eq!(lean.accepted_bytes(), raw, "the same without recording");
+}
