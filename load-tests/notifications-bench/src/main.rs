@@ -35,11 +35,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use heliograph_domain::IncidentStatus;
-use heliograph_notify::IncidentEmail;
+use heliograph_domain::{EmailAddress, IncidentStatus};
+use heliograph_notify::{IncidentEmail, Mailer};
 use heliograph_testkit::{HttpReceiver, SinkOptions, SmtpSink};
-use lettre::message::{Mailbox, MultiPart, header};
-use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -316,40 +315,6 @@ fn rendered_email(page: &Page, incident: &str) -> anyhow::Result<heliograph_noti
     .render()?)
 }
 
-/// The message `heliograph_notify::Mailer::send` builds, header for header.
-fn mailer_message(
-    from: &Mailbox,
-    to: Mailbox,
-    id: uuid::Uuid,
-    message: &heliograph_notify::EmailMessage,
-) -> anyhow::Result<Message> {
-    let mut builder = Message::builder();
-    if let Some(url) = &message.unsubscribe {
-        builder = builder
-            .raw_header(header::HeaderValue::new(
-                header::HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!("<{url}>"),
-            ))
-            .raw_header(header::HeaderValue::new(
-                header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_owned(),
-            ));
-    }
-    Ok(builder
-        .from(from.clone())
-        .to(to)
-        .subject(&message.subject)
-        .message_id(Some(format!("<{id}@heliograph.localhost>")))
-        .raw_header(header::HeaderValue::new(
-            header::HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".to_owned(),
-        ))
-        .multipart(MultiPart::alternative_plain_html(
-            message.text.clone(),
-            message.html.clone(),
-        ))?)
-}
-
 /// `n` as `bulk-<n>@bench.test`: the inverse of the subscribers' addresses.
 fn bulk_index(address: &str) -> Option<usize> {
     address
@@ -457,7 +422,8 @@ async fn email_bare(
 ) -> anyhow::Result<Throughput> {
     let n = s.emails;
     let message = Arc::new(rendered_email(page, "Elevated API errors")?);
-    let from: Mailbox = EMAIL_FROM.parse()?;
+    // Builds the very messages `Mailer::send` sends (it is not used to send).
+    let builder = Arc::new(Mailer::new(&sink.url(), EMAIL_FROM.parse()?)?);
     // As `Mailer` builds its transport: lettre's default pool (10 idle connections).
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&sink.url())?
         .timeout(Some(Duration::from_secs(15)))
@@ -468,9 +434,9 @@ async fn email_bare(
     let started = Instant::now();
     let mut senders = Vec::with_capacity(s.concurrency);
     for _ in 0..s.concurrency {
-        let (transport, from, message, next) = (
+        let (transport, builder, message, next) = (
             transport.clone(),
-            from.clone(),
+            Arc::clone(&builder),
             Arc::clone(&message),
             Arc::clone(&next),
         );
@@ -480,8 +446,9 @@ async fn email_bare(
                 if i > n {
                     return Ok::<_, anyhow::Error>(());
                 }
-                let to: Mailbox = format!("bulk-{i}@bench.test").parse()?;
-                let email = mailer_message(&from, to, uuid::Uuid::new_v4(), &message)?;
+                let to = EmailAddress::parse("email", &format!("bulk-{i}@bench.test"))
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                let email = builder.message(uuid::Uuid::new_v4(), &to, &message)?;
                 transport.send(email).await?;
             }
         }));
