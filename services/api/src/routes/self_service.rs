@@ -191,6 +191,23 @@ struct Pending {
     webhook_secret: Option<String>,
 }
 
+/// What every public form POST checks first: the page exists, the method
+/// is POST, and the body is a form or JSON.
+fn public_post(
+    req: &HttpRequest,
+    route: Option<PageKey>,
+) -> Result<(PageKey, Format), Box<HttpResponse>> {
+    let Some(key) = route else {
+        return Err(Box::new(not_found_page()));
+    };
+    if req.method() != Method::POST {
+        return Err(Box::new(method_not_allowed("POST")));
+    }
+    let format =
+        Format::of(req).ok_or_else(|| Box::new(ApiError::UnsupportedMediaType.error_response()))?;
+    Ok((key, format))
+}
+
 /// `POST {page}/subscriptions`.
 pub(super) async fn subscribe(
     req: &HttpRequest,
@@ -199,14 +216,9 @@ pub(super) async fn subscribe(
     prefix: &str,
     body: &web::Bytes,
 ) -> HttpResponse {
-    let Some((tenant, page)) = route else {
-        return not_found_page();
-    };
-    if req.method() != Method::POST {
-        return method_not_allowed("POST");
-    }
-    let Some(format) = Format::of(req) else {
-        return ApiError::UnsupportedMediaType.error_response();
+    let ((tenant, page), format) = match public_post(req, route) {
+        Ok(checked) => checked,
+        Err(response) => return *response,
     };
     let outcome = async {
         state
@@ -540,14 +552,9 @@ pub(super) async fn confirm_sms(
     prefix: &str,
     body: &web::Bytes,
 ) -> HttpResponse {
-    let Some((tenant, page)) = route else {
-        return not_found_page();
-    };
-    if req.method() != Method::POST {
-        return method_not_allowed("POST");
-    }
-    let Some(format) = Format::of(req) else {
-        return ApiError::UnsupportedMediaType.error_response();
+    let ((tenant, page), format) = match public_post(req, route) {
+        Ok(checked) => checked,
+        Err(response) => return *response,
     };
     let outcome = async {
         state
