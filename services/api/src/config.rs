@@ -38,6 +38,9 @@ pub struct ApiConfig {
     /// How often each replica reads which public pages changed, when Redis
     /// brings no news (`PAGE_CACHE_POLL_SECONDS`, default 5).
     pub page_cache_poll: std::time::Duration,
+    /// Incident pages each replica keeps per page and in all, once rendered
+    /// (`PAGE_CACHE_MEMO_PER_PAGE`, default 256; `PAGE_CACHE_MEMO_MAX_MB`, default 64).
+    pub page_memo: crate::public_pages::MemoLimits,
     /// The Redis channel replicas (and workers) nudge each other on about
     /// page changes: `<QUEUE_NAMESPACE>:page-changes`, as the worker names it.
     pub page_changes_channel: String,
@@ -79,6 +82,20 @@ impl ApiConfig {
                 "must be between 1 and 3600",
             ));
         }
+        let memo_per_page = s.parsed_or("PAGE_CACHE_MEMO_PER_PAGE", 256_usize)?;
+        if memo_per_page > 100_000 {
+            return Err(SettingError::new(
+                "PAGE_CACHE_MEMO_PER_PAGE",
+                "must be between 0 and 100000",
+            ));
+        }
+        let memo_max_mb = s.parsed_or("PAGE_CACHE_MEMO_MAX_MB", 64_usize)?;
+        if memo_max_mb > 1 << 20 {
+            return Err(SettingError::new(
+                "PAGE_CACHE_MEMO_MAX_MB",
+                "must be between 0 and 1048576",
+            ));
+        }
         Ok(Self {
             custom_domains: s.custom_domains(&urls)?,
             database_url: s.secret("DATABASE_URL")?,
@@ -93,6 +110,10 @@ impl ApiConfig {
             trust_proxy_headers: s.parsed_or("TRUST_PROXY_HEADERS", false)?,
             log_format: s.log_format()?,
             page_cache_poll: std::time::Duration::from_secs(page_cache_poll),
+            page_memo: crate::public_pages::MemoLimits {
+                per_page: memo_per_page,
+                max_bytes: memo_max_mb << 20,
+            },
             page_changes_channel: heliograph_jobs::page_changes_channel(
                 &s.or("QUEUE_NAMESPACE", "heliograph"),
             ),
@@ -121,13 +142,30 @@ mod tests {
     fn defaults_fill_everything_but_the_secrets_and_urls() {
         let c = with(&[]).unwrap();
         assert_eq!(c.bind_addr.port(), 8080);
+        assert_eq!(c.page_memo.per_page, 256);
+        assert_eq!(c.page_memo.max_bytes, 64 << 20);
+        let c = with(&[
+            ("PAGE_CACHE_MEMO_PER_PAGE", "10"),
+            ("PAGE_CACHE_MEMO_MAX_MB", "2"),
+        ])
+        .unwrap();
+        assert_eq!(c.page_memo.per_page, 10);
+        assert_eq!(c.page_memo.max_bytes, 2 << 20);
         assert_eq!(c.urls.page_url("acme"), "http://acme.localhost:8080");
     }
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let cases: [(&[(&str, &str)], &str); 7] = [
             (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (
+                &[("PAGE_CACHE_MEMO_PER_PAGE", "-1")],
+                "PAGE_CACHE_MEMO_PER_PAGE",
+            ),
+            (
+                &[("PAGE_CACHE_MEMO_MAX_MB", "99999999")],
+                "PAGE_CACHE_MEMO_MAX_MB",
+            ),
             (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
             (

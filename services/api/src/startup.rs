@@ -48,6 +48,8 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The public pages, for the tests that drive them directly.
+    pages: Arc<PublicPages>,
     /// Stops the public pages' background readers when the server stops.
     shutdown: CancellationToken,
 }
@@ -82,6 +84,7 @@ impl Application {
             CacheSettings {
                 channel: config.page_changes_channel.clone(),
                 poll_interval: config.page_cache_poll,
+                memo: config.page_memo,
             },
             shutdown.clone(),
         )
@@ -104,7 +107,7 @@ impl Application {
             domains: config.custom_domains.clone(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
-            pages,
+            pages: Arc::clone(&pages),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -139,6 +142,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            pages,
             shutdown,
         })
     }
@@ -147,6 +151,12 @@ impl Application {
     #[must_use]
     pub const fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The public pages this server answers from.
+    #[must_use]
+    pub fn pages(&self) -> Arc<PublicPages> {
+        Arc::clone(&self.pages)
     }
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.

@@ -109,11 +109,36 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "Connections handed out by the database pool (every query takes one).",
         state.store.acquisitions(),
     );
+    let memory = state.pages.memory();
     metric(
         "heliograph_page_snapshots",
         "gauge",
         "Public page snapshots held in memory.",
-        state.pages.snapshot_count() as u64,
+        memory.snapshots as u64,
+    );
+    metric(
+        "heliograph_page_snapshot_bytes",
+        "gauge",
+        "Bytes of the documents of the snapshots held (gzipped copies included).",
+        memory.snapshot_bytes as u64,
+    );
+    metric(
+        "heliograph_page_memo_entries",
+        "gauge",
+        "Incident pages rendered on request and kept (PAGE_CACHE_MEMO_PER_PAGE per page at most).",
+        memory.memo.entries as u64,
+    );
+    metric(
+        "heliograph_page_memo_bytes",
+        "gauge",
+        "Bytes of the incident pages kept (PAGE_CACHE_MEMO_MAX_MB at most).",
+        memory.memo.bytes as u64,
+    );
+    metric(
+        "heliograph_page_memo_evictions_total",
+        "counter",
+        "Incident pages dropped to keep within the memo's bounds.",
+        state.pages.memo_evictions(),
     );
     metric(
         "heliograph_page_snapshot_builds_total",

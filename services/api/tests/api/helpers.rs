@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use heliograph_api::public_pages::MemoLimits;
 use heliograph_api::{ApiConfig, Application};
 use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
@@ -77,6 +78,8 @@ pub struct Infra {
     pub sms_url: Option<String>,
     /// An SMTP server (default: the shared maildev, `SMTP_URL`).
     pub smtp_url: Option<String>,
+    /// The bounds of the incident page memo (default: the settings' defaults).
+    pub page_memo: Option<MemoLimits>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -264,6 +267,10 @@ impl TestApp {
             // Changes reach the pages by the Redis nudge; tests that need
             // the poll (or its absence) set their own interval.
             page_cache_poll: Duration::from_secs(3600),
+            page_memo: infra.page_memo.unwrap_or(MemoLimits {
+                per_page: 256,
+                max_bytes: 64 << 20,
+            }),
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
         };
         let app = Application::build(&config).await.expect("the API starts");

@@ -101,6 +101,10 @@ impl World {
             link_secret: SecretString::from(LINK_SECRET.to_owned()),
             log_format: LogFormat::Text,
             page_cache_poll: Duration::from_secs(3600),
+            page_memo: heliograph_api::public_pages::MemoLimits {
+                per_page: 256,
+                max_bytes: 64 << 20,
+            },
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
         };
         let app = Application::build(&config).await.expect("the API starts");
