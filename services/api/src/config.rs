@@ -17,6 +17,9 @@ pub struct ApiConfig {
     pub redis_url: SecretString,
     /// Listen address (`BIND_ADDR`, default `127.0.0.1:8080`; port 0 picks one).
     pub bind_addr: SocketAddr,
+    /// Where the operators' endpoints (`/metrics`, `/internal/*`) are served
+    /// instead of `bind_addr` (`ADMIN_ADDR`, default none: on `bind_addr`).
+    pub admin_addr: Option<SocketAddr>,
     /// Platform origin and page host names (`PUBLIC_URL`, `BASE_DOMAIN`).
     pub urls: PublicUrls,
     /// Custom domains' CNAME target and the platform's own names
@@ -102,6 +105,7 @@ impl ApiConfig {
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: s.secret("REDIS_URL")?,
             bind_addr: s.parsed_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            admin_addr: admin_addr(s)?,
             urls,
             jwt_secret,
             link_secret,
@@ -119,6 +123,21 @@ impl ApiConfig {
             ),
         })
     }
+}
+
+/// `ADMIN_ADDR`: an address and port, or unset (an empty value is unset).
+fn admin_addr(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
+    let raw = s.or("ADMIN_ADDR", "");
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| {
+        SettingError::new(
+            "ADMIN_ADDR",
+            "must be an address and port (127.0.0.1:9465), or unset",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -142,13 +161,16 @@ mod tests {
     fn defaults_fill_everything_but_the_secrets_and_urls() {
         let c = with(&[]).unwrap();
         assert_eq!(c.bind_addr.port(), 8080);
+        assert_eq!(c.admin_addr, None);
         assert_eq!(c.page_memo.per_page, 256);
         assert_eq!(c.page_memo.max_bytes, 64 << 20);
         let c = with(&[
+            ("ADMIN_ADDR", "127.0.0.1:9465"),
             ("PAGE_CACHE_MEMO_PER_PAGE", "10"),
             ("PAGE_CACHE_MEMO_MAX_MB", "2"),
         ])
         .unwrap();
+        assert_eq!(c.admin_addr, Some("127.0.0.1:9465".parse().unwrap()));
         assert_eq!(c.page_memo.per_page, 10);
         assert_eq!(c.page_memo.max_bytes, 2 << 20);
         assert_eq!(c.urls.page_url("acme"), "http://acme.localhost:8080");
@@ -156,8 +178,9 @@ mod tests {
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 7] = [
+        let cases: [(&[(&str, &str)], &str); 8] = [
             (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (&[("ADMIN_ADDR", "localhost")], "ADMIN_ADDR"),
             (
                 &[("PAGE_CACHE_MEMO_PER_PAGE", "-1")],
                 "PAGE_CACHE_MEMO_PER_PAGE",

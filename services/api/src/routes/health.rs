@@ -90,8 +90,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text. Counters of this process only; no
-/// tenant data. Keep it off the public internet (the load balancer should
-/// not route it), as every operator's metrics endpoint.
+/// tenant data. Served on `ADMIN_ADDR` when set (and then not on
+/// `BIND_ADDR`); keep it off the public internet either way.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering;

@@ -50,6 +50,8 @@ fn install_crypto() {
 /// A running API and worker with a database of their own.
 pub struct TestApp {
     pub address: String,
+    /// The operators' listener, when the test asked for one (`ADMIN_ADDR`).
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     /// The database's owner: sees every tenant's rows, for assertions.
@@ -78,6 +80,9 @@ pub struct Infra {
     pub sms_url: Option<String>,
     /// An SMTP server (default: the shared maildev, `SMTP_URL`).
     pub smtp_url: Option<String>,
+    /// Serve `/metrics` and `/internal/*` on a listener of their own
+    /// (`ADMIN_ADDR`) rather than on the public one.
+    pub admin_listener: bool,
     /// The bounds of the incident page memo (default: the settings' defaults).
     pub page_memo: Option<MemoLimits>,
 }
@@ -257,6 +262,9 @@ impl TestApp {
             database_max_connections: 5,
             redis_url: SecretString::from(redis_url.clone()),
             bind_addr: "127.0.0.1:0".parse().expect("loopback address"),
+            admin_addr: infra
+                .admin_listener
+                .then(|| "127.0.0.1:0".parse().expect("loopback address")),
             urls: urls.clone(),
             jwt_secret: SecretString::from("test-secret-test-secret-test-secret!".to_owned()),
             access_token_ttl_minutes: 15,
@@ -276,6 +284,9 @@ impl TestApp {
         let app = Application::build(&config).await.expect("the API starts");
         let config_kept = config.clone();
         let address = format!("http://127.0.0.1:{}", app.port());
+        let admin_address = app
+            .admin_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         tokio::spawn(app.run_until_stopped());
 
         let redis = redis::aio::ConnectionManager::new(
@@ -321,6 +332,7 @@ impl TestApp {
         ));
         Self {
             address,
+            admin_address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 // Each test is its own client address (the API trusts the

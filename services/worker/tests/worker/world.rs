@@ -93,6 +93,7 @@ impl World {
             database_max_connections: 5,
             redis_url: SecretString::from(redis.url()),
             bind_addr: "127.0.0.1:0".parse().expect("a loopback address"),
+            admin_addr: None,
             urls,
             jwt_secret: SecretString::from("process-test-jwt-secret-0123456789".to_owned()),
             access_token_ttl_minutes: 15,
