@@ -17,6 +17,9 @@ pub struct ApiConfig {
     pub redis_url: SecretString,
     /// Listen address (`BIND_ADDR`, default `127.0.0.1:8080`; port 0 picks one).
     pub bind_addr: SocketAddr,
+    /// Where the operators' endpoints (`/metrics`, `/internal/*`) are served
+    /// instead of `bind_addr` (`ADMIN_ADDR`, default none: on `bind_addr`).
+    pub admin_addr: Option<SocketAddr>,
     /// Platform origin and page host names (`PUBLIC_URL`, `BASE_DOMAIN`).
     pub urls: PublicUrls,
     /// Custom domains' CNAME target and the platform's own names
@@ -38,6 +41,9 @@ pub struct ApiConfig {
     /// How often each replica reads which public pages changed, when Redis
     /// brings no news (`PAGE_CACHE_POLL_SECONDS`, default 5).
     pub page_cache_poll: std::time::Duration,
+    /// Incident pages each replica keeps per page and in all, once rendered
+    /// (`PAGE_CACHE_MEMO_PER_PAGE`, default 256; `PAGE_CACHE_MEMO_MAX_MB`, default 64).
+    pub page_memo: crate::public_pages::MemoLimits,
     /// The Redis channel replicas (and workers) nudge each other on about
     /// page changes: `<QUEUE_NAMESPACE>:page-changes`, as the worker names it.
     pub page_changes_channel: String,
@@ -79,12 +85,27 @@ impl ApiConfig {
                 "must be between 1 and 3600",
             ));
         }
+        let memo_per_page = s.parsed_or("PAGE_CACHE_MEMO_PER_PAGE", 256_usize)?;
+        if memo_per_page > 100_000 {
+            return Err(SettingError::new(
+                "PAGE_CACHE_MEMO_PER_PAGE",
+                "must be between 0 and 100000",
+            ));
+        }
+        let memo_max_mb = s.parsed_or("PAGE_CACHE_MEMO_MAX_MB", 64_usize)?;
+        if memo_max_mb > 1 << 20 {
+            return Err(SettingError::new(
+                "PAGE_CACHE_MEMO_MAX_MB",
+                "must be between 0 and 1048576",
+            ));
+        }
         Ok(Self {
             custom_domains: s.custom_domains(&urls)?,
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: s.secret("REDIS_URL")?,
             bind_addr: s.parsed_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            admin_addr: admin_addr(s)?,
             urls,
             jwt_secret,
             link_secret,
@@ -93,11 +114,30 @@ impl ApiConfig {
             trust_proxy_headers: s.parsed_or("TRUST_PROXY_HEADERS", false)?,
             log_format: s.log_format()?,
             page_cache_poll: std::time::Duration::from_secs(page_cache_poll),
+            page_memo: crate::public_pages::MemoLimits {
+                per_page: memo_per_page,
+                max_bytes: memo_max_mb << 20,
+            },
             page_changes_channel: heliograph_jobs::page_changes_channel(
                 &s.or("QUEUE_NAMESPACE", "heliograph"),
             ),
         })
     }
+}
+
+/// `ADMIN_ADDR`: an address and port, or unset (an empty value is unset).
+fn admin_addr(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
+    let raw = s.or("ADMIN_ADDR", "");
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| {
+        SettingError::new(
+            "ADMIN_ADDR",
+            "must be an address and port (127.0.0.1:9465), or unset",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -121,13 +161,34 @@ mod tests {
     fn defaults_fill_everything_but_the_secrets_and_urls() {
         let c = with(&[]).unwrap();
         assert_eq!(c.bind_addr.port(), 8080);
+        assert_eq!(c.admin_addr, None);
+        assert_eq!(c.page_memo.per_page, 256);
+        assert_eq!(c.page_memo.max_bytes, 64 << 20);
+        let c = with(&[
+            ("ADMIN_ADDR", "127.0.0.1:9465"),
+            ("PAGE_CACHE_MEMO_PER_PAGE", "10"),
+            ("PAGE_CACHE_MEMO_MAX_MB", "2"),
+        ])
+        .unwrap();
+        assert_eq!(c.admin_addr, Some("127.0.0.1:9465".parse().unwrap()));
+        assert_eq!(c.page_memo.per_page, 10);
+        assert_eq!(c.page_memo.max_bytes, 2 << 20);
         assert_eq!(c.urls.page_url("acme"), "http://acme.localhost:8080");
     }
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let cases: [(&[(&str, &str)], &str); 8] = [
             (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+            (&[("ADMIN_ADDR", "localhost")], "ADMIN_ADDR"),
+            (
+                &[("PAGE_CACHE_MEMO_PER_PAGE", "-1")],
+                "PAGE_CACHE_MEMO_PER_PAGE",
+            ),
+            (
+                &[("PAGE_CACHE_MEMO_MAX_MB", "99999999")],
+                "PAGE_CACHE_MEMO_MAX_MB",
+            ),
             (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
             (

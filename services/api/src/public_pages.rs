@@ -10,7 +10,8 @@
 //!   v2 JSON documents, feeds, badge, widget) rendered once, with its ETag.
 //!   Query strings and headers select nothing but the document, so none can
 //!   bypass it. Incident pages are rendered on first request from the
-//!   snapshot's data and kept with it.
+//!   snapshot's data and kept in a bounded memo ([`memo`]); an id the
+//!   snapshot does not hold leaves nothing behind.
 //! - **Freshness**: triggers append every change to a page's public content
 //!   to `page_changes` (whoever wrote it). After a change, the api (and the
 //!   worker) publish a nudge on Redis; every replica then reads what changed
@@ -43,6 +44,11 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::routes::uptime::page_days;
+
+mod memo;
+
+use memo::Memo;
+pub use memo::{MemoLimits, MemoUse};
 
 /// A document of a page, as its path names it (under the page's root).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -217,14 +223,27 @@ impl Rendered {
 pub struct Snapshot {
     /// Whose page.
     pub tenant_id: TenantId,
+    /// Which page.
+    pub page_id: PageId,
+    /// Which build of it: every snapshot built in this process has its own.
+    generation: u64,
     /// What it was rendered from (members' views and incident pages render from it).
     pub page: Arc<PublicPage>,
     docs: HashMap<(Doc, Base), Rendered>,
-    incidents: Mutex<HashMap<(uuid::Uuid, Base), Option<Rendered>>>,
+    /// `/status/<slug>`, as the page's slug is spelled (whatever a request spelled).
+    path_prefix: String,
+    /// The documents' bytes, gzipped copies included.
+    bytes: usize,
 }
 
 impl Snapshot {
-    fn build(tenant_id: TenantId, page: PublicPage, slug_base: &str) -> anyhow::Result<Self> {
+    fn build(
+        tenant_id: TenantId,
+        page_id: PageId,
+        generation: u64,
+        page: PublicPage,
+        slug_base: &str,
+    ) -> anyhow::Result<Self> {
         let mut docs = HashMap::new();
         for doc in Doc::ALL {
             for base in [Base::Host, Base::Path] {
@@ -239,11 +258,15 @@ impl Snapshot {
                 docs.insert((doc, base), Rendered::new(body, doc.content_type()));
             }
         }
+        let bytes = docs.values().map(memo::weight).sum();
         Ok(Self {
             tenant_id,
+            page_id,
+            generation,
             page: Arc::new(page),
             docs,
-            incidents: Mutex::new(HashMap::new()),
+            path_prefix: slug_base.to_owned(),
+            bytes,
         })
     }
 
@@ -256,23 +279,6 @@ impl Snapshot {
             &Base::Host
         };
         self.docs.get(&(doc, base.clone()))
-    }
-
-    /// An incident's page for anonymous visitors, rendered once per snapshot;
-    /// `None` when the snapshot's history does not hold it.
-    pub fn incident(&self, id: uuid::Uuid, base: &Base, prefix: &str) -> Option<Rendered> {
-        let mut memo = self
-            .incidents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        memo.entry((id, base.clone()))
-            .or_insert_with(|| {
-                heliograph_web::render_incident(&self.page, Audience::Public, prefix, id)
-                    .ok()
-                    .flatten()
-                    .map(|html| Rendered::new(html, "text/html; charset=utf-8"))
-            })
-            .clone()
     }
 }
 
@@ -348,6 +354,24 @@ pub struct CacheSettings {
     pub channel: String,
     /// How often `page_changes` is read without a nudge.
     pub poll_interval: Duration,
+    /// The bounds of what is rendered on request and kept (incident pages).
+    pub memo: MemoLimits,
+}
+
+/// What the public pages hold in memory now, for `/metrics` and the tests:
+/// nothing in it may grow with what requests name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagesMemory {
+    /// Snapshots held (one per page read since start).
+    pub snapshots: usize,
+    /// Their documents' bytes.
+    pub snapshot_bytes: usize,
+    /// The memo of documents rendered on request.
+    pub memo: MemoUse,
+    /// Pages being built now.
+    pub building: usize,
+    /// Routes held: slugs and verified custom domains (from the database only).
+    pub routes: usize,
 }
 
 /// The public pages of every tenant, in memory. One per process, shared by
@@ -362,6 +386,10 @@ pub struct PublicPages {
     settings: CacheSettings,
     routes: RwLock<Arc<Routes>>,
     snapshots: RwLock<HashMap<PageId, Arc<Snapshot>>>,
+    /// Incident pages rendered on request, bounded.
+    memo: Memo,
+    /// The generation of the next snapshot built.
+    generation: AtomicU64,
     /// Pages whose snapshot is being (re)built, so a stampede builds once;
     /// and those of them that changed meanwhile, so the build runs again.
     building: Mutex<Building>,
@@ -413,6 +441,8 @@ impl PublicPages {
             urls,
             redis,
             publisher,
+            memo: Memo::new(settings.memo),
+            generation: AtomicU64::new(1),
             settings,
             routes: RwLock::new(Arc::new(Routes::default())),
             snapshots: RwLock::new(HashMap::new()),
@@ -497,6 +527,27 @@ impl PublicPages {
             .cloned()
     }
 
+    /// An incident's page for anonymous visitors: from the memo, or rendered
+    /// from the snapshot's data and kept (within the memo's bounds); `None`,
+    /// keeping nothing, when the snapshot does not hold that incident.
+    pub fn incident(&self, snapshot: &Snapshot, id: uuid::Uuid, base: &Base) -> Option<Rendered> {
+        let key = (id, base.clone());
+        if let Some(r) = self.memo.get(snapshot.page_id, snapshot.generation, &key) {
+            return Some(r);
+        }
+        let prefix = match base {
+            Base::Host => "",
+            Base::Path => snapshot.path_prefix.as_str(),
+        };
+        let html = heliograph_web::render_incident(&snapshot.page, Audience::Public, prefix, id)
+            .ok()
+            .flatten()?;
+        let rendered = Rendered::new(html, "text/html; charset=utf-8");
+        self.memo
+            .insert(snapshot.page_id, snapshot.generation, key, rendered.clone());
+        Some(rendered)
+    }
+
     /// The snapshot of a page: from memory when built; otherwise built now
     /// (once, however many ask at the same time).
     pub async fn get(&self, route: Option<PageKey>) -> Lookup {
@@ -556,18 +607,18 @@ impl PublicPages {
         match outcome {
             Ok(Some(snapshot)) => {
                 self.stats.builds.fetch_add(1, Ordering::Relaxed);
+                let generation = snapshot.generation;
                 self.snapshots
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(page, Arc::new(snapshot));
+                // What older snapshots rendered on request goes with them.
+                self.memo.forget_older(&page, generation);
                 Ok(())
             }
             Ok(None) => {
                 // Deleted: forget it.
-                self.snapshots
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&page);
+                self.forget(&page);
                 Ok(())
             }
             Err(e) => {
@@ -625,8 +676,9 @@ impl PublicPages {
             uptime,
             as_of: now,
         };
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let render = tokio::task::spawn_blocking(move || {
-            Snapshot::build(tenant, public, &format!("/status/{slug}"))
+            Snapshot::build(tenant, page, generation, public, &format!("/status/{slug}"))
         });
         Ok(Some(render.await.context("the render task panicked")??))
     }
@@ -682,10 +734,7 @@ impl PublicPages {
         let routes = self.routes();
         for page in pages {
             let Some(tenant) = routes.tenant_of.get(&page).copied() else {
-                self.snapshots
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&page);
+                self.forget(&page);
                 continue;
             };
             {
@@ -755,6 +804,15 @@ impl PublicPages {
         }
     }
 
+    /// Drops a page's snapshot and what was rendered from it.
+    fn forget(&self, page: &PageId) {
+        self.snapshots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(page);
+        self.memo.forget(page);
+    }
+
     /// How many snapshots are held.
     #[must_use]
     pub fn snapshot_count(&self) -> usize {
@@ -762,5 +820,40 @@ impl PublicPages {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
+    }
+
+    /// What is held in memory now.
+    #[must_use]
+    pub fn memory(&self) -> PagesMemory {
+        let (snapshots, snapshot_bytes) = {
+            let held = self
+                .snapshots
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (held.len(), held.values().map(|s| s.bytes).sum())
+        };
+        let building = self.building_lock();
+        let building = building.now.len() + building.changed.len();
+        let routes = self.routes();
+        PagesMemory {
+            snapshots,
+            snapshot_bytes,
+            memo: self.memo.usage(),
+            building,
+            routes: routes.by_slug.len() + routes.by_host.len(),
+        }
+    }
+
+    /// Connections the process' database pool has handed out, ever (every
+    /// query takes one; also on `/metrics`).
+    #[must_use]
+    pub fn database_acquisitions(&self) -> u64 {
+        self.store.acquisitions()
+    }
+
+    /// Incident pages evicted from the memo by its bounds since start.
+    #[must_use]
+    pub fn memo_evictions(&self) -> u64 {
+        self.memo.evictions()
     }
 }

@@ -1,6 +1,6 @@
 //! Building and running the HTTP server.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,10 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The operators' listener (`ADMIN_ADDR`), when it has one of its own.
+    admin: Option<(u16, Server)>,
+    /// The public pages, for the tests that drive them directly.
+    pages: Arc<PublicPages>,
     /// Stops the public pages' background readers when the server stops.
     shutdown: CancellationToken,
 }
@@ -82,6 +86,7 @@ impl Application {
             CacheSettings {
                 channel: config.page_changes_channel.clone(),
                 poll_interval: config.page_cache_poll,
+                memo: config.page_memo,
             },
             shutdown.clone(),
         )
@@ -104,8 +109,14 @@ impl Application {
             domains: config.custom_domains.clone(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
-            pages,
+            pages: Arc::clone(&pages),
         });
+        let admin = match config.admin_addr {
+            Some(addr) => Some(admin_server(addr, &state)?),
+            None => None,
+        };
+        // Without a listener of their own, the operators' endpoints are on this one.
+        let operator_routes = admin.is_none();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(crate::input::strip_json_suffix))
@@ -130,7 +141,7 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|_, _| error::ApiError::NotFound.into()),
                 )
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, operator_routes))
         })
         .listen(listener)
         .context("BIND_ADDR: cannot serve")?
@@ -139,6 +150,8 @@ impl Application {
         Ok(Self {
             port,
             server,
+            admin,
+            pages,
             shutdown,
         })
     }
@@ -149,10 +162,54 @@ impl Application {
         self.port
     }
 
+    /// The port of the operators' listener, when `ADMIN_ADDR` is set.
+    #[must_use]
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
+    }
+
+    /// The public pages this server answers from.
+    #[must_use]
+    pub fn pages(&self) -> Arc<PublicPages> {
+        Arc::clone(&self.pages)
+    }
+
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let outcome = self.server.await;
+        let outcome = match self.admin {
+            Some((_, admin)) => {
+                let (public, admin) = tokio::join!(self.server, admin);
+                public.and(admin)
+            }
+            None => self.server.await,
+        };
         self.shutdown.cancel();
         outcome
     }
+}
+
+/// The operators' listener: `/metrics`, `/internal/*` (Caddy's on-demand
+/// TLS question), `/healthz` and `/readyz`; nothing else. One worker: it
+/// answers a scraper and a proxy, not the internet.
+fn admin_server(addr: SocketAddr, state: &web::Data<AppState>) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("ADMIN_ADDR: cannot listen on {addr}"))?;
+    let port = listener
+        .local_addr()
+        .context("ADMIN_ADDR: no local address")?
+        .port();
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(routes::request_id_header))
+            .wrap(TracingLogger::<routes::RequestSpan>::new())
+            .app_data(state.clone())
+            .configure(routes::configure_admin)
+    })
+    .workers(1)
+    .listen(listener)
+    .context("ADMIN_ADDR: cannot serve")?
+    .shutdown_timeout(10)
+    .run();
+    Ok((port, server))
 }

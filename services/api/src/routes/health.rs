@@ -90,8 +90,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text. Counters of this process only; no
-/// tenant data. Keep it off the public internet (the load balancer should
-/// not route it), as every operator's metrics endpoint.
+/// tenant data. Served on `ADMIN_ADDR` when set (and then not on
+/// `BIND_ADDR`); keep it off the public internet either way.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering;
@@ -109,11 +109,36 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "Connections handed out by the database pool (every query takes one).",
         state.store.acquisitions(),
     );
+    let memory = state.pages.memory();
     metric(
         "heliograph_page_snapshots",
         "gauge",
         "Public page snapshots held in memory.",
-        state.pages.snapshot_count() as u64,
+        memory.snapshots as u64,
+    );
+    metric(
+        "heliograph_page_snapshot_bytes",
+        "gauge",
+        "Bytes of the documents of the snapshots held (gzipped copies included).",
+        memory.snapshot_bytes as u64,
+    );
+    metric(
+        "heliograph_page_memo_entries",
+        "gauge",
+        "Incident pages rendered on request and kept (PAGE_CACHE_MEMO_PER_PAGE per page at most).",
+        memory.memo.entries as u64,
+    );
+    metric(
+        "heliograph_page_memo_bytes",
+        "gauge",
+        "Bytes of the incident pages kept (PAGE_CACHE_MEMO_MAX_MB at most).",
+        memory.memo.bytes as u64,
+    );
+    metric(
+        "heliograph_page_memo_evictions_total",
+        "counter",
+        "Incident pages dropped to keep within the memo's bounds.",
+        state.pages.memo_evictions(),
     );
     metric(
         "heliograph_page_snapshot_builds_total",

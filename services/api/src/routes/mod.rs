@@ -168,19 +168,22 @@ route_table! {
     }
 }
 
-/// All routes. Page hosts (`<slug>.<base domain>`) see only the public page;
-/// the platform host serves the API (the tables above, its OpenAPI
-/// document and Swagger UI), health checks and `/status/<slug>/`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// All routes of the public listener. Page hosts (`<slug>.<base domain>`)
+/// see only the public page; the platform host serves the API (the tables
+/// above, its OpenAPI document and Swagger UI), health checks and
+/// `/status/<slug>/` — and the operators' endpoints only when `operator`
+/// (no `ADMIN_ADDR`: they have no listener of their own).
+pub fn configure(cfg: &mut web::ServiceConfig, operator: bool) {
     cfg.service(
         web::scope("")
             .guard(guard::fn_guard(public::is_page_host))
             .default_service(web::to(public::by_host)),
     )
-    .configure(register_health)
-    .route("/metrics", web::get().to(health::metrics))
-    .route("/internal/tls/ask", web::get().to(public::tls_ask))
-    .service(
+    .configure(register_health);
+    if operator {
+        register_operator(cfg);
+    }
+    cfg.service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(
                 crate::idempotency::middleware,
@@ -193,6 +196,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::scope("/status/{slug}").default_service(web::to(public::by_path)))
     .default_service(web::to(not_found));
+}
+
+/// The routes of the operators' listener (`ADMIN_ADDR`): health checks and
+/// the operators' endpoints, whatever the `Host`.
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.configure(register_health);
+    register_operator(cfg);
+    cfg.default_service(web::to(not_found));
+}
+
+/// `/metrics` and `/internal/*`: for the operators' scraper and proxy only.
+fn register_operator(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics))
+        .route("/internal/tls/ask", web::get().to(public::tls_ask));
 }
 
 /// After a successful change through the API, the public pages catch up

@@ -138,7 +138,7 @@ async fn serve(
     }
     let rendered = match (doc, incident) {
         (Some(doc), _) => snapshot.doc(doc, base).cloned(),
-        (None, Some(id)) => snapshot.incident(id, base, prefix),
+        (None, Some(id)) => state.pages.incident(&snapshot, id, base),
         (None, None) => None,
     };
     let csp = doc.unwrap_or(Doc::Page).content_security_policy();

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use heliograph_api::public_pages::MemoLimits;
 use heliograph_api::{ApiConfig, Application};
 use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
@@ -49,6 +50,8 @@ fn install_crypto() {
 /// A running API and worker with a database of their own.
 pub struct TestApp {
     pub address: String,
+    /// The operators' listener, when the test asked for one (`ADMIN_ADDR`).
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     /// The database's owner: sees every tenant's rows, for assertions.
@@ -77,6 +80,11 @@ pub struct Infra {
     pub sms_url: Option<String>,
     /// An SMTP server (default: the shared maildev, `SMTP_URL`).
     pub smtp_url: Option<String>,
+    /// Serve `/metrics` and `/internal/*` on a listener of their own
+    /// (`ADMIN_ADDR`) rather than on the public one.
+    pub admin_listener: bool,
+    /// The bounds of the incident page memo (default: the settings' defaults).
+    pub page_memo: Option<MemoLimits>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -254,6 +262,9 @@ impl TestApp {
             database_max_connections: 5,
             redis_url: SecretString::from(redis_url.clone()),
             bind_addr: "127.0.0.1:0".parse().expect("loopback address"),
+            admin_addr: infra
+                .admin_listener
+                .then(|| "127.0.0.1:0".parse().expect("loopback address")),
             urls: urls.clone(),
             jwt_secret: SecretString::from("test-secret-test-secret-test-secret!".to_owned()),
             access_token_ttl_minutes: 15,
@@ -264,11 +275,18 @@ impl TestApp {
             // Changes reach the pages by the Redis nudge; tests that need
             // the poll (or its absence) set their own interval.
             page_cache_poll: Duration::from_secs(3600),
+            page_memo: infra.page_memo.unwrap_or(MemoLimits {
+                per_page: 256,
+                max_bytes: 64 << 20,
+            }),
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
         };
         let app = Application::build(&config).await.expect("the API starts");
         let config_kept = config.clone();
         let address = format!("http://127.0.0.1:{}", app.port());
+        let admin_address = app
+            .admin_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         tokio::spawn(app.run_until_stopped());
 
         let redis = redis::aio::ConnectionManager::new(
@@ -314,6 +332,7 @@ impl TestApp {
         ));
         Self {
             address,
+            admin_address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 // Each test is its own client address (the API trusts the

@@ -22,6 +22,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod page_cache;
+mod page_memory;
 mod permissions;
 mod public;
 mod sessions;

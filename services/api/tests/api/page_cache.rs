@@ -46,18 +46,18 @@ fn keys(v: &Value) -> Vec<&str> {
 }
 
 /// What `populate` made.
-struct World {
-    api: String,
-    private: String,
-    open: String,
-    resolved: String,
-    upcoming: String,
-    active: String,
+pub(crate) struct World {
+    pub(crate) api: String,
+    pub(crate) private: String,
+    pub(crate) open: String,
+    pub(crate) resolved: String,
+    pub(crate) upcoming: String,
+    pub(crate) active: String,
 }
 
 /// A public component, a private one, an open incident touching both, a
 /// resolved incident, a maintenance ahead and one under way.
-async fn populate(app: &TestApp, t: &Tenant) -> World {
+pub(crate) async fn populate(app: &TestApp, t: &Tenant) -> World {
     let p = &format!("/v1/pages/{}", t.page_id);
     let api = app.component(t, "API").await;
     let (_, private) = app

@@ -93,6 +93,7 @@ impl World {
             database_max_connections: 5,
             redis_url: SecretString::from(redis.url()),
             bind_addr: "127.0.0.1:0".parse().expect("a loopback address"),
+            admin_addr: None,
             urls,
             jwt_secret: SecretString::from("process-test-jwt-secret-0123456789".to_owned()),
             access_token_ttl_minutes: 15,
@@ -101,6 +102,10 @@ impl World {
             link_secret: SecretString::from(LINK_SECRET.to_owned()),
             log_format: LogFormat::Text,
             page_cache_poll: Duration::from_secs(3600),
+            page_memo: heliograph_api::public_pages::MemoLimits {
+                per_page: 256,
+                max_bytes: 64 << 20,
+            },
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
         };
         let app = Application::build(&config).await.expect("the API starts");
