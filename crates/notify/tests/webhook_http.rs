@@ -73,10 +73,8 @@ async fn record(req: HttpRequest, body: web::Bytes, state: web::Data<Receiver>) 
             "invalid_payload\n\n{}",
             "the receiver explains itself at length ".repeat(200)
         )),
-        "/slow" => {
-            actix_web::rt::time::sleep(Duration::from_secs(5)).await;
-            HttpResponse::Ok().finish()
-        }
+        // Never answers: only the client's own timeout can end the request.
+        "/slow" => std::future::pending().await,
         _ => HttpResponse::Ok().body("ok"),
     }
 }
@@ -228,13 +226,17 @@ async fn a_refusal_is_permanent_and_quotes_only_the_start_of_the_answer() {
 #[actix_web::test]
 async fn a_receiver_that_does_not_answer_in_time_is_transient() {
     let (host, _) = receiver().await;
-    let started = std::time::Instant::now();
-    let sent = post(
-        &client(LOOPBACK, Duration::from_millis(300)),
-        &format!("http://{host}/slow"),
+    // The receiver never answers, so this returns only through the client's
+    // timeout (the outer bound is there to fail clearly, not to measure).
+    let sent = actix_web::rt::time::timeout(
+        Duration::from_secs(60),
+        post(
+            &client(LOOPBACK, Duration::from_millis(300)),
+            &format!("http://{host}/slow"),
+        ),
     )
-    .await;
-    assert!(started.elapsed() < Duration::from_secs(3));
+    .await
+    .expect("the client's timeout ends the request");
     assert_eq!(sent.outcome, HttpOutcome::Transient);
     assert_eq!(sent.status, None);
     assert_eq!(
@@ -290,8 +292,8 @@ async fn loopback_is_refused_by_name_and_by_address_unless_allowed() {
 
 #[actix_web::test]
 async fn metadata_and_private_addresses_are_refused_before_any_connection() {
-    // Even with loopback allowed; and the refusal is immediate (a connection
-    // attempt to these would time out instead).
+    // Even with loopback allowed; and refused before any connection: an
+    // attempt to these would end in a timeout (transient) instead.
     let client = client(LOOPBACK, Duration::from_secs(2));
     for url in [
         "http://169.254.169.254/latest/meta-data/",
@@ -299,11 +301,9 @@ async fn metadata_and_private_addresses_are_refused_before_any_connection() {
         "https://[fd00:ec2::254]/",
         "http://0.0.0.0:80/",
     ] {
-        let started = std::time::Instant::now();
         let sent = post(&client, url).await;
         assert_eq!(sent.outcome, HttpOutcome::Permanent, "{url}: {sent:?}");
         assert_eq!(sent.error.as_deref(), Some(REFUSED), "{url}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{url}");
     }
 }
 

@@ -345,6 +345,9 @@ pub struct CacheStats {
     pub builds: AtomicU64,
     /// Builds that failed (the old snapshot, if any, kept serving).
     pub build_failures: AtomicU64,
+    /// Reads of `page_changes` finished, whether they succeeded or not (each
+    /// takes one database connection, whatever it finds).
+    pub change_reads: AtomicU64,
 }
 
 /// Settings of the public pages' cache.
@@ -723,7 +726,9 @@ impl PublicPages {
     async fn apply_changes(&self) -> anyhow::Result<()> {
         let _one = self.applying.lock().await;
         let since = self.seq.load(Ordering::Acquire);
-        let (pages, newest) = self.store.page_changes_since(since).await?;
+        let read = self.store.page_changes_since(since).await;
+        self.stats.change_reads.fetch_add(1, Ordering::Relaxed);
+        let (pages, newest) = read?;
         tracing::debug!(since, newest, pages = pages.len(), "page changes read");
         if pages.is_empty() {
             return Ok(());

@@ -5,7 +5,8 @@ use tokio::net::TcpStream;
 
 use crate::http_client;
 
-const WAIT: Duration = Duration::from_secs(5);
+/// A bound for a loaded machine; every wait returns as soon as its condition holds.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn every_request_is_recorded_and_answered_200_by_default() {

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::http_client;
 
-const WAIT: Duration = Duration::from_secs(5);
+/// A bound for a loaded machine; every wait returns as soon as its condition holds.
+const WAIT: Duration = Duration::from_secs(30);
 
 async fn post(
     stand_in: &SmsStandIn,

@@ -152,6 +152,12 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "Public page snapshot builds that failed (the previous snapshot kept serving).",
         stats.build_failures.load(Ordering::Relaxed),
     );
+    metric(
+        "heliograph_page_change_reads_total",
+        "counter",
+        "Reads of which public pages changed (on a nudge and every poll interval), failed ones included.",
+        stats.change_reads.load(Ordering::Relaxed),
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(out)

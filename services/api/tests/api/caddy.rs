@@ -170,7 +170,7 @@ async fn caddy_serves_a_verified_custom_domain_over_https_and_nothing_else() {
                 .status()
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while ask(host.clone()).await != StatusCode::OK {
         if Instant::now() > deadline {
             let (_, now) = app

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Infra, SMS_SID, SMS_TOKEN, Tenant, TestApp, emails_to, unique_email};
 
-const WAIT: Duration = Duration::from_secs(20);
+/// A bound for a loaded machine; every wait returns as soon as its condition holds.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Adds a subscriber straight through the store (the API's own paths have tests of their own).
 async fn subscribe(
@@ -556,7 +557,7 @@ async fn a_large_fan_out_does_not_hold_back_another_tenants_single_email() {
         "the large fan-out is under way"
     );
     open_incident(&app, &small, &small_api, "Small outage").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
     while sink.count_for(&lonely) == 0 {
         assert!(
             std::time::Instant::now() < deadline,

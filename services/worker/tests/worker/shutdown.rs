@@ -50,7 +50,7 @@ async fn sigterm_mid_fan_out_finishes_the_sends_in_hand_and_a_restart_sends_the_
     assert_eq!(status, StatusCode::CREATED, "{body}");
     until(
         "the fan-out is under way",
-        Duration::from_secs(60),
+        Duration::from_secs(300),
         async || world.sink.count() >= 300,
     )
     .await;
@@ -71,7 +71,7 @@ async fn sigterm_mid_fan_out_finishes_the_sends_in_hand_and_a_restart_sends_the_
     let worker = world.worker(&[]);
     until(
         "every subscriber is told after the restart",
-        Duration::from_secs(120),
+        Duration::from_secs(600),
         // The count first: it is cheap, and the test shares the cores with the worker.
         async || world.sink.count() >= SUBSCRIBERS && told(&world) == SUBSCRIBERS,
     )
@@ -94,35 +94,44 @@ async fn the_records_of_finished_jobs_do_not_pile_up_in_redis() {
 
     let (status, body) = world.open_incident(&t, &api, "Queue pressure").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    until("every email is sent", Duration::from_secs(60), async || {
-        world
-            .count("select count(*) from deliveries where status <> 'sent'")
-            .await
-            == 0
-            && world.count("select count(*) from deliveries").await == SUBSCRIBERS as i64
-    })
+    until(
+        "every email is sent",
+        Duration::from_secs(300),
+        async || {
+            world
+                .count("select count(*) from deliveries where status <> 'sent'")
+                .await
+                == 0
+                && world.count("select count(*) from deliveries").await == SUBSCRIBERS as i64
+        },
+    )
     .await;
-    // Over 2,000 jobs ran; what Redis keeps of them is purged within a
-    // janitor round or two, leaving the queues' few fixed keys.
+    // Over 2,000 jobs ran; what Redis keeps of them is purged by the
+    // janitor, leaving the queues' few fixed keys and no job record. The
+    // last jobs are still being acknowledged when the last delivery is
+    // marked sent, so the test waits for the purge itself rather than
+    // looking once after a fixed time (on a loaded machine, 20 records were
+    // once still there).
     let mut conn = heliograph_jobs::connect(&world.redis.url(), Duration::from_secs(5))
         .await
         .expect("Redis is reachable");
     let pattern = format!("{}:*", world.queues.namespace());
     let mut keys: Vec<String> = Vec::new();
+    let mut records = u64::MAX;
     until(
         "finished jobs are purged",
-        Duration::from_secs(10),
+        Duration::from_secs(300),
         async || {
             keys = conn.keys(&pattern).await.expect("KEYS runs");
-            keys.len() < 50
+            records = 0;
+            for key in keys.iter().filter(|k| k.ends_with(":data")) {
+                let n: u64 = conn.hlen(key).await.expect("HLEN runs");
+                records += n;
+            }
+            keys.len() < 50 && records == 0
         },
     )
     .await;
-    let mut records = 0;
-    for key in keys.iter().filter(|k| k.ends_with(":data")) {
-        let n: u64 = conn.hlen(key).await.expect("HLEN runs");
-        records += n;
-    }
     assert_eq!(records, 0, "no job data is kept: {keys:?}");
     drop(worker);
     world.finish().await;

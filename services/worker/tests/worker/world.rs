@@ -4,8 +4,9 @@
 //! kill with SIGKILL or stop with SIGTERM.
 
 use std::collections::{HashMap, HashSet};
+use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use heliograph_api::{ApiConfig, Application};
@@ -154,8 +155,28 @@ impl World {
         for (name, value) in extra {
             command.env(name, value);
         }
+        command.stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the worker binary starts");
+        // The worker's log is kept, so that a test can wait for what the
+        // worker says it did instead of waiting for a while; and passed on,
+        // so that it still shows with the test's output.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("the worker's stderr is piped");
+        std::thread::spawn({
+            let log = Arc::clone(&log);
+            move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("{line}");
+                    log.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(line);
+                }
+            }
+        });
         WorkerProcess {
-            child: Some(command.spawn().expect("the worker binary starts")),
+            child: Some(child),
+            log,
         }
     }
 
@@ -307,9 +328,20 @@ async fn execute(admin_url: &str, statement: String) {
 /// The worker binary, running.
 pub struct WorkerProcess {
     child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl WorkerProcess {
+    /// How many lines the worker has logged so far that contain `needle`.
+    pub fn logged(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
     /// Kills it with SIGKILL, as a crash or an OOM kill would.
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {
