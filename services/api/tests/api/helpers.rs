@@ -265,6 +265,7 @@ impl TestApp {
             // the poll (or its absence) set their own interval.
             page_cache_poll: Duration::from_secs(3600),
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
+            timeouts: heliograph_api::Timeouts::default(),
         };
         let app = Application::build(&config).await.expect("the API starts");
         let config_kept = config.clone();
