@@ -21,6 +21,12 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// PostgreSQL did not answer in time or could not be reached: no
+    /// connection within the pool's acquire timeout, a statement cancelled
+    /// by `statement_timeout`, a connection lost, the server shutting down
+    /// or starting. Transient: worth retrying later.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
     /// Any other database error.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -34,7 +40,64 @@ impl From<sqlx::Error> for StoreError {
                 constraint: db.constraint().unwrap_or_default().to_owned(),
             },
             sqlx::Error::ColumnDecode { ref source, .. } => Self::Corrupt(source.to_string()),
+            ref e if sqlx_unavailable(e) => Self::Unavailable(err),
             other => Self::Database(other),
         }
+    }
+}
+
+/// Whether `err` (a [`StoreError`] or an `sqlx::Error`, as the source of
+/// another error or not) says PostgreSQL is unreachable, slow or going away,
+/// rather than that the request was wrong. Callers that carry errors as
+/// `anyhow` walk its chain with this.
+#[must_use]
+pub fn is_unavailable(err: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(store) = err.downcast_ref::<StoreError>() {
+        return matches!(store, StoreError::Unavailable(_));
+    }
+    err.downcast_ref::<sqlx::Error>()
+        .is_some_and(sqlx_unavailable)
+}
+
+/// The pool's acquire timed out, the connection broke, a statement was
+/// cancelled by `statement_timeout` (SQLSTATE 57014), or the server is
+/// shutting down or starting (57P01–57P03, class 08 connection exceptions).
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code == "57014" || code.starts_with("57P") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_timeout_and_a_lost_connection_are_unavailable_and_a_missing_row_is_not() {
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset
+            ))),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::NotFound
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::Protocol("odd".into())),
+            StoreError::Database(_)
+        ));
+        assert!(is_unavailable(&StoreError::from(sqlx::Error::PoolTimedOut)));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!is_unavailable(&StoreError::NotFound));
     }
 }

@@ -42,7 +42,7 @@ pub use components::{
     Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
 };
 pub use domains::{Domain, DomainCheckClaim, DomainStopNotice, RoutableDomain, TOKEN_LEN};
-pub use error::StoreError;
+pub use error::{StoreError, is_unavailable};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{
     AffectedComponent, ChangeCause, ComponentEventPayload, Incident, IncidentChange, IncidentEdit,
@@ -133,6 +133,33 @@ pub const APP_ROLE: &str = app_role!();
 /// The migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// How a [`Store`]'s pool waits on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections at most.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection, including opening one and
+    /// checking an idle one still answers; past it, [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every connection: a statement
+    /// running longer is cancelled by the server ([`StoreError::Unavailable`]).
+    /// A server that does not run at all (frozen, partitioned) cannot enforce
+    /// it; the acquire timeout and the caller's own deadline cover that.
+    pub statement_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// `max_connections`, waiting 5 s for a connection and 30 s for a statement.
+    #[must_use]
+    pub const fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The database handle, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -144,22 +171,40 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects a pool of at most `max_connections` and checks the database
-    /// answers. Every connection then acts as [`APP_ROLE`], so row-level
-    /// security applies whatever role `url` names.
+    /// Connects a pool of at most `max_connections`, with the default time
+    /// budgets of [`PoolSettings`], and checks the database answers.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with(url, PoolSettings::new(max_connections)).await
+    }
+
+    /// Connects a pool as `settings` say and checks the database answers.
+    /// Every connection then acts as [`APP_ROLE`], so row-level security
+    /// applies whatever role `url` names, and carries the statement timeout.
+    pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph");
         let acquisitions = Arc::new(AtomicU64::new(0));
         let (counted, opened) = (Arc::clone(&acquisitions), Arc::clone(&acquisitions));
+        // Set per connection rather than as a startup parameter: PgBouncer
+        // refuses unknown startup parameters unless told to ignore them.
+        let statement_timeout_ms = millis(settings.statement_timeout).to_string();
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(settings.max_connections)
+            // Covers the wait for a free connection, opening a new one, and
+            // the liveness ping on an idle one (`test_before_acquire`, on by
+            // default): a server that does not answer is noticed here, and
+            // the caller gets `PoolTimedOut` instead of waiting.
+            .acquire_timeout(settings.acquire_timeout)
             .after_connect(move |conn, _| {
                 // A new connection is handed out without passing `before_acquire`.
                 opened.fetch_add(1, Ordering::Relaxed);
+                let statement_timeout_ms = statement_timeout_ms.clone();
                 Box::pin(async move {
                     sqlx::query(concat!("set role ", app_role!()))
-                        .execute(conn)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("select set_config('statement_timeout', $1, false)")
+                        .bind(statement_timeout_ms)
+                        .execute(&mut *conn)
                         .await?;
                     Ok(())
                 })

@@ -14,8 +14,10 @@
 //!
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
 //! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
-//! and Redis servers of one test's own, for tests that stop and restart them. This crate depends on no Heliograph crate, so any of them can
-//! use it as a dev-dependency.
+//! and Redis servers of one test's own, for tests that stop and restart them,
+//! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs). This
+//! crate depends on no Heliograph crate, so any of them can use it as a
+//! dev-dependency.
 
 mod log;
 mod receiver;

@@ -1,6 +1,14 @@
 //! PostgreSQL and Redis servers of a test's own, on free loopback ports, so
 //! the test can stop and start them without touching the shared instances
 //! other tests run on. The binaries are the ones `deploy/dev` installs.
+//!
+//! Besides stopping (a refusal: connections are reset), a server can be
+//! *frozen*: SIGSTOP on every one of its processes, as a network partition or
+//! an overloaded server looks from a client. The kernel still accepts
+//! connections and acknowledges bytes, so nothing fails; nothing answers
+//! either, and only the client's own timeouts notice. A frozen server is
+//! thawed (SIGCONT) before it is stopped or dropped, so no test leaves a
+//! stopped process behind, even when it panics.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -32,6 +40,44 @@ fn wait_for_port(port: u16, up: bool) {
     }
 }
 
+/// Sends `signal` (`STOP` or `CONT`) to each process in `pids`; answers
+/// whether it reached every one (a process may have ended meanwhile).
+fn signal(signal: &str, pids: &[u32]) -> bool {
+    if pids.is_empty() {
+        return true;
+    }
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("kill runs")
+        .success()
+}
+
+/// The processes whose parent is `parent`, from `/proc`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
 /// Whether we run as root (PostgreSQL then runs as the `postgres` user).
 fn is_root() -> bool {
     Command::new("id")
@@ -45,6 +91,8 @@ pub struct ScratchPostgres {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    /// The processes [`ScratchPostgres::freeze`] stopped, to thaw.
+    frozen: std::sync::Mutex<Vec<u32>>,
 }
 
 impl ScratchPostgres {
@@ -72,6 +120,7 @@ impl ScratchPostgres {
             bin,
             dir,
             port: free_port(),
+            frozen: std::sync::Mutex::default(),
         };
         pg.run(
             "initdb",
@@ -143,8 +192,60 @@ impl ScratchPostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The postmaster's process id, from `postmaster.pid`.
+    fn postmaster(&self) -> u32 {
+        let pidfile = self.dir.join("data").join("postmaster.pid");
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{} names the running postmaster", pidfile.display()))
+    }
+
+    /// Freezes the whole cluster: the postmaster first (so it forks no new
+    /// backend), then every process it started (the backends of open
+    /// connections, the checkpointer, the WAL writer, …). New connections
+    /// then wait in the listen backlog and open ones get no answer, as in a
+    /// partition; nothing is refused.
+    pub fn freeze(&self) {
+        let mut frozen = self
+            .frozen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(frozen.is_empty(), "the server is frozen already");
+        let postmaster = self.postmaster();
+        assert!(signal("STOP", &[postmaster]), "the postmaster is stopped");
+        frozen.push(postmaster);
+        // A backend forked just before the STOP shows up on a second look.
+        loop {
+            let new: Vec<u32> = children_of(postmaster)
+                .into_iter()
+                .filter(|pid| !frozen.contains(pid))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            // A backend that ended meanwhile needs no stopping.
+            signal("STOP", &new);
+            frozen.extend(new);
+        }
+    }
+
+    /// Lets a frozen cluster run again: what waited is answered then.
+    pub fn thaw(&self) {
+        let mut frozen = self
+            .frozen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Backends first, the postmaster last: the reverse of the freeze.
+        // A process that ended meanwhile is no error.
+        for pid in frozen.drain(..).rev() {
+            signal("CONT", &[pid]);
+        }
+    }
+
     /// Stops the server at once, as a crash would.
     pub fn stop(&self) {
+        self.thaw();
         self.run(
             "pg_ctl",
             &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
@@ -160,6 +261,7 @@ impl ScratchPostgres {
 
 impl Drop for ScratchPostgres {
     fn drop(&mut self) {
+        self.thaw();
         let path = self.bin.join("pg_ctl");
         let data = self.data();
         let mut command = if is_root() {
@@ -183,6 +285,7 @@ pub struct ScratchRedis {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    frozen: bool,
 }
 
 impl ScratchRedis {
@@ -192,6 +295,7 @@ impl ScratchRedis {
             dir: scratch_dir("redis"),
             port: free_port(),
             child: None,
+            frozen: false,
         };
         redis.restart();
         redis
@@ -202,8 +306,28 @@ impl ScratchRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted and commands
+    /// sent, and nothing answers, as in a partition.
+    pub fn freeze(&mut self) {
+        assert!(!self.frozen, "the server is frozen already");
+        let pid = self.child.as_ref().expect("the server runs").id();
+        assert!(signal("STOP", &[pid]), "the server is stopped");
+        self.frozen = true;
+    }
+
+    /// Lets a frozen server run again: it then answers what waited.
+    pub fn thaw(&mut self) {
+        if std::mem::take(&mut self.frozen)
+            && let Some(child) = &self.child
+        {
+            // No assertion: this runs in `drop` too, maybe while unwinding.
+            signal("CONT", &[child.id()]);
+        }
+    }
+
     /// Kills the server.
     pub fn stop(&mut self) {
+        self.thaw();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -47,6 +47,74 @@ pub struct ApiConfig {
     /// The Redis channel replicas (and workers) nudge each other on about
     /// page changes: `<QUEUE_NAMESPACE>:page-changes`, as the worker names it.
     pub page_changes_channel: String,
+    /// How long a request may wait on PostgreSQL and Redis.
+    pub timeouts: Timeouts,
+}
+
+/// How long a request waits on a dependency that does not answer (frozen,
+/// partitioned, overloaded) before the API answers without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Waiting for a pooled PostgreSQL connection, including opening one and
+    /// checking an idle one answers (`DATABASE_ACQUIRE_TIMEOUT_MS`, default
+    /// 2000); past it, 503 `database_unavailable`.
+    pub database_acquire: std::time::Duration,
+    /// PostgreSQL's `statement_timeout` on the API's connections
+    /// (`DATABASE_STATEMENT_TIMEOUT_MS`, default 10000).
+    pub database_statement: std::time::Duration,
+    /// Each Redis call on a request's path: the rate limiter's count
+    /// (`REDIS_TIMEOUT_MS`, default 100); past it, the limit is counted in
+    /// this process instead.
+    pub redis: std::time::Duration,
+    /// A `/v1` request still unanswered after this is answered 503
+    /// `database_unavailable` (`REQUEST_TIMEOUT_MS`, default 15000): what
+    /// ends a wait on a connection that stopped answering while in use.
+    pub request: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            database_acquire: std::time::Duration::from_millis(2000),
+            database_statement: std::time::Duration::from_millis(10_000),
+            redis: std::time::Duration::from_millis(100),
+            request: std::time::Duration::from_millis(15_000),
+        }
+    }
+}
+
+impl Timeouts {
+    fn from_settings(s: &Settings) -> Result<Self, SettingError> {
+        let defaults = Self::default();
+        let millis = |name: &'static str,
+                      default: std::time::Duration,
+                      range: std::ops::RangeInclusive<u64>|
+         -> Result<std::time::Duration, SettingError> {
+            let ms: u64 =
+                s.parsed_or(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+            if !range.contains(&ms) {
+                return Err(SettingError::new(
+                    name,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+            Ok(std::time::Duration::from_millis(ms))
+        };
+        Ok(Self {
+            database_acquire: millis(
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                defaults.database_acquire,
+                100..=60_000,
+            )?,
+            database_statement: millis(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                defaults.database_statement,
+                100..=3_600_000,
+            )?,
+            redis: millis("REDIS_TIMEOUT_MS", defaults.redis, 10..=10_000)?,
+            request: millis("REQUEST_TIMEOUT_MS", defaults.request, 1000..=600_000)?,
+        })
+    }
 }
 
 impl ApiConfig {
@@ -121,6 +189,7 @@ impl ApiConfig {
             page_changes_channel: heliograph_jobs::page_changes_channel(
                 &s.or("QUEUE_NAMESPACE", "heliograph"),
             ),
+            timeouts: Timeouts::from_settings(s)?,
         })
     }
 }
@@ -174,11 +243,19 @@ mod tests {
         assert_eq!(c.page_memo.per_page, 10);
         assert_eq!(c.page_memo.max_bytes, 2 << 20);
         assert_eq!(c.urls.page_url("acme"), "http://acme.localhost:8080");
+        assert_eq!(c.timeouts, Timeouts::default());
+        assert_eq!(c.timeouts.redis, std::time::Duration::from_millis(100));
     }
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 8] = [
+        let cases: [(&[(&str, &str)], &str); 11] = [
+            (&[("REDIS_TIMEOUT_MS", "0")], "REDIS_TIMEOUT_MS"),
+            (
+                &[("DATABASE_ACQUIRE_TIMEOUT_MS", "soon")],
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+            ),
+            (&[("REQUEST_TIMEOUT_MS", "999")], "REQUEST_TIMEOUT_MS"),
             (&[("BIND_ADDR", "nowhere")], "BIND_ADDR"),
             (&[("ADMIN_ADDR", "localhost")], "ADMIN_ADDR"),
             (

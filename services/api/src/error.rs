@@ -53,9 +53,31 @@ pub enum ApiError {
     /// A dependency is down (503).
     #[error("unavailable")]
     Unavailable,
+    /// PostgreSQL did not answer within its budget: no connection within the
+    /// acquire timeout, a statement cancelled by `statement_timeout`, a lost
+    /// connection, or the request deadline passed (503, with `Retry-After`).
+    #[error("database unavailable")]
+    DatabaseUnavailable,
     /// A bug or an outage; logged, never shown (500).
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+/// Seconds a client is told to wait after `database_unavailable`: about what
+/// a failover or a restart of PostgreSQL takes.
+const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+impl From<anyhow::Error> for ApiError {
+    /// An error that says the database did not answer, wherever in the
+    /// chain, is `database_unavailable`; anything else is `internal`.
+    fn from(err: anyhow::Error) -> Self {
+        if err.chain().any(heliograph_store::is_unavailable) {
+            tracing::warn!(error = format!("{err:#}"), "database unavailable");
+            Self::DatabaseUnavailable
+        } else {
+            Self::Internal(err)
+        }
+    }
 }
 
 /// The body of every error answer: `{"error": {"code", "detail", "fields"?}}`.
@@ -70,7 +92,7 @@ pub struct ErrorDetail<'a> {
     /// Stable, machine-readable: `validation_failed`, `malformed_body`,
     /// `unsupported_media_type`, `not_found`, `unauthorized`,
     /// `invalid_credentials`, `forbidden`, `csrf_failed`, `rate_limited`,
-    /// `unavailable`, `internal`, or a conflict's own code (`slug_taken`,
+    /// `unavailable`, `database_unavailable`, `internal`, or a conflict's own code (`slug_taken`,
     /// `email_taken`, `last_owner`, …).
     code: &'a str,
     /// A sentence for a human.
@@ -100,6 +122,7 @@ impl ApiError {
             Self::Conflict { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -116,7 +139,7 @@ impl ResponseError for ApiError {
             Self::Forbidden | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +159,9 @@ impl ResponseError for ApiError {
             Self::Conflict { detail, .. } => detail,
             Self::RateLimited { .. } => "Too many requests; retry after the time in Retry-After.",
             Self::Unavailable => "A dependency is unavailable; try again shortly.",
+            Self::DatabaseUnavailable => {
+                "The database did not answer in time; retry after the time in Retry-After."
+            }
             Self::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "request failed");
                 "Something went wrong on our side."
@@ -151,6 +177,9 @@ impl ResponseError for ApiError {
         }
         if let Self::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if matches!(self, Self::DatabaseUnavailable) {
+            response.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.to_string()));
         }
         response.json(ErrorBody {
             error: ErrorDetail {
@@ -207,6 +236,10 @@ impl From<StoreError> for ApiError {
                     detail: "This conflicts with existing data.",
                 },
             },
+            StoreError::Unavailable(err) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::DatabaseUnavailable
+            }
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }

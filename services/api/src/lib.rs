@@ -17,6 +17,6 @@ mod routes;
 pub mod seed;
 pub mod startup;
 
-pub use config::ApiConfig;
+pub use config::{ApiConfig, Timeouts};
 pub use routes::{health_routes, v1_routes};
 pub use startup::Application;

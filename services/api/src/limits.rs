@@ -5,13 +5,29 @@
 //! key; self-service subscriptions also on a hash of the address, number or
 //! URL (never the address itself). Sign-in failures are limited per (email,
 //! address) and per address, never per email alone: an attacker elsewhere
-//! must not be able to lock a victim out of their own account. Should Redis be unreachable, requests
-//! pass (and a warning is logged): a status page must stay usable when a
-//! dependency breaks.
+//! must not be able to lock a victim out of their own account.
+//!
+//! **Redis slow or away.** A request never waits on Redis beyond a short
+//! budget (`REDIS_TIMEOUT_MS`, 100 ms by default): a status page must stay
+//! usable when a dependency breaks, and a frozen Redis (a partition, an
+//! overloaded server) refuses nothing, it just never answers. Every request
+//! is also counted in this process (keyed GCRA limiters from `governor`,
+//! with the same limits), and that count decides whenever Redis does not
+//! answer in time: the limits then hold per replica instead of across
+//! replicas, rather than not at all. The first call that misses the budget
+//! opens a circuit breaker: later requests skip Redis entirely (paying
+//! nothing) while a background probe pings it every second, within the same
+//! budget, and closes the breaker once it answers. Counting goes back to
+//! Redis then, without a restart.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use redis::aio::ConnectionManager;
 
 use crate::error::ApiError;
@@ -53,6 +69,36 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// Every bucket, in declaration order (so `ALL[b as usize] == b`).
+    const ALL: [Self; 14] = [
+        Self::SignupByIp,
+        Self::LoginByIp,
+        Self::LoginByEmailAndIp,
+        Self::ResetByIp,
+        Self::ResetByEmail,
+        Self::InviteByActor,
+        Self::ApiByIp,
+        Self::ApiByActor,
+        Self::SubscribeByIp,
+        Self::SubscribeByTarget,
+        Self::SmsCodeByIp,
+        Self::SmsCodeUnknown,
+        Self::ResendBySubscriber,
+        Self::PingBySubscriber,
+    ];
+
+    /// The same limit for the in-process count: a burst of the whole limit,
+    /// refilled evenly over the window (GCRA). It lets through what the
+    /// fixed window does, except twice the limit straddling a window's end.
+    fn quota(self) -> Quota {
+        let (limit, window) = self.limit();
+        let burst =
+            NonZeroU32::new(u32::try_from(limit).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(window / burst.get())
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst)
+    }
+
     const fn name(self) -> &'static str {
         match self {
             Self::SignupByIp => "signup-ip",
@@ -98,46 +144,182 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}
 ";
 
-/// Counts requests in Redis.
+/// How often a background probe asks a Redis that missed its budget
+/// whether it answers again.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the in-process counts forget keys that are back to a full
+/// allowance (they grow with every new address otherwise).
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Counts requests in Redis within a time budget, and in this process too,
+/// which decides while Redis does not answer in time (see the module note).
 #[derive(Clone)]
 pub struct Limiter {
     redis: ConnectionManager,
     script: redis::Script,
+    budget: Duration,
+    breaker: Arc<Breaker>,
+    local: Arc<LocalCounts>,
+}
+
+/// Open while Redis is missing its budget: requests then skip it.
+#[derive(Default)]
+struct Breaker {
+    open: AtomicBool,
+    /// A probe task is running (one at a time).
+    probing: AtomicBool,
+    /// Decisions taken in this process because Redis did not answer in time.
+    local_decisions: AtomicU64,
+}
+
+/// One keyed limiter per bucket, with the bucket's own limit.
+struct LocalCounts {
+    buckets: [DefaultKeyedRateLimiter<String>; Bucket::ALL.len()],
+    clock: DefaultClock,
+    last_pruned: Mutex<Instant>,
+}
+
+impl LocalCounts {
+    fn new() -> Self {
+        Self {
+            buckets: Bucket::ALL.map(|b| RateLimiter::keyed(b.quota())),
+            clock: DefaultClock::default(),
+            last_pruned: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Counts one request; `Err(seconds to wait)` when over the limit.
+    fn hit(&self, bucket: Bucket, key: &String) -> Result<(), u64> {
+        self.prune_now_and_then();
+        self.buckets[bucket as usize]
+            .check_key(key)
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(self.clock.now());
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+            })
+    }
+
+    fn prune_now_and_then(&self) {
+        // One request a minute does it; the others never wait for the lock.
+        let Ok(mut last) = self.last_pruned.try_lock() else {
+            return;
+        };
+        if last.elapsed() < PRUNE_INTERVAL {
+            return;
+        }
+        *last = Instant::now();
+        for limiter in &self.buckets {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
 }
 
 impl Limiter {
-    /// A limiter on this connection.
+    /// A limiter on this connection, waiting at most `budget` for Redis on
+    /// any request.
     #[must_use]
-    pub fn new(redis: ConnectionManager) -> Self {
+    pub fn new(redis: ConnectionManager, budget: Duration) -> Self {
         Self {
             redis,
             script: redis::Script::new(SCRIPT),
+            budget,
+            breaker: Arc::default(),
+            local: Arc::new(LocalCounts::new()),
         }
+    }
+
+    /// Decisions taken in this process because Redis did not answer in
+    /// time, since start (for `/metrics`).
+    #[must_use]
+    pub fn local_decisions(&self) -> u64 {
+        self.breaker.local_decisions.load(Ordering::Relaxed)
+    }
+
+    /// Whether Redis is currently skipped (it missed its budget and has not
+    /// answered a probe since).
+    #[must_use]
+    pub fn redis_skipped(&self) -> bool {
+        self.breaker.open.load(Ordering::Acquire)
     }
 
     /// Counts one request against `bucket` for `who`; 429 (`rate_limited`,
     /// with the seconds to wait) once over the limit.
     pub async fn hit(&self, bucket: Bucket, who: &str) -> Result<(), ApiError> {
-        let (limit, window) = bucket.limit();
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let key = format!("heliograph:rl:{}:{who}", bucket.name());
-        let mut conn = self.redis.clone();
-        let counted: Result<(u64, i64), _> = self
-            .script
-            .key(&key)
-            .arg(window_ms)
-            .invoke_async(&mut conn)
-            .await;
-        match counted {
-            Ok((n, _)) if n <= limit => Ok(()),
-            Ok((_, ttl_ms)) => Err(ApiError::RateLimited {
-                retry_after_secs: u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1),
-            }),
-            Err(err) => {
-                tracing::warn!(error = %err, bucket = bucket.name(), "rate limiter unavailable; letting the request through");
-                Ok(())
+        let local = self.local.hit(bucket, &key);
+        if !self.redis_skipped() {
+            match self.count_in_redis(bucket, &key).await {
+                Ok(verdict) => return verdict,
+                Err(problem) => self.trip(bucket, &problem),
             }
         }
+        self.breaker.local_decisions.fetch_add(1, Ordering::Relaxed);
+        local.map_err(|secs| ApiError::RateLimited {
+            retry_after_secs: secs.max(1),
+        })
+    }
+
+    /// The count in Redis, within the budget; `Err` says why there is none.
+    async fn count_in_redis(
+        &self,
+        bucket: Bucket,
+        key: &str,
+    ) -> Result<Result<(), ApiError>, String> {
+        let (limit, window) = bucket.limit();
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.redis.clone();
+        let counted = tokio::time::timeout(
+            self.budget,
+            self.script
+                .key(key)
+                .arg(window_ms)
+                .invoke_async::<(u64, i64)>(&mut conn),
+        )
+        .await;
+        match counted {
+            Ok(Ok((n, _))) if n <= limit => Ok(Ok(())),
+            Ok(Ok((_, ttl_ms))) => Ok(Err(ApiError::RateLimited {
+                retry_after_secs: u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1),
+            })),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", self.budget.as_millis())),
+        }
+    }
+
+    /// Opens the breaker (once) and starts the probe that closes it.
+    fn trip(&self, bucket: Bucket, problem: &str) {
+        if !self.breaker.open.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                error = problem,
+                bucket = bucket.name(),
+                "Redis does not answer in time; rate limits are counted in this process until it does"
+            );
+        }
+        if self.breaker.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let limiter = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                let mut conn = limiter.redis.clone();
+                let pong = tokio::time::timeout(
+                    limiter.budget,
+                    redis::cmd("PING").query_async::<String>(&mut conn),
+                )
+                .await;
+                if matches!(pong, Ok(Ok(_))) {
+                    // In this order: a request that finds the breaker closed
+                    // and trips it again must be able to start a new probe.
+                    limiter.breaker.probing.store(false, Ordering::Release);
+                    limiter.breaker.open.store(false, Ordering::Release);
+                    tracing::info!("Redis answers again; rate limits are counted there again");
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -158,6 +340,32 @@ pub fn client_key(ip: Option<IpAddr>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_bucket_is_at_its_own_place_in_the_list() {
+        for (i, bucket) in Bucket::ALL.into_iter().enumerate() {
+            assert_eq!(bucket as usize, i, "{}", bucket.name());
+        }
+    }
+
+    #[test]
+    fn the_in_process_count_refuses_past_the_limit_and_says_how_long_to_wait() {
+        let local = LocalCounts::new();
+        let key = "heliograph:rl:login-email-ip:someone".to_owned();
+        for n in 1..=10 {
+            assert_eq!(local.hit(Bucket::LoginByEmailAndIp, &key), Ok(()), "{n}");
+        }
+        let wait = local
+            .hit(Bucket::LoginByEmailAndIp, &key)
+            .expect_err("the eleventh is refused");
+        // One of ten per minute comes back every 6 s.
+        assert!((1..=6).contains(&wait), "{wait}");
+        let other = "heliograph:rl:login-email-ip:someone-else".to_owned();
+        assert_eq!(local.hit(Bucket::LoginByEmailAndIp, &other), Ok(()));
+        let hourly = "heliograph:rl:resend-subscriber:x".to_owned();
+        assert_eq!(local.hit(Bucket::ResendBySubscriber, &hourly), Ok(()));
+        assert!(local.hit(Bucket::ResendBySubscriber, &hourly).is_err());
+    }
 
     #[test]
     fn ipv6_clients_are_counted_by_their_slash_64() {

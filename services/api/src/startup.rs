@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use heliograph_auth::TokenKeys;
 use heliograph_domain::PublicUrls;
-use heliograph_store::Store;
+use heliograph_store::{PoolSettings, Store};
 use redis::aio::ConnectionManager;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,9 @@ pub struct AppState {
     pub links: heliograph_auth::LinkSigner,
     /// The public pages, from memory.
     pub pages: Arc<PublicPages>,
+    /// How long a `/v1` request may take before it is answered 503
+    /// `database_unavailable` (see [`crate::config::Timeouts::request`]).
+    pub request_timeout: Duration,
 }
 
 /// A bound, not yet running, API server.
@@ -60,9 +63,13 @@ impl Application {
     /// Connects to PostgreSQL and Redis and binds the listener. Each failure
     /// names the setting at fault.
     pub async fn build(config: &ApiConfig) -> anyhow::Result<Self> {
-        let store = Store::connect(
+        let store = Store::connect_with(
             config.database_url.expose_secret(),
-            config.database_max_connections,
+            PoolSettings {
+                max_connections: config.database_max_connections,
+                acquire_timeout: config.timeouts.database_acquire,
+                statement_timeout: config.timeouts.database_statement,
+            },
         )
         .await
         .context("DATABASE_URL: cannot connect to PostgreSQL")?;
@@ -100,7 +107,7 @@ impl Application {
             .port();
         let state = web::Data::new(AppState {
             store,
-            limiter: Limiter::new(redis.clone()),
+            limiter: Limiter::new(redis.clone(), config.timeouts.redis),
             links: heliograph_auth::LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             redis,
@@ -110,6 +117,7 @@ impl Application {
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
             pages: Arc::clone(&pages),
+            request_timeout: config.timeouts.request,
         });
         let admin = match config.admin_addr {
             Some(addr) => Some(admin_server(addr, &state)?),

@@ -16,6 +16,13 @@ pub struct WorkerConfig {
     pub database_url: SecretString,
     /// Pool size (`DATABASE_MAX_CONNECTIONS`, default 10).
     pub database_max_connections: u32,
+    /// How long a job waits for a pooled connection, including opening one
+    /// and checking an idle one answers (`DATABASE_ACQUIRE_TIMEOUT_MS`,
+    /// default 5000); past it the job fails transiently and is retried.
+    pub database_acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on the worker's connections
+    /// (`DATABASE_STATEMENT_TIMEOUT_MS`, default 30000).
+    pub database_statement_timeout: Duration,
     /// Redis URL (`REDIS_URL`).
     pub redis_url: SecretString,
     /// Key prefix of every queue (`QUEUE_NAMESPACE`, default `heliograph`).
@@ -214,6 +221,20 @@ impl WorkerConfig {
                 "must be between 1 and 60",
             ));
         }
+        let acquire_ms: u64 = s.parsed_or("DATABASE_ACQUIRE_TIMEOUT_MS", 5000)?;
+        if !(100..=60_000).contains(&acquire_ms) {
+            return Err(SettingError::new(
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                "must be between 100 and 60000",
+            ));
+        }
+        let statement_ms: u64 = s.parsed_or("DATABASE_STATEMENT_TIMEOUT_MS", 30_000)?;
+        if !(100..=3_600_000).contains(&statement_ms) {
+            return Err(SettingError::new(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                "must be between 100 and 3600000",
+            ));
+        }
         let urls = s.public_urls()?;
         let smtp_url = s.secret("SMTP_URL")?;
         let link_secret = s.secret("LINK_SECRET")?;
@@ -226,6 +247,8 @@ impl WorkerConfig {
         Ok(Self {
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_acquire_timeout: Duration::from_millis(acquire_ms),
+            database_statement_timeout: Duration::from_millis(statement_ms),
             redis_url: s.secret("REDIS_URL")?,
             queue_namespace: s.or("QUEUE_NAMESPACE", "heliograph"),
             smtp_url,

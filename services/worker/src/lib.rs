@@ -232,9 +232,13 @@ impl Context {
             "DNS_NAMESERVER: is not set and the system's resolver configuration cannot be read",
         )?;
         let channels = Channels::new(&config.channels)?;
-        let store = Store::connect(
+        let store = Store::connect_with(
             config.database_url.expose_secret(),
-            config.database_max_connections,
+            heliograph_store::PoolSettings {
+                max_connections: config.database_max_connections,
+                acquire_timeout: config.database_acquire_timeout,
+                statement_timeout: config.database_statement_timeout,
+            },
         )
         .await
         .context("DATABASE_URL: cannot connect to PostgreSQL")?;

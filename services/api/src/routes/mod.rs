@@ -189,6 +189,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, operator: bool) {
                 crate::idempotency::middleware,
             ))
             .wrap(actix_web::middleware::from_fn(nudge_public_pages))
+            // Outermost: the deadline covers the idempotency record and the
+            // public pages' catch-up as well as the handler.
+            .wrap(actix_web::middleware::from_fn(deadline))
             .configure(register_v1)
             .route("/openapi.json", web::get().to(openapi::document))
             .route("/docs", web::get().to(openapi::docs_redirect))
@@ -210,6 +213,38 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
 fn register_operator(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(health::metrics))
         .route("/internal/tls/ask", web::get().to(public::tls_ask));
+}
+
+/// Answers 503 `database_unavailable` to a request still running after
+/// `REQUEST_TIMEOUT_MS`. Redis calls have their own short budget, and a
+/// request does no other I/O, so what a request can still be waiting on
+/// then is PostgreSQL: a connection that stopped answering while in use
+/// (the pool's acquire timeout covers the wait for one). The handler is
+/// dropped; its transaction, never committed, is rolled back when the
+/// connection answers again. A commit already sent may still land, as with
+/// any timeout, and an `Idempotency-Key` the request reserved stays reserved
+/// (a retry with it answers 409 `idempotency_in_progress`, as after a crash).
+async fn deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let Some(budget) = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map(|s| s.request_timeout)
+    else {
+        return next.call(req).await;
+    };
+    let path = req.path().to_owned();
+    if let Ok(response) = tokio::time::timeout(budget, next.call(req)).await {
+        response
+    } else {
+        tracing::warn!(
+            path,
+            budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+            "request deadline passed; answering database_unavailable"
+        );
+        Err(ApiError::DatabaseUnavailable.into())
+    }
 }
 
 /// After a successful change through the API, the public pages catch up

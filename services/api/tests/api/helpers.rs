@@ -280,6 +280,7 @@ impl TestApp {
                 max_bytes: 64 << 20,
             }),
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
+            timeouts: heliograph_api::Timeouts::default(),
         };
         let app = Application::build(&config).await.expect("the API starts");
         let config_kept = config.clone();

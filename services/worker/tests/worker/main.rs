@@ -4,6 +4,7 @@
 //! `services/api/tests/api/`.
 
 mod faults;
+mod frozen;
 mod shutdown;
 mod world;
 

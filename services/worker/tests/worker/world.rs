@@ -55,11 +55,19 @@ pub struct Tenant {
 impl World {
     /// Creates and migrates a database, starts Redis, the sink and the API.
     pub async fn start() -> Self {
+        Self::start_on(None).await
+    }
+
+    /// The same, with the database on the PostgreSQL server `admin_url`
+    /// names (a `ScratchPostgres` the test may freeze) instead of the shared one.
+    pub async fn start_on(admin_url: Option<String>) -> Self {
         static CRYPTO: Once = Once::new();
         CRYPTO.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .or_else(|_| std::env::var("DATABASE_URL"))
-            .expect("DATABASE_URL is set: run the tests with `deploy/dev test`");
+        let admin_url = admin_url.unwrap_or_else(|| {
+            std::env::var("TEST_DATABASE_URL")
+                .or_else(|_| std::env::var("DATABASE_URL"))
+                .expect("DATABASE_URL is set: run the tests with `deploy/dev test`")
+        });
         let database = format!("hg_test_{}", Uuid::new_v4().simple());
         execute(&admin_url, format!(r#"create database "{database}""#)).await;
         let options: PgConnectOptions = admin_url.parse().expect("a PostgreSQL URL");
@@ -108,6 +116,7 @@ impl World {
                 max_bytes: 64 << 20,
             },
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
+            timeouts: heliograph_api::Timeouts::default(),
         };
         let app = Application::build(&config).await.expect("the API starts");
         let api = format!("http://127.0.0.1:{}", app.port());
