@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{path_id, path_ids};
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope};
+use crate::idempotency::ShownOnce;
 use crate::input::{Input, ListParams, paginated};
 use crate::limits::Bucket;
 use crate::openapi::{
@@ -310,7 +311,14 @@ pub async fn create(
     tx.commit().await?;
     let mut response = subscriber_response(&s);
     response.webhook_secret = new.webhook_secret;
-    Ok(HttpResponse::Created().json(response))
+    let shows_secret = response.webhook_secret.is_some();
+    let response = HttpResponse::Created().json(response);
+    // The signing secret is shown this once: an idempotent replay answers without it.
+    Ok(if shows_secret {
+        ShownOnce::mark(response, &["webhook_secret"])
+    } else {
+        response
+    })
 }
 
 fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
