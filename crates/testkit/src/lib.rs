@@ -14,8 +14,10 @@
 //!
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
 //! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
-//! and Redis servers of one test's own, for tests that stop and restart them. This crate depends on no Heliograph crate, so any of them can
-//! use it as a dev-dependency.
+//! and Redis servers of one test's own, for tests that stop and restart them.
+//! [`captured_logs`] keeps what the process logs (spans and events), for
+//! tests of what reaches the logs. This crate depends on no Heliograph
+//! crate, so any of them can use it as a dev-dependency.
 
 mod log;
 mod receiver;
@@ -24,8 +26,10 @@ mod scratch;
 mod server;
 mod sms;
 mod smtp;
+mod tracing_capture;
 
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};
 pub use smtp::{ReceivedMail, SinkOptions, SmtpMode, SmtpSink};
+pub use tracing_capture::{CapturedLogs, captured_logs};

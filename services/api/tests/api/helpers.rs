@@ -223,10 +223,9 @@ impl TestApp {
                 .expect("a free port")
         });
         install_crypto();
-        // Logs are noise in a passing run; TEST_LOG=1 shows them for a failing one.
-        if std::env::var_os("TEST_LOG").is_some() {
-            heliograph_runtime::init_tracing(LogFormat::Text);
-        }
+        // Logs are kept for the tests of what reaches them, and printed
+        // only with TEST_LOG=1 (noise in a passing run).
+        heliograph_testkit::captured_logs();
         let db = match infra.postgres_admin_url {
             Some(url) => TestDatabase::create_on(url).await,
             None => TestDatabase::create().await,

@@ -19,6 +19,7 @@ mod helpers;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod logs;
 mod notifications;
 mod openapi;
 mod page_cache;
