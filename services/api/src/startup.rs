@@ -40,6 +40,9 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Signs and checks account links.
     pub links: heliograph_auth::LinkSigner,
+    /// Seals secrets at rest (new webhook signing secrets, Slack and Teams
+    /// URLs); the API never opens them.
+    pub secrets: Arc<heliograph_auth::SecretsKeyring>,
     /// The public pages, from memory.
     pub pages: Arc<PublicPages>,
 }
@@ -98,6 +101,7 @@ impl Application {
             limiter: Limiter::new(redis.clone()),
             links: heliograph_auth::LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
+            secrets: Arc::clone(&config.secrets),
             redis,
             tokens,
             urls: config.urls.clone(),

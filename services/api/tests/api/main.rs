@@ -25,6 +25,7 @@ mod openapi;
 mod page_cache;
 mod permissions;
 mod public;
+mod secrets_at_rest;
 mod sessions;
 mod startup;
 mod status_model;
