@@ -129,6 +129,8 @@ async fn a_viewers_search_finds_nothing_of_a_chat_url_beyond_what_answers_show()
         &token[8..16],
         "webhookb2",
         &url,
+        // Nor the sealed form.
+        "v1:test2:",
     ] {
         assert_eq!(count(hidden.to_owned()).await, 0, "{hidden}");
     }
