@@ -7,15 +7,20 @@
 //! Session tokens are HS256 JWTs whose algorithm, issuer, audience and
 //! expiry are all checked; nothing in a token chooses how it is verified.
 //!
+//! Secrets kept at rest (webhook signing secrets, Slack and Teams URLs) are
+//! sealed with the operator's key ring ([`SecretsKeyring`], `SECRETS_KEY`).
+//!
 //! Depends on `heliograph-domain` only.
 
 mod api_keys;
 mod links;
+mod sealed;
 
 pub use api_keys::{
     NewApiKey, api_key_matches, api_key_prefix, fingerprint, generate_api_key, hash_api_key,
 };
 pub use links::{CONFIRM_PURPOSE, LinkSigner, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
+pub use sealed::{KeyringError, OpenError, SecretsKeyring, sealed_key_id};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;

@@ -58,7 +58,9 @@ pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
 pub use subscribers::{
-    AddressedEventPayload, HttpChannel, NewSubscriber, Subscriber, SubscriberState, Target,
+    AddressedEventPayload, HttpChannel, NewSubscriber, SealedEndpoint, SealedSecrets,
+    StoredSecrets, Subscriber, SubscriberState, Target, endpoint_seal_context,
+    webhook_secret_seal_context,
 };
 pub use team::{
     Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,

@@ -105,10 +105,15 @@ pub struct DeliveryWork {
     pub email: Option<String>,
     /// Phone number, for the SMS channel.
     pub phone_number: Option<String>,
-    /// URL, for the webhook, Slack and Teams channels.
+    /// URL, for the webhook channel; for Slack and Teams, only what answers
+    /// show of it, unless the row predates sealing (then the URL itself).
     pub endpoint: Option<String>,
-    /// The signing secret, for the webhook channel.
+    /// A Slack or Teams URL, sealed (see `endpoint_seal_context`).
+    pub endpoint_sealed: Option<String>,
+    /// The signing secret in clear, for a webhook subscriber from before sealing.
     pub webhook_secret: Option<String>,
+    /// The signing secret, sealed (see `webhook_secret_seal_context`).
+    pub webhook_secret_sealed: Option<String>,
     /// When the subscriber's last confirmation was sent (an SMS code derives from it).
     pub confirmation_sent_at: Option<OffsetDateTime>,
     /// Whether the subscriber has confirmed.
@@ -446,7 +451,7 @@ impl TenantTx {
     pub async fn claim_delivery(&mut self, id: DeliveryId) -> Result<Option<DeliveryWork>> {
         Ok(sqlx::query_as(
             "select d.id, d.channel, d.attempts, s.email::text as email, s.phone_number, s.endpoint,
-                    s.webhook_secret, s.confirmation_sent_at, s.confirmed_at is not null as confirmed,
+                    s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed, s.confirmation_sent_at, s.confirmed_at is not null as confirmed,
                     d.event_id, o.kind as event_kind, s.id as subscriber_id,
                     s.unsubscribed_at is null and s.quarantined_at is null as subscriber_active
                from deliveries d

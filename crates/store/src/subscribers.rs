@@ -2,12 +2,13 @@
 
 use heliograph_domain::{
     Channel, ComponentId, EmailAddress, EndpointUrl, EventKind, PageId, PhoneNumber, SubscriberId,
+    TenantId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{ListQuery, Listed, Result, TenantTx};
+use crate::{ListQuery, Listed, Result, StoreError, TenantTx};
 
 /// Someone who asked to be notified.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -90,14 +91,73 @@ impl Target {
 /// A subscriber to add.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
+    /// Its id, chosen by the caller: sealed secrets name it.
+    pub id: SubscriberId,
     /// Where they are reached.
     pub target: Target,
-    /// The signing secret, for a webhook subscriber.
-    pub webhook_secret: Option<String>,
+    /// What is kept sealed: a Slack or Teams URL (required for those
+    /// channels), a webhook's signing secret.
+    pub secrets: SealedSecrets,
     /// Components to follow; empty means all.
     pub component_ids: Vec<ComponentId>,
     /// Whether the subscription is active at once (added by the team) or awaits confirmation.
     pub confirmed: bool,
+}
+
+/// A subscriber's secrets as the database keeps them, sealed by the caller
+/// with the operator's key ring (`heliograph_auth::SecretsKeyring`) for the
+/// places [`endpoint_seal_context`] and [`webhook_secret_seal_context`] name.
+/// The store never sees a key, nor these values in clear.
+#[derive(Debug, Clone, Default)]
+pub struct SealedSecrets {
+    /// A Slack or Teams URL.
+    pub endpoint: Option<SealedEndpoint>,
+    /// A webhook's signing secret, sealed.
+    pub webhook_secret: Option<String>,
+}
+
+/// A sealed Slack or Teams URL.
+#[derive(Debug, Clone)]
+pub struct SealedEndpoint {
+    /// The URL, sealed.
+    pub sealed: String,
+    /// Its keyed digest (what "already subscribed" compares).
+    pub digest: String,
+    /// What answers show of it (`Channel::shown_target`): kept in
+    /// `endpoint`, the only part a search can match.
+    pub shown: String,
+}
+
+/// Where a sealed Slack or Teams URL belongs: it opens only there.
+#[must_use]
+pub fn endpoint_seal_context(id: SubscriberId) -> String {
+    format!("subscribers.endpoint:{id}")
+}
+
+/// Where a sealed webhook signing secret belongs: it opens only there.
+#[must_use]
+pub fn webhook_secret_seal_context(id: SubscriberId) -> String {
+    format!("subscribers.webhook_secret:{id}")
+}
+
+/// A subscriber's secrets as stored, for re-sealing them: the sealed
+/// columns, and the plaintext of a row written before sealing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredSecrets {
+    /// The subscriber.
+    #[sqlx(try_from = "Uuid")]
+    pub id: SubscriberId,
+    /// Its channel.
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
+    /// The URL (a plaintext Slack or Teams URL on a row not yet sealed).
+    pub endpoint: Option<String>,
+    /// The sealed Slack or Teams URL.
+    pub endpoint_sealed: Option<String>,
+    /// A webhook's signing secret in clear, on a row not yet sealed.
+    pub webhook_secret: Option<String>,
+    /// A webhook's signing secret, sealed.
+    pub webhook_secret_sealed: Option<String>,
 }
 
 /// The columns of [`Subscriber`].
@@ -137,9 +197,16 @@ impl SubscriberState {
 
 /// The filter of a subscriber list: past subscribers (unsubscribed) are
 /// never listed; `$3` is a name pattern, `$4` channels, `$5` the state.
+///
+/// The pattern matches what answers show of the address, nothing more: of
+/// a sealed Slack or Teams URL, `endpoint` holds only that; a Slack or Teams
+/// row from before sealing (plaintext until `secrets reencrypt` runs) is
+/// not searchable at all, and the sealed columns never are.
 const SUBSCRIBERS_WHERE: &str = " from subscribers s
      where s.tenant_id = $1 and s.page_id = $2 and s.unsubscribed_at is null
-       and ($3::text is null or coalesce(s.email::text, s.phone_number, s.endpoint) ilike $3 escape '\\')
+       and ($3::text is null or coalesce(s.email::text, s.phone_number,
+             case when s.channel not in ('slack', 'teams') or s.endpoint_sealed is not null
+                  then s.endpoint end) ilike $3 escape '\\')
        and (cardinality($4::text[]) = 0 or s.channel = any($4))
        and case $5::text
              when 'active' then s.confirmed_at is not null and s.quarantined_at is null
@@ -225,13 +292,20 @@ impl TenantTx {
         page: PageId,
         new: &NewSubscriber,
     ) -> Result<Subscriber> {
-        let id = SubscriberId::new();
+        let id = new.id;
         let (email, phone, endpoint) = new.target.columns();
+        let sealed = new.secrets.endpoint.as_ref();
+        if matches!(new.target.channel(), Channel::Slack | Channel::Teams) && sealed.is_none() {
+            return Err(StoreError::Corrupt(
+                "a Slack or Teams URL must be sealed before it is stored".to_owned(),
+            ));
+        }
         // The insert selects from pages, so another tenant's page inserts nothing (→ NotFound).
         sqlx::query(
             "insert into subscribers (id, tenant_id, page_id, channel, email, phone_number, endpoint,
-                                      webhook_secret, confirmed_at)
-             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, case when $9 then now() end
+                                      endpoint_sealed, endpoint_digest, webhook_secret_sealed,
+                                      confirmed_at)
+             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, $9, $10, case when $11 then now() end
                from pages p where p.tenant_id = $2 and p.id = $3
              returning id",
         )
@@ -241,8 +315,10 @@ impl TenantTx {
         .bind(new.target.channel().as_str())
         .bind(email)
         .bind(phone)
-        .bind(endpoint)
-        .bind(new.webhook_secret.as_deref())
+        .bind(sealed.map_or(endpoint, |e| Some(e.shown.as_str())))
+        .bind(sealed.map(|e| e.sealed.as_str()))
+        .bind(sealed.map(|e| e.digest.as_str()))
+        .bind(new.secrets.webhook_secret.as_deref())
         .bind(new.confirmed)
         .fetch_one(&mut *self.tx)
         .await?;
@@ -289,10 +365,15 @@ impl TenantTx {
     }
 
     /// The live (not unsubscribed) subscriber of `page` at `target`, if any.
+    /// A sealed Slack or Teams URL is found by its digest: `endpoint_digests`
+    /// are the URL's under every key of the ring (a row not yet re-sealed
+    /// after a rotation carries an older key's); a row from before sealing,
+    /// by the URL itself.
     pub async fn subscriber_by_target(
         &mut self,
         page: PageId,
         target: &Target,
+        endpoint_digests: &[String],
     ) -> Result<Option<Subscriber>> {
         let (email, phone, endpoint) = target.columns();
         Ok(sqlx::query_as(concat!(
@@ -300,7 +381,9 @@ impl TenantTx {
             subscriber_columns!(),
             " from subscribers s where s.tenant_id = $1 and s.page_id = $2 and s.channel = $3
                 and s.unsubscribed_at is null
-                and (s.email = $4::citext or s.phone_number = $5 or s.endpoint = $6)"
+                and (s.email = $4::citext or s.phone_number = $5
+                     or (s.endpoint = $6 and s.endpoint_sealed is null)
+                     or s.endpoint_digest = any($7))"
         ))
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
@@ -308,8 +391,49 @@ impl TenantTx {
         .bind(email)
         .bind(phone)
         .bind(endpoint)
+        .bind(endpoint_digests)
         .fetch_optional(&mut *self.tx)
         .await?)
+    }
+
+    /// Locks a subscriber's secrets as stored, for re-sealing them.
+    pub async fn lock_subscriber_secrets(&mut self, id: SubscriberId) -> Result<StoredSecrets> {
+        Ok(sqlx::query_as(
+            "select id, channel, endpoint, endpoint_sealed, webhook_secret, webhook_secret_sealed
+               from subscribers where tenant_id = $1 and id = $2 for update",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Replaces a subscriber's secrets with `secrets`, sealed anew (its
+    /// plaintext, if any, is cleared). A part left `None` is left as it is.
+    pub async fn store_subscriber_secrets(
+        &mut self,
+        id: SubscriberId,
+        secrets: &SealedSecrets,
+    ) -> Result<()> {
+        let endpoint = secrets.endpoint.as_ref();
+        sqlx::query(
+            "update subscribers
+                set endpoint = coalesce($3, endpoint),
+                    endpoint_sealed = coalesce($4, endpoint_sealed),
+                    endpoint_digest = coalesce($5, endpoint_digest),
+                    webhook_secret_sealed = coalesce($6, webhook_secret_sealed),
+                    webhook_secret = case when $6 is null then webhook_secret end
+              where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(endpoint.map(|e| e.shown.as_str()))
+        .bind(endpoint.map(|e| e.sealed.as_str()))
+        .bind(endpoint.map(|e| e.digest.as_str()))
+        .bind(secrets.webhook_secret.as_deref())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Sends (again) a subscriber's confirmation: a new SMS code replaces the
@@ -438,5 +562,31 @@ impl TenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+impl crate::Store {
+    /// Subscribers holding a plaintext secret, or one sealed under a key
+    /// other than `key_id`, after `after` in id order, at most `limit`.
+    ///
+    /// Cross-tenant by nature: re-sealing serves every tenant. It answers
+    /// ids only; each row is re-read and written in its tenant's transaction.
+    pub async fn subscribers_to_reseal(
+        &self,
+        key_id: &str,
+        after: Option<SubscriberId>,
+        limit: i32,
+    ) -> Result<Vec<(TenantId, SubscriberId)>> {
+        let rows: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("select tenant_id, id from hg_subscribers_to_reseal($1, $2, $3)")
+                .bind(key_id)
+                .bind(after.map(|a| a.as_uuid()))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, id)| (tenant.into(), id.into()))
+            .collect())
     }
 }

@@ -15,9 +15,10 @@
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
 //! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
 //! and Redis servers of one test's own, for tests that stop and restart them,
-//! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs). This
-//! crate depends on no Heliograph crate, so any of them can use it as a
-//! dev-dependency.
+//! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs).
+//! [`captured_logs`] keeps what the process logs (spans and events), for
+//! tests of what reaches the logs. This crate depends on no Heliograph
+//! crate, so any of them can use it as a dev-dependency.
 
 mod log;
 mod receiver;
@@ -26,8 +27,10 @@ mod scratch;
 mod server;
 mod sms;
 mod smtp;
+mod tracing_capture;
 
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};
 pub use smtp::{ReceivedMail, SinkOptions, SmtpMode, SmtpSink};
+pub use tracing_capture::{CapturedLogs, captured_logs};

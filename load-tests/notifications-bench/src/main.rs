@@ -45,6 +45,8 @@ use sqlx::PgPool;
 /// Shared by the API and the worker (≥ 32 bytes each).
 const LINK_SECRET: &str = "benchmark-link-secret-benchmark-0123";
 const JWT_SECRET: &str = "benchmark-secret-benchmark-secret-0123";
+/// The key ring secrets at rest are sealed with in the benchmark.
+const SECRETS_KEY: &str = "bench:aGVsaW9ncmFwaC1iZW5jaG1hcmstc2VjcmV0cy1rZXk=";
 /// A valid Standard Webhooks secret (`whsec_` and base64 of 24 bytes),
 /// shared by every webhook subscriber of the run.
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -124,6 +126,7 @@ impl Settings {
             ("PUBLIC_URL", self.api_url()),
             ("CUSTOM_DOMAIN_CNAME_TARGET", "pages.bench.test".to_owned()),
             ("LINK_SECRET", LINK_SECRET.to_owned()),
+            ("SECRETS_KEY", SECRETS_KEY.to_owned()),
             ("LOG_FORMAT", "json".to_owned()),
             (
                 "RUST_LOG",

@@ -1,7 +1,9 @@
 //! The API's settings, read once at start (see README § Configuration).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{CustomDomains, PublicUrls};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use secrecy::SecretString;
@@ -29,6 +31,9 @@ pub struct ApiConfig {
     pub jwt_secret: SecretString,
     /// Key that signs account links, shared with the worker (`LINK_SECRET`, ≥ 32 bytes).
     pub link_secret: SecretString,
+    /// The key ring that seals secrets at rest (`SECRETS_KEY`, shared with
+    /// the worker): webhook signing secrets, Slack and Teams URLs.
+    pub secrets: Arc<SecretsKeyring>,
     /// Access token lifetime (`ACCESS_TOKEN_TTL_MINUTES`, default 15).
     pub access_token_ttl_minutes: i64,
     /// Session lifetime, over which tokens can be refreshed (`SESSION_TTL_HOURS`, default 168).
@@ -132,6 +137,7 @@ impl ApiConfig {
                 "must be at least 32 bytes",
             ));
         }
+        let secrets = secrets_keyring(s)?;
         let access_token_ttl_minutes = s.parsed_or("ACCESS_TOKEN_TTL_MINUTES", 15_i64)?;
         if !(1..=60).contains(&access_token_ttl_minutes) {
             return Err(SettingError::new(
@@ -177,6 +183,7 @@ impl ApiConfig {
             urls,
             jwt_secret,
             link_secret,
+            secrets,
             access_token_ttl_minutes,
             session_ttl_hours,
             trust_proxy_headers: s.parsed_or("TRUST_PROXY_HEADERS", false)?,
@@ -209,15 +216,28 @@ fn admin_addr(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
     })
 }
 
+/// `SECRETS_KEY`: required wherever secrets are sealed or opened (`deploy/dev
+/// up` sets a development key, as it does `JWT_SECRET`).
+pub fn secrets_keyring(s: &Settings) -> Result<Arc<SecretsKeyring>, SettingError> {
+    let spec = s.secret("SECRETS_KEY")?;
+    SecretsKeyring::parse(secrecy::ExposeSecret::expose_secret(&spec))
+        .map(Arc::new)
+        .map_err(|e| SettingError::new("SECRETS_KEY", format!("is malformed: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BASE: [(&str, &str); 4] = [
+    const BASE: [(&str, &str); 5] = [
         ("DATABASE_URL", "postgres://localhost/x"),
         ("REDIS_URL", "redis://localhost"),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ("LINK_SECRET", "fedcba9876543210fedcba9876543210"),
+        (
+            "SECRETS_KEY",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Result<ApiConfig, SettingError> {
@@ -249,7 +269,7 @@ mod tests {
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 11] = [
+        let cases: [(&[(&str, &str)], &str); 12] = [
             (&[("REDIS_TIMEOUT_MS", "0")], "REDIS_TIMEOUT_MS"),
             (
                 &[("DATABASE_ACQUIRE_TIMEOUT_MS", "soon")],
@@ -268,6 +288,7 @@ mod tests {
             ),
             (&[("PUBLIC_URL", "ftp://x")], "PUBLIC_URL"),
             (&[("JWT_SECRET", "short")], "JWT_SECRET"),
+            (&[("SECRETS_KEY", "k1:c2hvcnQ=")], "SECRETS_KEY"),
             (
                 &[("ACCESS_TOKEN_TTL_MINUTES", "0")],
                 "ACCESS_TOKEN_TTL_MINUTES",
@@ -280,9 +301,11 @@ mod tests {
         for (extra, name) in cases {
             assert_eq!(with(extra).unwrap_err().name, name);
         }
-        let missing = ApiConfig::from_settings(&Settings::from_pairs(
-            BASE.into_iter().filter(|(k, _)| *k != "DATABASE_URL"),
-        ));
-        assert_eq!(missing.unwrap_err().name, "DATABASE_URL");
+        for required in ["DATABASE_URL", "SECRETS_KEY"] {
+            let missing = ApiConfig::from_settings(&Settings::from_pairs(
+                BASE.into_iter().filter(|(k, _)| *k != required),
+            ));
+            assert_eq!(missing.unwrap_err().name, required);
+        }
     }
 }

@@ -7,6 +7,12 @@
 //! body or path is refused (422). A 5xx is not stored, so a retry runs
 //! again. Keys are scoped per tenant and actor; the worker's clock deletes
 //! them after 24 hours.
+//!
+//! A response that shows a secret once (a new API key, a webhook signing
+//! secret, a session token) is marked by its handler with [`ShownOnce`]: the
+//! stored copy leaves those fields out and names them in
+//! `secrets_withheld` (and the `Secrets-Withheld` header), so the database
+//! never holds the secret and a replay says why it is missing.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -23,6 +29,40 @@ use crate::startup::AppState;
 
 /// How long a response is replayed.
 const WINDOW: time::Duration = time::Duration::hours(24);
+
+/// The mark of a response whose JSON body shows secrets once: the names of
+/// its top-level fields that carry them. Its stored (replayed) copy goes
+/// without them.
+#[derive(Debug, Clone, Copy)]
+pub struct ShownOnce(pub &'static [&'static str]);
+
+impl ShownOnce {
+    /// Marks `response` as showing `fields` once.
+    pub fn mark(mut response: HttpResponse, fields: &'static [&'static str]) -> HttpResponse {
+        response.extensions_mut().insert(Self(fields));
+        response
+    }
+}
+
+/// The header a replay names withheld secrets in.
+const WITHHELD_HEADER: &str = "secrets-withheld";
+
+/// What is kept of a body showing `fields` once: the body without them, and
+/// `secrets_withheld` naming them. A body that is not a JSON object (none
+/// is, today) is kept as that field alone: nothing of it can be vouched for.
+fn withhold(body: &[u8], fields: &[&str]) -> Vec<u8> {
+    let mut value = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let Some(object) = value.as_object_mut() {
+        for field in fields {
+            object.remove(*field);
+        }
+        object.insert("secrets_withheld".to_owned(), serde_json::json!(fields));
+    }
+    serde_json::to_vec(&value).unwrap_or_default()
+}
 
 /// The middleware, for the `/v1` scope.
 pub async fn middleware(
@@ -127,7 +167,7 @@ pub async fn middleware(
     let bytes = actix_web::body::to_bytes(body)
         .await
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("Failed to read a response body")))?;
-    let headers: Vec<(String, String)> = [header::CONTENT_TYPE, header::LOCATION]
+    let mut headers: Vec<(String, String)> = [header::CONTENT_TYPE, header::LOCATION]
         .iter()
         .filter_map(|name| {
             head.headers()
@@ -136,9 +176,17 @@ pub async fn middleware(
                 .map(|v| (name.to_string(), v.to_owned()))
         })
         .collect();
+    let shown_once = head.extensions().get::<ShownOnce>().copied();
+    let stored = match shown_once {
+        Some(ShownOnce(fields)) => {
+            headers.push((WITHHELD_HEADER.to_owned(), fields.join(", ")));
+            withhold(&bytes, fields)
+        }
+        None => bytes.to_vec(),
+    };
     let saved = async {
         let mut tx = state.store.tenant_tx(member.tenant).await?;
-        tx.save_idempotent_response(&actor, &key, status.as_u16(), &headers, &bytes)
+        tx.save_idempotent_response(&actor, &key, status.as_u16(), &headers, &stored)
             .await?;
         tx.commit().await
     }

@@ -14,6 +14,7 @@ mod limits;
 pub mod openapi;
 pub mod public_pages;
 mod routes;
+pub mod secrets;
 pub mod seed;
 pub mod startup;
 

@@ -1,14 +1,17 @@
-//! `heliograph-api [serve|migrate|seed-demo]`.
+//! `heliograph-api [serve|migrate|seed-demo|secrets reencrypt]`.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use heliograph_api::{ApiConfig, Application, seed};
+use heliograph_api::{ApiConfig, Application, secrets, seed};
 use heliograph_runtime::{Settings, init_tracing};
 use heliograph_store::Store;
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: heliograph-api [serve|migrate|seed-demo]";
+const USAGE: &str = "usage: heliograph-api [serve|migrate|seed-demo|secrets reencrypt]";
+
+/// Rows re-sealed per round trip of `secrets reencrypt`.
+const RESEAL_BATCH: i32 = 200;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -52,6 +55,29 @@ async fn run() -> anyhow::Result<()> {
                 tracing::info!("demo tenant created");
             } else {
                 tracing::info!("demo tenant already exists");
+            }
+            Ok(())
+        }
+        "secrets" if std::env::args().nth(2).as_deref() == Some("reencrypt") => {
+            init_tracing(settings.log_format()?);
+            let keyring = heliograph_api::config::secrets_keyring(&settings)?;
+            let url = settings.secret("DATABASE_URL")?;
+            let store = Store::connect(url.expose_secret(), 2)
+                .await
+                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+            let report = secrets::reencrypt(&store, &keyring, RESEAL_BATCH, None).await?;
+            tracing::info!(
+                key.id = keyring.current_key_id(),
+                resealed = report.resealed,
+                unreadable = report.unreadable,
+                "secrets re-sealed under the current key"
+            );
+            if report.unreadable > 0 {
+                anyhow::bail!(
+                    "{} subscriber secrets open with no key of SECRETS_KEY (see the log); \
+                     keep the keys they were sealed with",
+                    report.unreadable
+                );
             }
             Ok(())
         }

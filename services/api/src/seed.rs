@@ -119,11 +119,13 @@ async fn populate(store: &Store, record: &SignupRecord) -> anyhow::Result<()> {
     tx.create_subscriber(
         page,
         &NewSubscriber {
+            id: heliograph_domain::SubscriberId::new(),
             target: Target::Email(
                 EmailAddress::parse("email", "subscriber@example.com")
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             ),
-            webhook_secret: None,
+            // An email subscriber has nothing to seal.
+            secrets: heliograph_store::SealedSecrets::default(),
             component_ids: vec![],
             confirmed: true,
         },

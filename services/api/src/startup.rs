@@ -40,6 +40,9 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Signs and checks account links.
     pub links: heliograph_auth::LinkSigner,
+    /// Seals secrets at rest (new webhook signing secrets, Slack and Teams
+    /// URLs); the API never opens them.
+    pub secrets: Arc<heliograph_auth::SecretsKeyring>,
     /// The public pages, from memory.
     pub pages: Arc<PublicPages>,
     /// How long a `/v1` request may take before it is answered 503
@@ -110,6 +113,7 @@ impl Application {
             limiter: Limiter::new(redis.clone(), config.timeouts.redis),
             links: heliograph_auth::LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
+            secrets: Arc::clone(&config.secrets),
             redis,
             tokens,
             urls: config.urls.clone(),

@@ -1,8 +1,10 @@
 //! The worker's settings, read once at start (see README § Configuration).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{CustomDomains, PhoneNumber, PublicUrls};
 use heliograph_notify::{AllowedTargets, RetryPolicy};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
@@ -35,6 +37,10 @@ pub struct WorkerConfig {
     pub urls: PublicUrls,
     /// Key that signs account links, shared with the API (`LINK_SECRET`, ≥ 32 bytes).
     pub link_secret: SecretString,
+    /// The key ring secrets at rest are sealed with (`SECRETS_KEY`, shared
+    /// with the API): deliveries open webhook signing secrets and Slack and
+    /// Teams URLs with it.
+    pub secrets: Arc<SecretsKeyring>,
     /// Jobs run at once per queue (`WORKER_CONCURRENCY`, default 8).
     pub concurrency: usize,
     /// Outbox poll interval when no notification arrives (`OUTBOX_POLL_INTERVAL_MS`, default 1000).
@@ -244,6 +250,11 @@ impl WorkerConfig {
                 "must be at least 32 bytes",
             ));
         }
+        let secrets = SecretsKeyring::parse(secrecy::ExposeSecret::expose_secret(
+            &s.secret("SECRETS_KEY")?,
+        ))
+        .map(Arc::new)
+        .map_err(|e| SettingError::new("SECRETS_KEY", format!("is malformed: {e}")))?;
         Ok(Self {
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
@@ -255,6 +266,7 @@ impl WorkerConfig {
             email_from,
             custom_domains: s.custom_domains(&urls)?,
             link_secret,
+            secrets,
             concurrency,
             outbox_poll_interval: Duration::from_millis(poll_ms),
             log_format: s.log_format()?,
@@ -309,11 +321,15 @@ fn nameserver(s: &Settings) -> Result<Option<SocketAddr>, SettingError> {
 mod tests {
     use super::*;
 
-    const BASE: [(&str, &str); 4] = [
+    const BASE: [(&str, &str); 5] = [
         ("DATABASE_URL", "postgres://localhost/x"),
         ("REDIS_URL", "redis://localhost"),
         ("SMTP_URL", "smtp://localhost:1025"),
         ("LINK_SECRET", "0123456789abcdef0123456789abcdef"),
+        (
+            "SECRETS_KEY",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
     ];
 
     #[test]
@@ -365,14 +381,14 @@ mod tests {
             ("CUSTOM_DOMAIN_CNAME_TARGET", "nodot"),
             ("METRICS_ADDR", "9464"),
             ("JANITOR_INTERVAL_SECONDS", "0"),
+            ("SECRETS_KEY", "k1:too-short"),
         ] {
             let s = Settings::from_pairs(BASE.into_iter().chain([(name, value)]));
             assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, name);
         }
-        let s = Settings::from_pairs(BASE.into_iter().filter(|(k, _)| *k != "SMTP_URL"));
-        assert_eq!(
-            WorkerConfig::from_settings(&s).unwrap_err().name,
-            "SMTP_URL"
-        );
+        for required in ["SMTP_URL", "SECRETS_KEY"] {
+            let s = Settings::from_pairs(BASE.into_iter().filter(|(k, _)| *k != required));
+            assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, required);
+        }
     }
 }

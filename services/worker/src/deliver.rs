@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use heliograph_auth::{CONFIRM_PURPOSE, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
+use heliograph_auth::{CONFIRM_PURPOSE, OpenError, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_domain::{Channel, EmailAddress, EventKind, PhoneNumber};
 use heliograph_jobs::JobError;
 use heliograph_notify::payloads::{
@@ -12,7 +12,11 @@ use heliograph_notify::{
     ComponentLine, ConfirmationEmail, EmailMessage, HttpOutcome, IncidentEmail, RetryPolicy,
     SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
-use heliograph_store::{DeliveryWork, FailureOutcome, StoreError, TenantTx};
+use heliograph_store::{
+    DeliveryWork, FailureOutcome, StoreError, TenantTx, endpoint_seal_context,
+    webhook_secret_seal_context,
+};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::notice::{EventView, event_view};
 use crate::{Context, Deliver, job_error};
@@ -310,9 +314,11 @@ async fn http(
     view: &EventView,
     unsubscribe_url: &str,
 ) -> Attempt {
-    let Some(url) = work.endpoint.as_deref() else {
-        return Attempt::Failed(Failure::permanent("the subscriber has no endpoint"));
+    let url = match endpoint_url(ctx, work) {
+        Ok(url) => url,
+        Err(failure) => return Attempt::Failed(failure),
     };
+    let url = url.expose_secret();
     let body = match work.channel {
         Channel::Slack => slack_body(&view.page, &view.notice, unsubscribe_url),
         Channel::Teams => teams_body(&view.page, &view.notice, unsubscribe_url),
@@ -329,7 +335,17 @@ async fn http(
     let body = body.to_string().into_bytes();
     let mut headers: Vec<(String, String)> = Vec::new();
     if work.channel == Channel::Webhook {
-        let Some(Ok(secret)) = work.webhook_secret.as_deref().map(WebhookSecret::parse) else {
+        let secret = match opened(
+            ctx,
+            &webhook_secret_seal_context(work.subscriber_id),
+            work.webhook_secret_sealed.as_deref(),
+            work.webhook_secret.as_deref(),
+            "signing secret",
+        ) {
+            Ok(secret) => secret,
+            Err(failure) => return Attempt::Failed(failure),
+        };
+        let Ok(secret) = WebhookSecret::parse(secret.expose_secret()) else {
             return Attempt::Failed(Failure::permanent(
                 "the webhook has no valid signing secret",
             ));
@@ -356,5 +372,45 @@ async fn http(
                 .unwrap_or_else(|| format!("HTTP {}", answer.status.unwrap_or_default())),
             retry_after: answer.retry_after,
         }),
+    }
+}
+
+/// Where a webhook, Slack or Teams delivery goes: a Slack or Teams URL is
+/// sealed (opened here, for this send only); a webhook's URL, and a Slack
+/// or Teams URL from before sealing, are `endpoint` itself.
+fn endpoint_url(ctx: &Context, work: &DeliveryWork) -> Result<SecretString, Failure> {
+    let plain = match work.channel {
+        // A sealed row's `endpoint` is only what answers show of the URL.
+        Channel::Slack | Channel::Teams if work.endpoint_sealed.is_some() => None,
+        _ => work.endpoint.as_deref(),
+    };
+    opened(
+        ctx,
+        &endpoint_seal_context(work.subscriber_id),
+        work.endpoint_sealed.as_deref(),
+        plain,
+        "endpoint URL",
+    )
+}
+
+/// A secret of the subscriber: `sealed` opened, or else the `plain` value
+/// of a row from before sealing. A value sealed under a key the ring no
+/// longer holds is a transient failure (the operator can put the key back;
+/// the retries wait for that); one that does not authenticate, permanent.
+fn opened(
+    ctx: &Context,
+    context: &str,
+    sealed: Option<&str>,
+    plain: Option<&str>,
+    what: &str,
+) -> Result<SecretString, Failure> {
+    match (sealed, plain) {
+        (Some(sealed), _) => ctx.secrets.open(context, sealed).map_err(|e| Failure {
+            transient: matches!(e, OpenError::UnknownKey(_)),
+            error: format!("the {what} cannot be opened: {e}"),
+            retry_after: None,
+        }),
+        (None, Some(plain)) => Ok(SecretString::from(plain.to_owned())),
+        (None, None) => Err(Failure::permanent(format!("the subscriber has no {what}"))),
     }
 }

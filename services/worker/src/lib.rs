@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use heliograph_auth::LinkSigner;
+use heliograph_auth::{LinkSigner, SecretsKeyring};
 use heliograph_domain::{DeliveryId, DomainId, EventId, PublicUrls, TenantId};
 use heliograph_jobs::{Job, JobError, Queues};
 use heliograph_notify::{Mailer, RetryPolicy, TwilioSms, WebhookClient};
@@ -157,6 +157,9 @@ pub struct Inner {
     pub email_retry: RetryPolicy,
     /// Signs account links.
     pub links: LinkSigner,
+    /// Opens sealed secrets (webhook signing secrets, Slack and Teams URLs)
+    /// where a delivery is signed or sent, and nowhere else.
+    pub secrets: Arc<SecretsKeyring>,
     /// How long before a maintenance window its reminder goes out.
     pub maintenance_reminder: Duration,
     /// Custom domain checks: the resolver, the CNAME target, the cadence.
@@ -257,6 +260,7 @@ impl Context {
             events: notice::EventCache::default(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
+            secrets: Arc::clone(&config.secrets),
             maintenance_reminder: config.maintenance_reminder,
             domains: DomainChecks {
                 dns,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
+use crate::idempotency::ShownOnce;
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
 };
@@ -122,10 +123,14 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, api_key.id = %key.id, "API key created");
-    Ok(HttpResponse::Created().json(NewApiKeyResponse {
-        api_key: key_json(&key),
-        key: new.key,
-    }))
+    // Shown this once: an idempotent replay answers without it.
+    Ok(ShownOnce::mark(
+        HttpResponse::Created().json(NewApiKeyResponse {
+            api_key: key_json(&key),
+            key: new.key,
+        }),
+        &["key"],
+    ))
 }
 
 /// Lists every key, revoked ones included, never a secret.

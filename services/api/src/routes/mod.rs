@@ -279,22 +279,111 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRespons
     }
 }
 
-/// The root span of each request: tracing-actix-web's, with a `tenant.id`
-/// field that the `Member` extractor fills in.
+/// The root span of each request: the fields of tracing-actix-web's own
+/// (OpenTelemetry's names), with two differences that keep secrets and lies
+/// out of it — `http.target` shows query values only for parameters known
+/// to be harmless (a link's `token`, a search's text show as `[redacted]`),
+/// and `http.client_ip` is the address [`crate::auth::client_ip`] trusts
+/// (the one rate limits and the audit log use), not the first
+/// `X-Forwarded-For` entry, which the client writes. Plus `tenant.id` and
+/// `actor`, which the `Member` extractor fills in.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(
-            request,
+        let user_agent = request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let method = request.method().as_str();
+        let client_ip = crate::auth::client_ip(request.request())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let connection = request.connection_info();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %method,
+            http.route = %route,
+            http.flavor = http_flavor(request.version()),
+            http.scheme = %connection.scheme(),
+            http.host = %connection.host(),
+            http.client_ip = %client_ip,
+            http.user_agent = %user_agent,
+            http.target = %loggable_target(request.uri()),
+            http.status_code = tracing::field::Empty,
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
             tenant.id = tracing::field::Empty,
-            actor = tracing::field::Empty
+            actor = tracing::field::Empty,
         )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+fn http_flavor(version: actix_web::http::Version) -> &'static str {
+    use actix_web::http::Version;
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2.0",
+        Version::HTTP_3 => "3.0",
+        _ => "1.1",
+    }
+}
+
+/// Query parameters whose values say nothing about anyone: pagination and
+/// the list filters. Every other value is left out of logs and spans —
+/// link tokens above all, and search text (`q`), which may be an address.
+const LOGGED_QUERY_PARAMETERS: &[&str] = &[
+    "page", "per_page", "limit", "status", "type", "state", "channel", "since", "until", "before",
+    "days", "start", "end",
+];
+
+/// The request's path and query as logs may show them: each query value
+/// that is not of [`LOGGED_QUERY_PARAMETERS`] becomes `[redacted]` (its name
+/// stays, for debugging).
+pub(crate) fn loggable_target(uri: &actix_web::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_owned();
+    };
+    let mut shown = String::with_capacity(uri.path().len() + query.len() + 1);
+    shown.push_str(uri.path());
+    for (i, pair) in query.split('&').enumerate() {
+        shown.push(if i == 0 { '?' } else { '&' });
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if LOGGED_QUERY_PARAMETERS.contains(&name) {
+            shown.push_str(pair);
+        } else if !value.is_empty() && is_plain_name(name) {
+            shown.push_str(name);
+            shown.push_str("=[redacted]");
+        } else {
+            // A bare word, or a name that is not one of ours, could itself be the secret.
+            shown.push_str("[redacted]");
+        }
+    }
+    shown
+}
+
+fn is_plain_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Answers the request id in `X-Request-Id`, so a user's report can be matched to the logs.
@@ -321,4 +410,25 @@ fn path_ids<A: std::str::FromStr, B: std::str::FromStr>(
     path: &(String, String),
 ) -> Result<(A, B), ApiError> {
     Ok((path_id(&path.0)?, path_id(&path.1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_target;
+
+    #[test]
+    fn logged_targets_keep_filters_and_redact_every_other_value() {
+        let shown = |uri: &str| loggable_target(&uri.parse().unwrap());
+        assert_eq!(shown("/v1/pages"), "/v1/pages");
+        assert_eq!(
+            shown("/status/acme/unsubscribe?token=abc.def"),
+            "/status/acme/unsubscribe?token=[redacted]"
+        );
+        assert_eq!(
+            shown("/v1/pages/x/subscribers?page=2&q=ann%40example.com&type=email"),
+            "/v1/pages/x/subscribers?page=2&q=[redacted]&type=email"
+        );
+        assert_eq!(shown("/x?t%6Fken=abc"), "/x?[redacted]");
+        assert_eq!(shown("/x?abc.def"), "/x?[redacted]");
+    }
 }

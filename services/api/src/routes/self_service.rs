@@ -25,8 +25,7 @@ use heliograph_auth::{CONFIRM_PURPOSE, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_domain::{
     Channel, ComponentId, FieldError, PageId, SubscriberId, TenantId, Visibility,
 };
-use heliograph_notify::WebhookSecret;
-use heliograph_store::{NewSubscriber, StoreError, Subscriber, Target};
+use heliograph_store::{StoreError, Subscriber, Target};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -40,6 +39,7 @@ use crate::auth::client_ip;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::limits::{Bucket, client_key};
 use crate::public_pages::PageKey;
+use crate::secrets::{endpoint_digests, sealed_subscriber};
 use crate::startup::AppState;
 
 /// Largest body taken.
@@ -286,7 +286,8 @@ async fn subscribe_as(
         .hit(Bucket::SubscribeByTarget, &target_key(state, page, &target))
         .await?;
     let channel = target.channel();
-    let pending = match tx.subscriber_by_target(page, &target).await? {
+    let digests = endpoint_digests(&state.secrets, &target);
+    let pending = match tx.subscriber_by_target(page, &target, &digests).await? {
         Some(_) if channel == Channel::Webhook => return Err(already_subscribed()),
         Some(s) if s.confirmed_at.is_none() => {
             // The latest request is what the confirmation will confirm.
@@ -306,19 +307,9 @@ async fn subscribe_as(
             webhook_secret: None,
         },
         None => {
-            let webhook_secret =
-                (channel == Channel::Webhook).then(|| WebhookSecret::generate().expose());
-            let s = tx
-                .create_subscriber(
-                    page,
-                    &NewSubscriber {
-                        target,
-                        webhook_secret: webhook_secret.clone(),
-                        component_ids: components,
-                        confirmed: false,
-                    },
-                )
-                .await?;
+            let (new, webhook_secret) =
+                sealed_subscriber(&state.secrets, target, components, false);
+            let s = tx.create_subscriber(page, &new).await?;
             Pending {
                 channel,
                 subscriber_id: s.id.as_uuid(),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, required};
+use crate::idempotency::ShownOnce;
 use crate::limits::{Bucket, client_key};
 use crate::openapi::{BadRequest, Forbidden, TooManyRequests, Unauthorized, ValidationFailed};
 use crate::startup::AppState;
@@ -73,10 +74,13 @@ fn with_cookies(
     body: &impl Serialize,
 ) -> HttpResponse {
     let ttl = state.tokens.ttl().whole_seconds();
-    response
+    let response = response
         .cookie(cookie(SESSION_COOKIE, token.to_owned(), true, ttl))
         .cookie(cookie(CSRF_COOKIE, csrf_token(state, session), false, ttl))
-        .json(body)
+        .json(body);
+    // The token is shown once: an idempotent replay answers without it
+    // (and never with the cookies, which are not replayed).
+    ShownOnce::mark(response, &["token", "csrf_token"])
 }
 
 /// A session just opened, as sign-in answers it.

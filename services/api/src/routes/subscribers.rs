@@ -1,11 +1,11 @@
 //! `/v1/pages/{page_id}/subscribers`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{
     Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, PageId, PhoneNumber, Role,
     SubscriberId,
 };
-use heliograph_notify::WebhookSecret;
 use heliograph_store::{
     HttpChannel, ListQuery, NewSubscriber, Page, Subscriber, SubscriberState, Target,
 };
@@ -16,12 +16,14 @@ use uuid::Uuid;
 use super::{path_id, path_ids};
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope};
+use crate::idempotency::ShownOnce;
 use crate::input::{Input, ListParams, paginated};
 use crate::limits::Bucket;
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::secrets::{endpoint_digests, sealed_subscriber};
 use crate::startup::AppState;
 
 /// `{"subscriber": {...}}`.
@@ -232,7 +234,11 @@ pub(crate) const fn already_subscribed() -> ApiError {
     }
 }
 
-fn parse(input: SubscriberInput, page: &Page) -> Result<NewSubscriber, ApiError> {
+fn parse(
+    keyring: &SecretsKeyring,
+    input: SubscriberInput,
+    page: &Page,
+) -> Result<(NewSubscriber, Option<String>), ApiError> {
     let mut f = Fields::default();
     // `phone_country` is accepted and ignored: numbers carry their country code.
     let _ = input.phone_country;
@@ -253,14 +259,12 @@ fn parse(input: SubscriberInput, page: &Page) -> Result<NewSubscriber, ApiError>
         return Err(f.into_error());
     };
     f.finish()?;
-    let webhook_secret = matches!(target, Target::Http(HttpChannel::Webhook, _))
-        .then(|| WebhookSecret::generate().expose());
-    Ok(NewSubscriber {
+    Ok(sealed_subscriber(
+        keyring,
         target,
-        webhook_secret,
         component_ids,
-        confirmed: input.skip_confirmation_notification == Some(true),
-    })
+        input.skip_confirmation_notification == Some(true),
+    ))
 }
 
 /// Adds a subscriber to a page (editor): confirmed at once with
@@ -294,8 +298,13 @@ pub async fn create(
     let p = tx.page(page).await?;
     member.require(Role::Editor)?;
     let input = envelope("subscriber", body.0.subscriber)?;
-    let new = parse(input, &p)?;
-    if tx.subscriber_by_target(page, &new.target).await?.is_some() {
+    let (new, webhook_secret) = parse(&state.secrets, input, &p)?;
+    let digests = endpoint_digests(&state.secrets, &new.target);
+    if tx
+        .subscriber_by_target(page, &new.target, &digests)
+        .await?
+        .is_some()
+    {
         return Err(already_subscribed());
     }
     let s = tx.create_subscriber(page, &new).await?;
@@ -309,8 +318,15 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     let mut response = subscriber_response(&s);
-    response.webhook_secret = new.webhook_secret;
-    Ok(HttpResponse::Created().json(response))
+    response.webhook_secret = webhook_secret;
+    let shows_secret = response.webhook_secret.is_some();
+    let response = HttpResponse::Created().json(response);
+    // The signing secret is shown this once: an idempotent replay answers without it.
+    Ok(if shows_secret {
+        ShownOnce::mark(response, &["webhook_secret"])
+    } else {
+        response
+    })
 }
 
 fn subscriber_response(s: &Subscriber) -> SubscriberResponse {

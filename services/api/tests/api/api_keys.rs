@@ -202,3 +202,79 @@ async fn only_admins_make_keys() {
     assert_eq!(app.count("select count(*) from api_keys").await, 0);
     app.finish().await;
 }
+
+/// What every stored idempotent response holds, as one text.
+async fn stored_responses(app: &TestApp) -> String {
+    let rows: Vec<(Option<Vec<u8>>, Option<Value>)> =
+        sqlx::query_as("select response_body, response_headers from idempotency_keys")
+            .fetch_all(&app.admin)
+            .await
+            .unwrap();
+    rows.iter()
+        .map(|(body, headers)| {
+            format!(
+                "{} {}",
+                String::from_utf8_lossy(body.as_deref().unwrap_or_default()),
+                headers.clone().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_replayed_key_creation_answers_without_the_key_and_says_so() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let send = || {
+        app.client
+            .post(app.url("/v1/api-keys"))
+            .bearer_auth(&t.token)
+            .header("idempotency-key", "make-the-ci-key")
+            .json(&json!({"api_key": {"name": "CI", "scope": "read"}}))
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("secrets-withheld").is_none());
+    let first: Value = first.json().await.unwrap();
+    let key = first["key"].as_str().unwrap().to_owned();
+    let secret_part = &key[12..];
+
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.headers()["secrets-withheld"], "key");
+    let again: Value = again.json().await.unwrap();
+    assert!(again.get("key").is_none(), "{again}");
+    assert_eq!(again["secrets_withheld"], json!(["key"]));
+    assert_eq!(again["id"], first["id"], "the same key, made once");
+    assert_eq!(again["prefix"], first["prefix"]);
+    assert_eq!(app.count("select count(*) from api_keys").await, 1);
+    assert!(
+        !stored_responses(&app).await.contains(secret_part),
+        "the stored response holds no key"
+    );
+
+    // A session's token is shown once the same way (a refresh, here).
+    let refresh = || {
+        app.client
+            .post(app.url("/v1/sessions/refresh"))
+            .bearer_auth(&t.token)
+            .header("idempotency-key", "refresh-once")
+            .send()
+    };
+    let fresh: Value = refresh().await.unwrap().json().await.unwrap();
+    let token = fresh["token"].as_str().unwrap().to_owned();
+    let replayed = refresh().await.unwrap();
+    assert_eq!(replayed.headers()["secrets-withheld"], "token, csrf_token");
+    let replayed: Value = replayed.json().await.unwrap();
+    assert!(replayed.get("token").is_none(), "{replayed}");
+    assert_eq!(replayed["secrets_withheld"], json!(["token", "csrf_token"]));
+    let stored = stored_responses(&app).await;
+    assert!(
+        !stored.contains(&token),
+        "the stored response holds no token"
+    );
+    assert!(!stored.contains(fresh["csrf_token"].as_str().unwrap()));
+    app.finish().await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use heliograph_domain::{EmailAddress, EndpointUrl, PhoneNumber, TenantId};
 use heliograph_notify::WebhookSecret;
-use heliograph_store::{HttpChannel, NewSubscriber, Target};
+use heliograph_store::{HttpChannel, Target};
 use heliograph_testkit::{HttpReceiver, Reply, Script, SmsStandIn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,19 +25,12 @@ async fn subscribe(
     confirmed: bool,
 ) -> (String, Option<String>) {
     let tenant: TenantId = t.tenant_id.parse().expect("a tenant id");
-    let secret = matches!(target, Target::Http(HttpChannel::Webhook, _))
-        .then(|| WebhookSecret::generate().expose());
+    // Sealed as the API seals what it is given.
+    let (new, secret) =
+        heliograph_api::secrets::sealed_subscriber(&app.config.secrets, target, vec![], confirmed);
     let mut tx = app.store.tenant_tx(tenant).await.expect("a transaction");
     let s = tx
-        .create_subscriber(
-            t.page_id.parse().expect("a page id"),
-            &NewSubscriber {
-                target,
-                webhook_secret: secret.clone(),
-                component_ids: vec![],
-                confirmed,
-            },
-        )
+        .create_subscriber(t.page_id.parse().expect("a page id"), &new)
         .await
         .expect("the subscriber is added");
     tx.commit().await.expect("committed");

@@ -131,6 +131,24 @@ pub struct Tenant {
 /// The link-signing key of the tests (API and worker share it).
 pub const LINK_SECRET: &str = "test-link-secret-test-link-secret!";
 
+/// The tests' older key for secrets at rest (see [`SECRETS_KEY`]).
+pub const OLD_SECRETS_KEY: &str = "test1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+/// The tests' current key for secrets at rest.
+pub const NEW_SECRETS_KEY: &str = "test2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+
+/// The tests' `SECRETS_KEY` (API and worker share it): `test2` seals, and
+/// `test1` still opens, as after a rotation.
+pub fn secrets_key() -> String {
+    format!("{NEW_SECRETS_KEY},{OLD_SECRETS_KEY}")
+}
+
+/// The tests' key ring.
+pub fn secrets_keyring() -> std::sync::Arc<heliograph_auth::SecretsKeyring> {
+    std::sync::Arc::new(
+        heliograph_auth::SecretsKeyring::parse(&secrets_key()).expect("the tests' key ring parses"),
+    )
+}
+
 /// The password every test owner signs up with.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -231,10 +249,9 @@ impl TestApp {
                 .expect("a free port")
         });
         install_crypto();
-        // Logs are noise in a passing run; TEST_LOG=1 shows them for a failing one.
-        if std::env::var_os("TEST_LOG").is_some() {
-            heliograph_runtime::init_tracing(LogFormat::Text);
-        }
+        // Logs are kept for the tests of what reaches them, and printed
+        // only with TEST_LOG=1 (noise in a passing run).
+        heliograph_testkit::captured_logs();
         let db = match infra.postgres_admin_url {
             Some(url) => TestDatabase::create_on(url).await,
             None => TestDatabase::create().await,
@@ -271,6 +288,7 @@ impl TestApp {
             session_ttl_hours: 24,
             trust_proxy_headers: true,
             link_secret: SecretString::from(LINK_SECRET.to_owned()),
+            secrets: secrets_keyring(),
             log_format: LogFormat::Text,
             // Changes reach the pages by the Redis nudge; tests that need
             // the poll (or its absence) set their own interval.
@@ -311,6 +329,7 @@ impl TestApp {
             email_retry: RetryPolicy::email(),
             links: heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
                 .expect("a long enough secret"),
+            secrets: std::sync::Arc::clone(&config_kept.secrets),
             maintenance_reminder: Duration::from_secs(3600),
             channels: Channels::new(&test_channels(infra.sms_url.as_deref()))
                 .expect("the channel senders build"),

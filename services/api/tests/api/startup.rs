@@ -34,6 +34,7 @@ fn good_env(database_url: &str) -> Vec<(&'static str, String)> {
         ),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_owned()),
         ("LINK_SECRET", "fedcba9876543210fedcba9876543210".to_owned()),
+        ("SECRETS_KEY", crate::helpers::secrets_key()),
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
     ]
 }
@@ -64,6 +65,14 @@ async fn a_bad_setting_stops_the_api_with_one_line_naming_it() {
         (
             with(&db, "JWT_SECRET", Some("short".into())),
             "heliograph-api: configuration: JWT_SECRET must be at least 32 bytes",
+        ),
+        (
+            with(&db, "SECRETS_KEY", None),
+            "heliograph-api: configuration: SECRETS_KEY is not set",
+        ),
+        (
+            with(&db, "SECRETS_KEY", Some("k1:c2hvcnQ=".into())),
+            "heliograph-api: configuration: SECRETS_KEY is malformed: key `k1` must be 32 random bytes",
         ),
         (
             with(&db, "BIND_ADDR", Some("everywhere".into())),

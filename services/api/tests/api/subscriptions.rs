@@ -200,13 +200,22 @@ async fn a_webhook_subscriber_gets_its_signing_secret_once_and_confirms_by_answe
     let secret = created["webhook_secret"].as_str().expect("a secret");
     assert!(secret.starts_with("whsec_"), "{secret}");
     let id = created["id"].as_str().unwrap();
-    let (stored,): (Option<String>,) =
-        sqlx::query_as("select webhook_secret from subscribers where id = $1::uuid")
-            .bind(id)
-            .fetch_one(&app.admin)
-            .await
-            .unwrap();
-    assert_eq!(stored.as_deref(), Some(secret));
+    // Kept sealed (never in clear), and it opens to the secret shown.
+    let (plain, sealed): (Option<String>, Option<String>) = sqlx::query_as(
+        "select webhook_secret, webhook_secret_sealed from subscribers where id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(&app.admin)
+    .await
+    .unwrap();
+    assert_eq!(plain, None);
+    let stored = crate::helpers::secrets_keyring()
+        .open(
+            &heliograph_store::webhook_secret_seal_context(id.parse().unwrap()),
+            &sealed.unwrap(),
+        )
+        .unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&stored), secret);
 
     let (_, one) = app
         .call(
@@ -1107,7 +1116,9 @@ async fn json_subscriptions_are_answered_in_json_and_a_webhook_gets_its_secret_o
     assert_eq!(receiver.requests_to("/public-hook").len(), 1);
     assert_eq!(receiver.requests_to("/public-slack").len(), 1);
     assert!(row(&app, &hook).await.1);
-    assert!(row(&app, &receiver.url("/public-slack")).await.1);
+    // A Slack URL is kept sealed: its row holds only what answers show of it.
+    let shown = heliograph_domain::Channel::Slack.shown_target(&receiver.url("/public-slack"));
+    assert!(row(&app, &shown).await.1);
 
     let wrong_type = app
         .client

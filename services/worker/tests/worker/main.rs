@@ -29,6 +29,10 @@ fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
         ),
         ("SMTP_URL", "smtp://127.0.0.1:1025".to_owned()),
         ("LINK_SECRET", "fedcba9876543210fedcba9876543210".to_owned()),
+        (
+            "SECRETS_KEY",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+        ),
     ];
     let cases: [(&str, Option<String>, &str); 5] = [
         ("SMTP_URL", None, "configuration: SMTP_URL is not set"),

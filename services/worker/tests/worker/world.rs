@@ -25,6 +25,9 @@ use uuid::Uuid;
 /// The link-signing key the API and the worker share in these tests.
 const LINK_SECRET: &str = "process-test-link-secret-0123456789";
 
+/// The key ring of secrets at rest the API and the worker share in these tests.
+const SECRETS_KEY: &str = "proc:aGVsaW9ncmFwaC1wcm9jZXNzLXRlc3RzLWtleS0zMmI=";
+
 /// The API, the database, Redis and an SMTP sink of one test.
 pub struct World {
     /// The API's base URL.
@@ -109,6 +112,9 @@ impl World {
             session_ttl_hours: 24,
             trust_proxy_headers: true,
             link_secret: SecretString::from(LINK_SECRET.to_owned()),
+            secrets: std::sync::Arc::new(
+                heliograph_auth::SecretsKeyring::parse(SECRETS_KEY).expect("a key ring"),
+            ),
             log_format: LogFormat::Text,
             page_cache_poll: Duration::from_secs(3600),
             page_memo: heliograph_api::public_pages::MemoLimits {
@@ -152,6 +158,7 @@ impl World {
             .env("PUBLIC_URL", "http://heliograph.test")
             .env("BASE_DOMAIN", "heliograph.test")
             .env("LINK_SECRET", LINK_SECRET)
+            .env("SECRETS_KEY", SECRETS_KEY)
             .env("OUTBOX_POLL_INTERVAL_MS", "200")
             // Parallel tests run several workers: none takes the metrics port.
             .env("METRICS_ADDR", "off")
