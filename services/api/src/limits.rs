@@ -3,7 +3,10 @@
 //! Fixed windows counted with one atomic `INCR` (+ `PEXPIRE` on the first
 //! hit) per request. Limits key on the client address and on the account or
 //! key; self-service subscriptions also on a hash of the address, number or
-//! URL (never the address itself). Sign-in failures are limited per (email,
+//! URL (never the address itself). An IPv6 client counts by its /64 (one
+//! subscriber's network) and by its /48 (one site, which may hand out
+//! 65,536 /64s), the /48 allowed [`NET48_FACTOR`] times a /64's: moving
+//! between the /64s of one site buys no more than that. Sign-in failures are limited per (email,
 //! address) and per address, never per email alone: an attacker elsewhere
 //! must not be able to lock a victim out of their own account. Should Redis be unreachable, requests
 //! pass (and a warning is logged): a status page must stay usable when a
@@ -25,6 +28,10 @@ pub enum Bucket {
     LoginByIp,
     /// Sign-in attempts for one email from one address: 10 a minute.
     LoginByEmailAndIp,
+    /// "Someone tried to sign up with your address" notes to one address: 3 an hour.
+    SignupAttemptByEmail,
+    /// Verification links asked for by one person: 5 an hour.
+    VerifyByUser,
     /// Password-reset requests from one address: 10 an hour.
     ResetByIp,
     /// Password-reset emails to one address: 5 an hour.
@@ -56,6 +63,8 @@ impl Bucket {
     const fn name(self) -> &'static str {
         match self {
             Self::SignupByIp => "signup-ip",
+            Self::SignupAttemptByEmail => "signup-attempt-email",
+            Self::VerifyByUser => "verify-user",
             Self::LoginByIp => "login-ip",
             Self::LoginByEmailAndIp => "login-email-ip",
             Self::ResetByIp => "reset-ip",
@@ -75,6 +84,8 @@ impl Bucket {
     const fn limit(self) -> (u64, Duration) {
         match self {
             Self::SignupByIp => (10, Duration::from_secs(3600)),
+            Self::SignupAttemptByEmail => (3, Duration::from_secs(3600)),
+            Self::VerifyByUser => (5, Duration::from_secs(3600)),
             Self::LoginByIp => (30, Duration::from_secs(60)),
             Self::LoginByEmailAndIp => (10, Duration::from_secs(60)),
             Self::ResetByIp => (10, Duration::from_secs(3600)),
@@ -91,6 +102,9 @@ impl Bucket {
         }
     }
 }
+
+/// How many times a /64's allowance a whole IPv6 /48 gets.
+pub const NET48_FACTOR: u64 = 4;
 
 const SCRIPT: &str = r"
 local n = redis.call('INCR', KEYS[1])
@@ -119,8 +133,32 @@ impl Limiter {
     /// with the seconds to wait) once over the limit.
     pub async fn hit(&self, bucket: Bucket, who: &str) -> Result<(), ApiError> {
         let (limit, window) = bucket.limit();
+        self.count(bucket.name(), limit, window, who).await
+    }
+
+    /// Counts one request of the client at `ip` against `bucket`: by its
+    /// address (IPv4) or its /64, and for IPv6 by its /48 too.
+    pub async fn hit_client(&self, bucket: Bucket, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let (limit, window) = bucket.limit();
+        self.count(bucket.name(), limit, window, &client_key(ip))
+            .await?;
+        if let Some(net) = net48_key(ip) {
+            let name = format!("{}/48", bucket.name());
+            self.count(&name, limit.saturating_mul(NET48_FACTOR), window, &net)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn count(
+        &self,
+        name: &str,
+        limit: u64,
+        window: Duration,
+        who: &str,
+    ) -> Result<(), ApiError> {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-        let key = format!("heliograph:rl:{}:{who}", bucket.name());
+        let key = format!("heliograph:rl:{name}:{who}");
         let mut conn = self.redis.clone();
         let counted: Result<(u64, i64), _> = self
             .script
@@ -134,7 +172,7 @@ impl Limiter {
                 retry_after_secs: u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1),
             }),
             Err(err) => {
-                tracing::warn!(error = %err, bucket = bucket.name(), "rate limiter unavailable; letting the request through");
+                tracing::warn!(error = %err, bucket = name, "rate limiter unavailable; letting the request through");
                 Ok(())
             }
         }
@@ -155,6 +193,18 @@ pub fn client_key(ip: Option<IpAddr>) -> String {
     }
 }
 
+/// The /48 of an IPv6 address (one site); none for IPv4.
+#[must_use]
+pub fn net48_key(ip: Option<IpAddr>) -> Option<String> {
+    match ip {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +215,15 @@ mod tests {
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(client_key(Some(a)), client_key(Some(b)));
         assert_eq!(client_key(Some("192.0.2.7".parse().unwrap())), "192.0.2.7");
+    }
+
+    #[test]
+    fn ipv6_sites_are_counted_by_their_slash_48_too() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:ffff::1".parse().unwrap();
+        assert_ne!(client_key(Some(a)), client_key(Some(b)));
+        assert_eq!(net48_key(Some(a)), net48_key(Some(b)));
+        assert_eq!(net48_key(Some(a)).unwrap(), "2001:db8:1::/48");
+        assert_eq!(net48_key(Some("192.0.2.7".parse().unwrap())), None);
     }
 }
