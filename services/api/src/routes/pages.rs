@@ -156,9 +156,10 @@ fn optional_text(
 const MAX_CALLING_CODES: usize = 50;
 
 /// The SMS rules a page's settings must keep, checked when a change
-/// touches them: turning SMS on takes an owner whose address is verified
-/// (an unverified signup must not be able to text anyone), and a page that
-/// texts must text some country.
+/// touches them: turning SMS on (or changing where a page that texts
+/// texts) takes an owner whose address is verified (an unverified signup
+/// must not be able to text anyone), and a page that texts must text some
+/// country.
 async fn check_sms(
     tx: &mut heliograph_store::TenantTx,
     before: Option<&Page>,
@@ -175,7 +176,9 @@ async fn check_sms(
     if !on {
         return Ok(());
     }
-    if !was_on && !tx.tenant_verified().await? {
+    // Changing where an SMS page texts needs it too, not only turning it
+    // on: a tenant whose verified owner left must not widen the countries.
+    if !tx.tenant_verified().await? {
         return Err(ApiError::EmailUnverified);
     }
     let home = match &edit.sms_calling_code {
