@@ -205,6 +205,16 @@ async fn sms_stays_off_until_a_verified_team_turns_it_on_for_a_country() {
         field_code(&body),
         ("sms_calling_code".into(), "missing".into())
     );
+    // Should the tenant have no verified owner any more, where the page
+    // texts cannot change either.
+    sqlx::query("update users set email_verified_at = null")
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    let (status, body) =
+        set_page(&app, &t, json!({"sms_allowed_calling_codes": ["1", "44"]})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "email_unverified");
     app.finish().await;
 }
 
