@@ -25,5 +25,8 @@ pub use urls::PublicUrls;
 pub mod events;
 pub use events::EventKind;
 
+pub mod sms;
+pub use sms::{CallingCode, SmsCountries, number_range};
+
 pub mod custom_domain;
 pub use custom_domain::{CustomDomains, DomainState, Hostname};

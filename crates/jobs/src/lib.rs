@@ -263,6 +263,28 @@ impl Queues {
         Ok(())
     }
 
+    /// Counts one more event under `key` in the current fixed window of
+    /// length `window` (the first count starts the window) and answers the
+    /// count so far. For limits the workers share (how many texts went to a
+    /// number range this hour); the key lives under the namespace, so tests
+    /// and deployments never count each other's.
+    pub async fn count_in_window(&self, key: &str, window: Duration) -> Result<u64, QueueError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.conn.clone();
+        // One script: the count and its expiry are set together (a client
+        // dying between the two must not leave a count that never expires).
+        let n: u64 = redis::Script::new(
+            "local n = redis.call('INCR', KEYS[1])
+             if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+             return n",
+        )
+        .key(format!("{}:window:{key}", self.namespace))
+        .arg(window_ms)
+        .invoke_async(&mut conn)
+        .await?;
+        Ok(n)
+    }
+
     fn config<J: Job>(&self) -> Config {
         Config::default()
             .queue(format!("{}:{}", self.namespace, J::QUEUE))

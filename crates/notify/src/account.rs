@@ -70,6 +70,41 @@ fn render(v: &View<'_>, subject: String) -> Result<EmailMessage, askama::Error> 
     })
 }
 
+/// The note to an account's owner that someone tried to sign up with
+/// their address (signup answers such an attempt as it answers a new
+/// address, so this is how the owner hears of it).
+#[derive(Debug, Clone)]
+pub struct SignupAttemptEmail {
+    /// The account's address.
+    pub email: String,
+    /// Where to sign in.
+    pub sign_in_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "emails/signup_attempt.txt")]
+struct AttemptText<'a> {
+    v: &'a SignupAttemptEmail,
+}
+
+#[derive(Template)]
+#[template(path = "emails/signup_attempt.html")]
+struct AttemptHtml<'a> {
+    v: &'a SignupAttemptEmail,
+}
+
+impl SignupAttemptEmail {
+    /// Renders subject, text and HTML.
+    pub fn render(&self) -> Result<EmailMessage, askama::Error> {
+        Ok(EmailMessage {
+            subject: "Someone tried to sign up with your address".to_owned(),
+            text: AttemptText { v: self }.render()?,
+            html: AttemptHtml { v: self }.render()?,
+            unsubscribe: None,
+        })
+    }
+}
+
 /// Renders the invitation to join `tenant_name` with `role`.
 pub fn render_invitation_email(
     tenant_name: &str,
@@ -103,5 +138,19 @@ mod tests {
         assert_eq!(m.subject, "Reset your password");
         insta::assert_snapshot!("password_reset_text", m.text);
         insta::assert_snapshot!("password_reset_html", m.html);
+    }
+
+    #[test]
+    fn the_signup_attempt_note_matches_its_snapshots() {
+        let m = SignupAttemptEmail {
+            email: "owner@example.com".to_owned(),
+            sign_in_url: "https://heliograph.test/".to_owned(),
+        }
+        .render()
+        .unwrap();
+        assert_eq!(m.subject, "Someone tried to sign up with your address");
+        assert!(!m.text.contains("token="), "no link that does anything");
+        insta::assert_snapshot!("signup_attempt_text", m.text);
+        insta::assert_snapshot!("signup_attempt_html", m.html);
     }
 }

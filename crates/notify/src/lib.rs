@@ -26,7 +26,9 @@ pub mod retry;
 pub mod sms;
 pub mod webhook;
 
-pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
+pub use account::{
+    AccountEmailKind, SignupAttemptEmail, render_account_email, render_invitation_email,
+};
 pub use confirm::ConfirmationEmail;
 pub use domain::DomainStoppedEmail;
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};

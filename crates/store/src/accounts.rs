@@ -148,11 +148,15 @@ impl Store {
             Ok(user) => user,
             Err(problem) => return Ok(Err(problem)),
         };
-        sqlx::query("update users set password_hash = $2 where id = $1")
-            .bind(user.as_uuid())
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await?;
+        // The link came to the address: it is proven, as a verification link proves it.
+        sqlx::query(
+            "update users set password_hash = $2,
+                    email_verified_at = coalesce(email_verified_at, now()) where id = $1",
+        )
+        .bind(user.as_uuid())
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
         // Sessions are tenant rows; this definer function ends them all.
         sqlx::query("select hg_revoke_sessions_of($1, null)")
             .bind(user.as_uuid())
@@ -206,13 +210,38 @@ impl Store {
             Err(problem) => return Ok(Err(problem)),
         };
         sqlx::query(
-            "update users set email_verified_at = coalesce(email_verified_at, now()) where id = $1",
+            "update users set email_verified_at = coalesce(email_verified_at, now())
+              where id = $1 and shadow_of is null",
         )
         .bind(user.as_uuid())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Ok(user))
+    }
+
+    /// Marks the user's address verified (a link sent to it was used: an
+    /// invitation's, or a password reset's).
+    pub async fn mark_email_verified(&self, user: UserId) -> Result<()> {
+        sqlx::query(
+            "update users set email_verified_at = coalesce(email_verified_at, now())
+              where id = $1 and shadow_of is null",
+        )
+        .bind(user.as_uuid())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the user is a shadow account (made by a signup with an
+    /// address that has an account): nothing is ever sent to its address.
+    pub async fn is_shadow(&self, user: UserId) -> Result<bool> {
+        let (shadow,): (bool,) =
+            sqlx::query_as("select shadow_of is not null from users where id = $1")
+                .bind(user.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(shadow)
     }
 
     /// Whether the user's address is verified.

@@ -368,8 +368,11 @@ impl TenantTx {
         };
         let page_name = self.page(domain.page_id).await?.name;
         let recipients: Vec<(Uuid, String)> = sqlx::query_as(
+            // Verified addresses only: an unverified one (or a shadow's,
+            // which is someone else's) must not hear from a stranger's tenant.
             "select u.id, u.email::text from memberships m join users u on u.id = m.user_id
               where m.tenant_id = $1 and m.role in ('owner', 'admin')
+                and u.email_verified_at is not null
               order by m.created_at, u.id",
         )
         .bind(self.tenant.as_uuid())

@@ -51,7 +51,7 @@ pub use incidents::{
 pub use notifications::{
     ClaimedEvent, DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryWork, Event,
     EventSummary, FailureOutcome, IncidentEventPayload, OutboxClaim, OutboxListener,
-    QUARANTINE_AFTER, RedriveEventPayload,
+    QUARANTINE_AFTER, RedriveEventPayload, SmsBudget,
 };
 pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
 pub use sessions::{MembershipSummary, NewSession};

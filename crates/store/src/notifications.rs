@@ -128,6 +128,21 @@ pub struct DeliveryWork {
     pub event_id: EventId,
     /// The event's kind.
     pub event_kind: String,
+    /// The page the event is about.
+    #[sqlx(try_from = "Uuid")]
+    pub page_id: PageId,
+    /// Whether the page has SMS turned on (`allow_sms_subscribers`).
+    pub page_sms_on: bool,
+}
+
+/// Which monthly SMS budget a text draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsBudget {
+    /// Incident, maintenance and component texts.
+    Notifications,
+    /// Confirmation codes, which strangers can ask for: a budget of their
+    /// own, so that they never use up the notifications'.
+    Confirmations,
 }
 
 /// What became of a failed delivery.
@@ -453,10 +468,12 @@ impl TenantTx {
             "select d.id, d.channel, d.attempts, s.email::text as email, s.phone_number, s.endpoint,
                     s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed, s.confirmation_sent_at, s.confirmed_at is not null as confirmed,
                     d.event_id, o.kind as event_kind, s.id as subscriber_id,
-                    s.unsubscribed_at is null and s.quarantined_at is null as subscriber_active
+                    s.unsubscribed_at is null and s.quarantined_at is null as subscriber_active,
+                    o.page_id, p.allow_sms_subscribers as page_sms_on
                from deliveries d
                join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
                join outbox o on o.tenant_id = d.tenant_id and o.id = d.event_id
+               join pages p on p.tenant_id = o.tenant_id and p.id = o.page_id
               where d.tenant_id = $1 and d.id = $2 and d.status in ('pending', 'failed')
                 and (d.next_attempt_at is null or d.next_attempt_at <= now() + interval '2 seconds')
                 for update of d skip locked",
@@ -556,21 +573,36 @@ impl TenantTx {
         Ok(())
     }
 
-    /// Takes one SMS from this month's budget (`budget` when the tenant has
-    /// none of its own); answers false when it is spent.
-    pub async fn take_sms_budget(&mut self, budget: i32) -> Result<bool> {
-        let taken: Option<(i32,)> = sqlx::query_as(
-            "insert into sms_usage as u (tenant_id, month, sent)
-             select $1, date_trunc('month', now() at time zone 'utc')::date, 1
-               from tenants t where t.id = $1 and coalesce(t.sms_monthly_budget, $2) > 0
-             on conflict (tenant_id, month) do update set sent = u.sent + 1
-              where u.sent < (select coalesce(t.sms_monthly_budget, $2) from tenants t where t.id = $1)
-             returning sent",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(budget)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+    /// Takes one SMS from this month's `which` budget (`budget` when the
+    /// tenant has none of its own); answers false when it is spent.
+    pub async fn take_sms_budget(&mut self, which: SmsBudget, budget: i32) -> Result<bool> {
+        // Two statements rather than one with the column as a parameter:
+        // SQL never comes from a format string here.
+        let sql = match which {
+            SmsBudget::Notifications => {
+                "insert into sms_usage as u (tenant_id, month, sent)
+                 select $1, date_trunc('month', now() at time zone 'utc')::date, 1
+                   from tenants t where t.id = $1 and coalesce(t.sms_monthly_budget, $2) > 0
+                 on conflict (tenant_id, month) do update set sent = u.sent + 1
+                  where u.sent < (select coalesce(t.sms_monthly_budget, $2) from tenants t where t.id = $1)
+                 returning sent"
+            }
+            SmsBudget::Confirmations => {
+                "insert into sms_usage as u (tenant_id, month, confirmations)
+                 select $1, date_trunc('month', now() at time zone 'utc')::date, 1
+                   from tenants t where t.id = $1
+                    and coalesce(t.sms_confirmation_monthly_budget, $2) > 0
+                 on conflict (tenant_id, month) do update set confirmations = u.confirmations + 1
+                  where u.confirmations < (select coalesce(t.sms_confirmation_monthly_budget, $2)
+                                             from tenants t where t.id = $1)
+                 returning confirmations"
+            }
+        };
+        let taken: Option<(i32,)> = sqlx::query_as(sql)
+            .bind(self.tenant.as_uuid())
+            .bind(budget)
+            .fetch_optional(&mut *self.tx)
+            .await?;
         Ok(taken.is_some())
     }
 

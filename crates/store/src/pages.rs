@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use heliograph_domain::{IncidentId, Name, PageId, Slug, TenantId, TimeZoneName};
+use heliograph_domain::{CallingCode, IncidentId, Name, PageId, Slug, TenantId, TimeZoneName};
 use time::OffsetDateTime;
 
 use crate::components::{Component, ComponentGroup};
@@ -14,7 +14,8 @@ macro_rules! page_columns {
     () => {
         "id, tenant_id, slug, name, time_zone, headline, support_url, logo_url, brand_color,
          background_color, text_color, allow_email_subscribers, allow_sms_subscribers,
-         allow_webhook_subscribers, uptime_partial_weight, created_at, updated_at"
+         allow_webhook_subscribers, sms_calling_code, sms_allowed_calling_codes,
+         uptime_partial_weight, created_at, updated_at"
     };
 }
 pub(crate) use page_columns;
@@ -52,6 +53,11 @@ pub struct Page {
     pub allow_sms_subscribers: bool,
     /// Whether readers may subscribe with a webhook.
     pub allow_webhook_subscribers: bool,
+    /// The calling code of the page's own country (`"44"`): where texts go
+    /// while `sms_allowed_calling_codes` is empty.
+    pub sms_calling_code: Option<String>,
+    /// The countries texts may go to, by calling code; empty: the page's own.
+    pub sms_allowed_calling_codes: Vec<String>,
     /// The share of partial-outage time counted as down in uptime.
     pub uptime_partial_weight: f64,
     /// Creation time.
@@ -188,6 +194,10 @@ pub struct PageEdit {
     pub allow_sms_subscribers: Option<bool>,
     /// Webhook subscriptions on or off.
     pub allow_webhook_subscribers: Option<bool>,
+    /// New calling code of the page's own country, or none.
+    pub sms_calling_code: Option<Option<CallingCode>>,
+    /// New list of the countries texts may go to.
+    pub sms_allowed_calling_codes: Option<Vec<CallingCode>>,
     /// New partial-outage weight, in `[0, 1]`.
     pub uptime_partial_weight: Option<f64>,
 }
@@ -252,7 +262,9 @@ impl TenantTx {
                  allow_email_subscribers = coalesce($15, allow_email_subscribers),
                  allow_sms_subscribers = coalesce($16, allow_sms_subscribers),
                  allow_webhook_subscribers = coalesce($17, allow_webhook_subscribers),
-                 uptime_partial_weight = coalesce($18, uptime_partial_weight)
+                 uptime_partial_weight = coalesce($18, uptime_partial_weight),
+                 sms_calling_code = case when $19 then $20 else sms_calling_code end,
+                 sms_allowed_calling_codes = coalesce($21, sms_allowed_calling_codes)
              where tenant_id = $1 and id = $2
              returning ",
             page_columns!()
@@ -275,8 +287,36 @@ impl TenantTx {
         .bind(edit.allow_sms_subscribers)
         .bind(edit.allow_webhook_subscribers)
         .bind(edit.uptime_partial_weight)
+        .bind(edit.sms_calling_code.is_some())
+        .bind(
+            edit.sms_calling_code
+                .as_ref()
+                .and_then(|c| c.as_ref().map(|c| c.as_str().to_owned())),
+        )
+        .bind(edit.sms_allowed_calling_codes.as_ref().map(|codes| {
+            codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }))
         .fetch_one(&mut *self.tx)
         .await?)
+    }
+
+    /// Whether the tenant may send to addresses its team typed in: one of
+    /// its owners has verified their email address. Until then it can build
+    /// its pages, but adds no email or SMS subscriber, invites nobody and
+    /// turns no SMS on (issue 13: unverified accounts are not a relay).
+    pub async fn tenant_verified(&mut self) -> Result<bool> {
+        let (verified,): (bool,) = sqlx::query_as(
+            "select exists (select 1 from memberships m join users u on u.id = m.user_id
+                             where m.tenant_id = $1 and m.role = 'owner'
+                               and u.email_verified_at is not null)",
+        )
+        .bind(self.tenant.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(verified)
     }
 
     /// One of this tenant's pages.

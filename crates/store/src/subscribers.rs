@@ -38,6 +38,9 @@ pub struct Subscriber {
     pub quarantined_at: Option<OffsetDateTime>,
     /// Components followed; empty means all.
     pub component_ids: Vec<Uuid>,
+    /// The id the public SMS code form names (SMS subscribers only): random,
+    /// unlike the row's id, and never shown to the team.
+    pub sms_handle: Option<Uuid>,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -167,7 +170,7 @@ macro_rules! subscriber_columns {
          s.confirmation_sent_at, s.confirmation_attempts, s.confirmed_at, s.quarantined_at,
          array(select sc.component_id from subscriber_components sc
                 where sc.subscriber_id = s.id order by sc.component_id) as component_ids,
-         s.created_at, s.updated_at"
+         s.sms_handle, s.created_at, s.updated_at"
     };
 }
 
@@ -304,8 +307,9 @@ impl TenantTx {
         sqlx::query(
             "insert into subscribers (id, tenant_id, page_id, channel, email, phone_number, endpoint,
                                       endpoint_sealed, endpoint_digest, webhook_secret_sealed,
-                                      confirmed_at)
-             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, $9, $10, case when $11 then now() end
+                                      confirmed_at, sms_handle)
+             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, $9, $10, case when $11 then now() end,
+                    case when $4 = 'sms' then gen_random_uuid() end
                from pages p where p.tenant_id = $2 and p.id = $3
              returning id",
         )
@@ -434,6 +438,25 @@ impl TenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// The live SMS subscriber of `page` whose code form names `handle`.
+    pub async fn subscriber_by_sms_handle(
+        &mut self,
+        page: PageId,
+        handle: Uuid,
+    ) -> Result<Option<Subscriber>> {
+        Ok(sqlx::query_as(concat!(
+            "select ",
+            subscriber_columns!(),
+            " from subscribers s where s.tenant_id = $1 and s.page_id = $2 and s.sms_handle = $3
+                and s.channel = 'sms' and s.unsubscribed_at is null"
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(page.as_uuid())
+        .bind(handle)
+        .fetch_optional(&mut *self.tx)
+        .await?)
     }
 
     /// Sends (again) a subscriber's confirmation: a new SMS code replaces the

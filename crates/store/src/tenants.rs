@@ -44,6 +44,10 @@ pub struct SignupRecord {
     pub user_id: UserId,
     /// Its first page.
     pub page: Page,
+    /// When the address has an account already: that account. The new
+    /// owner is then its shadow (see the `abuse_controls` migration), and
+    /// the account's owner is to be told that someone tried.
+    pub taken_by: Option<UserId>,
 }
 
 /// A user's stored credentials, for sign-in.
@@ -54,6 +58,8 @@ pub struct UserCredentials {
     pub id: UserId,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Whether the address is verified.
+    pub email_verified: bool,
 }
 
 impl Store {
@@ -78,12 +84,37 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let user_id = UserId::new();
-        sqlx::query("insert into users (id, email, password_hash) values ($1, $2, $3)")
+        let inserted: Option<(uuid::Uuid,)> = sqlx::query_as(
+            "insert into users (id, email, password_hash) values ($1, $2, $3)
+             on conflict (email) where shadow_of is null do nothing returning id",
+        )
+        .bind(user_id.as_uuid())
+        .bind(new.email.as_str())
+        .bind(&new.password_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // The address has an account: the new tenant's owner is a shadow of
+        // it, answered as a new account is (nobody learns who has one).
+        let taken_by = if inserted.is_none() {
+            let (account,): (uuid::Uuid,) = sqlx::query_as(
+                "select id from users where email = $1::citext and shadow_of is null",
+            )
+            .bind(new.email.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "insert into users (id, email, password_hash, shadow_of) values ($1, $2, $3, $4)",
+            )
             .bind(user_id.as_uuid())
             .bind(new.email.as_str())
             .bind(&new.password_hash)
+            .bind(account)
             .execute(&mut *tx)
             .await?;
+            Some(UserId::from(account))
+        } else {
+            None
+        };
         sqlx::query("insert into memberships (tenant_id, user_id, role) values ($1, $2, $3)")
             .bind(tenant.id.as_uuid())
             .bind(user_id.as_uuid())
@@ -115,6 +146,7 @@ impl Store {
             tenant,
             user_id,
             page,
+            taken_by,
         })
     }
 
@@ -128,14 +160,16 @@ impl Store {
         tx.commit().await
     }
 
-    /// The stored credentials of the user with this email, if any.
+    /// The stored credentials of the account with this email, if any
+    /// (never a shadow: see [`SignupRecord::taken_by`]).
     pub async fn user_credentials(&self, email: &EmailAddress) -> Result<Option<UserCredentials>> {
-        Ok(
-            sqlx::query_as("select id, password_hash from users where email = $1::citext")
-                .bind(email.as_str())
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(sqlx::query_as(
+            "select id, password_hash, email_verified_at is not null as email_verified
+               from users where email = $1::citext and shadow_of is null",
         )
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The tenant with this slug, if any.

@@ -343,6 +343,8 @@ fn fixture() -> PublicPage {
             allow_email_subscribers: true,
             allow_sms_subscribers: false,
             allow_webhook_subscribers: false,
+            sms_calling_code: None,
+            sms_allowed_calling_codes: Vec::new(),
             uptime_partial_weight: 0.3,
             created_at: datetime!(2026-08-01 09:00 UTC),
             updated_at: datetime!(2026-08-01 09:00 UTC),

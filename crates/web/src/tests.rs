@@ -65,6 +65,8 @@ fn sample_data() -> PageData {
             allow_email_subscribers: true,
             allow_sms_subscribers: true,
             allow_webhook_subscribers: true,
+            sms_calling_code: None,
+            sms_allowed_calling_codes: Vec::new(),
             uptime_partial_weight: 0.3,
             created_at: datetime!(2026-11-01 09:00 UTC),
             updated_at: datetime!(2026-11-01 09:00 UTC),

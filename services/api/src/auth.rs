@@ -21,7 +21,7 @@ use heliograph_domain::{ApiKeyId, Role, SessionId, TenantId, UserId};
 use heliograph_store::{AuditActor, AuditEntry};
 
 use crate::error::ApiError;
-use crate::limits::{Bucket, client_key};
+use crate::limits::Bucket;
 use crate::startup::AppState;
 
 /// Who acts: a person in a session, or a machine with a key.
@@ -248,7 +248,7 @@ impl FromRequest for Member {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
             let limiter = &state.limiter;
-            limiter.hit(Bucket::ApiByIp, &client_key(ip)).await?;
+            limiter.hit_client(Bucket::ApiByIp, ip).await?;
             let mut member = match credential.ok_or(ApiError::Unauthorized)? {
                 Credential::Token(token) => by_token(&state, &token).await?,
                 Credential::Key(key) => by_key(&state, &key).await?,

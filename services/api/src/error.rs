@@ -33,6 +33,10 @@ pub enum ApiError {
     /// Valid credentials, insufficient role (403).
     #[error("forbidden")]
     Forbidden,
+    /// Sending to addresses the team typed in (or turning SMS on) before an
+    /// owner of the tenant has verified their email address (403).
+    #[error("email unverified")]
+    EmailUnverified,
     /// A cookie-authenticated change without the session's CSRF token (403).
     #[error("CSRF check failed")]
     CsrfFailed,
@@ -91,9 +95,9 @@ pub struct ErrorBody<'a> {
 pub struct ErrorDetail<'a> {
     /// Stable, machine-readable: `validation_failed`, `malformed_body`,
     /// `unsupported_media_type`, `not_found`, `unauthorized`,
-    /// `invalid_credentials`, `forbidden`, `csrf_failed`, `rate_limited`,
-    /// `unavailable`, `database_unavailable`, `internal`, or a conflict's own code (`slug_taken`,
-    /// `email_taken`, `last_owner`, …).
+    /// `invalid_credentials`, `forbidden`, `email_unverified`, `csrf_failed`,
+    /// `rate_limited`, `unavailable`, `database_unavailable`, `internal`, or a
+    /// conflict's own code (`slug_taken`, `last_owner`, …).
     code: &'a str,
     /// A sentence for a human.
     detail: &'a str,
@@ -118,6 +122,7 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
+            Self::EmailUnverified => "email_unverified",
             Self::CsrfFailed => "csrf_failed",
             Self::Conflict { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
@@ -136,7 +141,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::CsrfFailed => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::EmailUnverified | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,8 +158,15 @@ impl ResponseError for ApiError {
             }
             Self::NotFound => "Not found.",
             Self::Unauthorized => "Missing or invalid credentials.",
-            Self::InvalidCredentials => "The email or the password is wrong.",
+            Self::InvalidCredentials => {
+                "The email or the password is wrong, or the address is not verified yet."
+            }
             Self::Forbidden => "Your role does not allow this.",
+            Self::EmailUnverified => {
+                "Verify your email address first: until an owner of this account has, nothing \
+                 goes to addresses the team types in (email and SMS subscribers, invitations) \
+                 and SMS stays off."
+            }
             Self::CsrfFailed => "Send the session's CSRF token in X-CSRF-Token.",
             Self::Conflict { detail, .. } => detail,
             Self::RateLimited { .. } => "Too many requests; retry after the time in Retry-After.",

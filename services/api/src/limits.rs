@@ -3,9 +3,13 @@
 //! Fixed windows counted with one atomic `INCR` (+ `PEXPIRE` on the first
 //! hit) per request. Limits key on the client address and on the account or
 //! key; self-service subscriptions also on a hash of the address, number or
-//! URL (never the address itself). Sign-in failures are limited per (email,
-//! address) and per address, never per email alone: an attacker elsewhere
-//! must not be able to lock a victim out of their own account.
+//! URL (never the address itself). An IPv6 client counts by its /64 (one
+//! subscriber's network) and by its /48 (one site, which may hand out
+//! 65,536 /64s), the /48 allowed [`NET48_FACTOR`] times a /64's: moving
+//! between the /64s of one site buys no more than that. Sign-in failures are
+//! limited per (email, address) and per address, never per email alone: an
+//! attacker elsewhere must not be able to lock a victim out of their own
+//! account.
 //!
 //! **Redis slow or away.** A request never waits on Redis beyond a short
 //! budget (`REDIS_TIMEOUT_MS`, 100 ms by default): a status page must stay
@@ -66,11 +70,15 @@ pub enum Bucket {
     ResendBySubscriber,
     /// Test pings to one subscriber: 6 a minute.
     PingBySubscriber,
+    /// "Someone tried to sign up with your address" notes to one address: 3 an hour.
+    SignupAttemptByEmail,
+    /// Verification links asked for by one person: 5 an hour.
+    VerifyByUser,
 }
 
 impl Bucket {
     /// Every bucket, in declaration order (so `ALL[b as usize] == b`).
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 16] = [
         Self::SignupByIp,
         Self::LoginByIp,
         Self::LoginByEmailAndIp,
@@ -85,13 +93,17 @@ impl Bucket {
         Self::SmsCodeUnknown,
         Self::ResendBySubscriber,
         Self::PingBySubscriber,
+        Self::SignupAttemptByEmail,
+        Self::VerifyByUser,
     ];
 
-    /// The same limit for the in-process count: a burst of the whole limit,
-    /// refilled evenly over the window (GCRA). It lets through what the
-    /// fixed window does, except twice the limit straddling a window's end.
-    fn quota(self) -> Quota {
+    /// The same limit (times `factor`) for the in-process count: a burst of
+    /// the whole limit, refilled evenly over the window (GCRA). It lets
+    /// through what the fixed window does, except twice the limit straddling
+    /// a window's end.
+    fn quota(self, factor: u64) -> Quota {
         let (limit, window) = self.limit();
+        let limit = limit.saturating_mul(factor);
         let burst =
             NonZeroU32::new(u32::try_from(limit).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
         Quota::with_period(window / burst.get())
@@ -115,6 +127,8 @@ impl Bucket {
             Self::SmsCodeUnknown => "sms-code-unknown",
             Self::ResendBySubscriber => "resend-subscriber",
             Self::PingBySubscriber => "ping-subscriber",
+            Self::SignupAttemptByEmail => "signup-attempt-email",
+            Self::VerifyByUser => "verify-user",
         }
     }
 
@@ -134,8 +148,22 @@ impl Bucket {
             Self::SmsCodeByIp => (30, Duration::from_secs(3600)),
             Self::ResendBySubscriber => (1, Duration::from_secs(60)),
             Self::PingBySubscriber => (6, Duration::from_secs(60)),
+            Self::SignupAttemptByEmail => (3, Duration::from_secs(3600)),
+            Self::VerifyByUser => (5, Duration::from_secs(3600)),
         }
     }
+}
+
+/// How many times a /64's allowance a whole IPv6 /48 gets.
+pub const NET48_FACTOR: u64 = 4;
+
+/// Whom a count is for.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// One client (an IPv4 address or an IPv6 /64), account, key or target.
+    One,
+    /// A whole IPv6 /48 (one site), allowed [`NET48_FACTOR`] times as much.
+    Site,
 }
 
 const SCRIPT: &str = r"
@@ -173,9 +201,10 @@ struct Breaker {
     local_decisions: AtomicU64,
 }
 
-/// One keyed limiter per bucket, with the bucket's own limit.
+/// One keyed limiter per bucket and scope, with the bucket's own limit.
 struct LocalCounts {
     buckets: [DefaultKeyedRateLimiter<String>; Bucket::ALL.len()],
+    sites: [DefaultKeyedRateLimiter<String>; Bucket::ALL.len()],
     clock: DefaultClock,
     last_pruned: Mutex<Instant>,
 }
@@ -183,16 +212,21 @@ struct LocalCounts {
 impl LocalCounts {
     fn new() -> Self {
         Self {
-            buckets: Bucket::ALL.map(|b| RateLimiter::keyed(b.quota())),
+            buckets: Bucket::ALL.map(|b| RateLimiter::keyed(b.quota(1))),
+            sites: Bucket::ALL.map(|b| RateLimiter::keyed(b.quota(NET48_FACTOR))),
             clock: DefaultClock::default(),
             last_pruned: Mutex::new(Instant::now()),
         }
     }
 
     /// Counts one request; `Err(seconds to wait)` when over the limit.
-    fn hit(&self, bucket: Bucket, key: &String) -> Result<(), u64> {
+    fn hit(&self, bucket: Bucket, scope: Scope, key: &String) -> Result<(), u64> {
         self.prune_now_and_then();
-        self.buckets[bucket as usize]
+        let limiters = match scope {
+            Scope::One => &self.buckets,
+            Scope::Site => &self.sites,
+        };
+        limiters[bucket as usize]
             .check_key(key)
             .map_err(|not_until| {
                 let wait = not_until.wait_time_from(self.clock.now());
@@ -209,7 +243,7 @@ impl LocalCounts {
             return;
         }
         *last = Instant::now();
-        for limiter in &self.buckets {
+        for limiter in self.buckets.iter().chain(&self.sites) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -247,10 +281,31 @@ impl Limiter {
     /// Counts one request against `bucket` for `who`; 429 (`rate_limited`,
     /// with the seconds to wait) once over the limit.
     pub async fn hit(&self, bucket: Bucket, who: &str) -> Result<(), ApiError> {
-        let key = format!("heliograph:rl:{}:{who}", bucket.name());
-        let local = self.local.hit(bucket, &key);
+        self.count(bucket, Scope::One, who).await
+    }
+
+    /// Counts one request of the client at `ip` against `bucket`: by its
+    /// address (IPv4) or its /64, and for IPv6 by its /48 too.
+    pub async fn hit_client(&self, bucket: Bucket, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        self.count(bucket, Scope::One, &client_key(ip)).await?;
+        if let Some(site) = net48_key(ip) {
+            self.count(bucket, Scope::Site, &site).await?;
+        }
+        Ok(())
+    }
+
+    async fn count(&self, bucket: Bucket, scope: Scope, who: &str) -> Result<(), ApiError> {
+        let (limit, window) = bucket.limit();
+        let (key, limit) = match scope {
+            Scope::One => (format!("heliograph:rl:{}:{who}", bucket.name()), limit),
+            Scope::Site => (
+                format!("heliograph:rl:{}/48:{who}", bucket.name()),
+                limit.saturating_mul(NET48_FACTOR),
+            ),
+        };
+        let local = self.local.hit(bucket, scope, &key);
         if !self.redis_skipped() {
-            match self.count_in_redis(bucket, &key).await {
+            match self.count_in_redis(limit, window, &key).await {
                 Ok(verdict) => return verdict,
                 Err(problem) => self.trip(bucket, &problem),
             }
@@ -264,10 +319,10 @@ impl Limiter {
     /// The count in Redis, within the budget; `Err` says why there is none.
     async fn count_in_redis(
         &self,
-        bucket: Bucket,
+        limit: u64,
+        window: Duration,
         key: &str,
     ) -> Result<Result<(), ApiError>, String> {
-        let (limit, window) = bucket.limit();
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let mut conn = self.redis.clone();
         let counted = tokio::time::timeout(
@@ -337,6 +392,18 @@ pub fn client_key(ip: Option<IpAddr>) -> String {
     }
 }
 
+/// The /48 of an IPv6 address (one site); none for IPv4.
+#[must_use]
+pub fn net48_key(ip: Option<IpAddr>) -> Option<String> {
+    match ip {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,18 +420,32 @@ mod tests {
         let local = LocalCounts::new();
         let key = "heliograph:rl:login-email-ip:someone".to_owned();
         for n in 1..=10 {
-            assert_eq!(local.hit(Bucket::LoginByEmailAndIp, &key), Ok(()), "{n}");
+            assert_eq!(
+                local.hit(Bucket::LoginByEmailAndIp, Scope::One, &key),
+                Ok(()),
+                "{n}"
+            );
         }
         let wait = local
-            .hit(Bucket::LoginByEmailAndIp, &key)
+            .hit(Bucket::LoginByEmailAndIp, Scope::One, &key)
             .expect_err("the eleventh is refused");
         // One of ten per minute comes back every 6 s.
         assert!((1..=6).contains(&wait), "{wait}");
         let other = "heliograph:rl:login-email-ip:someone-else".to_owned();
-        assert_eq!(local.hit(Bucket::LoginByEmailAndIp, &other), Ok(()));
+        assert_eq!(
+            local.hit(Bucket::LoginByEmailAndIp, Scope::One, &other),
+            Ok(())
+        );
         let hourly = "heliograph:rl:resend-subscriber:x".to_owned();
-        assert_eq!(local.hit(Bucket::ResendBySubscriber, &hourly), Ok(()));
-        assert!(local.hit(Bucket::ResendBySubscriber, &hourly).is_err());
+        assert_eq!(
+            local.hit(Bucket::ResendBySubscriber, Scope::One, &hourly),
+            Ok(())
+        );
+        assert!(
+            local
+                .hit(Bucket::ResendBySubscriber, Scope::One, &hourly)
+                .is_err()
+        );
     }
 
     #[test]
@@ -373,5 +454,29 @@ mod tests {
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(client_key(Some(a)), client_key(Some(b)));
         assert_eq!(client_key(Some("192.0.2.7".parse().unwrap())), "192.0.2.7");
+    }
+
+    #[test]
+    fn ipv6_sites_are_counted_by_their_slash_48_too() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:ffff::1".parse().unwrap();
+        assert_ne!(client_key(Some(a)), client_key(Some(b)));
+        assert_eq!(net48_key(Some(a)), net48_key(Some(b)));
+        assert_eq!(net48_key(Some(a)).unwrap(), "2001:db8:1::/48");
+        assert_eq!(net48_key(Some("192.0.2.7".parse().unwrap())), None);
+    }
+
+    #[test]
+    fn a_site_is_allowed_the_factor_times_a_clients_count_in_process_too() {
+        let local = LocalCounts::new();
+        let key = "heliograph:rl:login-ip/48:2001:db8:1::/48".to_owned();
+        for n in 1..=30 * NET48_FACTOR {
+            assert_eq!(
+                local.hit(Bucket::LoginByIp, Scope::Site, &key),
+                Ok(()),
+                "{n}"
+            );
+        }
+        assert!(local.hit(Bucket::LoginByIp, Scope::Site, &key).is_err());
     }
 }

@@ -210,8 +210,11 @@ pub struct BadRequest(pub ErrorBody<'static>);
 pub struct Unauthorized(pub ErrorBody<'static>);
 
 /// `forbidden`: the role does not allow this (or an API key asks for
-/// what only a person may do); `csrf_failed`: a change authenticated by the
-/// session cookie came without `X-CSRF-Token`.
+/// what only a person may do); `email_unverified`: no owner of the tenant
+/// has verified their email address yet, and the request would send to an
+/// address the team typed in (an email or SMS subscriber, an invitation)
+/// or turn SMS on; `csrf_failed`: a change authenticated by the session
+/// cookie came without `X-CSRF-Token`.
 #[derive(IntoResponses)]
 #[response(status = 403)]
 pub struct Forbidden(pub ErrorBody<'static>);

@@ -1,9 +1,10 @@
-//! Account emails: a verification or password-reset link, to one person.
+//! Account emails: a verification or password-reset link, or the note that
+//! someone tried to sign up with the address, to one person.
 
 use heliograph_domain::EmailAddress;
 use heliograph_jobs::JobError;
 use heliograph_notify::{
-    AccountEmailKind, SendError, render_account_email, render_invitation_email,
+    AccountEmailKind, SendError, SignupAttemptEmail, render_account_email, render_invitation_email,
 };
 use time::OffsetDateTime;
 
@@ -30,6 +31,18 @@ pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
         .send_account_email(job.link_id, |work| {
             let ctx = ctx.clone();
             async move {
+                let to = EmailAddress::parse("email", &work.email)
+                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                if work.kind == "signup_attempt" {
+                    // A note, with no link that does anything.
+                    let message = SignupAttemptEmail {
+                        email: work.email.clone(),
+                        sign_in_url: format!("{}/", ctx.urls.origin()),
+                    }
+                    .render()
+                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                    return ctx.mailer.send(work.id, &to, &message).await;
+                }
                 let (kind, path) = match work.kind.as_str() {
                     "verify_email" => (AccountEmailKind::VerifyEmail, "verify-email"),
                     _ => (AccountEmailKind::PasswordReset, "reset-password"),
@@ -40,8 +53,6 @@ pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
                     ctx.links.sign(&work.kind, work.id)
                 );
                 let message = render_account_email(kind, &link, &expiry_label(work.expires_at))
-                    .map_err(|e| SendError::Permanent(e.to_string()))?;
-                let to = EmailAddress::parse("email", &work.email)
                     .map_err(|e| SendError::Permanent(e.to_string()))?;
                 ctx.mailer.send(work.id, &to, &message).await
             }

@@ -94,8 +94,44 @@ pub struct ChannelConfig {
     /// `SMS_MONTHLY_BUDGET` (default 1000): texts per tenant per month,
     /// unless the tenant has a budget of its own.
     pub sms_monthly_budget: i32,
+    /// `SMS_CONFIRMATION_MONTHLY_BUDGET` (default 100): confirmation codes
+    /// per tenant per month, apart from the texts above, unless the tenant
+    /// has a budget of its own.
+    pub sms_confirmation_monthly_budget: i32,
+    /// The platform's hourly limits on confirmation codes.
+    pub sms_velocity: SmsVelocity,
     /// `WEBHOOK_DOCS_URL`: where webhook payloads are documented (sent in each one).
     pub webhook_docs_url: String,
+}
+
+/// How many confirmation codes may be texted in an hour, across every
+/// tenant and worker (counted in Redis): anyone can ask for one, so they
+/// are what an SMS pumping attack drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsVelocity {
+    /// `SMS_RANGE_DIGITS` (default 3): the trailing digits that make a
+    /// number range (3: the 1,000 numbers `+1415555 0000`–`0999` are one).
+    pub range_digits: usize,
+    /// `SMS_CONFIRMATIONS_PER_RANGE` (default 10): codes an hour to the
+    /// numbers of one range, platform-wide (ranges being walked).
+    pub per_range: u64,
+    /// `SMS_CONFIRMATIONS_PER_PAGE` (default 30): codes an hour for one page.
+    pub per_page: u64,
+}
+
+impl SmsVelocity {
+    /// The window the limits count over.
+    pub const WINDOW: Duration = Duration::from_secs(3600);
+}
+
+impl Default for SmsVelocity {
+    fn default() -> Self {
+        Self {
+            range_digits: 3,
+            per_range: 10,
+            per_page: 30,
+        }
+    }
 }
 
 /// A Twilio-compatible SMS provider.
@@ -144,6 +180,26 @@ impl ChannelConfig {
                 "must not be negative",
             ));
         }
+        let confirmation_budget: i32 = s.parsed_or("SMS_CONFIRMATION_MONTHLY_BUDGET", 100)?;
+        if confirmation_budget < 0 {
+            return Err(SettingError::new(
+                "SMS_CONFIRMATION_MONTHLY_BUDGET",
+                "must not be negative",
+            ));
+        }
+        let defaults = SmsVelocity::default();
+        let range_digits: usize = s.parsed_or("SMS_RANGE_DIGITS", defaults.range_digits)?;
+        if range_digits > 6 {
+            return Err(SettingError::new(
+                "SMS_RANGE_DIGITS",
+                "must be between 0 and 6",
+            ));
+        }
+        let sms_velocity = SmsVelocity {
+            range_digits,
+            per_range: s.parsed_or("SMS_CONFIRMATIONS_PER_RANGE", defaults.per_range)?,
+            per_page: s.parsed_or("SMS_CONFIRMATIONS_PER_PAGE", defaults.per_page)?,
+        };
         let sms_url = s.or("SMS_PROVIDER_URL", "");
         let sms = if sms_url.trim().is_empty() {
             None
@@ -168,6 +224,8 @@ impl ChannelConfig {
             sms_retry: schedule(s, "SMS_RETRY_SCHEDULE", RetryPolicy::sms())?,
             sms,
             sms_monthly_budget: budget,
+            sms_confirmation_monthly_budget: confirmation_budget,
+            sms_velocity,
             webhook_docs_url: s.or("WEBHOOK_DOCS_URL", &format!("{}/v1/docs/", urls.origin())),
         })
     }
@@ -346,6 +404,8 @@ mod tests {
         assert_eq!(c.custom_domains.cname_target().as_str(), "pages.localhost");
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(c.janitor_interval, Duration::from_secs(60));
+        assert_eq!(c.channels.sms_confirmation_monthly_budget, 100);
+        assert_eq!(c.channels.sms_velocity, SmsVelocity::default());
     }
 
     #[test]
@@ -382,6 +442,10 @@ mod tests {
             ("METRICS_ADDR", "9464"),
             ("JANITOR_INTERVAL_SECONDS", "0"),
             ("SECRETS_KEY", "k1:too-short"),
+            ("SMS_CONFIRMATION_MONTHLY_BUDGET", "-1"),
+            ("SMS_RANGE_DIGITS", "7"),
+            ("SMS_CONFIRMATIONS_PER_RANGE", "many"),
+            ("SMS_CONFIRMATIONS_PER_PAGE", "-3"),
         ] {
             let s = Settings::from_pairs(BASE.into_iter().chain([(name, value)]));
             assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, name);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use heliograph_auth::{CONFIRM_PURPOSE, OpenError, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
-use heliograph_domain::{Channel, EmailAddress, EventKind, PhoneNumber};
+use heliograph_domain::{Channel, EmailAddress, EventKind, PhoneNumber, number_range};
 use heliograph_jobs::JobError;
 use heliograph_notify::payloads::{
     Notice, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
@@ -13,13 +13,14 @@ use heliograph_notify::{
     SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
 use heliograph_store::{
-    DeliveryWork, FailureOutcome, StoreError, TenantTx, endpoint_seal_context,
+    DeliveryWork, FailureOutcome, SmsBudget, StoreError, TenantTx, endpoint_seal_context,
     webhook_secret_seal_context,
 };
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
 use crate::notice::{EventView, event_view};
-use crate::{Context, Deliver, job_error};
+use crate::{Context, Deliver, SmsRefusal, SmsVelocity, job_error};
 
 /// Why an attempt did not deliver.
 struct Failure {
@@ -258,12 +259,16 @@ async fn sms(
     view: &EventView,
     page_url: &str,
 ) -> Result<Attempt, JobError> {
+    if !work.page_sms_on {
+        return Ok(refused(ctx, SmsRefusal::SmsOff));
+    }
     let Some(provider) = &ctx.channels.sms else {
         return Ok(Attempt::Failed(Failure::permanent(
             "no SMS provider is configured (SMS_PROVIDER_URL)",
         )));
     };
-    let text = if view.kind == EventKind::SubscriptionConfirmation {
+    let confirmation = view.kind == EventKind::SubscriptionConfirmation;
+    let text = if confirmation {
         let Some(sent_at) = work.confirmation_sent_at else {
             return Ok(Attempt::Skipped("no confirmation was asked for"));
         };
@@ -288,12 +293,27 @@ async fn sms(
             "the subscriber has no valid phone number",
         )));
     };
-    if !tx
-        .take_sms_budget(ctx.channels.sms_monthly_budget)
-        .await
-        .map_err(job_error)?
-    {
-        return Ok(Attempt::Skipped("this month's SMS budget is spent"));
+    let (budget, limit, spent) = if confirmation {
+        // Codes go to numbers nobody has vouched for yet: the platform's
+        // velocity limits first, then a budget apart from the tenant's
+        // notifications, so strangers asking for codes never use those up.
+        if let Some(refusal) = over_velocity(ctx, work, &to).await? {
+            return Ok(refused(ctx, refusal));
+        }
+        (
+            SmsBudget::Confirmations,
+            ctx.channels.sms_confirmation_monthly_budget,
+            SmsRefusal::ConfirmationBudget,
+        )
+    } else {
+        (
+            SmsBudget::Notifications,
+            ctx.channels.sms_monthly_budget,
+            SmsRefusal::NotificationBudget,
+        )
+    };
+    if !tx.take_sms_budget(budget, limit).await.map_err(job_error)? {
+        return Ok(refused(ctx, spent));
     }
     Ok(match provider.send(&to, &text).await {
         Ok(_sid) => Attempt::Sent,
@@ -306,6 +326,47 @@ async fn sms(
             retry_after: None,
         }),
     })
+}
+
+/// A text not sent, for `refusal`: skipped with its reason in the delivery
+/// log, and counted on `/metrics`.
+fn refused(ctx: &Context, refusal: SmsRefusal) -> Attempt {
+    ctx.channels.sms_refused.count(refusal);
+    Attempt::Skipped(refusal.reason())
+}
+
+/// Counts a confirmation code against the platform's hourly limits (per
+/// number range, per page), shared by every worker through Redis; answers
+/// the limit it goes over, if any. The range is kept in Redis only as a
+/// keyed hash (the link secret's): Redis never holds a number.
+async fn over_velocity(
+    ctx: &Context,
+    work: &DeliveryWork,
+    to: &PhoneNumber,
+) -> Result<Option<SmsRefusal>, JobError> {
+    let limits = ctx.channels.sms_velocity;
+    let range = number_range(to, limits.range_digits);
+    let digest = Sha256::digest(range.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    let signed = ctx.links.sign("sms-range", uuid::Uuid::from_bytes(id));
+    let tag = signed.split_once('.').map_or("", |(_, tag)| tag);
+    let tag = tag.get(..32).unwrap_or(tag);
+    let count = |key: String| async move {
+        ctx.queues
+            .count_in_window(&key, SmsVelocity::WINDOW)
+            .await
+            .map_err(|e| JobError::Transient(e.into()))
+    };
+    if count(format!("sms-range:{tag}")).await? > limits.per_range {
+        tracing::warn!(page.id = %work.page_id, "confirmation code refused: number range over its hourly limit");
+        return Ok(Some(SmsRefusal::RangeVelocity));
+    }
+    if count(format!("sms-page:{}", work.page_id)).await? > limits.per_page {
+        tracing::warn!(page.id = %work.page_id, "confirmation code refused: page over its hourly limit");
+        return Ok(Some(SmsRefusal::PageVelocity));
+    }
+    Ok(None)
 }
 
 async fn http(

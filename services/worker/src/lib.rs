@@ -32,7 +32,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ChannelConfig, SmsConfig, WorkerConfig};
+pub use config::{ChannelConfig, SmsConfig, SmsVelocity, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
 pub use notice::EventCache;
 pub use relay::relay_pending;
@@ -182,8 +182,83 @@ pub struct Channels {
     pub sms_retry: RetryPolicy,
     /// Texts per tenant per month, unless the tenant has its own budget.
     pub sms_monthly_budget: i32,
+    /// Confirmation codes per tenant per month, apart from the texts above.
+    pub sms_confirmation_monthly_budget: i32,
+    /// The platform's hourly limits on confirmation codes.
+    pub sms_velocity: SmsVelocity,
+    /// Texts not sent, by why, since the process started (for `/metrics`).
+    pub sms_refused: SmsRefusals,
     /// Where webhook payloads are documented.
     pub webhook_docs_url: String,
+}
+
+/// Why a text was not sent: the refusals `/metrics` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsRefusal {
+    /// The page has SMS turned off.
+    SmsOff,
+    /// Too many confirmation codes to the number's range this hour.
+    RangeVelocity,
+    /// Too many confirmation codes for the page this hour.
+    PageVelocity,
+    /// The tenant's monthly budget of confirmation codes is spent.
+    ConfirmationBudget,
+    /// The tenant's monthly budget of notification texts is spent.
+    NotificationBudget,
+}
+
+impl SmsRefusal {
+    /// Every refusal, in the order `/metrics` lists them.
+    pub const ALL: [Self; 5] = [
+        Self::SmsOff,
+        Self::RangeVelocity,
+        Self::PageVelocity,
+        Self::ConfirmationBudget,
+        Self::NotificationBudget,
+    ];
+
+    /// Its `reason` label.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::SmsOff => "sms_off",
+            Self::RangeVelocity => "range_velocity",
+            Self::PageVelocity => "page_velocity",
+            Self::ConfirmationBudget => "confirmation_budget",
+            Self::NotificationBudget => "notification_budget",
+        }
+    }
+
+    /// What the delivery log records (no number in it).
+    #[must_use]
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::SmsOff => "SMS is turned off for this page",
+            Self::RangeVelocity => {
+                "refused: too many confirmation codes to this number's range this hour (platform limit)"
+            }
+            Self::PageVelocity => "refused: too many confirmation codes for this page this hour",
+            Self::ConfirmationBudget => "this month's budget of confirmation texts is spent",
+            Self::NotificationBudget => "this month's SMS budget is spent",
+        }
+    }
+}
+
+/// Counts of [`SmsRefusal`]s since the process started.
+#[derive(Debug, Default)]
+pub struct SmsRefusals([std::sync::atomic::AtomicU64; 5]);
+
+impl SmsRefusals {
+    /// Counts one refusal.
+    pub fn count(&self, refusal: SmsRefusal) {
+        self.0[refusal as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many of `refusal` so far.
+    #[must_use]
+    pub fn get(&self, refusal: SmsRefusal) -> u64 {
+        self.0[refusal as usize].load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Channels {
@@ -207,6 +282,9 @@ impl Channels {
             sms,
             sms_retry: config.sms_retry.clone(),
             sms_monthly_budget: config.sms_monthly_budget,
+            sms_confirmation_monthly_budget: config.sms_confirmation_monthly_budget,
+            sms_velocity: config.sms_velocity,
+            sms_refused: SmsRefusals::default(),
             webhook_docs_url: config.webhook_docs_url.clone(),
         })
     }

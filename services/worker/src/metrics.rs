@@ -1,6 +1,7 @@
 //! `/metrics` of the worker, in Prometheus' text format: the depth of each
-//! queue by state, how long the oldest unsent notification has waited, and
-//! deliveries by channel and state. What a pager needs to tell "notifications
+//! queue by state, how long the oldest unsent notification has waited,
+//! deliveries by channel and state, and texts refused (velocity limits,
+//! budgets, SMS off). What a pager needs to tell "notifications
 //! are stuck" from "notifications are slow".
 //!
 //! Served by a few lines of HTTP/1.1 on a plain socket rather than a web
@@ -13,7 +14,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{AccountEmail, BulkDeliver, Context, Deliver, FanOut, InvitationEmail, VerifyDomain};
+use crate::{
+    AccountEmail, BulkDeliver, Context, Deliver, FanOut, InvitationEmail, SmsRefusal, VerifyDomain,
+};
 
 async fn depth<J: Job>(ctx: &Context, out: &mut Vec<(&'static str, QueueDepth)>) {
     match ctx.queues.depth::<J>().await {
@@ -68,6 +71,16 @@ pub async fn render(ctx: &Context) -> String {
             let _ = writeln!(out, "heliograph_outbox_unrelayed {n}");
         }
         Err(err) => tracing::warn!(error = %err, "metrics: outbox count unavailable"),
+    }
+    out.push_str("# HELP heliograph_sms_refused_total Texts not sent since the worker started, by why (SMS off for the page, a velocity limit, a spent budget).\n");
+    out.push_str("# TYPE heliograph_sms_refused_total counter\n");
+    for refusal in SmsRefusal::ALL {
+        let _ = writeln!(
+            out,
+            "heliograph_sms_refused_total{{reason=\"{}\"}} {}",
+            refusal.label(),
+            ctx.channels.sms_refused.get(refusal)
+        );
     }
     match ctx.store.delivery_counts().await {
         Ok(rows) => {

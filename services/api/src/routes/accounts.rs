@@ -62,7 +62,7 @@ pub async fn request_reset(
         .map_err(ApiError::field)?;
     state
         .limiter
-        .hit(Bucket::ResetByIp, &client_key(client_ip(&req)))
+        .hit_client(Bucket::ResetByIp, client_ip(&req))
         .await?;
     let fingerprint = heliograph_auth::fingerprint(&email.as_str().to_lowercase());
     // Over the per-address cap, nothing more is sent, but the answer stays
@@ -173,7 +173,10 @@ pub async fn confirm_verification(
 
 /// Sends the signed-in person a new email-verification link.
 ///
-/// The previous link stops working. People only: an API key is refused (403).
+/// The previous link stops working; 5 an hour. People only: an API key is
+/// refused (403). The owner made by a signup with an address that has an
+/// account (see signup) gets the same answer, and nothing is sent: the
+/// address is someone else's.
 #[utoipa::path(
     post,
     path = "/v1/email-verifications",
@@ -195,6 +198,13 @@ pub async fn resend_verification(
             code: "already_verified",
             detail: "This address is verified already.",
         });
+    }
+    state
+        .limiter
+        .hit(Bucket::VerifyByUser, &user.to_string())
+        .await?;
+    if state.store.is_shadow(user).await? {
+        return Ok(HttpResponse::Accepted().finish());
     }
     state
         .store
@@ -235,8 +245,9 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let (user, session) = member.person()?;
     // Guessing the current password is slowed like guessing at sign-in.
-    let client = client_key(client_ip(&req));
-    state.limiter.hit(Bucket::LoginByIp, &client).await?;
+    let ip = client_ip(&req);
+    let client = client_key(ip);
+    state.limiter.hit_client(Bucket::LoginByIp, ip).await?;
     state
         .limiter
         .hit(Bucket::LoginByEmailAndIp, &format!("user:{user}|{client}"))

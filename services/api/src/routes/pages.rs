@@ -1,7 +1,7 @@
 //! `/v1/pages`: a tenant's status pages and their settings.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{FieldError, Name, PageId, Role, Slug, TimeZoneName};
+use heliograph_domain::{CallingCode, FieldError, Name, PageId, Role, Slug, TimeZoneName};
 use heliograph_store::{Page, PageEdit};
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +33,17 @@ pub struct PageResponse {
     css_body_background_color: String,
     css_font_color: String,
     allow_email_subscribers: bool,
+    /// Whether the page texts at all (readers subscribing by SMS, the team
+    /// adding numbers, texts going out). Off until the team turns it on,
+    /// which takes an owner whose email address is verified.
     allow_sms_subscribers: bool,
     allow_webhook_subscribers: bool,
+    /// The calling code of the page's own country (`"44"`): texts go there
+    /// while `sms_allowed_calling_codes` is empty.
+    sms_calling_code: Option<String>,
+    /// The countries texts may go to, by calling code, replacing the page's
+    /// own; empty: the page's own only.
+    sms_allowed_calling_codes: Vec<String>,
     /// Share of partial-outage time counted as down in uptime (docs/uptime.md).
     uptime_partial_weight: f64,
     created_at: String,
@@ -58,6 +67,8 @@ pub(crate) fn page_response(state: &AppState, p: &Page) -> PageResponse {
         allow_email_subscribers: p.allow_email_subscribers,
         allow_sms_subscribers: p.allow_sms_subscribers,
         allow_webhook_subscribers: p.allow_webhook_subscribers,
+        sms_calling_code: p.sms_calling_code.clone(),
+        sms_allowed_calling_codes: p.sms_allowed_calling_codes.clone(),
         uptime_partial_weight: p.uptime_partial_weight,
         created_at: heliograph_web::timestamp(p.created_at),
         updated_at: heliograph_web::timestamp(p.updated_at),
@@ -88,6 +99,13 @@ struct PageInput {
     allow_email_subscribers: Option<bool>,
     allow_sms_subscribers: Option<bool>,
     allow_webhook_subscribers: Option<bool>,
+    /// The calling code of the page's own country, with or without `+`
+    /// (`"44"`, `"+1"`); null clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    sms_calling_code: Option<Option<String>>,
+    /// The countries texts may go to (calling codes), at most 50; `[]`: the
+    /// page's own only.
+    sms_allowed_calling_codes: Option<Vec<String>>,
     uptime_partial_weight: Option<f64>,
 }
 
@@ -134,6 +152,54 @@ fn optional_text(
     })
 }
 
+/// Most countries a page may text.
+const MAX_CALLING_CODES: usize = 50;
+
+/// The SMS rules a page's settings must keep, checked when a change
+/// touches them: turning SMS on (or changing where a page that texts
+/// texts) takes an owner whose address is verified (an unverified signup
+/// must not be able to text anyone), and a page that texts must text some
+/// country.
+async fn check_sms(
+    tx: &mut heliograph_store::TenantTx,
+    before: Option<&Page>,
+    edit: &PageEdit,
+) -> Result<(), ApiError> {
+    let touched = edit.allow_sms_subscribers.is_some()
+        || edit.sms_calling_code.is_some()
+        || edit.sms_allowed_calling_codes.is_some();
+    if !touched {
+        return Ok(());
+    }
+    let was_on = before.is_some_and(|p| p.allow_sms_subscribers);
+    let on = edit.allow_sms_subscribers.unwrap_or(was_on);
+    if !on {
+        return Ok(());
+    }
+    // Changing where an SMS page texts needs it too, not only turning it
+    // on: a tenant whose verified owner left must not widen the countries.
+    if !tx.tenant_verified().await? {
+        return Err(ApiError::EmailUnverified);
+    }
+    let home = match &edit.sms_calling_code {
+        Some(code) => code.is_some(),
+        None => before.is_some_and(|p| p.sms_calling_code.is_some()),
+    };
+    let listed = match &edit.sms_allowed_calling_codes {
+        Some(codes) => !codes.is_empty(),
+        None => before.is_some_and(|p| !p.sms_allowed_calling_codes.is_empty()),
+    };
+    if home || listed {
+        Ok(())
+    } else {
+        Err(ApiError::field(FieldError::new(
+            "sms_calling_code",
+            "missing",
+            "give the page's country (its calling code, such as 44) to turn SMS on",
+        )))
+    }
+}
+
 fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
     let mut f = Fields::default();
     let edit = PageEdit {
@@ -161,6 +227,27 @@ fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
         allow_email_subscribers: input.allow_email_subscribers,
         allow_sms_subscribers: input.allow_sms_subscribers,
         allow_webhook_subscribers: input.allow_webhook_subscribers,
+        sms_calling_code: input.sms_calling_code.map(|code| {
+            code.filter(|c| !c.trim().is_empty())
+                .and_then(|c| f.check(CallingCode::parse("sms_calling_code", &c)))
+        }),
+        sms_allowed_calling_codes: input.sms_allowed_calling_codes.and_then(|codes| {
+            if codes.len() > MAX_CALLING_CODES {
+                f.push(FieldError::new(
+                    "sms_allowed_calling_codes",
+                    "too_many",
+                    format!("name at most {MAX_CALLING_CODES}"),
+                ));
+                return None;
+            }
+            let mut parsed: Vec<CallingCode> = codes
+                .iter()
+                .filter_map(|c| f.check(CallingCode::parse("sms_allowed_calling_codes", c)))
+                .collect();
+            parsed.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+            parsed.dedup();
+            Some(parsed)
+        }),
         uptime_partial_weight: input.uptime_partial_weight.and_then(|w| {
             f.check(if (0.0..=1.0).contains(&w) {
                 Ok(w)
@@ -253,6 +340,7 @@ pub async fn create(
         ..input
     })?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
+    check_sms(&mut tx, None, &edit).await?;
     let page = tx.create_page(&name, &slug, &zone).await?;
     let page = tx.edit_page(page.id, &edit).await?;
     tx.audit(&member.audit(
@@ -319,16 +407,22 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id: PageId = path_id(&page_id)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(id).await?;
+    let before = tx.page(id).await?;
     member.require(Role::Admin)?;
     let input = envelope("page", body.0.page)?;
     let edit = parse_edit(input)?;
+    check_sms(&mut tx, Some(&before), &edit).await?;
     let page = tx.edit_page(id, &edit).await?;
     tx.audit(&member.audit(
         "page.updated",
         "page",
         page.id.as_uuid(),
-        serde_json::json!({"name": page.name, "subdomain": page.slug, "time_zone": page.time_zone}),
+        serde_json::json!({
+            "name": page.name, "subdomain": page.slug, "time_zone": page.time_zone,
+            "allow_sms_subscribers": page.allow_sms_subscribers,
+            "sms_calling_code": page.sms_calling_code,
+            "sms_allowed_calling_codes": page.sms_allowed_calling_codes,
+        }),
     ))
     .await?;
     tx.commit().await?;

@@ -37,7 +37,7 @@ use super::subscribers::{
 };
 use crate::auth::client_ip;
 use crate::error::{ApiError, Fields, envelope, required};
-use crate::limits::{Bucket, client_key};
+use crate::limits::Bucket;
 use crate::public_pages::PageKey;
 use crate::secrets::{endpoint_digests, sealed_subscriber};
 use crate::startup::AppState;
@@ -185,7 +185,8 @@ struct PublicSubscriber {
 /// A subscription awaiting its confirmation, as the subscribe answer tells it.
 struct Pending {
     channel: Channel,
-    /// The id the SMS code form names (see [`decoy_id`]).
+    /// The id the SMS code form names: the subscriber's `sms_handle`, or a
+    /// [`decoy_id`]; never the row's id.
     subscriber_id: Uuid,
     /// A new webhook subscriber's signing secret, shown once.
     webhook_secret: Option<String>,
@@ -223,7 +224,7 @@ pub(super) async fn subscribe(
     let outcome = async {
         state
             .limiter
-            .hit(Bucket::SubscribeByIp, &client_key(client_ip(req)))
+            .hit_client(Bucket::SubscribeByIp, client_ip(req))
             .await?;
         let given: SubscribeEnvelope = format.parse(body)?;
         let input = envelope("subscriber", given.subscriber)?;
@@ -296,7 +297,7 @@ async fn subscribe_as(
             tx.request_confirmation(page, s.id).await?;
             Pending {
                 channel,
-                subscriber_id: s.id.as_uuid(),
+                subscriber_id: s.sms_handle.unwrap_or_default(),
                 webhook_secret: None,
             }
         }
@@ -312,7 +313,7 @@ async fn subscribe_as(
             let s = tx.create_subscriber(page, &new).await?;
             Pending {
                 channel,
-                subscriber_id: s.id.as_uuid(),
+                subscriber_id: s.sms_handle.unwrap_or_default(),
                 webhook_secret,
             }
         }
@@ -340,23 +341,24 @@ fn target_key(state: &AppState, page: PageId, target: &Target) -> String {
 }
 
 /// The id the subscribe answer names for a number that is subscribed and
-/// confirmed already: not its row's id (a stranger must not get hold of a
-/// subscriber's id, nor learn that the number is subscribed), but a stable
-/// one derived from it with the link secret, shaped like the real ones
-/// (UUIDv7 of the subscription's creation time). Codes entered for it are
-/// refused, and lock after as many tries as a real one.
+/// confirmed already. A pending number's answer names its code form's
+/// handle (`sms_handle`: random, stable while it is pending); this one must
+/// look the same: random-looking (a UUIDv4, no time in it) and stable, so
+/// derived from the row's id with the link secret. It is not the row's id
+/// (a stranger must not get hold of a subscriber's id, nor learn that the
+/// number is subscribed). Codes entered for it are refused, and lock after
+/// as many tries as a real one.
 fn decoy_id(state: &AppState, s: &Subscriber) -> Uuid {
     let signed = state.links.sign("sms-decoy", s.id.as_uuid());
     let tag = signed.split_once('.').map_or("", |(_, tag)| tag);
-    let mut random = [0u8; 10];
+    let mut random = [0u8; 16];
     for (i, byte) in random.iter_mut().enumerate() {
         *byte = tag
             .get(2 * i..2 * i + 2)
             .and_then(|h| u8::from_str_radix(h, 16).ok())
             .unwrap_or_default();
     }
-    let millis = u64::try_from(s.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    uuid::Builder::from_random_bytes(random).into_uuid()
 }
 
 impl Pending {
@@ -550,7 +552,7 @@ pub(super) async fn confirm_sms(
     let outcome = async {
         state
             .limiter
-            .hit(Bucket::SmsCodeByIp, &client_key(client_ip(req)))
+            .hit_client(Bucket::SmsCodeByIp, client_ip(req))
             .await?;
         let input: CodeInput = format.parse(body)?;
         let mut f = Fields::default();
@@ -609,31 +611,25 @@ async fn check_code(
     state: &AppState,
     tenant: TenantId,
     page: PageId,
-    id: Uuid,
+    handle: Uuid,
     code: &str,
 ) -> Result<CodeOutcome, ApiError> {
-    let sid = SubscriberId::from(id);
     let mut tx = state.store.tenant_tx(tenant).await?;
-    let found = match tx.subscriber_on_page(page, sid).await {
-        Ok(s) if s.channel == Channel::Sms => Some(s),
-        Ok(_) | Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let Some(s) = found else {
+    let Some(s) = tx.subscriber_by_sms_handle(page, handle).await? else {
         tx.commit().await?;
         // No such SMS subscriber (or a decoy id): wrong, and locked after as many tries.
         return Ok(
             match state
                 .limiter
-                .hit(Bucket::SmsCodeUnknown, &id.to_string())
+                .hit(Bucket::SmsCodeUnknown, &handle.to_string())
                 .await
             {
-                Ok(()) => CodeOutcome::Wrong(id),
+                Ok(()) => CodeOutcome::Wrong(handle),
                 Err(_) => CodeOutcome::Locked,
             },
         );
     };
-    let tries = tx.count_wrong_code(page, sid).await?;
+    let tries = tx.count_wrong_code(page, s.id).await?;
     if tries > MAX_WRONG_CODES {
         tx.commit().await?;
         return Ok(CodeOutcome::Locked);
@@ -642,18 +638,18 @@ async fn check_code(
         let sent_ms = i64::try_from(sent.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         state
             .links
-            .code_matches(SMS_CODE_PURPOSE, id, sent_ms, code)
+            .code_matches(SMS_CODE_PURPOSE, s.id.as_uuid(), sent_ms, code)
     });
     if right {
-        tx.confirm_subscriber(page, sid).await?;
+        tx.confirm_subscriber(page, s.id).await?;
         tx.commit().await?;
-        return Ok(CodeOutcome::Confirmed(sid));
+        return Ok(CodeOutcome::Confirmed(s.id));
     }
     tx.commit().await?;
     Ok(if tries >= MAX_WRONG_CODES {
         CodeOutcome::Locked
     } else {
-        CodeOutcome::Wrong(id)
+        CodeOutcome::Wrong(handle)
     })
 }
 

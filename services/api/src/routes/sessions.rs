@@ -184,7 +184,8 @@ pub struct LoginBody {
 /// Acts for `tenant_id` or, without it, for the user's oldest membership.
 /// An unknown email is checked against a dummy hash, so it costs the same
 /// time as a wrong password, and both answer the same 401
-/// `invalid_credentials`. Also sets the `heliograph_session` (HttpOnly) and
+/// `invalid_credentials`; so does an address not verified yet (its signup's
+/// session works until it ends; a password reset verifies the address too). Also sets the `heliograph_session` (HttpOnly) and
 /// `heliograph_csrf` cookies.
 #[utoipa::path(
     post,
@@ -220,8 +221,9 @@ pub async fn login(
     f.finish()?;
     // Per address, and per email *and* address: guessing from elsewhere
     // cannot lock the owner of the email out.
-    let client = client_key(crate::auth::client_ip(&req));
-    state.limiter.hit(Bucket::LoginByIp, &client).await?;
+    let ip = crate::auth::client_ip(&req);
+    let client = client_key(ip);
+    state.limiter.hit_client(Bucket::LoginByIp, ip).await?;
     let email_key = format!(
         "{}|{client}",
         heliograph_auth::fingerprint(&email.as_str().to_lowercase())
@@ -232,14 +234,18 @@ pub async fn login(
         .await?;
 
     let credentials = state.store.user_credentials(&email).await?;
-    let (user, hash) = match credentials {
-        Some(c) => (Some(c.id), c.password_hash),
-        None => (None, heliograph_auth::dummy_hash().to_owned()),
+    let (user, hash, verified) = match credentials {
+        Some(c) => (Some(c.id), c.password_hash, c.email_verified),
+        None => (None, heliograph_auth::dummy_hash().to_owned(), false),
     };
     let matches = web::block(move || heliograph_auth::verify_password(&hash, &password))
         .await
         .context("Failed to run password verification")?;
-    let (Some(user), true) = (user, matches) else {
+    // An unverified address signs in with its signup's session only, not
+    // with a password: otherwise signing in after a signup would tell an
+    // address that had an account (whose signup made a shadow, which never
+    // signs in) from a new one. The answer is the wrong password's.
+    let (Some(user), true, true) = (user, matches, verified) else {
         return Err(ApiError::InvalidCredentials);
     };
     let memberships = state.store.memberships_of(user).await?;

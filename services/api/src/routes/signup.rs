@@ -9,9 +9,13 @@ use uuid::Uuid;
 
 use super::sessions::{SessionAnswer, open_session};
 use crate::error::{ApiError, Fields, required};
-use crate::limits::{Bucket, client_key};
+use crate::limits::Bucket;
 use crate::openapi::{BadRequest, Conflict, TooManyRequests, ValidationFailed};
 use crate::startup::AppState;
+
+/// How long a "someone tried to sign up" note may still go out (it carries
+/// no link: this only keeps a note lost with Redis from going out days late).
+const ATTEMPT_NOTE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The signup body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -67,7 +71,14 @@ pub struct SignupPage {
 ///
 /// Creates the tenant, its owner (argon2id password) and a first page with
 /// the tenant's slug; answers a session, as sign-in does, and emails a link
-/// to verify the address.
+/// to verify the address. Until an owner's address is verified the tenant
+/// can build its page but sends nothing to addresses it types in, and its
+/// owner signs in with this session only (not with the password).
+///
+/// An address that has an account answers the same (so the answer tells
+/// nobody who has one): the new tenant's owner is then a shadow of that
+/// account, which can never verify (its address is someone else's), and
+/// the account's owner gets an email saying someone tried.
 #[utoipa::path(
     post,
     path = "/v1/signup",
@@ -86,10 +97,7 @@ pub async fn signup(
     body: web::Json<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ip = crate::auth::client_ip(&req);
-    state
-        .limiter
-        .hit(Bucket::SignupByIp, &client_key(ip))
-        .await?;
+    state.limiter.hit_client(Bucket::SignupByIp, ip).await?;
     let body = body.into_inner();
     let mut f = Fields::default();
     let name = f.check(required("name", body.name).and_then(|n| Name::parse("name", &n, 100)));
@@ -117,16 +125,39 @@ pub async fn signup(
             ip: ip.map(|ip| ip.to_string()),
         })
         .await?;
-    state
-        .store
-        .create_account_link(
-            record.user_id,
-            "verify_email",
-            super::accounts::VERIFY_LIFETIME,
-        )
-        .await?;
+    match record.taken_by {
+        None => {
+            state
+                .store
+                .create_account_link(
+                    record.user_id,
+                    "verify_email",
+                    super::accounts::VERIFY_LIFETIME,
+                )
+                .await?;
+        }
+        Some(account) => {
+            // A few notes an hour at most: signups must not become a way
+            // to flood someone's inbox. Past that the answer stays the same.
+            let fingerprint = heliograph_auth::fingerprint(&email.as_str().to_lowercase());
+            if state
+                .limiter
+                .hit(Bucket::SignupAttemptByEmail, &fingerprint)
+                .await
+                .is_ok()
+            {
+                state
+                    .store
+                    .create_account_link(account, "signup_attempt", ATTEMPT_NOTE_LIFETIME)
+                    .await?;
+            }
+        }
+    }
     let opened = open_session(&state, record.user_id, record.tenant.id).await?;
-    tracing::info!(tenant.id = %record.tenant.id, user.email = %email.masked(), "tenant signed up");
+    tracing::info!(
+        tenant.id = %record.tenant.id, user.email = %email.masked(),
+        shadow = record.taken_by.is_some(), "tenant signed up"
+    );
     let body = SignupAnswer {
         session: opened.body.clone(),
         tenant: SignupTenant {

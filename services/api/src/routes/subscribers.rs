@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{
     Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, PageId, PhoneNumber, Role,
-    SubscriberId,
+    SmsCountries, SubscriberId,
 };
 use heliograph_store::{
     HttpChannel, ListQuery, NewSubscriber, Page, Subscriber, SubscriberState, Target,
@@ -191,7 +191,8 @@ pub(crate) fn parse_target(f: &mut Fields, given: TargetFields) -> Option<Target
 }
 
 /// Refuses a channel the page does not take (`allow_*_subscribers`; the
-/// webhook setting covers Slack and Teams).
+/// webhook setting covers Slack and Teams), and a number in a country the
+/// page does not text.
 pub(crate) fn check_allowed(page: &Page, target: &Target) -> Result<(), FieldError> {
     let channel = target.channel();
     let allowed = match channel {
@@ -199,14 +200,29 @@ pub(crate) fn check_allowed(page: &Page, target: &Target) -> Result<(), FieldErr
         Channel::Sms => page.allow_sms_subscribers,
         Channel::Webhook | Channel::Slack | Channel::Teams => page.allow_webhook_subscribers,
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(FieldError::new(
+    if !allowed {
+        return Err(FieldError::new(
             target_field(channel),
             "channel_not_allowed",
             format!("this page does not take {channel} subscribers"),
-        ))
+        ));
+    }
+    if let Target::Sms(number) = target {
+        check_country(page, number)?;
+    }
+    Ok(())
+}
+
+/// Refuses a number in a country the page does not text.
+pub(crate) fn check_country(page: &Page, number: &PhoneNumber) -> Result<(), FieldError> {
+    let countries = SmsCountries {
+        home: page.sms_calling_code.as_deref(),
+        allowed: &page.sms_allowed_calling_codes,
+    };
+    if countries.allow(number) {
+        Ok(())
+    } else {
+        Err(countries.refusal("phone_number"))
     }
 }
 
@@ -269,7 +285,9 @@ fn parse(
 
 /// Adds a subscriber to a page (editor): confirmed at once with
 /// `skip_confirmation_notification`, otherwise after answering the
-/// confirmation sent to them.
+/// confirmation sent to them. An email or SMS subscriber needs an owner of
+/// the tenant whose address is verified (403 `email_unverified`); a number
+/// must be in a country the page texts (422 `country_not_allowed`).
 #[utoipa::path(
     post,
     path = "/v1/pages/{page_id}/subscribers",
@@ -299,6 +317,11 @@ pub async fn create(
     member.require(Role::Editor)?;
     let input = envelope("subscriber", body.0.subscriber)?;
     let (new, webhook_secret) = parse(&state.secrets, input, &p)?;
+    // An address the team typed in gets a confirmation, or notifications at
+    // once: not from an account nobody has proven to be anyone's.
+    if matches!(new.target, Target::Email(_) | Target::Sms(_)) && !tx.tenant_verified().await? {
+        return Err(ApiError::EmailUnverified);
+    }
     let digests = endpoint_digests(&state.secrets, &new.target);
     if tx
         .subscriber_by_target(page, &new.target, &digests)
@@ -613,7 +636,7 @@ const RESEND_AFTER: time::Duration = time::Duration::seconds(60);
     ),
     responses(
         (status = 202, description = "The confirmation is on its way; the subscriber.", body = SubscriberResponse),
-        Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests,
+        Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, TooManyRequests,
     ),
 )]
 pub async fn resend_confirmation(
@@ -630,6 +653,16 @@ pub async fn resend_confirmation(
             code: "already_confirmed",
             detail: "This subscriber has confirmed already.",
         });
+    }
+    if let Some(Ok(number)) = s
+        .phone_number
+        .as_deref()
+        .map(|n| PhoneNumber::parse("phone_number", n))
+    {
+        // The page may have stopped texting, or texting this country, since.
+        let p = tx.page(page).await?;
+        let target = Target::Sms(number);
+        check_allowed(&p, &target).map_err(ApiError::field)?;
     }
     if let Some(sent) = s.confirmation_sent_at {
         let wait = RESEND_AFTER - (time::OffsetDateTime::now_utc() - sent);

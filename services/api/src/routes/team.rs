@@ -90,7 +90,9 @@ struct InvitationInput {
 
 /// Invites someone: emails a single-use link, valid 7 days.
 ///
-/// Admins, as people; inviting an owner takes an owner.
+/// Admins, as people; inviting an owner takes an owner. Until an owner of
+/// the tenant has verified their email address, nobody can be invited
+/// (403 `email_unverified`).
 #[utoipa::path(
     post,
     path = "/v1/invitations",
@@ -123,6 +125,11 @@ pub async fn invite(
         .hit(Bucket::InviteByActor, &member.actor.to_string())
         .await?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
+    // An invitation emails an address the team typed in: not from an
+    // account nobody has proven to be anyone's.
+    if !tx.tenant_verified().await? {
+        return Err(ApiError::EmailUnverified);
+    }
     let invitation = tx
         .create_invitation(&email, role, inviter, INVITATION_LIFETIME)
         .await?;
@@ -269,8 +276,9 @@ pub async fn accept(
     let user = match state.store.user_credentials(&email).await? {
         Some(existing) => {
             // A leaked link must not become unlimited password guessing.
-            let client = client_key(client_ip(&req));
-            state.limiter.hit(Bucket::LoginByIp, &client).await?;
+            let ip = client_ip(&req);
+            let client = client_key(ip);
+            state.limiter.hit_client(Bucket::LoginByIp, ip).await?;
             let key = format!(
                 "{}|{client}",
                 heliograph_auth::fingerprint(&email.as_str().to_lowercase())
@@ -282,6 +290,10 @@ pub async fn accept(
                 .context("Failed to run password verification")?;
             if !matches {
                 return Err(ApiError::InvalidCredentials);
+            }
+            if !existing.email_verified {
+                // The invitation came to the address: that proves it.
+                state.store.mark_email_verified(existing.id).await?;
             }
             existing.id
         }

@@ -359,6 +359,7 @@ async fn texting(number: &str) -> (SmsStandIn, TestApp, Tenant, String) {
     })
     .await;
     let t = app.signup().await;
+    app.enable_sms(&t, &["1"]).await;
     let api = app.component(&t, "API").await;
     let phone = PhoneNumber::parse("phone_number", number).expect("a number");
     subscribe(&app, &t, Target::Sms(phone), true).await;

@@ -18,7 +18,7 @@ use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
 use heliograph_worker::{
     BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks, EventCache,
-    FanOut, Inner, SmsConfig, VerifyDomain,
+    FanOut, Inner, SmsConfig, SmsVelocity, VerifyDomain,
 };
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -85,6 +85,8 @@ pub struct Infra {
     pub admin_listener: bool,
     /// The bounds of the incident page memo (default: the settings' defaults).
     pub page_memo: Option<MemoLimits>,
+    /// The platform's limits on confirmation codes (default: the worker's defaults).
+    pub sms_velocity: Option<SmsVelocity>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -115,6 +117,8 @@ pub fn test_channels(sms_url: Option<&str>) -> ChannelConfig {
             from: heliograph_domain::PhoneNumber::parse("from", SMS_FROM).expect("a number"),
         }),
         sms_monthly_budget: 5,
+        sms_confirmation_monthly_budget: 50,
+        sms_velocity: SmsVelocity::default(),
         webhook_docs_url: "http://heliograph.test/docs/webhooks".to_owned(),
     }
 }
@@ -160,7 +164,14 @@ pub fn unique_slug(prefix: &str) -> String {
 /// A client address of a test's own (documentation range, random /64).
 pub fn unique_ip() -> String {
     let n = Uuid::new_v4().as_u128();
-    format!("2001:db8:{:x}:{:x}::1", (n >> 16) & 0xffff, n & 0xffff)
+    // In the documentation range 3fff::/20 (RFC 9637), random down to the
+    // /48 too, since IPv6 clients are limited per /48 as well as per /64.
+    format!(
+        "3fff:{:x}:{:x}:{:x}::1",
+        (n >> 32) & 0xfff,
+        (n >> 16) & 0xffff,
+        n & 0xffff
+    )
 }
 
 /// A unique address at a domain maildev accepts.
@@ -331,8 +342,11 @@ impl TestApp {
                 .expect("a long enough secret"),
             secrets: std::sync::Arc::clone(&config_kept.secrets),
             maintenance_reminder: Duration::from_secs(3600),
-            channels: Channels::new(&test_channels(infra.sms_url.as_deref()))
-                .expect("the channel senders build"),
+            channels: Channels::new(&ChannelConfig {
+                sms_velocity: infra.sms_velocity.unwrap_or_default(),
+                ..test_channels(infra.sms_url.as_deref())
+            })
+            .expect("the channel senders build"),
             events: EventCache::default(),
             domains: DomainChecks {
                 dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
@@ -453,8 +467,25 @@ impl TestApp {
         request.send().await.expect("the API answers")
     }
 
-    /// Signs a new tenant up and answers its token and ids.
+    /// Signs a new tenant up and answers its token and ids. Its owner's
+    /// address counts as verified (straight in the database, leaving the
+    /// emailed link unused), as most tests want a tenant that may send;
+    /// [`TestApp::signup_unverified`] leaves it as signup does.
     pub async fn signup(&self) -> Tenant {
+        let t = self.signup_unverified().await;
+        sqlx::query(
+            "update users set email_verified_at = now()
+              where id in (select user_id from memberships where tenant_id = $1::uuid)",
+        )
+        .bind(&t.tenant_id)
+        .execute(&self.admin)
+        .await
+        .expect("the owner is verified");
+        t
+    }
+
+    /// Signs a new tenant up, its owner's address not verified.
+    pub async fn signup_unverified(&self) -> Tenant {
         let slug = unique_slug("t");
         let email = unique_email("owner");
         // Each signup from an address of its own: tests sign many people up,
@@ -505,6 +536,24 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Turns SMS on for the tenant's page, texting the countries of `codes`
+    /// (calling codes; the first is the page's own).
+    pub async fn enable_sms(&self, t: &Tenant, codes: &[&str]) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/v1/pages/{}", t.page_id),
+                Some(&t.token),
+                Some(&json!({"page": {
+                    "allow_sms_subscribers": true,
+                    "sms_calling_code": codes.first(),
+                    "sms_allowed_calling_codes": codes,
+                }})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// Creates a component on the tenant's page and answers its id.

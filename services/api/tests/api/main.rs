@@ -6,6 +6,7 @@
     reason = "a test that cannot go on should fail loudly where it stopped"
 )]
 
+mod abuse;
 mod accounts;
 mod api_keys;
 mod audit;
