@@ -120,18 +120,45 @@ pub(crate) fn millis(d: Duration) -> i64 {
 /// Result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-macro_rules! app_role {
-    () => {
-        "heliograph_app"
-    };
-}
-
-/// The database role the application acts as: not the owner of the tables
-/// and without BYPASSRLS, so row-level security holds (see the migrations).
-pub const APP_ROLE: &str = app_role!();
+/// The database role whose privileges the application uses: not the owner
+/// of the tables and without BYPASSRLS, so row-level security holds (see the
+/// migrations). The processes log in as a role that is a member of it.
+pub const APP_ROLE: &str = "heliograph_app";
 
 /// The migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// The connected role, and the first thing that makes it unfit to serve, if any.
+///
+/// Row-level security binds neither a superuser nor a BYPASSRLS role, and
+/// a role that owns the tables (or can `SET ROLE` to one that does: a member
+/// of it) could lift it. So the role that serves must be none of these; and
+/// it needs [`APP_ROLE`]'s privileges to work at all. Owners are looked up
+/// across the database: tables, functions, schemas, the database itself.
+const ROLE_PROBLEM: &str = "
+    with owners(owner, kind, what) as (
+        select c.relowner, 1, format('table %s', c.oid::regclass) from pg_class c
+         where c.relkind in ('r', 'p', 'v', 'm', 'f')
+        union all
+        select p.proowner, 2, format('function %s', p.oid::regprocedure) from pg_proc p
+        union all
+        select n.nspowner, 3, format('schema %I', n.nspname) from pg_namespace n
+        union all
+        select d.datdba, 4, format('database %I', d.datname) from pg_database d
+         where d.datname = current_database()
+    )
+    select current_user::text, case
+        when r.rolsuper then 'is a superuser, whom row-level security does not bind'
+        when r.rolbypassrls then 'has BYPASSRLS, which row-level security does not bind'
+        when o.owner is not null then format('can act as %I, the owner of %s', pg_get_userbyid(o.owner), o.what)
+        when not exists (select from pg_roles a where a.rolname = $1) then format('cannot find the role %I: apply the migrations first', $1::text)
+        when not pg_has_role(current_user, $1::text, 'USAGE') then format('lacks the privileges of %I: grant %I to %I', $1::text, $1::text, current_user)
+       end
+      from pg_roles r
+      left join lateral (select owner, what from owners
+                          where pg_has_role(current_user, owner, 'MEMBER')
+                          order by kind, what limit 1) o on true
+     where r.rolname = current_user";
 
 /// The database handle, cheap to clone.
 #[derive(Clone, Debug)]
@@ -144,9 +171,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects a pool of at most `max_connections` and checks the database
-    /// answers. Every connection then acts as [`APP_ROLE`], so row-level
-    /// security applies whatever role `url` names.
+    /// Connects a pool of at most `max_connections` and checks that `url`'s
+    /// role may serve: [`StoreError::UnfitRole`] when it is a superuser, has
+    /// BYPASSRLS, owns anything or can act as a role that does, or lacks
+    /// [`APP_ROLE`]'s privileges (see README § Database roles).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph");
         let acquisitions = Arc::new(AtomicU64::new(0));
@@ -154,15 +182,10 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _| {
+            .after_connect(move |_, _| {
                 // A new connection is handed out without passing `before_acquire`.
                 opened.fetch_add(1, Ordering::Relaxed);
-                Box::pin(async move {
-                    sqlx::query(concat!("set role ", app_role!()))
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
+                Box::pin(async { Ok(()) })
             })
             .before_acquire(move |_, _| {
                 counted.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +193,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        let (role, problem): (String, Option<String>) = sqlx::query_as(ROLE_PROBLEM)
+            .bind(APP_ROLE)
+            .fetch_one(&pool)
+            .await?;
+        if let Some(problem) = problem {
+            pool.close().await;
+            return Err(StoreError::UnfitRole { role, problem });
+        }
         Ok(Self { pool, acquisitions })
     }
 
@@ -179,8 +210,9 @@ impl Store {
         self.acquisitions.load(Ordering::Relaxed)
     }
 
-    /// Applies pending migrations, connected as `url`'s own role (the owner
-    /// of the schema, which may create [`APP_ROLE`]).
+    /// Applies pending migrations, connected as `url`'s own role: the owner
+    /// of the schema, never the role the processes serve as (see
+    /// `migrations/20261206000900_database_roles.sql`).
     pub async fn migrate(url: &str) -> Result<()> {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph-migrate");
         let pool = PgPoolOptions::new()

@@ -14,9 +14,12 @@
 //!
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
 //! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
-//! and Redis servers of one test's own, for tests that stop and restart them. This crate depends on no Heliograph crate, so any of them can
-//! use it as a dev-dependency.
+//! and Redis servers of one test's own, for tests that stop and restart
+//! them; [`TestPostgres`] is a database of one test's own on any server,
+//! reached through the roles production uses. This crate depends on no
+//! Heliograph crate, so any of them can use it as a dev-dependency.
 
+mod database;
 mod log;
 mod receiver;
 mod rfc2047;
@@ -25,6 +28,7 @@ mod server;
 mod sms;
 mod smtp;
 
+pub use database::{OWNER_ROLE, ROLES_SQL, SERVE_ROLE, TestPostgres};
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};
