@@ -91,7 +91,9 @@ begin
         end if;
         execute format('alter table %s enable row level security', t);
         execute format('alter table %s force row level security', t);
-        execute format('create policy definer_access on %s to heliograph_definer using (true) with check (true)', t);
+        if not exists (select from pg_policy p where p.polrelid = t and p.polname = 'definer_access') then
+            execute format('create policy definer_access on %s to heliograph_definer using (true) with check (true)', t);
+        end if;
     end loop;
 end $$;
 
