@@ -16,8 +16,9 @@
 -- 3. The cross-tenant `hg_*` functions (SECURITY DEFINER) no longer run as
 --    the owner, whom FORCE now binds, but as `heliograph_definer`: NOLOGIN,
 --    no BYPASSRLS, owner of those functions and nothing else, let through by
---    one explicit policy per table (`definer_access`). Nobody logs in as it,
---    and the serving role cannot SET ROLE to it.
+--    one explicit policy per table (`definer_access`) while it is the one
+--    acting. Nobody logs in as it, and the serving role cannot SET ROLE to
+--    it.
 -- 4. Every SECURITY DEFINER function searches its schema, then pg_temp, last,
 --    explicitly: a temporary table or function of the caller's can never
 --    stand in for one of ours while the function runs with the definer's
@@ -91,8 +92,16 @@ begin
         end if;
         execute format('alter table %s enable row level security', t);
         execute format('alter table %s force row level security', t);
+        -- TO names whom the policy is for; the condition checks who is acting.
+        -- A policy applies to every role that inherits from the one it names,
+        -- and the owner is a member of heliograph_definer (to hand functions
+        -- to it): without the condition, FORCE would bind the owner in name
+        -- only. As it is, the owner sees every row only after `SET ROLE
+        -- heliograph_definer`, as code inside an hg_* function does.
         if not exists (select from pg_policy p where p.polrelid = t and p.polname = 'definer_access') then
-            execute format('create policy definer_access on %s to heliograph_definer using (true) with check (true)', t);
+            execute format('create policy definer_access on %s to heliograph_definer
+                            using (current_user = ''heliograph_definer'')
+                            with check (current_user = ''heliograph_definer'')', t);
         end if;
     end loop;
 end $$;

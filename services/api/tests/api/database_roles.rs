@@ -12,17 +12,17 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use crate::helpers::TestDatabase;
 
+/// One policy as the catalog has it: to whom, permissive, for which
+/// commands, and its two conditions as PostgreSQL prints them.
+type Policy = (Vec<String>, bool, String, Option<String>, Option<String>);
+
 #[tokio::test]
 async fn every_tenant_table_forces_row_level_security_under_a_tenant_policy() {
     let db = TestDatabase::create().await;
     let mut conn = PgConnection::connect(&db.admin_url).await.unwrap();
     // Every table with a tenant_id column, and tenants (its own id is the tenant).
-    let tables: Vec<(String, bool, bool, Vec<String>)> = sqlx::query_as(
-        "select c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
-                array(select pg_get_expr(p.polqual, p.polrelid) || ' / ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-                        from pg_policy p
-                       where p.polrelid = c.oid and p.polpermissive and p.polcmd = '*'
-                         and (p.polroles = '{0}' or 'heliograph_app'::regrole = any (p.polroles)))
+    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
+        "select c.relname::text, c.relrowsecurity, c.relforcerowsecurity
            from pg_class c
           where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
             and (c.relname = 'tenants'
@@ -43,25 +43,57 @@ async fn every_tenant_table_forces_row_level_security_under_a_tenant_policy() {
     ] {
         assert!(names.contains(&known), "{known} is among {names:?}");
     }
-    for (table, enabled, forced, policies) in &tables {
+    let acting_definer = "(CURRENT_USER = 'heliograph_definer'::name)".to_owned();
+    for (table, enabled, forced) in &tables {
         assert!(enabled, "{table}: row-level security is enabled");
         assert!(
             forced,
             "{table}: row-level security is forced (binds the owner too)"
         );
+        let policies: Vec<Policy> = sqlx::query_as(
+            "select array(select case when r = 0 then 'public' else r::regrole::text end
+                            from unnest(p.polroles) as r),
+                    p.polpermissive, p.polcmd::text,
+                    pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+               from pg_policy p
+              where p.polrelid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
         let key = if table == "tenants" {
             "id"
         } else {
             "tenant_id"
         };
-        let isolating = format!("({key} = app_tenant())");
+        let isolating = Some(format!("({key} = app_tenant())"));
+        let tenant_policy = |(roles, permissive, cmd, using, check): &Policy| {
+            *permissive
+                && cmd == "*"
+                && roles.iter().any(|r| r == "public" || r == "heliograph_app")
+                && *using == isolating
+                && (check.is_none() || *check == isolating)
+        };
+        let definer_policy = |(roles, permissive, cmd, using, check): &Policy| {
+            *permissive
+                && cmd == "*"
+                && roles == &["heliograph_definer"]
+                && using.as_ref() == Some(&acting_definer)
+                && check.as_ref() == Some(&acting_definer)
+        };
         assert!(
-            policies.iter().any(|p| {
-                let (using, check) = p.split_once(" / ").unwrap_or((p, ""));
-                using == isolating && (check.is_empty() || check == isolating)
-            }),
-            "{table}: a policy lets the application see and write only {isolating}: {policies:?}"
+            policies.iter().any(tenant_policy),
+            "{table}: a policy lets the application see and write only {isolating:?}: {policies:?}"
         );
+        // Any other permissive policy would widen what the application, or
+        // the owner, sees: only the definer's, while it acts, may.
+        for policy in &policies {
+            assert!(
+                !policy.1 || tenant_policy(policy) || definer_policy(policy),
+                "{table}: a policy opens rows to someone else: {policy:?}"
+            );
+        }
     }
     conn.close().await.unwrap();
     db.drop_now().await;
