@@ -18,6 +18,16 @@ pub enum StoreError {
     /// A stored value that the domain does not accept.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The role the store connected as must not serve (see [`crate::Store::connect`]).
+    #[error(
+        "the role {role:?} {problem}; the api and the worker connect as a login role that owns nothing (README § Database roles)"
+    )]
+    UnfitRole {
+        /// The role's name.
+        role: String,
+        /// What is wrong with it, in words.
+        problem: String,
+    },
     /// Applying migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -30,6 +40,20 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// What [`crate::Store::connect`]'s failure means to whoever starts a
+    /// process, naming the setting at fault: a role unfit to serve is
+    /// refused; anything else is a connection that failed.
+    #[must_use]
+    pub const fn connect_step(&self) -> &'static str {
+        if matches!(self, Self::UnfitRole { .. }) {
+            "DATABASE_URL: refused"
+        } else {
+            "DATABASE_URL: cannot connect to PostgreSQL"
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

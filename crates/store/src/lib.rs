@@ -122,15 +122,10 @@ pub(crate) fn millis(d: Duration) -> i64 {
 /// Result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-macro_rules! app_role {
-    () => {
-        "heliograph_app"
-    };
-}
-
-/// The database role the application acts as: not the owner of the tables
-/// and without BYPASSRLS, so row-level security holds (see the migrations).
-pub const APP_ROLE: &str = app_role!();
+/// The database role whose privileges the application uses: not the owner
+/// of the tables and without BYPASSRLS, so row-level security holds (see the
+/// migrations). The processes log in as a role that is a member of it.
+pub const APP_ROLE: &str = "heliograph_app";
 
 /// The migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -162,6 +157,38 @@ impl PoolSettings {
     }
 }
 
+/// The connected role, and the first thing that makes it unfit to serve, if any.
+///
+/// Row-level security binds neither a superuser nor a BYPASSRLS role, and
+/// a role that owns the tables (or can `SET ROLE` to one that does: a member
+/// of it) could lift it. So the role that serves must be none of these; and
+/// it needs [`APP_ROLE`]'s privileges to work at all. Owners are looked up
+/// across the database: tables, functions, schemas, the database itself.
+const ROLE_PROBLEM: &str = "
+    with owners(owner, kind, what) as (
+        select c.relowner, 1, format('table %s', c.oid::regclass) from pg_class c
+         where c.relkind in ('r', 'p', 'v', 'm', 'f')
+        union all
+        select p.proowner, 2, format('function %s', p.oid::regprocedure) from pg_proc p
+        union all
+        select n.nspowner, 3, format('schema %I', n.nspname) from pg_namespace n
+        union all
+        select d.datdba, 4, format('database %I', d.datname) from pg_database d
+         where d.datname = current_database()
+    )
+    select current_user::text, case
+        when r.rolsuper then 'is a superuser, whom row-level security does not bind'
+        when r.rolbypassrls then 'has BYPASSRLS, which row-level security does not bind'
+        when o.owner is not null then format('can act as %I, the owner of %s', pg_get_userbyid(o.owner), o.what)
+        when not exists (select from pg_roles a where a.rolname = $1) then format('cannot find the role %I: apply the migrations first', $1::text)
+        when not pg_has_role(current_user, $1::text, 'USAGE') then format('lacks the privileges of %I: grant %I to %I', $1::text, $1::text, current_user)
+       end
+      from pg_roles r
+      left join lateral (select owner, what from owners
+                          where pg_has_role(current_user, owner, 'MEMBER')
+                          order by kind, what limit 1) o on true
+     where r.rolname = current_user";
+
 /// The database handle, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -174,14 +201,16 @@ pub struct Store {
 
 impl Store {
     /// Connects a pool of at most `max_connections`, with the default time
-    /// budgets of [`PoolSettings`], and checks the database answers.
+    /// budgets of [`PoolSettings`], and checks that `url`'s role may serve:
+    /// [`StoreError::UnfitRole`] when it is a superuser, has BYPASSRLS, owns
+    /// anything or can act as a role that does, or lacks [`APP_ROLE`]'s
+    /// privileges (see README § Database roles).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         Self::connect_with(url, PoolSettings::new(max_connections)).await
     }
 
-    /// Connects a pool as `settings` say and checks the database answers.
-    /// Every connection then acts as [`APP_ROLE`], so row-level security
-    /// applies whatever role `url` names, and carries the statement timeout.
+    /// Connects a pool as `settings` say, checks `url`'s role as
+    /// [`Store::connect`] does; every connection carries the statement timeout.
     pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph");
         let acquisitions = Arc::new(AtomicU64::new(0));
@@ -201,9 +230,6 @@ impl Store {
                 opened.fetch_add(1, Ordering::Relaxed);
                 let statement_timeout_ms = statement_timeout_ms.clone();
                 Box::pin(async move {
-                    sqlx::query(concat!("set role ", app_role!()))
-                        .execute(&mut *conn)
-                        .await?;
                     sqlx::query("select set_config('statement_timeout', $1, false)")
                         .bind(statement_timeout_ms)
                         .execute(&mut *conn)
@@ -217,6 +243,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        let (role, problem): (String, Option<String>) = sqlx::query_as(ROLE_PROBLEM)
+            .bind(APP_ROLE)
+            .fetch_one(&pool)
+            .await?;
+        if let Some(problem) = problem {
+            pool.close().await;
+            return Err(StoreError::UnfitRole { role, problem });
+        }
         Ok(Self { pool, acquisitions })
     }
 
@@ -226,8 +260,9 @@ impl Store {
         self.acquisitions.load(Ordering::Relaxed)
     }
 
-    /// Applies pending migrations, connected as `url`'s own role (the owner
-    /// of the schema, which may create [`APP_ROLE`]).
+    /// Applies pending migrations, connected as `url`'s own role: the owner
+    /// of the schema, never the role the processes serve as (see
+    /// `migrations/20261206000900_database_roles.sql`).
     pub async fn migrate(url: &str) -> Result<()> {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph-migrate");
         let pool = PgPoolOptions::new()

@@ -15,11 +15,14 @@
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
 //! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
 //! and Redis servers of one test's own, for tests that stop and restart them,
-//! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs).
-//! [`captured_logs`] keeps what the process logs (spans and events), for
-//! tests of what reaches the logs. This crate depends on no Heliograph
-//! crate, so any of them can use it as a dev-dependency.
+//! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs);
+//! [`TestPostgres`] is a database of one test's own on any server, reached
+//! through the roles production uses. [`captured_logs`] keeps what the
+//! process logs (spans and events), for tests of what reaches the logs. This
+//! crate depends on no Heliograph crate, so any of them can use it as a
+//! dev-dependency.
 
+mod database;
 mod log;
 mod receiver;
 mod rfc2047;
@@ -29,6 +32,7 @@ mod sms;
 mod smtp;
 mod tracing_capture;
 
+pub use database::{OWNER_ROLE, ROLES_SQL, SERVE_ROLE, TestPostgres};
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};

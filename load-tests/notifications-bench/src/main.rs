@@ -57,7 +57,10 @@ const INCIDENT_BODY: &str = "We are investigating elevated error rates on the AP
 
 /// What the run is told by its environment (see `load-tests/notifications`).
 struct Settings {
+    /// The run's database, as a superuser: the driver's own writes.
     database_url: String,
+    /// The run's database, as the serving role: the api's and the worker's.
+    app_database_url: String,
     redis_url: String,
     namespace: String,
     api_bin: PathBuf,
@@ -90,6 +93,7 @@ impl Settings {
     fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             database_url: var("BENCH_DATABASE_URL")?,
+            app_database_url: var("BENCH_APP_DATABASE_URL")?,
             redis_url: var("REDIS_URL")?,
             namespace: var("BENCH_NAMESPACE")?,
             api_bin: var("HELIOGRAPH_API_BIN")?.into(),
@@ -120,7 +124,7 @@ impl Settings {
     /// What the API and the worker share.
     fn common_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("DATABASE_URL", self.database_url.clone()),
+            ("DATABASE_URL", self.app_database_url.clone()),
             ("REDIS_URL", self.redis_url.clone()),
             ("QUEUE_NAMESPACE", self.namespace.clone()),
             ("PUBLIC_URL", self.api_url()),

@@ -38,19 +38,26 @@ async fn run() -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "heliograph-api listening");
             app.run_until_stopped().await.context("server failed")
         }
-        "migrate" | "seed-demo" => {
+        "migrate" => {
             init_tracing(settings.log_format()?);
+            // The schema's owner; the api and worker never connect as it.
+            let url = settings.secret("MIGRATION_DATABASE_URL")?;
+            Store::migrate(url.expose_secret())
+                .await
+                .context("MIGRATION_DATABASE_URL: failed to apply migrations")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        "seed-demo" => {
+            init_tracing(settings.log_format()?);
+            // Through the serving role, as any signup: the demo needs no more.
             let url = settings.secret("DATABASE_URL")?;
-            if command == "migrate" {
-                Store::migrate(url.expose_secret())
-                    .await
-                    .context("Failed to apply migrations")?;
-                tracing::info!("migrations applied");
-                return Ok(());
-            }
             let store = Store::connect(url.expose_secret(), 2)
                 .await
-                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+                .map_err(|err| {
+                    let step = err.connect_step();
+                    anyhow::Error::new(err).context(step)
+                })?;
             if seed::demo(&store).await? {
                 tracing::info!("demo tenant created");
             } else {

@@ -75,7 +75,10 @@ impl Application {
             },
         )
         .await
-        .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+        .map_err(|err| {
+            let step = err.connect_step();
+            anyhow::Error::new(err).context(step)
+        })?;
         let redis =
             heliograph_jobs::connect(config.redis_url.expose_secret(), Duration::from_secs(5))
                 .await

@@ -16,6 +16,7 @@ use heliograph_jobs::Queues;
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
+use heliograph_testkit::TestPostgres;
 use heliograph_worker::{
     BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks, EventCache,
     FanOut, Inner, SmsConfig, SmsVelocity, VerifyDomain,
@@ -23,8 +24,6 @@ use heliograph_worker::{
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -54,14 +53,16 @@ pub struct TestApp {
     pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
-    /// The database's owner: sees every tenant's rows, for assertions.
+    /// The server's superuser on the test's database: sees every tenant's
+    /// rows, for assertions.
     pub admin: sqlx::PgPool,
     pub queues: Queues,
     /// The worker's context, for driving its functions directly.
     pub ctx: Context,
     /// The API's settings, for starting more replicas of it.
     pub config: ApiConfig,
-    db: TestDatabase,
+    /// The test's database, and its URLs as each role.
+    pub db: TestDatabase,
     shutdown: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
 }
@@ -70,7 +71,7 @@ pub struct TestApp {
 /// unless a test brings its own (to stop them).
 #[derive(Default)]
 pub struct Infra {
-    /// A PostgreSQL URL whose role may create databases.
+    /// A PostgreSQL server's superuser URL (it makes the roles and the database).
     pub postgres_admin_url: Option<String>,
     /// A Redis URL.
     pub redis_url: Option<String>,
@@ -179,57 +180,45 @@ pub fn unique_email(prefix: &str) -> String {
     format!("{prefix}-{}@example.com", Uuid::new_v4().simple())
 }
 
-/// A fresh, migrated database of a test's own, dropped with [`TestDatabase::drop_now`].
+/// A fresh database of a test's own, migrated by its owner; dropped with
+/// [`TestDatabase::drop_now`]. The api and worker connect as the serving
+/// role ([`TestDatabase::url`]), as in production.
 pub struct TestDatabase {
-    /// Its URL, as the database's owner.
+    /// Its URL, as the serving login role: a member of `heliograph_app`
+    /// that owns nothing.
     pub url: String,
-    name: String,
-    admin_url: String,
+    /// Its URL, as the schema's owner.
+    pub owner_url: String,
+    /// Its URL, as the server's superuser: sees every tenant's rows.
+    pub admin_url: String,
+    db: TestPostgres,
 }
 
 impl TestDatabase {
-    /// Creates `hg_test_<uuid>` and applies the migrations.
+    /// Creates `hg_test_<uuid>` on `TEST_DATABASE_URL`'s server and applies the migrations.
     pub async fn create() -> Self {
-        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
-        Self::create_on(admin_url).await
+        let server_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| env("DATABASE_URL"));
+        Self::create_on(server_url).await
     }
 
-    /// Creates `hg_test_<uuid>` on the server `admin_url` names and applies the migrations.
-    pub async fn create_on(admin_url: String) -> Self {
-        let name = format!("hg_test_{}", Uuid::new_v4().simple());
-        Self::execute(&admin_url, format!(r#"create database "{name}""#)).await;
-        let options: PgConnectOptions = admin_url
-            .parse()
-            .expect("TEST_DATABASE_URL is a PostgreSQL URL");
-        let url = options.database(&name).to_url_lossy().to_string();
-        Store::migrate(&url).await.expect("migrations apply");
+    /// Creates `hg_test_<uuid>` on the server whose superuser `server_url`
+    /// names and applies the migrations as the schema's owner.
+    pub async fn create_on(server_url: String) -> Self {
+        let db = TestPostgres::create(&server_url).await;
+        Store::migrate(&db.owner_url())
+            .await
+            .expect("migrations apply as the schema's owner");
         Self {
-            url,
-            name,
-            admin_url,
+            url: db.app_url(),
+            owner_url: db.owner_url(),
+            admin_url: db.admin_url(),
+            db,
         }
     }
 
     /// Drops the database, closing whatever is connected to it.
     pub async fn drop_now(&self) {
-        Self::execute(
-            &self.admin_url,
-            format!(r#"drop database if exists "{}" with (force)"#, self.name),
-        )
-        .await;
-    }
-
-    async fn execute(admin_url: &str, statement: String) {
-        let options: PgConnectOptions = admin_url
-            .parse()
-            .expect("TEST_DATABASE_URL is a PostgreSQL URL");
-        let mut conn = options.connect().await.expect("PostgreSQL is reachable");
-        // The statement names only our own hg_test_<uuid> database, never user input.
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut conn)
-            .await
-            .expect("the database statement runs");
-        conn.close().await.ok();
+        self.db.drop_now().await;
     }
 }
 
@@ -270,11 +259,12 @@ impl TestApp {
         let db_url = db.url.clone();
         let store = Store::connect(&db_url, 10)
             .await
-            .expect("connects to the test database");
-        // The owner's view, for assertions across tenants (the app's role sees one tenant at a time).
-        let admin = sqlx::PgPool::connect(&db_url)
+            .expect("connects to the test database as the serving role");
+        // The superuser's view, for assertions across tenants (the serving
+        // role sees one tenant at a time, and FORCE binds even the owner).
+        let admin = sqlx::PgPool::connect(&db.admin_url)
             .await
-            .expect("connects to the test database as its owner");
+            .expect("connects to the test database as the superuser");
 
         let redis_url = infra.redis_url.unwrap_or_else(|| env("REDIS_URL"));
         let namespace = format!("test-{}", Uuid::new_v4().simple());

@@ -13,6 +13,7 @@ mod audit;
 mod caddy;
 mod channels;
 mod conventions;
+mod database_roles;
 mod domains;
 mod errors;
 mod frozen;

@@ -11,18 +11,25 @@ mod world;
 use std::net::TcpListener;
 use std::process::Command;
 
+use heliograph_store::Store;
+use heliograph_testkit::TestPostgres;
+
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("a local address").port()
 }
 
-#[test]
-fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
+#[tokio::test]
+async fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
+    let server_url = std::env::var("TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .expect("TEST_DATABASE_URL is set: run the tests with `deploy/dev test`");
+    let db = TestPostgres::create(&server_url).await;
+    Store::migrate(&db.owner_url())
+        .await
+        .expect("migrations apply as the schema's owner");
     let good = [
-        (
-            "DATABASE_URL",
-            std::env::var("DATABASE_URL").expect("DATABASE_URL is set"),
-        ),
+        ("DATABASE_URL", db.app_url()),
         (
             "REDIS_URL",
             std::env::var("REDIS_URL").expect("REDIS_URL is set"),
@@ -34,7 +41,13 @@ fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
             "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
         ),
     ];
-    let cases: [(&str, Option<String>, &str); 5] = [
+    let superuser = server_url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .expect("a PostgreSQL URL")
+        .get_username()
+        .to_owned();
+    let refused_superuser = format!("DATABASE_URL: refused: the role {superuser:?} is a superuser");
+    let cases: [(&str, Option<String>, &str); 7] = [
         ("SMTP_URL", None, "configuration: SMTP_URL is not set"),
         (
             "SMTP_URL",
@@ -50,6 +63,12 @@ fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
             "DATABASE_URL",
             Some(format!("postgres://postgres@127.0.0.1:{}/x", closed_port())),
             "DATABASE_URL: cannot connect to PostgreSQL",
+        ),
+        ("DATABASE_URL", Some(db.admin_url()), &refused_superuser),
+        (
+            "DATABASE_URL",
+            Some(db.owner_url()),
+            "DATABASE_URL: refused: the role \"heliograph_owner\" can act as heliograph_owner",
         ),
         (
             "REDIS_URL",
@@ -77,4 +96,5 @@ fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
             "{stderr:?} should name {expected:?}"
         );
     }
+    db.drop_now().await;
 }

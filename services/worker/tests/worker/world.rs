@@ -14,12 +14,11 @@ use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
 use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
-use heliograph_testkit::{ScratchRedis, SmtpSink};
+use heliograph_testkit::{ScratchRedis, SmtpSink, TestPostgres};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The link-signing key the API and the worker share in these tests.
@@ -34,7 +33,7 @@ pub struct World {
     pub api: String,
     /// A client that follows no redirects.
     pub client: reqwest::Client,
-    /// The database's owner: sees every tenant's rows.
+    /// The server's superuser on the test's database: sees every tenant's rows.
     pub admin: PgPool,
     /// The test's own Redis server.
     pub redis: ScratchRedis,
@@ -44,8 +43,7 @@ pub struct World {
     pub sink: SmtpSink,
     namespace: String,
     database_url: String,
-    database: String,
-    admin_url: String,
+    db: TestPostgres,
 }
 
 /// A tenant, as signup answered it.
@@ -66,21 +64,20 @@ impl World {
     pub async fn start_on(admin_url: Option<String>) -> Self {
         static CRYPTO: Once = Once::new();
         CRYPTO.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
-        let admin_url = admin_url.unwrap_or_else(|| {
+        let server_url = admin_url.unwrap_or_else(|| {
             std::env::var("TEST_DATABASE_URL")
                 .or_else(|_| std::env::var("DATABASE_URL"))
-                .expect("DATABASE_URL is set: run the tests with `deploy/dev test`")
+                .expect("TEST_DATABASE_URL is set: run the tests with `deploy/dev test`")
         });
-        let database = format!("hg_test_{}", Uuid::new_v4().simple());
-        execute(&admin_url, format!(r#"create database "{database}""#)).await;
-        let options: PgConnectOptions = admin_url.parse().expect("a PostgreSQL URL");
-        let database_url = options.database(&database).to_url_lossy().to_string();
-        Store::migrate(&database_url)
+        let db = TestPostgres::create(&server_url).await;
+        Store::migrate(&db.owner_url())
             .await
-            .expect("migrations apply");
-        let admin = PgPool::connect(&database_url)
+            .expect("migrations apply as the schema's owner");
+        // The serving role, as the api and the worker connect in production.
+        let database_url = db.app_url();
+        let admin = PgPool::connect(&db.admin_url())
             .await
-            .expect("connects as the database's owner");
+            .expect("connects as the server's superuser");
 
         let redis = tokio::task::spawn_blocking(ScratchRedis::start)
             .await
@@ -139,8 +136,7 @@ impl World {
             sink,
             namespace,
             database_url,
-            database,
-            admin_url,
+            db,
         }
     }
 
@@ -319,26 +315,8 @@ impl World {
     pub async fn finish(self) {
         self.sink.stop().await;
         self.admin.close().await;
-        execute(
-            &self.admin_url,
-            format!(
-                r#"drop database if exists "{}" with (force)"#,
-                self.database
-            ),
-        )
-        .await;
+        self.db.drop_now().await;
     }
-}
-
-async fn execute(admin_url: &str, statement: String) {
-    let options: PgConnectOptions = admin_url.parse().expect("a PostgreSQL URL");
-    let mut conn = options.connect().await.expect("PostgreSQL is reachable");
-    // The statement names only the test's own hg_test_<uuid> database.
-    sqlx::query(sqlx::AssertSqlSafe(statement))
-        .execute(&mut conn)
-        .await
-        .expect("the database statement runs");
-    conn.close().await.ok();
 }
 
 /// The worker binary, running.
