@@ -152,6 +152,7 @@ fn serve_with(database_url: &str) -> (bool, String) {
         )
         .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
         .env("LINK_SECRET", "fedcba9876543210fedcba9876543210")
+        .env("SECRETS_KEY", crate::helpers::secrets_key())
         .env("BIND_ADDR", "127.0.0.1:0")
         .output()
         .expect("the binary runs");

@@ -559,6 +559,15 @@ impl TestApp {
         body["id"].as_str().expect("a component id").to_owned()
     }
 
+    /// A connection of the test's own to the API's Redis.
+    pub async fn redis(&self) -> redis::aio::ConnectionManager {
+        use secrecy::ExposeSecret as _;
+        let url = self.config.redis_url.expose_secret();
+        redis::aio::ConnectionManager::new(redis::Client::open(url).expect("REDIS_URL parses"))
+            .await
+            .expect("Redis is reachable")
+    }
+
     /// A single count query on the test database.
     pub async fn count(&self, sql: &'static str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql)
