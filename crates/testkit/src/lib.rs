@@ -14,9 +14,12 @@
 //!
 //! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
 //! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
-//! and Redis servers of one test's own, for tests that stop and restart them. This crate depends on no Heliograph crate, so any of them can
-//! use it as a dev-dependency.
+//! and Redis servers of one test's own, for tests that stop and restart
+//! them; [`DnsServer`] is a real DNS server (dnsmasq) answering the records
+//! a test gives it. This crate depends on no Heliograph crate, so any of
+//! them can use it as a dev-dependency.
 
+mod dns;
 mod log;
 mod receiver;
 mod rfc2047;
@@ -25,6 +28,7 @@ mod server;
 mod sms;
 mod smtp;
 
+pub use dns::DnsServer;
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use heliograph_domain::{CustomDomains, PhoneNumber, PublicUrls};
-use heliograph_notify::{AllowedTargets, RetryPolicy};
+use heliograph_notify::{AllowedTargets, Guard, RetryPolicy};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -135,6 +135,11 @@ impl ChannelConfig {
         let sms = if sms_url.trim().is_empty() {
             None
         } else {
+            // The operator's own URL: loopback and private addresses are
+            // fine, metadata, link-local and reserved ones never are.
+            Guard::new(AllowedTargets::OPERATOR)
+                .check_url(sms_url.trim())
+                .map_err(|e| SettingError::new("SMS_PROVIDER_URL", format!("is refused: {e}")))?;
             let from = s.required("SMS_FROM")?;
             Some(SmsConfig {
                 url: sms_url.trim().to_owned(),
@@ -351,5 +356,35 @@ mod tests {
             WorkerConfig::from_settings(&s).unwrap_err().name,
             "SMTP_URL"
         );
+    }
+
+    #[test]
+    fn an_sms_provider_at_a_metadata_or_reserved_address_is_refused_at_start() {
+        let sms = |url: &'static str| {
+            Settings::from_pairs(BASE.into_iter().chain([
+                ("SMS_PROVIDER_URL", url),
+                ("SMS_ACCOUNT_SID", "AC0"),
+                ("SMS_AUTH_TOKEN", "secret"),
+                ("SMS_FROM", "+15005550006"),
+            ]))
+        };
+        for url in [
+            "http://169.254.169.254",
+            "http://[fd00:ec2::254]/",
+            "http://0x64646464/",
+            "https://[::ffff:169.254.170.2]",
+            "ftp://sms.example.com",
+        ] {
+            let err = WorkerConfig::from_settings(&sms(url)).unwrap_err();
+            assert_eq!(err.name, "SMS_PROVIDER_URL", "{url}");
+        }
+        // The operator's own network is the operator's business.
+        for url in [
+            "https://api.twilio.com",
+            "http://127.0.0.1:9000",
+            "http://10.0.0.5/",
+        ] {
+            assert!(WorkerConfig::from_settings(&sms(url)).is_ok(), "{url}");
+        }
     }
 }
