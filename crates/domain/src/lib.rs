@@ -26,4 +26,6 @@ pub mod events;
 pub use events::EventKind;
 
 pub mod custom_domain;
-pub use custom_domain::{CustomDomains, DomainState, Hostname};
+pub use custom_domain::{
+    CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
+};

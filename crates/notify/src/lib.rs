@@ -30,7 +30,7 @@ pub mod webhook;
 
 pub use account::{AccountEmailKind, render_account_email, render_invitation_email};
 pub use confirm::ConfirmationEmail;
-pub use domain::DomainStoppedEmail;
+pub use domain::{DomainStoppedEmail, DomainTakenEmail};
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
 pub use guard::{AddressClass, AllowedTargets, Guard, Refusal, address_allowed, classify};
 pub use http::{HttpDelivery, WebhookClient};

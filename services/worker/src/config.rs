@@ -49,6 +49,9 @@ pub struct WorkerConfig {
     /// How long a verified domain may fail its checks before it stops
     /// routing and its tenant is told (`DOMAIN_GRACE_DAYS`, default 3).
     pub domain_grace: Duration,
+    /// How long a claimed domain may stay unverified before it expires
+    /// (`DOMAIN_PENDING_DAYS`, default 7).
+    pub domain_pending_period: Duration,
     /// Webhook, Slack and Teams receivers and the SMS provider.
     pub channels: ChannelConfig,
     /// `METRICS_ADDR` (default `127.0.0.1:9464`; `off`: none): where
@@ -245,6 +248,9 @@ impl WorkerConfig {
             urls: urls.clone(),
             domain_recheck: Duration::from_secs(recheck_minutes * 60),
             domain_grace: Duration::from_secs(grace_days * 86_400),
+            domain_pending_period: Duration::from_secs(
+                u64::try_from(s.pending_claims()?.expire_after.whole_seconds()).unwrap_or(0),
+            ),
             channels: ChannelConfig::from_settings(s, &urls)?,
             metrics_addr: metrics_addr(s)?,
             janitor_interval: Duration::from_secs(janitor_seconds),
@@ -309,6 +315,7 @@ mod tests {
         assert_eq!(c.dns_nameserver, None, "the system's resolv.conf");
         assert_eq!(c.domain_recheck, Duration::from_secs(6 * 3600));
         assert_eq!(c.domain_grace, Duration::from_secs(3 * 86_400));
+        assert_eq!(c.domain_pending_period, Duration::from_secs(7 * 86_400));
         assert_eq!(c.custom_domains.cname_target().as_str(), "pages.localhost");
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(c.janitor_interval, Duration::from_secs(60));
@@ -344,6 +351,7 @@ mod tests {
             ("DNS_NAMESERVER", "ns1.example.com"),
             ("DOMAIN_RECHECK_MINUTES", "1"),
             ("DOMAIN_GRACE_DAYS", "0"),
+            ("DOMAIN_PENDING_DAYS", "0"),
             ("CUSTOM_DOMAIN_CNAME_TARGET", "nodot"),
             ("METRICS_ADDR", "9464"),
             ("JANITOR_INTERVAL_SECONDS", "0"),

@@ -75,6 +75,9 @@ pub struct Infra {
     pub sms_url: Option<String>,
     /// An SMTP server (default: the shared maildev, `SMTP_URL`).
     pub smtp_url: Option<String>,
+    /// How many custom domains a tenant may have pending (default: the
+    /// production default, `PendingClaims::DEFAULT`).
+    pub pending_domain_limit: Option<usize>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -247,6 +250,12 @@ impl TestApp {
             Hostname::parse("cname_target", CNAME_TARGET).expect("a valid target"),
         );
         let config = ApiConfig {
+            domain_claims: heliograph_domain::PendingClaims {
+                per_tenant: infra
+                    .pending_domain_limit
+                    .unwrap_or(heliograph_domain::PendingClaims::DEFAULT.per_tenant),
+                ..heliograph_domain::PendingClaims::DEFAULT
+            },
             custom_domains: custom_domains.clone(),
             database_url: SecretString::from(db_url.clone()),
             database_max_connections: 5,
@@ -300,6 +309,7 @@ impl TestApp {
                 policy: custom_domains,
                 recheck: Duration::from_secs(6 * 3600),
                 grace: Duration::from_secs(3 * 86_400),
+                pending_period: Duration::from_secs(7 * 86_400),
             },
         });
         let shutdown = CancellationToken::new();

@@ -12,6 +12,7 @@ mod audit;
 mod caddy;
 mod channels;
 mod conventions;
+mod domain_claims;
 mod domains;
 mod errors;
 mod health;
