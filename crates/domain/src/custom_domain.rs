@@ -7,6 +7,16 @@
 //! records, first when the domain is added and then periodically. This
 //! module holds the rules: what a hostname may be, and how the outcome of a
 //! check moves a domain between pending, verified, failing and stopped.
+//!
+//! Claims, and why nobody can squat a name: adding a hostname holds nothing.
+//! Several tenants may claim the same hostname while none has verified it;
+//! the first whose check passes holds it (only a verified claim routes, and
+//! the database allows one verified claim per hostname), and every other
+//! claim of it is then `taken` (its owners are told). A claim that is not
+//! verified within the pending period expires, and a tenant may hold only
+//! so many pending claims at once ([`PendingClaims`]). A holder keeps the
+//! name while it routes, through failing checks; once it has stopped, a new
+//! claim may be added and verified, and takes the name from it.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -191,9 +201,75 @@ impl CustomDomains {
     }
 }
 
+/// How long a claim may stay pending, and how many a tenant may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingClaims {
+    /// A claim not verified this long after it was added (or renewed) expires.
+    pub expire_after: Duration,
+    /// How many pending claims a tenant may have at once.
+    pub per_tenant: usize,
+}
+
+impl PendingClaims {
+    /// Pending claims expire after a week; five at once per tenant.
+    pub const DEFAULT: Self = Self {
+        expire_after: Duration::days(7),
+        per_tenant: 5,
+    };
+
+    /// Whether a tenant whose claims are `claims` may add (or renew) one
+    /// more at `now`: fewer than the limit still pending.
+    pub fn admit<'a>(
+        &self,
+        claims: impl IntoIterator<Item = &'a DomainState>,
+        now: OffsetDateTime,
+    ) -> Result<(), ClaimRefusal> {
+        let pending = claims
+            .into_iter()
+            .filter(|c| c.is_pending_at(now, self.expire_after))
+            .count();
+        if pending < self.per_tenant {
+            Ok(())
+        } else {
+            Err(ClaimRefusal::PendingLimit)
+        }
+    }
+}
+
+/// Why a claim of a hostname cannot be made or renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimRefusal {
+    /// A verified claim holds the hostname (it routes).
+    #[error("the hostname is verified for another page")]
+    Held,
+    /// Another claim of the hostname was verified first; this one is over.
+    #[error("another claim of the hostname was verified first")]
+    Taken,
+    /// The tenant has as many pending claims as it may.
+    #[error("too many domains pending verification")]
+    PendingLimit,
+}
+
+/// Whether a hostname whose claims are `claims` is held: one of them routes.
+pub fn is_held<'a>(claims: impl IntoIterator<Item = &'a DomainState>) -> bool {
+    claims.into_iter().any(DomainState::routes)
+}
+
+/// The rules a check's outcome is recorded by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckRules {
+    /// How long a verified domain may fail before it stops routing.
+    pub grace: Duration,
+    /// How long a claim may stay pending before it expires.
+    pub pending: Duration,
+}
+
 /// The verification state of a custom domain, as its row records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DomainState {
+    /// Since when it waits for verification: when it was added, or renewed
+    /// after it expired. `None`: no deadline.
+    pub pending_since: Option<OffsetDateTime>,
     /// When a check first passed.
     pub verified_at: Option<OffsetDateTime>,
     /// When the last check recorded began.
@@ -204,13 +280,21 @@ pub struct DomainState {
     pub last_error: Option<DomainCheckError>,
     /// When it stopped routing, after failing for the whole grace period.
     pub stopped_at: Option<OffsetDateTime>,
+    /// When another claim of the hostname was verified, ending this one.
+    pub taken_at: Option<OffsetDateTime>,
+    /// When it expired, not verified within the pending period.
+    pub expired_at: Option<OffsetDateTime>,
 }
 
 impl DomainState {
     /// Where the domain stands.
     #[must_use]
     pub const fn status(&self) -> DomainStatus {
-        if self.stopped_at.is_some() {
+        if self.taken_at.is_some() {
+            DomainStatus::Taken
+        } else if self.expired_at.is_some() {
+            DomainStatus::Expired
+        } else if self.stopped_at.is_some() {
             DomainStatus::Stopped
         } else if self.verified_at.is_none() {
             DomainStatus::Pending
@@ -222,10 +306,74 @@ impl DomainState {
     }
 
     /// Whether requests for the hostname reach the page: once verified, and
-    /// through the grace period of failing checks, until it is stopped.
+    /// through the grace period of failing checks, until it is stopped (or
+    /// taken, once stopped, by a claim verified after it).
     #[must_use]
     pub const fn routes(&self) -> bool {
-        self.verified_at.is_some() && self.stopped_at.is_none()
+        self.verified_at.is_some() && self.stopped_at.is_none() && self.taken_at.is_none()
+    }
+
+    /// Whether the claim is over, taken or expired: checks no longer run
+    /// and change nothing.
+    #[must_use]
+    pub const fn is_over(&self) -> bool {
+        self.taken_at.is_some() || self.expired_at.is_some()
+    }
+
+    /// When a pending claim expires unless verified first (`None` for any
+    /// other, or one without a deadline).
+    #[must_use]
+    pub fn expires_at(&self, pending: Duration) -> Option<OffsetDateTime> {
+        if self.verified_at.is_some() || self.is_over() {
+            return None;
+        }
+        self.pending_since.map(|since| since + pending)
+    }
+
+    /// Whether it is a pending claim at `now`: not verified, not over, and
+    /// within its pending period (one past it no longer counts, even before
+    /// a check records its expiry).
+    #[must_use]
+    pub fn is_pending_at(&self, now: OffsetDateTime, pending: Duration) -> bool {
+        self.verified_at.is_none()
+            && !self.is_over()
+            && self
+                .expires_at(pending)
+                .is_none_or(|deadline| now < deadline)
+    }
+
+    /// The state when another claim of the same hostname is verified at
+    /// `at`: a pending or stopped claim is taken; one that routes is not
+    /// (the name is its, and no other claim can be verified while it
+    /// routes), nor one that is over already (an expired claim stays
+    /// expired; renewed, its next passing check finds the name held).
+    #[must_use]
+    pub fn taken(self, at: OffsetDateTime) -> Self {
+        if self.routes() || self.is_over() {
+            return self;
+        }
+        Self {
+            taken_at: Some(at),
+            ..self
+        }
+    }
+
+    /// The state when the tenant asks for a check at `at`: an expired claim
+    /// is renewed (pending again, with a new pending period: the caller
+    /// counts it against the tenant's limit); a taken one is refused; any
+    /// other is unchanged.
+    pub fn renewed(self, at: OffsetDateTime) -> Result<Self, ClaimRefusal> {
+        if self.taken_at.is_some() {
+            return Err(ClaimRefusal::Taken);
+        }
+        if self.expired_at.is_none() {
+            return Ok(self);
+        }
+        Ok(Self {
+            pending_since: Some(at),
+            expired_at: None,
+            ..self
+        })
     }
 
     /// Whether a check that began at `started` is older than the last one
@@ -236,33 +384,52 @@ impl DomainState {
         self.last_checked_at.is_some_and(|last| last > started)
     }
 
-    /// The state after a check that began at `at` with `outcome`.
+    /// The state after a check that began at `at` with `outcome`, by
+    /// `rules`; `held_elsewhere` says whether another claim of the hostname
+    /// routes.
     ///
-    /// - A pass verifies the domain (keeping the first `verified_at`) and
-    ///   clears any failure, a stop included: a stopped domain whose records
-    ///   are right again routes again.
+    /// - A claim that is over (taken, expired) stays as it is.
+    /// - A pass while another claim holds the hostname takes this one: the
+    ///   first verified wins.
+    /// - Otherwise a pass verifies the domain (keeping the first
+    ///   `verified_at`) and clears any failure, a stop included: a stopped
+    ///   domain whose records are right again routes again.
     /// - A failure of a domain never verified only records the reason: it
-    ///   is pending, not failing.
+    ///   is pending, not failing; once its pending period is over, it expires.
     /// - A failure of a verified domain starts (or continues) its failing
-    ///   period; once that has lasted `grace`, the domain stops.
+    ///   period; once that has lasted the grace period, the domain stops.
     #[must_use]
     pub fn after_check(
         self,
         outcome: Result<(), DomainCheckError>,
         at: OffsetDateTime,
-        grace: Duration,
+        rules: CheckRules,
+        held_elsewhere: bool,
     ) -> Self {
+        if self.is_over() {
+            return self;
+        }
         match outcome {
+            Ok(()) if held_elsewhere => Self {
+                last_checked_at: Some(at),
+                last_error: None,
+                ..self.taken(at)
+            },
             Ok(()) => Self {
                 verified_at: Some(self.verified_at.unwrap_or(at)),
                 last_checked_at: Some(at),
                 failing_since: None,
                 last_error: None,
                 stopped_at: None,
+                ..self
             },
             Err(error) if self.verified_at.is_none() => Self {
                 last_checked_at: Some(at),
                 last_error: Some(error),
+                expired_at: self
+                    .expires_at(rules.pending)
+                    .is_some_and(|deadline| at >= deadline)
+                    .then_some(at),
                 ..self
             },
             Err(error) => {
@@ -273,7 +440,7 @@ impl DomainState {
                     last_error: Some(error),
                     stopped_at: self
                         .stopped_at
-                        .or_else(|| (at - since >= grace).then_some(at)),
+                        .or_else(|| (at - since >= rules.grace).then_some(at)),
                     ..self
                 }
             }
@@ -376,6 +543,10 @@ mod tests {
     }
 
     const GRACE: Duration = Duration::days(3);
+    const RULES: CheckRules = CheckRules {
+        grace: GRACE,
+        pending: Duration::days(7),
+    };
 
     fn at(hours: i64) -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + Duration::hours(hours)
@@ -387,7 +558,7 @@ mod tests {
         let d = DomainState::default();
         assert_eq!(d.status(), DomainStatus::Pending);
 
-        let d = d.after_check(Err(DomainCheckError::TxtMissing), at(0), GRACE);
+        let d = d.after_check(Err(DomainCheckError::TxtMissing), at(0), RULES, false);
         assert_eq!(
             d.status(),
             DomainStatus::Pending,
@@ -397,26 +568,26 @@ mod tests {
         assert_eq!(d.last_error, Some(DomainCheckError::TxtMissing));
         assert!(!d.routes());
 
-        let d = d.after_check(Ok(()), at(1), GRACE);
+        let d = d.after_check(Ok(()), at(1), RULES, false);
         assert_eq!(d.status(), DomainStatus::Verified);
         assert_eq!((d.verified_at, d.last_error), (Some(at(1)), None));
         assert!(d.routes());
 
-        let d = d.after_check(fail, at(10), GRACE);
+        let d = d.after_check(fail, at(10), RULES, false);
         assert_eq!(d.status(), DomainStatus::Failing);
         assert!(d.routes(), "it routes through the grace period");
-        let d = d.after_check(fail, at(10 + 71), GRACE);
+        let d = d.after_check(fail, at(10 + 71), RULES, false);
         assert_eq!(d.failing_since, Some(at(10)), "kept from the first failure");
         assert_eq!(d.status(), DomainStatus::Failing);
 
-        let d = d.after_check(fail, at(10 + 72), GRACE);
+        let d = d.after_check(fail, at(10 + 72), RULES, false);
         assert_eq!(d.status(), DomainStatus::Stopped);
         assert_eq!(d.stopped_at, Some(at(82)));
         assert!(!d.routes());
-        let d = d.after_check(fail, at(100), GRACE);
+        let d = d.after_check(fail, at(100), RULES, false);
         assert_eq!(d.stopped_at, Some(at(82)), "stopped once");
 
-        let d = d.after_check(Ok(()), at(200), GRACE);
+        let d = d.after_check(Ok(()), at(200), RULES, false);
         assert_eq!(
             d.status(),
             DomainStatus::Verified,
@@ -428,9 +599,134 @@ mod tests {
 
     #[test]
     fn a_late_check_does_not_overwrite_a_newer_one() {
-        let d = DomainState::default().after_check(Ok(()), at(5), GRACE);
+        let d = DomainState::default().after_check(Ok(()), at(5), RULES, false);
         assert!(d.is_newer_than(at(4)));
         assert!(!d.is_newer_than(at(5)));
         assert!(!DomainState::default().is_newer_than(at(0)));
+    }
+
+    fn pending_from(hours: i64) -> DomainState {
+        DomainState {
+            pending_since: Some(at(hours)),
+            ..DomainState::default()
+        }
+    }
+
+    #[test]
+    fn a_claim_not_verified_within_its_pending_period_expires_at_its_next_failing_check() {
+        let fail = Err(DomainCheckError::TxtMissing);
+        let d = pending_from(0);
+        assert_eq!(d.expires_at(RULES.pending), Some(at(7 * 24)));
+        let d = d.after_check(fail, at(7 * 24 - 1), RULES, false);
+        assert_eq!(d.status(), DomainStatus::Pending, "not yet");
+        assert!(d.is_pending_at(at(7 * 24 - 1), RULES.pending));
+        assert!(
+            !d.is_pending_at(at(7 * 24), RULES.pending),
+            "past its deadline it no longer counts, even before a check says so"
+        );
+
+        let d = d.after_check(fail, at(7 * 24), RULES, false);
+        assert_eq!(d.status(), DomainStatus::Expired);
+        assert_eq!(d.expired_at, Some(at(7 * 24)));
+        assert!(d.is_over() && !d.routes());
+        assert_eq!(d.expires_at(RULES.pending), None);
+        let later = d.after_check(Ok(()), at(8 * 24), RULES, false);
+        assert_eq!(later, d, "an expired claim is no longer checked");
+
+        // A pass at the deadline still verifies: the records are right.
+        let late = pending_from(0).after_check(Ok(()), at(7 * 24 + 5), RULES, false);
+        assert_eq!(late.status(), DomainStatus::Verified);
+        // A verified domain never expires, failing or not.
+        let failing = late.after_check(fail, at(30 * 24), RULES, false);
+        assert_eq!(failing.status(), DomainStatus::Failing);
+    }
+
+    #[test]
+    fn the_first_claim_verified_wins_and_every_other_is_taken() {
+        let (mine, theirs) = (pending_from(0), pending_from(1));
+        let winner = theirs.after_check(Ok(()), at(2), RULES, false);
+        assert!(winner.routes());
+        let others = [mine];
+        assert!(!is_held(&others), "pending claims hold nothing");
+        assert!(is_held(&[mine, winner]));
+
+        // The winner takes the other claims when it is verified…
+        let taken = mine.taken(at(2));
+        assert_eq!(taken.status(), DomainStatus::Taken);
+        assert_eq!(taken.taken_at, Some(at(2)));
+        assert!(taken.is_over());
+        // …and a claim whose check passes while another holds the name is taken too.
+        let late = mine.after_check(Ok(()), at(3), RULES, true);
+        assert_eq!(late.status(), DomainStatus::Taken);
+        assert_eq!(
+            (late.verified_at, late.last_checked_at),
+            (None, Some(at(3)))
+        );
+        assert_eq!(
+            late.after_check(Ok(()), at(9), RULES, false),
+            late,
+            "taken for good"
+        );
+
+        // A holder that routes is never taken; one that stopped is.
+        assert_eq!(winner.taken(at(5)), winner);
+        let fail = Err(DomainCheckError::CnameMismatch);
+        let stopped = winner.after_check(fail, at(10), RULES, false).after_check(
+            fail,
+            at(10 + 72),
+            RULES,
+            false,
+        );
+        assert_eq!(stopped.status(), DomainStatus::Stopped);
+        let displaced = stopped.taken(at(100));
+        assert_eq!(displaced.status(), DomainStatus::Taken);
+        assert!(!displaced.routes());
+    }
+
+    #[test]
+    fn a_tenant_may_have_only_so_many_pending_claims_and_expired_ones_do_not_count() {
+        let claims = PendingClaims {
+            expire_after: Duration::days(7),
+            per_tenant: 2,
+        };
+        let now = at(24);
+        let verified = pending_from(0).after_check(Ok(()), at(1), RULES, false);
+        let one = [pending_from(0), verified];
+        assert_eq!(
+            claims.admit(&one, now),
+            Ok(()),
+            "verified domains do not count"
+        );
+        let two = [pending_from(0), pending_from(5), verified];
+        assert_eq!(claims.admit(&two, now), Err(ClaimRefusal::PendingLimit));
+        let expired = pending_from(0).after_check(
+            Err(DomainCheckError::TxtMissing),
+            at(7 * 24),
+            RULES,
+            false,
+        );
+        let taken = pending_from(0).taken(at(3));
+        assert_eq!(
+            claims.admit(&[pending_from(5), expired, taken], now),
+            Ok(())
+        );
+        // Past its deadline a claim is released at once.
+        assert_eq!(claims.admit(&two, at(7 * 24 + 1)), Ok(()));
+    }
+
+    #[test]
+    fn asking_for_a_check_renews_an_expired_claim_but_not_a_taken_one() {
+        let expired =
+            pending_from(0).after_check(Err(DomainCheckError::TxtMissing), at(200), RULES, false);
+        let renewed = expired.renewed(at(300)).unwrap();
+        assert_eq!(renewed.status(), DomainStatus::Pending);
+        assert_eq!(renewed.pending_since, Some(at(300)));
+        assert_eq!(renewed.expires_at(RULES.pending), Some(at(300 + 7 * 24)));
+        let pending = pending_from(0);
+        assert_eq!(pending.renewed(at(5)), Ok(pending), "nothing to renew");
+        assert_eq!(
+            pending.taken(at(1)).renewed(at(5)),
+            Err(ClaimRefusal::Taken)
+        );
     }
 }

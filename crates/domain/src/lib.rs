@@ -29,4 +29,6 @@ pub mod sms;
 pub use sms::{CallingCode, SmsCountries, number_range};
 
 pub mod custom_domain;
-pub use custom_domain::{CustomDomains, DomainState, Hostname};
+pub use custom_domain::{
+    CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
+};

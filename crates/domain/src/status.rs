@@ -175,8 +175,39 @@ wire_enum!(
         /// Failed its checks for longer than the grace period: routes no more
         /// until a check passes again.
         Stopped => "stopped",
+        /// Another page's claim of the hostname was verified first: this one
+        /// no longer counts and is not checked again.
+        Taken => "taken",
+        /// Not verified within the pending period: no longer checked, and no
+        /// longer counted among the tenant's pending domains, until renewed.
+        Expired => "expired",
     }
 );
+
+impl DomainStatus {
+    /// What the status means for the tenant, in a sentence.
+    #[must_use]
+    pub const fn explanation(self) -> &'static str {
+        match self {
+            Self::Pending => {
+                "Waiting for its DNS records: create both records below; checks run until they are found or the pending period ends."
+            }
+            Self::Verified => "Its DNS records check out: the page is served on this hostname.",
+            Self::Failing => {
+                "Its DNS records no longer check out: the page is still served on this hostname through the grace period, then stops."
+            }
+            Self::Stopped => {
+                "Its DNS records failed for longer than the grace period: the page is no longer served on this hostname until a check passes again."
+            }
+            Self::Taken => {
+                "Another account verified this hostname first, so it holds the name and this claim no longer counts or gets checked. If the hostname is yours, keep only your token in its TXT record and delete this domain; once the other account's domain stops, add it again."
+            }
+            Self::Expired => {
+                "It was not verified within the pending period, so it is no longer checked and no longer counts among your pending domains. Create the records, then ask for a check to renew it."
+            }
+        }
+    }
+}
 
 wire_enum!(
     /// Why a custom domain's last check failed: the stable codes of its

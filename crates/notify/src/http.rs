@@ -1,16 +1,10 @@
 //! The HTTP sender for webhook, Slack and Teams deliveries.
 //!
-//! Design note — the SSRF guard sits where the connection is made. A
-//! subscriber's URL names a host; checking what that host resolves to and
-//! then letting the HTTP client resolve it again would let a name answer a
-//! public address to the check and `169.254.169.254` to the connection (DNS
-//! rebinding). So the client's resolver is ours: it resolves the name once
-//! and hands the client only the addresses [`address_allowed`] accepts; the
-//! client connects to nothing else. A URL whose host is an IP literal never
-//! reaches a resolver, so literals are checked before sending. Proxies are
-//! off (a proxy would resolve the name on our behalf), and redirects are not
-//! followed (a 3xx is an answer, and following it would reach a host nobody
-//! checked).
+//! Every request goes through the SSRF guard ([`crate::guard`]): the URL's
+//! host is checked if it is an address, and names are resolved by the
+//! guard's resolver, which hands the client only allowed addresses; no
+//! proxy, no redirects (a 3xx is an answer, and following it would reach a
+//! host nobody checked).
 //!
 //! Every outcome is classified for the worker: delivered, gone (410: the
 //! receiver asks to be unsubscribed), transient (retry later, honouring
@@ -18,18 +12,14 @@
 //! show to the team: never the URL (Slack and Teams URLs carry their secret
 //! in the path), never a header value, at most a short excerpt of an answer.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::Response;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use reqwest::redirect::Policy;
-use reqwest::{Response, Url};
 
+use crate::guard::{AllowedTargets, Guard, NoAddress, Refusal, has_cause};
 use crate::payloads::truncate;
 use crate::retry::{HttpOutcome, classify_status, parse_retry_after};
-use crate::webhook::{AllowedTargets, address_allowed};
 
 /// The longest error text kept for a delivery.
 const ERROR_MAX: usize = 200;
@@ -37,56 +27,6 @@ const ERROR_MAX: usize = 200;
 const EXCERPT_BYTES: usize = 1024;
 /// The most of that excerpt quoted.
 const EXCERPT_MAX: usize = 120;
-
-/// Why the guard refused a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the target resolves to an address that is not allowed (loopback/private/link-local/metadata)"
-)]
-struct RefusedTarget;
-
-/// A name that resolved to no address at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the target's host name has no address")]
-struct NoAddress;
-
-/// The resolver that keeps only allowed addresses.
-#[derive(Debug, Clone, Copy)]
-struct GuardedResolver {
-    allow: AllowedTargets,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let allow = self.allow;
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept = allowed_addresses(found, allow)?;
-            Ok(Box::new(kept.into_iter()) as Addrs)
-        })
-    }
-}
-
-/// The addresses of `found` that may be connected to; an error when there
-/// were none, or when every one was refused.
-fn allowed_addresses(
-    found: Vec<SocketAddr>,
-    allow: AllowedTargets,
-) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
-    if found.is_empty() {
-        return Err(Box::new(NoAddress));
-    }
-    let kept: Vec<SocketAddr> = found
-        .into_iter()
-        .filter(|a| address_allowed(a.ip(), allow))
-        .collect();
-    if kept.is_empty() {
-        return Err(Box::new(RefusedTarget));
-    }
-    Ok(kept)
-}
 
 /// What became of one HTTP delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +61,7 @@ impl HttpDelivery {
 #[derive(Debug, Clone)]
 pub struct WebhookClient {
     client: reqwest::Client,
-    allow: AllowedTargets,
+    guard: Guard,
     timeout: Duration,
 }
 
@@ -142,16 +82,24 @@ impl WebhookClient {
         timeout: Duration,
         user_agent: &str,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        Self::with_guard(Guard::new(allow), timeout, user_agent)
+    }
+
+    /// As [`Self::new`], with a guard of the caller's (one that resolves
+    /// names through a DNS server of a test's own, say).
+    pub fn with_guard(
+        guard: Guard,
+        timeout: Duration,
+        user_agent: &str,
+    ) -> Result<Self, reqwest::Error> {
+        let client = guard
+            .client_builder()
             .timeout(timeout)
-            .redirect(Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { allow }))
             .user_agent(user_agent)
             .build()?;
         Ok(Self {
             client,
-            allow,
+            guard,
             timeout,
         })
     }
@@ -177,9 +125,9 @@ impl WebhookClient {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let url = match self.checked_url(url) {
+        let url = match self.guard.check_url(url) {
             Ok(url) => url,
-            Err(refusal) => return refusal,
+            Err(refusal) => return HttpDelivery::permanent(refusal.to_string()),
         };
         let mut map = HeaderMap::new();
         for (name, value) in headers {
@@ -207,38 +155,10 @@ impl WebhookClient {
         }
     }
 
-    /// The URL, if it is one we may send to as far as can be told without
-    /// resolving it.
-    fn checked_url(&self, raw: &str) -> Result<Url, HttpDelivery> {
-        let url = Url::parse(raw.trim())
-            .map_err(|_| HttpDelivery::permanent("the target is not a valid URL"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(HttpDelivery::permanent(
-                "the target's scheme is not http or https",
-            ));
-        }
-        let host = url
-            .host_str()
-            .ok_or_else(|| HttpDelivery::permanent("the target URL has no host"))?;
-        // The URL parser has already turned every IPv4 spelling (`0x7f.1`,
-        // `2130706433`) into dotted form, as the connector will see it.
-        let literal = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok();
-        if let Some(ip) = literal
-            && !address_allowed(ip, self.allow)
-        {
-            return Err(HttpDelivery::permanent(RefusedTarget.to_string()));
-        }
-        Ok(url)
-    }
-
     /// Classifies a request that got no answer.
     fn not_answered(&self, e: &reqwest::Error) -> HttpDelivery {
-        if has_cause::<RefusedTarget>(e) {
-            return HttpDelivery::permanent(RefusedTarget.to_string());
+        if has_cause::<Refusal>(e) {
+            return HttpDelivery::permanent(Refusal::Address.to_string());
         }
         if e.is_timeout() {
             return HttpDelivery::failed(
@@ -323,18 +243,6 @@ async fn excerpt(mut response: Response) -> String {
     truncate(&line, EXCERPT_MAX)
 }
 
-/// Whether an error of type `T` is in `e`'s chain of sources.
-fn has_cause<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(e);
-    while let Some(err) = current {
-        if err.is::<T>() {
-            return true;
-        }
-        current = err.source();
-    }
-    false
-}
-
 /// The innermost error's text ("Connection refused (os error 111)"): the
 /// outer layers only repeat that a request failed.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -343,33 +251,4 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addr(s: &str) -> SocketAddr {
-        SocketAddr::new(s.parse().unwrap(), 0)
-    }
-
-    #[test]
-    fn only_allowed_addresses_are_handed_to_the_connection() {
-        let none = AllowedTargets::default();
-        let kept = allowed_addresses(vec![addr("10.0.0.1"), addr("93.184.216.34")], none).unwrap();
-        assert_eq!(kept, vec![addr("93.184.216.34")]);
-        let refused =
-            allowed_addresses(vec![addr("127.0.0.1"), addr("169.254.169.254")], none).unwrap_err();
-        assert!(refused.downcast_ref::<RefusedTarget>().is_some());
-        let nothing = allowed_addresses(vec![], none).unwrap_err();
-        assert!(nothing.downcast_ref::<NoAddress>().is_some());
-    }
-
-    #[test]
-    fn the_refusal_names_the_rule_and_nothing_else() {
-        assert_eq!(
-            RefusedTarget.to_string(),
-            "the target resolves to an address that is not allowed (loopback/private/link-local/metadata)"
-        );
-    }
 }

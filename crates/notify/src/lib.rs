@@ -9,10 +9,11 @@
 //! Statuspage's envelope, Slack and Microsoft Teams messages, SMS text; and
 //! the double opt-in email (`confirm`).
 //!
-//! Webhooks are signed here (Standard Webhooks) and their target addresses
-//! checked against internal ranges (`webhook`); `http` sends them (and Slack
-//! and Teams messages) through a resolver that connects only to allowed
-//! addresses, and classifies each answer for the retry policy (`retry`).
+//! Webhooks are signed here (Standard Webhooks, `webhook`); `http` sends
+//! them (and Slack and Teams messages) and classifies each answer for the
+//! retry policy (`retry`). Every HTTP client here, the SMS provider's
+//! included, is built by the SSRF guard (`guard`), which connects only to
+//! allowed addresses.
 //!
 //! Depends on `heliograph-domain` only.
 
@@ -20,6 +21,7 @@ pub mod account;
 pub mod confirm;
 pub mod domain;
 pub mod email;
+pub mod guard;
 pub mod http;
 pub mod payloads;
 pub mod retry;
@@ -30,13 +32,14 @@ pub use account::{
     AccountEmailKind, SignupAttemptEmail, render_account_email, render_invitation_email,
 };
 pub use confirm::ConfirmationEmail;
-pub use domain::DomainStoppedEmail;
+pub use domain::{DomainStoppedEmail, DomainTakenEmail};
 pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
+pub use guard::{AddressClass, AllowedTargets, Guard, Refusal, address_allowed, classify};
 pub use http::{HttpDelivery, WebhookClient};
 pub use payloads::{
     AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
     WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
 };
 pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
-pub use sms::{SmsProvider, TwilioSms};
-pub use webhook::{AllowedTargets, WebhookSecret, address_allowed, signed_headers};
+pub use sms::{SmsClientError, SmsProvider, TwilioSms};
+pub use webhook::{WebhookSecret, signed_headers};

@@ -1,6 +1,12 @@
 //! Text messages: a provider interface, and its implementation for
 //! Twilio's Messages API (or anything that speaks it; the base URL is
 //! configurable, which is how the tests point it at a local stand-in).
+//!
+//! The provider's URL is the operator's, not a tenant's, so its client
+//! allows loopback and private addresses (a gateway may run inside the
+//! operator's network); it is still built by the SSRF guard, which refuses
+//! metadata, link-local and reserved addresses whatever a name resolves
+//! to: a mistyped or hijacked name must not carry our credentials there.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::SendError;
+use crate::guard::{AllowedTargets, Guard, Refusal, has_cause};
 
 /// Something that sends a text message and answers the provider's id for it.
 pub trait SmsProvider: Send + Sync {
@@ -42,6 +49,17 @@ impl std::fmt::Debug for TwilioSms {
     }
 }
 
+/// Why an SMS client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SmsClientError {
+    /// The guard refuses the provider's URL.
+    #[error("the SMS provider's URL is refused: {0}")]
+    Refused(#[from] Refusal),
+    /// reqwest could not build its client.
+    #[error("the HTTP client could not be built: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
 /// Twilio's error code for a recipient who answered STOP.
 const UNSUBSCRIBED_RECIPIENT: i64 = 21610;
 
@@ -53,23 +71,39 @@ struct Answer {
 }
 
 impl TwilioSms {
-    /// A sender to `base_url` (`https://api.twilio.com` in production).
+    /// A sender to `base_url` (`https://api.twilio.com` in production),
+    /// guarded with [`AllowedTargets::OPERATOR`].
     pub fn new(
         base_url: &str,
         account_sid: &str,
         auth_token: SecretString,
         from: PhoneNumber,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    ) -> Result<Self, SmsClientError> {
+        let guard = Guard::new(AllowedTargets::OPERATOR);
+        Self::with_guard(&guard, base_url, account_sid, auth_token, from)
+    }
+
+    /// As [`Self::new`], through `guard`. A base URL the guard refuses
+    /// (not http(s), or a refused address) is an error here, at start.
+    pub fn with_guard(
+        guard: &Guard,
+        base_url: &str,
+        account_sid: &str,
+        auth_token: SecretString,
+        from: PhoneNumber,
+    ) -> Result<Self, SmsClientError> {
+        let endpoint = format!(
+            "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
+            base_url.trim().trim_end_matches('/')
+        );
+        guard.check_url(&endpoint)?;
+        let client = guard
+            .client_builder()
             .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             client,
-            endpoint: format!(
-                "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
-                base_url.trim_end_matches('/')
-            ),
+            endpoint,
             account_sid: account_sid.to_owned(),
             auth_token,
             from,
@@ -92,6 +126,13 @@ impl SmsProvider for TwilioSms {
             .await
             // No URL or number in the error: the kind is enough.
             .map_err(|e| {
+                if has_cause::<Refusal>(&e) {
+                    return SendError::Permanent(
+                        "the SMS provider's name resolves to an address that is not allowed \
+                         (link-local/metadata/reserved)"
+                            .to_owned(),
+                    );
+                }
                 SendError::Transient(if e.is_timeout() {
                     "the SMS provider did not answer in time".to_owned()
                 } else {

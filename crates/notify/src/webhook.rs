@@ -1,13 +1,12 @@
 //! Outgoing webhooks: signing per the Standard Webhooks specification
-//! (<https://www.standardwebhooks.com/>), and the address guard that keeps a
-//! subscriber's URL from reaching into our own network (SSRF).
+//! (<https://www.standardwebhooks.com/>). The address guard that keeps a
+//! subscriber's URL from reaching into our own network (SSRF) is
+//! [`crate::guard`].
 //!
 //! Signing: the signed content is `{webhook-id}.{webhook-timestamp}.{body}`;
 //! the signature is `v1,` + base64(HMAC-SHA256(key, content)), where the key
 //! is the base64 part of the subscriber's `whsec_…` secret. Receivers verify
 //! with any Standard Webhooks library.
-
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -95,66 +94,6 @@ pub fn signed_headers(
     ]
 }
 
-/// Whether a webhook may be sent to `ip`: not to loopback, private,
-/// link-local (cloud metadata lives at 169.254.169.254 and fd00:ec2::254),
-/// shared, unspecified, multicast, broadcast or documentation addresses —
-/// unless the operator allows loopback (tests do) or private ranges.
-#[must_use]
-pub fn address_allowed(ip: IpAddr, allow: AllowedTargets) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4_allowed(v4, allow),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4_allowed(v4, allow),
-            None => v6_allowed(v6, allow),
-        },
-    }
-}
-
-/// What the operator lets webhooks reach besides the public internet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AllowedTargets {
-    /// 127.0.0.0/8 and ::1 (for tests and single-machine setups).
-    pub loopback: bool,
-    /// RFC 1918 and unique-local addresses (for receivers inside a private network).
-    pub private: bool,
-}
-
-fn v4_allowed(ip: Ipv4Addr, allow: AllowedTargets) -> bool {
-    let [a, b, ..] = ip.octets();
-    if ip.is_loopback() {
-        return allow.loopback;
-    }
-    if ip.is_private() {
-        return allow.private;
-    }
-    let shared = a == 100 && (64..=127).contains(&b); // 100.64.0.0/10, carrier-grade NAT
-    let reserved = a >= 240 || a == 0; // 240/4 and 0/8
-    let benchmarking = a == 198 && (b == 18 || b == 19); // 198.18.0.0/15
-    !(ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || shared
-        || reserved
-        || benchmarking)
-}
-
-fn v6_allowed(ip: Ipv6Addr, allow: AllowedTargets) -> bool {
-    let first = ip.segments()[0];
-    if ip.is_loopback() {
-        return allow.loopback;
-    }
-    let unique_local = (first & 0xfe00) == 0xfc00; // fc00::/7 (includes fd00:ec2::254)
-    if unique_local {
-        return allow.private;
-    }
-    let link_local = (first & 0xffc0) == 0xfe80; // fe80::/10
-    let documentation = first == 0x2001 && ip.segments()[1] == 0x0db8; // 2001:db8::/32
-    let nat64 = first == 0x0064 && ip.segments()[1] == 0xff9b; // 64:ff9b::/96 may reach v4 privates
-    !(ip.is_unspecified() || ip.is_multicast() || link_local || documentation || nat64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,53 +132,5 @@ mod tests {
         ] {
             assert_eq!(WebhookSecret::parse(raw), Err(InvalidSecret), "{raw}");
         }
-    }
-
-    #[test]
-    fn internal_addresses_are_refused_unless_allowed() {
-        let none = AllowedTargets::default();
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "192.0.2.1",
-            "198.18.0.1",
-            "::1",
-            "::",
-            "fe80::1",
-            "fd00:ec2::254",
-            "fc00::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a00:1",
-            "2001:db8::1",
-        ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(!address_allowed(ip, none), "{ip} must be refused");
-        }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert!(address_allowed(ip, none), "{ip} is public");
-        }
-        let loopback = AllowedTargets {
-            loopback: true,
-            private: false,
-        };
-        assert!(address_allowed("127.0.0.1".parse().unwrap(), loopback));
-        assert!(address_allowed("::1".parse().unwrap(), loopback));
-        assert!(!address_allowed("10.0.0.1".parse().unwrap(), loopback));
-        assert!(!address_allowed(
-            "169.254.169.254".parse().unwrap(),
-            AllowedTargets {
-                loopback: true,
-                private: true
-            }
-        ));
     }
 }

@@ -9,9 +9,14 @@
 )]
 
 use heliograph_domain::PhoneNumber;
-use heliograph_notify::{SendError, SmsProvider, TwilioSms};
-use heliograph_testkit::{ReceivedSms, SmsStandIn};
+use heliograph_notify::{
+    AllowedTargets, Guard, Refusal, SendError, SmsClientError, SmsProvider, TwilioSms,
+};
+use heliograph_testkit::{DnsServer, ReceivedSms, SmsStandIn};
 use secrecy::SecretString;
+
+mod common;
+use common::AskServer;
 
 fn sender(base: &str, token: &str) -> TwilioSms {
     drop(rustls::crypto::ring::default_provider().install_default());
@@ -101,4 +106,54 @@ async fn refusals_are_permanent_and_busy_answers_transient_without_naming_the_nu
         matches!(unreachable, Err(SendError::Transient(_))),
         "{unreachable:?}"
     );
+}
+
+#[tokio::test]
+async fn the_provider_is_never_reached_at_a_metadata_address_by_url_or_by_name() {
+    drop(rustls::crypto::ring::default_provider().install_default());
+    let token = || SecretString::from(SmsStandIn::AUTH_TOKEN.to_owned());
+    let from = || PhoneNumber::parse("from", "+15005550006").unwrap();
+    for url in ["http://169.254.169.254", "http://[fd00:ec2::254]:80/"] {
+        let built = TwilioSms::new(url, SmsStandIn::ACCOUNT_SID, token(), from());
+        assert!(
+            matches!(built, Err(SmsClientError::Refused(Refusal::Address))),
+            "{url}: {built:?}"
+        );
+    }
+
+    // A name of the operator's that resolves to a metadata address (a typo,
+    // a hijacked zone): the credentials never leave; beside it, a name for
+    // the stand-in on loopback shows the lookup itself works.
+    let stand_in = SmsStandIn::start().await.unwrap();
+    let port = stand_in.addr().port();
+    let dns = DnsServer::start(&[
+        DnsServer::host_record("sms.guard.test", "127.0.0.1"),
+        DnsServer::host_record("hijacked.guard.test", "169.254.169.254"),
+    ]);
+    let guard = Guard::new(AllowedTargets::OPERATOR).with_lookup(AskServer::new(dns.addr));
+    let via = |host: &str| {
+        TwilioSms::with_guard(
+            &guard,
+            &format!("http://{host}:{port}"),
+            SmsStandIn::ACCOUNT_SID,
+            token(),
+            from(),
+        )
+        .unwrap()
+    };
+    let hijacked = via("hijacked.guard.test")
+        .send(&number("+14155550123"), "x")
+        .await;
+    let Err(SendError::Permanent(message)) = hijacked else {
+        panic!("a refused address is permanent: {hijacked:?}");
+    };
+    assert!(message.contains("not allowed"), "{message}");
+    assert!(stand_in.messages().is_empty());
+    assert!(
+        via("sms.guard.test")
+            .send(&number("+14155550123"), "x")
+            .await
+            .is_ok()
+    );
+    assert_eq!(stand_in.messages().len(), 1);
 }

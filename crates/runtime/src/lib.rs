@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::path::Path;
 use std::str::FromStr;
 
-use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
+use heliograph_domain::{CustomDomains, Hostname, PendingClaims, PublicUrls};
 use secrecy::SecretString;
 
 /// A setting that is missing or malformed. Its `Display` is the one line an operator reads.
@@ -132,6 +132,30 @@ impl Settings {
         Ok(CustomDomains::new(urls, target))
     }
 
+    /// How long a custom domain may wait for verification
+    /// (`DOMAIN_PENDING_DAYS`, 1–90, default 7) and how many may wait at
+    /// once per tenant (`DOMAIN_PENDING_LIMIT`, 1–1000, default 5).
+    pub fn pending_claims(&self) -> Result<PendingClaims, SettingError> {
+        let days: u16 = self.parsed_or("DOMAIN_PENDING_DAYS", 7)?;
+        if !(1..=90).contains(&days) {
+            return Err(SettingError::new(
+                "DOMAIN_PENDING_DAYS",
+                "must be between 1 and 90",
+            ));
+        }
+        let per_tenant: usize = self.parsed_or("DOMAIN_PENDING_LIMIT", 5)?;
+        if !(1..=1000).contains(&per_tenant) {
+            return Err(SettingError::new(
+                "DOMAIN_PENDING_LIMIT",
+                "must be between 1 and 1000",
+            ));
+        }
+        Ok(PendingClaims {
+            expire_after: time::Duration::days(i64::from(days)),
+            per_tenant,
+        })
+    }
+
     /// The log format: `text` (default) or `json`.
     pub fn log_format(&self) -> Result<LogFormat, SettingError> {
         match self.or("LOG_FORMAT", "text").as_str() {
@@ -221,6 +245,25 @@ mod tests {
                 s.custom_domains(&urls).unwrap_err().name,
                 "CUSTOM_DOMAIN_CNAME_TARGET"
             );
+        }
+    }
+
+    #[test]
+    fn pending_domains_expire_after_a_week_and_five_may_wait_by_default() {
+        let claims = Settings::from_pairs([]).pending_claims().unwrap();
+        assert_eq!(claims, PendingClaims::DEFAULT);
+        let s = Settings::from_pairs([("DOMAIN_PENDING_DAYS", "2"), ("DOMAIN_PENDING_LIMIT", "1")]);
+        let claims = s.pending_claims().unwrap();
+        assert_eq!(claims.expire_after, time::Duration::days(2));
+        assert_eq!(claims.per_tenant, 1);
+        for (name, value) in [
+            ("DOMAIN_PENDING_DAYS", "0"),
+            ("DOMAIN_PENDING_DAYS", "91"),
+            ("DOMAIN_PENDING_LIMIT", "0"),
+            ("DOMAIN_PENDING_LIMIT", "many"),
+        ] {
+            let s = Settings::from_pairs([(name, value)]);
+            assert_eq!(s.pending_claims().unwrap_err().name, name, "{value}");
         }
     }
 

@@ -1,11 +1,19 @@
 //! Custom domains: a tenant's hostnames, their verification state, and the
 //! cross-tenant questions routing and the worker's checks ask.
 //!
-//! The rules of the state (what a check's outcome changes) live in
-//! `heliograph_domain::DomainState`; this module reads and writes it.
+//! The rules of the state (what a check's outcome changes, who holds a
+//! hostname, how many claims may wait) live in
+//! `heliograph_domain::custom_domain`; this module reads and writes it.
+//!
+//! Claims of one hostname by several tenants meet here: recording a passing
+//! check locks every claim of the hostname (in id order, through
+//! `hg_lock_hostname_claims`) before deciding, so two claims verified at the
+//! same moment are decided one after the other, and the partial unique
+//! index `domains_verified_hostname_key` is never the one to say no.
 
 use std::time::Duration;
 
+use heliograph_domain::custom_domain::{CheckRules, ClaimRefusal, PendingClaims, is_held};
 use heliograph_domain::{DomainCheckError, DomainId, DomainState, Hostname, PageId, TenantId};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -42,11 +50,14 @@ struct DomainRow {
     page_id: Uuid,
     hostname: String,
     token: String,
+    pending_since: OffsetDateTime,
     verified_at: Option<OffsetDateTime>,
     last_checked_at: Option<OffsetDateTime>,
     failing_since: Option<OffsetDateTime>,
     last_error: Option<String>,
     stopped_at: Option<OffsetDateTime>,
+    taken_at: Option<OffsetDateTime>,
+    expired_at: Option<OffsetDateTime>,
     created_at: OffsetDateTime,
 }
 
@@ -64,11 +75,14 @@ impl TryFrom<DomainRow> for Domain {
             hostname: r.hostname,
             token: r.token,
             state: DomainState {
+                pending_since: Some(r.pending_since),
                 verified_at: r.verified_at,
                 last_checked_at: r.last_checked_at,
                 failing_since: r.failing_since,
                 last_error,
                 stopped_at: r.stopped_at,
+                taken_at: r.taken_at,
+                expired_at: r.expired_at,
             },
             created_at: r.created_at,
         })
@@ -108,10 +122,11 @@ impl DomainCheckClaim {
     }
 }
 
-/// What the email telling a tenant that a domain stopped needs.
+/// What an email telling a tenant about one of its domains needs: that it
+/// stopped, or that another claim of its hostname was verified first.
 #[derive(Debug, Clone)]
-pub struct DomainStopNotice {
-    /// The domain, as stopped.
+pub struct DomainNotice {
+    /// The domain, as it now is.
     pub domain: Domain,
     /// The name of the page it showed.
     pub page_name: String,
@@ -119,12 +134,61 @@ pub struct DomainStopNotice {
     pub recipients: Vec<(Uuid, String)>,
 }
 
+/// Which notice to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainNoticeKind {
+    /// The domain stopped routing (`stop_notified_at`).
+    Stopped,
+    /// Another claim of the hostname was verified first (`taken_notified_at`).
+    Taken,
+}
+
+/// A check's outcome, as recorded.
+#[derive(Debug, Clone)]
+pub struct RecordedCheck {
+    /// The domain as it now is.
+    pub domain: Domain,
+    /// Other tenants' (or pages') claims of the hostname this check took,
+    /// whose owners are to be told.
+    pub taken: Vec<(TenantId, DomainId)>,
+}
+
+/// A claim of a hostname, as `hg_lock_hostname_claims` answers it.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: Uuid,
+    pending_since: OffsetDateTime,
+    verified_at: Option<OffsetDateTime>,
+    stopped_at: Option<OffsetDateTime>,
+    taken_at: Option<OffsetDateTime>,
+    expired_at: Option<OffsetDateTime>,
+}
+
+impl ClaimRow {
+    /// What of the state the claim's holding depends on.
+    fn state(&self) -> DomainState {
+        DomainState {
+            pending_since: Some(self.pending_since),
+            verified_at: self.verified_at,
+            stopped_at: self.stopped_at,
+            taken_at: self.taken_at,
+            expired_at: self.expired_at,
+            ..DomainState::default()
+        }
+    }
+}
+
 macro_rules! domain_columns {
     () => {
-        "d.id, d.page_id, d.hostname, d.token, d.verified_at, d.last_checked_at, d.failing_since, \
-         d.last_error, d.stopped_at, d.created_at"
+        "d.id, d.page_id, d.hostname, d.token, d.pending_since, d.verified_at, d.last_checked_at, \
+         d.failing_since, d.last_error, d.stopped_at, d.taken_at, d.expired_at, d.created_at"
     };
 }
+
+/// The advisory lock key that serialises changes to one tenant's pending
+/// claims (adding, renewing), so that two at once cannot both pass the limit.
+const CLAIMS_LOCK: &str =
+    "select pg_advisory_xact_lock(hashtextextended('domain-claims:' || $1::text, 0))";
 
 impl Store {
     /// Every hostname that routes (verified, not stopped), with its page.
@@ -140,8 +204,11 @@ impl Store {
 
     /// Takes up to `limit` domains due for a periodic check at `now` (for
     /// ten minutes, so other workers' clocks pass them by): new ones at once;
-    /// those added in the last day and still pending every `pending`; the
-    /// others every `recheck`; a stopped one whose tenant was not told yet at once.
+    /// those pending for less than a day every `pending`; those whose
+    /// pending period (`pending_period`) ended since their last check at
+    /// once (they expire unless it passes); the others every `recheck`; a
+    /// stopped or taken one whose tenant was not told yet at once. Expired
+    /// claims are not taken, nor taken ones once told.
     ///
     /// Cross-tenant by nature: the worker's clock serves every tenant.
     pub async fn due_domains(
@@ -149,13 +216,15 @@ impl Store {
         now: OffsetDateTime,
         recheck: Duration,
         pending: Duration,
+        pending_period: Duration,
         limit: i64,
     ) -> Result<Vec<(TenantId, DomainId)>> {
         let rows: Vec<(Uuid, Uuid)> =
-            sqlx::query_as("select tenant_id, id from hg_domains_due($1, $2, $3, $4)")
+            sqlx::query_as("select tenant_id, id from hg_domains_due($1, $2, $3, $4, $5)")
                 .bind(now)
                 .bind(millis(recheck))
                 .bind(millis(pending))
+                .bind(millis(pending_period))
                 .bind(i32::try_from(limit).unwrap_or(i32::MAX))
                 .fetch_all(&self.pool)
                 .await?;
@@ -186,19 +255,59 @@ impl Store {
 }
 
 impl TenantTx {
-    /// Adds a hostname to a page, with a fresh token, and asks for a first
-    /// check. A hostname any page has already is a conflict on
-    /// `domains_hostname_key`.
-    pub async fn create_domain(&mut self, page: PageId, hostname: &Hostname) -> Result<Domain> {
+    /// Claims a hostname for a page, with a fresh token, and asks for a
+    /// first check, at `now` by `claims`: refused while a verified claim
+    /// holds the hostname, or when the tenant has as many pending claims as
+    /// it may. A hostname the tenant claims already (on any page, claim not
+    /// over) is a conflict on `domains_tenant_hostname_key`.
+    pub async fn create_domain(
+        &mut self,
+        page: PageId,
+        hostname: &Hostname,
+        claims: PendingClaims,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<Domain, ClaimRefusal>> {
         self.page(page).await?;
+        self.lock_claims().await?;
+        let held: Vec<DomainState> = sqlx::query_as::<
+            _,
+            (
+                Option<OffsetDateTime>,
+                Option<OffsetDateTime>,
+                Option<OffsetDateTime>,
+                Option<OffsetDateTime>,
+            ),
+        >(
+            "select verified_at, stopped_at, taken_at, expired_at from hg_hostname_claims($1)",
+        )
+        .bind(hostname.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?
+        .into_iter()
+        .map(
+            |(verified_at, stopped_at, taken_at, expired_at)| DomainState {
+                verified_at,
+                stopped_at,
+                taken_at,
+                expired_at,
+                ..DomainState::default()
+            },
+        )
+        .collect();
+        if is_held(&held) {
+            return Ok(Err(ClaimRefusal::Held));
+        }
+        if let Err(refusal) = claims.admit(&self.claim_states().await?, now) {
+            return Ok(Err(refusal));
+        }
         let token: String = rand::rng()
             .sample_iter(&Alphanumeric)
             .take(TOKEN_LEN)
             .map(char::from)
             .collect();
         let row: DomainRow = sqlx::query_as(concat!(
-            "insert into domains as d (id, tenant_id, page_id, hostname, token, check_requested_at)
-             values ($1, $2, $3, $4, $5, now()) returning ",
+            "insert into domains as d (id, tenant_id, page_id, hostname, token, pending_since, check_requested_at)
+             values ($1, $2, $3, $4, $5, $6, now()) returning ",
             domain_columns!()
         ))
         .bind(DomainId::new().as_uuid())
@@ -206,9 +315,35 @@ impl TenantTx {
         .bind(page.as_uuid())
         .bind(hostname.as_str())
         .bind(token)
+        .bind(now)
         .fetch_one(&mut *self.tx)
         .await?;
-        row.try_into()
+        Ok(Ok(row.try_into()?))
+    }
+
+    /// Serialises changes to this tenant's pending claims until the end of
+    /// the transaction.
+    async fn lock_claims(&mut self) -> Result<()> {
+        sqlx::query(CLAIMS_LOCK)
+            .bind(self.tenant.as_uuid())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The states of every domain of the tenant, for counting its pending claims.
+    async fn claim_states(&mut self) -> Result<Vec<DomainState>> {
+        let rows: Vec<DomainRow> = sqlx::query_as(concat!(
+            "select ",
+            domain_columns!(),
+            " from domains d where d.tenant_id = $1"
+        ))
+        .bind(self.tenant.as_uuid())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.into_iter()
+            .map(|r| Domain::try_from(r).map(|d| d.state))
+            .collect()
     }
 
     /// One domain of a page (NotFound for another page's, as for another tenant's).
@@ -265,8 +400,37 @@ impl TenantTx {
         Ok(domain)
     }
 
-    /// Asks for a check of a domain of a page now (the relay queues it).
-    pub async fn request_domain_check(&mut self, page: PageId, id: DomainId) -> Result<Domain> {
+    /// Asks for a check of a domain of a page now (the relay queues it), at
+    /// `now` by `claims`: an expired claim is renewed first (pending again,
+    /// counted against the tenant's limit); a taken one is refused.
+    pub async fn request_domain_check(
+        &mut self,
+        page: PageId,
+        id: DomainId,
+        claims: PendingClaims,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<Domain, ClaimRefusal>> {
+        self.lock_claims().await?;
+        let domain = self.domain(page, id).await?;
+        let renewed = match domain.state.renewed(now) {
+            Ok(state) => state,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if renewed != domain.state {
+            if let Err(refusal) = claims.admit(&self.claim_states().await?, now) {
+                return Ok(Err(refusal));
+            }
+            sqlx::query(
+                "update domains set pending_since = $3, expired_at = $4
+                  where tenant_id = $1 and id = $2",
+            )
+            .bind(self.tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(renewed.pending_since)
+            .bind(renewed.expired_at)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         sqlx::query(
             "update domains set check_requested_at = now()
               where tenant_id = $1 and page_id = $2 and id = $3",
@@ -276,7 +440,7 @@ impl TenantTx {
         .bind(id.as_uuid())
         .execute(&mut *self.tx)
         .await?;
-        self.domain(page, id).await
+        Ok(Ok(self.domain(page, id).await?))
     }
 
     /// A domain of the tenant, whichever its page.
@@ -294,16 +458,32 @@ impl TenantTx {
     }
 
     /// Records the outcome of a check of `id` that began at `started`, under
-    /// the row's lock, by the rules of `DomainState::after_check`. Answers
-    /// the domain as it now is, or `None` when it is gone or a check begun
-    /// later has been recorded meanwhile (this one is then dropped).
+    /// the row's lock, by the rules of `DomainState::after_check`. A pass
+    /// first locks every claim of the hostname: if another holds it, this
+    /// one is taken; if this one now routes, every other claim not over is
+    /// taken (first verified wins). Answers the domain as it now is, with
+    /// the claims it took, or `None` when it is gone or a check begun later
+    /// has been recorded meanwhile (this one is then dropped).
     pub async fn record_domain_check(
         &mut self,
         id: DomainId,
         started: OffsetDateTime,
         outcome: Result<(), DomainCheckError>,
-        grace: Duration,
-    ) -> Result<Option<Domain>> {
+        rules: CheckRules,
+    ) -> Result<Option<RecordedCheck>> {
+        // Claims of the hostname are locked before this row, all in id
+        // order, so that concurrent checks of one hostname queue up.
+        let claims: Vec<ClaimRow> = if outcome.is_ok() {
+            sqlx::query_as(
+                "select id, pending_since, verified_at, stopped_at, taken_at, expired_at
+                   from hg_lock_hostname_claims($1)",
+            )
+            .bind(id.as_uuid())
+            .fetch_all(&mut *self.tx)
+            .await?
+        } else {
+            Vec::new()
+        };
         let row: Option<DomainRow> = sqlx::query_as(concat!(
             "select ",
             domain_columns!(),
@@ -316,15 +496,42 @@ impl TenantTx {
         let Some(mut domain) = row.map(Domain::try_from).transpose()? else {
             return Ok(None);
         };
-        if domain.state.is_newer_than(started) {
+        if domain.state.is_newer_than(started) || domain.state.is_over() {
             return Ok(None);
         }
-        let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::MAX);
-        let next = domain.state.after_check(outcome, started, grace);
+        let others: Vec<&ClaimRow> = claims.iter().filter(|c| c.id != id.as_uuid()).collect();
+        let held_elsewhere = is_held(&others.iter().map(|c| c.state()).collect::<Vec<_>>());
+        let next = domain
+            .state
+            .after_check(outcome, started, rules, held_elsewhere);
+        // The others are taken before this row is verified: a stopped
+        // holder still has its place in `domains_verified_hostname_key`.
+        let mut taken = Vec::new();
+        if next.routes() {
+            let losing: Vec<Uuid> = others
+                .iter()
+                .filter(|c| c.state().taken(started) != c.state())
+                .map(|c| c.id)
+                .collect();
+            if !losing.is_empty() {
+                let rows: Vec<(Uuid, Uuid)> =
+                    sqlx::query_as("select tenant_id, id from hg_mark_domains_taken($1, $2, $3)")
+                        .bind(id.as_uuid())
+                        .bind(&losing)
+                        .bind(started)
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                taken = rows
+                    .into_iter()
+                    .map(|(t, d)| (t.into(), d.into()))
+                    .collect();
+            }
+        }
         sqlx::query(
             "update domains set verified_at = $3, last_checked_at = $4, failing_since = $5,
                     last_error = $6, stopped_at = $7,
-                    stop_notified_at = case when $7::timestamptz is null then null else stop_notified_at end
+                    stop_notified_at = case when $7::timestamptz is null then null else stop_notified_at end,
+                    taken_at = $8, expired_at = $9
               where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant.as_uuid())
@@ -334,35 +541,56 @@ impl TenantTx {
         .bind(next.failing_since)
         .bind(next.last_error.map(DomainCheckError::as_str))
         .bind(next.stopped_at)
+        .bind(next.taken_at)
+        .bind(next.expired_at)
         .execute(&mut *self.tx)
         .await?;
         domain.state = next;
-        Ok(Some(domain))
+        Ok(Some(RecordedCheck { domain, taken }))
     }
 
-    /// Tells the tenant a domain stopped routing: locks the domain if it is
-    /// stopped and nobody was told yet, runs `send` with the notice, and marks
-    /// it told in the same transaction; `Ok(false)` when there was nothing to send.
-    pub async fn send_domain_stop_notice<F, Fut, E>(
+    /// Tells the tenant a domain stopped routing, or that another claim of
+    /// its hostname was verified first (`kind`): locks the domain if that
+    /// happened and nobody was told yet, runs `send` with the notice, and
+    /// marks it told in the same transaction; `Ok(false)` when there was
+    /// nothing to send.
+    pub async fn send_domain_notice<F, Fut, E>(
         &mut self,
         id: DomainId,
+        kind: DomainNoticeKind,
         send: F,
     ) -> Result<std::result::Result<bool, E>>
     where
-        F: FnOnce(DomainStopNotice) -> Fut,
+        F: FnOnce(DomainNotice) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<(), E>>,
     {
-        let row: Option<DomainRow> = sqlx::query_as(concat!(
-            "select ",
-            domain_columns!(),
-            " from domains d where d.tenant_id = $1 and d.id = $2
-                and d.stopped_at is not null and d.stop_notified_at is null
-                for update skip locked"
-        ))
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let (select, mark) = match kind {
+            DomainNoticeKind::Stopped => (
+                concat!(
+                    "select ",
+                    domain_columns!(),
+                    " from domains d where d.tenant_id = $1 and d.id = $2
+                        and d.stopped_at is not null and d.stop_notified_at is null
+                        for update skip locked"
+                ),
+                "update domains set stop_notified_at = now() where tenant_id = $1 and id = $2",
+            ),
+            DomainNoticeKind::Taken => (
+                concat!(
+                    "select ",
+                    domain_columns!(),
+                    " from domains d where d.tenant_id = $1 and d.id = $2
+                        and d.taken_at is not null and d.taken_notified_at is null
+                        for update skip locked"
+                ),
+                "update domains set taken_notified_at = now() where tenant_id = $1 and id = $2",
+            ),
+        };
+        let row: Option<DomainRow> = sqlx::query_as(select)
+            .bind(self.tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *self.tx)
+            .await?;
         let Some(domain) = row.map(Domain::try_from).transpose()? else {
             return Ok(Ok(false));
         };
@@ -378,7 +606,7 @@ impl TenantTx {
         .bind(self.tenant.as_uuid())
         .fetch_all(&mut *self.tx)
         .await?;
-        let notice = DomainStopNotice {
+        let notice = DomainNotice {
             domain,
             page_name,
             recipients,
@@ -386,7 +614,7 @@ impl TenantTx {
         if let Err(e) = send(notice).await {
             return Ok(Err(e));
         }
-        sqlx::query("update domains set stop_notified_at = now() where tenant_id = $1 and id = $2")
+        sqlx::query(mark)
             .bind(self.tenant.as_uuid())
             .bind(id.as_uuid())
             .execute(&mut *self.tx)

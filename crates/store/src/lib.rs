@@ -41,7 +41,10 @@ pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::{
     Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
 };
-pub use domains::{Domain, DomainCheckClaim, DomainStopNotice, RoutableDomain, TOKEN_LEN};
+pub use domains::{
+    Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, RoutableDomain,
+    TOKEN_LEN,
+};
 pub use error::{StoreError, is_unavailable};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{

@@ -17,12 +17,14 @@
 //! and Redis servers of one test's own, for tests that stop and restart them,
 //! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs);
 //! [`TestPostgres`] is a database of one test's own on any server, reached
-//! through the roles production uses. [`captured_logs`] keeps what the
-//! process logs (spans and events), for tests of what reaches the logs. This
-//! crate depends on no Heliograph crate, so any of them can use it as a
-//! dev-dependency.
+//! through the roles production uses; [`DnsServer`] is a real DNS server
+//! (dnsmasq) answering the records a test gives it. [`captured_logs`] keeps
+//! what the process logs (spans and events), for tests of what reaches the
+//! logs. This crate depends on no Heliograph crate, so any of them can use it
+//! as a dev-dependency.
 
 mod database;
+mod dns;
 mod log;
 mod receiver;
 mod rfc2047;
@@ -33,6 +35,7 @@ mod smtp;
 mod tracing_capture;
 
 pub use database::{OWNER_ROLE, ROLES_SQL, SERVE_ROLE, TestPostgres};
+pub use dns::DnsServer;
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};

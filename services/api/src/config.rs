@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use heliograph_auth::SecretsKeyring;
-use heliograph_domain::{CustomDomains, PublicUrls};
+use heliograph_domain::{CustomDomains, PendingClaims, PublicUrls};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use secrecy::SecretString;
 
@@ -27,6 +27,10 @@ pub struct ApiConfig {
     /// Custom domains' CNAME target and the platform's own names
     /// (`CUSTOM_DOMAIN_CNAME_TARGET`, default `pages.<base domain>`).
     pub custom_domains: CustomDomains,
+    /// How long a claimed custom domain may wait for verification, and how
+    /// many may wait per tenant (`DOMAIN_PENDING_DAYS`, default 7;
+    /// `DOMAIN_PENDING_LIMIT`, default 5).
+    pub domain_claims: PendingClaims,
     /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
     pub jwt_secret: SecretString,
     /// Key that signs account links, shared with the worker (`LINK_SECRET`, ≥ 32 bytes).
@@ -175,6 +179,7 @@ impl ApiConfig {
         }
         Ok(Self {
             custom_domains: s.custom_domains(&urls)?,
+            domain_claims: s.pending_claims()?,
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: s.secret("REDIS_URL")?,

@@ -203,6 +203,26 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<heliograph_domain::ClaimRefusal> for ApiError {
+    fn from(refusal: heliograph_domain::ClaimRefusal) -> Self {
+        use heliograph_domain::ClaimRefusal;
+        match refusal {
+            ClaimRefusal::Held => Self::Conflict {
+                code: "domain_taken",
+                detail: "This hostname is verified for another page.",
+            },
+            ClaimRefusal::Taken => Self::Conflict {
+                code: "domain_taken",
+                detail: "Another account verified this hostname first; this claim no longer counts. Delete it, and add the hostname again once the other account's domain has stopped.",
+            },
+            ClaimRefusal::PendingLimit => Self::Conflict {
+                code: "pending_domain_limit",
+                detail: "This team has as many custom domains waiting for verification as it may have; verify or delete one first (pending domains also expire).",
+            },
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -233,9 +253,13 @@ impl From<StoreError> for ApiError {
                     code: "postmortem_published",
                     detail: "The postmortem is published already; delete it to start over.",
                 },
-                "domains_hostname_key" => Self::Conflict {
+                "domains_tenant_hostname_key" => Self::Conflict {
                     code: "domain_taken",
-                    detail: "This hostname belongs to a page already.",
+                    detail: "One of your pages has claimed this hostname already.",
+                },
+                "domains_verified_hostname_key" => Self::Conflict {
+                    code: "domain_taken",
+                    detail: "This hostname is verified for another page.",
                 },
                 "subscribers_page_email_key"
                 | "subscribers_page_phone_key"

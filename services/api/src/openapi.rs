@@ -229,7 +229,7 @@ pub struct NotFound(pub ErrorBody<'static>);
 /// (`slug_taken`, `email_taken`, `already_member`, `already_invited`,
 /// `last_owner`, `already_verified`, `template_name_taken`,
 /// `postmortem_published`, `already_subscribed`, `already_confirmed`,
-/// `domain_taken`, `conflict`).
+/// `domain_taken`, `pending_domain_limit`, `conflict`).
 #[derive(IntoResponses)]
 #[response(status = 409)]
 pub struct Conflict(pub ErrorBody<'static>);

@@ -32,6 +32,8 @@ pub struct AppState {
     pub urls: PublicUrls,
     /// Custom domains: the CNAME target, and the names tenants cannot claim.
     pub domains: heliograph_domain::CustomDomains,
+    /// How long custom domains may wait for verification, and how many per tenant.
+    pub domain_claims: heliograph_domain::PendingClaims,
     /// How long a session lasts, however often its tokens are refreshed.
     pub session_ttl: Duration,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
@@ -121,6 +123,7 @@ impl Application {
             tokens,
             urls: config.urls.clone(),
             domains: config.custom_domains.clone(),
+            domain_claims: config.domain_claims,
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
             pages: Arc::clone(&pages),

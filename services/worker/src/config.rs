@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{CustomDomains, PhoneNumber, PublicUrls};
-use heliograph_notify::{AllowedTargets, RetryPolicy};
+use heliograph_notify::{AllowedTargets, Guard, RetryPolicy};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -62,6 +62,9 @@ pub struct WorkerConfig {
     /// How long a verified domain may fail its checks before it stops
     /// routing and its tenant is told (`DOMAIN_GRACE_DAYS`, default 3).
     pub domain_grace: Duration,
+    /// How long a claimed domain may stay unverified before it expires
+    /// (`DOMAIN_PENDING_DAYS`, default 7).
+    pub domain_pending_period: Duration,
     /// Webhook, Slack and Teams receivers and the SMS provider.
     pub channels: ChannelConfig,
     /// `METRICS_ADDR` (default `127.0.0.1:9464`; `off`: none): where
@@ -204,6 +207,11 @@ impl ChannelConfig {
         let sms = if sms_url.trim().is_empty() {
             None
         } else {
+            // The operator's own URL: loopback and private addresses are
+            // fine, metadata, link-local and reserved ones never are.
+            Guard::new(AllowedTargets::OPERATOR)
+                .check_url(sms_url.trim())
+                .map_err(|e| SettingError::new("SMS_PROVIDER_URL", format!("is refused: {e}")))?;
             let from = s.required("SMS_FROM")?;
             Some(SmsConfig {
                 url: sms_url.trim().to_owned(),
@@ -333,6 +341,9 @@ impl WorkerConfig {
             urls: urls.clone(),
             domain_recheck: Duration::from_secs(recheck_minutes * 60),
             domain_grace: Duration::from_secs(grace_days * 86_400),
+            domain_pending_period: Duration::from_secs(
+                u64::try_from(s.pending_claims()?.expire_after.whole_seconds()).unwrap_or(0),
+            ),
             channels: ChannelConfig::from_settings(s, &urls)?,
             metrics_addr: metrics_addr(s)?,
             janitor_interval: Duration::from_secs(janitor_seconds),
@@ -401,6 +412,7 @@ mod tests {
         assert_eq!(c.dns_nameserver, None, "the system's resolv.conf");
         assert_eq!(c.domain_recheck, Duration::from_secs(6 * 3600));
         assert_eq!(c.domain_grace, Duration::from_secs(3 * 86_400));
+        assert_eq!(c.domain_pending_period, Duration::from_secs(7 * 86_400));
         assert_eq!(c.custom_domains.cname_target().as_str(), "pages.localhost");
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(c.janitor_interval, Duration::from_secs(60));
@@ -438,6 +450,7 @@ mod tests {
             ("DNS_NAMESERVER", "ns1.example.com"),
             ("DOMAIN_RECHECK_MINUTES", "1"),
             ("DOMAIN_GRACE_DAYS", "0"),
+            ("DOMAIN_PENDING_DAYS", "0"),
             ("CUSTOM_DOMAIN_CNAME_TARGET", "nodot"),
             ("METRICS_ADDR", "9464"),
             ("JANITOR_INTERVAL_SECONDS", "0"),
@@ -453,6 +466,36 @@ mod tests {
         for required in ["SMTP_URL", "SECRETS_KEY"] {
             let s = Settings::from_pairs(BASE.into_iter().filter(|(k, _)| *k != required));
             assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, required);
+        }
+    }
+
+    #[test]
+    fn an_sms_provider_at_a_metadata_or_reserved_address_is_refused_at_start() {
+        let sms = |url: &'static str| {
+            Settings::from_pairs(BASE.into_iter().chain([
+                ("SMS_PROVIDER_URL", url),
+                ("SMS_ACCOUNT_SID", "AC0"),
+                ("SMS_AUTH_TOKEN", "secret"),
+                ("SMS_FROM", "+15005550006"),
+            ]))
+        };
+        for url in [
+            "http://169.254.169.254",
+            "http://[fd00:ec2::254]/",
+            "http://0x64646464/",
+            "https://[::ffff:169.254.170.2]",
+            "ftp://sms.example.com",
+        ] {
+            let err = WorkerConfig::from_settings(&sms(url)).unwrap_err();
+            assert_eq!(err.name, "SMS_PROVIDER_URL", "{url}");
+        }
+        // The operator's own network is the operator's business.
+        for url in [
+            "https://api.twilio.com",
+            "http://127.0.0.1:9000",
+            "http://10.0.0.5/",
+        ] {
+            assert!(WorkerConfig::from_settings(&sms(url)).is_ok(), "{url}");
         }
     }
 }

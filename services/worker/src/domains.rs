@@ -4,9 +4,13 @@
 //! A check runs when the API asks for one (a `VerifyDomain` job, relayed
 //! from the domain's row) and from the worker's clock: a new domain at once,
 //! a pending one every [`PENDING_CHECK_INTERVAL`] through its first day, any
-//! other every `DOMAIN_RECHECK_MINUTES`. What an outcome changes is
-//! `heliograph_domain::DomainState::after_check`; a domain that stops is
-//! announced to the tenant's owners and admins by email, once.
+//! other every `DOMAIN_RECHECK_MINUTES`, and a pending one whose pending
+//! period (`DOMAIN_PENDING_DAYS`) just ended once more (it expires unless
+//! that check passes). What an outcome changes is
+//! `heliograph_domain::DomainState::after_check`. A domain that stops is
+//! announced to the tenant's owners and admins by email, once; so is a
+//! claim taken because another tenant verified the hostname first. Taken
+//! and expired claims are not checked.
 //!
 //! The CNAME must name the target itself. A chain through a name of the
 //! tenant's, CNAME flattening at the apex, or A/AAAA records copying the
@@ -18,11 +22,11 @@ use std::time::Duration;
 
 use heliograph_domain::custom_domain::txt_record_name;
 use heliograph_domain::{
-    CustomDomains, DomainCheckError, DomainId, EmailAddress, Hostname, TenantId,
+    CheckRules, CustomDomains, DomainCheckError, DomainId, EmailAddress, Hostname, TenantId,
 };
 use heliograph_jobs::JobError;
-use heliograph_notify::{DomainStoppedEmail, SendError};
-use heliograph_store::{DomainStopNotice, StoreError};
+use heliograph_notify::{DomainStoppedEmail, DomainTakenEmail, EmailMessage, SendError};
+use heliograph_store::{DomainNotice, DomainNoticeKind, StoreError};
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
@@ -57,6 +61,19 @@ pub struct DomainChecks {
     pub recheck: Duration,
     /// How long a verified domain may fail before it stops routing.
     pub grace: Duration,
+    /// How long a claim may stay pending before it expires.
+    pub pending_period: Duration,
+}
+
+impl DomainChecks {
+    /// The rules checks are recorded by.
+    fn rules(&self) -> CheckRules {
+        let days = |d: Duration| time::Duration::try_from(d).unwrap_or(time::Duration::MAX);
+        CheckRules {
+            grace: days(self.grace),
+            pending: days(self.pending_period),
+        }
+    }
 }
 
 /// A DNS stub resolver asking one name server (or the system's), without a cache.
@@ -209,9 +226,11 @@ pub async fn handle(job: VerifyDomain, ctx: Context) -> Result<(), JobError> {
 }
 
 /// Checks one domain as of `now` (the clock's time: tests drive it) and
-/// records the outcome; then, if the domain is stopped and its tenant was
-/// not told yet, tells its owners and admins. A domain deleted meanwhile is
-/// no work. Idempotent, as [`handle`] says.
+/// records the outcome; then tells the owners and admins of every claim
+/// this check took (another tenant's claim of a hostname it verified), and,
+/// if this domain stopped or was taken and its tenant was not told yet,
+/// tells them. A claim that is over (taken, expired) is not checked. A
+/// domain deleted meanwhile is no work. Idempotent, as [`handle`] says.
 pub async fn check_domain(
     ctx: &Context,
     tenant: TenantId,
@@ -226,69 +245,87 @@ pub async fn check_domain(
     };
     // No lock is held over the lookups: they may take seconds.
     tx.commit().await.map_err(job_error)?;
-    let checks = &ctx.domains;
-    let outcome = checks
-        .dns
-        .check(
-            &domain.hostname,
-            &domain.token,
-            checks.policy.cname_target(),
-        )
-        .await;
-    let mut tx = ctx.store.tenant_tx(tenant).await.map_err(job_error)?;
-    let recorded = tx
-        .record_domain_check(id, now, outcome, checks.grace)
-        .await
-        .map_err(job_error)?;
-    tx.commit().await.map_err(job_error)?;
-    if let Some(after) = recorded {
-        let before = domain.state.status();
-        let status = after.state.status();
-        let error = after.state.last_error.map(DomainCheckError::as_str);
-        if before == status {
-            tracing::debug!(tenant.id = %tenant, domain.id = %id, domain.status = %status, error, "domain checked");
-        } else {
-            tracing::info!(tenant.id = %tenant, domain.id = %id, domain.status = %status, was = %before, error, "domain status changed");
-            // The trigger logged it if routing changed; this makes the api see it now.
-            if let Err(err) = ctx.queues.nudge_page_changes().await {
-                tracing::warn!(error = %err, "could not nudge the public pages; they will poll");
+    if !domain.state.is_over() {
+        let checks = &ctx.domains;
+        let outcome = checks
+            .dns
+            .check(
+                &domain.hostname,
+                &domain.token,
+                checks.policy.cname_target(),
+            )
+            .await;
+        let mut tx = ctx.store.tenant_tx(tenant).await.map_err(job_error)?;
+        let recorded = tx
+            .record_domain_check(id, now, outcome, checks.rules())
+            .await
+            .map_err(job_error)?;
+        tx.commit().await.map_err(job_error)?;
+        if let Some(recorded) = recorded {
+            let before = domain.state.status();
+            let status = recorded.domain.state.status();
+            let error = recorded
+                .domain
+                .state
+                .last_error
+                .map(DomainCheckError::as_str);
+            if before == status {
+                tracing::debug!(tenant.id = %tenant, domain.id = %id, domain.status = %status, error, "domain checked");
+            } else {
+                tracing::info!(tenant.id = %tenant, domain.id = %id, domain.status = %status, was = %before, error, "domain status changed");
+                // The trigger logged it if routing changed; this makes the api see it now.
+                if let Err(err) = ctx.queues.nudge_page_changes().await {
+                    tracing::warn!(error = %err, "could not nudge the public pages; they will poll");
+                }
+            }
+            // Another tenant's failure to hear of it must not fail this
+            // check: each claim taken stays due for the clock until told.
+            for (other_tenant, other) in recorded.taken {
+                tracing::info!(tenant.id = %other_tenant, domain.id = %other, by = %id, "domain claim taken");
+                if let Err(err) = tell(ctx, other_tenant, other, DomainNoticeKind::Taken).await {
+                    tracing::warn!(tenant.id = %other_tenant, domain.id = %other, error = %err, "domain taken notice not sent yet");
+                }
             }
         }
     }
-    tell_of_stop(ctx, tenant, id).await
+    tell(ctx, tenant, id, DomainNoticeKind::Stopped).await?;
+    tell(ctx, tenant, id, DomainNoticeKind::Taken).await
 }
 
-/// Emails the tenant's owners and admins that a domain stopped routing,
-/// if it is stopped and they were not told yet.
+/// Emails the tenant's owners and admins that a domain stopped routing, or
+/// that another account verified its hostname first (`kind`), if that
+/// happened and they were not told yet.
 ///
-/// Each gets one email with a Message-ID derived from the domain, the stop
+/// Each gets one email with a Message-ID derived from the domain, the event
 /// and the person. If the server refuses one address for good, that one is
 /// skipped; if sending fails for a while, nothing is marked and the whole
 /// notice is sent again later (the same Message-IDs let mail clients fold
 /// a repeat).
-async fn tell_of_stop(ctx: &Context, tenant: TenantId, id: DomainId) -> Result<(), JobError> {
+async fn tell(
+    ctx: &Context,
+    tenant: TenantId,
+    id: DomainId,
+    kind: DomainNoticeKind,
+) -> Result<(), JobError> {
     let mut tx = ctx.store.tenant_tx(tenant).await.map_err(job_error)?;
     let outcome = tx
-        .send_domain_stop_notice(id, |notice| async move {
-            let message = stop_email(ctx, &notice)
-                .render()
-                .map_err(|e| SendError::Permanent(e.to_string()))?;
-            let stopped_at = notice.domain.state.stopped_at.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        .send_domain_notice(id, kind, |notice| async move {
+            let (message, event_at) = notice_email(ctx, &notice, kind)?;
             for (user, address) in &notice.recipients {
                 let Ok(to) = EmailAddress::parse("email", address) else {
                     tracing::warn!(tenant.id = %tenant, domain.id = %id, user.id = %user, "skipping an unusable address");
                     continue;
                 };
-                let message_id = stop_message_id(id, stopped_at, *user);
+                let message_id = notice_message_id(kind, id, event_at, *user);
                 match ctx.mailer.send(message_id, &to, &message).await {
                     Ok(()) => {}
                     Err(e) if e.is_transient() => return Err(e),
                     Err(e) => {
-                        tracing::warn!(tenant.id = %tenant, domain.id = %id, user.id = %user, error = %e.redacted(), "domain stop notice refused");
+                        tracing::warn!(tenant.id = %tenant, domain.id = %id, user.id = %user, error = %e.redacted(), "domain notice refused");
                     }
                 }
             }
-            tracing::info!(tenant.id = %tenant, domain.id = %id, recipients = notice.recipients.len(), "domain stop notice sent");
+            tracing::info!(tenant.id = %tenant, domain.id = %id, notice = ?kind, recipients = notice.recipients.len(), "domain notice sent");
             Ok(())
         })
         .await
@@ -297,14 +334,46 @@ async fn tell_of_stop(ctx: &Context, tenant: TenantId, id: DomainId) -> Result<(
     send_outcome(outcome)
 }
 
-fn stop_email(ctx: &Context, notice: &DomainStopNotice) -> DomainStoppedEmail {
-    let d = &notice.domain;
+/// The email of a notice, and when what it tells of happened.
+fn notice_email(
+    ctx: &Context,
+    notice: &DomainNotice,
+    kind: DomainNoticeKind,
+) -> Result<(EmailMessage, OffsetDateTime), SendError> {
+    let rendered = match kind {
+        DomainNoticeKind::Stopped => stop_email(ctx, notice).render(),
+        DomainNoticeKind::Taken => taken_email(ctx, notice).render(),
+    };
+    let message = rendered.map_err(|e| SendError::Permanent(e.to_string()))?;
+    let state = &notice.domain.state;
+    let at = match kind {
+        DomainNoticeKind::Stopped => state.stopped_at,
+        DomainNoticeKind::Taken => state.taken_at,
+    };
+    Ok((message, at.unwrap_or(OffsetDateTime::UNIX_EPOCH)))
+}
+
+/// "2026-11-22 14:05 UTC".
+fn when(t: Option<OffsetDateTime>) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    let failing_since = d
-        .state
-        .failing_since
-        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(format).ok())
-        .unwrap_or_default();
+    t.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(format).ok())
+        .unwrap_or_default()
+}
+
+fn taken_email(ctx: &Context, notice: &DomainNotice) -> DomainTakenEmail {
+    let d = &notice.domain;
+    DomainTakenEmail {
+        hostname: d.hostname.clone(),
+        page_name: notice.page_name.clone(),
+        taken_at: when(d.state.taken_at),
+        txt_name: txt_record_name(&d.hostname),
+        grace: duration_label(ctx.domains.grace),
+    }
+}
+
+fn stop_email(ctx: &Context, notice: &DomainNotice) -> DomainStoppedEmail {
+    let d = &notice.domain;
+    let failing_since = when(d.state.failing_since);
     DomainStoppedEmail {
         hostname: d.hostname.clone(),
         page_name: notice.page_name.clone(),
@@ -339,12 +408,22 @@ fn duration_label(d: Duration) -> String {
     }
 }
 
-/// A Message-ID seed, the same for every send of one stop notice to one person.
-fn stop_message_id(domain: DomainId, stopped_at: OffsetDateTime, user: uuid::Uuid) -> uuid::Uuid {
+/// A Message-ID seed, the same for every send of one notice (of one stop,
+/// or of one taking) to one person.
+fn notice_message_id(
+    kind: DomainNoticeKind,
+    domain: DomainId,
+    event_at: OffsetDateTime,
+    user: uuid::Uuid,
+) -> uuid::Uuid {
+    let label: &[u8] = match kind {
+        DomainNoticeKind::Stopped => b"domain-stopped:",
+        DomainNoticeKind::Taken => b"domain-taken:",
+    };
     let digest = Sha256::new()
-        .chain_update(b"domain-stopped:")
+        .chain_update(label)
         .chain_update(domain.as_uuid().as_bytes())
-        .chain_update(stopped_at.unix_timestamp_nanos().to_be_bytes())
+        .chain_update(event_at.unix_timestamp_nanos().to_be_bytes())
         .chain_update(user.as_bytes())
         .finalize();
     let mut bytes = [0u8; 16];
@@ -361,7 +440,13 @@ pub async fn tick_domains(ctx: &Context, now: OffsetDateTime) -> anyhow::Result<
     use futures::StreamExt as _;
     let due = ctx
         .store
-        .due_domains(now, ctx.domains.recheck, PENDING_CHECK_INTERVAL, TICK_BATCH)
+        .due_domains(
+            now,
+            ctx.domains.recheck,
+            PENDING_CHECK_INTERVAL,
+            ctx.domains.pending_period,
+            TICK_BATCH,
+        )
         .await
         .context("Failed to list the domains due for a check")?;
     let checked = due.len();
@@ -405,6 +490,7 @@ mod tests {
 
     #[test]
     fn a_stop_notice_keeps_its_message_id_per_person_and_stop() {
+        let stop_message_id = |d, t, u| notice_message_id(DomainNoticeKind::Stopped, d, t, u);
         let domain = DomainId::new();
         let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         let t = OffsetDateTime::UNIX_EPOCH;
@@ -414,6 +500,11 @@ mod tests {
         assert_ne!(
             stop_message_id(domain, t, a),
             stop_message_id(domain, later, a)
+        );
+        assert_ne!(
+            stop_message_id(domain, t, a),
+            notice_message_id(DomainNoticeKind::Taken, domain, t, a),
+            "a taking is another message than a stop"
         );
     }
 }

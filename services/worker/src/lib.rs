@@ -348,6 +348,7 @@ impl Context {
                 policy: config.custom_domains.clone(),
                 recheck: config.domain_recheck,
                 grace: config.domain_grace,
+                pending_period: config.domain_pending_period,
             },
         }))
     }

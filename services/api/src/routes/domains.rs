@@ -2,7 +2,9 @@
 //!
 //! Adding a hostname answers the DNS records the tenant must create; the
 //! worker checks them (at once, on request, and periodically) and only a
-//! verified hostname routes. See `heliograph_domain::custom_domain`.
+//! verified hostname routes. Adding is a claim: several tenants may claim
+//! a hostname nobody has verified; the first verified holds it and the
+//! others' claims become `taken`. See `heliograph_domain::custom_domain`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::custom_domain::txt_record_name;
@@ -28,6 +30,11 @@ pub struct DomainResponse {
     /// Lower-case, without a trailing dot.
     hostname: String,
     status: DomainStatus,
+    /// What the status means, in a sentence.
+    explanation: &'static str,
+    /// When a pending domain expires unless verified first
+    /// (`DOMAIN_PENDING_DAYS` after it was added or renewed).
+    expires_at: Option<String>,
     /// When a check first passed.
     verified_at: Option<String>,
     /// When the last check began.
@@ -39,6 +46,10 @@ pub struct DomainResponse {
     last_error: Option<DomainCheckError>,
     /// When it stopped routing.
     stopped_at: Option<String>,
+    /// When another page's claim of the hostname was verified first.
+    taken_at: Option<String>,
+    /// When it expired, not verified in time.
+    expired_at: Option<String>,
     created_at: String,
     /// The records to create at the tenant's DNS provider.
     records: Vec<DnsRecord>,
@@ -63,11 +74,15 @@ fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
         page_id: d.page_id.to_string(),
         hostname: d.hostname.clone(),
         status: d.state.status(),
+        explanation: d.state.status().explanation(),
+        expires_at: at(d.state.expires_at(state.domain_claims.expire_after)),
         verified_at: at(d.state.verified_at),
         last_checked_at: at(d.state.last_checked_at),
         failing_since: at(d.state.failing_since),
         last_error: d.state.last_error,
         stopped_at: at(d.state.stopped_at),
+        taken_at: at(d.state.taken_at),
+        expired_at: at(d.state.expired_at),
         created_at: heliograph_web::timestamp(d.created_at),
         records: vec![
             DnsRecord {
@@ -143,8 +158,13 @@ pub async fn list(
 /// Answers the records to create: a CNAME from the hostname to the
 /// platform's target, and a TXT record `_heliograph.<hostname>` carrying
 /// the domain's token. A first check runs at once; until one passes the
-/// domain is `pending` and does not route. A hostname belongs to one page
-/// of one tenant: another's is 409 `domain_taken`.
+/// domain is `pending` and does not route, and expires after
+/// `DOMAIN_PENDING_DAYS`. Several tenants may claim a hostname nobody has
+/// verified; the first verified holds it, and the other claims become
+/// `taken`. 409 `domain_taken` while a verified domain holds the hostname,
+/// or when one of the tenant's pages claims it already; 409
+/// `pending_domain_limit` when the tenant has `DOMAIN_PENDING_LIMIT`
+/// domains pending.
 #[utoipa::path(
     post,
     path = "/v1/pages/{page_id}/domains",
@@ -173,7 +193,14 @@ pub async fn create(
     tx.page(page).await?;
     member.require(Role::Admin)?;
     let hostname = parse(&state, envelope("domain", body.0.domain)?)?;
-    let d = tx.create_domain(page, &hostname).await?;
+    let d = tx
+        .create_domain(
+            page,
+            &hostname,
+            state.domain_claims,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await??;
     tx.audit(&member.audit(
         "domain.created",
         "domain",
@@ -255,7 +282,10 @@ pub async fn delete(
 ///
 /// The worker runs it within seconds; the answer is the domain as it stands
 /// before that check (read it again for the outcome). A check that passes
-/// verifies a pending domain, and brings a failing or stopped one back.
+/// verifies a pending domain, and brings a failing or stopped one back. An
+/// expired domain is renewed (pending again for `DOMAIN_PENDING_DAYS`,
+/// counted against `DOMAIN_PENDING_LIMIT`: 409 `pending_domain_limit`); a
+/// taken one is 409 `domain_taken`.
 #[utoipa::path(
     post,
     path = "/v1/pages/{page_id}/domains/{id}/verify",
@@ -268,7 +298,7 @@ pub async fn delete(
     ),
     responses(
         (status = 202, description = "The check is queued; the domain as it stands.", body = DomainResponse),
-        Unauthorized, Forbidden, NotFound, TooManyRequests,
+        Unauthorized, Forbidden, NotFound, Conflict, TooManyRequests,
     ),
 )]
 pub async fn verify(
@@ -280,7 +310,14 @@ pub async fn verify(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.domain(page, id).await?;
     member.require(Role::Admin)?;
-    let d = tx.request_domain_check(page, id).await?;
+    let d = tx
+        .request_domain_check(
+            page,
+            id,
+            state.domain_claims,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await??;
     tx.audit(&member.audit(
         "domain.check_requested",
         "domain",

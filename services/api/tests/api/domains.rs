@@ -25,7 +25,7 @@ pub(crate) async fn add(app: &TestApp, t: &Tenant, hostname: &str) -> (StatusCod
     .await
 }
 
-async fn get(app: &TestApp, t: &Tenant, id: &str) -> Value {
+pub(crate) async fn get(app: &TestApp, t: &Tenant, id: &str) -> Value {
     let (status, body) = app
         .call(
             Method::GET,
@@ -62,7 +62,7 @@ pub(crate) fn right_records(domain: &Value) -> Vec<String> {
     ]
 }
 
-async fn routable(app: &TestApp) -> Vec<(String, String, String)> {
+pub(crate) async fn routable(app: &TestApp) -> Vec<(String, String, String)> {
     app.store
         .routable_domains()
         .await
@@ -193,7 +193,7 @@ async fn bad_hostnames_are_refused_field_by_field() {
 }
 
 #[tokio::test]
-async fn a_hostname_belongs_to_one_page_of_one_tenant() {
+async fn a_tenant_claims_a_hostname_once_and_other_tenants_may_claim_it_until_it_is_verified() {
     let app = TestApp::spawn().await;
     let a = app.signup().await;
     let b = app.signup().await;
@@ -216,16 +216,22 @@ async fn a_hostname_belongs_to_one_page_of_one_tenant() {
         tenant_id: a.tenant_id.clone(),
         email: a.email.clone(),
     };
-    for (who, hostname) in [
-        (&second, host.clone()),
-        (&b, format!("{}.", host.to_uppercase())),
-    ] {
-        let (status, body) = add(&app, who, &hostname).await;
-        assert_eq!(status, StatusCode::CONFLICT, "{body}");
-        assert_eq!(body["error"]["code"], "domain_taken");
-    }
+    // One claim per tenant, whichever its page.
+    let (status, body) = add(&app, &second, &host).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "domain_taken");
 
-    // Removed, the hostname is free for anyone.
+    // A claim nobody has verified holds nothing: another tenant may claim
+    // the hostname too (before, this was 409 and let a squatter block it).
+    let (status, body) = add(&app, &b, &format!("{}.", host.to_uppercase())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_ne!(
+        body["records"][1]["value"], first["records"][1]["value"],
+        "each claim has a token of its own"
+    );
+
+    // Removed, the tenant's claim is free for its other page.
     let (status, _) = app
         .call(
             Method::DELETE,
@@ -256,7 +262,7 @@ async fn a_hostname_belongs_to_one_page_of_one_tenant() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = add(&app, &b, &host).await;
+    let (status, body) = add(&app, &second, &host).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.finish().await;
 }

@@ -4,8 +4,6 @@
 //! test's own unique addresses.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -88,6 +86,9 @@ pub struct Infra {
     pub page_memo: Option<MemoLimits>,
     /// The platform's limits on confirmation codes (default: the worker's defaults).
     pub sms_velocity: Option<SmsVelocity>,
+    /// How many custom domains a tenant may have pending (default: the
+    /// production default, `PendingClaims::DEFAULT`).
+    pub pending_domain_limit: Option<usize>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -275,6 +276,12 @@ impl TestApp {
             Hostname::parse("cname_target", CNAME_TARGET).expect("a valid target"),
         );
         let config = ApiConfig {
+            domain_claims: heliograph_domain::PendingClaims {
+                per_tenant: infra
+                    .pending_domain_limit
+                    .unwrap_or(heliograph_domain::PendingClaims::DEFAULT.per_tenant),
+                ..heliograph_domain::PendingClaims::DEFAULT
+            },
             custom_domains: custom_domains.clone(),
             database_url: SecretString::from(db_url.clone()),
             database_max_connections: 5,
@@ -344,6 +351,7 @@ impl TestApp {
                 policy: custom_domains,
                 recheck: Duration::from_secs(6 * 3600),
                 grace: Duration::from_secs(3 * 86_400),
+                pending_period: Duration::from_secs(7 * 86_400),
             },
         });
         let shutdown = CancellationToken::new();
@@ -697,133 +705,30 @@ pub async fn token_in_email(to: &str, subject: &str, n: usize) -> String {
         .to_owned()
 }
 
-/// A real DNS server of a test's own: dnsmasq on a free loopback port,
-/// answering from the records the test gives it and nothing else (no
-/// upstream, no hosts file; names under `.test` it does not know are
-/// NXDOMAIN). The binary comes from Debian's `dnsmasq-base`, which
-/// `deploy/dev` installs; `DNSMASQ` may name another.
-pub struct DnsServer {
-    pub addr: SocketAddr,
-    dir: PathBuf,
-    child: Option<Child>,
+/// A real DNS server of a test's own (the testkit's dnsmasq), which also
+/// knows the platform's CNAME target and `elsewhere.test`.
+pub struct DnsServer;
+
+impl DnsServer {
+    /// Starts dnsmasq with `records` besides the platform's own.
+    pub fn start(records: &[String]) -> heliograph_testkit::DnsServer {
+        heliograph_testkit::DnsServer::with_fixed(
+            vec![
+                format!("host-record={CNAME_TARGET},192.0.2.10"),
+                "host-record=elsewhere.test,192.0.2.20".to_owned(),
+            ],
+            records,
+        )
+    }
 }
 
 /// A TXT record, as a dnsmasq setting.
 pub fn txt_record(name: &str, value: &str) -> String {
-    format!("txt-record={name},\"{value}\"")
+    heliograph_testkit::DnsServer::txt_record(name, value)
 }
 
 /// A CNAME record, as a dnsmasq setting (the target must be a name dnsmasq
 /// knows: the CNAME target and `elsewhere.test` are).
 pub fn cname_record(name: &str, target: &str) -> String {
-    format!("cname={name},{target}")
-}
-
-impl DnsServer {
-    /// Starts dnsmasq with `records` (lines of its configuration).
-    pub fn start(records: &[String]) -> Self {
-        let dir = std::env::temp_dir().join(format!("hg-dns-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
-        let mut server = Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            dir,
-            child: None,
-        };
-        // A free port may be taken between looking and binding: try a few.
-        for _ in 0..10 {
-            server.addr = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .expect("a free port");
-            if server.run(records) {
-                return server;
-            }
-        }
-        panic!("dnsmasq did not start; see {}", server.dir.display());
-    }
-
-    /// Replaces every record: rewrites the configuration and restarts dnsmasq
-    /// on the same port.
-    pub fn set_records(&mut self, records: &[String]) {
-        self.stop();
-        assert!(
-            self.run(records),
-            "dnsmasq did not restart; see {}",
-            self.dir.display()
-        );
-    }
-
-    fn binary() -> String {
-        if let Ok(path) = std::env::var("DNSMASQ") {
-            return path;
-        }
-        let in_path = Command::new("dnsmasq")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if in_path {
-            "dnsmasq".to_owned()
-        } else if std::path::Path::new("/usr/sbin/dnsmasq").exists() {
-            "/usr/sbin/dnsmasq".to_owned()
-        } else {
-            panic!(
-                "dnsmasq not found: install the Debian package dnsmasq-base (deploy/dev test does)"
-            )
-        }
-    }
-
-    /// Writes the configuration and starts dnsmasq; answers whether it serves.
-    fn run(&mut self, records: &[String]) -> bool {
-        let conf = self.dir.join("records.conf");
-        let mut lines = vec![
-            "local=/test/".to_owned(),
-            format!("host-record={CNAME_TARGET},192.0.2.10"),
-            "host-record=elsewhere.test,192.0.2.20".to_owned(),
-        ];
-        lines.extend(records.iter().cloned());
-        std::fs::write(&conf, lines.join("\n") + "\n").expect("the configuration is written");
-        let log = std::fs::File::create(self.dir.join("dnsmasq.log")).expect("a log file");
-        let mut child = Command::new(Self::binary())
-            .arg("--no-daemon")
-            .arg("--no-resolv")
-            .arg("--no-hosts")
-            .arg(format!("--port={}", self.addr.port()))
-            .arg("--listen-address=127.0.0.1")
-            .arg("--bind-interfaces")
-            .arg(format!("--conf-file={}", conf.display()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("dnsmasq runs");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                return false;
-            }
-            // dnsmasq listens on TCP as well as UDP, once its setup is done.
-            if std::net::TcpStream::connect(self.addr).is_ok() {
-                self.child = Some(child);
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        drop(child.kill());
-        drop(child.wait());
-        false
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            drop(child.kill());
-            drop(child.wait());
-        }
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.stop();
-        drop(std::fs::remove_dir_all(&self.dir));
-    }
+    heliograph_testkit::DnsServer::cname_record(name, target)
 }

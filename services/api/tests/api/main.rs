@@ -14,6 +14,7 @@ mod caddy;
 mod channels;
 mod conventions;
 mod database_roles;
+mod domain_claims;
 mod domains;
 mod errors;
 mod frozen;

@@ -94,6 +94,7 @@ impl World {
         let urls =
             PublicUrls::new("http://heliograph.test", Some("heliograph.test")).expect("valid URLs");
         let config = ApiConfig {
+            domain_claims: heliograph_domain::PendingClaims::DEFAULT,
             custom_domains: CustomDomains::new(
                 &urls,
                 Hostname::parse("cname_target", "pages.heliograph.test").expect("a host"),
