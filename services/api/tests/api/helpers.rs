@@ -16,8 +16,8 @@ use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
 use heliograph_testkit::TestPostgres;
 use heliograph_worker::{
-    BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks, EventCache,
-    FanOut, Inner, SmsConfig, SmsVelocity, VerifyDomain,
+    AccountEmail, BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks,
+    EventCache, FanOut, Inner, InvitationEmail, SmsConfig, SmsVelocity, VerifyDomain,
 };
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -624,6 +624,18 @@ impl TestApp {
                     .depth::<VerifyDomain>()
                     .await
                     .expect("verify-domain depth")
+                    .is_drained()
+                && self
+                    .queues
+                    .depth::<AccountEmail>()
+                    .await
+                    .expect("account-email depth")
+                    .is_drained()
+                && self
+                    .queues
+                    .depth::<InvitationEmail>()
+                    .await
+                    .expect("invitation-email depth")
                     .is_drained();
             quiet = if idle { quiet + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -690,12 +702,21 @@ pub async fn emails_to(to: &str, n: usize) -> Vec<Value> {
 /// The token in the link (`…?token=<token>`) of the newest email to `to`
 /// with `subject`, once at least `n` emails reached `to`.
 pub async fn token_in_email(to: &str, subject: &str, n: usize) -> String {
-    let mails = emails_to(to, n).await;
-    let mail = mails
-        .iter()
-        .rev()
-        .find(|m| m["subject"] == subject)
-        .unwrap_or_else(|| panic!("no email {subject:?} to {to}: {mails:?}"));
+    // At least `n` emails, and one of them with `subject`: the `n` may be
+    // reached by an earlier email (a verification) before this one arrives.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mails, index) = loop {
+        let mails = emails_to(to, n).await;
+        if let Some(index) = mails.iter().rposition(|m| m["subject"] == subject) {
+            break (mails, index);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email {subject:?} to {to}: {mails:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mail = &mails[index];
     let text = mail["text"].as_str().expect("a text part");
     let start = text.find("token=").expect("a link with a token") + "token=".len();
     text[start..]

@@ -181,6 +181,19 @@ async fn an_smtp_server_that_refuses_for_a_while_gets_every_email_once_it_accept
         async || subscribers.iter().all(|to| world.sink.count_for(to) == 1),
     )
     .await;
+    // The sink has a message before the worker records it as sent (the
+    // record follows the server's answer): wait for the record too.
+    until(
+        "every delivery is recorded as sent",
+        Duration::from_secs(120),
+        async || {
+            world
+                .count("select count(*) from deliveries where status = 'sent'")
+                .await
+                == 5
+        },
+    )
+    .await;
     let (sent, retried): (i64, i64) = sqlx::query_as(
         "select count(*) filter (where status = 'sent'),
                 count(*) filter (where attempts >= 3)
