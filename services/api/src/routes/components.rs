@@ -154,7 +154,11 @@ pub(crate) fn page_and_component(
     tag = "components",
     operation_id = "list_components",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<ComponentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::ComponentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,

@@ -504,7 +504,11 @@ async fn list_scope(
     tag = "incidents",
     operation_id = "list_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -527,7 +531,11 @@ pub async fn list(
     tag = "incidents",
     operation_id = "list_unresolved_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -558,7 +566,11 @@ pub async fn unresolved(
     tag = "incidents",
     operation_id = "list_upcoming_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -581,7 +593,11 @@ pub async fn upcoming(
     tag = "incidents",
     operation_id = "list_scheduled_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -612,7 +628,11 @@ pub async fn scheduled(
     tag = "incidents",
     operation_id = "list_active_maintenance",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,

@@ -336,8 +336,10 @@ fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
 #[into_params(parameter_in = Query)]
 pub struct SubscriberFilter {
     /// `email`, `sms`, `webhook`, `slack` or `teams`; all when absent.
+    #[param(value_type = Option<Channel>)]
     r#type: Option<String>,
     /// `active` (default), `unconfirmed`, `quarantined` or `all`.
+    #[param(pattern = "^(active|unconfirmed|quarantined|all)$")]
     state: Option<String>,
 }
 

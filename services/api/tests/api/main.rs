@@ -14,6 +14,7 @@ mod channels;
 mod conventions;
 mod domains;
 mod errors;
+mod fuzz;
 mod health;
 mod helpers;
 mod isolation;

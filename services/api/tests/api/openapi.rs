@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -23,6 +23,20 @@ fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
             path.split('/').fold(doc, |node, key| &node[key])
         }),
         None => value,
+    }
+}
+
+/// Every `$ref` in `value`, wherever it is.
+fn references<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                found.push(reference);
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
     }
 }
 
@@ -76,6 +90,17 @@ async fn openapi_document_covers_every_route_with_error_schemas() {
     assert!(
         doc["components"]["schemas"]["ErrorBody"].is_object(),
         "the error schema is a component"
+    );
+    let mut refs = vec![];
+    references(&doc, &mut refs);
+    assert!(refs.len() > 100, "the document is read whole");
+    let unresolved: BTreeSet<&str> = refs
+        .into_iter()
+        .filter(|r| resolve(&doc, &json!({"$ref": r})).is_null())
+        .collect();
+    assert!(
+        unresolved.is_empty(),
+        "unresolvable references: {unresolved:?}"
     );
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
