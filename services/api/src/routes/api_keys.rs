@@ -18,6 +18,8 @@ use crate::startup::AppState;
 /// `{"api_key": {"name", "scope"}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = ApiKeyInput)]
     api_key: Option<ApiKeyInput>,
 }
 
@@ -26,6 +28,7 @@ pub struct ApiKeyEnvelope {
 struct ApiKeyInput {
     name: Option<String>,
     /// `read` (acts as a viewer, the default) or `read_write` (as an admin).
+    #[schema(pattern = "^(read|read_write)$")]
     scope: Option<String>,
 }
 

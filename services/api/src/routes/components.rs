@@ -20,6 +20,8 @@ use crate::startup::AppState;
 /// `{"component": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ComponentEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = ComponentInput)]
     component: Option<ComponentInput>,
 }
 
@@ -29,15 +31,20 @@ struct ComponentInput {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
+    #[schema(value_type = Option<ComponentStatus>)]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = Uuid)]
     group_id: Option<Option<String>>,
     showcase: Option<bool>,
     only_show_if_degraded: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = Date)]
     start_date: Option<Option<String>>,
+    #[schema(value_type = Option<Visibility>)]
     visibility: Option<String>,
     /// Place on the page, from 1 (update only); the other components shift.
+    #[schema(minimum = 1)]
     position: Option<i32>,
 }
 

@@ -87,6 +87,8 @@ fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
 /// `{"domain": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct DomainEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = DomainInput)]
     domain: Option<DomainInput>,
 }
 

@@ -30,6 +30,8 @@ use crate::startup::AppState;
 /// `{"incident": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct IncidentEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = IncidentInput)]
     incident: Option<IncidentInput>,
 }
 
@@ -39,17 +41,23 @@ pub struct IncidentEnvelope {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 struct IncidentInput {
     name: Option<String>,
+    #[schema(value_type = Option<IncidentStatus>)]
     status: Option<String>,
     body: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Impact>)]
     impact_override: Option<Option<String>>,
     /// New status per component id.
+    #[schema(value_type = Option<HashMap<Uuid, ComponentStatus>>)]
     components: Option<HashMap<String, String>>,
     /// Further affected components.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     component_ids: Option<Vec<String>>,
     deliver_notifications: Option<bool>,
     /// Makes it a scheduled maintenance (RFC 3339).
+    #[schema(format = DateTime)]
     scheduled_for: Option<String>,
+    #[schema(format = DateTime)]
     scheduled_until: Option<String>,
     scheduled_remind_prior: Option<bool>,
     scheduled_auto_in_progress: Option<bool>,
@@ -57,6 +65,7 @@ struct IncidentInput {
     /// A past incident entered after the fact, on `backfill_date`.
     backfilled: Option<bool>,
     /// `YYYY-MM-DD`, in the page's time zone.
+    #[schema(format = Date)]
     backfill_date: Option<String>,
     /// Free-form, an object of at most 16 KiB.
     #[schema(value_type = Option<Object>)]
@@ -64,6 +73,7 @@ struct IncidentInput {
     /// On resolving: put the incident's components back to operational.
     restore_components: Option<bool>,
     /// Open the incident from this template (create only).
+    #[schema(format = Uuid)]
     template_id: Option<String>,
 }
 
@@ -832,6 +842,8 @@ pub async fn delete(
 /// `{"incident_update": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct IncidentUpdateEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = IncidentUpdateInput)]
     incident_update: Option<IncidentUpdateInput>,
 }
 
@@ -840,6 +852,7 @@ pub struct IncidentUpdateEnvelope {
 struct IncidentUpdateInput {
     body: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     display_at: Option<String>,
     deliver_notifications: Option<bool>,
 }
@@ -940,6 +953,8 @@ fn postmortem_response(i: &Incident) -> Result<PostmortemResponse, ApiError> {
 /// `{"postmortem": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PostmortemEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = PostmortemInput)]
     postmortem: Option<PostmortemInput>,
 }
 

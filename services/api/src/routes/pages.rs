@@ -67,6 +67,8 @@ pub(crate) fn page_response(state: &AppState, p: &Page) -> PageResponse {
 /// `{"page": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PageEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = PageInput)]
     page: Option<PageInput>,
 }
 

@@ -27,6 +27,8 @@ use crate::startup::AppState;
 /// `{"subscriber": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SubscriberEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = SubscriberInput)]
     subscriber: Option<SubscriberInput>,
 }
 
@@ -34,6 +36,7 @@ pub struct SubscriberEnvelope {
 #[derive(Deserialize, utoipa::ToSchema)]
 struct SubscriberInput {
     /// An email address.
+    #[schema(format = Email)]
     email: Option<String>,
     /// A mobile number in international (E.164) form, e.g. `+14155550123`.
     phone_number: Option<String>,
@@ -48,6 +51,7 @@ struct SubscriberInput {
     /// Same as `type`, as Statuspage's answers call it.
     mode: Option<String>,
     /// Component ids to follow; none means all.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     components: Option<Vec<String>>,
     /// `true`: the subscriber is active at once, the team vouching for them.
     /// `false` or absent: a confirmation goes out (a link by email, a code
@@ -516,6 +520,8 @@ pub async fn delete(
 /// `{"subscriber": {"components": [...]}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SubscriberEditEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = SubscriberEdit)]
     subscriber: Option<SubscriberEdit>,
 }
 
@@ -526,6 +532,7 @@ struct SubscriberEdit {
     /// Component ids to follow, replacing the current choice; empty means
     /// all; absent leaves it as it is. `component_ids` is taken too.
     #[serde(alias = "component_ids")]
+    #[schema(value_type = Option<Vec<Uuid>>)]
     components: Option<Vec<String>>,
 }
 
@@ -683,6 +690,7 @@ pub async fn test(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReactivateBody {
     /// Subscriber ids, at most 1,000.
+    #[schema(value_type = Option<Vec<Uuid>>, max_items = 1000)]
     subscribers: Option<Vec<String>>,
 }
 

@@ -77,14 +77,18 @@ fn last_owner() -> ApiError {
 /// `{"invitation": {"email", "role"}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct InvitationEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = InvitationInput)]
     invitation: Option<InvitationInput>,
 }
 
 /// Whom to invite, as what.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct InvitationInput {
+    #[schema(format = Email)]
     email: Option<String>,
     /// `owner`, `admin`, `editor` or `viewer`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
@@ -359,6 +363,8 @@ pub async fn members(member: Member, state: web::Data<AppState>) -> Result<HttpR
 /// `{"member": {"role"}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct MemberEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = MemberInput)]
     member: Option<MemberInput>,
 }
 
@@ -366,6 +372,7 @@ pub struct MemberEnvelope {
 #[derive(Deserialize, utoipa::ToSchema)]
 struct MemberInput {
     /// `owner`, `admin`, `editor` or `viewer`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
