@@ -295,17 +295,30 @@ fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
+/// Where the subscribers the fuzzer makes point their webhooks: a closed
+/// port on loopback. The worker sends their confirmation pings, and a
+/// generated URL could name any host: the run must reach nothing off this
+/// machine (not even a name server).
+const LOOPBACK_ENDPOINTS: [&str; 3] = [
+    "http://127.0.0.1:9/fuzz/a",
+    "http://127.0.0.1:9/fuzz/b",
+    "http://[::1]:9/fuzz/c",
+];
+
 /// A schemathesis configuration: per operation, its token (they take turns),
-/// a client address of its own (the API limits requests per address) and
-/// the values of its path parameters.
+/// a client address of its own (the API limits requests per address), the
+/// values of its path parameters, and [`LOOPBACK_ENDPOINTS`] for any webhook.
 fn config(
     ops: &[&Operation],
     token_of: impl Fn(usize, &Operation) -> String,
     values_of: impl Fn(&Operation) -> Vec<(String, String)>,
 ) -> String {
     let mut toml = String::new();
+    let endpoints: Vec<String> = LOOPBACK_ENDPOINTS.iter().map(|e| toml_str(e)).collect();
+    writeln!(toml, "[dictionaries.loopback]").unwrap();
+    writeln!(toml, "values = [{}]\n", endpoints.join(", ")).unwrap();
     for (i, op) in ops.iter().enumerate() {
-        let parameters: Vec<String> = values_of(op)
+        let mut parameters: Vec<String> = values_of(op)
             .iter()
             .map(|(name, value)| {
                 format!(
@@ -315,6 +328,9 @@ fn config(
                 )
             })
             .collect();
+        if op.id == "create_subscriber" {
+            parameters.push(r#""body.subscriber.endpoint" = { dictionary = "loopback" }"#.to_owned());
+        }
         writeln!(toml, "[[operations]]").unwrap();
         writeln!(toml, "include-operation-id = {}", toml_str(&op.id)).unwrap();
         writeln!(
@@ -511,6 +527,14 @@ async fn fuzzing_every_operation_finds_no_server_error_and_nothing_undocumented(
         |op| stock.path_values(op),
     );
     let outcome = run(&app, "own tenant", &ops, config, CHECKS).await;
+    let (elsewhere,): (i64,) = sqlx::query_as(
+        "select count(*) from subscribers where endpoint is not null and endpoint <> all($1)",
+    )
+    .bind(LOOPBACK_ENDPOINTS.map(str::to_owned).to_vec())
+    .fetch_one(&app.admin)
+    .await
+    .unwrap();
+    assert_eq!(elsewhere, 0, "every webhook the fuzzer made points to loopback");
     assert!(
         outcome.operations > 80
             && outcome.cases >= outcome.operations * u64::from(EXAMPLES_PER_OPERATION)
