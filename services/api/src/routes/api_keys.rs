@@ -84,7 +84,8 @@ fn key_manager(member: &Member) -> Result<heliograph_domain::UserId, ApiError> {
     tag = "api keys",
     operation_id = "create_api_key",
     security(("bearer" = []), ("cookie" = [])),
-    request_body(content = ApiKeyEnvelope, content_type = "application/json"),
+    request_body(content = ApiKeyEnvelope, content_type = "application/json",
+        example = json!({"api_key": {"name": "monitoring", "scope": "read_write"}})),
     responses(
         (status = 201, description = "The key, with its secret.", body = NewApiKeyResponse),
         BadRequest, Unauthorized, Forbidden, ValidationFailed, TooManyRequests,

@@ -347,7 +347,7 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (ComponentEnvelope = "application/json"),
+        (ComponentEnvelope = "application/json", example = json!({"component": {"name": "API", "status": "operational"}})),
         (ComponentEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -155,7 +155,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (DomainEnvelope = "application/json"),
+        (DomainEnvelope = "application/json", example = json!({"domain": {"hostname": "status.example.com"}})),
         (DomainEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

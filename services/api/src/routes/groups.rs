@@ -185,7 +185,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (GroupEnvelope = "application/json"),
+        (GroupEnvelope = "application/json", example = json!({"component_group": {"name": "Platform"}})),
         (GroupEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -411,7 +411,7 @@ fn page_and_incident(path: &(String, String)) -> Result<(PageId, IncidentId), Ap
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (IncidentEnvelope = "application/json"),
+        (IncidentEnvelope = "application/json", example = json!({"incident": {"name": "Elevated error rates", "status": "investigating", "body": "We are looking into it."}})),
         (IncidentEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -215,7 +215,7 @@ pub async fn list(
     operation_id = "create_page",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     request_body(content(
-        (PageEnvelope = "application/json"),
+        (PageEnvelope = "application/json", example = json!({"page": {"name": "Acme Cloud", "subdomain": "acme-cloud"}})),
         (PageEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -278,7 +278,7 @@ fn parse(input: SubscriberInput, page: &Page) -> Result<NewSubscriber, ApiError>
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (SubscriberEnvelope = "application/json"),
+        (SubscriberEnvelope = "application/json", example = json!({"subscriber": {"email": "ops@example.com", "skip_confirmation_notification": true}})),
         (SubscriberEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

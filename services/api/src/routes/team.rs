@@ -101,7 +101,8 @@ struct InvitationInput {
     tag = "team",
     operation_id = "create_invitation",
     security(("bearer" = []), ("cookie" = [])),
-    request_body(content = InvitationEnvelope, content_type = "application/json"),
+    request_body(content = InvitationEnvelope, content_type = "application/json",
+        example = json!({"invitation": {"email": "new.member@example.com", "role": "editor"}})),
     responses(
         (status = 201, description = "Invited.", body = InvitationResponse),
         BadRequest, Unauthorized, Forbidden, Conflict, ValidationFailed, TooManyRequests,

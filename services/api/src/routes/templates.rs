@@ -172,7 +172,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (TemplateEnvelope = "application/json"),
+        (TemplateEnvelope = "application/json", example = json!({"template": {"name": "API down", "title": "The API is down", "body": "We are on it."}})),
         (TemplateEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -197,3 +197,43 @@ async fn openapi_swagger_ui_is_served_from_the_binary() {
     assert_eq!(bare.headers()[reqwest::header::LOCATION], "/v1/docs/");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn openapi_request_examples_are_accepted_as_they_stand() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    let doc: Value = app
+        .get("/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(example) = op["requestBody"]["content"]["application/json"].get("example")
+            else {
+                continue;
+            };
+            let concrete = path.replace("{page_id}", &owner.page_id);
+            assert!(
+                !concrete.contains('{'),
+                "{method} {path}: an example on a path with ids"
+            );
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = app
+                .call(method.clone(), &concrete, Some(&owner.token), Some(example))
+                .await;
+            assert!(
+                status.is_success(),
+                "{method} {path}: the documented example is refused: {status} {body}"
+            );
+            tried += 1;
+        }
+    }
+    assert!(
+        tried >= 10,
+        "the creating operations carry examples ({tried})"
+    );
+    app.finish().await;
+}
