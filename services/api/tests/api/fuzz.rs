@@ -23,7 +23,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, Tenant, TestApp, unique_email, unique_ip, unique_slug};
+use heliograph_testkit::SmtpSink;
+
+use crate::helpers::{Infra, PASSWORD, Tenant, TestApp, unique_email, unique_ip, unique_slug};
 
 /// Cases generated per operation and phase (the coverage phase adds its
 /// boundary cases on top).
@@ -145,6 +147,19 @@ impl Stock {
         }
         values
     }
+}
+
+/// The API and worker, sending email to an SMTP server of the test's own:
+/// the fuzzer's addresses are whatever it generates, and the mail catcher
+/// the other tests share is not for them.
+async fn spawn() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await.expect("an SMTP sink");
+    let app = TestApp::spawn_on(Infra {
+        smtp_url: Some(sink.url()),
+        ..Infra::default()
+    })
+    .await;
+    (app, sink)
 }
 
 /// POSTs as the tenant's owner; answers the new resource.
@@ -520,7 +535,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzzing_every_operation_finds_no_server_error_and_nothing_undocumented() {
-    let app = TestApp::spawn().await;
+    let (app, _sink) = spawn().await;
     let tenant = app.signup().await;
     let stock = stock(&app, &tenant).await;
     let tokens = owner_tokens(&app, &tenant).await;
@@ -562,7 +577,7 @@ async fn fuzzing_every_operation_finds_no_server_error_and_nothing_undocumented(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzzing_with_another_tenants_ids_never_succeeds() {
-    let app = TestApp::spawn().await;
+    let (app, _sink) = spawn().await;
     let intruder = app.signup().await;
     let victim = app.signup().await;
     let stock = stock(&app, &victim).await;
