@@ -18,8 +18,11 @@ pub struct UnknownVariant {
     pub allowed: &'static str,
 }
 
+// `$wire` is a `tt`, not a `literal`: a `literal` fragment reaches the
+// derives wrapped in an invisible group, and utoipa's derive then ignores
+// `serde(rename)`, documenting the variants' Rust names instead of their wire forms.
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:tt),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
@@ -416,6 +419,37 @@ impl PageStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The values an enumeration's OpenAPI schema documents.
+    fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("a schema serializes");
+        schema["enum"]
+            .as_array()
+            .expect("an enumeration")
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    fn wire<T: Copy + fmt::Display>(all: &[T]) -> Vec<String> {
+        all.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn enumerations_are_documented_by_their_wire_forms() {
+        assert_eq!(documented::<Role>(), ["owner", "admin", "editor", "viewer"]);
+        assert_eq!(documented::<Visibility>(), wire(Visibility::ALL));
+        assert_eq!(documented::<Channel>(), wire(Channel::ALL));
+        assert_eq!(documented::<Role>(), wire(Role::ALL));
+        assert_eq!(documented::<ComponentStatus>(), wire(ComponentStatus::ALL));
+        assert_eq!(documented::<IncidentStatus>(), wire(IncidentStatus::ALL));
+        assert_eq!(documented::<Impact>(), wire(Impact::ALL));
+        assert_eq!(documented::<DomainStatus>(), wire(DomainStatus::ALL));
+        assert_eq!(
+            documented::<DomainCheckError>(),
+            wire(DomainCheckError::ALL)
+        );
+    }
 
     #[test]
     fn chat_urls_are_shown_by_origin_and_last_four_characters_only() {

@@ -110,19 +110,44 @@ pub async fn strip_json_suffix(
 }
 
 /// `page`, `per_page` (or `limit`), `q` and `status` of a list request.
+///
+/// `status` is documented by each list that has one, with the values it
+/// takes there (comma-separated: an array, `style=form`, `explode=false`);
+/// elsewhere it is refused.
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page number, from 1.
+    #[param(minimum = 1)]
     page: Option<u32>,
     /// Items per page, 1 to 100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// Same as `per_page`, as some clients say it.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// Text the name contains (case-insensitive).
+    /// Text the name contains (case-insensitive); no NUL characters.
+    #[param(pattern = r"^[^\x00]*$")]
     q: Option<String>,
-    /// Keep only these statuses (comma-separated).
+    #[param(ignore)]
     status: Option<String>,
+}
+
+/// The paging parameters of [`ListParams`] alone, as the lists without
+/// search (events, the delivery log) document them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "documents the query that `ListParams` reads")]
+pub struct PagingParams {
+    /// Page number, from 1.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Items per page, 1 to 100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+    /// Same as `per_page`, as some clients say it.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
 }
 
 /// Largest page of a list.
@@ -146,6 +171,15 @@ impl ListParams {
                 "per_page",
                 "invalid",
                 format!("must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+        // PostgreSQL text cannot hold NUL, so no name contains one; the
+        // database would refuse the search as an error of its own.
+        if self.q.as_deref().is_some_and(|q| q.contains('\0')) {
+            errors.push(FieldError::new(
+                "q",
+                "invalid",
+                "must not contain NUL characters",
             ));
         }
         let mut statuses = Vec::new();

@@ -114,7 +114,9 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         domains::delete,
         domains::verify,
     ),
-    components(schemas(ErrorBody)),
+    // Schemas that only a list (`page_of!`) or a query parameter names are
+    // not collected from it.
+    components(schemas(ErrorBody, deliveries::EventResponse, deliveries::DeliveryStatus)),
     modifiers(&SecuritySchemes, &DistinctOperationIds),
     tags(
         (name = "health", description = "Liveness and readiness, for orchestrators."),

@@ -19,6 +19,8 @@ use crate::startup::AppState;
 /// `{"api_key": {"name", "scope"}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = ApiKeyInput)]
     api_key: Option<ApiKeyInput>,
 }
 
@@ -27,6 +29,7 @@ pub struct ApiKeyEnvelope {
 struct ApiKeyInput {
     name: Option<String>,
     /// `read` (acts as a viewer, the default) or `read_write` (as an admin).
+    #[schema(pattern = "^(read|read_write)$")]
     scope: Option<String>,
 }
 
@@ -82,7 +85,8 @@ fn key_manager(member: &Member) -> Result<heliograph_domain::UserId, ApiError> {
     tag = "api keys",
     operation_id = "create_api_key",
     security(("bearer" = []), ("cookie" = [])),
-    request_body(content = ApiKeyEnvelope, content_type = "application/json"),
+    request_body(content = ApiKeyEnvelope, content_type = "application/json",
+        example = json!({"api_key": {"name": "monitoring", "scope": "read_write"}})),
     responses(
         (status = 201, description = "The key, with its secret.", body = NewApiKeyResponse),
         BadRequest, Unauthorized, Forbidden, ValidationFailed, TooManyRequests,

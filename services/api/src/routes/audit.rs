@@ -18,14 +18,18 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Entries before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Only this user's or key's entries.
+    #[param(format = Uuid)]
     actor_id: Option<String>,
     /// Entries older than the one with this `id`: the next page back.
     before: Option<i64>,
     /// At most this many, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

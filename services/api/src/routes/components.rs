@@ -20,6 +20,8 @@ use crate::startup::AppState;
 /// `{"component": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ComponentEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = ComponentInput)]
     component: Option<ComponentInput>,
 }
 
@@ -29,15 +31,20 @@ struct ComponentInput {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
+    #[schema(value_type = Option<ComponentStatus>)]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = Uuid)]
     group_id: Option<Option<String>>,
     showcase: Option<bool>,
     only_show_if_degraded: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = Date)]
     start_date: Option<Option<String>>,
+    #[schema(value_type = Option<Visibility>)]
     visibility: Option<String>,
     /// Place on the page, from 1 (update only); the other components shift.
+    #[schema(minimum = 1)]
     position: Option<i32>,
 }
 
@@ -154,7 +161,11 @@ pub(crate) fn page_and_component(
     tag = "components",
     operation_id = "list_components",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<ComponentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::ComponentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -336,7 +347,7 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (ComponentEnvelope = "application/json"),
+        (ComponentEnvelope = "application/json", example = json!({"component": {"name": "API", "status": "operational"}})),
         (ComponentEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -26,7 +26,7 @@ use super::subscribers::ids_in;
 use super::{path_id, path_ids};
 use crate::auth::Member;
 use crate::error::ApiError;
-use crate::input::{Input, ListParams, page_headers, paginated};
+use crate::input::{Input, ListParams, PagingParams, page_headers, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
@@ -116,7 +116,7 @@ fn event_response(e: &EventSummary) -> EventResponse {
     tag = "deliveries",
     operation_id = "list_events",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(("page_id" = Uuid, Path, description = "The page's id."), PagingParams),
     responses(
         crate::openapi::EventList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -161,7 +161,20 @@ fn no_search() -> ApiError {
 pub struct ChannelFilter {
     /// Keep only these channels (comma-separated): `email`, `sms`,
     /// `webhook`, `slack`, `teams`.
+    #[param(value_type = Option<Vec<Channel>>, style = Form, explode = false)]
     channel: Option<String>,
+}
+
+/// A delivery's status, as `status` takes it ([`STATUSES`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(dead_code, reason = "documents the values `parse_status` takes")]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+    Dead,
+    Skipped,
 }
 
 /// The store's filter and slice for a log request: `status` from the list
@@ -303,7 +316,9 @@ async fn answer_log(
     tag = "deliveries",
     operation_id = "list_deliveries",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams, ChannelFilter),
+    params(("page_id" = Uuid, Path, description = "The page's id."), PagingParams, ChannelFilter,
+        ("status" = Option<Vec<DeliveryStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),),
     responses(
         (status = 200, description = "The deliveries, with counts and the pagination headers of a list.", body = DeliveryLog),
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -334,7 +349,9 @@ pub async fn list(
     params(
         ("page_id" = Uuid, Path, description = "The page's id."),
         ("id" = Uuid, Path, description = "The event's id."),
-        ListParams, ChannelFilter,
+        PagingParams, ChannelFilter,
+        ("status" = Option<Vec<DeliveryStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
     ),
     responses(
         (status = 200, description = "The event's deliveries, with counts.", body = DeliveryLog),
@@ -367,7 +384,9 @@ pub async fn event_deliveries(
     params(
         ("page_id" = Uuid, Path, description = "The page's id."),
         ("id" = Uuid, Path, description = "The incident's id."),
-        ListParams, ChannelFilter,
+        PagingParams, ChannelFilter,
+        ("status" = Option<Vec<DeliveryStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
     ),
     responses(
         (status = 200, description = "The incident's deliveries, with counts.", body = DeliveryLog),
@@ -402,7 +421,9 @@ pub async fn incident_deliveries(
         ("page_id" = Uuid, Path, description = "The page's id."),
         ("id" = Uuid, Path, description = "The incident's id."),
         ("update_id" = Uuid, Path, description = "The update's id."),
-        ListParams, ChannelFilter,
+        PagingParams, ChannelFilter,
+        ("status" = Option<Vec<DeliveryStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
     ),
     responses(
         (status = 200, description = "The update's deliveries, with counts.", body = DeliveryLog),

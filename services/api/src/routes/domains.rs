@@ -102,6 +102,8 @@ fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
 /// `{"domain": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct DomainEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = DomainInput)]
     domain: Option<DomainInput>,
 }
 
@@ -173,7 +175,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (DomainEnvelope = "application/json"),
+        (DomainEnvelope = "application/json", example = json!({"domain": {"hostname": "status.example.com"}})),
         (DomainEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

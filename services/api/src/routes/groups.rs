@@ -46,6 +46,8 @@ fn group_response(g: &ComponentGroup, members: &[ComponentId]) -> GroupResponse 
 /// `{"component_group": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct GroupEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = GroupInput)]
     component_group: Option<GroupInput>,
 }
 
@@ -56,8 +58,10 @@ struct GroupInput {
     #[serde(default, deserialize_with = "nullable")]
     description: Option<Option<String>>,
     /// Member component ids; on update they replace the current members.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     components: Option<Vec<String>>,
     /// Place among the page's groups, from 1 (update only).
+    #[schema(minimum = 1)]
     position: Option<i32>,
 }
 
@@ -181,7 +185,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (GroupEnvelope = "application/json"),
+        (GroupEnvelope = "application/json", example = json!({"component_group": {"name": "Platform"}})),
         (GroupEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

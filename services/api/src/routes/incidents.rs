@@ -30,6 +30,8 @@ use crate::startup::AppState;
 /// `{"incident": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct IncidentEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = IncidentInput)]
     incident: Option<IncidentInput>,
 }
 
@@ -39,17 +41,23 @@ pub struct IncidentEnvelope {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 struct IncidentInput {
     name: Option<String>,
+    #[schema(value_type = Option<IncidentStatus>)]
     status: Option<String>,
     body: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Impact>)]
     impact_override: Option<Option<String>>,
     /// New status per component id.
+    #[schema(value_type = Option<HashMap<Uuid, ComponentStatus>>)]
     components: Option<HashMap<String, String>>,
     /// Further affected components.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     component_ids: Option<Vec<String>>,
     deliver_notifications: Option<bool>,
     /// Makes it a scheduled maintenance (RFC 3339).
+    #[schema(format = DateTime)]
     scheduled_for: Option<String>,
+    #[schema(format = DateTime)]
     scheduled_until: Option<String>,
     scheduled_remind_prior: Option<bool>,
     scheduled_auto_in_progress: Option<bool>,
@@ -57,6 +65,7 @@ struct IncidentInput {
     /// A past incident entered after the fact, on `backfill_date`.
     backfilled: Option<bool>,
     /// `YYYY-MM-DD`, in the page's time zone.
+    #[schema(format = Date)]
     backfill_date: Option<String>,
     /// Free-form, an object of at most 16 KiB.
     #[schema(value_type = Option<Object>)]
@@ -64,6 +73,7 @@ struct IncidentInput {
     /// On resolving: put the incident's components back to operational.
     restore_components: Option<bool>,
     /// Open the incident from this template (create only).
+    #[schema(format = Uuid)]
     template_id: Option<String>,
 }
 
@@ -401,7 +411,7 @@ fn page_and_incident(path: &(String, String)) -> Result<(PageId, IncidentId), Ap
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (IncidentEnvelope = "application/json"),
+        (IncidentEnvelope = "application/json", example = json!({"incident": {"name": "Elevated error rates", "status": "investigating", "body": "We are looking into it."}})),
         (IncidentEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(
@@ -504,7 +514,11 @@ async fn list_scope(
     tag = "incidents",
     operation_id = "list_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -527,7 +541,11 @@ pub async fn list(
     tag = "incidents",
     operation_id = "list_unresolved_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -558,7 +576,11 @@ pub async fn unresolved(
     tag = "incidents",
     operation_id = "list_upcoming_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -581,7 +603,11 @@ pub async fn upcoming(
     tag = "incidents",
     operation_id = "list_scheduled_incidents",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -612,7 +638,11 @@ pub async fn scheduled(
     tag = "incidents",
     operation_id = "list_active_maintenance",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ListParams),
+    params(
+        ("page_id" = Uuid, Path, description = "The page's id."), ListParams,
+        ("status" = Option<Vec<IncidentStatus>>, Query, style = Form, explode = false,
+            description = "Keep only these statuses (comma-separated)."),
+    ),
     responses(
         crate::openapi::IncidentList,
         Unauthorized, NotFound, ValidationFailed, TooManyRequests,
@@ -812,6 +842,8 @@ pub async fn delete(
 /// `{"incident_update": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct IncidentUpdateEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = IncidentUpdateInput)]
     incident_update: Option<IncidentUpdateInput>,
 }
 
@@ -820,6 +852,7 @@ pub struct IncidentUpdateEnvelope {
 struct IncidentUpdateInput {
     body: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     display_at: Option<String>,
     deliver_notifications: Option<bool>,
 }
@@ -920,6 +953,8 @@ fn postmortem_response(i: &Incident) -> Result<PostmortemResponse, ApiError> {
 /// `{"postmortem": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PostmortemEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = PostmortemInput)]
     postmortem: Option<PostmortemInput>,
 }
 

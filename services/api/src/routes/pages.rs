@@ -78,6 +78,8 @@ pub(crate) fn page_response(state: &AppState, p: &Page) -> PageResponse {
 /// `{"page": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PageEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = PageInput)]
     page: Option<PageInput>,
 }
 
@@ -300,7 +302,7 @@ pub async fn list(
     operation_id = "create_page",
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     request_body(content(
-        (PageEnvelope = "application/json"),
+        (PageEnvelope = "application/json", example = json!({"page": {"name": "Acme Cloud", "subdomain": "acme-cloud"}})),
         (PageEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -84,7 +84,9 @@ pub struct SignupPage {
     path = "/v1/signup",
     tag = "sessions",
     operation_id = "signup",
-    request_body(content = SignupBody, content_type = "application/json"),
+    request_body(content = SignupBody, content_type = "application/json",
+        example = json!({"name": "Acme Cloud", "slug": "acme", "email": "owner@example.com",
+            "password": "correct horse battery staple"})),
     responses(
         (status = 201, description = "Signed up and signed in.", body = SignupAnswer,
             headers(("Set-Cookie" = String, description = "The session and CSRF cookies."))),

@@ -29,6 +29,8 @@ use crate::startup::AppState;
 /// `{"subscriber": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SubscriberEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = SubscriberInput)]
     subscriber: Option<SubscriberInput>,
 }
 
@@ -36,6 +38,7 @@ pub struct SubscriberEnvelope {
 #[derive(Deserialize, utoipa::ToSchema)]
 struct SubscriberInput {
     /// An email address.
+    #[schema(format = Email)]
     email: Option<String>,
     /// A mobile number in international (E.164) form, e.g. `+14155550123`.
     phone_number: Option<String>,
@@ -50,6 +53,7 @@ struct SubscriberInput {
     /// Same as `type`, as Statuspage's answers call it.
     mode: Option<String>,
     /// Component ids to follow; none means all.
+    #[schema(value_type = Option<Vec<Uuid>>)]
     components: Option<Vec<String>>,
     /// `true`: the subscriber is active at once, the team vouching for them.
     /// `false` or absent: a confirmation goes out (a link by email, a code
@@ -296,7 +300,7 @@ fn parse(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (SubscriberEnvelope = "application/json"),
+        (SubscriberEnvelope = "application/json", example = json!({"subscriber": {"email": "ops@example.com", "skip_confirmation_notification": true}})),
         (SubscriberEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(
@@ -375,8 +379,10 @@ fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
 #[into_params(parameter_in = Query)]
 pub struct SubscriberFilter {
     /// `email`, `sms`, `webhook`, `slack` or `teams`; all when absent.
+    #[param(value_type = Option<Channel>)]
     r#type: Option<String>,
     /// `active` (default), `unconfirmed`, `quarantined` or `all`.
+    #[param(pattern = "^(active|unconfirmed|quarantined|all)$")]
     state: Option<String>,
 }
 
@@ -553,6 +559,8 @@ pub async fn delete(
 /// `{"subscriber": {"components": [...]}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SubscriberEditEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = SubscriberEdit)]
     subscriber: Option<SubscriberEdit>,
 }
 
@@ -563,6 +571,7 @@ struct SubscriberEdit {
     /// Component ids to follow, replacing the current choice; empty means
     /// all; absent leaves it as it is. `component_ids` is taken too.
     #[serde(alias = "component_ids")]
+    #[schema(value_type = Option<Vec<Uuid>>)]
     components: Option<Vec<String>>,
 }
 
@@ -730,6 +739,7 @@ pub async fn test(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReactivateBody {
     /// Subscriber ids, at most 1,000.
+    #[schema(value_type = Option<Vec<Uuid>>, max_items = 1000)]
     subscribers: Option<Vec<String>>,
 }
 

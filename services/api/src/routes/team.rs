@@ -77,14 +77,18 @@ fn last_owner() -> ApiError {
 /// `{"invitation": {"email", "role"}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct InvitationEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = InvitationInput)]
     invitation: Option<InvitationInput>,
 }
 
 /// Whom to invite, as what.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct InvitationInput {
+    #[schema(format = Email)]
     email: Option<String>,
     /// `owner`, `admin`, `editor` or `viewer`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
@@ -99,7 +103,8 @@ struct InvitationInput {
     tag = "team",
     operation_id = "create_invitation",
     security(("bearer" = []), ("cookie" = [])),
-    request_body(content = InvitationEnvelope, content_type = "application/json"),
+    request_body(content = InvitationEnvelope, content_type = "application/json",
+        example = json!({"invitation": {"email": "new.member@example.com", "role": "editor"}})),
     responses(
         (status = 201, description = "Invited.", body = InvitationResponse),
         BadRequest, Unauthorized, Forbidden, Conflict, ValidationFailed, TooManyRequests,
@@ -371,6 +376,8 @@ pub async fn members(member: Member, state: web::Data<AppState>) -> Result<HttpR
 /// `{"member": {"role"}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct MemberEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = MemberInput)]
     member: Option<MemberInput>,
 }
 
@@ -378,6 +385,7 @@ pub struct MemberEnvelope {
 #[derive(Deserialize, utoipa::ToSchema)]
 struct MemberInput {
     /// `owner`, `admin`, `editor` or `viewer`.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 

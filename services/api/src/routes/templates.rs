@@ -50,6 +50,8 @@ fn template_response(t: &IncidentTemplate) -> TemplateResponse {
 /// `{"template": {...}}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TemplateEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = TemplateInput)]
     template: Option<TemplateInput>,
 }
 
@@ -59,8 +61,10 @@ struct TemplateInput {
     name: Option<String>,
     title: Option<String>,
     body: Option<String>,
+    #[schema(value_type = Option<IncidentStatus>)]
     update_status: Option<String>,
     should_send_notifications: Option<bool>,
+    #[schema(value_type = Option<Vec<Uuid>>)]
     component_ids: Option<Vec<String>>,
 }
 
@@ -168,7 +172,7 @@ pub async fn list(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id.")),
     request_body(content(
-        (TemplateEnvelope = "application/json"),
+        (TemplateEnvelope = "application/json", example = json!({"template": {"name": "API down", "title": "The API is down", "body": "We are on it."}})),
         (TemplateEnvelope = "application/x-www-form-urlencoded"),
     )),
     responses(

@@ -25,10 +25,29 @@ use crate::startup::AppState;
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeParams {
-    /// Default: 90 days before `end`, or the component's start if later.
+    /// A date (`YYYY-MM-DD`, from its start in the page's time zone) or an
+    /// RFC 3339 time. Default: 90 days before `end`, or the component's
+    /// start if later.
+    #[param(schema_with = date_or_time)]
     start: Option<String>,
-    /// Default: now.
+    /// A date (`YYYY-MM-DD`, to its end in the page's time zone) or an
+    /// RFC 3339 time. Default: now.
+    #[param(schema_with = date_or_time)]
     end: Option<String>,
+}
+
+/// The schema of `start` and `end`: a date or an RFC 3339 time.
+fn date_or_time() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let string = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    AnyOfBuilder::new()
+        .item(string(KnownFormat::Date))
+        .item(string(KnownFormat::DateTime))
+        .into()
 }
 
 /// Statuspage's component uptime object.
@@ -358,6 +377,7 @@ pub async fn group(
 #[into_params(parameter_in = Query)]
 pub struct DaysParams {
     /// How many days back from today (in the page's time zone), 1 to 366; default 90.
+    #[param(minimum = 1, maximum = 366)]
     days: Option<u16>,
 }
 

@@ -151,6 +151,37 @@ async fn another_tenants_page_is_not_found_and_untouched() {
 }
 
 #[tokio::test]
+async fn a_search_for_a_nul_character_is_unprocessable_not_a_server_error() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let page = format!("/v1/pages/{}", t.page_id);
+    let lists = [
+        "components",
+        "component-groups",
+        "incidents",
+        "incidents/unresolved",
+        "subscribers",
+        "incident_templates",
+        "domains",
+    ]
+    .map(|list| format!("{page}/{list}"));
+    for list in lists.iter().map(String::as_str).chain(["/v1/pages"]) {
+        let (status, body) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("{list}?q=a%00b"),
+                Some(&t.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{list}: {body}");
+        assert_eq!(code(&body), "validation_failed", "{list}");
+        assert_eq!(fields(&body), ["q"], "{list}");
+    }
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn an_unknown_component_status_is_unprocessable_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let t = app.signup().await;

@@ -18,6 +18,7 @@ mod domain_claims;
 mod domains;
 mod errors;
 mod frozen;
+mod fuzz;
 mod health;
 mod helpers;
 mod isolation;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -23,6 +23,20 @@ fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
             path.split('/').fold(doc, |node, key| &node[key])
         }),
         None => value,
+    }
+}
+
+/// Every `$ref` in `value`, wherever it is.
+fn references<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                found.push(reference);
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
     }
 }
 
@@ -76,6 +90,17 @@ async fn openapi_document_covers_every_route_with_error_schemas() {
     assert!(
         doc["components"]["schemas"]["ErrorBody"].is_object(),
         "the error schema is a component"
+    );
+    let mut refs = vec![];
+    references(&doc, &mut refs);
+    assert!(refs.len() > 100, "the document is read whole");
+    let unresolved: BTreeSet<&str> = refs
+        .into_iter()
+        .filter(|r| resolve(&doc, &json!({"$ref": r})).is_null())
+        .collect();
+    assert!(
+        unresolved.is_empty(),
+        "unresolvable references: {unresolved:?}"
     );
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
@@ -170,5 +195,45 @@ async fn openapi_swagger_ui_is_served_from_the_binary() {
     let bare = app.get("/v1/docs", None).await;
     assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(bare.headers()[reqwest::header::LOCATION], "/v1/docs/");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn openapi_request_examples_are_accepted_as_they_stand() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    let doc: Value = app
+        .get("/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(example) = op["requestBody"]["content"]["application/json"].get("example")
+            else {
+                continue;
+            };
+            let concrete = path.replace("{page_id}", &owner.page_id);
+            assert!(
+                !concrete.contains('{'),
+                "{method} {path}: an example on a path with ids"
+            );
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = app
+                .call(method.clone(), &concrete, Some(&owner.token), Some(example))
+                .await;
+            assert!(
+                status.is_success(),
+                "{method} {path}: the documented example is refused: {status} {body}"
+            );
+            tried += 1;
+        }
+    }
+    assert!(
+        tried >= 10,
+        "the creating operations carry examples ({tried})"
+    );
     app.finish().await;
 }
