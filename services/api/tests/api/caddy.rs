@@ -225,7 +225,7 @@ async fn caddy_serves_a_verified_custom_domain_over_https_and_nothing_else() {
     // check, proxied (the api's X-Request-Id on each answer). Its
     // certificate comes from the internal CA shortly after Caddy starts.
     let platform = format!("https://{PLATFORM_HOST}:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let healthz = loop {
         match client.get(format!("{platform}/healthz")).send().await {
             Ok(r) => break r,

@@ -31,7 +31,7 @@ async fn ask_verify(app: &TestApp, t: &Tenant, id: &str) -> (StatusCode, Value) 
 /// Waits until the api routes `host` to `page` (it hears of a verification
 /// through the worker's nudge), answering `/internal/tls/ask` 200.
 async fn wait_until_routed(app: &TestApp, host: &str, page: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ask = app
             .get(&format!("/internal/tls/ask?domain={host}"), None)

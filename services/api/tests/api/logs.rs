@@ -18,7 +18,7 @@ async fn captured_request(response: &Response) -> String {
         .to_owned();
     assert!(
         captured_logs()
-            .wait_for(&format!("request_id={id}"), Duration::from_secs(5))
+            .wait_for(&format!("request_id={id}"), Duration::from_secs(30))
             .await,
         "the span of request {id} is captured"
     );
