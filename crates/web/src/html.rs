@@ -7,6 +7,8 @@
 //! show a private component to the public by mistake. Times are shown in the
 //! page's time zone (with its abbreviation) and given to machines in UTC.
 
+pub(crate) mod notice;
+
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;

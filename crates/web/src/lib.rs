@@ -18,6 +18,7 @@ use heliograph_domain::ComponentId;
 use time::Date;
 
 pub use feeds::{atom, rss};
+pub use html::notice::render_notice;
 pub use html::{render_history, render_incident, render_page};
 pub use v2::{
     ComponentsDoc, IncidentList, IncidentsDoc, MaintenanceList, MaintenancesDoc, StatusDoc,

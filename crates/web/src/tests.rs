@@ -169,7 +169,7 @@ fn sample_data() -> PageData {
 }
 
 /// [`sample_data`] as the page's snapshot reads it, its history holding the open incident.
-fn sample() -> PublicPage {
+pub(crate) fn sample() -> PublicPage {
     let mut data = sample_data();
     data.history = data.active_incidents.clone();
     PublicPage {

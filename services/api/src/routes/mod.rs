@@ -9,6 +9,7 @@ pub(crate) mod domains;
 pub(crate) mod groups;
 pub(crate) mod health;
 pub(crate) mod incidents;
+mod notices;
 pub(crate) mod pages;
 mod public;
 mod self_service;

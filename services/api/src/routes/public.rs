@@ -8,6 +8,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_web::Audience;
 
+use super::notices::{Link, Notice, answer};
 use super::self_service;
 use crate::auth;
 use crate::public_pages::{Base, Doc, Lookup, PageKey, Rendered, Snapshot, render};
@@ -276,22 +277,21 @@ async fn unsubscribe(
         .as_deref()
         .and_then(|t| state.links.verify(heliograph_auth::UNSUBSCRIBE_PURPOSE, t))
     else {
-        return small_page(
-            StatusCode::BAD_REQUEST,
-            "Link not valid",
-            "This unsubscribe link is not valid. Use the link from your most recent email.",
-        );
+        let notice = Notice::LinkNotValid {
+            link: Link::Unsubscribe,
+        };
+        return answer(state, route, prefix, StatusCode::BAD_REQUEST, &notice).await;
     };
     if req.method() == Method::GET || req.method() == Method::HEAD {
-        // The token is hex and a dot: safe inside the attribute as it is.
         let token = token.unwrap_or_default();
-        let body = format!(
-            "<p>Stop receiving updates from this status page?</p>\
-             <form method=\"post\" action=\"{prefix}/unsubscribe?token={token}\">\
-             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-             <button type=\"submit\">Unsubscribe</button></form>"
-        );
-        return small_page(StatusCode::OK, "Unsubscribe", &body);
+        return answer(
+            state,
+            route,
+            prefix,
+            StatusCode::OK,
+            &Notice::UnsubscribeAsk { token },
+        )
+        .await;
     }
     if req.method() != Method::POST {
         return HttpResponse::MethodNotAllowed()
@@ -305,14 +305,7 @@ async fn unsubscribe(
         tx.commit().await
     };
     match done.await {
-        Ok(()) => small_page(
-            StatusCode::OK,
-            "Unsubscribed",
-            &format!(
-                "<p>You will no longer receive updates from this status page.</p>\
-                 <p><a href=\"{prefix}/\">Current status</a></p>"
-            ),
-        ),
+        Ok(()) => answer(state, route, prefix, StatusCode::OK, &Notice::Unsubscribed).await,
         Err(e) => {
             tracing::warn!(error = %e, "unsubscribe failed");
             unavailable()
@@ -320,44 +313,7 @@ async fn unsubscribe(
     }
 }
 
-/// A minimal page of our own words: `title` and `body` are HTML as given,
-/// so anything in them that comes from a request or from the tenant must
-/// have gone through [`escape`] (a validated slug or a verified token need
-/// not). Never cached, never framed, sending no `Referer` (its links may
-/// carry a token), posting forms only to the page itself.
-pub(super) fn small_page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .content_type("text/html; charset=utf-8")
-        .body(format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"
-        ))
-}
-
-/// Text made safe inside HTML elements and quoted attributes.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
+/// The answer when the page's data cannot be read now.
 pub(super) fn unavailable() -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((header::RETRY_AFTER, "5"))
@@ -369,6 +325,7 @@ pub(super) fn unavailable() -> HttpResponse {
         ))
 }
 
+/// The answer for a page that does not exist (or a path no page has).
 pub(crate) fn not_found_page() -> HttpResponse {
     HttpResponse::NotFound()
         .insert_header(CacheControl(vec![

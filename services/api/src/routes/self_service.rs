@@ -31,7 +31,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::public::{escape, not_found_page, small_page, unavailable};
+use super::notices::{Choice, Link, Manage, Notice, answer};
+use super::public::{not_found_page, unavailable};
 use super::subscribers::{
     TargetFields, already_subscribed, check_allowed, component_ids, parse_target,
 };
@@ -98,35 +99,38 @@ impl Format {
     }
 
     /// The answer to a failure: the API's JSON error, or a small page.
-    fn failure(self, prefix: &str, err: &ApiError) -> HttpResponse {
+    async fn failure(
+        self,
+        state: &AppState,
+        route: Option<PageKey>,
+        prefix: &str,
+        err: &ApiError,
+    ) -> HttpResponse {
         match self {
             Self::Json => err.error_response(),
-            Self::Form => failure_page(prefix, err),
+            Self::Form => failure_page(state, route, prefix, err).await,
         }
     }
 }
 
 /// A failure as a small page, saying what a person can do about it.
-fn failure_page(prefix: &str, err: &ApiError) -> HttpResponse {
-    let back = format!("<p><a href=\"{prefix}/\">Back to the status page</a></p>");
-    let (title, text) = match err {
-        ApiError::Validation(fields) => {
-            let items: String = fields
+async fn failure_page(
+    state: &AppState,
+    route: Option<PageKey>,
+    prefix: &str,
+    err: &ApiError,
+) -> HttpResponse {
+    let notice = match err {
+        ApiError::Validation(fields) => Notice::CheckForm {
+            problems: fields
                 .iter()
-                .map(|f| format!("<li>{}: {}</li>", field_label(f.field), escape(&f.message)))
-                .collect();
-            ("Check the form", format!("<ul>{items}</ul>"))
-        }
-        ApiError::RateLimited { .. } => (
-            "Too many requests",
-            "<p>Too many requests for now. Try again later.</p>".to_owned(),
-        ),
-        ApiError::Conflict { detail, .. } => ("Already subscribed", format!("<p>{detail}</p>")),
+                .map(|f| (field_label(f.field), f.message.as_str()))
+                .collect(),
+        },
+        ApiError::RateLimited { .. } => Notice::TooManyRequests,
+        ApiError::Conflict { detail, .. } => Notice::AlreadySubscribed { detail },
         ApiError::NotFound => return not_found_page(),
-        ApiError::MalformedBody(_) | ApiError::UnsupportedMediaType => (
-            "Not understood",
-            "<p>The form could not be read. Go back and try again.</p>".to_owned(),
-        ),
+        ApiError::MalformedBody(_) | ApiError::UnsupportedMediaType => Notice::NotUnderstood,
         other => {
             if let ApiError::Internal(e) = other {
                 tracing::error!(error = format!("{e:#}"), "self-service request failed");
@@ -134,7 +138,7 @@ fn failure_page(prefix: &str, err: &ApiError) -> HttpResponse {
             return unavailable();
         }
     };
-    let mut response = small_page(err.status_code(), title, &format!("{text}{back}"));
+    let mut response = answer(state, route, prefix, err.status_code(), &notice).await;
     if let ApiError::RateLimited { retry_after_secs } = err
         && let Ok(value) = header::HeaderValue::from_str(&retry_after_secs.to_string())
     {
@@ -231,8 +235,8 @@ pub(super) async fn subscribe(
         subscribe_as(state, tenant, page, input).await
     };
     match outcome.await {
-        Ok(pending) => pending.answer(format, prefix),
-        Err(e) => format.failure(prefix, &e),
+        Ok(pending) => pending.answer(state, route, format, prefix).await,
+        Err(e) => format.failure(state, route, prefix, &e).await,
     }
 }
 
@@ -362,7 +366,13 @@ fn decoy_id(state: &AppState, s: &Subscriber) -> Uuid {
 }
 
 impl Pending {
-    fn answer(&self, format: Format, prefix: &str) -> HttpResponse {
+    async fn answer(
+        &self,
+        state: &AppState,
+        route: Option<PageKey>,
+        format: Format,
+        prefix: &str,
+    ) -> HttpResponse {
         if format == Format::Json {
             let mut body = serde_json::json!({"status": "confirmation_sent"});
             if self.channel == Channel::Sms {
@@ -375,56 +385,18 @@ impl Pending {
                 .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
                 .json(body);
         }
-        let back = format!("<p><a href=\"{prefix}/\">Back to the status page</a></p>");
-        let (title, text) = match self.channel {
-            Channel::Email => (
-                "Check your inbox",
-                "<p>We sent an email to confirm this subscription. Follow the link in it \
-                 to start receiving updates; until then nothing else is sent.</p>\
-                 <p>Nothing arrived? Look in your spam folder, or subscribe again in a few minutes.</p>"
-                    .to_owned(),
-            ),
-            Channel::Sms => (
-                "Enter your code",
-                format!(
-                    "<p>We sent a text message with a six-digit code. Enter it here to start \
-                     receiving updates.</p>{}",
-                    code_form(prefix, self.subscriber_id, None)
-                ),
-            ),
-            Channel::Webhook => (
-                "Confirm your endpoint",
-                format!(
-                    "<p>We sent a test request to your endpoint. The subscription starts once \
-                     it answers with a 2xx status.</p>{}",
-                    self.webhook_secret.as_deref().map_or_else(String::new, |secret| format!(
-                        "<p>Its signing secret, shown only this once: keep it to check that \
-                         requests come from us (Standard Webhooks).</p><p><code>{}</code></p>",
-                        escape(secret)
-                    ))
-                ),
-            ),
-            Channel::Slack | Channel::Teams => (
-                "Check your channel",
-                "<p>We posted a test message through this webhook. The subscription starts \
-                 once it is accepted.</p>"
-                    .to_owned(),
-            ),
+        let notice = match self.channel {
+            Channel::Email => Notice::CheckInbox,
+            Channel::Sms => Notice::EnterCode {
+                subscriber_id: self.subscriber_id,
+            },
+            Channel::Webhook => Notice::ConfirmEndpoint {
+                webhook_secret: self.webhook_secret.as_deref(),
+            },
+            Channel::Slack | Channel::Teams => Notice::CheckChannel,
         };
-        small_page(StatusCode::OK, title, &format!("{text}{back}"))
+        answer(state, route, prefix, StatusCode::OK, &notice).await
     }
-}
-
-/// The form to enter an SMS code, with a line saying what went wrong.
-fn code_form(prefix: &str, subscriber_id: Uuid, problem: Option<&str>) -> String {
-    let problem = problem.map_or_else(String::new, |p| format!("<p role=\"alert\">{p}</p>"));
-    format!(
-        "{problem}<form method=\"post\" action=\"{prefix}/subscriptions/confirm_sms\">\
-         <input type=\"hidden\" name=\"subscriber_id\" value=\"{subscriber_id}\">\
-         <p><label for=\"code\">Code</label> <input id=\"code\" name=\"code\" inputmode=\"numeric\" \
-         autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required></p>\
-         <p><button type=\"submit\">Confirm</button></p></form>"
-    )
 }
 
 /// The `token` of the query string.
@@ -435,17 +407,32 @@ fn token(req: &HttpRequest) -> Option<String> {
 }
 
 /// The page after a subscription is confirmed, with the way to manage it.
-fn subscribed_page(state: &AppState, prefix: &str, id: SubscriberId) -> HttpResponse {
-    let manage = state.links.sign(UNSUBSCRIBE_PURPOSE, id.as_uuid());
-    small_page(
+async fn subscribed_page(
+    state: &AppState,
+    route: Option<PageKey>,
+    prefix: &str,
+    id: SubscriberId,
+) -> HttpResponse {
+    let token = state.links.sign(UNSUBSCRIBE_PURPOSE, id.as_uuid());
+    answer(
+        state,
+        route,
+        prefix,
         StatusCode::OK,
-        "Subscribed",
-        &format!(
-            "<p>Your subscription is confirmed: you will receive updates from this status page.</p>\
-             <p><a href=\"{prefix}/subscription?token={manage}\">Choose components, or unsubscribe</a></p>\
-             <p><a href=\"{prefix}/\">Current status</a></p>"
-        ),
+        &Notice::Subscribed { token },
     )
+    .await
+}
+
+/// The answer to a link whose token is not valid (here).
+async fn link_not_valid(
+    state: &AppState,
+    route: Option<PageKey>,
+    prefix: &str,
+    link: Link,
+) -> HttpResponse {
+    let notice = Notice::LinkNotValid { link };
+    answer(state, route, prefix, StatusCode::BAD_REQUEST, &notice).await
 }
 
 /// `{page}/subscriptions/confirm?token=…`, the link in the confirmation
@@ -464,23 +451,12 @@ pub(super) async fn confirm(
     if !asks && req.method() != Method::POST {
         return method_not_allowed("GET, HEAD, POST");
     }
-    let invalid = || {
-        small_page(
-            StatusCode::BAD_REQUEST,
-            "Link not valid",
-            &format!(
-                "<p>This confirmation link is not valid. Use the link from the most recent \
-                 confirmation email, or subscribe again.</p>\
-                 <p><a href=\"{prefix}/\">Back to the status page</a></p>"
-            ),
-        )
-    };
     let Some(id) = token(req)
         .as_deref()
         .and_then(|t| state.links.verify(CONFIRM_PURPOSE, t))
         .map(SubscriberId::from)
     else {
-        return invalid();
+        return link_not_valid(state, route, prefix, Link::Confirm).await;
     };
     let done = async {
         let mut tx = state.store.tenant_tx(tenant).await?;
@@ -496,21 +472,20 @@ pub(super) async fn confirm(
         Ok(Some(s))
     };
     match done.await {
-        Ok(None) => invalid(),
+        Ok(None) => link_not_valid(state, route, prefix, Link::Confirm).await,
         Ok(Some(s)) if asks && s.confirmed_at.is_none() => {
             // Our own token for the id, so nothing from the request reaches the page.
             let token = state.links.sign(CONFIRM_PURPOSE, id.as_uuid());
-            small_page(
+            answer(
+                state,
+                route,
+                prefix,
                 StatusCode::OK,
-                "Confirm your subscription",
-                &format!(
-                    "<p>Start receiving updates from this status page?</p>\
-                     <form method=\"post\" action=\"{prefix}/subscriptions/confirm?token={token}\">\
-                     <button type=\"submit\">Confirm subscription</button></form>"
-                ),
+                &Notice::ConfirmAsk { token },
             )
+            .await
         }
-        Ok(Some(_)) => subscribed_page(state, prefix, id),
+        Ok(Some(_)) => subscribed_page(state, route, prefix, id).await,
         Err(e) => {
             tracing::warn!(error = %e, "confirmation failed");
             unavailable()
@@ -573,37 +548,29 @@ pub(super) async fn confirm_sms(
         (Ok(CodeOutcome::Confirmed(_)), Format::Json) => {
             HttpResponse::Ok().json(serde_json::json!({"status": "confirmed"}))
         }
-        (Ok(CodeOutcome::Confirmed(id)), Format::Form) => subscribed_page(state, prefix, id),
+        (Ok(CodeOutcome::Confirmed(id)), Format::Form) => {
+            subscribed_page(state, route, prefix, id).await
+        }
         (Ok(CodeOutcome::Wrong(_)), Format::Json) => ApiError::field(FieldError::new(
             "code",
             "wrong_code",
             "is not the code we sent",
         ))
         .error_response(),
-        (Ok(CodeOutcome::Wrong(id)), Format::Form) => small_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter your code",
-            &code_form(
-                prefix,
-                id,
-                Some("That is not the code we sent. Check the message and try again."),
-            ),
-        ),
+        (Ok(CodeOutcome::Wrong(id)), Format::Form) => {
+            let notice = Notice::WrongCode { subscriber_id: id };
+            answer(state, route, prefix, StatusCode::UNPROCESSABLE_ENTITY, &notice).await
+        }
         (Ok(CodeOutcome::Locked), Format::Json) => HttpResponse::TooManyRequests().json(
             serde_json::json!({"error": {
                 "code": "too_many_attempts",
                 "detail": "Too many wrong codes: this code no longer works. Subscribe again to get a new one.",
             }}),
         ),
-        (Ok(CodeOutcome::Locked), Format::Form) => small_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many wrong codes",
-            &format!(
-                "<p>This code no longer works. Subscribe again to get a new one.</p>\
-                 <p><a href=\"{prefix}/\">Back to the status page</a></p>"
-            ),
-        ),
-        (Err(e), format) => format.failure(prefix, &e),
+        (Ok(CodeOutcome::Locked), Format::Form) => {
+            answer(state, route, prefix, StatusCode::TOO_MANY_REQUESTS, &Notice::Locked).await
+        }
+        (Err(e), format) => format.failure(state, route, prefix, &e).await,
     }
 }
 
@@ -681,27 +648,17 @@ pub(super) async fn manage(
     if !saves && req.method() != Method::GET && req.method() != Method::HEAD {
         return method_not_allowed("GET, HEAD, POST");
     }
-    let invalid = || {
-        small_page(
-            StatusCode::BAD_REQUEST,
-            "Link not valid",
-            &format!(
-                "<p>This link is not valid. Use the link from your most recent email.</p>\
-                 <p><a href=\"{prefix}/\">Back to the status page</a></p>"
-            ),
-        )
-    };
     let Some(id) = token(req)
         .as_deref()
         .and_then(|t| state.links.verify(UNSUBSCRIBE_PURPOSE, t))
         .map(SubscriberId::from)
     else {
-        return invalid();
+        return link_not_valid(state, route, prefix, Link::Manage).await;
     };
     let form: Option<ManageForm> = if saves {
         match Format::Form.parse(body) {
             Ok(form) => Some(form),
-            Err(e) => return Format::Form.failure(prefix, &e),
+            Err(e) => return Format::Form.failure(state, route, prefix, &e).await,
         }
     } else {
         None
@@ -727,31 +684,28 @@ pub(super) async fn manage(
             }
         }
         tx.commit().await?;
-        let public: Vec<(Uuid, String)> = components
+        let public: Vec<(Uuid, String, Option<String>)> = components
             .iter()
             .filter(|c| c.visibility == Visibility::Public)
             .map(|c| {
                 let group = c
                     .group_id
                     .and_then(|g| groups.iter().find(|x| x.id == g))
-                    .map_or_else(String::new, |g| format!(" ({})", g.name));
-                (c.id.as_uuid(), format!("{}{group}", c.name))
+                    .map(|g| g.name.clone());
+                (c.id.as_uuid(), c.name.clone(), group)
             })
             .collect();
         Ok(Some((s, public, notice)))
     };
     match done.await {
-        Ok(None) => invalid(),
+        Ok(None) => link_not_valid(state, route, prefix, Link::Manage).await,
         Ok(Some((s, public, notice))) => {
             let status = match notice {
                 Some(Err(_)) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::OK,
             };
-            small_page(
-                status,
-                "Your subscription",
-                &manage_body(state, prefix, &s, &public, notice),
-            )
+            let page = Notice::Manage(manage_view(state, &s, public, notice));
+            answer(state, route, prefix, status, &page).await
         }
         Err(e) => {
             tracing::warn!(error = %e, "managing a subscription failed");
@@ -795,70 +749,36 @@ fn chosen(
     Ok(choice)
 }
 
-fn manage_body(
+/// What the manage page shows a subscriber.
+fn manage_view<'a>(
     state: &AppState,
-    prefix: &str,
     s: &Subscriber,
-    public: &[(Uuid, String)],
-    notice: Option<Result<&str, &str>>,
-) -> String {
-    // Our own token for the id: nothing from the request reaches the page.
-    let token = state.links.sign(UNSUBSCRIBE_PURPOSE, s.id.as_uuid());
-    let how = match s.channel {
-        Channel::Email => "by email",
-        Channel::Sms => "by text message",
-        Channel::Webhook => "at your webhook",
-        Channel::Slack => "in Slack",
-        Channel::Teams => "in Microsoft Teams",
-    };
-    let notice = match notice {
-        Some(Ok(text)) => format!("<p role=\"status\">{text}</p>"),
-        Some(Err(text)) => format!("<p role=\"alert\">{text}</p>"),
-        None => String::new(),
-    };
+    public: Vec<(Uuid, String, Option<String>)>,
+    notice: Option<Result<&'a str, &'a str>>,
+) -> Manage<'a> {
     let all = s.component_ids.is_empty();
-    let choice = if public.is_empty() {
-        "<p>This page lists no components: you hear of everything it announces.</p>".to_owned()
-    } else {
-        let boxes: String = public
-            .iter()
-            .enumerate()
-            .map(|(i, (id, name))| {
-                let ticked = if !all && s.component_ids.contains(id) {
-                    " checked"
-                } else {
-                    ""
-                };
-                format!(
-                    "<li><input type=\"checkbox\" id=\"c{i}\" name=\"components[]\" value=\"{id}\"{ticked}> \
-                     <label for=\"c{i}\">{}</label></li>",
-                    escape(name)
-                )
+    Manage {
+        how: match s.channel {
+            Channel::Email => "by email",
+            Channel::Sms => "by text message",
+            Channel::Webhook => "at your webhook",
+            Channel::Slack => "in Slack",
+            Channel::Teams => "in Microsoft Teams",
+        },
+        notice,
+        choices: public
+            .into_iter()
+            .map(|(id, name, group)| Choice {
+                ticked: !all && s.component_ids.contains(&id),
+                id,
+                name,
+                group,
             })
-            .collect();
-        let (all_checked, some_checked) = if all {
-            (" checked", "")
-        } else {
-            ("", " checked")
-        };
-        format!(
-            "<form method=\"post\" action=\"{prefix}/subscription?token={token}\">\
-             <fieldset><legend>Which components do you want to hear about?</legend>\
-             <p><input type=\"radio\" id=\"scope-all\" name=\"scope\" value=\"all\"{all_checked}> \
-             <label for=\"scope-all\">All of them, including any added later</label></p>\
-             <p><input type=\"radio\" id=\"scope-some\" name=\"scope\" value=\"some\"{some_checked}> \
-             <label for=\"scope-some\">Only those ticked:</label></p>\
-             <ul>{boxes}</ul></fieldset>\
-             <p><button type=\"submit\">Save</button></p></form>"
-        )
-    };
-    format!(
-        "<p>You receive updates from this status page {how}.</p>{notice}{choice}\
-         <form method=\"post\" action=\"{prefix}/unsubscribe?token={token}\">\
-         <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-         <p><button type=\"submit\">Unsubscribe</button></p></form>\
-         <p><a href=\"{prefix}/\">Current status</a></p>"
-    )
+            .collect(),
+        all,
+        // Our own token for the id: nothing from the request reaches the page.
+        token: state.links.sign(UNSUBSCRIBE_PURPOSE, s.id.as_uuid()),
+    }
 }
 
 #[cfg(test)]
