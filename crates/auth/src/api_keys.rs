@@ -4,6 +4,9 @@
 //! lets people tell their keys apart. The secret carries 190 bits of
 //! randomness, so a fast hash is as safe as a slow one and costs nothing per
 //! request.
+//!
+//! Not here: what a key's scope allows (the api checks it on each request)
+//! and keeping the key rows (`heliograph-store`).
 
 use rand::Rng;
 use rand::distr::Alphanumeric;

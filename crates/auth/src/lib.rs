@@ -11,6 +11,10 @@
 //! sealed with the operator's key ring ([`SecretsKeyring`], `SECRETS_KEY`).
 //!
 //! Depends on `heliograph-domain` only.
+//!
+//! It decides nothing about who may do what (roles and scopes are the
+//! domain's, checked by the api) and stores nothing: session rows, link
+//! tokens and sealed values are kept by `heliograph-store`.
 
 mod api_keys;
 mod links;

@@ -2,8 +2,8 @@
 //!
 //! Jobs are JSON values on Redis queues (apalis-redis 1.0, pinned exactly;
 //! no other crate names apalis). This crate owns what apalis gets wrong or
-//! leaves open, found by reading its Lua scripts (see
-//! `shared/reference/dependencies.md`):
+//! leaves open, found by reading its Lua scripts (the behaviours below are
+//! apalis-redis 1.0's; a new version must be read again before the pin moves):
 //!
 //! - **Retries are ours.** apalis-redis re-runs any failed job on its own
 //!   linear schedule and ignores `max_attempts`. A handler here answers

@@ -1,4 +1,8 @@
 //! Emails about a person's account: verify an address, reset a password.
+//!
+//! Only the words and the rendering: the link's token (signing, single use,
+//! expiry) is `heliograph-auth`'s and the api's, and the worker sends the
+//! message.
 
 use askama::Template;
 

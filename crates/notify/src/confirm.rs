@@ -1,5 +1,8 @@
 //! The double opt-in email: a new email subscriber confirms before anything
 //! else is sent to the address.
+//!
+//! Only the email: whether a subscriber must confirm, and confirming them,
+//! are decided by the domain and the api; the worker sends it.
 
 use askama::Template;
 

@@ -1,5 +1,8 @@
 //! The emails telling a tenant's owners and admins that a custom domain
 //! stopped routing, or that another account verified its hostname first.
+//!
+//! Only the emails: when a domain stops routing or is taken is decided by the
+//! domain's state machine; the worker finds the recipients and sends them.
 
 use askama::Template;
 

@@ -1,4 +1,7 @@
 //! Email: rendering and SMTP delivery.
+//!
+//! Not here: who receives what, and whether a failed send is tried again (the
+//! worker decides that from the [`SendError`] this module answers).
 
 use askama::Template;
 use heliograph_domain::{ComponentStatus, EmailAddress, IncidentStatus};

@@ -75,8 +75,8 @@ impl WebhookClient {
     /// gives each receiver `timeout` ([`Self::DEFAULT_TIMEOUT`] unless there is a
     /// reason) for the whole exchange, and introduces itself as `user_agent`.
     ///
-    /// A rustls crypto provider must be installed first (reqwest panics
-    /// otherwise; see `shared/reference/dependencies.md`).
+    /// A rustls crypto provider must be installed first: reqwest is built
+    /// with `rustls-no-provider`, and panics when it finds none installed.
     pub fn new(
         allow: AllowedTargets,
         timeout: Duration,

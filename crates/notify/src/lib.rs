@@ -16,6 +16,9 @@
 //! allowed addresses.
 //!
 //! Depends on `heliograph-domain` only.
+//!
+//! It does not choose recipients, schedule retries or record deliveries: the
+//! worker does that, with the job queue and the store.
 
 pub mod account;
 pub mod confirm;

@@ -1,4 +1,8 @@
 //! When to try a failed delivery again.
+//!
+//! Only the policy (which answers are worth another try, and how long to
+//! wait); scheduling the next try and counting attempts are the worker's and
+//! the job queue's.
 
 use std::time::Duration;
 
@@ -238,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_are_classified_as_the_issue_says() {
+    fn statuses_are_classified_into_delivered_gone_transient_and_permanent() {
         assert_eq!(classify_status(204), HttpOutcome::Delivered);
         assert_eq!(classify_status(410), HttpOutcome::Gone);
         for transient in [408, 429, 500, 502, 503, 302, 307] {

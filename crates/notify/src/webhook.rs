@@ -7,6 +7,8 @@
 //! the signature is `v1,` + base64(HMAC-SHA256(key, content)), where the key
 //! is the base64 part of the subscriber's `whsec_…` secret. Receivers verify
 //! with any Standard Webhooks library.
+//!
+//! Not here: sending (`http`) and what the body says (`payloads`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

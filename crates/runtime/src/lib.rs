@@ -1,6 +1,9 @@
 //! What both binaries need at start: settings read from the environment
 //! (optionally a file) with one-line errors that name the setting, and
 //! `tracing` set up for text or JSON logs.
+//!
+//! It knows neither binary's settings (each reads its own with these helpers)
+//! and starts nothing else: no server, no pool, no queue.
 
 use std::collections::HashMap;
 use std::fmt::Display;

@@ -4,6 +4,9 @@
 //! nothing, and the server's superuser looks at every tenant's rows for the
 //! test's assertions. The roles come from `deploy/postgres-roles.sql`, the
 //! file operators run, so the tests try that file too.
+//!
+//! It creates and drops the database only: the caller applies the migrations,
+//! and no Heliograph code is called from here.
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};

@@ -1,4 +1,7 @@
 //! A real DNS server of a test's own: dnsmasq on a free loopback port.
+//!
+//! It answers only the records a test gives it; it forwards nothing to other
+//! servers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

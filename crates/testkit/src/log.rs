@@ -1,5 +1,8 @@
 //! What a server has received, shared between the server's tasks (which
 //! append) and the test (which reads and waits).
+//!
+//! It keeps what was received; what each server records, and how it answers,
+//! is that server's.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -1,6 +1,9 @@
 //! `HttpReceiver`: a real HTTP server (actix-web) that takes any request on
 //! any path, records it, and answers as a test scripts it: the far end of a
 //! webhook, or any HTTP endpoint a service calls.
+//!
+//! It checks nothing about what it receives (signatures, bodies): the tests
+//! do, from its records.
 
 use std::collections::VecDeque;
 use std::io;

@@ -1,4 +1,7 @@
 //! Running an actix-web server in the background of a test.
+//!
+//! Only the running and stopping; what the server answers is the caller's
+//! app.
 
 use std::io;
 use std::net::SocketAddr;

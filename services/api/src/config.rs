@@ -1,4 +1,7 @@
 //! The API's settings, read once at start (see README § Configuration).
+//!
+//! Reading and checking values in general is `heliograph-runtime`'s; this
+//! module says which settings the API has and their defaults.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The one error type of the HTTP API: every failure becomes
 //! `{"error": {"code", "detail", "fields"?}}` with a stable `code`, and nothing
 //! internal reaches the client.
+//!
+//! Which error a request gets is its handler's decision; the domain's field
+//! errors are converted here, not defined here.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};

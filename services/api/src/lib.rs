@@ -4,6 +4,8 @@
 //! Handlers are thin: extract → authorize → call the store → render. Rules
 //! live in `heliograph-domain`, queries in `heliograph-store`, public
 //! rendering in `heliograph-web`.
+//!
+//! This crate holds no lifecycle rule and no SQL of its own.
 
 mod auth;
 pub mod config;

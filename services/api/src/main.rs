@@ -1,4 +1,7 @@
 //! `heliograph-api [serve|migrate|seed-demo|secrets reencrypt]`.
+//!
+//! Only the command line: each command's work is in the library (`startup`,
+//! `seed`, `secrets`).
 
 use std::process::ExitCode;
 

@@ -1,5 +1,8 @@
 //! The demo tenant that `deploy/dev up` shows: a page with grouped
 //! components, a resolved past incident, an open one, and a subscriber.
+//!
+//! Demo data only, written through the store as a handler would; nothing but
+//! `seed-demo` calls it.
 
 use std::collections::BTreeMap;
 

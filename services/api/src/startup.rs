@@ -1,4 +1,7 @@
 //! Building and running the HTTP server.
+//!
+//! The routes are `routes`', the settings `config`'s; this module wires them
+//! together with the pools, the queue and the middleware.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

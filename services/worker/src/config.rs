@@ -1,4 +1,7 @@
 //! The worker's settings, read once at start (see README § Configuration).
+//!
+//! Reading and checking values in general is `heliograph-runtime`'s; this
+//! module says which settings the worker has and their defaults.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! `heliograph-worker`: runs until SIGINT/SIGTERM, then finishes the jobs in hand.
+//!
+//! Only the process: settings, signals and logs; the run loop and the job
+//! handlers are in the library.
 
 use std::process::ExitCode;
 

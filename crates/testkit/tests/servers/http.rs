@@ -1,3 +1,8 @@
+//! `HttpReceiver` as reqwest sees it: recording, scripted answers (errors,
+//! `Retry-After`, delays, gone, redirects), waiting for requests, and
+//! releasing its port. The webhook sender's own behaviour is tested in
+//! `heliograph-notify`, not here.
+
 use std::time::Duration;
 
 use heliograph_testkit::{HttpReceiver, Reply, Script};

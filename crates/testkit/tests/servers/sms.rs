@@ -1,3 +1,7 @@
+//! `SmsStandIn` as an HTTP client sees it: a message queued and answered as
+//! Twilio answers, and other credentials chosen. The SMS sender's own
+//! behaviour is tested in `heliograph-notify`, not here.
+
 use std::time::Duration;
 
 use heliograph_testkit::{ReceivedSms, SmsStandIn};

@@ -1,3 +1,8 @@
+//! `SmtpSink` as lettre and a raw socket see it: pooled deliveries,
+//! pipelining, dot-unstuffing, commands out of order, and the failures it
+//! can be switched to. The email sender's own behaviour is tested in
+//! `heliograph-notify`, not here.
+
 use std::time::Duration;
 
 use heliograph_testkit::{SinkOptions, SmtpMode, SmtpSink};

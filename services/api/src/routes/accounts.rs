@@ -1,4 +1,7 @@
 //! Account links: password reset and email verification.
+//!
+//! Signing and checking the links' tokens is `heliograph-auth`'s; the emails
+//! are `heliograph-notify`'s, sent by the worker.
 
 use std::time::Duration;
 

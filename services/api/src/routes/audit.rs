@@ -1,4 +1,7 @@
 //! `GET /v1/audit-log`: who changed what, for admins.
+//!
+//! It only reads the log: each change writes its own entry, in the store, in
+//! the change's transaction.
 
 use actix_web::{HttpResponse, web};
 use heliograph_domain::{FieldError, Role};

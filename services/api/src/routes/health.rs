@@ -1,4 +1,7 @@
 //! Liveness and readiness.
+//!
+//! Also `/metrics`. These probes only report: they change nothing and restart
+//! nothing.
 
 use std::time::Duration;
 

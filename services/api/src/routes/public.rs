@@ -1,6 +1,10 @@
 //! Public pages: by host (`<slug>.<base domain>`) and by path
 //! (`/status/<slug>/…` on the platform host), answered from the page's
 //! in-memory snapshot (see `public_pages`).
+//!
+//! The subscription forms are `self_service`'s and the words of the small
+//! pages `notices`'; the page's documents are rendered by `heliograph-web`
+//! and kept by `public_pages`.
 
 use actix_web::guard::GuardContext;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderValue};

@@ -16,6 +16,13 @@
 //! subscription of the same URL is 409.) Requests are limited per client
 //! address and per target. Form posts (the page's own form) get small HTML
 //! pages; JSON requests get JSON.
+//!
+//! The words of the HTML answers are `notices`' (askama templates); the
+//! team's side of subscribers is `subscribers`'.
+//!
+//! The file passes 700 lines because the four flows share their request
+//! checks, their form-or-JSON answers and their limits, and read best side by
+//! side; its HTML is in `notices`.
 
 use std::collections::HashSet;
 

@@ -1,4 +1,7 @@
 //! Sessions: sign in, refresh, sign out, and who am I.
+//!
+//! Password hashing and token signing are `heliograph-auth`'s; the limits on
+//! guesses are `limits`'.
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};

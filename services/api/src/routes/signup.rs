@@ -1,4 +1,7 @@
 //! `POST /v1/signup`: a new tenant, its owner and its first page.
+//!
+//! Validating the fields is the domain's, writing the rows the store's; the
+//! verification email is sent by the worker.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;

@@ -1,4 +1,4 @@
-//! Abuse controls (issue 13, items 2 and 3): texts that cannot be pumped
+//! Abuse controls: texts that cannot be pumped
 //! (SMS off until a verified team turns it on, the countries a page texts,
 //! a budget of their own for confirmation codes, the platform's velocity
 //! limits, IPv6 limits per /48, an SMS answer that tells nothing), and

@@ -1,4 +1,4 @@
-//! Custom domains cannot be squatted (issue 13, item 5): a hostname is held
+//! Custom domains cannot be squatted: a hostname is held
 //! only once a claim of it is verified, the first verified claim wins and
 //! the others are taken (their owners and admins told), pending claims
 //! expire, a tenant has only so many, and only the verified holder routes.

@@ -1,4 +1,4 @@
-//! Dependencies that hang rather than refuse (issue 13, item 11): PostgreSQL
+//! Dependencies that hang rather than refuse: PostgreSQL
 //! and Redis servers of the test's own, frozen with SIGSTOP (as a partition
 //! or an overloaded server looks) and thawed again. Nothing is refused then;
 //! only our own time budgets notice.

@@ -1,4 +1,4 @@
-//! Faults with real processes (issue 6, item 10): the worker binary killed
+//! Faults with real processes: the worker binary killed
 //! mid fan-out, Redis stopped while incidents are opened, an SMTP server that
 //! refuses for a while, a webhook receiver that fails and then recovers.
 

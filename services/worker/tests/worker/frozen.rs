@@ -1,4 +1,4 @@
-//! Dependencies that hang rather than refuse (issue 13, item 11): the test's
+//! Dependencies that hang rather than refuse: the test's
 //! own Redis or PostgreSQL frozen with SIGSTOP while the worker binary runs,
 //! then thawed. The worker waits, loses nothing, sends nothing twice, and
 //! carries on without a restart; the API answers meanwhile within its budgets.

@@ -1,4 +1,4 @@
-//! Stopping the worker (issue 6, item 9): SIGTERM in the middle of a fan-out
+//! Stopping the worker: SIGTERM in the middle of a fan-out
 //! neither loses nor repeats a delivery, and the records of finished jobs do
 //! not pile up in Redis.
 
