@@ -4,6 +4,8 @@
 //! tails, and the mapped, compatible, translated, NAT64 and 6to4 forms of
 //! IPv4 addresses), and as the address a name resolves to, through a real
 //! DNS server (dnsmasq) the guard's resolver asks.
+//!
+//! What a sender does with a refusal is tested in `webhook_http` and `sms`.
 
 #![allow(
     clippy::unwrap_used,

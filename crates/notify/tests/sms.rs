@@ -2,6 +2,8 @@
 //! Twilio's Messages API (a paid service that cannot run here): a real HTTP
 //! server on loopback that checks credentials, records what it was sent and
 //! answers as Twilio does, including its error codes.
+//!
+//! The SSRF guard's address rules are `guard`'s.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,8 +1,8 @@
-//! Abuse controls: texts that cannot be pumped
-//! (SMS off until a verified team turns it on, the countries a page texts,
-//! a budget of their own for confirmation codes, the platform's velocity
-//! limits, IPv6 limits per /48, an SMS answer that tells nothing), and
-//! unverified accounts that are not a relay.
+//! Abuse controls: texts that cannot be pumped (SMS off until a verified team
+//! turns it on, the countries a page texts, a budget of their own for
+//! confirmation codes, the platform's velocity limits, IPv6 limits per /48,
+//! an SMS answer that tells nothing), and unverified accounts that are not a
+//! relay.
 
 use heliograph_testkit::SmsStandIn;
 use heliograph_worker::SmsVelocity;

@@ -1,5 +1,7 @@
 //! Account links by email, through the worker and the real SMTP server:
 //! verification at signup and password reset, single use, expiring.
+//!
+//! Signing in is in `sessions`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

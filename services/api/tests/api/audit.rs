@@ -1,4 +1,6 @@
 //! The audit log: who, what, which object, when, from where; for admins only.
+//!
+//! Which roles may read it is also walked in `permissions`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

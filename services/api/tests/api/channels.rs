@@ -2,6 +2,8 @@
 //! and Teams to real HTTP receivers on loopback, SMS to the stand-in of
 //! Twilio's API, with retries, 410s, the SSRF guard, quarantine, the SMS
 //! rules and budget, and confirmations.
+//!
+//! The email path is `notifications`'.
 
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! Statuspage's API conventions: form bodies, `.json` paths, pagination
 //! and filters; and the uptime endpoints built on the status history.
+//!
+//! Each resource's own rules are tested with it (`status_model`,
+//! `lifecycle`).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -1,8 +1,8 @@
-//! Custom domains cannot be squatted: a hostname is held
-//! only once a claim of it is verified, the first verified claim wins and
-//! the others are taken (their owners and admins told), pending claims
-//! expire, a tenant has only so many, and only the verified holder routes.
-//! Checked against a real DNS server (dnsmasq on loopback).
+//! Custom domains cannot be squatted: a hostname is held only once a claim of
+//! it is verified, the first verified claim wins and the others are taken
+//! (their owners and admins told), pending claims expire, a tenant has only
+//! so many, and only the verified holder routes. Checked against a real DNS
+//! server (dnsmasq on loopback).
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! worker against a real DNS server (dnsmasq on loopback) on request and by
 //! its clock; stopped after failing through the grace period, with the
 //! tenant's owners and admins told.
+//!
+//! Who may hold a hostname is `domain_claims`'; serving it over HTTPS is
+//! `caddy`'s.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

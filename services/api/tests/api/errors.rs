@@ -1,4 +1,6 @@
 //! Bad input answers a JSON error with a stable code and changes nothing.
+//!
+//! What every endpoint shares; each endpoint's own rules are tested with it.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
-//! Dependencies that hang rather than refuse: PostgreSQL
-//! and Redis servers of the test's own, frozen with SIGSTOP (as a partition
-//! or an overloaded server looks) and thawed again. Nothing is refused then;
-//! only our own time budgets notice.
+//! Dependencies that hang rather than refuse: PostgreSQL and Redis servers of
+//! the test's own, frozen with SIGSTOP (as a partition or an overloaded
+//! server looks) and thawed again. Nothing is refused then; only our own time
+//! budgets notice.
 //!
 //! Bounds here are conditions with a generous timeout, not benchmarks: each
 //! is several times what the answer takes on a loaded machine, and a fraction

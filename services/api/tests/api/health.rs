@@ -1,4 +1,7 @@
 //! Liveness and readiness.
+//!
+//! Only the probes: how the API behaves when a dependency stops or hangs is
+//! tested in `page_cache` and `frozen`.
 
 use std::time::{Duration, Instant};
 

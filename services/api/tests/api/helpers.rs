@@ -2,6 +2,8 @@
 //! API on a random port and the real worker, all on loopback; plus the shared
 //! mail catcher (maildev), read through its HTTP API and filtered by the
 //! test's own unique addresses.
+//!
+//! No test's assertions live here.
 
 use std::net::SocketAddr;
 use std::sync::Once;

@@ -1,5 +1,8 @@
 //! Tenant isolation enforced by PostgreSQL itself (row-level security), under
 //! the application's own database role.
+//!
+//! The catalog's side (policies on every table, the roles) is
+//! `database_roles`'.
 
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;

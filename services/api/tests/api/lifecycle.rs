@@ -1,5 +1,7 @@
 //! Incidents and maintenances through their lifecycles, as the management
 //! API and the worker's clock drive them.
+//!
+//! The notifications they send are in `notifications` and `channels`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

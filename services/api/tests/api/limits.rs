@@ -1,5 +1,8 @@
 //! Rate limits: 429 with Retry-After, per address and per account or key,
 //! without locking a victim out.
+//!
+//! The limits on self-service subscriptions are in `subscriptions`, those on
+//! texts in `abuse`.
 
 use reqwest::StatusCode;
 use serde_json::json;

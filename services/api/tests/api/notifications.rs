@@ -1,4 +1,6 @@
 //! The thin path end to end: incident → outbox → relay → fan-out → SMTP.
+//!
+//! Channels other than email, and their retries, are in `channels`.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,6 +1,8 @@
 //! The OpenAPI document: served, covering every route of the route tables
 //! (and nothing else), with the error schema on every API operation; and
 //! Swagger UI, served from the binary.
+//!
+//! Requests generated from it are `fuzz`'s.
 
 use std::collections::BTreeSet;
 

@@ -1,4 +1,7 @@
 //! Public pages: by host and by path, in Statuspage's JSON shape.
+//!
+//! The subscription forms on a page are tested in `subscriptions`, the pages'
+//! cache and memory in `page_cache` and `page_memory`.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

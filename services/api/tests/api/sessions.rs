@@ -1,4 +1,6 @@
 //! Sign-in, server-side sessions, and choosing the tenant a session acts for.
+//!
+//! The limits on sign-in guesses are in `limits`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

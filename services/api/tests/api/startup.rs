@@ -1,4 +1,6 @@
 //! The binary refuses to start on bad configuration, with one line naming the setting.
+//!
+//! Only refusals at start; what a started API does is every other module's.
 
 use std::net::TcpListener;
 use std::process::Command;

@@ -1,4 +1,6 @@
 //! Pages, components and component groups through the management API.
+//!
+//! Incidents are in `lifecycle`, the public documents in `public`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

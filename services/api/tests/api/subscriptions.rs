@@ -2,6 +2,8 @@
 //! ping, reactivate), the delivery log and its redrive, and self-service
 //! subscription on the public page (double opt-in by link or code, limits,
 //! the manage page).
+//!
+//! What each channel then delivers is in `channels` and `notifications`.
 
 use heliograph_auth::{LinkSigner, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_testkit::HttpReceiver;

@@ -1,4 +1,6 @@
 //! The team: invitations by email, roles, removal, and the last owner.
+//!
+//! What each role may then do is walked in `permissions`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

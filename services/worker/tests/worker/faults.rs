@@ -1,6 +1,8 @@
-//! Faults with real processes: the worker binary killed
-//! mid fan-out, Redis stopped while incidents are opened, an SMTP server that
-//! refuses for a while, a webhook receiver that fails and then recovers.
+//! Faults with real processes: the worker binary killed mid fan-out, Redis
+//! stopped while incidents are opened, an SMTP server that refuses for a
+//! while, a webhook receiver that fails and then recovers.
+//!
+//! A hanging server is `frozen`'s, a clean stop `shutdown`'s.
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,7 +1,9 @@
-//! Dependencies that hang rather than refuse: the test's
-//! own Redis or PostgreSQL frozen with SIGSTOP while the worker binary runs,
-//! then thawed. The worker waits, loses nothing, sends nothing twice, and
-//! carries on without a restart; the API answers meanwhile within its budgets.
+//! Dependencies that hang rather than refuse: the test's own Redis or
+//! PostgreSQL frozen with SIGSTOP while the worker binary runs, then thawed.
+//! The worker waits, loses nothing, sends nothing twice, and carries on
+//! without a restart; the API answers meanwhile within its budgets.
+//!
+//! Refusals and crashes are `faults`'.
 
 use std::collections::HashSet;
 use std::future::Future;

@@ -1,6 +1,8 @@
-//! Stopping the worker: SIGTERM in the middle of a fan-out
-//! neither loses nor repeats a delivery, and the records of finished jobs do
-//! not pile up in Redis.
+//! Stopping the worker: SIGTERM in the middle of a fan-out neither loses nor
+//! repeats a delivery, and the records of finished jobs do not pile up in
+//! Redis.
+//!
+//! Crashes are `faults`'.
 
 use std::time::Duration;
 

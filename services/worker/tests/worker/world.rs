@@ -2,6 +2,8 @@
 //! own (so the test may stop it), the API in this process, an SMTP sink, and
 //! the worker as a real process of the binary under test, which the test may
 //! kill with SIGKILL or stop with SIGTERM.
+//!
+//! No test's assertions live here.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead as _, BufReader};
