@@ -16,8 +16,8 @@ use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
 use heliograph_testkit::TestPostgres;
 use heliograph_worker::{
-    AccountEmail, BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks,
-    EventCache, FanOut, Inner, InvitationEmail, SmsConfig, SmsVelocity, VerifyDomain,
+    ChannelConfig, Channels, Context, DnsChecker, DomainChecks, EventCache, Inner, SmsConfig,
+    SmsVelocity,
 };
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -359,7 +359,9 @@ impl TestApp {
             ctx.clone(),
             4,
             Duration::from_millis(200),
-            Duration::from_secs(60),
+            // The janitor purges dead jobs, which the drain reads: in a test
+            // it runs once, at start, so that no death goes unseen.
+            Duration::from_secs(24 * 3600),
             shutdown.clone(),
         ));
         Self {
@@ -586,60 +588,88 @@ impl TestApp {
     }
 
     /// Waits until the outbox (and every row that is its own outbox, such as
-    /// a domain with a check asked for) is relayed and the queues are empty
-    /// (twice in a row, so a job that enqueues another is seen through).
+    /// a domain with a check asked for) is relayed and every queue the
+    /// worker runs (`heliograph_worker::JOBS`) is empty, twice in a row so
+    /// that a job that enqueues another is seen through. Fails the test,
+    /// naming the queue and the job, if a job died or is still there after
+    /// 120 s: background work a test starts must finish, and finish well. A
+    /// test that makes a job die on purpose says so with
+    /// [`TestApp::drain_expecting_dead`].
     pub async fn drain(&self) {
+        self.settle().await;
+        self.assert_dead(None).await;
+    }
+
+    /// [`TestApp::drain`], for a test that makes jobs die on purpose: exactly
+    /// `n` jobs died on `queue` (and none elsewhere). They are then
+    /// forgotten, so that a later drain fails only on new deaths.
+    pub async fn drain_expecting_dead(&self, queue: &str, n: usize) {
+        assert!(
+            heliograph_worker::JOBS.queues().any(|q| q == queue),
+            "no job kind runs on a queue named {queue:?}"
+        );
+        self.settle().await;
+        self.assert_dead(Some((queue, n))).await;
+        self.queues
+            .forget_dead(queue)
+            .await
+            .expect("the dead jobs are forgotten");
+    }
+
+    /// Waits until the outbox and the queues are empty (see [`TestApp::drain`]).
+    async fn settle(&self) {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut quiet = 0;
         while quiet < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "background work did not finish within 120 s"
-            );
+            if Instant::now() >= deadline {
+                let left = heliograph_worker::JOBS
+                    .unfinished_jobs(&self.queues)
+                    .await
+                    .expect("the queues can be read");
+                let unrelayed = self.store.unrelayed_events().await.expect("outbox count");
+                panic!(
+                    "background work did not finish within 120 s: {unrelayed} outbox events unrelayed; jobs left:\n{}",
+                    lines(&left)
+                );
+            }
             let idle = self.store.unrelayed_events().await.expect("outbox count") == 0
-                && self
-                    .queues
-                    .depth::<FanOut>()
-                    .await
-                    .expect("fanout depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<Deliver>()
-                    .await
-                    .expect("deliver depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<BulkDeliver>()
-                    .await
-                    .expect("deliver-bulk depth")
-                    .is_drained()
                 && self
                     .count("select count(*) from domains where check_requested_at is not null")
                     .await
                     == 0
-                && self
-                    .queues
-                    .depth::<VerifyDomain>()
+                && heliograph_worker::JOBS
+                    .drained(&self.queues)
                     .await
-                    .expect("verify-domain depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<AccountEmail>()
-                    .await
-                    .expect("account-email depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<InvitationEmail>()
-                    .await
-                    .expect("invitation-email depth")
-                    .is_drained();
+                    .expect("the queues can be read");
             quiet = if idle { quiet + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
+    }
+
+    /// Fails the test if a job died, other than the `expected` number on one queue.
+    async fn assert_dead(&self, expected: Option<(&str, usize)>) {
+        let dead = heliograph_worker::JOBS
+            .dead_jobs(&self.queues)
+            .await
+            .expect("the queues can be read");
+        let (expected_queue, expected_n) = expected.unwrap_or(("", 0));
+        let on_expected = dead.iter().filter(|j| j.queue == expected_queue).count();
+        let elsewhere: Vec<_> = dead
+            .iter()
+            .filter(|j| j.queue != expected_queue)
+            .cloned()
+            .collect();
+        assert!(
+            elsewhere.is_empty(),
+            "a background job died (a test that means it to says so with `drain_expecting_dead`):\n{}",
+            lines(&elsewhere)
+        );
+        assert_eq!(
+            on_expected,
+            expected_n,
+            "jobs that died on queue `{expected_queue}`:\n{}",
+            lines(&dead)
+        );
     }
 
     /// Stops the worker (asserting nothing was left behind) and drops the test's database and keys.
@@ -667,6 +697,14 @@ impl TestApp {
         self.admin.close().await;
         self.db.drop_now().await;
     }
+}
+
+/// One job a line, for a failure message.
+fn lines(jobs: &[heliograph_jobs::HeldJob]) -> String {
+    jobs.iter()
+        .map(|job| format!("  {job}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Emails maildev holds for `to`, waiting up to 60 s for at least `n` (a
