@@ -58,12 +58,20 @@ impl Queues {
         })
     }
 
+    /// The names of the workers registered on the queue named `queue`.
+    pub async fn registered_workers(&self, queue: &str) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .zrange(self.config_of(queue).workers_set(), 0, -1)
+            .await?)
+    }
+
     /// The in-flight sets of the workers registered on `queue`.
     async fn inflight_sets(&self, queue: &str) -> Result<Vec<String>, QueueError> {
         let cfg = self.config_of(queue);
-        let mut conn = self.conn.clone();
-        let workers: Vec<String> = conn.zrange(cfg.workers_set(), 0, -1).await?;
-        Ok(workers
+        Ok(self
+            .registered_workers(queue)
+            .await?
             .into_iter()
             .map(|worker| format!("{}:{worker}", cfg.inflight_jobs_set()))
             .collect())

@@ -171,3 +171,132 @@ const fn same(a: &str, b: &str) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::JobError;
+
+    /// Always succeeds.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Succeeds {
+        marker: u32,
+    }
+
+    impl Job for Succeeds {
+        const QUEUE: &'static str = "succeeds";
+        type Context = ();
+        type Error = JobError;
+        async fn run(self, (): ()) -> Result<(), JobError> {
+            Ok(())
+        }
+    }
+
+    /// Always fails for good.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Dies {
+        marker: u32,
+    }
+
+    impl Job for Dies {
+        const QUEUE: &'static str = "dies";
+        type Context = ();
+        type Error = JobError;
+        async fn run(self, (): ()) -> Result<(), JobError> {
+            Err(JobError::Permanent(anyhow::anyhow!("never works")))
+        }
+    }
+
+    static KINDS: Registry<()> = Registry::new(&[JobKind::of::<Succeeds>(), JobKind::of::<Dies>()]);
+
+    #[test]
+    #[should_panic(expected = "two job kinds share a queue")]
+    fn two_kinds_on_one_queue_are_refused() {
+        static TWICE: [JobKind<()>; 2] = [JobKind::of::<Dies>(), JobKind::of::<Dies>()];
+        let _registry = Registry::new(&TWICE);
+    }
+
+    /// Every kind of the list is run, waited for, counted and purged, and a
+    /// job that died is named with its queue: what the worker's run loop,
+    /// its janitor, `/metrics` and the tests' drain rely on.
+    #[tokio::test]
+    async fn every_kind_of_a_registry_is_run_drained_counted_and_purged() {
+        let url = std::env::var("REDIS_URL").expect("REDIS_URL is set");
+        let conn = crate::connect(&url, Duration::from_secs(5))
+            .await
+            .expect("Redis answers");
+        let queues = Queues::new(
+            conn,
+            format!("test-registry-{}", uuid::Uuid::now_v7().simple()),
+        );
+        assert_eq!(KINDS.queues().collect::<Vec<_>>(), ["succeeds", "dies"]);
+        queues.push(Succeeds { marker: 41 }).await.expect("a push");
+        queues.push(Dies { marker: 42 }).await.expect("a push");
+        assert!(!KINDS.drained(&queues).await.expect("the depths"));
+        assert_eq!(
+            KINDS
+                .unfinished_jobs(&queues)
+                .await
+                .expect("the jobs")
+                .len(),
+            2,
+            "both jobs wait"
+        );
+
+        let shutdown = CancellationToken::new();
+        let workers = KINDS.spawn(&queues, 2, &(), &shutdown);
+        assert_eq!(workers.len(), 2, "one worker per kind");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !KINDS.drained(&queues).await.expect("the depths") {
+            assert!(Instant::now() < deadline, "the queues drain");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let dead = KINDS.dead_jobs(&queues).await.expect("the dead jobs");
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].queue, "dies");
+        let shown = dead[0].to_string();
+        assert!(
+            shown.contains("queue `dies`") && shown.contains("\"marker\":42"),
+            "{shown}"
+        );
+        let depths: Vec<_> = KINDS
+            .depths(&queues)
+            .await
+            .into_iter()
+            .map(|(queue, d)| (queue, d.expect("a depth")))
+            .collect();
+        assert_eq!(depths[0].0, "succeeds");
+        assert_eq!((depths[0].1.done, depths[0].1.dead), (1, 0));
+        assert_eq!(depths[1].0, "dies");
+        assert_eq!((depths[1].1.done, depths[1].1.dead), (0, 1));
+
+        let purged: Vec<_> = KINDS
+            .purge_finished(&queues)
+            .await
+            .into_iter()
+            .map(|(queue, n)| (queue, n.expect("a purge")))
+            .collect();
+        assert_eq!(purged, [("succeeds", 1), ("dies", 1)]);
+        assert!(
+            KINDS
+                .dead_jobs(&queues)
+                .await
+                .expect("the dead jobs")
+                .is_empty()
+        );
+
+        shutdown.cancel();
+        for (_, worker) in workers {
+            worker.await.expect("the worker stops");
+        }
+        queues
+            .delete_all()
+            .await
+            .expect("the test's keys are deleted");
+    }
+}

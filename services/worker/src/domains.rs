@@ -229,6 +229,7 @@ pub async fn handle(job: VerifyDomain, ctx: Context) -> Result<(), Error> {
 /// if this domain stopped or was taken and its tenant was not told yet,
 /// tells them. A claim that is over (taken, expired) is not checked. A
 /// domain deleted meanwhile is no work. Idempotent, as [`handle`] says.
+#[tracing::instrument(name = "domain check", skip_all, fields(tenant.id = %tenant, domain.id = %id))]
 pub async fn check_domain(
     ctx: &Context,
     tenant: TenantId,

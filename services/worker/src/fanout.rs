@@ -69,6 +69,7 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
     } else {
         let components: Vec<Uuid> = if kind.is_incident_event() {
             let p: IncidentEventPayload = serde_json::from_value(payload)?;
+            tracing::Span::current().record("incident.id", tracing::field::display(p.incident_id));
             if !p.deliver_notifications {
                 tx.mark_fanned_out(event.id).await?;
                 return Ok(tx.commit().await?);

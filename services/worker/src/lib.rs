@@ -32,6 +32,7 @@ use heliograph_store::{Store, StoreError};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 pub use config::{ChannelConfig, SmsConfig, SmsVelocity, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
@@ -68,7 +69,14 @@ impl Job for FanOut {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        fanout::handle(self, ctx)
+        // `incident.id` is recorded once the event is read.
+        let span = tracing::info_span!(
+            "fanout",
+            tenant.id = %self.tenant_id,
+            event.id = %self.event_id,
+            incident.id = tracing::field::Empty,
+        );
+        fanout::handle(self, ctx).instrument(span)
     }
 }
 
@@ -86,7 +94,8 @@ impl Job for Deliver {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        deliver::handle(self, ctx)
+        let span = tracing::info_span!("deliver", tenant.id = %self.tenant_id, delivery.id = %self.delivery_id);
+        deliver::handle(self, ctx).instrument(span)
     }
 }
 
@@ -106,7 +115,8 @@ impl Job for BulkDeliver {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        deliver::handle(self.into(), ctx)
+        let span = tracing::info_span!("deliver", tenant.id = %self.tenant_id, delivery.id = %self.delivery_id);
+        deliver::handle(self.into(), ctx).instrument(span)
     }
 }
 
@@ -131,7 +141,8 @@ impl Job for AccountEmail {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        account::handle(self, ctx)
+        let span = tracing::info_span!("account email", link.id = %self.link_id);
+        account::handle(self, ctx).instrument(span)
     }
 }
 
@@ -149,7 +160,8 @@ impl Job for InvitationEmail {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        account::handle_invitation(self, ctx)
+        let span = tracing::info_span!("invitation email", tenant.id = %self.tenant_id, invitation.id = %self.invitation_id);
+        account::handle_invitation(self, ctx).instrument(span)
     }
 }
 
@@ -167,6 +179,7 @@ impl Job for VerifyDomain {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        // `check_domain` opens the span (the domain clock calls it too).
         domains::handle(self, ctx)
     }
 }
@@ -477,6 +490,7 @@ pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyho
         .await
         .context("Failed to list due maintenances")?;
     for (tenant, id) in due {
+        let span = tracing::info_span!("maintenance step", tenant.id = %tenant, incident.id = %id);
         let result = async {
             let mut tx = ctx.store.tenant_tx(tenant).await?;
             let done = tx
@@ -485,6 +499,7 @@ pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyho
             tx.commit().await?;
             Ok::<_, StoreError>(done)
         }
+        .instrument(span.clone())
         .await;
         match result {
             Ok(done) => {

@@ -596,8 +596,9 @@ impl TestApp {
     /// test that makes a job die on purpose says so with
     /// [`TestApp::drain_expecting_dead`].
     pub async fn drain(&self) {
-        self.settle().await;
-        self.assert_dead(None).await;
+        if let Err(problem) = self.try_drain(DRAIN_WITHIN, None).await {
+            panic!("{problem}");
+        }
     }
 
     /// [`TestApp::drain`], for a test that makes jobs die on purpose: exactly
@@ -608,17 +609,30 @@ impl TestApp {
             heliograph_worker::JOBS.queues().any(|q| q == queue),
             "no job kind runs on a queue named {queue:?}"
         );
-        self.settle().await;
-        self.assert_dead(Some((queue, n))).await;
+        if let Err(problem) = self.try_drain(DRAIN_WITHIN, Some((queue, n))).await {
+            panic!("{problem}");
+        }
         self.queues
             .forget_dead(queue)
             .await
             .expect("the dead jobs are forgotten");
     }
 
+    /// What [`TestApp::drain`] checks, waiting at most `within`: what went
+    /// wrong, if anything (a job left behind or dead, other than the
+    /// `expected_dead` number on one queue).
+    pub async fn try_drain(
+        &self,
+        within: Duration,
+        expected_dead: Option<(&str, usize)>,
+    ) -> Result<(), String> {
+        self.settle(within).await?;
+        self.check_dead(expected_dead).await
+    }
+
     /// Waits until the outbox and the queues are empty (see [`TestApp::drain`]).
-    async fn settle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+    async fn settle(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
         let mut quiet = 0;
         while quiet < 2 {
             if Instant::now() >= deadline {
@@ -627,10 +641,10 @@ impl TestApp {
                     .await
                     .expect("the queues can be read");
                 let unrelayed = self.store.unrelayed_events().await.expect("outbox count");
-                panic!(
-                    "background work did not finish within 120 s: {unrelayed} outbox events unrelayed; jobs left:\n{}",
+                return Err(format!(
+                    "background work did not finish within {within:?}: {unrelayed} outbox events unrelayed; jobs left:\n{}",
                     lines(&left)
-                );
+                ));
             }
             let idle = self.store.unrelayed_events().await.expect("outbox count") == 0
                 && self
@@ -644,10 +658,11 @@ impl TestApp {
             quiet = if idle { quiet + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
+        Ok(())
     }
 
-    /// Fails the test if a job died, other than the `expected` number on one queue.
-    async fn assert_dead(&self, expected: Option<(&str, usize)>) {
+    /// Whether the jobs that died are exactly the `expected` number on one queue.
+    async fn check_dead(&self, expected: Option<(&str, usize)>) -> Result<(), String> {
         let dead = heliograph_worker::JOBS
             .dead_jobs(&self.queues)
             .await
@@ -659,17 +674,19 @@ impl TestApp {
             .filter(|j| j.queue != expected_queue)
             .cloned()
             .collect();
-        assert!(
-            elsewhere.is_empty(),
-            "a background job died (a test that means it to says so with `drain_expecting_dead`):\n{}",
-            lines(&elsewhere)
-        );
-        assert_eq!(
-            on_expected,
-            expected_n,
-            "jobs that died on queue `{expected_queue}`:\n{}",
-            lines(&dead)
-        );
+        if !elsewhere.is_empty() {
+            return Err(format!(
+                "a background job died (a test that means it to says so with `drain_expecting_dead`):\n{}",
+                lines(&elsewhere)
+            ));
+        }
+        if on_expected != expected_n {
+            return Err(format!(
+                "{on_expected} jobs died on queue `{expected_queue}`, not {expected_n}:\n{}",
+                lines(&dead)
+            ));
+        }
+        Ok(())
     }
 
     /// Stops the worker (asserting nothing was left behind) and drops the test's database and keys.
@@ -698,6 +715,10 @@ impl TestApp {
         self.db.drop_now().await;
     }
 }
+
+/// How long a drain waits for background work (a bound for a loaded
+/// machine; it returns as soon as the work is done).
+const DRAIN_WITHIN: Duration = Duration::from_secs(120);
 
 /// One job a line, for a failure message.
 fn lines(jobs: &[heliograph_jobs::HeldJob]) -> String {
