@@ -9,6 +9,13 @@
 //! Every step is idempotent: an event relayed twice creates no second
 //! delivery (one per event × subscriber × channel), and a delivery marked
 //! sent is never claimed again. Run as many workers as needed.
+//!
+//! This module declares the jobs: each job type's `impl Job` names its
+//! queue and its handler, and [`JOBS`] lists them once for the run loop,
+//! the janitor, `/metrics` and the tests' drain. Whether a job's failure is
+//! retried is decided in one place, `From<Error> for JobError` (`error`).
+//! What each job does lives in its module (`fanout`, `deliver`, `account`,
+//! `domains`); the rules it applies live in the domain crate.
 
 mod account;
 pub mod config;
