@@ -27,6 +27,16 @@
 //!
 //! Jobs are delivered at least once (a crashed worker's jobs are re-queued
 //! after its heartbeats stop), so every handler must be idempotent.
+//!
+//! Each kind of job is declared once ([`Job`]: its queue and its handler),
+//! and a worker's kinds are listed once ([`Registry`]). This crate knows
+//! nothing of the jobs themselves, nor of what their handlers touch.
+
+mod inspect;
+mod registry;
+
+pub use inspect::HeldJob;
+pub use registry::{JobKind, Registry};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,10 +57,21 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// A kind of job: a serialisable value with a queue of its own.
+/// A kind of job, declared once: a serialisable value, the queue it goes
+/// to and the handler that runs it. A [`Registry`] lists the kinds a worker
+/// runs; everything that goes over every queue (the run loop, the purge of
+/// finished records, `/metrics`, a test's drain) reads that list.
 pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     /// The queue's name, unique among job kinds.
     const QUEUE: &'static str;
+    /// What the handler is given besides the job: the worker's shared state.
+    type Context: Clone + Send + Sync + 'static;
+    /// How the handler fails; its conversion into [`JobError`] decides
+    /// whether the job is retried.
+    type Error: Into<JobError>;
+    /// Runs the job once. Jobs are delivered at least once, so this must be
+    /// idempotent: running it twice does no more than running it once.
+    fn run(self, ctx: Self::Context) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// How a job failed.
@@ -286,8 +307,13 @@ impl Queues {
     }
 
     fn config<J: Job>(&self) -> Config {
+        self.config_of(J::QUEUE)
+    }
+
+    /// The settings of the queue named `queue` (the keys depend on the name only).
+    fn config_of(&self, queue: &str) -> Config {
         Config::default()
-            .queue(format!("{}:{}", self.namespace, J::QUEUE))
+            .queue(format!("{}:{queue}", self.namespace))
             .batch_size(4)
             .heartbeat_interval(HEARTBEAT)
             .missed_heartbeats(3)
@@ -354,51 +380,7 @@ impl Queues {
 
     /// The counts of `J`'s queue.
     pub async fn depth<J: Job>(&self) -> Result<QueueDepth, QueueError> {
-        let cfg = self.config::<J>();
-        let mut conn = self.conn.clone();
-        let ready: u64 = conn.llen(cfg.active_jobs_list()).await?;
-        let scheduled: u64 = conn.zcard(cfg.scheduled_jobs_set()).await?;
-        let workers: Vec<String> = conn.zrange(cfg.workers_set(), 0, -1).await?;
-        let mut in_flight = 0;
-        for worker in workers {
-            let n: u64 = conn
-                .scard(format!("{}:{worker}", cfg.inflight_jobs_set()))
-                .await?;
-            in_flight += n;
-        }
-        Ok(QueueDepth {
-            ready,
-            scheduled,
-            in_flight,
-            done: conn.scard(cfg.done_jobs_set()).await?,
-            dead: conn.scard(cfg.dead_jobs_set()).await?,
-        })
-    }
-
-    /// Removes the records of finished (done and dead) jobs of `J`'s queue;
-    /// answers how many. Dead jobs were logged when they died, and the state
-    /// that matters (deliveries) lives in PostgreSQL.
-    pub async fn purge_finished<J: Job>(&self) -> Result<usize, QueueError> {
-        let cfg = self.config::<J>();
-        let mut conn = self.conn.clone();
-        let mut purged = 0;
-        for set in [cfg.done_jobs_set(), cfg.dead_jobs_set()] {
-            loop {
-                let ids: Vec<String> = conn.srandmember_multiple(&set, 1000).await?;
-                if ids.is_empty() {
-                    break;
-                }
-                let mut pipe = redis::pipe();
-                pipe.hdel(cfg.job_data_hash(), &ids).ignore();
-                for id in &ids {
-                    pipe.del(format!("{}:{id}", cfg.job_meta_hash())).ignore();
-                }
-                pipe.srem(&set, &ids).ignore();
-                let () = pipe.query_async(&mut conn).await?;
-                purged += ids.len();
-            }
-        }
-        Ok(purged)
+        self.depth_of(J::QUEUE).await
     }
 
     /// Deletes every key under the namespace (test teardown).
@@ -411,29 +393,24 @@ impl Queues {
         Ok(())
     }
 
-    /// Runs `handler` on `J`'s queue with at most `concurrency` jobs at once,
-    /// until `shutdown` fires; then finishes the jobs in hand and returns. A
-    /// worker that stops on a backend error is restarted after a pause.
-    pub async fn run<J, C, F, Fut>(
+    /// Runs `J`'s handler on its queue with at most `concurrency` jobs at
+    /// once, until `shutdown` fires; then finishes the jobs in hand and
+    /// returns. A worker that stops on a backend error is restarted after a
+    /// pause.
+    pub async fn run<J: Job>(
         &self,
         concurrency: usize,
-        ctx: C,
-        handler: F,
+        ctx: J::Context,
         shutdown: CancellationToken,
-    ) where
-        J: Job,
-        C: Clone + Send + Sync + 'static,
-        F: Fn(J, C) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
-    {
+    ) {
         while !shutdown.is_cancelled() {
             match self
-                .run_once(concurrency, ctx.clone(), handler.clone(), shutdown.clone())
+                .run_once::<J>(concurrency, ctx.clone(), shutdown.clone())
                 .await
             {
                 Ok(()) => break,
                 Err(err) => {
-                    tracing::error!(job.queue = J::QUEUE, error = %err, "worker stopped; restarting");
+                    tracing::error!(job.name = J::QUEUE, error = %err, "worker stopped; restarting");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -443,26 +420,18 @@ impl Queues {
         }
     }
 
-    async fn run_once<J, C, F, Fut>(
+    async fn run_once<J: Job>(
         &self,
         concurrency: usize,
-        ctx: C,
-        handler: F,
+        ctx: J::Context,
         shutdown: CancellationToken,
-    ) -> Result<(), QueueError>
-    where
-        J: Job,
-        C: Clone + Send + Sync + 'static,
-        F: Fn(J, C) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
-    {
+    ) -> Result<(), QueueError> {
         let name = format!("{}-{}", J::QUEUE, uuid::Uuid::now_v7());
         let queues = self.clone();
-        let task = move |envelope: Envelope<J>, data: Data<C>| {
-            let handler = handler.clone();
+        let task = move |envelope: Envelope<J>, data: Data<J::Context>| {
             let queues = queues.clone();
-            let ctx: C = (*data).clone();
-            async move { queues.handle(envelope, ctx, handler).await }
+            let ctx: J::Context = (*data).clone();
+            async move { queues.handle(envelope, ctx).await }
         };
         let worker = WorkerBuilder::new(name.clone())
             .backend(self.storage::<J>().poll_with_strategy(PushOrInterval {
@@ -517,35 +486,30 @@ impl Queues {
         match requeued {
             Ok(0) => {}
             Ok(n) => tracing::info!(
-                job.queue = J::QUEUE,
+                job.name = J::QUEUE,
                 jobs = n,
                 "returned unstarted jobs to the queue"
             ),
             // Redis is gone: the worker's entry stays, and the other workers
             // re-queue its jobs as they would a crashed worker's.
             Err(err) => {
-                tracing::warn!(job.queue = J::QUEUE, error = %err, "could not deregister the worker")
+                tracing::warn!(job.name = J::QUEUE, error = %err, "could not deregister the worker")
             }
         }
     }
 
     /// Runs one job and applies our retry policy to its outcome.
-    async fn handle<J, C, F, Fut>(
+    async fn handle<J: Job>(
         &self,
         envelope: Envelope<J>,
-        ctx: C,
-        handler: F,
-    ) -> Result<(), AbortError>
-    where
-        J: Job,
-        F: Fn(J, C) -> Fut,
-        Fut: Future<Output = Result<(), JobError>>,
-    {
+        ctx: J::Context,
+    ) -> Result<(), AbortError> {
         let attempt = envelope.attempt + 1;
         let span = tracing::info_span!("job", job.name = J::QUEUE, job.attempt = attempt);
-        let outcome = handler(envelope.job.clone(), ctx)
+        let outcome = J::run(envelope.job.clone(), ctx)
             .instrument(span.clone())
-            .await;
+            .await
+            .map_err(Into::into);
         match outcome {
             Ok(()) => Ok(()),
             Err(JobError::Permanent(err)) => {
@@ -594,6 +558,11 @@ mod tests {
 
     impl Job for Ping {
         const QUEUE: &'static str = "ping";
+        type Context = ();
+        type Error = JobError;
+        async fn run(self, (): ()) -> Result<(), JobError> {
+            Ok(())
+        }
     }
 
     /// Counts its wake-ups.

@@ -2,13 +2,12 @@
 //! someone tried to sign up with the address, to one person.
 
 use heliograph_domain::EmailAddress;
-use heliograph_jobs::JobError;
 use heliograph_notify::{
     AccountEmailKind, SendError, SignupAttemptEmail, render_account_email, render_invitation_email,
 };
 use time::OffsetDateTime;
 
-use crate::{AccountEmail, Context, InvitationEmail, job_error};
+use crate::{AccountEmail, Context, Error, InvitationEmail};
 
 /// "in 45 minutes", "in 24 hours".
 fn expiry_label(expires_at: OffsetDateTime) -> String {
@@ -25,7 +24,7 @@ fn expiry_label(expires_at: OffsetDateTime) -> String {
 /// Idempotent: the link's row is locked while the email goes out and marked
 /// sent in the same transaction; a sent, used or expired link is left alone.
 /// The link itself is re-derived (signed), so a re-send carries the same one.
-pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
+pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), Error> {
     let outcome = ctx
         .store
         .send_account_email(job.link_id, |work| {
@@ -57,28 +56,15 @@ pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), JobError> {
                 ctx.mailer.send(work.id, &to, &message).await
             }
         })
-        .await
-        .map_err(job_error)?;
-    send_outcome(outcome)
-}
-
-/// A send's outcome as a job's: a transient failure retries, a permanent one does not.
-pub(crate) fn send_outcome(outcome: Result<bool, SendError>) -> Result<(), JobError> {
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_transient() => Err(JobError::Transient(anyhow::anyhow!(e.redacted()))),
-        Err(e) => Err(JobError::Permanent(anyhow::anyhow!(e.redacted()))),
-    }
+        .await?;
+    outcome?;
+    Ok(())
 }
 
 /// Idempotent, as [`handle`]: the invitation is locked while its email goes
 /// out and marked sent in the same transaction.
-pub async fn handle_invitation(job: InvitationEmail, ctx: Context) -> Result<(), JobError> {
-    let mut tx = ctx
-        .store
-        .tenant_tx(job.tenant_id)
-        .await
-        .map_err(job_error)?;
+pub async fn handle_invitation(job: InvitationEmail, ctx: Context) -> Result<(), Error> {
+    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
     let outcome = tx
         .send_invitation_email(job.invitation_id, |work| {
             let ctx = ctx.clone();
@@ -100,8 +86,8 @@ pub async fn handle_invitation(job: InvitationEmail, ctx: Context) -> Result<(),
                 ctx.mailer.send(work.id, &to, &message).await
             }
         })
-        .await
-        .map_err(job_error)?;
-    tx.commit().await.map_err(job_error)?;
-    send_outcome(outcome)
+        .await?;
+    tx.commit().await?;
+    outcome?;
+    Ok(())
 }

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use heliograph_auth::{CONFIRM_PURPOSE, OpenError, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_domain::{Channel, EmailAddress, EventKind, PhoneNumber, number_range};
-use heliograph_jobs::JobError;
 use heliograph_notify::payloads::{
     Notice, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
 };
@@ -13,14 +12,14 @@ use heliograph_notify::{
     SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
 use heliograph_store::{
-    DeliveryWork, FailureOutcome, SmsBudget, StoreError, TenantTx, endpoint_seal_context,
+    DeliveryWork, FailureOutcome, SmsBudget, TenantTx, endpoint_seal_context,
     webhook_secret_seal_context,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::notice::{EventView, event_view};
-use crate::{Context, Deliver, SmsRefusal, SmsVelocity, job_error};
+use crate::{Context, Deliver, Error, SmsRefusal, SmsVelocity};
 
 /// Why an attempt did not deliver.
 struct Failure {
@@ -62,17 +61,9 @@ enum Attempt {
 /// out of attempts) is marked dead. Were the process to die between sending
 /// and committing, the next run sends again with the same Message-ID or
 /// `webhook-id`, so receivers can tell.
-pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
-    let mut tx = ctx
-        .store
-        .tenant_tx(job.tenant_id)
-        .await
-        .map_err(job_error)?;
-    let Some(work) = tx
-        .claim_delivery(job.delivery_id)
-        .await
-        .map_err(job_error)?
-    else {
+pub async fn handle(job: Deliver, ctx: Context) -> Result<(), Error> {
+    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
+    let Some(work) = tx.claim_delivery(job.delivery_id).await? else {
         return Ok(());
     };
     let attempt = if work.subscriber_active {
@@ -80,9 +71,7 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             Ok(view) => attempt(&ctx, &mut tx, &work, &view).await?,
             // What the event says cannot be told (it names what is gone):
             // the delivery dies, visibly, instead of staying pending for ever.
-            Err(JobError::Permanent(err)) => {
-                Attempt::Failed(Failure::permanent(format!("{err:#}")))
-            }
+            Err(err) if !err.is_transient() => Attempt::Failed(Failure::permanent(err.to_string())),
             Err(err) => return Err(err),
         }
     } else {
@@ -91,18 +80,11 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
     let attempts_made = usize::try_from(work.attempts).unwrap_or(0) + 1;
     let mut retry_in = None;
     match &attempt {
-        Attempt::Sent => tx.mark_delivery_sent(work.id).await.map_err(job_error)?,
-        Attempt::Skipped(reason) => tx
-            .mark_delivery_skipped(work.id, reason)
-            .await
-            .map_err(job_error)?,
+        Attempt::Sent => tx.mark_delivery_sent(work.id).await?,
+        Attempt::Skipped(reason) => tx.mark_delivery_skipped(work.id, reason).await?,
         Attempt::Gone(reason) => {
-            tx.unsubscribe_gone(work.subscriber_id)
-                .await
-                .map_err(job_error)?;
-            tx.mark_delivery_skipped(work.id, reason)
-                .await
-                .map_err(job_error)?;
+            tx.unsubscribe_gone(work.subscriber_id).await?;
+            tx.mark_delivery_skipped(work.id, reason).await?;
         }
         Attempt::Failed(failure) => {
             retry_in = if failure.transient {
@@ -116,8 +98,7 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             };
             let outcome = tx
                 .mark_delivery_failed(work.id, &failure.error, retry_in)
-                .await
-                .map_err(job_error)?;
+                .await?;
             tracing::warn!(
                 tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel,
                 attempt = attempts_made, retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
@@ -128,20 +109,14 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), JobError> {
             }
         }
     }
-    match tx.commit().await {
-        Ok(()) => {}
-        // Sent but not recorded: the next run sends again, with the same id.
-        Err(StoreError::Database(e)) => return Err(JobError::Transient(e.into())),
-        Err(e) => return Err(job_error(e)),
-    }
+    // Should the commit fail, it was sent but not recorded: the next run
+    // sends again, with the same id.
+    tx.commit().await?;
     if matches!(attempt, Attempt::Sent) {
         tracing::debug!(tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel, "delivery sent");
     }
     if let Some(delay) = retry_in {
-        ctx.queues
-            .push_after(job, delay)
-            .await
-            .map_err(|e| JobError::Transient(e.into()))?;
+        ctx.queues.push_after(job, delay).await?;
     }
     Ok(())
 }
@@ -160,7 +135,7 @@ async fn attempt(
     tx: &mut TenantTx,
     work: &DeliveryWork,
     view: &EventView,
-) -> Result<Attempt, JobError> {
+) -> Result<Attempt, Error> {
     let page_url = &view.page.url;
     let token = ctx
         .links
@@ -196,9 +171,7 @@ async fn attempt(
             let sent = http(ctx, work, view, &unsubscribe_url).await;
             if matches!(sent, Attempt::Sent) && !work.confirmed && view.kind.is_addressed() {
                 // The endpoint answered the confirmation ping: it wants the notifications.
-                tx.confirm_subscriber_by_id(work.subscriber_id)
-                    .await
-                    .map_err(job_error)?;
+                tx.confirm_subscriber_by_id(work.subscriber_id).await?;
             }
             sent
         }
@@ -212,7 +185,7 @@ fn email(
     view: &EventView,
     unsubscribe_url: &str,
     manage_url: &str,
-) -> Result<Option<EmailMessage>, JobError> {
+) -> Result<Option<EmailMessage>, Error> {
     let rendered = match (&view.notice, view.kind) {
         (_, EventKind::SubscriptionConfirmation) => ConfirmationEmail {
             page_name: view.page.name.clone(),
@@ -247,9 +220,9 @@ fn email(
         }
         _ => return Ok(None),
     };
-    rendered.map(Some).map_err(|e| {
-        JobError::Permanent(anyhow::Error::new(e).context("Failed to render the email"))
-    })
+    rendered
+        .map(Some)
+        .map_err(|e| Error::Permanent(anyhow::Error::new(e).context("Failed to render the email")))
 }
 
 async fn sms(
@@ -258,7 +231,7 @@ async fn sms(
     work: &DeliveryWork,
     view: &EventView,
     page_url: &str,
-) -> Result<Attempt, JobError> {
+) -> Result<Attempt, Error> {
     if !work.page_sms_on {
         return Ok(refused(ctx, SmsRefusal::SmsOff));
     }
@@ -312,7 +285,7 @@ async fn sms(
             SmsRefusal::NotificationBudget,
         )
     };
-    if !tx.take_sms_budget(budget, limit).await.map_err(job_error)? {
+    if !tx.take_sms_budget(budget, limit).await? {
         return Ok(refused(ctx, spent));
     }
     Ok(match provider.send(&to, &text).await {
@@ -343,7 +316,7 @@ async fn over_velocity(
     ctx: &Context,
     work: &DeliveryWork,
     to: &PhoneNumber,
-) -> Result<Option<SmsRefusal>, JobError> {
+) -> Result<Option<SmsRefusal>, Error> {
     let limits = ctx.channels.sms_velocity;
     let range = number_range(to, limits.range_digits);
     let digest = Sha256::digest(range.as_bytes());
@@ -356,7 +329,7 @@ async fn over_velocity(
         ctx.queues
             .count_in_window(&key, SmsVelocity::WINDOW)
             .await
-            .map_err(|e| JobError::Transient(e.into()))
+            .map_err(Error::from)
     };
     if count(format!("sms-range:{tag}")).await? > limits.per_range {
         tracing::warn!(page.id = %work.page_id, "confirmation code refused: number range over its hourly limit");

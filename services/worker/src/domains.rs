@@ -24,7 +24,6 @@ use heliograph_domain::custom_domain::txt_record_name;
 use heliograph_domain::{
     CheckRules, CustomDomains, DomainCheckError, DomainId, EmailAddress, Hostname, TenantId,
 };
-use heliograph_jobs::JobError;
 use heliograph_notify::{DomainStoppedEmail, DomainTakenEmail, EmailMessage, SendError};
 use heliograph_store::{DomainNotice, DomainNoticeKind, StoreError};
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
@@ -35,8 +34,7 @@ use hickory_resolver::{Resolver, TokioResolver};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::account::send_outcome;
-use crate::{Context, VerifyDomain, job_error};
+use crate::{Context, Error, VerifyDomain};
 
 /// How often the clock checks a domain added in the last day and not yet
 /// verified: often, so a tenant who just created the records sees it soon.
@@ -215,7 +213,7 @@ fn normalise(name: &str) -> String {
 /// outcome under the row's lock, dropping it if a check begun later was
 /// recorded meanwhile; telling the tenant of a stop is marked done in the
 /// same transaction as the sending, so a repeat sends nothing more.
-pub async fn handle(job: VerifyDomain, ctx: Context) -> Result<(), JobError> {
+pub async fn handle(job: VerifyDomain, ctx: Context) -> Result<(), Error> {
     check_domain(
         &ctx,
         job.tenant_id,
@@ -231,20 +229,21 @@ pub async fn handle(job: VerifyDomain, ctx: Context) -> Result<(), JobError> {
 /// if this domain stopped or was taken and its tenant was not told yet,
 /// tells them. A claim that is over (taken, expired) is not checked. A
 /// domain deleted meanwhile is no work. Idempotent, as [`handle`] says.
+#[tracing::instrument(name = "domain check", skip_all, fields(tenant.id = %tenant, domain.id = %id))]
 pub async fn check_domain(
     ctx: &Context,
     tenant: TenantId,
     id: DomainId,
     now: OffsetDateTime,
-) -> Result<(), JobError> {
-    let mut tx = ctx.store.tenant_tx(tenant).await.map_err(job_error)?;
+) -> Result<(), Error> {
+    let mut tx = ctx.store.tenant_tx(tenant).await?;
     let domain = match tx.domain_by_id(id).await {
         Ok(domain) => domain,
         Err(StoreError::NotFound) => return Ok(()),
-        Err(err) => return Err(job_error(err)),
+        Err(err) => return Err(err.into()),
     };
     // No lock is held over the lookups: they may take seconds.
-    tx.commit().await.map_err(job_error)?;
+    tx.commit().await?;
     if !domain.state.is_over() {
         let checks = &ctx.domains;
         let outcome = checks
@@ -255,12 +254,11 @@ pub async fn check_domain(
                 checks.policy.cname_target(),
             )
             .await;
-        let mut tx = ctx.store.tenant_tx(tenant).await.map_err(job_error)?;
+        let mut tx = ctx.store.tenant_tx(tenant).await?;
         let recorded = tx
             .record_domain_check(id, now, outcome, checks.rules())
-            .await
-            .map_err(job_error)?;
-        tx.commit().await.map_err(job_error)?;
+            .await?;
+        tx.commit().await?;
         if let Some(recorded) = recorded {
             let before = domain.state.status();
             let status = recorded.domain.state.status();
@@ -306,8 +304,8 @@ async fn tell(
     tenant: TenantId,
     id: DomainId,
     kind: DomainNoticeKind,
-) -> Result<(), JobError> {
-    let mut tx = ctx.store.tenant_tx(tenant).await.map_err(job_error)?;
+) -> Result<(), Error> {
+    let mut tx = ctx.store.tenant_tx(tenant).await?;
     let outcome = tx
         .send_domain_notice(id, kind, |notice| async move {
             let (message, event_at) = notice_email(ctx, &notice, kind)?;
@@ -328,10 +326,10 @@ async fn tell(
             tracing::info!(tenant.id = %tenant, domain.id = %id, notice = ?kind, recipients = notice.recipients.len(), "domain notice sent");
             Ok(())
         })
-        .await
-        .map_err(job_error)?;
-    tx.commit().await.map_err(job_error)?;
-    send_outcome(outcome)
+        .await?;
+    tx.commit().await?;
+    outcome?;
+    Ok(())
 }
 
 /// The email of a notice, and when what it tells of happened.

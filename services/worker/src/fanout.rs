@@ -18,14 +18,13 @@
 use std::time::Duration;
 
 use heliograph_domain::EventKind;
-use heliograph_jobs::JobError;
 use heliograph_store::{
     AddressedEventPayload, ComponentEventPayload, IncidentEventPayload, RedriveEventPayload,
     StoreError,
 };
 use uuid::Uuid;
 
-use crate::{BulkDeliver, Context, Deliver, FanOut, job_error, malformed};
+use crate::{BulkDeliver, Context, Deliver, Error, FanOut};
 
 /// Subscribers handled per job (and per transaction).
 pub const BATCH: i64 = 500;
@@ -39,88 +38,70 @@ const BULK_WAIT: Duration = Duration::from_secs(1);
 /// Idempotent: deliveries are unique per event × subscriber × channel, and a
 /// re-run re-queues only the deliveries still pending, which the deliver job
 /// ignores once sent.
-pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
+pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
     if job.after.is_some() {
-        let bulk = ctx
-            .queues
-            .depth::<BulkDeliver>()
-            .await
-            .map_err(|e| JobError::Transient(e.into()))?;
+        let bulk = ctx.queues.depth::<BulkDeliver>().await?;
         if bulk.ready >= BULK_AHEAD {
-            return ctx
-                .queues
-                .push_after(job, BULK_WAIT)
-                .await
-                .map_err(|e| JobError::Transient(e.into()));
+            return Ok(ctx.queues.push_after(job, BULK_WAIT).await?);
         }
     }
-    let mut tx = ctx
-        .store
-        .tenant_tx(job.tenant_id)
-        .await
-        .map_err(job_error)?;
+    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
     let event = match tx.event(job.event_id).await {
         Ok(event) => event,
         // The tenant was deleted since: nobody is left to tell.
         Err(StoreError::NotFound) => return Ok(()),
-        Err(err) => return Err(job_error(err)),
+        Err(err) => return Err(err.into()),
     };
     let Some(kind) = EventKind::parse(&event.kind) else {
         tracing::error!(tenant.id = %job.tenant_id, event.kind = %event.kind, "unknown event kind; nobody told");
-        tx.mark_fanned_out(event.id).await.map_err(job_error)?;
-        return tx.commit().await.map_err(job_error);
+        tx.mark_fanned_out(event.id).await?;
+        return Ok(tx.commit().await?);
     };
     let payload = event.payload.0.clone();
     let (pending, next) = if kind == EventKind::DeliveriesRedriven {
-        let p: RedriveEventPayload = serde_json::from_value(payload).map_err(malformed)?;
-        let pending = tx.pending_among(&p.delivery_ids).await.map_err(job_error)?;
+        let p: RedriveEventPayload = serde_json::from_value(payload)?;
+        let pending = tx.pending_among(&p.delivery_ids).await?;
         (pending, None)
     } else if kind.is_addressed() {
-        let p: AddressedEventPayload = serde_json::from_value(payload).map_err(malformed)?;
-        let pending = tx
-            .addressed_delivery(event.id, p.subscriber_id)
-            .await
-            .map_err(job_error)?;
+        let p: AddressedEventPayload = serde_json::from_value(payload)?;
+        let pending = tx.addressed_delivery(event.id, p.subscriber_id).await?;
         (pending, None)
     } else {
         let components: Vec<Uuid> = if kind.is_incident_event() {
-            let p: IncidentEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+            let p: IncidentEventPayload = serde_json::from_value(payload)?;
+            tracing::Span::current().record("incident.id", tracing::field::display(p.incident_id));
             if !p.deliver_notifications {
-                tx.mark_fanned_out(event.id).await.map_err(job_error)?;
-                return tx.commit().await.map_err(job_error);
+                tx.mark_fanned_out(event.id).await?;
+                return Ok(tx.commit().await?);
             }
-            tx.incident(p.incident_id)
-                .await
-                .map_err(job_error)?
-                .component_ids
+            tx.incident(p.incident_id).await?.component_ids
         } else {
-            let p: ComponentEventPayload = serde_json::from_value(payload).map_err(malformed)?;
+            let p: ComponentEventPayload = serde_json::from_value(payload)?;
             // A private component's change is announced to nobody (and a
             // deleted component's to nobody either).
             let public = match tx.component(p.component_id).await {
                 Ok(c) => c.visibility != heliograph_domain::Visibility::Private,
                 Err(StoreError::NotFound) => false,
-                Err(err) => return Err(job_error(err)),
+                Err(err) => return Err(err.into()),
             };
             if !public {
-                tx.mark_fanned_out(event.id).await.map_err(job_error)?;
-                return tx.commit().await.map_err(job_error);
+                tx.mark_fanned_out(event.id).await?;
+                return Ok(tx.commit().await?);
             }
             vec![p.component_id.as_uuid()]
         };
         tx.deliveries_batch(event.id, event.page_id, kind, &components, job.after, BATCH)
-            .await
-            .map_err(job_error)?
+            .await?
     };
     if next.is_none() {
         // Every delivery exists once this commits; the jobs below may
         // still be lost, which the sweeper covers per delivery.
-        tx.mark_fanned_out(event.id).await.map_err(job_error)?;
+        tx.mark_fanned_out(event.id).await?;
     } else {
         // Progress: the sweeper restarts only fan-outs that stopped moving.
-        tx.touch_fanout(event.id).await.map_err(job_error)?;
+        tx.touch_fanout(event.id).await?;
     }
-    tx.commit().await.map_err(job_error)?;
+    tx.commit().await?;
     if job.after.is_none() {
         tracing::info!(tenant.id = %job.tenant_id, event.id = %event.id, event.kind = %event.kind, "fanning out");
     }
@@ -143,15 +124,14 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
             }))
             .await
     };
-    pushed.map_err(|e| JobError::Transient(e.into()))?;
+    pushed?;
     if let Some(cursor) = next {
         ctx.queues
             .push(FanOut {
                 after: Some(cursor),
                 ..job
             })
-            .await
-            .map_err(|e| JobError::Transient(e.into()))?;
+            .await?;
     }
     Ok(())
 }

@@ -9,11 +9,19 @@
 //! Every step is idempotent: an event relayed twice creates no second
 //! delivery (one per event × subscriber × channel), and a delivery marked
 //! sent is never claimed again. Run as many workers as needed.
+//!
+//! This module declares the jobs: each job type's `impl Job` names its
+//! queue and its handler, and [`JOBS`] lists them once for the run loop,
+//! the janitor, `/metrics` and the tests' drain. Whether a job's failure is
+//! retried is decided in one place, `From<Error> for JobError` (`error`).
+//! What each job does lives in its module (`fanout`, `deliver`, `account`,
+//! `domains`); the rules it applies live in the domain crate.
 
 mod account;
 pub mod config;
 mod deliver;
 pub mod domains;
+mod error;
 mod fanout;
 pub mod metrics;
 mod notice;
@@ -25,15 +33,17 @@ use std::time::Duration;
 use anyhow::Context as _;
 use heliograph_auth::{LinkSigner, SecretsKeyring};
 use heliograph_domain::{DeliveryId, DomainId, EventId, PublicUrls, TenantId};
-use heliograph_jobs::{Job, JobError, Queues};
+use heliograph_jobs::{Job, JobKind, Queues, Registry};
 use heliograph_notify::{Mailer, RetryPolicy, TwilioSms, WebhookClient};
 use heliograph_store::{Store, StoreError};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 pub use config::{ChannelConfig, SmsConfig, SmsVelocity, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
+pub use error::Error;
 pub use notice::EventCache;
 pub use relay::relay_pending;
 
@@ -63,6 +73,18 @@ impl FanOut {
 
 impl Job for FanOut {
     const QUEUE: &'static str = "fanout";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        // `incident.id` is recorded once the event is read.
+        let span = tracing::info_span!(
+            "fanout",
+            tenant.id = %self.tenant_id,
+            event.id = %self.event_id,
+            incident.id = tracing::field::Empty,
+        );
+        fanout::handle(self, ctx).instrument(span)
+    }
 }
 
 /// Send one delivery.
@@ -76,6 +98,12 @@ pub struct Deliver {
 
 impl Job for Deliver {
     const QUEUE: &'static str = "deliver";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        let span = tracing::info_span!("deliver", tenant.id = %self.tenant_id, delivery.id = %self.delivery_id);
+        deliver::handle(self, ctx).instrument(span)
+    }
 }
 
 /// Send one delivery of a large fan-out's later batches: the same work as
@@ -91,6 +119,12 @@ pub struct BulkDeliver {
 
 impl Job for BulkDeliver {
     const QUEUE: &'static str = "deliver-bulk";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        let span = tracing::info_span!("deliver", tenant.id = %self.tenant_id, delivery.id = %self.delivery_id);
+        deliver::handle(self.into(), ctx).instrument(span)
+    }
 }
 
 impl From<BulkDeliver> for Deliver {
@@ -111,6 +145,12 @@ pub struct AccountEmail {
 
 impl Job for AccountEmail {
     const QUEUE: &'static str = "account-email";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        let span = tracing::info_span!("account email", link.id = %self.link_id);
+        account::handle(self, ctx).instrument(span)
+    }
 }
 
 /// Send one team invitation.
@@ -124,6 +164,12 @@ pub struct InvitationEmail {
 
 impl Job for InvitationEmail {
     const QUEUE: &'static str = "invitation-email";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        let span = tracing::info_span!("invitation email", tenant.id = %self.tenant_id, invitation.id = %self.invitation_id);
+        account::handle_invitation(self, ctx).instrument(span)
+    }
 }
 
 /// Check one custom domain's DNS records now (the API asked for it).
@@ -137,7 +183,26 @@ pub struct VerifyDomain {
 
 impl Job for VerifyDomain {
     const QUEUE: &'static str = "verify-domain";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        // `check_domain` opens the span (the domain clock calls it too).
+        domains::handle(self, ctx)
+    }
 }
+
+/// Every kind of job the worker runs: the one list the run loop, the
+/// janitor, `/metrics` and the tests' drain read. A job kind declares its
+/// queue and its handler in its `impl Job`; listing it here is what makes
+/// the worker run it.
+pub static JOBS: Registry<Context> = Registry::new(&[
+    JobKind::of::<FanOut>(),
+    JobKind::of::<Deliver>(),
+    JobKind::of::<BulkDeliver>(),
+    JobKind::of::<AccountEmail>(),
+    JobKind::of::<InvitationEmail>(),
+    JobKind::of::<VerifyDomain>(),
+]);
 
 /// What the jobs share. Cheap to clone.
 #[derive(Clone)]
@@ -354,9 +419,9 @@ impl Context {
     }
 }
 
-/// Runs the relay, the fan-out and delivery workers and the janitor (every
-/// `janitor_interval`) until `shutdown` fires; then lets the jobs in hand
-/// finish.
+/// Runs the relay, a worker for every kind of job in [`JOBS`], the clocks
+/// and the janitor (every `janitor_interval`) until `shutdown` fires; then
+/// lets the jobs in hand finish.
 pub async fn run(
     ctx: Context,
     concurrency: usize,
@@ -364,61 +429,29 @@ pub async fn run(
     janitor_interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let relay = tokio::spawn(relay::run(
-        ctx.clone(),
-        outbox_poll_interval,
-        shutdown.clone(),
+    let mut tasks = vec![(
+        "relay",
+        tokio::spawn(relay::run(
+            ctx.clone(),
+            outbox_poll_interval,
+            shutdown.clone(),
+        )),
+    )];
+    tasks.extend(JOBS.spawn(&ctx.queues, concurrency, &ctx, &shutdown));
+    tasks.push(("clock", tokio::spawn(clock(ctx.clone(), shutdown.clone()))));
+    tasks.push((
+        "domain clock",
+        tokio::spawn(domain_clock(ctx.clone(), shutdown.clone())),
     ));
-    let fanout = spawn_queue(&ctx, concurrency, fanout::handle, &shutdown);
-    let deliver = spawn_queue(&ctx, concurrency, deliver::handle, &shutdown);
-    let bulk = spawn_queue(
-        &ctx,
-        concurrency,
-        |job: BulkDeliver, ctx| deliver::handle(job.into(), ctx),
-        &shutdown,
-    );
-    let account = spawn_queue(&ctx, concurrency, account::handle, &shutdown);
-    let invitation = spawn_queue(&ctx, concurrency, account::handle_invitation, &shutdown);
-    let verify = spawn_queue(&ctx, concurrency, domains::handle, &shutdown);
-    let clock = tokio::spawn(clock(ctx.clone(), shutdown.clone()));
-    let domain_clock = tokio::spawn(domain_clock(ctx.clone(), shutdown.clone()));
-    let janitor = tokio::spawn(janitor(ctx, janitor_interval, shutdown));
-    for task in [
-        relay,
-        fanout,
-        deliver,
-        bulk,
-        account,
-        invitation,
-        verify,
-        clock,
-        domain_clock,
-        janitor,
-    ] {
-        if let Err(err) = task.await {
-            tracing::error!(error = %err, "worker task panicked");
+    tasks.push((
+        "janitor",
+        tokio::spawn(janitor(ctx, janitor_interval, shutdown)),
+    ));
+    for (task, handle) in tasks {
+        if let Err(err) = handle.await {
+            tracing::error!(task, error = %err, "worker task panicked");
         }
     }
-}
-
-/// Runs `handler` on `J`'s queue, `concurrency` jobs at once, until `shutdown`.
-fn spawn_queue<J, F, Fut>(
-    ctx: &Context,
-    concurrency: usize,
-    handler: F,
-    shutdown: &CancellationToken,
-) -> tokio::task::JoinHandle<()>
-where
-    J: Job,
-    F: Fn(J, Context) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
-{
-    let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
-    tokio::spawn(async move {
-        ctx.queues
-            .run(concurrency, ctx.clone(), handler, shutdown)
-            .await;
-    })
 }
 
 /// How often the clock looks for maintenances due to remind, start or complete.
@@ -464,6 +497,7 @@ pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyho
         .await
         .context("Failed to list due maintenances")?;
     for (tenant, id) in due {
+        let span = tracing::info_span!("maintenance step", tenant.id = %tenant, incident.id = %id);
         let result = async {
             let mut tx = ctx.store.tenant_tx(tenant).await?;
             let done = tx
@@ -472,6 +506,7 @@ pub async fn tick_maintenance(ctx: &Context, now: time::OffsetDateTime) -> anyho
             tx.commit().await?;
             Ok::<_, StoreError>(done)
         }
+        .instrument(span.clone())
         .await;
         match result {
             Ok(done) => {
@@ -515,16 +550,9 @@ pub const SWEEP_AFTER: Duration = Duration::from_secs(600);
 /// and sweeps for work whose job was lost.
 async fn janitor(ctx: Context, interval: Duration, shutdown: CancellationToken) {
     loop {
-        for result in [
-            ctx.queues.purge_finished::<FanOut>().await,
-            ctx.queues.purge_finished::<Deliver>().await,
-            ctx.queues.purge_finished::<BulkDeliver>().await,
-            ctx.queues.purge_finished::<AccountEmail>().await,
-            ctx.queues.purge_finished::<InvitationEmail>().await,
-            ctx.queues.purge_finished::<VerifyDomain>().await,
-        ] {
+        for (queue, result) in JOBS.purge_finished(&ctx.queues).await {
             if let Err(err) = result {
-                tracing::warn!(error = %err, "could not purge finished jobs");
+                tracing::warn!(job.name = queue, error = %err, "could not purge finished jobs");
             }
         }
         if let Err(err) = sweep(&ctx, SWEEP_AFTER).await {
@@ -587,19 +615,4 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
         tracing::warn!(jobs = queued, "re-queued stalled work");
     }
     Ok(queued)
-}
-
-/// An outbox payload that does not parse: it never will.
-fn malformed(err: serde_json::Error) -> JobError {
-    JobError::Permanent(anyhow::Error::new(err).context("Malformed event payload"))
-}
-
-/// A store failure as a job outcome: a missing row will never appear, anything else may pass.
-fn job_error(err: StoreError) -> JobError {
-    match err {
-        StoreError::NotFound | StoreError::Corrupt(_) | StoreError::Invalid(_) => {
-            JobError::Permanent(err.into())
-        }
-        other => JobError::Transient(other.into()),
-    }
 }

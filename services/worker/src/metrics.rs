@@ -1,5 +1,5 @@
 //! `/metrics` of the worker, in Prometheus' text format: the depth of each
-//! queue by state, how long the oldest unsent notification has waited,
+//! queue of `JOBS` by state, how long the oldest unsent notification has waited,
 //! deliveries by channel and state, and texts refused (velocity limits,
 //! budgets, SMS off). What a pager needs to tell "notifications
 //! are stuck" from "notifications are slow".
@@ -9,34 +9,24 @@
 
 use std::fmt::Write as _;
 
-use heliograph_jobs::{Job, QueueDepth};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    AccountEmail, BulkDeliver, Context, Deliver, FanOut, InvitationEmail, SmsRefusal, VerifyDomain,
-};
-
-async fn depth<J: Job>(ctx: &Context, out: &mut Vec<(&'static str, QueueDepth)>) {
-    match ctx.queues.depth::<J>().await {
-        Ok(d) => out.push((J::QUEUE, d)),
-        Err(err) => {
-            tracing::warn!(job.queue = J::QUEUE, error = %err, "metrics: queue depth unavailable")
-        }
-    }
-}
+use crate::{Context, JOBS, SmsRefusal};
 
 /// The metrics as Prometheus text. A source that cannot be read is left
 /// out (and logged) rather than failing the scrape.
 pub async fn render(ctx: &Context) -> String {
     let mut queues = Vec::new();
-    depth::<FanOut>(ctx, &mut queues).await;
-    depth::<Deliver>(ctx, &mut queues).await;
-    depth::<BulkDeliver>(ctx, &mut queues).await;
-    depth::<AccountEmail>(ctx, &mut queues).await;
-    depth::<InvitationEmail>(ctx, &mut queues).await;
-    depth::<VerifyDomain>(ctx, &mut queues).await;
+    for (queue, depth) in JOBS.depths(&ctx.queues).await {
+        match depth {
+            Ok(d) => queues.push((queue, d)),
+            Err(err) => {
+                tracing::warn!(job.name = queue, error = %err, "metrics: queue depth unavailable");
+            }
+        }
+    }
     let mut out = String::new();
     out.push_str("# HELP heliograph_queue_jobs Jobs in each queue by state.\n");
     out.push_str("# TYPE heliograph_queue_jobs gauge\n");

@@ -11,14 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use heliograph_domain::{EventId, EventKind, TenantId, Visibility};
-use heliograph_jobs::JobError;
 use heliograph_notify::payloads::{
     AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
 };
 use heliograph_store::{ComponentEventPayload, IncidentEventPayload, IncidentUpdate, TenantTx};
 use time::OffsetDateTime;
 
-use crate::{Context, job_error, malformed};
+use crate::{Context, Error};
 
 /// How long a view is reused.
 const TTL: Duration = Duration::from_secs(60);
@@ -79,7 +78,7 @@ pub async fn event_view(
     tx: &mut TenantTx,
     tenant: TenantId,
     event: EventId,
-) -> Result<Arc<EventView>, JobError> {
+) -> Result<Arc<EventView>, Error> {
     if let Some(view) = ctx.events.get((tenant, event)) {
         return Ok(view);
     }
@@ -88,11 +87,11 @@ pub async fn event_view(
     Ok(view)
 }
 
-async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView, JobError> {
-    let event = tx.event(id).await.map_err(job_error)?;
+async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView, Error> {
+    let event = tx.event(id).await?;
     let kind = EventKind::parse(&event.kind)
-        .ok_or_else(|| JobError::Permanent(anyhow::anyhow!("Unknown event kind {}", event.kind)))?;
-    let data = tx.page_data(event.page_id).await.map_err(job_error)?;
+        .ok_or_else(|| Error::Permanent(anyhow::anyhow!("Unknown event kind {}", event.kind)))?;
+    let data = tx.page_data(event.page_id).await?;
     let status = heliograph_web::page_status(&data);
     let page_url = ctx.urls.page_url(&data.page.slug);
     let page = PageInfo {
@@ -123,13 +122,9 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
         })
         .collect();
     let notice = if kind.is_incident_event() {
-        let p: IncidentEventPayload =
-            serde_json::from_value(event.payload.0.clone()).map_err(malformed)?;
-        let incident = tx.incident(p.incident_id).await.map_err(job_error)?;
-        let mut updates = tx
-            .incident_updates(&[p.incident_id])
-            .await
-            .map_err(job_error)?;
+        let p: IncidentEventPayload = serde_json::from_value(event.payload.0.clone())?;
+        let incident = tx.incident(p.incident_id).await?;
+        let mut updates = tx.incident_updates(&[p.incident_id]).await?;
         // As of the event: its own update first, later ones left out.
         let own = updates
             .iter()
@@ -167,13 +162,12 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
             },
         }
     } else if kind == EventKind::ComponentUpdated {
-        let p: ComponentEventPayload =
-            serde_json::from_value(event.payload.0.clone()).map_err(malformed)?;
+        let p: ComponentEventPayload = serde_json::from_value(event.payload.0.clone())?;
         let component = public
             .get(&p.component_id.as_uuid())
             .cloned()
             .ok_or_else(|| {
-                JobError::Permanent(anyhow::anyhow!(
+                Error::Permanent(anyhow::anyhow!(
                     "The component is private or gone; its change is not announced"
                 ))
             })?;

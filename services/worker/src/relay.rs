@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
-use crate::{AccountEmail, Context, FanOut, InvitationEmail, VerifyDomain};
+use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::{AccountEmail, Context, FanOut, InvitationEmail, VerifyDomain};
 
 /// Events claimed per round trip.
 const BATCH: i64 = 100;
@@ -20,7 +23,11 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
             break;
         }
         for link_id in &claim.ids {
-            ctx.queues.push(AccountEmail { link_id: *link_id }).await?;
+            ctx.queues
+                .push(AccountEmail { link_id: *link_id })
+                .instrument(tracing::info_span!("relay", link.id = %link_id))
+                .await
+                .with_context(|| format!("Failed to queue the email of link {link_id}"))?;
         }
         total += claim.ids.len();
         claim.finish().await?;
@@ -37,7 +44,9 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
                     tenant_id: *tenant_id,
                     invitation_id: *invitation_id,
                 })
-                .await?;
+                .instrument(tracing::info_span!("relay", tenant.id = %tenant_id, invitation.id = %invitation_id))
+                .await
+                .with_context(|| format!("Failed to queue invitation {invitation_id} of tenant {tenant_id}"))?;
         }
         total += claim.invitations.len();
         claim.finish().await?;
@@ -54,7 +63,13 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
                     tenant_id: *tenant_id,
                     domain_id: *domain_id,
                 })
-                .await?;
+                .instrument(
+                    tracing::info_span!("relay", tenant.id = %tenant_id, domain.id = %domain_id),
+                )
+                .await
+                .with_context(|| {
+                    format!("Failed to queue the check of domain {domain_id} of tenant {tenant_id}")
+                })?;
         }
         total += claim.domains.len();
         claim.finish().await?;
@@ -67,7 +82,9 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
         for event in &claim.events {
             ctx.queues
                 .push(FanOut::new(event.tenant_id, event.id))
-                .await?;
+                .instrument(tracing::info_span!("relay", tenant.id = %event.tenant_id, event.id = %event.id))
+                .await
+                .with_context(|| format!("Failed to queue the fan-out of event {} of tenant {}", event.id, event.tenant_id))?;
         }
         total += claim.events.len();
         claim.finish().await?;

@@ -18,8 +18,8 @@ use heliograph_runtime::LogFormat;
 use heliograph_store::Store;
 use heliograph_testkit::TestPostgres;
 use heliograph_worker::{
-    AccountEmail, BulkDeliver, ChannelConfig, Channels, Context, Deliver, DnsChecker, DomainChecks,
-    EventCache, FanOut, Inner, InvitationEmail, SmsConfig, SmsVelocity, VerifyDomain,
+    ChannelConfig, Channels, Context, DnsChecker, DomainChecks, EventCache, Inner, SmsConfig,
+    SmsVelocity,
 };
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -361,7 +361,9 @@ impl TestApp {
             ctx.clone(),
             4,
             Duration::from_millis(200),
-            Duration::from_secs(60),
+            // The janitor purges dead jobs, which the drain reads: in a test
+            // it runs once, at start, so that no death goes unseen.
+            Duration::from_secs(24 * 3600),
             shutdown.clone(),
         ));
         Self {
@@ -588,60 +590,105 @@ impl TestApp {
     }
 
     /// Waits until the outbox (and every row that is its own outbox, such as
-    /// a domain with a check asked for) is relayed and the queues are empty
-    /// (twice in a row, so a job that enqueues another is seen through).
+    /// a domain with a check asked for) is relayed and every queue the
+    /// worker runs (`heliograph_worker::JOBS`) is empty, twice in a row so
+    /// that a job that enqueues another is seen through. Fails the test,
+    /// naming the queue and the job, if a job died or is still there after
+    /// 120 s: background work a test starts must finish, and finish well. A
+    /// test that makes a job die on purpose says so with
+    /// [`TestApp::drain_expecting_dead`].
     pub async fn drain(&self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        if let Err(problem) = self.try_drain(DRAIN_WITHIN, None).await {
+            panic!("{problem}");
+        }
+    }
+
+    /// [`TestApp::drain`], for a test that makes jobs die on purpose: exactly
+    /// `n` jobs died on `queue` (and none elsewhere). They are then
+    /// forgotten, so that a later drain fails only on new deaths.
+    pub async fn drain_expecting_dead(&self, queue: &str, n: usize) {
+        assert!(
+            heliograph_worker::JOBS.queues().any(|q| q == queue),
+            "no job kind runs on a queue named {queue:?}"
+        );
+        if let Err(problem) = self.try_drain(DRAIN_WITHIN, Some((queue, n))).await {
+            panic!("{problem}");
+        }
+        self.queues
+            .forget_dead(queue)
+            .await
+            .expect("the dead jobs are forgotten");
+    }
+
+    /// What [`TestApp::drain`] checks, waiting at most `within`: what went
+    /// wrong, if anything (a job left behind or dead, other than the
+    /// `expected_dead` number on one queue).
+    pub async fn try_drain(
+        &self,
+        within: Duration,
+        expected_dead: Option<(&str, usize)>,
+    ) -> Result<(), String> {
+        self.settle(within).await?;
+        self.check_dead(expected_dead).await
+    }
+
+    /// Waits until the outbox and the queues are empty (see [`TestApp::drain`]).
+    async fn settle(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
         let mut quiet = 0;
         while quiet < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "background work did not finish within 120 s"
-            );
+            if Instant::now() >= deadline {
+                let left = heliograph_worker::JOBS
+                    .unfinished_jobs(&self.queues)
+                    .await
+                    .expect("the queues can be read");
+                let unrelayed = self.store.unrelayed_events().await.expect("outbox count");
+                return Err(format!(
+                    "background work did not finish within {within:?}: {unrelayed} outbox events unrelayed; jobs left:\n{}",
+                    lines(&left)
+                ));
+            }
             let idle = self.store.unrelayed_events().await.expect("outbox count") == 0
-                && self
-                    .queues
-                    .depth::<FanOut>()
-                    .await
-                    .expect("fanout depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<Deliver>()
-                    .await
-                    .expect("deliver depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<BulkDeliver>()
-                    .await
-                    .expect("deliver-bulk depth")
-                    .is_drained()
                 && self
                     .count("select count(*) from domains where check_requested_at is not null")
                     .await
                     == 0
-                && self
-                    .queues
-                    .depth::<VerifyDomain>()
+                && heliograph_worker::JOBS
+                    .drained(&self.queues)
                     .await
-                    .expect("verify-domain depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<AccountEmail>()
-                    .await
-                    .expect("account-email depth")
-                    .is_drained()
-                && self
-                    .queues
-                    .depth::<InvitationEmail>()
-                    .await
-                    .expect("invitation-email depth")
-                    .is_drained();
+                    .expect("the queues can be read");
             quiet = if idle { quiet + 1 } else { 0 };
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
+        Ok(())
+    }
+
+    /// Whether the jobs that died are exactly the `expected` number on one queue.
+    async fn check_dead(&self, expected: Option<(&str, usize)>) -> Result<(), String> {
+        let dead = heliograph_worker::JOBS
+            .dead_jobs(&self.queues)
+            .await
+            .expect("the queues can be read");
+        let (expected_queue, expected_n) = expected.unwrap_or(("", 0));
+        let on_expected = dead.iter().filter(|j| j.queue == expected_queue).count();
+        let elsewhere: Vec<_> = dead
+            .iter()
+            .filter(|j| j.queue != expected_queue)
+            .cloned()
+            .collect();
+        if !elsewhere.is_empty() {
+            return Err(format!(
+                "a background job died (a test that means it to says so with `drain_expecting_dead`):\n{}",
+                lines(&elsewhere)
+            ));
+        }
+        if on_expected != expected_n {
+            return Err(format!(
+                "{on_expected} jobs died on queue `{expected_queue}`, not {expected_n}:\n{}",
+                lines(&dead)
+            ));
+        }
+        Ok(())
     }
 
     /// Stops the worker (asserting nothing was left behind) and drops the test's database and keys.
@@ -669,6 +716,18 @@ impl TestApp {
         self.admin.close().await;
         self.db.drop_now().await;
     }
+}
+
+/// How long a drain waits for background work (a bound for a loaded
+/// machine; it returns as soon as the work is done).
+const DRAIN_WITHIN: Duration = Duration::from_secs(120);
+
+/// One job a line, for a failure message.
+fn lines(jobs: &[heliograph_jobs::HeldJob]) -> String {
+    jobs.iter()
+        .map(|job| format!("  {job}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Emails maildev holds for `to`, waiting up to 60 s for at least `n` (a

@@ -10,6 +10,7 @@ mod abuse;
 mod accounts;
 mod api_keys;
 mod audit;
+mod background_jobs;
 mod caddy;
 mod channels;
 mod conventions;
