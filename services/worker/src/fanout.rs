@@ -93,6 +93,9 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), JobError> {
                 .await
                 .map_err(job_error)?
                 .component_ids
+                .iter()
+                .map(|c| c.as_uuid())
+                .collect()
         } else {
             let p: ComponentEventPayload = serde_json::from_value(payload).map_err(malformed)?;
             // A private component's change is announced to nobody (and a

@@ -4,14 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::incident::{OpeningRequest, SchedulePatch};
 use heliograph_domain::{
     ComponentId, ComponentStatus, FieldError, Impact, IncidentId, IncidentStatus, IncidentUpdateId,
     Name, PageId, Role, TimeZoneName,
 };
-use heliograph_store::{
-    Component, Incident, IncidentChange, IncidentEdit, IncidentScope, IncidentTemplate,
-    IncidentUpdate, NewIncident, Schedule, TenantTx,
-};
+use heliograph_domain::{Incident, IncidentChange, IncidentEdit, IncidentUpdate, NewIncident};
+use heliograph_store::{Component, IncidentScope, IncidentTemplate, TenantTx};
 use heliograph_web::{V2Incident, V2IncidentUpdate};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -84,7 +83,7 @@ pub struct IncidentResponse {
     #[serde(flatten)]
     #[schema(inline)]
     incident: V2Incident,
-    impact_override: Option<String>,
+    impact_override: Option<Impact>,
     scheduled_remind_prior: bool,
     scheduled_auto_in_progress: bool,
     scheduled_auto_completed: bool,
@@ -113,12 +112,12 @@ fn incident_response(
             incident,
             updates,
         ),
-        impact_override: incident.impact_override.clone(),
+        impact_override: incident.impact_override,
         scheduled_remind_prior: incident.scheduled_remind_prior,
         scheduled_auto_in_progress: incident.scheduled_auto_in_progress,
         scheduled_auto_completed: incident.scheduled_auto_completed,
         backfilled: incident.backfilled,
-        metadata: incident.metadata.0.clone(),
+        metadata: incident.metadata.clone(),
         postmortem_body: incident.postmortem_body.clone(),
         postmortem_body_last_updated_at: incident
             .postmortem_body_last_updated_at
@@ -247,16 +246,6 @@ fn parse_common(f: &mut Fields, input: &IncidentInput) -> Common {
     }
 }
 
-fn check_window(f: &mut Fields, start: OffsetDateTime, end: OffsetDateTime) {
-    if end <= start {
-        f.push(FieldError::new(
-            "scheduled_until",
-            "invalid",
-            "must be after scheduled_for",
-        ));
-    }
-}
-
 fn parse_new(
     input: IncidentInput,
     template: Option<&IncidentTemplate>,
@@ -269,100 +258,47 @@ fn parse_new(
         .clone()
         .or_else(|| template.map(|t| t.title.clone()));
     let name = f.check(required("name", name).and_then(|n| Name::parse("name", &n, 255)));
-    let maintenance = c.scheduled_for.is_some()
-        || c.scheduled_until.is_some()
-        || c.status.is_some_and(IncidentStatus::is_maintenance);
     let backfilled = input.backfilled.unwrap_or(false);
-    let mut at = None;
-    let mut schedule = None;
-    let status = if backfilled {
+    let backfill_date = if backfilled {
         let format = time::macros::format_description!("[year]-[month]-[day]");
-        let date = f.check(
+        f.check(
             required("backfill_date", input.backfill_date.clone()).and_then(|d| {
                 time::Date::parse(&d, format).map_err(|_| {
                     FieldError::new("backfill_date", "invalid", "must be a date, YYYY-MM-DD")
                 })
             }),
-        );
-        if let Some(date) = date {
-            let (start, _) = heliograph_domain::day_bounds(date, zone);
-            if start > OffsetDateTime::now_utc() {
-                f.push(FieldError::new(
-                    "backfill_date",
-                    "invalid",
-                    "must not be in the future",
-                ));
-            }
-            at = Some(start);
-        }
-        if maintenance {
-            f.push(FieldError::new(
-                "backfilled",
-                "invalid",
-                "a maintenance is not backfilled",
-            ));
-        }
-        IncidentStatus::Resolved
-    } else if maintenance {
-        match (c.scheduled_for, c.scheduled_until) {
-            (Some(start), Some(end)) => {
-                check_window(&mut f, start, end);
-                schedule = Some(Schedule {
-                    scheduled_for: start,
-                    scheduled_until: end,
-                    remind_prior: input.scheduled_remind_prior.unwrap_or(false),
-                    auto_in_progress: input.scheduled_auto_in_progress.unwrap_or(false),
-                    auto_completed: input.scheduled_auto_completed.unwrap_or(false),
-                });
-            }
-            (None, _) => f.push(FieldError::new(
-                "scheduled_for",
-                "missing",
-                "a maintenance needs its window",
-            )),
-            (_, None) => f.push(FieldError::new(
-                "scheduled_until",
-                "missing",
-                "a maintenance needs its window",
-            )),
-        }
-        let status = c.status.unwrap_or(IncidentStatus::Scheduled);
-        if !matches!(
-            status,
-            IncidentStatus::Scheduled | IncidentStatus::InProgress
-        ) {
-            f.push(FieldError::new(
-                "status",
-                "invalid",
-                "a new maintenance is scheduled or in_progress",
-            ));
-        }
-        status
+        )
     } else {
-        let status = c
-            .status
-            .or_else(|| template.map(|t| t.update_status))
-            .unwrap_or(IncidentStatus::Investigating);
-        if status == IncidentStatus::Postmortem {
-            f.push(FieldError::new(
-                "status",
-                "invalid",
-                "a new incident is investigating, identified, monitoring or resolved",
-            ));
+        None
+    };
+    let request = OpeningRequest {
+        status: c.status,
+        template_status: template.map(|t| t.update_status),
+        window: schedule_patch(&input, &c),
+        backfilled,
+        backfill_date,
+        zone: zone.clone(),
+    };
+    let shape = match request.judge(OffsetDateTime::now_utc()) {
+        Ok(shape) => Some(shape),
+        Err(refused) => {
+            for e in refused {
+                f.push(e);
+            }
+            None
         }
-        status
     };
     let mut component_ids = c.component_ids;
     if let Some(t) = template {
         component_ids.extend(t.component_ids.iter().copied().map(ComponentId::from));
     }
-    let Some(name) = name else {
+    let (Some(name), Some(shape)) = (name, shape) else {
         return Err(f.into_error());
     };
     f.finish()?;
     Ok(NewIncident {
         name,
-        status,
+        status: shape.status,
         body: c
             .body
             .or_else(|| template.map(|t| t.body.clone()))
@@ -374,11 +310,22 @@ fn parse_new(
             .deliver_notifications
             .or_else(|| template.map(|t| t.should_send_notifications))
             .unwrap_or(true),
-        at,
-        schedule,
+        at: shape.at,
+        schedule: shape.schedule,
         backfilled,
         metadata: c.metadata.unwrap_or_else(|| serde_json::json!({})),
     })
+}
+
+/// The window fields a body names.
+fn schedule_patch(input: &IncidentInput, c: &Common) -> SchedulePatch {
+    SchedulePatch {
+        scheduled_for: c.scheduled_for,
+        scheduled_until: c.scheduled_until,
+        remind_prior: input.scheduled_remind_prior,
+        auto_in_progress: input.scheduled_auto_in_progress,
+        auto_completed: input.scheduled_auto_completed,
+    }
 }
 
 /// An incident of this page (404 for any other, another tenant's included).
@@ -729,41 +676,9 @@ pub async fn update(
         .name
         .as_deref()
         .and_then(|n| f.check(Name::parse("name", n, 255)));
-    let touches_window = c.scheduled_for.is_some()
-        || c.scheduled_until.is_some()
-        || input.scheduled_remind_prior.is_some()
-        || input.scheduled_auto_in_progress.is_some()
-        || input.scheduled_auto_completed.is_some();
-    let schedule = if touches_window {
-        if let (Some(start), Some(end)) = (
-            c.scheduled_for.or(current.scheduled_for),
-            c.scheduled_until.or(current.scheduled_until),
-        ) {
-            check_window(&mut f, start, end);
-            Some(Schedule {
-                scheduled_for: start,
-                scheduled_until: end,
-                remind_prior: input
-                    .scheduled_remind_prior
-                    .unwrap_or(current.scheduled_remind_prior),
-                auto_in_progress: input
-                    .scheduled_auto_in_progress
-                    .unwrap_or(current.scheduled_auto_in_progress),
-                auto_completed: input
-                    .scheduled_auto_completed
-                    .unwrap_or(current.scheduled_auto_completed),
-            })
-        } else {
-            f.push(FieldError::new(
-                "scheduled_for",
-                "invalid",
-                "only a maintenance has a window",
-            ));
-            None
-        }
-    } else {
-        None
-    };
+    let schedule = f
+        .check(schedule_patch(&input, &c).merged_into(&current))
+        .flatten();
     if input.template_id.is_some() || input.backfilled.is_some() {
         f.push(FieldError::new(
             "incident",
@@ -803,7 +718,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// Deletes an incident and its updates (admin).
+/// Deletes an incident and its updates (admin); answers it as it was.
 ///
 /// Component statuses and their history stay.
 #[utoipa::path(
@@ -814,7 +729,7 @@ pub async fn update(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
     responses(
-        (status = 204, description = "Deleted."),
+        (status = 200, description = "The deleted incident, as it was.", body = IncidentResponse),
         Unauthorized, Forbidden, NotFound, TooManyRequests,
     ),
 )]
@@ -825,8 +740,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (page, id) = page_and_incident(&path)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
+    let current = incident_on_page(&mut tx, page, id).await?;
     member.require(Role::Admin)?;
+    // Rendered before its updates go with it.
+    let body = render(&state, &mut tx, &current).await?;
     let incident = tx.delete_incident(id).await?;
     tx.audit(&member.audit(
         "incident.deleted",
@@ -836,7 +753,7 @@ pub async fn delete(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `{"incident_update": {...}}`.

@@ -1,0 +1,1 @@
+//! Unit tests, one group per lifecycle decision.
