@@ -32,3 +32,9 @@ pub mod custom_domain;
 pub use custom_domain::{
     CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
 };
+
+pub mod incident;
+pub use incident::{
+    AffectedComponent, Incident, IncidentChange, IncidentEdit, IncidentKind, IncidentUpdate,
+    NewIncident, Refusal, Schedule,
+};

@@ -1,18 +1,34 @@
-//! Incidents, their updates, and the component changes they carry.
+//! Incidents, their updates, and the component changes they carry: how
+//! they are stored and read.
+//!
+//! Every rule of their lifecycle (which status a change may take, the
+//! impact, the timestamps, the component moves a change implies, what is
+//! due on a maintenance, the postmortem) is decided in
+//! `heliograph_domain::incident`; this module reads the state before, asks
+//! the domain, and writes what it answers.
 
-use std::collections::BTreeMap;
-
+use heliograph_domain::incident::{ACTIVE_MAINTENANCE, Opening, is_closed};
 use heliograph_domain::{
-    ComponentId, ComponentStatus, EventId, EventKind, FieldError, Impact, IncidentId,
-    IncidentStatus, IncidentUpdateId, Name, PageId,
+    ComponentId, ComponentStatus, Impact, IncidentId, IncidentKind, IncidentStatus,
+    IncidentUpdateId, PageId, Refusal,
 };
 use serde::{Deserialize, Serialize};
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::notifications::IncidentEventPayload;
 use crate::{ListQuery, Listed, Result, StoreError, TenantTx};
+
+mod apply;
+mod maintenance;
+mod postmortem;
+
+// The entities moved to the domain; these names keep the store's old paths working.
+pub use heliograph_domain::{
+    AffectedComponent, Incident, IncidentChange, IncidentEdit, IncidentUpdate, NewIncident,
+    Schedule,
+};
 
 macro_rules! incident_columns {
     () => {
@@ -40,186 +56,125 @@ macro_rules! update_columns {
     };
 }
 
-/// An incident or a scheduled maintenance.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Incident {
-    /// Identifier.
-    #[sqlx(try_from = "Uuid")]
-    pub id: IncidentId,
-    /// The page it is on.
-    #[sqlx(try_from = "Uuid")]
-    pub page_id: PageId,
-    /// `incident` or `maintenance`.
-    pub kind: String,
-    /// Title.
-    pub name: String,
-    /// Current status.
-    #[sqlx(try_from = "String")]
-    pub status: IncidentStatus,
-    /// Current impact.
-    #[sqlx(try_from = "String")]
-    pub impact: Impact,
-    /// The impact set by hand, which wins over the derived one.
-    pub impact_override: Option<String>,
-    /// When it began.
-    pub started_at: OffsetDateTime,
-    /// When it first entered `monitoring`.
-    pub monitoring_at: Option<OffsetDateTime>,
-    /// When it was resolved.
-    pub resolved_at: Option<OffsetDateTime>,
-    /// Maintenance window start.
-    pub scheduled_for: Option<OffsetDateTime>,
-    /// Maintenance window end.
-    pub scheduled_until: Option<OffsetDateTime>,
-    /// Whether subscribers are reminded before the window.
-    pub scheduled_remind_prior: bool,
-    /// Whether the worker starts the maintenance at `scheduled_for`.
-    pub scheduled_auto_in_progress: bool,
-    /// Whether the worker completes the maintenance at `scheduled_until`.
-    pub scheduled_auto_completed: bool,
-    /// When the reminder went out.
-    pub reminded_at: Option<OffsetDateTime>,
-    /// Whether it was entered after the fact.
-    pub backfilled: bool,
-    /// Free-form data of the team's tooling.
-    pub metadata: Json<serde_json::Value>,
-    /// The postmortem, draft or published.
-    pub postmortem_body: Option<String>,
-    /// When the postmortem was last edited.
-    pub postmortem_body_last_updated_at: Option<OffsetDateTime>,
-    /// When the postmortem was published.
-    pub postmortem_published_at: Option<OffsetDateTime>,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Last change.
-    pub updated_at: OffsetDateTime,
-    /// The components it concerns.
-    pub component_ids: Vec<Uuid>,
+/// An `incidents` row as stored.
+#[derive(sqlx::FromRow)]
+struct IncidentRow {
+    id: Uuid,
+    page_id: Uuid,
+    kind: String,
+    name: String,
+    status: String,
+    impact: String,
+    impact_override: Option<String>,
+    started_at: OffsetDateTime,
+    monitoring_at: Option<OffsetDateTime>,
+    resolved_at: Option<OffsetDateTime>,
+    scheduled_for: Option<OffsetDateTime>,
+    scheduled_until: Option<OffsetDateTime>,
+    scheduled_remind_prior: bool,
+    scheduled_auto_in_progress: bool,
+    scheduled_auto_completed: bool,
+    reminded_at: Option<OffsetDateTime>,
+    backfilled: bool,
+    metadata: Json<serde_json::Value>,
+    postmortem_body: Option<String>,
+    postmortem_body_last_updated_at: Option<OffsetDateTime>,
+    postmortem_published_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    component_ids: Vec<Uuid>,
 }
 
-impl Incident {
-    /// Whether this is a scheduled maintenance.
-    #[must_use]
-    pub fn is_maintenance(&self) -> bool {
-        self.kind == "maintenance"
+/// A stored enumeration value the domain does not know: the row is corrupt.
+fn corrupt(e: heliograph_domain::UnknownVariant) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl TryFrom<IncidentRow> for Incident {
+    type Error = StoreError;
+    fn try_from(r: IncidentRow) -> Result<Self> {
+        Ok(Self {
+            id: r.id.into(),
+            page_id: r.page_id.into(),
+            kind: r.kind.parse().map_err(corrupt)?,
+            name: r.name,
+            status: r.status.parse().map_err(corrupt)?,
+            impact: r.impact.parse().map_err(corrupt)?,
+            impact_override: r
+                .impact_override
+                .map(|o| o.parse::<Impact>())
+                .transpose()
+                .map_err(corrupt)?,
+            started_at: r.started_at,
+            monitoring_at: r.monitoring_at,
+            resolved_at: r.resolved_at,
+            scheduled_for: r.scheduled_for,
+            scheduled_until: r.scheduled_until,
+            scheduled_remind_prior: r.scheduled_remind_prior,
+            scheduled_auto_in_progress: r.scheduled_auto_in_progress,
+            scheduled_auto_completed: r.scheduled_auto_completed,
+            reminded_at: r.reminded_at,
+            backfilled: r.backfilled,
+            metadata: r.metadata.0,
+            postmortem_body: r.postmortem_body,
+            postmortem_body_last_updated_at: r.postmortem_body_last_updated_at,
+            postmortem_published_at: r.postmortem_published_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            component_ids: r.component_ids.into_iter().map(ComponentId::from).collect(),
+        })
     }
 }
 
-/// One component's change within an incident update (Statuspage's `affected_components`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AffectedComponent {
-    /// The component's id.
-    pub code: Uuid,
-    /// The component's name.
-    pub name: String,
-    /// Status before the update.
-    pub old_status: ComponentStatus,
-    /// Status after the update.
-    pub new_status: ComponentStatus,
-    /// Whether the component is private: never shown to the public or to subscribers.
-    #[serde(default, skip_serializing)]
-    pub private: bool,
+/// An `incident_updates` row as stored, with its component changes.
+#[derive(sqlx::FromRow)]
+struct UpdateRow {
+    id: Uuid,
+    incident_id: Uuid,
+    status: String,
+    body: String,
+    display_at: OffsetDateTime,
+    deliver_notifications: bool,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    affected_components: Json<Vec<AffectedComponent>>,
 }
 
-/// One update posted on an incident.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IncidentUpdate {
-    /// Identifier.
-    #[sqlx(try_from = "Uuid")]
-    pub id: IncidentUpdateId,
-    /// The incident.
-    #[sqlx(try_from = "Uuid")]
-    pub incident_id: IncidentId,
-    /// The incident's status as of this update.
-    #[sqlx(try_from = "String")]
-    pub status: IncidentStatus,
-    /// The message.
-    pub body: String,
-    /// The time shown for it.
-    pub display_at: OffsetDateTime,
-    /// Whether subscribers are told.
-    pub deliver_notifications: bool,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Last change.
-    pub updated_at: OffsetDateTime,
-    /// Component changes carried by this update.
-    pub affected_components: Json<Vec<AffectedComponent>>,
+impl TryFrom<UpdateRow> for IncidentUpdate {
+    type Error = StoreError;
+    fn try_from(r: UpdateRow) -> Result<Self> {
+        Ok(Self {
+            id: r.id.into(),
+            incident_id: r.incident_id.into(),
+            status: r.status.parse().map_err(corrupt)?,
+            body: r.body,
+            display_at: r.display_at,
+            deliver_notifications: r.deliver_notifications,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            affected_components: r.affected_components.0,
+        })
+    }
 }
 
-/// A maintenance window and what the worker does with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    /// Window start.
-    pub scheduled_for: OffsetDateTime,
-    /// Window end (after the start).
-    pub scheduled_until: OffsetDateTime,
-    /// Remind subscribers before the window.
-    pub remind_prior: bool,
-    /// Start it at `scheduled_for`.
-    pub auto_in_progress: bool,
-    /// Complete it at `scheduled_until`.
-    pub auto_completed: bool,
+fn incidents(rows: Vec<IncidentRow>) -> Result<Vec<Incident>> {
+    rows.into_iter().map(Incident::try_from).collect()
 }
 
-/// An incident, or with a schedule a maintenance, to open.
-#[derive(Debug, Clone)]
-pub struct NewIncident {
-    /// Title.
-    pub name: Name,
-    /// Initial status (a maintenance status when `schedule` is set).
-    pub status: IncidentStatus,
-    /// The first update's message.
-    pub body: String,
-    /// Impact to show instead of the one derived from the components.
-    pub impact_override: Option<Impact>,
-    /// New status per affected component.
-    pub components: BTreeMap<ComponentId, ComponentStatus>,
-    /// Further affected components whose status does not change now.
-    pub component_ids: Vec<ComponentId>,
-    /// Whether subscribers are told.
-    pub deliver_notifications: bool,
-    /// When it happened, if not now (backfilled history, demo data).
-    pub at: Option<OffsetDateTime>,
-    /// For a scheduled maintenance: its window.
-    pub schedule: Option<Schedule>,
-    /// Entered after the fact: no component changes, nobody told.
-    pub backfilled: bool,
-    /// Free-form data of the team's tooling.
-    pub metadata: serde_json::Value,
+fn updates(rows: Vec<UpdateRow>) -> Result<Vec<IncidentUpdate>> {
+    rows.into_iter().map(IncidentUpdate::try_from).collect()
 }
 
-/// An update to post on an incident or maintenance.
-#[derive(Debug, Clone)]
-pub struct IncidentChange {
-    /// New status.
-    pub status: IncidentStatus,
-    /// The update's message.
-    pub body: String,
-    /// New status per component.
-    pub components: BTreeMap<ComponentId, ComponentStatus>,
-    /// Whether subscribers are told.
-    pub deliver_notifications: bool,
-    /// When it happened, if not now.
-    pub at: Option<OffsetDateTime>,
-    /// On resolving: put the incident's components back to operational
-    /// (those `components` does not name).
-    pub restore_components: bool,
-}
-
-/// Changes to an incident's own fields (not an update).
-#[derive(Debug, Clone, Default)]
-pub struct IncidentEdit {
-    /// New title.
-    pub name: Option<Name>,
-    /// New override; `Some(None)` removes it.
-    pub impact_override: Option<Option<Impact>>,
-    /// New window and flags, for a maintenance.
-    pub schedule: Option<Schedule>,
-    /// New metadata.
-    pub metadata: Option<serde_json::Value>,
-    /// Further affected components.
-    pub component_ids: Vec<ComponentId>,
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(field) => Self::Invalid(field),
+            Refusal::Conflict(code) => Self::Conflict {
+                constraint: code.to_owned(),
+            },
+            Refusal::Missing => Self::NotFound,
+        }
+    }
 }
 
 /// Which incidents a list shows.
@@ -238,13 +193,42 @@ pub enum IncidentScope {
 }
 
 impl IncidentScope {
-    const fn condition(self) -> &'static str {
+    /// Adds this scope's condition (after an `and`) to `query`.
+    fn push_condition(self, query: &mut QueryBuilder<sqlx::Postgres>) {
+        let statuses = |keep: fn(IncidentStatus) -> bool| -> Vec<&'static str> {
+            IncidentStatus::ALL
+                .iter()
+                .copied()
+                .filter(|s| keep(*s))
+                .map(IncidentStatus::as_str)
+                .collect()
+        };
         match self {
-            Self::All => "true",
-            Self::Unresolved => "i.status in ('investigating', 'identified', 'monitoring')",
-            Self::Upcoming => "i.status = 'scheduled'",
-            Self::Scheduled => "i.kind = 'maintenance'",
-            Self::ActiveMaintenance => "i.status in ('in_progress', 'verifying')",
+            Self::All => {
+                query.push("true");
+            }
+            Self::Unresolved => {
+                query
+                    .push("i.status = any(")
+                    .push_bind(statuses(IncidentStatus::is_unresolved))
+                    .push(")");
+            }
+            Self::Upcoming => {
+                query
+                    .push("i.status = ")
+                    .push_bind(IncidentStatus::Scheduled.as_str());
+            }
+            Self::Scheduled => {
+                query
+                    .push("i.kind = ")
+                    .push_bind(IncidentKind::Maintenance.as_str());
+            }
+            Self::ActiveMaintenance => {
+                query
+                    .push("i.status = any(")
+                    .push_bind(statuses(|s| ACTIVE_MAINTENANCE.contains(&s)))
+                    .push(")");
+            }
         }
     }
 }
@@ -286,14 +270,6 @@ impl ChangeCause {
     }
 }
 
-fn transition_error(from: IncidentStatus, to: IncidentStatus) -> StoreError {
-    StoreError::Invalid(FieldError::new(
-        "status",
-        "invalid_transition",
-        format!("cannot move from {from} to {to}"),
-    ))
-}
-
 impl TenantTx {
     /// Opens an incident or schedules a maintenance: the row, its first
     /// update, the component status changes and the outbox events, all in
@@ -309,42 +285,30 @@ impl TenantTx {
             .bind(page.as_uuid())
             .fetch_one(&mut *self.tx)
             .await?;
-        let mut all_ids: Vec<ComponentId> = new.components.keys().copied().collect();
-        all_ids.extend(new.component_ids.iter().copied());
-        all_ids.sort();
-        all_ids.dedup();
-        self.check_components_on_page("components", page, &all_ids)
+        let opening = Opening::plan(new, OffsetDateTime::now_utc());
+        self.check_components_on_page("components", page, &opening.component_ids)
             .await?;
-
-        let maintenance = new.schedule.is_some();
-        let impact = new.impact_override.unwrap_or_else(|| {
-            if maintenance {
-                Impact::Maintenance
-            } else {
-                Impact::from_component_statuses(new.components.values().copied())
-            }
-        });
         let id = IncidentId::new();
-        let at = new.at.unwrap_or_else(OffsetDateTime::now_utc);
+        let before = opening.before;
+        let created_at = opening.at;
         let schedule = new.schedule;
         sqlx::query(
             "insert into incidents (id, tenant_id, page_id, kind, name, status, impact, impact_override,
                                     started_at, created_at, updated_at, scheduled_for, scheduled_until,
                                     scheduled_remind_prior, scheduled_auto_in_progress,
                                     scheduled_auto_completed, backfilled, metadata)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($10, $9), $9, $9, $10, $11,
-                     $12, $13, $14, $15, $16)",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(id.as_uuid())
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
-        .bind(if maintenance { "maintenance" } else { "incident" })
+        .bind(before.kind.as_str())
         .bind(new.name.as_str())
-        // The status is set by the first update below.
-        .bind(if maintenance { "scheduled" } else { "investigating" })
-        .bind(impact.as_str())
-        .bind(new.impact_override.map(Impact::as_str))
-        .bind(at)
+        .bind(before.status.as_str())
+        .bind(before.impact.as_str())
+        .bind(before.impact_override.map(Impact::as_str))
+        .bind(before.started_at)
+        .bind(created_at)
         .bind(schedule.map(|s| s.scheduled_for))
         .bind(schedule.map(|s| s.scheduled_until))
         .bind(schedule.is_some_and(|s| s.remind_prior))
@@ -354,22 +318,11 @@ impl TenantTx {
         .bind(Json(&new.metadata))
         .execute(&mut *self.tx)
         .await?;
-        self.add_incident_components(id, &all_ids).await?;
-        let change = IncidentChange {
-            status: new.status,
-            body: new.body.clone(),
-            // History entered after the fact changes no current status, and
-            // a maintenance touches its components when it begins.
-            components: if new.backfilled || new.status == IncidentStatus::Scheduled {
-                BTreeMap::new()
-            } else {
-                new.components.clone()
-            },
-            deliver_notifications: new.deliver_notifications && !new.backfilled,
-            at: Some(at),
-            restore_components: false,
-        };
-        let update = self.post_update(page, id, None, &change).await?;
+        self.add_incident_components(id, &opening.component_ids)
+            .await?;
+        let (update, _) = self
+            .post_update(page, id, before, None, &opening.first)
+            .await?;
         let incident = self.incident(id).await?;
         Ok((incident, update))
     }
@@ -383,15 +336,15 @@ impl TenantTx {
         change: &IncidentChange,
     ) -> Result<(Incident, IncidentUpdate)> {
         let current = self.lock_incident(id).await?;
-        if !current.status.can_move_to(change.status) {
-            return Err(transition_error(current.status, change.status));
-        }
+        let life = current.lifecycle();
+        // Refused before anything is written.
+        life.after_update(change.status, [], OffsetDateTime::now_utc())?;
         let ids: Vec<ComponentId> = change.components.keys().copied().collect();
         self.check_components_on_page("components", current.page_id, &ids)
             .await?;
         self.add_incident_components(id, &ids).await?;
-        let update = self
-            .post_update(current.page_id, id, Some(current.status), change)
+        let (update, _) = self
+            .post_update(current.page_id, id, life, Some(current.status), change)
             .await?;
         Ok((self.incident(id).await?, update))
     }
@@ -399,45 +352,31 @@ impl TenantTx {
     /// Changes an incident's own fields; posts no update.
     pub async fn edit_incident(&mut self, id: IncidentId, edit: &IncidentEdit) -> Result<Incident> {
         let current = self.lock_incident(id).await?;
-        if edit.schedule.is_some() && !current.is_maintenance() {
-            return Err(StoreError::Invalid(FieldError::new(
-                "scheduled_for",
-                "invalid",
-                "only a maintenance has a window",
-            )));
-        }
-        self.check_components_on_page("component_ids", current.page_id, &edit.component_ids)
+        let page = current.page_id;
+        let after = current.after_edit(edit)?;
+        self.check_components_on_page("component_ids", page, &edit.component_ids)
             .await?;
         self.add_incident_components(id, &edit.component_ids)
             .await?;
-        let schedule = edit.schedule;
         sqlx::query(
-            "update incidents set
-                 name = coalesce($3, name),
-                 impact_override = case when $4 then $5 else impact_override end,
-                 impact = case when $4 then coalesce($5, impact) else impact end,
-                 scheduled_for = coalesce($6, scheduled_for),
-                 scheduled_until = coalesce($7, scheduled_until),
-                 scheduled_remind_prior = coalesce($8, scheduled_remind_prior),
-                 scheduled_auto_in_progress = coalesce($9, scheduled_auto_in_progress),
-                 scheduled_auto_completed = coalesce($10, scheduled_auto_completed),
-                 -- A moved window earns a new reminder.
-                 reminded_at = case when $6 is distinct from scheduled_for and $6 is not null
-                                    then null else reminded_at end,
-                 metadata = coalesce($11, metadata)
-             where tenant_id = $1 and id = $2",
+            "update incidents set name = $3, impact_override = $4, impact = $5,
+                    scheduled_for = $6, scheduled_until = $7, scheduled_remind_prior = $8,
+                    scheduled_auto_in_progress = $9, scheduled_auto_completed = $10,
+                    reminded_at = $11, metadata = $12
+              where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
-        .bind(edit.name.as_ref().map(Name::as_str))
-        .bind(edit.impact_override.is_some())
-        .bind(edit.impact_override.flatten().map(Impact::as_str))
-        .bind(schedule.map(|s| s.scheduled_for))
-        .bind(schedule.map(|s| s.scheduled_until))
-        .bind(schedule.map(|s| s.remind_prior))
-        .bind(schedule.map(|s| s.auto_in_progress))
-        .bind(schedule.map(|s| s.auto_completed))
-        .bind(edit.metadata.as_ref().map(Json))
+        .bind(&after.name)
+        .bind(after.impact_override.map(Impact::as_str))
+        .bind(after.impact.as_str())
+        .bind(after.scheduled_for)
+        .bind(after.scheduled_until)
+        .bind(after.scheduled_remind_prior)
+        .bind(after.scheduled_auto_in_progress)
+        .bind(after.scheduled_auto_completed)
+        .bind(after.reminded_at)
+        .bind(Json(&after.metadata))
         .execute(&mut *self.tx)
         .await?;
         self.incident(id).await
@@ -457,7 +396,7 @@ impl TenantTx {
 
     /// One incident.
     pub async fn incident(&mut self, id: IncidentId) -> Result<Incident> {
-        Ok(sqlx::query_as(concat!(
+        let row: IncidentRow = sqlx::query_as(concat!(
             "select ",
             incident_columns!(),
             " from incidents i where i.tenant_id = $1 and i.id = $2"
@@ -465,7 +404,8 @@ impl TenantTx {
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        row.try_into()
     }
 
     /// One incident, locked for a change.
@@ -485,38 +425,44 @@ impl TenantTx {
         scope: IncidentScope,
         query: &ListQuery,
     ) -> Result<Listed<Incident>> {
-        let condition = format!(
-            " from incidents i where i.tenant_id = $1 and i.page_id = $2 and {}
-                and ($3::text is null or i.name ilike $3 escape '\\')
-                and (cardinality($4::text[]) = 0 or i.status = any($4))",
-            scope.condition()
-        );
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("select count(*) {condition}")))
-                .bind(self.tenant.as_uuid())
-                .bind(page.as_uuid())
-                .bind(query.pattern())
-                .bind(&query.statuses)
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let order = if matches!(scope, IncidentScope::Upcoming) {
-            "i.scheduled_for asc, i.id"
-        } else {
-            "coalesce(i.scheduled_for, i.started_at) desc, i.id desc"
+        let tenant = self.tenant.as_uuid();
+        let condition = |q: &mut QueryBuilder<sqlx::Postgres>| {
+            q.push(" from incidents i where i.tenant_id = ")
+                .push_bind(tenant)
+                .push(" and i.page_id = ")
+                .push_bind(page.as_uuid())
+                .push(" and ");
+            scope.push_condition(q);
+            q.push(" and (")
+                .push_bind(query.pattern())
+                .push("::text is null or i.name ilike ")
+                .push_bind(query.pattern())
+                .push(" escape '\\') and (cardinality(")
+                .push_bind(query.statuses.clone())
+                .push("::text[]) = 0 or i.status = any(")
+                .push_bind(query.statuses.clone())
+                .push("))");
         };
-        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {} {condition} order by {order} limit $5 offset $6",
-            incident_columns!()
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(&query.statuses)
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(Listed { items, total })
+        let mut count = QueryBuilder::new("select count(*)");
+        condition(&mut count);
+        let (total,): (i64,) = count.build_query_as().fetch_one(&mut *self.tx).await?;
+        let mut select = QueryBuilder::new(concat!("select ", incident_columns!()));
+        condition(&mut select);
+        select.push(if matches!(scope, IncidentScope::Upcoming) {
+            " order by i.scheduled_for asc, i.id"
+        } else {
+            " order by coalesce(i.scheduled_for, i.started_at) desc, i.id desc"
+        });
+        select
+            .push(" limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset);
+        let rows: Vec<IncidentRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        Ok(Listed {
+            items: incidents(rows)?,
+            total,
+        })
     }
 
     /// One update of an incident.
@@ -525,7 +471,7 @@ impl TenantTx {
         incident: IncidentId,
         id: IncidentUpdateId,
     ) -> Result<IncidentUpdate> {
-        Ok(sqlx::query_as(concat!(
+        let row: UpdateRow = sqlx::query_as(concat!(
             "select ",
             update_columns!(),
             " from incident_updates u where u.tenant_id = $1 and u.incident_id = $2 and u.id = $3"
@@ -534,7 +480,8 @@ impl TenantTx {
         .bind(incident.as_uuid())
         .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        row.try_into()
     }
 
     /// Edits a posted update's text, shown time or notification flag. What
@@ -565,105 +512,26 @@ impl TenantTx {
         self.incident_update(incident, id).await
     }
 
-    /// Writes (or replaces) the postmortem draft of a resolved incident.
-    pub async fn set_postmortem(&mut self, id: IncidentId, body: &str) -> Result<Incident> {
-        let incident = self.lock_incident(id).await?;
-        if !matches!(
-            incident.status,
-            IncidentStatus::Resolved | IncidentStatus::Postmortem
-        ) {
-            return Err(StoreError::Invalid(FieldError::new(
-                "status",
-                "not_resolved",
-                "a postmortem is written once the incident is resolved",
-            )));
-        }
-        sqlx::query(
-            "update incidents set postmortem_body = $3, postmortem_body_last_updated_at = now()
-              where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(body)
-        .execute(&mut *self.tx)
-        .await?;
-        self.incident(id).await
-    }
-
-    /// Removes the postmortem (draft or published); a published one takes
-    /// the incident back to `resolved`.
-    pub async fn delete_postmortem(&mut self, id: IncidentId) -> Result<Incident> {
-        let incident = self.lock_incident(id).await?;
-        if incident.postmortem_body.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "update incidents set postmortem_body = null, postmortem_body_last_updated_at = null,
-                    postmortem_published_at = null,
-                    status = case when status = 'postmortem' then 'resolved' else status end
-              where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *self.tx)
-        .await?;
-        self.incident(id).await
-    }
-
-    /// Publishes the postmortem draft: the incident moves to `postmortem`
-    /// with an update carrying the text; subscribers are told if asked.
-    pub async fn publish_postmortem(
-        &mut self,
-        id: IncidentId,
-        notify: bool,
-    ) -> Result<(Incident, IncidentUpdate)> {
-        let incident = self.lock_incident(id).await?;
-        let Some(body) = incident.postmortem_body.clone() else {
-            return Err(StoreError::Invalid(FieldError::new(
-                "postmortem",
-                "missing",
-                "write the postmortem before publishing it",
-            )));
-        };
-        if incident.postmortem_published_at.is_some() {
-            return Err(StoreError::Conflict {
-                constraint: "postmortem_published".to_owned(),
-            });
-        }
-        let change = IncidentChange {
-            status: IncidentStatus::Postmortem,
-            body,
-            components: BTreeMap::new(),
-            deliver_notifications: notify,
-            at: None,
-            restore_components: false,
-        };
-        let (_, update) = self.update_incident(id, &change).await?;
-        sqlx::query(
-            "update incidents set postmortem_published_at = now() where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok((self.incident(id).await?, update))
-    }
-
     /// Open incidents, and maintenances scheduled or under way, newest first.
     pub(crate) async fn active_incidents(&mut self, page: PageId) -> Result<Vec<Incident>> {
-        Ok(sqlx::query_as(concat!(
+        let open: Vec<&str> = IncidentStatus::ALL
+            .iter()
+            .filter(|s| !is_closed(**s))
+            .map(|s| s.as_str())
+            .collect();
+        let rows: Vec<IncidentRow> = sqlx::query_as(concat!(
             "select ",
             incident_columns!(),
             " from incidents i
-              where i.tenant_id = $1 and i.page_id = $2
-                and i.status in ('investigating', 'identified', 'monitoring',
-                                 'scheduled', 'in_progress', 'verifying')
+              where i.tenant_id = $1 and i.page_id = $2 and i.status = any($3)
               order by i.started_at desc, i.id desc"
         ))
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
+        .bind(open)
         .fetch_all(&mut *self.tx)
-        .await?)
+        .await?;
+        incidents(rows)
     }
 
     /// The `limit` most recent incidents and the `limit` most recent
@@ -673,24 +541,27 @@ impl TenantTx {
         page: PageId,
         limit: i64,
     ) -> Result<Vec<Incident>> {
-        Ok(sqlx::query_as(concat!(
+        let rows: Vec<IncidentRow> = sqlx::query_as(concat!(
             "(select ",
             incident_columns!(),
             " from incidents i
-              where i.tenant_id = $1 and i.page_id = $2 and i.kind = 'incident'
+              where i.tenant_id = $1 and i.page_id = $2 and i.kind = $4
               order by i.started_at desc, i.id desc limit $3)
              union all
              (select ",
             incident_columns!(),
             " from incidents i
-              where i.tenant_id = $1 and i.page_id = $2 and i.kind = 'maintenance'
+              where i.tenant_id = $1 and i.page_id = $2 and i.kind = $5
               order by i.scheduled_for desc nulls last, i.id desc limit $3)"
         ))
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
         .bind(limit)
+        .bind(IncidentKind::Incident.as_str())
+        .bind(IncidentKind::Maintenance.as_str())
         .fetch_all(&mut *self.tx)
-        .await?)
+        .await?;
+        incidents(rows)
     }
 
     /// The updates of these incidents, newest first.
@@ -698,7 +569,7 @@ impl TenantTx {
         &mut self,
         incidents: &[IncidentId],
     ) -> Result<Vec<IncidentUpdate>> {
-        Ok(sqlx::query_as(concat!(
+        let rows: Vec<UpdateRow> = sqlx::query_as(concat!(
             "select ",
             update_columns!(),
             " from incident_updates u
@@ -713,7 +584,8 @@ impl TenantTx {
                 .collect::<Vec<_>>(),
         )
         .fetch_all(&mut *self.tx)
-        .await?)
+        .await?;
+        updates(rows)
     }
 
     async fn add_incident_components(
@@ -734,375 +606,5 @@ impl TenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
-    }
-
-    /// The component moves a status change implies beyond those asked for:
-    /// a maintenance that begins puts its components under maintenance
-    /// (remembering their status); one that ends gives each back what it
-    /// had; a resolved incident may put its components back to operational.
-    async fn implied_moves(
-        &mut self,
-        incident: IncidentId,
-        before: Option<IncidentStatus>,
-        change: &IncidentChange,
-    ) -> Result<BTreeMap<ComponentId, ComponentStatus>> {
-        use IncidentStatus::{Completed, InProgress, Resolved, Verifying};
-        let after = change.status;
-        let starts = after == InProgress && !matches!(before, Some(InProgress | Verifying));
-        let ends = after == Completed && matches!(before, Some(InProgress | Verifying));
-        let restores = change.restore_components && after == Resolved;
-        if !(starts || ends || restores) {
-            return Ok(BTreeMap::new());
-        }
-        if starts {
-            sqlx::query(
-                "update incident_components ic set status_before = c.status
-                   from components c
-                  where ic.tenant_id = $1 and ic.incident_id = $2
-                    and c.tenant_id = ic.tenant_id and c.id = ic.component_id",
-            )
-            .bind(self.tenant.as_uuid())
-            .bind(incident.as_uuid())
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
-            "select c.id, c.status, ic.status_before
-               from incident_components ic
-               join components c on c.tenant_id = ic.tenant_id and c.id = ic.component_id
-              where ic.tenant_id = $1 and ic.incident_id = $2
-              order by c.id",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(incident.as_uuid())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut moves = BTreeMap::new();
-        for (id, status, before_status) in rows {
-            let target = if starts {
-                Some(ComponentStatus::UnderMaintenance)
-            } else if ends {
-                // Only what is still under this maintenance goes back; a
-                // status set by hand in between stands.
-                (status == ComponentStatus::UnderMaintenance.as_str()).then(|| {
-                    before_status
-                        .and_then(|b| b.parse().ok())
-                        .unwrap_or(ComponentStatus::Operational)
-                })
-            } else {
-                Some(ComponentStatus::Operational)
-            };
-            if let Some(target) = target {
-                moves.insert(ComponentId::from(id), target);
-            }
-        }
-        Ok(moves)
-    }
-
-    /// Sets a component's status, recording the change in its history and
-    /// announcing it; answers the old status, or `None` when nothing changed.
-    pub(crate) async fn set_component_status(
-        &mut self,
-        page: PageId,
-        component: ComponentId,
-        new_status: ComponentStatus,
-        cause: ChangeCause,
-        incident: Option<IncidentId>,
-        at: OffsetDateTime,
-    ) -> Result<Option<ComponentStatus>> {
-        // The old status is read under the row lock, so concurrent changes
-        // record a consistent history.
-        let (old_status,): (String,) = sqlx::query_as(
-            "select status from components where tenant_id = $1 and id = $2 for update",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(component.as_uuid())
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let old_status: ComponentStatus = old_status
-            .parse()
-            .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))?;
-        if old_status == new_status {
-            return Ok(None);
-        }
-        sqlx::query("update components set status = $3 where tenant_id = $1 and id = $2")
-            .bind(self.tenant.as_uuid())
-            .bind(component.as_uuid())
-            .bind(new_status.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query(
-            "insert into component_status_changes
-                 (tenant_id, component_id, old_status, new_status, cause, incident_id, changed_at)
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(component.as_uuid())
-        .bind(old_status.as_str())
-        .bind(new_status.as_str())
-        .bind(cause.as_str())
-        .bind(incident.map(|i| i.as_uuid()))
-        .bind(at)
-        .execute(&mut *self.tx)
-        .await?;
-        self.record_event(
-            page,
-            EventKind::ComponentUpdated,
-            &ComponentEventPayload {
-                component_id: component,
-                old_status,
-                new_status,
-                cause,
-                incident_id: incident,
-            },
-        )
-        .await?;
-        Ok(Some(old_status))
-    }
-
-    /// Writes an outbox event, to be relayed once this transaction commits.
-    pub(crate) async fn record_event(
-        &mut self,
-        page: PageId,
-        kind: EventKind,
-        payload: &impl Serialize,
-    ) -> Result<EventId> {
-        let id = EventId::new();
-        sqlx::query(
-            "insert into outbox (id, tenant_id, page_id, kind, payload)
-             values ($1, $2, $3, $4, $5)",
-        )
-        .bind(id.as_uuid())
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(kind.as_str())
-        .bind(Json(payload))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(id)
-    }
-
-    /// Writes an update, applies its component changes and records the events.
-    async fn post_update(
-        &mut self,
-        page: PageId,
-        incident: IncidentId,
-        before: Option<IncidentStatus>,
-        change: &IncidentChange,
-    ) -> Result<IncidentUpdate> {
-        let at = change.at.unwrap_or_else(OffsetDateTime::now_utc);
-        let update_id = IncidentUpdateId::new();
-        sqlx::query(
-            "insert into incident_updates (id, tenant_id, incident_id, status, body, display_at,
-                                           deliver_notifications, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $6, $6)",
-        )
-        .bind(update_id.as_uuid())
-        .bind(self.tenant.as_uuid())
-        .bind(incident.as_uuid())
-        .bind(change.status.as_str())
-        .bind(&change.body)
-        .bind(at)
-        .bind(change.deliver_notifications)
-        .execute(&mut *self.tx)
-        .await?;
-        let mut moves = self.implied_moves(incident, before, change).await?;
-        // What was asked for explicitly wins over what the lifecycle implies.
-        moves.extend(change.components.iter().map(|(c, s)| (*c, *s)));
-        let cause = if change.status.is_maintenance() {
-            ChangeCause::Maintenance
-        } else {
-            ChangeCause::Incident
-        };
-        for (component, new_status) in &moves {
-            let old_status = self
-                .set_component_status(page, *component, *new_status, cause, Some(incident), at)
-                .await?;
-            sqlx::query(
-                "insert into incident_update_components
-                     (tenant_id, incident_update_id, component_id, old_status, new_status)
-                 values ($1, $2, $3, $4, $5)",
-            )
-            .bind(self.tenant.as_uuid())
-            .bind(update_id.as_uuid())
-            .bind(component.as_uuid())
-            .bind(old_status.unwrap_or(*new_status).as_str())
-            .bind(new_status.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        // Impact follows the worst status an update sets and never falls on
-        // its own (a resolved incident keeps the impact it had); an override
-        // wins, and a maintenance stays a maintenance.
-        let (current, overridden, kind): (String, Option<String>, String) = sqlx::query_as(
-            "select impact, impact_override, kind from incidents where tenant_id = $1 and id = $2 for update",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(incident.as_uuid())
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let current: Impact = current
-            .parse()
-            .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))?;
-        let impact = if overridden.is_some() || kind == "maintenance" {
-            current
-        } else {
-            current.worst(Impact::from_component_statuses(
-                change.components.values().copied(),
-            ))
-        };
-        sqlx::query(
-            "update incidents set
-                 impact = $5,
-                 status = $3,
-                 started_at = case when $3 = 'in_progress' and status = 'scheduled' then $4 else started_at end,
-                 monitoring_at = case when $3 = 'monitoring' then coalesce(monitoring_at, $4) else monitoring_at end,
-                 resolved_at = case when $3 in ('resolved', 'postmortem', 'completed')
-                                    then coalesce(resolved_at, $4) else null end
-             where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(incident.as_uuid())
-        .bind(change.status.as_str())
-        .bind(at)
-        .bind(impact.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        self.record_event(
-            page,
-            EventKind::for_update(before, change.status),
-            &IncidentEventPayload {
-                incident_id: incident,
-                incident_update_id: update_id,
-                deliver_notifications: change.deliver_notifications,
-            },
-        )
-        .await?;
-        self.incident_update(incident, update_id).await
-    }
-}
-
-/// The message of the update the worker posts when a maintenance begins on time.
-pub const MAINTENANCE_STARTED_BODY: &str =
-    "Scheduled maintenance is currently in progress. We will provide updates as necessary.";
-/// The message of the update the worker posts when a maintenance ends on time.
-pub const MAINTENANCE_COMPLETED_BODY: &str = "The scheduled maintenance has been completed.";
-
-impl crate::Store {
-    /// Maintenances with a reminder, a start or a completion due at `now`.
-    ///
-    /// Cross-tenant by nature: the worker's clock serves every tenant.
-    pub async fn due_maintenances(
-        &self,
-        now: OffsetDateTime,
-        remind_before: std::time::Duration,
-        limit: i64,
-    ) -> Result<Vec<(heliograph_domain::TenantId, IncidentId)>> {
-        let rows: Vec<(Uuid, Uuid)> =
-            sqlx::query_as("select tenant_id, id from hg_due_maintenances($1, $2, $3)")
-                .bind(now)
-                .bind(i64::try_from(remind_before.as_millis()).unwrap_or(i64::MAX))
-                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, i)| (t.into(), i.into()))
-            .collect())
-    }
-}
-
-impl TenantTx {
-    /// Does what is due on a maintenance at `now`: the reminder event, the
-    /// start, the completion (each as its own update and event). Safe to
-    /// repeat: it re-reads the maintenance under lock, and what is done is
-    /// not due any more. Answers the events written.
-    pub async fn advance_maintenance(
-        &mut self,
-        id: IncidentId,
-        now: OffsetDateTime,
-        remind_before: std::time::Duration,
-    ) -> Result<Vec<EventKind>> {
-        let mut done = Vec::new();
-        let m = match self.lock_incident(id).await {
-            Ok(m) if m.is_maintenance() => m,
-            // Deleted meanwhile, or not a maintenance: nothing is due.
-            Ok(_) | Err(StoreError::NotFound) => return Ok(done),
-            Err(err) => return Err(err),
-        };
-        let (Some(start), Some(end)) = (m.scheduled_for, m.scheduled_until) else {
-            return Ok(done);
-        };
-        let lead = time::Duration::try_from(remind_before).unwrap_or(time::Duration::ZERO);
-        let mut status = m.status;
-        if status == IncidentStatus::Scheduled
-            && m.scheduled_remind_prior
-            && m.reminded_at.is_none()
-            && start - lead <= now
-        {
-            // Past the start, a reminder is pointless; it is marked done all the same.
-            if now < start {
-                let latest: (Uuid,) = sqlx::query_as(
-                    "select id from incident_updates where tenant_id = $1 and incident_id = $2
-                      order by display_at desc, id desc limit 1",
-                )
-                .bind(self.tenant.as_uuid())
-                .bind(id.as_uuid())
-                .fetch_one(&mut *self.tx)
-                .await?;
-                self.record_event(
-                    m.page_id,
-                    EventKind::MaintenanceReminder,
-                    &IncidentEventPayload {
-                        incident_id: id,
-                        incident_update_id: latest.0.into(),
-                        deliver_notifications: true,
-                    },
-                )
-                .await?;
-                done.push(EventKind::MaintenanceReminder);
-            }
-            sqlx::query("update incidents set reminded_at = $3 where tenant_id = $1 and id = $2")
-                .bind(self.tenant.as_uuid())
-                .bind(id.as_uuid())
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        let step = |next: IncidentStatus, body: &str, at: OffsetDateTime| IncidentChange {
-            status: next,
-            body: body.to_owned(),
-            components: BTreeMap::new(),
-            deliver_notifications: true,
-            at: Some(at),
-            restore_components: false,
-        };
-        if status == IncidentStatus::Scheduled && m.scheduled_auto_in_progress && start <= now {
-            let change = step(
-                IncidentStatus::InProgress,
-                MAINTENANCE_STARTED_BODY,
-                start.max(m.created_at),
-            );
-            self.post_update(m.page_id, id, Some(status), &change)
-                .await?;
-            status = IncidentStatus::InProgress;
-            done.push(EventKind::MaintenanceStarted);
-        }
-        if matches!(
-            status,
-            IncidentStatus::Scheduled | IncidentStatus::InProgress | IncidentStatus::Verifying
-        ) && m.scheduled_auto_completed
-            && end <= now
-        {
-            let change = step(
-                IncidentStatus::Completed,
-                MAINTENANCE_COMPLETED_BODY,
-                end.max(m.created_at),
-            );
-            self.post_update(m.page_id, id, Some(status), &change)
-                .await?;
-            done.push(EventKind::MaintenanceCompleted);
-        }
-        Ok(done)
     }
 }

@@ -317,7 +317,7 @@ impl<'a> Ctx<'a> {
             affected: self
                 .visible
                 .iter()
-                .filter(|c| i.component_ids.contains(&c.id.as_uuid()))
+                .filter(|c| i.component_ids.contains(&c.id))
                 .map(|c| AffectedView {
                     name: &c.name,
                     private: c.visibility == Visibility::Private,
@@ -400,7 +400,7 @@ impl<'a> Bars<'a> {
                     .incidents
                     .iter()
                     .filter(|(i, from, to)| {
-                        i.component_ids.contains(&c.id.as_uuid())
+                        i.component_ids.contains(&c.id)
                             && *from < end
                             && (*to > start || *from >= start)
                     })

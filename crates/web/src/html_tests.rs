@@ -9,7 +9,7 @@ use heliograph_domain::{
     TenantId, TimeZoneName, Visibility,
 };
 use heliograph_store::{
-    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Json, Page, PageData,
+    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
 };
 use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime};
@@ -73,12 +73,7 @@ fn incident(n: u128, name: &str, status: IncidentStatus, started_at: OffsetDateT
     Incident {
         id: IncidentId::from(id(n)),
         page_id: PageId::from(id(1)),
-        kind: if status.is_maintenance() {
-            "maintenance"
-        } else {
-            "incident"
-        }
-        .into(),
+        kind: heliograph_domain::IncidentKind::of_status(status),
         name: name.to_owned(),
         status,
         impact: if status.is_maintenance() {
@@ -97,7 +92,7 @@ fn incident(n: u128, name: &str, status: IncidentStatus, started_at: OffsetDateT
         scheduled_auto_completed: false,
         reminded_at: None,
         backfilled: false,
-        metadata: Json(serde_json::json!({})),
+        metadata: serde_json::json!({}),
         postmortem_body: None,
         postmortem_body_last_updated_at: None,
         postmortem_published_at: None,
@@ -124,7 +119,7 @@ fn update(
         deliver_notifications: true,
         created_at: at,
         updated_at: at,
-        affected_components: Json(affected),
+        affected_components: affected,
     }
 }
 
@@ -148,7 +143,7 @@ fn resolved(
 ) -> (Incident, Vec<IncidentUpdate>) {
     let mut i = incident(n, name, IncidentStatus::Resolved, span.0);
     i.resolved_at = Some(span.1);
-    i.component_ids = components.iter().copied().map(id).collect();
+    i.component_ids = components.iter().copied().map(|n| id(n).into()).collect();
     let updates = vec![update(n, 1, IncidentStatus::Resolved, body, span.1, vec![])];
     (i, updates)
 }
@@ -165,7 +160,7 @@ fn maintenance(
     let mut i = incident(n, name, status, window.0 - Duration::days(1));
     i.scheduled_for = Some(window.0);
     i.scheduled_until = Some(window.1);
-    i.component_ids = components.iter().copied().map(id).collect();
+    i.component_ids = components.iter().copied().map(|n| id(n).into()).collect();
     let updates = vec![update(n, 1, status, body, at, vec![])];
     (i, updates)
 }
@@ -203,7 +198,7 @@ fn fixture() -> PublicPage {
         datetime!(2026-11-20 12:00 UTC),
     );
     open.impact = Impact::Critical; // derived from the private major outage too
-    open.component_ids = vec![id(API), id(BILLING)];
+    open.component_ids = vec![id(API).into(), id(BILLING).into()];
     let open_updates = vec![
         update(
             OPEN,
@@ -232,7 +227,7 @@ fn fixture() -> PublicPage {
         IncidentStatus::Resolved,
         datetime!(2026-11-18 15:00 UTC),
     );
-    slow.component_ids = vec![id(API), id(DASHBOARD), id(LEDGER)];
+    slow.component_ids = vec![id(API).into(), id(DASHBOARD).into(), id(LEDGER).into()];
     slow.resolved_at = Some(datetime!(2026-11-18 17:00 UTC));
     slow.postmortem_body = Some("What happened.\n\nWhat we changed.".into());
     slow.postmortem_published_at = Some(datetime!(2026-11-19 10:00 UTC));

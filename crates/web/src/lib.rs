@@ -97,10 +97,10 @@ fn public_components(data: &PageData) -> impl Iterator<Item = &Component> {
 #[must_use]
 pub fn visible_impact(visible: &[&Component], i: &Incident, updates: &[IncidentUpdate]) -> Impact {
     let sees = |id: &uuid::Uuid| visible.iter().any(|c| c.id.as_uuid() == *id);
-    if i.status.is_maintenance() || i.component_ids.iter().all(sees) {
+    if i.status.is_maintenance() || i.component_ids.iter().all(|c| sees(&c.as_uuid())) {
         return i.impact;
     }
-    if let Some(chosen) = i.impact_override.as_deref().and_then(|o| o.parse().ok()) {
+    if let Some(chosen) = i.impact_override {
         return chosen;
     }
     updates

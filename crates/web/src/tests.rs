@@ -4,7 +4,6 @@ use heliograph_domain::{
     ComponentId, ComponentStatus, Impact, IncidentId, IncidentStatus, IncidentUpdateId, PageId,
     TenantId, Visibility,
 };
-use heliograph_store::Json;
 use heliograph_store::{
     AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
 };
@@ -114,7 +113,7 @@ fn sample_data() -> PageData {
             Incident {
                 id: incident_id,
                 page_id: PageId::from(id(1)),
-                kind: "incident".into(),
+                kind: heliograph_domain::IncidentKind::Incident,
                 name: "Elevated API errors".into(),
                 status: IncidentStatus::Identified,
                 impact: Impact::Major,
@@ -129,13 +128,13 @@ fn sample_data() -> PageData {
                 scheduled_auto_completed: false,
                 reminded_at: None,
                 backfilled: false,
-                metadata: Json(serde_json::json!({})),
+                metadata: serde_json::json!({}),
                 postmortem_body: None,
                 postmortem_body_last_updated_at: None,
                 postmortem_published_at: None,
                 created_at: at,
                 updated_at: at,
-                component_ids: vec![id(12), id(14)],
+                component_ids: vec![id(12).into(), id(14).into()],
             },
             vec![IncidentUpdate {
                 id: IncidentUpdateId::from(id(51)),
@@ -146,7 +145,7 @@ fn sample_data() -> PageData {
                 deliver_notifications: true,
                 created_at: at,
                 updated_at: at,
-                affected_components: Json(vec![
+                affected_components: vec![
                     AffectedComponent {
                         code: id(12),
                         name: "API".into(),
@@ -161,7 +160,7 @@ fn sample_data() -> PageData {
                         new_status: ComponentStatus::MajorOutage,
                         private: true,
                     },
-                ]),
+                ],
             }],
         )],
         history: vec![],
@@ -213,6 +212,6 @@ fn a_private_outage_does_not_raise_the_public_impact() {
     let summary = serde_json::to_value(crate::summary(&page)).unwrap();
     assert_eq!(summary["incidents"][0]["impact"], "major");
     // The team's own override is its public word, and stands.
-    page.data.active_incidents[0].0.impact_override = Some("critical".into());
+    page.data.active_incidents[0].0.impact_override = Some(Impact::Critical);
     assert_eq!(crate::page_status(&page.data).indicator, Impact::Critical);
 }

@@ -181,7 +181,7 @@ pub fn incident_object(
             .collect(),
         components: visible
             .iter()
-            .filter(|c| incident.component_ids.contains(&c.id.as_uuid()))
+            .filter(|c| incident.component_ids.contains(&c.id))
             .map(|c| component_object(c))
             .collect(),
         scheduled_for: incident.scheduled_for.map(timestamp),

@@ -74,7 +74,12 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
                 tx.mark_fanned_out(event.id).await?;
                 return Ok(tx.commit().await?);
             }
-            tx.incident(p.incident_id).await?.component_ids
+            tx.incident(p.incident_id)
+                .await?
+                .component_ids
+                .iter()
+                .map(|c| c.as_uuid())
+                .collect()
         } else {
             let p: ComponentEventPayload = serde_json::from_value(payload)?;
             // A private component's change is announced to nobody (and a

@@ -157,7 +157,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                 components: incident
                     .component_ids
                     .iter()
-                    .filter_map(|id| public.get(id).cloned())
+                    .filter_map(|id| public.get(&id.as_uuid()).cloned())
                     .collect(),
             },
         }

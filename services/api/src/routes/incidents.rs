@@ -1,81 +1,32 @@
 //! `/v1/pages/{page_id}/incidents`: incidents and scheduled maintenances
 //! (one resource, as in Statuspage), their updates and postmortems.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::{
-    ComponentId, ComponentStatus, FieldError, Impact, IncidentId, IncidentStatus, IncidentUpdateId,
-    Name, PageId, Role, TimeZoneName,
+    FieldError, Impact, Incident, IncidentChange, IncidentEdit, IncidentId, IncidentStatus,
+    IncidentUpdate, IncidentUpdateId, Name, PageId, Role, TimeZoneName,
 };
-use heliograph_store::{
-    Component, Incident, IncidentChange, IncidentEdit, IncidentScope, IncidentTemplate,
-    IncidentUpdate, NewIncident, Schedule, TenantTx,
-};
+use heliograph_store::{Component, IncidentScope, TenantTx};
 use heliograph_web::{V2Incident, V2IncidentUpdate};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::path_id;
 use crate::auth::Member;
-use crate::error::{ApiError, Fields, envelope, required};
-use crate::input::{Input, ListParams, nullable, paginated};
+use crate::error::{ApiError, Fields, envelope};
+use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
 use crate::startup::AppState;
 
-/// `{"incident": {...}}`.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct IncidentEnvelope {
-    // Required: a body without it is 422 on the envelope.
-    #[schema(required = true, value_type = IncidentInput)]
-    incident: Option<IncidentInput>,
-}
+mod input;
+mod postmortem;
 
-/// An incident's or maintenance's fields (Statuspage's, plus `template_id`
-/// and `restore_components`). On update, absent fields stay as they are; a
-/// `status`, `body` or `components` posts a new update.
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-struct IncidentInput {
-    name: Option<String>,
-    #[schema(value_type = Option<IncidentStatus>)]
-    status: Option<String>,
-    body: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Impact>)]
-    impact_override: Option<Option<String>>,
-    /// New status per component id.
-    #[schema(value_type = Option<HashMap<Uuid, ComponentStatus>>)]
-    components: Option<HashMap<String, String>>,
-    /// Further affected components.
-    #[schema(value_type = Option<Vec<Uuid>>)]
-    component_ids: Option<Vec<String>>,
-    deliver_notifications: Option<bool>,
-    /// Makes it a scheduled maintenance (RFC 3339).
-    #[schema(format = DateTime)]
-    scheduled_for: Option<String>,
-    #[schema(format = DateTime)]
-    scheduled_until: Option<String>,
-    scheduled_remind_prior: Option<bool>,
-    scheduled_auto_in_progress: Option<bool>,
-    scheduled_auto_completed: Option<bool>,
-    /// A past incident entered after the fact, on `backfill_date`.
-    backfilled: Option<bool>,
-    /// `YYYY-MM-DD`, in the page's time zone.
-    #[schema(format = Date)]
-    backfill_date: Option<String>,
-    /// Free-form, an object of at most 16 KiB.
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<serde_json::Value>,
-    /// On resolving: put the incident's components back to operational.
-    restore_components: Option<bool>,
-    /// Open the incident from this template (create only).
-    #[schema(format = Uuid)]
-    template_id: Option<String>,
-}
+use input::{IncidentEnvelope, MAX_BODY_CHARS, instant, parse_common, parse_new, schedule_patch};
+pub use postmortem::*;
 
 /// An incident in management responses: Statuspage's object and the fields
 /// only the team sees.
@@ -84,7 +35,7 @@ pub struct IncidentResponse {
     #[serde(flatten)]
     #[schema(inline)]
     incident: V2Incident,
-    impact_override: Option<String>,
+    impact_override: Option<Impact>,
     scheduled_remind_prior: bool,
     scheduled_auto_in_progress: bool,
     scheduled_auto_completed: bool,
@@ -95,8 +46,6 @@ pub struct IncidentResponse {
     postmortem_body_last_updated_at: Option<String>,
     postmortem_published_at: Option<String>,
 }
-
-const MAX_BODY_CHARS: usize = 25_000;
 
 fn incident_response(
     state: &AppState,
@@ -113,12 +62,12 @@ fn incident_response(
             incident,
             updates,
         ),
-        impact_override: incident.impact_override.clone(),
+        impact_override: incident.impact_override,
         scheduled_remind_prior: incident.scheduled_remind_prior,
         scheduled_auto_in_progress: incident.scheduled_auto_in_progress,
         scheduled_auto_completed: incident.scheduled_auto_completed,
         backfilled: incident.backfilled,
-        metadata: incident.metadata.0.clone(),
+        metadata: incident.metadata.clone(),
         postmortem_body: incident.postmortem_body.clone(),
         postmortem_body_last_updated_at: incident
             .postmortem_body_last_updated_at
@@ -145,240 +94,6 @@ async fn render(
         incident,
         &updates,
     ))
-}
-
-fn component_id(f: &mut Fields, field: &'static str, raw: &str) -> Option<ComponentId> {
-    f.check(
-        raw.parse().map_err(|_| {
-            FieldError::new(field, "invalid", format!("`{raw}` is not a component id"))
-        }),
-    )
-}
-
-fn instant(f: &mut Fields, field: &'static str, raw: Option<&str>) -> Option<OffsetDateTime> {
-    raw.and_then(|r| {
-        f.check(
-            OffsetDateTime::parse(r, &Rfc3339)
-                .map_err(|_| FieldError::new(field, "invalid", "must be an RFC 3339 time")),
-        )
-    })
-}
-
-/// The parts of a body shared by create and update.
-struct Common {
-    status: Option<IncidentStatus>,
-    body: Option<String>,
-    impact_override: Option<Option<Impact>>,
-    components: BTreeMap<ComponentId, ComponentStatus>,
-    component_ids: Vec<ComponentId>,
-    scheduled_for: Option<OffsetDateTime>,
-    scheduled_until: Option<OffsetDateTime>,
-    metadata: Option<serde_json::Value>,
-}
-
-fn parse_common(f: &mut Fields, input: &IncidentInput) -> Common {
-    let status = input.status.as_deref().and_then(|s| {
-        f.check(
-            s.parse::<IncidentStatus>()
-                .map_err(|e| FieldError::new("status", "invalid", e.to_string())),
-        )
-    });
-    let body = input.body.clone();
-    if body
-        .as_ref()
-        .is_some_and(|b| b.chars().count() > MAX_BODY_CHARS)
-    {
-        f.push(FieldError::new(
-            "body",
-            "too_long",
-            format!("must be at most {MAX_BODY_CHARS} characters"),
-        ));
-    }
-    let impact_override = input.impact_override.clone().map(|o| {
-        o.filter(|i| !i.is_empty()).and_then(|i| {
-            f.check(
-                i.parse::<Impact>()
-                    .map_err(|e| FieldError::new("impact_override", "invalid", e.to_string())),
-            )
-        })
-    });
-    let mut components = BTreeMap::new();
-    for (id, status) in input.components.clone().unwrap_or_default() {
-        let id = component_id(f, "components", &id);
-        let status = f.check(
-            status
-                .parse::<ComponentStatus>()
-                .map_err(|e| FieldError::new("components", "invalid", e.to_string())),
-        );
-        if let (Some(id), Some(status)) = (id, status) {
-            components.insert(id, status);
-        }
-    }
-    let component_ids = input
-        .component_ids
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|id| component_id(f, "component_ids", id))
-        .collect();
-    let metadata = input.metadata.clone();
-    if metadata.as_ref().is_some_and(|m| !m.is_object()) {
-        f.push(FieldError::new("metadata", "invalid", "must be an object"));
-    }
-    if metadata
-        .as_ref()
-        .is_some_and(|m| m.to_string().len() > 16 * 1024)
-    {
-        f.push(FieldError::new(
-            "metadata",
-            "too_long",
-            "must be at most 16 KiB",
-        ));
-    }
-    Common {
-        status,
-        body,
-        impact_override,
-        components,
-        component_ids,
-        scheduled_for: instant(f, "scheduled_for", input.scheduled_for.as_deref()),
-        scheduled_until: instant(f, "scheduled_until", input.scheduled_until.as_deref()),
-        metadata,
-    }
-}
-
-fn check_window(f: &mut Fields, start: OffsetDateTime, end: OffsetDateTime) {
-    if end <= start {
-        f.push(FieldError::new(
-            "scheduled_until",
-            "invalid",
-            "must be after scheduled_for",
-        ));
-    }
-}
-
-fn parse_new(
-    input: IncidentInput,
-    template: Option<&IncidentTemplate>,
-    zone: &TimeZoneName,
-) -> Result<NewIncident, ApiError> {
-    let mut f = Fields::default();
-    let c = parse_common(&mut f, &input);
-    let name = input
-        .name
-        .clone()
-        .or_else(|| template.map(|t| t.title.clone()));
-    let name = f.check(required("name", name).and_then(|n| Name::parse("name", &n, 255)));
-    let maintenance = c.scheduled_for.is_some()
-        || c.scheduled_until.is_some()
-        || c.status.is_some_and(IncidentStatus::is_maintenance);
-    let backfilled = input.backfilled.unwrap_or(false);
-    let mut at = None;
-    let mut schedule = None;
-    let status = if backfilled {
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        let date = f.check(
-            required("backfill_date", input.backfill_date.clone()).and_then(|d| {
-                time::Date::parse(&d, format).map_err(|_| {
-                    FieldError::new("backfill_date", "invalid", "must be a date, YYYY-MM-DD")
-                })
-            }),
-        );
-        if let Some(date) = date {
-            let (start, _) = heliograph_domain::day_bounds(date, zone);
-            if start > OffsetDateTime::now_utc() {
-                f.push(FieldError::new(
-                    "backfill_date",
-                    "invalid",
-                    "must not be in the future",
-                ));
-            }
-            at = Some(start);
-        }
-        if maintenance {
-            f.push(FieldError::new(
-                "backfilled",
-                "invalid",
-                "a maintenance is not backfilled",
-            ));
-        }
-        IncidentStatus::Resolved
-    } else if maintenance {
-        match (c.scheduled_for, c.scheduled_until) {
-            (Some(start), Some(end)) => {
-                check_window(&mut f, start, end);
-                schedule = Some(Schedule {
-                    scheduled_for: start,
-                    scheduled_until: end,
-                    remind_prior: input.scheduled_remind_prior.unwrap_or(false),
-                    auto_in_progress: input.scheduled_auto_in_progress.unwrap_or(false),
-                    auto_completed: input.scheduled_auto_completed.unwrap_or(false),
-                });
-            }
-            (None, _) => f.push(FieldError::new(
-                "scheduled_for",
-                "missing",
-                "a maintenance needs its window",
-            )),
-            (_, None) => f.push(FieldError::new(
-                "scheduled_until",
-                "missing",
-                "a maintenance needs its window",
-            )),
-        }
-        let status = c.status.unwrap_or(IncidentStatus::Scheduled);
-        if !matches!(
-            status,
-            IncidentStatus::Scheduled | IncidentStatus::InProgress
-        ) {
-            f.push(FieldError::new(
-                "status",
-                "invalid",
-                "a new maintenance is scheduled or in_progress",
-            ));
-        }
-        status
-    } else {
-        let status = c
-            .status
-            .or_else(|| template.map(|t| t.update_status))
-            .unwrap_or(IncidentStatus::Investigating);
-        if status == IncidentStatus::Postmortem {
-            f.push(FieldError::new(
-                "status",
-                "invalid",
-                "a new incident is investigating, identified, monitoring or resolved",
-            ));
-        }
-        status
-    };
-    let mut component_ids = c.component_ids;
-    if let Some(t) = template {
-        component_ids.extend(t.component_ids.iter().copied().map(ComponentId::from));
-    }
-    let Some(name) = name else {
-        return Err(f.into_error());
-    };
-    f.finish()?;
-    Ok(NewIncident {
-        name,
-        status,
-        body: c
-            .body
-            .or_else(|| template.map(|t| t.body.clone()))
-            .unwrap_or_default(),
-        impact_override: c.impact_override.flatten(),
-        components: c.components,
-        component_ids,
-        deliver_notifications: input
-            .deliver_notifications
-            .or_else(|| template.map(|t| t.should_send_notifications))
-            .unwrap_or(true),
-        at,
-        schedule,
-        backfilled,
-        metadata: c.metadata.unwrap_or_else(|| serde_json::json!({})),
-    })
 }
 
 /// An incident of this page (404 for any other, another tenant's included).
@@ -729,41 +444,9 @@ pub async fn update(
         .name
         .as_deref()
         .and_then(|n| f.check(Name::parse("name", n, 255)));
-    let touches_window = c.scheduled_for.is_some()
-        || c.scheduled_until.is_some()
-        || input.scheduled_remind_prior.is_some()
-        || input.scheduled_auto_in_progress.is_some()
-        || input.scheduled_auto_completed.is_some();
-    let schedule = if touches_window {
-        if let (Some(start), Some(end)) = (
-            c.scheduled_for.or(current.scheduled_for),
-            c.scheduled_until.or(current.scheduled_until),
-        ) {
-            check_window(&mut f, start, end);
-            Some(Schedule {
-                scheduled_for: start,
-                scheduled_until: end,
-                remind_prior: input
-                    .scheduled_remind_prior
-                    .unwrap_or(current.scheduled_remind_prior),
-                auto_in_progress: input
-                    .scheduled_auto_in_progress
-                    .unwrap_or(current.scheduled_auto_in_progress),
-                auto_completed: input
-                    .scheduled_auto_completed
-                    .unwrap_or(current.scheduled_auto_completed),
-            })
-        } else {
-            f.push(FieldError::new(
-                "scheduled_for",
-                "invalid",
-                "only a maintenance has a window",
-            ));
-            None
-        }
-    } else {
-        None
-    };
+    let schedule = f
+        .check(schedule_patch(&input, &c).merged_into(&current))
+        .flatten();
     if input.template_id.is_some() || input.backfilled.is_some() {
         f.push(FieldError::new(
             "incident",
@@ -803,7 +486,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// Deletes an incident and its updates (admin).
+/// Deletes an incident and its updates (admin); answers it as it was.
 ///
 /// Component statuses and their history stay.
 #[utoipa::path(
@@ -814,7 +497,7 @@ pub async fn update(
     security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
     params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
     responses(
-        (status = 204, description = "Deleted."),
+        (status = 200, description = "The deleted incident, as it was.", body = IncidentResponse),
         Unauthorized, Forbidden, NotFound, TooManyRequests,
     ),
 )]
@@ -825,8 +508,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (page, id) = page_and_incident(&path)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
+    let current = incident_on_page(&mut tx, page, id).await?;
     member.require(Role::Admin)?;
+    // Rendered before its updates go with it.
+    let body = render(&state, &mut tx, &current).await?;
     let incident = tx.delete_incident(id).await?;
     tx.audit(&member.audit(
         "incident.deleted",
@@ -836,7 +521,7 @@ pub async fn delete(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `{"incident_update": {...}}`.
@@ -929,208 +614,4 @@ pub async fn edit_update(
     let all: Vec<&Component> = components.iter().collect();
     let out: V2IncidentUpdate = heliograph_web::incident_update_object(&all, &update);
     Ok(HttpResponse::Ok().json(out))
-}
-
-/// A postmortem.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PostmortemResponse {
-    body: String,
-    body_updated_at: Option<String>,
-    published_at: Option<String>,
-}
-
-fn postmortem_response(i: &Incident) -> Result<PostmortemResponse, ApiError> {
-    let body = i.postmortem_body.clone().ok_or(ApiError::NotFound)?;
-    Ok(PostmortemResponse {
-        body,
-        body_updated_at: i
-            .postmortem_body_last_updated_at
-            .map(heliograph_web::timestamp),
-        published_at: i.postmortem_published_at.map(heliograph_web::timestamp),
-    })
-}
-
-/// `{"postmortem": {...}}`.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct PostmortemEnvelope {
-    // Required: a body without it is 422 on the envelope.
-    #[schema(required = true, value_type = PostmortemInput)]
-    postmortem: Option<PostmortemInput>,
-}
-
-/// A postmortem draft, or how to publish it.
-#[derive(Deserialize, utoipa::ToSchema)]
-struct PostmortemInput {
-    /// The draft's text (Statuspage's name for it).
-    body_draft: Option<String>,
-    /// Same as `body_draft`.
-    body: Option<String>,
-    /// On publish: tell subscribers.
-    notify_subscribers: Option<bool>,
-}
-
-/// Gets an incident's postmortem (viewer).
-///
-/// 404 when there is none.
-#[utoipa::path(
-    get,
-    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
-    tag = "postmortems",
-    operation_id = "get_postmortem",
-    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
-    responses(
-        (status = 200, description = "The postmortem.", body = PostmortemResponse),
-        Unauthorized, NotFound, TooManyRequests,
-    ),
-)]
-pub async fn get_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let incident = incident_on_page(&mut tx, page, id).await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
-}
-
-/// Writes an incident's postmortem draft (editor).
-///
-/// A published postmortem is not rewritten (409 `postmortem_published`).
-#[utoipa::path(
-    put,
-    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
-    tag = "postmortems",
-    operation_id = "put_postmortem",
-    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
-    request_body(content(
-        (PostmortemEnvelope = "application/json"),
-        (PostmortemEnvelope = "application/x-www-form-urlencoded"),
-    )),
-    responses(
-        (status = 200, description = "The postmortem.", body = PostmortemResponse),
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
-        ValidationFailed, TooManyRequests,
-    ),
-)]
-pub async fn put_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: Input<PostmortemEnvelope>,
-) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
-    let input = envelope("postmortem", body.0.postmortem)?;
-    let text = required("body_draft", input.body_draft.or(input.body))
-        .and_then(|b| {
-            if b.trim().is_empty() {
-                Err(FieldError::new("body_draft", "missing", "is required"))
-            } else if b.chars().count() > 100_000 {
-                Err(FieldError::new(
-                    "body_draft",
-                    "too_long",
-                    "must be at most 100000 characters",
-                ))
-            } else {
-                Ok(b)
-            }
-        })
-        .map_err(ApiError::field)?;
-    let incident = tx.set_postmortem(id, &text).await?;
-    tx.audit(&member.audit(
-        "postmortem.updated",
-        "incident",
-        id.as_uuid(),
-        serde_json::json!({}),
-    ))
-    .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
-}
-
-/// Publishes an incident's postmortem (editor).
-///
-/// With `notify_subscribers`, subscribers are told.
-#[utoipa::path(
-    put,
-    path = "/v1/pages/{page_id}/incidents/{id}/postmortem/publish",
-    tag = "postmortems",
-    operation_id = "publish_postmortem",
-    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
-    request_body(content(
-        (PostmortemEnvelope = "application/json"),
-        (PostmortemEnvelope = "application/x-www-form-urlencoded"),
-    )),
-    responses(
-        (status = 200, description = "The published postmortem.", body = PostmortemResponse),
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
-        ValidationFailed, TooManyRequests,
-    ),
-)]
-pub async fn publish_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    body: Input<PostmortemEnvelope>,
-) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
-    let notify = body
-        .0
-        .postmortem
-        .and_then(|p| p.notify_subscribers)
-        .unwrap_or(false);
-    let (incident, _) = tx.publish_postmortem(id, notify).await?;
-    tx.audit(&member.audit(
-        "postmortem.published",
-        "incident",
-        id.as_uuid(),
-        serde_json::json!({"notify_subscribers": notify}),
-    ))
-    .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
-}
-
-/// Deletes an incident's postmortem (editor).
-#[utoipa::path(
-    delete,
-    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
-    tag = "postmortems",
-    operation_id = "delete_postmortem",
-    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
-    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
-    responses(
-        (status = 204, description = "Deleted."),
-        Unauthorized, Forbidden, NotFound, TooManyRequests,
-    ),
-)]
-pub async fn delete_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
-    tx.delete_postmortem(id).await?;
-    tx.audit(&member.audit(
-        "postmortem.deleted",
-        "incident",
-        id.as_uuid(),
-        serde_json::json!({}),
-    ))
-    .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
 }

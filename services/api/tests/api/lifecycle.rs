@@ -186,7 +186,15 @@ async fn an_incident_runs_its_lifecycle_by_patch_and_ends_with_a_postmortem() {
         "{kinds:?}"
     );
 
-    let (status, _) = app
+    let (_, before) = app
+        .call(
+            Method::GET,
+            &format!("/v1/pages/{}/incidents/{id}", t.page_id),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    let (status, deleted) = app
         .call(
             Method::DELETE,
             &format!("/v1/pages/{}/incidents/{id}", t.page_id),
@@ -194,7 +202,9 @@ async fn an_incident_runs_its_lifecycle_by_patch_and_ends_with_a_postmortem() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    // As Statuspage answers: the deleted incident, as GET showed it.
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted, before);
     assert_eq!(app.count("select count(*) from incidents").await, 0);
     assert_eq!(app.count("select count(*) from incident_updates").await, 0);
     assert_eq!(

@@ -1,0 +1,220 @@
+//! `/v1/pages/{page_id}/incidents/{id}/postmortem`: an incident's
+//! postmortem, drafted, published and removed by the domain's rules.
+
+use actix_web::{HttpResponse, web};
+use heliograph_domain::{FieldError, Incident, Role};
+use serde::{Deserialize, Serialize};
+
+use super::{incident_on_page, page_and_incident};
+use crate::auth::Member;
+use crate::error::{ApiError, envelope, required};
+use crate::input::Input;
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
+use crate::startup::AppState;
+
+/// A postmortem.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PostmortemResponse {
+    body: String,
+    body_updated_at: Option<String>,
+    published_at: Option<String>,
+}
+
+fn postmortem_response(i: &Incident) -> Result<PostmortemResponse, ApiError> {
+    let body = i.postmortem_body.clone().ok_or(ApiError::NotFound)?;
+    Ok(PostmortemResponse {
+        body,
+        body_updated_at: i
+            .postmortem_body_last_updated_at
+            .map(heliograph_web::timestamp),
+        published_at: i.postmortem_published_at.map(heliograph_web::timestamp),
+    })
+}
+
+/// `{"postmortem": {...}}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PostmortemEnvelope {
+    // Required: a body without it is 422 on the envelope.
+    #[schema(required = true, value_type = PostmortemInput)]
+    postmortem: Option<PostmortemInput>,
+}
+
+/// A postmortem draft, or how to publish it.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct PostmortemInput {
+    /// The draft's text (Statuspage's name for it).
+    body_draft: Option<String>,
+    /// Same as `body_draft`.
+    body: Option<String>,
+    /// On publish: tell subscribers.
+    notify_subscribers: Option<bool>,
+}
+
+/// Gets an incident's postmortem (viewer).
+///
+/// 404 when there is none.
+#[utoipa::path(
+    get,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
+    tag = "postmortems",
+    operation_id = "get_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    responses(
+        (status = 200, description = "The postmortem.", body = PostmortemResponse),
+        Unauthorized, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn get_postmortem(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_incident(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let incident = incident_on_page(&mut tx, page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+}
+
+/// Writes an incident's postmortem draft (editor).
+///
+/// A published postmortem is not rewritten (409 `postmortem_published`).
+#[utoipa::path(
+    put,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
+    tag = "postmortems",
+    operation_id = "put_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    request_body(content(
+        (PostmortemEnvelope = "application/json"),
+        (PostmortemEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The postmortem.", body = PostmortemResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn put_postmortem(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Input<PostmortemEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_incident(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    incident_on_page(&mut tx, page, id).await?;
+    member.require(Role::Editor)?;
+    let input = envelope("postmortem", body.0.postmortem)?;
+    let text = required("body_draft", input.body_draft.or(input.body))
+        .and_then(|b| {
+            if b.trim().is_empty() {
+                Err(FieldError::new("body_draft", "missing", "is required"))
+            } else if b.chars().count() > 100_000 {
+                Err(FieldError::new(
+                    "body_draft",
+                    "too_long",
+                    "must be at most 100000 characters",
+                ))
+            } else {
+                Ok(b)
+            }
+        })
+        .map_err(ApiError::field)?;
+    let incident = tx.set_postmortem(id, &text).await?;
+    tx.audit(&member.audit(
+        "postmortem.updated",
+        "incident",
+        id.as_uuid(),
+        serde_json::json!({}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+}
+
+/// Publishes an incident's postmortem (editor).
+///
+/// With `notify_subscribers`, subscribers are told.
+#[utoipa::path(
+    put,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem/publish",
+    tag = "postmortems",
+    operation_id = "publish_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    request_body(content(
+        (PostmortemEnvelope = "application/json"),
+        (PostmortemEnvelope = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The published postmortem.", body = PostmortemResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        ValidationFailed, TooManyRequests,
+    ),
+)]
+pub async fn publish_postmortem(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Input<PostmortemEnvelope>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_incident(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    incident_on_page(&mut tx, page, id).await?;
+    member.require(Role::Editor)?;
+    let notify = body
+        .0
+        .postmortem
+        .and_then(|p| p.notify_subscribers)
+        .unwrap_or(false);
+    let (incident, _) = tx.publish_postmortem(id, notify).await?;
+    tx.audit(&member.audit(
+        "postmortem.published",
+        "incident",
+        id.as_uuid(),
+        serde_json::json!({"notify_subscribers": notify}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+}
+
+/// Deletes an incident's postmortem (editor).
+#[utoipa::path(
+    delete,
+    path = "/v1/pages/{page_id}/incidents/{id}/postmortem",
+    tag = "postmortems",
+    operation_id = "delete_postmortem",
+    security(("bearer" = []), ("oauth" = []), ("cookie" = [])),
+    params(("page_id" = Uuid, Path, description = "The page's id."), ("id" = Uuid, Path, description = "The incident's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        Unauthorized, Forbidden, NotFound, TooManyRequests,
+    ),
+)]
+pub async fn delete_postmortem(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, id) = page_and_incident(&path)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    incident_on_page(&mut tx, page, id).await?;
+    member.require(Role::Editor)?;
+    tx.delete_postmortem(id).await?;
+    tx.audit(&member.audit(
+        "postmortem.deleted",
+        "incident",
+        id.as_uuid(),
+        serde_json::json!({}),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
