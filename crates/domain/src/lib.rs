@@ -32,3 +32,7 @@ pub mod custom_domain;
 pub use custom_domain::{
     CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
 };
+
+pub mod statuspage;
+pub mod visibility;
+pub use visibility::{Audience, IncidentFacts, Sight};
