@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use heliograph_domain::{
-    ComponentStatus, Impact, IncidentStatus, TimeZoneName, Visibility, day_bounds, local_date,
-    offset_at,
+    ComponentStatus, Impact, IncidentStatus, Sight, TimeZoneName, Visibility, day_bounds,
+    local_date, offset_at,
 };
 use heliograph_store::{Component, Incident, IncidentUpdate};
 use time::{Date, OffsetDateTime};
@@ -238,24 +238,26 @@ type WithUpdates = (Incident, Vec<IncidentUpdate>);
 /// Everything a render needs to know besides the template: whose eyes, which zone.
 struct Ctx<'a> {
     page: &'a PublicPage,
-    audience: Audience,
     zone: TimeZoneName,
+    /// What this audience may see.
+    sight: Sight,
     /// Components this audience may see, in page order (shown or not).
     visible: Vec<&'a Component>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(page: &'a PublicPage, audience: Audience) -> Self {
+        let sight = crate::sight(&page.data, audience);
         Self {
             page,
-            audience,
             zone: page_zone(page),
             visible: page
                 .data
                 .components
                 .iter()
-                .filter(|c| audience.sees(c))
+                .filter(|c| sight.sees(c.id.as_uuid()))
                 .collect(),
+            sight,
         }
     }
 
@@ -271,15 +273,8 @@ impl<'a> Ctx<'a> {
             .find(|c| c.id.as_uuid() == id)
     }
 
-    /// Whether a change an update recorded may be shown: never a private
-    /// component to the public (private then, or private now).
-    fn shows_change(&self, private_then: bool, id: uuid::Uuid) -> bool {
-        self.audience == Audience::Members
-            || (!private_then && self.component(id).is_none_or(|c| self.audience.sees(c)))
-    }
-
     fn incident(&self, (i, updates): &'a WithUpdates) -> IncidentView<'a> {
-        let impact = crate::visible_impact(&self.visible, i, updates);
+        let impact = self.sight.impact(&crate::facts(i, updates));
         IncidentView {
             id: i.id.to_string(),
             name: &i.name,
@@ -299,7 +294,7 @@ impl<'a> Ctx<'a> {
                     changes: u
                         .affected_components
                         .iter()
-                        .filter(|a| self.shows_change(a.private, a.code))
+                        .filter(|a| self.sight.shows_change(a.code, a.private))
                         .map(|a| ChangeView {
                             name: &a.name,
                             private: a.private
@@ -609,7 +604,11 @@ pub fn render_page(
     );
     let subscribe = (email || sms || webhook).then(|| {
         // Subscribers follow public components only, whoever fills the form in.
-        let public: Vec<&Component> = crate::public_components(data).collect();
+        let public: Vec<&Component> = data
+            .components
+            .iter()
+            .filter(|c| Audience::Public.sees(c.visibility))
+            .collect();
         let (ungrouped, groups) = layout(data, &public);
         let options = ungrouped
             .into_iter()
