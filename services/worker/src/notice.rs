@@ -4,18 +4,22 @@
 //!
 //! The view is built from the rows as they are when first read, in the
 //! state the event announced (updates after the event's own are left out),
-//! with private components left out everywhere.
+//! with what the public may not see (the domain's visibility rules: private
+//! components, their changes, the impact they would give away) left out
+//! everywhere.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use heliograph_domain::{EventId, EventKind, TenantId, Visibility};
+use heliograph_domain::{Audience, EventId, EventKind, IncidentFacts, Sight, TenantId};
 use heliograph_jobs::JobError;
 use heliograph_notify::payloads::{
     AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
 };
-use heliograph_store::{ComponentEventPayload, IncidentEventPayload, IncidentUpdate, TenantTx};
+use heliograph_store::{
+    ComponentEventPayload, Incident, IncidentEventPayload, IncidentUpdate, TenantTx,
+};
 use time::OffsetDateTime;
 
 use crate::{Context, job_error, malformed};
@@ -93,7 +97,19 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     let kind = EventKind::parse(&event.kind)
         .ok_or_else(|| JobError::Permanent(anyhow::anyhow!("Unknown event kind {}", event.kind)))?;
     let data = tx.page_data(event.page_id).await.map_err(job_error)?;
-    let status = heliograph_web::page_status(&data);
+    // Subscribers read what the public page shows.
+    let sight = Sight::new(
+        Audience::Public,
+        data.components
+            .iter()
+            .map(|c| (c.id.as_uuid(), c.visibility)),
+    );
+    let status = sight.page_status(
+        data.components.iter().map(|c| (c.id.as_uuid(), c.status)),
+        data.active_incidents
+            .iter()
+            .map(|(i, u)| incident_facts(i, u)),
+    );
     let page_url = ctx.urls.page_url(&data.page.slug);
     let page = PageInfo {
         id: data.page.id.as_uuid(),
@@ -105,7 +121,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     let public: HashMap<uuid::Uuid, ComponentInfo> = data
         .components
         .iter()
-        .filter(|c| c.visibility != Visibility::Private)
+        .filter(|c| sight.sees(c.id.as_uuid()))
         .map(|c| {
             (
                 c.id.as_uuid(),
@@ -158,7 +174,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                 resolved_at: incident.resolved_at,
                 scheduled_for: incident.scheduled_for,
                 scheduled_until: incident.scheduled_until,
-                updates: updates.iter().map(update_info).collect(),
+                updates: updates.iter().map(|u| update_info(&sight, u)).collect(),
                 components: incident
                     .component_ids
                     .iter()
@@ -195,7 +211,22 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     })
 }
 
-fn update_info(u: &IncidentUpdate) -> UpdateInfo {
+/// What the domain's impact rule reads of an incident and its updates.
+fn incident_facts<'a>(i: &'a Incident, updates: &[IncidentUpdate]) -> IncidentFacts<'a> {
+    IncidentFacts {
+        status: i.status,
+        impact: i.impact,
+        impact_override: i.impact_override.as_deref().and_then(|o| o.parse().ok()),
+        component_ids: &i.component_ids,
+        changes: updates
+            .iter()
+            .flat_map(|u| u.affected_components.iter())
+            .map(|a| (a.code, a.new_status))
+            .collect(),
+    }
+}
+
+fn update_info(sight: &Sight, u: &IncidentUpdate) -> UpdateInfo {
     UpdateInfo {
         id: u.id.as_uuid(),
         status: u.status,
@@ -206,7 +237,7 @@ fn update_info(u: &IncidentUpdate) -> UpdateInfo {
         affected_components: u
             .affected_components
             .iter()
-            .filter(|c| !c.private)
+            .filter(|c| sight.shows_change(c.code, c.private))
             .map(|c| AffectedComponent {
                 id: c.code,
                 name: c.name.clone(),
