@@ -165,7 +165,8 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                 id: incident.id.as_uuid(),
                 name: incident.name.clone(),
                 status: updates.first().map_or(incident.status, |u| u.status),
-                impact: incident.impact,
+                // As the public page gives it: a private outage does not show through.
+                impact: sight.impact(&incident_facts(&incident, &updates)),
                 shortlink: format!("{page_url}/incidents/{}", incident.id),
                 created_at: incident.created_at,
                 updated_at: incident.updated_at,
