@@ -16,6 +16,9 @@
 //! meaning: Slack's `<…>` control sequences (`<!channel>` would ping a whole
 //! channel). Teams text is shown as Markdown, which is the tenant's own
 //! formatting, and JSON encoding is serde's.
+//!
+//! The file is long because every channel's wording sits side by side, so
+//! that a change to what one channel says is seen against the others.
 
 use heliograph_domain::statuspage;
 use heliograph_domain::{ComponentStatus, EventKind, Impact, IncidentStatus};

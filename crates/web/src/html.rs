@@ -2,10 +2,15 @@
 //! page, from `frontend-templates/public/` (one layout, one inline
 //! stylesheet, no script, no asset of anyone else's but the tenant's logo).
 //!
-//! What a reader may see is decided here, before any template runs: the
-//! views hold only components the [`Audience`] sees, so a template cannot
-//! show a private component to the public by mistake. Times are shown in the
-//! page's time zone (with its abbreviation) and given to machines in UTC.
+//! What a reader may see is asked of the domain's visibility rules before
+//! any template runs: the views hold only components the [`Audience`] sees,
+//! so a template cannot show a private component to the public by mistake.
+//! Times are shown in the page's time zone (with its abbreviation) and given
+//! to machines in UTC.
+//!
+//! The file is long because the three pages share one set of view structs
+//! (and the uptime bars' arithmetic); apart, each page's view would need the
+//! others' to make sense.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,9 +2,11 @@
 //! `frontend-templates/public/`, and Statuspage's v2 JSON documents.
 //!
 //! Everything here is a pure function of a [`PublicPage`] (the page's data
-//! plus its uptime, read once when the api builds the page's snapshot): what
-//! visitors see is decided in one place, including what they must not see
-//! (private components never leave this crate for an anonymous reader).
+//! plus its uptime, read once when the api builds the page's snapshot). This
+//! crate renders; it decides no rule. What a reader may see, the impact they
+//! may know and the page's indicator are the domain's visibility rules
+//! (`heliograph_domain::visibility`), and the JSON documents are the domain's
+//! Statuspage shapes (`heliograph_domain::statuspage`), filled here.
 
 mod colours;
 mod feeds;
