@@ -210,6 +210,22 @@ impl Incident {
             auto_completed: self.scheduled_auto_completed,
         })
     }
+
+    /// What the visibility rules read of this incident and its updates.
+    #[must_use]
+    pub fn facts(&self, updates: &[IncidentUpdate]) -> crate::IncidentFacts<'_> {
+        crate::IncidentFacts {
+            status: self.status,
+            impact: self.impact,
+            impact_override: self.impact_override,
+            component_ids: &self.component_ids,
+            changes: updates
+                .iter()
+                .flat_map(|u| u.affected_components.iter())
+                .map(|a| (a.code, a.new_status))
+                .collect(),
+        }
+    }
 }
 
 /// One component's change within an incident update (Statuspage's `affected_components`).

@@ -38,3 +38,6 @@ pub use incident::{
     AffectedComponent, Incident, IncidentChange, IncidentEdit, IncidentKind, IncidentUpdate,
     NewIncident, Refusal, Schedule,
 };
+pub mod statuspage;
+pub mod visibility;
+pub use visibility::{Audience, IncidentFacts, Sight};

@@ -1,9 +1,12 @@
-//! What each channel says: the JSON of webhooks (Statuspage's envelope),
-//! Slack and Microsoft Teams messages, and the text of SMS.
+//! What each channel says: the JSON of webhooks (Statuspage's envelope,
+//! built from the same typed shapes as the public v2 documents,
+//! `heliograph_domain::statuspage`), Slack and Microsoft Teams messages, and
+//! the text of SMS.
 //!
 //! The inputs are plain structs that the worker fills from the store, so this
 //! module knows nothing of the database; they must hold public components
-//! only (the worker leaves private ones out, as the public page does).
+//! only (the worker asks the domain's visibility rules which, as the public
+//! page does).
 //!
 //! Every function is pure: times come in as arguments and are never read from
 //! the clock, so a retried delivery sends the same bytes (and the same
@@ -13,7 +16,11 @@
 //! meaning: Slack's `<…>` control sequences (`<!channel>` would ping a whole
 //! channel). Teams text is shown as Markdown, which is the tenant's own
 //! formatting, and JSON encoding is serde's.
+//!
+//! The file is long because every channel's wording sits side by side, so
+//! that a change to what one channel says is seen against the others.
 
+use heliograph_domain::statuspage;
 use heliograph_domain::{ComponentStatus, EventKind, Impact, IncidentStatus};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -206,103 +213,115 @@ const PREFIX_NAME_MAX: usize = 40;
 ///   `message`.
 #[must_use]
 pub fn webhook_body(page: &PageInfo, notice: &Notice, meta: &WebhookMeta<'_>) -> Value {
-    let mut body = json!({
-        "meta": {
-            "unsubscribe": meta.unsubscribe_url,
-            "documentation": meta.documentation_url,
-            "generated_at": timestamp(meta.generated_at),
-            "event": notice.event(),
+    let event = match notice {
+        Notice::Incident { incident, .. } => statuspage::WebhookEvent::Incident {
+            incident: incident_object(page, incident),
         },
-        "page": {
-            "id": page.id,
-            "name": page.name,
-            "url": page.url,
-            "status_indicator": page.status_indicator,
-            "status_description": page.status_description,
-        },
-    });
-    let extra = match notice {
-        Notice::Incident { incident, .. } => json!({ "incident": incident_object(page, incident) }),
-        Notice::Component(change) => json!({
-            "component_update": {
-                "id": change.change_id,
-                "component_id": change.component.id,
-                "created_at": timestamp(change.at),
-                "old_status": change.old_status,
-                "new_status": change.new_status,
+        Notice::Component(change) => statuspage::WebhookEvent::Component {
+            component_update: statuspage::ComponentUpdate {
+                id: change.change_id,
+                component_id: change.component.id,
+                created_at: change.at,
+                old_status: change.old_status,
+                new_status: change.new_status,
             },
-            "component": component_object(page, &change.component),
-        }),
-        Notice::Ping => json!({
-            "ping": {
-                "message": format!(
+            component: component_object(page, &change.component),
+        },
+        Notice::Ping => statuspage::WebhookEvent::Ping {
+            ping: statuspage::Ping {
+                message: format!(
                     "This is a test notification from {}: webhooks from this status page reach this URL.",
                     page.name
                 ),
             },
-        }),
+        },
     };
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
-    }
-    body
+    let body = statuspage::WebhookBody {
+        meta: statuspage::WebhookMeta {
+            unsubscribe: meta.unsubscribe_url.to_owned(),
+            documentation: meta.documentation_url.to_owned(),
+            generated_at: meta.generated_at,
+            event: notice.event().to_owned(),
+        },
+        page: statuspage::WebhookPage {
+            id: page.id,
+            name: page.name.clone(),
+            url: page.url.clone(),
+            status_indicator: page.status_indicator,
+            status_description: page.status_description.clone(),
+        },
+        event,
+    };
+    serde_json::to_value(body)
+        .expect("strings, numbers and enumerations under string keys always make a JSON value")
 }
 
-fn component_object(page: &PageInfo, c: &ComponentInfo) -> Value {
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "status": c.status,
-        "created_at": timestamp(c.created_at),
-        "updated_at": timestamp(c.updated_at),
-        "position": c.position,
-        "description": c.description,
-        "group_id": c.group_id,
-        "page_id": page.id,
-        "group": false,
-    })
+/// A component as webhooks carry it: without the page's display settings.
+fn component_object(page: &PageInfo, c: &ComponentInfo) -> statuspage::Component {
+    statuspage::Component {
+        id: c.id,
+        name: c.name.clone(),
+        status: c.status,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        position: c.position,
+        description: c.description.clone(),
+        showcase: None,
+        start_date: None,
+        group_id: c.group_id,
+        page_id: page.id,
+        group: false,
+        only_show_if_degraded: None,
+        components: None,
+    }
 }
 
-fn incident_object(page: &PageInfo, i: &IncidentInfo) -> Value {
-    let mut object = json!({
-        "id": i.id,
-        "name": i.name,
-        "status": i.status,
-        "impact": i.impact,
-        "created_at": timestamp(i.created_at),
-        "updated_at": timestamp(i.updated_at),
-        "started_at": timestamp(i.started_at),
-        "monitoring_at": i.monitoring_at.map(timestamp),
-        "resolved_at": i.resolved_at.map(timestamp),
-        "shortlink": i.shortlink,
-        "page_id": page.id,
-        "incident_updates": i.updates.iter().map(|u| json!({
-            "id": u.id,
-            "incident_id": i.id,
-            "status": u.status,
-            "body": u.body,
-            "created_at": timestamp(u.created_at),
-            "updated_at": timestamp(u.updated_at),
-            "display_at": timestamp(u.display_at),
-            "affected_components": u.affected_components.iter().map(|a| json!({
-                "code": a.id,
-                "name": a.name,
-                "old_status": a.old_status,
-                "new_status": a.new_status,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "components": i.components.iter().map(|c| component_object(page, c)).collect::<Vec<_>>(),
-    });
-    // As in the v2 API: maintenance windows only on maintenances.
-    if let Value::Object(o) = &mut object {
-        if let Some(at) = i.scheduled_for {
-            o.insert("scheduled_for".into(), timestamp(at).into());
-        }
-        if let Some(at) = i.scheduled_until {
-            o.insert("scheduled_until".into(), timestamp(at).into());
-        }
+fn incident_object(page: &PageInfo, i: &IncidentInfo) -> statuspage::Incident {
+    statuspage::Incident {
+        id: i.id,
+        name: i.name.clone(),
+        status: i.status,
+        impact: i.impact,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        started_at: i.started_at,
+        monitoring_at: i.monitoring_at,
+        resolved_at: i.resolved_at,
+        shortlink: i.shortlink.clone(),
+        page_id: page.id,
+        incident_updates: i
+            .updates
+            .iter()
+            .map(|u| statuspage::IncidentUpdate {
+                id: u.id,
+                incident_id: i.id,
+                status: u.status,
+                body: u.body.clone(),
+                created_at: u.created_at,
+                updated_at: u.updated_at,
+                display_at: u.display_at,
+                affected_components: u
+                    .affected_components
+                    .iter()
+                    .map(|a| statuspage::AffectedComponent {
+                        code: a.id,
+                        name: a.name.clone(),
+                        old_status: a.old_status,
+                        new_status: a.new_status,
+                    })
+                    .collect(),
+                deliver_notifications: None,
+            })
+            .collect(),
+        components: i
+            .components
+            .iter()
+            .map(|c| component_object(page, c))
+            .collect(),
+        // Maintenance windows only on maintenances, as in the v2 API.
+        scheduled_for: i.scheduled_for,
+        scheduled_until: i.scheduled_until,
     }
-    object
 }
 
 // ---------------------------------------------------------------- Slack
@@ -745,16 +764,6 @@ fn maintenance_window_start(incident: &IncidentInfo) -> Option<OffsetDateTime> {
     )
     .then_some(incident.scheduled_for)
     .flatten()
-}
-
-/// ISO 8601 in UTC with milliseconds, as Statuspage writes timestamps.
-fn timestamp(t: OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(FORMAT)
-        .unwrap_or_default()
 }
 
 /// RFC 3339 in UTC to the second: the form Adaptive Cards' `DATE()` reads.

@@ -2,10 +2,15 @@
 //! page, from `frontend-templates/public/` (one layout, one inline
 //! stylesheet, no script, no asset of anyone else's but the tenant's logo).
 //!
-//! What a reader may see is decided here, before any template runs: the
-//! views hold only components the [`Audience`] sees, so a template cannot
-//! show a private component to the public by mistake. Times are shown in the
-//! page's time zone (with its abbreviation) and given to machines in UTC.
+//! What a reader may see is asked of the domain's visibility rules before
+//! any template runs: the views hold only components the [`Audience`] sees,
+//! so a template cannot show a private component to the public by mistake.
+//! Times are shown in the page's time zone (with its abbreviation) and given
+//! to machines in UTC.
+//!
+//! The file is long because the three pages share one set of view structs
+//! (and the uptime bars' arithmetic); apart, each page's view would need the
+//! others' to make sense.
 
 pub(crate) mod notice;
 
@@ -13,8 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use heliograph_domain::{
-    ComponentStatus, Impact, IncidentStatus, TimeZoneName, Visibility, day_bounds, local_date,
-    offset_at,
+    ComponentStatus, Impact, IncidentStatus, Sight, TimeZoneName, Visibility, day_bounds,
+    local_date, offset_at,
 };
 use heliograph_store::{Component, Incident, IncidentUpdate};
 use time::{Date, OffsetDateTime};
@@ -240,24 +245,26 @@ type WithUpdates = (Incident, Vec<IncidentUpdate>);
 /// Everything a render needs to know besides the template: whose eyes, which zone.
 struct Ctx<'a> {
     page: &'a PublicPage,
-    audience: Audience,
     zone: TimeZoneName,
+    /// What this audience may see.
+    sight: Sight,
     /// Components this audience may see, in page order (shown or not).
     visible: Vec<&'a Component>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(page: &'a PublicPage, audience: Audience) -> Self {
+        let sight = crate::sight(&page.data, audience);
         Self {
             page,
-            audience,
             zone: page_zone(page),
             visible: page
                 .data
                 .components
                 .iter()
-                .filter(|c| audience.sees(c))
+                .filter(|c| sight.sees(c.id.as_uuid()))
                 .collect(),
+            sight,
         }
     }
 
@@ -273,15 +280,8 @@ impl<'a> Ctx<'a> {
             .find(|c| c.id.as_uuid() == id)
     }
 
-    /// Whether a change an update recorded may be shown: never a private
-    /// component to the public (private then, or private now).
-    fn shows_change(&self, private_then: bool, id: uuid::Uuid) -> bool {
-        self.audience == Audience::Members
-            || (!private_then && self.component(id).is_none_or(|c| self.audience.sees(c)))
-    }
-
     fn incident(&self, (i, updates): &'a WithUpdates) -> IncidentView<'a> {
-        let impact = crate::visible_impact(&self.visible, i, updates);
+        let impact = self.sight.impact(&i.facts(updates));
         IncidentView {
             id: i.id.to_string(),
             name: &i.name,
@@ -301,7 +301,7 @@ impl<'a> Ctx<'a> {
                     changes: u
                         .affected_components
                         .iter()
-                        .filter(|a| self.shows_change(a.private, a.code))
+                        .filter(|a| self.sight.shows_change(a.code, a.private))
                         .map(|a| ChangeView {
                             name: &a.name,
                             private: a.private
@@ -611,7 +611,11 @@ pub fn render_page(
     );
     let subscribe = (email || sms || webhook).then(|| {
         // Subscribers follow public components only, whoever fills the form in.
-        let public: Vec<&Component> = crate::public_components(data).collect();
+        let public: Vec<&Component> = data
+            .components
+            .iter()
+            .filter(|c| Audience::Public.sees(c.visibility))
+            .collect();
         let (ungrouped, groups) = layout(data, &public);
         let options = ungrouped
             .into_iter()

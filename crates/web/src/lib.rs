@@ -2,9 +2,11 @@
 //! `frontend-templates/public/`, and Statuspage's v2 JSON documents.
 //!
 //! Everything here is a pure function of a [`PublicPage`] (the page's data
-//! plus its uptime, read once when the api builds the page's snapshot): what
-//! visitors see is decided in one place, including what they must not see
-//! (private components never leave this crate for an anonymous reader).
+//! plus its uptime, read once when the api builds the page's snapshot). This
+//! crate renders; it decides no rule. What a reader may see, the impact they
+//! may know and the page's indicator are the domain's visibility rules
+//! (`heliograph_domain::visibility`), and the JSON documents are the domain's
+//! Statuspage shapes (`heliograph_domain::statuspage`), filled here.
 
 mod colours;
 mod feeds;
@@ -21,35 +23,25 @@ pub use feeds::{atom, rss};
 pub use html::notice::render_notice;
 pub use html::{render_history, render_incident, render_page};
 pub use v2::{
-    ComponentsDoc, IncidentList, IncidentsDoc, MaintenanceList, MaintenancesDoc, StatusDoc,
-    Summary, V2_LIST_LIMIT, V2Component, V2Incident, V2IncidentUpdate, component_object,
-    components_doc, incident_object, incident_update_object, incidents_doc, maintenances_doc,
-    status_doc, summary,
+    IncidentList, MaintenanceList, V2_LIST_LIMIT, component_object, components_doc,
+    incident_object, incident_update_object, incidents_doc, maintenances_doc, status_doc, summary,
 };
 pub use widgets::{badge, embed, embed_script};
-
-use heliograph_domain::{ComponentStatus, Impact, PageStatus, Visibility};
-use heliograph_store::{Component, ComponentGroup, Incident, IncidentUpdate, PageData};
-use time::OffsetDateTime;
 
 /// Who reads: anyone, or a signed-in member of the page's tenant, who also
 /// sees private components (marked as such). Only the HTML pages have a
 /// members' view; the JSON, feeds, badge and widget are always public.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Audience {
-    /// An anonymous visitor.
-    Public,
-    /// A member of the tenant.
-    Members,
-}
+pub use heliograph_domain::Audience;
+/// The v2 documents and objects, under the names the API's schemas give them.
+pub use heliograph_domain::statuspage::{
+    Component as V2Component, ComponentsDoc, Incident as V2Incident,
+    IncidentUpdate as V2IncidentUpdate, IncidentsDoc, MaintenancesDoc, StatusDoc, Summary,
+    timestamp,
+};
 
-impl Audience {
-    /// Whether this reader may see `c`.
-    #[must_use]
-    pub fn sees(self, c: &Component) -> bool {
-        self == Self::Members || c.visibility == Visibility::Public
-    }
-}
+use heliograph_domain::{ComponentStatus, PageStatus, Sight};
+use heliograph_store::{Component, ComponentGroup, PageData};
+use time::OffsetDateTime;
 
 /// One day of a component's uptime bar.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,57 +73,24 @@ pub struct PublicPage {
 /// How many days the uptime bars show.
 pub const UPTIME_DAYS: u16 = 90;
 
-/// Components an anonymous visitor may see.
-fn public_components(data: &PageData) -> impl Iterator<Item = &Component> {
-    data.components
-        .iter()
-        .filter(|c| c.visibility == Visibility::Public)
+/// The sight of `audience` on the page.
+fn sight(data: &PageData, audience: Audience) -> Sight {
+    Sight::new(
+        audience,
+        data.components
+            .iter()
+            .map(|c| (c.id.as_uuid(), c.visibility)),
+    )
 }
 
-/// An incident's impact as a reader who sees only `visible` components may
-/// know it. The stored impact is derived from every component the incident
-/// touched, private ones too; when it touched any the reader cannot see,
-/// the impact is derived again from the visible ones its updates named, so
-/// a private outage never shows through (an override is the team's own
-/// public word, and stands).
-#[must_use]
-pub fn visible_impact(visible: &[&Component], i: &Incident, updates: &[IncidentUpdate]) -> Impact {
-    let sees = |id: &uuid::Uuid| visible.iter().any(|c| c.id.as_uuid() == *id);
-    if i.status.is_maintenance() || i.component_ids.iter().all(|c| sees(&c.as_uuid())) {
-        return i.impact;
-    }
-    if let Some(chosen) = i.impact_override {
-        return chosen;
-    }
-    updates
-        .iter()
-        .flat_map(|u| u.affected_components.iter())
-        .filter(|a| sees(&a.code))
-        .map(|a| a.new_status.impact())
-        .max_by_key(|impact| impact.rank())
-        .unwrap_or(Impact::None)
-}
-
-/// The page's overall status as an anonymous visitor sees it: from public
-/// components and from open incidents (their impact as the public may know
-/// it) and maintenances under way.
+/// The page's overall status as an anonymous visitor sees it (the domain's
+/// [`Sight::page_status`]).
 #[must_use]
 pub fn page_status(data: &PageData) -> PageStatus {
-    let visible: Vec<&Component> = public_components(data).collect();
-    let incidents = data.active_incidents.iter().filter_map(|(i, updates)| {
-        if i.status.is_unresolved() {
-            Some(visible_impact(&visible, i, updates))
-        } else if matches!(
-            i.status,
-            heliograph_domain::IncidentStatus::InProgress
-                | heliograph_domain::IncidentStatus::Verifying
-        ) {
-            Some(Impact::Maintenance)
-        } else {
-            None
-        }
-    });
-    PageStatus::compute(visible.iter().map(|c| c.status), incidents)
+    sight(data, Audience::Public).page_status(
+        data.components.iter().map(|c| (c.id.as_uuid(), c.status)),
+        data.active_incidents.iter().map(|(i, u)| i.facts(u)),
+    )
 }
 
 /// Visible components as the page lays them out: those in no group, then
@@ -170,17 +129,6 @@ fn group_status<'a>(members: impl Iterator<Item = &'a Component>) -> ComponentSt
         .map(|c| c.status)
         .max_by_key(|s| s.impact().rank())
         .unwrap_or(ComponentStatus::Operational)
-}
-
-/// ISO 8601 in UTC with milliseconds, as Statuspage writes timestamps.
-#[must_use]
-pub fn timestamp(t: OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(FORMAT)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,157 +1,107 @@
-//! Statuspage's public v2 JSON (shared/reference/statuspage-api.md §1).
+//! Statuspage's public v2 JSON documents, filled from a page's data with the
+//! domain's typed shapes (`heliograph_domain::statuspage`), as an anonymous
+//! reader sees them.
 
-use heliograph_domain::{ComponentStatus, Impact, IncidentStatus, PageStatus};
-use heliograph_store::{AffectedComponent, Component, Incident, IncidentUpdate, PageData};
-use serde::Serialize;
-
-use crate::{
-    Audience, PublicPage, group_status, layout, page_status, public_components, timestamp,
+use heliograph_domain::statuspage::{
+    self, ComponentsDoc, IncidentsDoc, MaintenancesDoc, StatusDoc, Summary,
 };
+use heliograph_domain::{Audience, IncidentStatus, Sight};
+use heliograph_store::{Component, Incident, IncidentUpdate, PageData};
 
-/// `page` of every v2 document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct V2Page {
-    id: String,
-    name: String,
-    url: String,
-    time_zone: String,
-    updated_at: String,
-}
-
-/// A component or a group row.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct V2Component {
-    id: String,
-    name: String,
-    status: ComponentStatus,
-    created_at: String,
-    updated_at: String,
-    position: i32,
-    description: Option<String>,
-    showcase: bool,
-    start_date: Option<String>,
-    group_id: Option<String>,
-    page_id: String,
-    group: bool,
-    only_show_if_degraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    components: Option<Vec<String>>,
-}
-
-/// An incident update.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct V2IncidentUpdate {
-    id: String,
-    incident_id: String,
-    status: IncidentStatus,
-    body: String,
-    created_at: String,
-    updated_at: String,
-    display_at: String,
-    affected_components: Vec<AffectedComponent>,
-    deliver_notifications: bool,
-}
-
-/// An incident or a scheduled maintenance.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct V2Incident {
-    id: String,
-    name: String,
-    status: IncidentStatus,
-    impact: Impact,
-    created_at: String,
-    updated_at: String,
-    started_at: String,
-    monitoring_at: Option<String>,
-    resolved_at: Option<String>,
-    shortlink: String,
-    page_id: String,
-    incident_updates: Vec<V2IncidentUpdate>,
-    components: Vec<V2Component>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scheduled_for: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scheduled_until: Option<String>,
-}
-
-/// `GET /api/v2/summary.json`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Summary {
-    page: V2Page,
-    status: PageStatus,
-    components: Vec<V2Component>,
-    incidents: Vec<V2Incident>,
-    scheduled_maintenances: Vec<V2Incident>,
-}
+use crate::{PublicPage, group_status, layout, page_status, sight};
 
 /// A component as Statuspage's APIs show it.
 #[must_use]
-pub fn component_object(c: &Component) -> V2Component {
-    V2Component {
-        id: c.id.to_string(),
+pub fn component_object(c: &Component) -> statuspage::Component {
+    statuspage::Component {
+        id: c.id.as_uuid(),
         name: c.name.clone(),
         status: c.status,
-        created_at: timestamp(c.created_at),
-        updated_at: timestamp(c.updated_at),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
         position: c.position,
         description: c.description.clone(),
-        showcase: c.showcase,
-        start_date: c.start_date.map(|d| d.to_string()),
-        group_id: c.group_id.map(|g| g.to_string()),
-        page_id: c.page_id.to_string(),
+        showcase: Some(c.showcase),
+        start_date: Some(c.start_date),
+        group_id: c.group_id,
+        page_id: c.page_id.as_uuid(),
         group: false,
-        only_show_if_degraded: c.only_show_if_degraded,
+        only_show_if_degraded: Some(c.only_show_if_degraded),
         components: None,
     }
 }
 
 /// Components and group rows, in page order: each group followed by its members.
-fn component_objects(data: &PageData) -> Vec<V2Component> {
-    let visible: Vec<&Component> = public_components(data).collect();
+fn component_objects(data: &PageData, sight: &Sight) -> Vec<statuspage::Component> {
+    let visible: Vec<&Component> = data
+        .components
+        .iter()
+        .filter(|c| sight.sees(c.id.as_uuid()))
+        .collect();
     let (ungrouped, groups) = layout(data, &visible);
     let mut out = Vec::with_capacity(visible.len() + groups.len());
-    let page_id = data.page.id.to_string();
     out.extend(ungrouped.into_iter().map(component_object));
     for (g, members) in groups {
-        out.push(V2Component {
-            id: g.id.to_string(),
+        out.push(statuspage::Component {
+            id: g.id,
             name: g.name.clone(),
             status: group_status(members.iter().copied()),
-            created_at: timestamp(g.created_at),
-            updated_at: timestamp(g.updated_at),
+            created_at: g.created_at,
+            updated_at: g.updated_at,
             position: g.position,
             description: g.description.clone(),
-            showcase: false,
-            start_date: None,
+            showcase: Some(false),
+            start_date: Some(None),
             group_id: None,
-            page_id: page_id.clone(),
+            page_id: data.page.id.as_uuid(),
             group: true,
-            only_show_if_degraded: false,
-            components: Some(members.iter().map(|c| c.id.to_string()).collect()),
+            only_show_if_degraded: Some(false),
+            components: Some(members.iter().map(|c| c.id.as_uuid()).collect()),
         });
         out.extend(members.into_iter().map(component_object));
     }
     out
 }
 
+/// The sight of a reader who sees exactly the `visible` components (the
+/// management API passes every component of the page).
+fn sight_of(visible: &[&Component]) -> Sight {
+    Sight::new(
+        Audience::Members,
+        visible.iter().map(|c| (c.id.as_uuid(), c.visibility)),
+    )
+}
+
 /// An incident update as Statuspage's APIs show it, naming only the `visible` components.
 #[must_use]
-pub fn incident_update_object(visible: &[&Component], u: &IncidentUpdate) -> V2IncidentUpdate {
-    V2IncidentUpdate {
-        id: u.id.to_string(),
-        incident_id: u.incident_id.to_string(),
+pub fn incident_update_object(
+    visible: &[&Component],
+    u: &IncidentUpdate,
+) -> statuspage::IncidentUpdate {
+    update_object(&sight_of(visible), u)
+}
+
+fn update_object(sight: &Sight, u: &IncidentUpdate) -> statuspage::IncidentUpdate {
+    statuspage::IncidentUpdate {
+        id: u.id.as_uuid(),
+        incident_id: u.incident_id.as_uuid(),
         status: u.status,
         body: u.body.clone(),
-        created_at: timestamp(u.created_at),
-        updated_at: timestamp(u.updated_at),
-        display_at: timestamp(u.display_at),
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        display_at: u.display_at,
         affected_components: u
             .affected_components
             .iter()
-            .filter(|a| visible.iter().any(|c| c.id.as_uuid() == a.code))
-            .cloned()
+            .filter(|a| sight.sees(a.code))
+            .map(|a| statuspage::AffectedComponent {
+                code: a.code,
+                name: a.name.clone(),
+                old_status: Some(a.old_status),
+                new_status: a.new_status,
+            })
             .collect(),
-        deliver_notifications: u.deliver_notifications,
+        deliver_notifications: Some(u.deliver_notifications),
     }
 }
 
@@ -162,39 +112,47 @@ pub fn incident_object(
     page_url: &str,
     incident: &Incident,
     updates: &[IncidentUpdate],
-) -> V2Incident {
-    V2Incident {
-        id: incident.id.to_string(),
+) -> statuspage::Incident {
+    object(&sight_of(visible), visible, page_url, incident, updates)
+}
+
+fn object(
+    sight: &Sight,
+    components: &[&Component],
+    page_url: &str,
+    incident: &Incident,
+    updates: &[IncidentUpdate],
+) -> statuspage::Incident {
+    statuspage::Incident {
+        id: incident.id.as_uuid(),
         name: incident.name.clone(),
         status: incident.status,
-        impact: crate::visible_impact(visible, incident, updates),
-        created_at: timestamp(incident.created_at),
-        updated_at: timestamp(incident.updated_at),
-        started_at: timestamp(incident.started_at),
-        monitoring_at: incident.monitoring_at.map(timestamp),
-        resolved_at: incident.resolved_at.map(timestamp),
+        impact: sight.impact(&incident.facts(updates)),
+        created_at: incident.created_at,
+        updated_at: incident.updated_at,
+        started_at: incident.started_at,
+        monitoring_at: incident.monitoring_at,
+        resolved_at: incident.resolved_at,
         shortlink: format!("{page_url}/incidents/{}", incident.id),
-        page_id: incident.page_id.to_string(),
-        incident_updates: updates
+        page_id: incident.page_id.as_uuid(),
+        incident_updates: updates.iter().map(|u| update_object(sight, u)).collect(),
+        components: components
             .iter()
-            .map(|u| incident_update_object(visible, u))
-            .collect(),
-        components: visible
-            .iter()
+            .filter(|c| sight.sees(c.id.as_uuid()))
             .filter(|c| incident.component_ids.contains(&c.id))
             .map(|c| component_object(c))
             .collect(),
-        scheduled_for: incident.scheduled_for.map(timestamp),
-        scheduled_until: incident.scheduled_until.map(timestamp),
+        scheduled_for: incident.scheduled_for,
+        scheduled_until: incident.scheduled_until,
     }
 }
 
-fn v2_page(page: &PublicPage) -> V2Page {
+fn v2_page(page: &PublicPage, sight: &Sight) -> statuspage::Page {
     let data = &page.data;
     let updated_at = data
         .components
         .iter()
-        .filter(|c| Audience::Public.sees(c))
+        .filter(|c| sight.sees(c.id.as_uuid()))
         .map(|c| c.updated_at)
         .chain(data.groups.iter().map(|g| g.updated_at))
         .chain(
@@ -204,22 +162,23 @@ fn v2_page(page: &PublicPage) -> V2Page {
                 .map(|(i, _)| i.updated_at),
         )
         .fold(data.page.updated_at, std::cmp::max);
-    V2Page {
-        id: data.page.id.to_string(),
+    statuspage::Page {
+        id: data.page.id.as_uuid(),
         name: data.page.name.clone(),
         url: page.url.clone(),
         time_zone: data.page.time_zone.clone(),
-        updated_at: timestamp(updated_at),
+        updated_at,
     }
 }
 
 fn objects<'a>(
     page: &PublicPage,
+    sight: &Sight,
     incidents: impl Iterator<Item = &'a (Incident, Vec<IncidentUpdate>)>,
-) -> Vec<V2Incident> {
-    let visible: Vec<&Component> = public_components(&page.data).collect();
+) -> Vec<statuspage::Incident> {
+    let components: Vec<&Component> = page.data.components.iter().collect();
     incidents
-        .map(|(i, u)| incident_object(&visible, &page.url, i, u))
+        .map(|(i, u)| object(sight, &components, &page.url, i, u))
         .collect()
 }
 
@@ -250,62 +209,45 @@ pub enum MaintenanceList {
 /// upcoming or under way.
 #[must_use]
 pub fn summary(page: &PublicPage) -> Summary {
+    let sight = sight(&page.data, Audience::Public);
     let (maintenances, incidents): (Vec<_>, Vec<_>) = page
         .data
         .active_incidents
         .iter()
         .partition(|(i, _)| i.status.is_maintenance());
     Summary {
-        page: v2_page(page),
+        page: v2_page(page, &sight),
         status: page_status(&page.data),
-        components: component_objects(&page.data),
-        incidents: objects(page, incidents.into_iter()),
-        scheduled_maintenances: objects(page, maintenances.into_iter()),
+        components: component_objects(&page.data, &sight),
+        incidents: objects(page, &sight, incidents.into_iter()),
+        scheduled_maintenances: objects(page, &sight, maintenances.into_iter()),
     }
-}
-
-/// `GET /api/v2/status.json`.
-#[derive(Debug, Serialize)]
-pub struct StatusDoc {
-    page: V2Page,
-    status: PageStatus,
 }
 
 /// `GET /api/v2/status.json`.
 #[must_use]
 pub fn status_doc(page: &PublicPage) -> StatusDoc {
+    let sight = sight(&page.data, Audience::Public);
     StatusDoc {
-        page: v2_page(page),
+        page: v2_page(page, &sight),
         status: page_status(&page.data),
     }
 }
 
 /// `GET /api/v2/components.json`.
-#[derive(Debug, Serialize)]
-pub struct ComponentsDoc {
-    page: V2Page,
-    components: Vec<V2Component>,
-}
-
-/// `GET /api/v2/components.json`.
 #[must_use]
 pub fn components_doc(page: &PublicPage) -> ComponentsDoc {
+    let sight = sight(&page.data, Audience::Public);
     ComponentsDoc {
-        page: v2_page(page),
-        components: component_objects(&page.data),
+        page: v2_page(page, &sight),
+        components: component_objects(&page.data, &sight),
     }
-}
-
-/// `GET /api/v2/incidents.json` and `…/incidents/unresolved.json`.
-#[derive(Debug, Serialize)]
-pub struct IncidentsDoc {
-    page: V2Page,
-    incidents: Vec<V2Incident>,
 }
 
 /// `GET /api/v2/incidents.json` and `…/incidents/unresolved.json`.
 #[must_use]
 pub fn incidents_doc(page: &PublicPage, which: IncidentList) -> IncidentsDoc {
+    let sight = sight(&page.data, Audience::Public);
     let source = match which {
         IncidentList::Recent => &page.data.history,
         IncidentList::Unresolved => &page.data.active_incidents,
@@ -316,21 +258,15 @@ pub fn incidents_doc(page: &PublicPage, which: IncidentList) -> IncidentsDoc {
         .filter(|(i, _)| which == IncidentList::Recent || i.status.is_unresolved())
         .take(V2_LIST_LIMIT);
     IncidentsDoc {
-        page: v2_page(page),
-        incidents: objects(page, chosen),
+        page: v2_page(page, &sight),
+        incidents: objects(page, &sight, chosen),
     }
-}
-
-/// `GET /api/v2/scheduled-maintenances.json` and its `upcoming` and `active` lists.
-#[derive(Debug, Serialize)]
-pub struct MaintenancesDoc {
-    page: V2Page,
-    scheduled_maintenances: Vec<V2Incident>,
 }
 
 /// `GET /api/v2/scheduled-maintenances.json` and its `upcoming` and `active` lists.
 #[must_use]
 pub fn maintenances_doc(page: &PublicPage, which: MaintenanceList) -> MaintenancesDoc {
+    let sight = sight(&page.data, Audience::Public);
     let source = match which {
         MaintenanceList::Recent => &page.data.history,
         MaintenanceList::Upcoming | MaintenanceList::Active => &page.data.active_incidents,
@@ -348,7 +284,7 @@ pub fn maintenances_doc(page: &PublicPage, which: MaintenanceList) -> Maintenanc
         })
         .take(V2_LIST_LIMIT);
     MaintenancesDoc {
-        page: v2_page(page),
-        scheduled_maintenances: objects(page, chosen),
+        page: v2_page(page, &sight),
+        scheduled_maintenances: objects(page, &sight, chosen),
     }
 }

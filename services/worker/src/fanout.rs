@@ -85,7 +85,7 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
             // A private component's change is announced to nobody (and a
             // deleted component's to nobody either).
             let public = match tx.component(p.component_id).await {
-                Ok(c) => c.visibility != heliograph_domain::Visibility::Private,
+                Ok(c) => heliograph_domain::Audience::Public.sees(c.visibility),
                 Err(StoreError::NotFound) => false,
                 Err(err) => return Err(err.into()),
             };

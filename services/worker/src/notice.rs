@@ -4,13 +4,15 @@
 //!
 //! The view is built from the rows as they are when first read, in the
 //! state the event announced (updates after the event's own are left out),
-//! with private components left out everywhere.
+//! with what the public may not see (the domain's visibility rules: private
+//! components, their changes, the impact they would give away) left out
+//! everywhere.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use heliograph_domain::{EventId, EventKind, TenantId, Visibility};
+use heliograph_domain::{Audience, EventId, EventKind, Sight, TenantId};
 use heliograph_notify::payloads::{
     AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
 };
@@ -92,7 +94,17 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     let kind = EventKind::parse(&event.kind)
         .ok_or_else(|| Error::Permanent(anyhow::anyhow!("Unknown event kind {}", event.kind)))?;
     let data = tx.page_data(event.page_id).await?;
-    let status = heliograph_web::page_status(&data);
+    // Subscribers read what the public page shows.
+    let sight = Sight::new(
+        Audience::Public,
+        data.components
+            .iter()
+            .map(|c| (c.id.as_uuid(), c.visibility)),
+    );
+    let status = sight.page_status(
+        data.components.iter().map(|c| (c.id.as_uuid(), c.status)),
+        data.active_incidents.iter().map(|(i, u)| i.facts(u)),
+    );
     let page_url = ctx.urls.page_url(&data.page.slug);
     let page = PageInfo {
         id: data.page.id.as_uuid(),
@@ -104,7 +116,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     let public: HashMap<uuid::Uuid, ComponentInfo> = data
         .components
         .iter()
-        .filter(|c| c.visibility != Visibility::Private)
+        .filter(|c| sight.sees(c.id.as_uuid()))
         .map(|c| {
             (
                 c.id.as_uuid(),
@@ -144,7 +156,8 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                 id: incident.id.as_uuid(),
                 name: incident.name.clone(),
                 status: updates.first().map_or(incident.status, |u| u.status),
-                impact: incident.impact,
+                // As the public page gives it: a private outage does not show through.
+                impact: sight.impact(&incident.facts(&updates)),
                 shortlink: format!("{page_url}/incidents/{}", incident.id),
                 created_at: incident.created_at,
                 updated_at: incident.updated_at,
@@ -153,7 +166,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                 resolved_at: incident.resolved_at,
                 scheduled_for: incident.scheduled_for,
                 scheduled_until: incident.scheduled_until,
-                updates: updates.iter().map(update_info).collect(),
+                updates: updates.iter().map(|u| update_info(&sight, u)).collect(),
                 components: incident
                     .component_ids
                     .iter()
@@ -189,7 +202,8 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     })
 }
 
-fn update_info(u: &IncidentUpdate) -> UpdateInfo {
+/// What the domain's impact rule reads of an incident and its updates.
+fn update_info(sight: &Sight, u: &IncidentUpdate) -> UpdateInfo {
     UpdateInfo {
         id: u.id.as_uuid(),
         status: u.status,
@@ -200,7 +214,7 @@ fn update_info(u: &IncidentUpdate) -> UpdateInfo {
         affected_components: u
             .affected_components
             .iter()
-            .filter(|c| !c.private)
+            .filter(|c| sight.shows_change(c.code, c.private))
             .map(|c| AffectedComponent {
                 id: c.code,
                 name: c.name.clone(),

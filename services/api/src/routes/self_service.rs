@@ -30,7 +30,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use heliograph_auth::{CONFIRM_PURPOSE, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_domain::{
-    Channel, ComponentId, FieldError, PageId, SubscriberId, TenantId, Visibility,
+    Audience, Channel, ComponentId, FieldError, PageId, SubscriberId, TenantId,
 };
 use heliograph_store::{StoreError, Subscriber, Target};
 use serde::Deserialize;
@@ -283,7 +283,7 @@ async fn subscribe_as(
         .components(page)
         .await?
         .into_iter()
-        .filter(|c| c.visibility == Visibility::Public)
+        .filter(|c| Audience::Public.sees(c.visibility))
         .map(|c| c.id.as_uuid())
         .collect();
     if let Some(unknown) = components.iter().find(|c| !public.contains(&c.as_uuid())) {
@@ -693,7 +693,7 @@ pub(super) async fn manage(
         tx.commit().await?;
         let public: Vec<(Uuid, String, Option<String>)> = components
             .iter()
-            .filter(|c| c.visibility == Visibility::Public)
+            .filter(|c| Audience::Public.sees(c.visibility))
             .map(|c| {
                 let group = c
                     .group_id
@@ -735,7 +735,7 @@ fn chosen(
         let public = raw.trim().parse::<Uuid>().ok().and_then(|id| {
             components
                 .iter()
-                .find(|c| c.id.as_uuid() == id && c.visibility == Visibility::Public)
+                .find(|c| c.id.as_uuid() == id && Audience::Public.sees(c.visibility))
         });
         match public {
             Some(c) => choice.push(c.id),
@@ -749,7 +749,7 @@ fn chosen(
     choice.extend(
         components
             .iter()
-            .filter(|c| c.visibility == Visibility::Private)
+            .filter(|c| !Audience::Public.sees(c.visibility))
             .filter(|c| s.component_ids.contains(&c.id.as_uuid()))
             .map(|c| c.id),
     );

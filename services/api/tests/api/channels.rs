@@ -627,3 +627,52 @@ async fn the_worker_serves_queue_depths_delivery_age_and_deliveries_by_state_on_
     shutdown.cancel();
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_gives_the_impact_the_public_page_gives_not_a_private_outage() {
+    let receiver = HttpReceiver::start().await.expect("a receiver");
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let public = app.component(&t, "Public API").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/components", t.page_id),
+            Some(&t.token),
+            &json!({"component": {"name": "Secret batch cluster", "visibility": "private"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let private = body["id"].as_str().expect("an id").to_owned();
+    subscribe(&app, &t, webhook(&receiver.url("/hook")), true).await;
+
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/incidents", t.page_id),
+            Some(&t.token),
+            &json!({"incident": {
+                "name": "Slow", "status": "investigating", "body": "Looking into it.",
+                "components": {(public.clone()): "degraded_performance", (private.clone()): "major_outage"},
+            }}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["impact"], "critical", "the team sees the whole outage");
+    app.drain().await;
+
+    let bodies: Vec<Value> = receiver
+        .requests_to("/hook")
+        .iter()
+        .map(|r| r.json().expect("JSON"))
+        .collect();
+    let incident = bodies
+        .iter()
+        .find(|b| b.get("incident").is_some())
+        .expect("an incident webhook");
+    assert_eq!(incident["incident"]["impact"], "minor");
+    assert_eq!(incident["page"]["status_indicator"], "minor");
+    let text = incident.to_string();
+    assert!(!text.contains("Secret batch cluster"), "{text}");
+    assert!(!text.contains(&private), "{text}");
+    app.finish().await;
+    receiver.stop().await;
+}
