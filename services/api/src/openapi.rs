@@ -116,8 +116,14 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
     ),
     // Schemas that only a list (`page_of!`) or a query parameter names are
     // not collected from it.
-    components(schemas(ErrorBody, deliveries::EventResponse, deliveries::DeliveryStatus)),
-    modifiers(&SecuritySchemes, &DistinctOperationIds),
+    components(schemas(
+        ErrorBody,
+        deliveries::EventResponse,
+        deliveries::DeliveryStatus,
+        ApiKeyScope,
+        EventKind
+    )),
+    modifiers(&SecuritySchemes, &DistinctOperationIds, &RequiredFields),
     tags(
         (name = "health", description = "Liveness and readiness, for orchestrators."),
         (name = "sessions", description = "Signing up, in and out."),
@@ -192,6 +198,202 @@ impl Modify for DistinctOperationIds {
             {
                 put.operation_id = patch_id.map(|id| format!("{id}_put"));
             }
+        }
+    }
+}
+
+/// What an API key may do, as the API spells it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "documents the `scope` strings the API keys' routes read and answer"
+)]
+pub(crate) enum ApiKeyScope {
+    /// Acts as a viewer.
+    Read,
+    /// Acts as an admin (never on keys or the team).
+    ReadWrite,
+}
+
+/// The kind of an outbox event, as the delivery log and webhooks spell it.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents the stored kinds of `heliograph_domain::EventKind`"
+)]
+pub(crate) enum EventKind {
+    #[schema(rename = "incident.created")]
+    IncidentCreated,
+    #[schema(rename = "incident.updated")]
+    IncidentUpdated,
+    #[schema(rename = "incident.resolved")]
+    IncidentResolved,
+    #[schema(rename = "maintenance.scheduled")]
+    MaintenanceScheduled,
+    #[schema(rename = "maintenance.reminder")]
+    MaintenanceReminder,
+    #[schema(rename = "maintenance.started")]
+    MaintenanceStarted,
+    #[schema(rename = "maintenance.updated")]
+    MaintenanceUpdated,
+    #[schema(rename = "maintenance.completed")]
+    MaintenanceCompleted,
+    #[schema(rename = "component.updated")]
+    ComponentUpdated,
+    #[schema(rename = "subscription.confirmation")]
+    SubscriptionConfirmation,
+    #[schema(rename = "subscription.ping")]
+    SubscriptionPing,
+    #[schema(rename = "deliveries.redriven")]
+    DeliveriesRedriven,
+}
+
+/// Body fields the server requires, which the input types cannot say
+/// themselves: they read every field as optional, to answer a missing one
+/// with 422 `missing` rather than a parse error. A required field is also
+/// not nullable (null is refused as missing).
+///
+/// Where one input type serves both create and update (absent fields of an
+/// update stay as they are), the create operation gets a schema of its own,
+/// `<Type>Create` inside `<Type>CreateEnvelope`, with the fields creating
+/// needs required; the update keeps the type's own schema.
+struct RequiredFields;
+
+/// `(schema, required fields)`: input types used by one kind of operation.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("SignupBody", &["name", "slug", "email", "password"]),
+    ("LoginBody", &["email", "password"]),
+    ("ResetRequest", &["email"]),
+    ("ResetConfirm", &["token", "password"]),
+    ("VerifyConfirm", &["token"]),
+    ("PasswordChange", &["current_password", "new_password"]),
+    ("ApiKeyInput", &["name"]),
+    ("InvitationInput", &["email", "role"]),
+    ("AcceptBody", &["token", "password"]),
+    ("MemberInput", &["role"]),
+    ("TemplateInput", &["name", "title"]),
+    ("DomainInput", &["hostname"]),
+];
+
+/// `(create operation, envelope key, input schema, required fields)`:
+/// input types shared by create and update.
+const REQUIRED_ON_CREATE: &[(&str, &str, &str, &[&str])] = &[
+    ("create_page", "page", "PageInput", &["name", "subdomain"]),
+    ("create_component", "component", "ComponentInput", &["name"]),
+    (
+        "create_component_group",
+        "component_group",
+        "GroupInput",
+        &["name"],
+    ),
+    ("create_incident", "incident", "IncidentInput", &["name"]),
+];
+
+/// `schema` with `fields` required and not nullable.
+fn require(schema: &mut serde_json::Value, fields: &[&str]) {
+    use serde_json::Value;
+    for field in fields {
+        let Some(property) = schema["properties"].get_mut(*field) else {
+            continue;
+        };
+        // `["string", "null"]` becomes `"string"`; `oneOf [X, null]` becomes X.
+        if let Some(Value::Array(types)) = property.get_mut("type") {
+            types.retain(|t| t != "null");
+            if types.len() == 1 {
+                property["type"] = types[0].clone();
+            }
+        }
+        if let Some(Value::Array(variants)) = property.get("oneOf") {
+            let kept: Vec<Value> = variants
+                .iter()
+                .filter(|v| v.get("type").is_none_or(|t| t != "null"))
+                .cloned()
+                .collect();
+            if let [only] = kept.as_slice() {
+                let mut merged = only.clone();
+                if let (Value::Object(merged), Value::Object(rest)) = (&mut merged, &*property) {
+                    for (k, v) in rest {
+                        if k != "oneOf" {
+                            merged.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                *property = merged;
+            }
+        }
+    }
+    let required = schema
+        .as_object_mut()
+        .map(|o| o.entry("required").or_insert_with(|| Value::Array(vec![])));
+    if let Some(Value::Array(required)) = required {
+        for field in fields {
+            if !required.iter().any(|r| r == field) {
+                required.push(Value::from(*field));
+            }
+        }
+    }
+}
+
+impl Modify for RequiredFields {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use serde_json::{Value, json};
+        let Ok(mut doc) = serde_json::to_value(&*openapi) else {
+            return;
+        };
+        for (name, fields) in REQUIRED {
+            if let Some(schema) = doc["components"]["schemas"].get_mut(*name) {
+                require(schema, fields);
+            }
+        }
+        for (operation, key, input, fields) in REQUIRED_ON_CREATE {
+            let schemas = &mut doc["components"]["schemas"];
+            let Some(mut created) = schemas.get(*input).cloned() else {
+                continue;
+            };
+            require(&mut created, fields);
+            let base = input.strip_suffix("Input").unwrap_or(input);
+            let (name, envelope) = (format!("{base}Create"), format!("{base}CreateEnvelope"));
+            if let Some(description) = created.get_mut("description") {
+                *description = Value::from(format!(
+                    "The fields of a new one; {} required.",
+                    fields.join(", ")
+                ));
+            }
+            schemas[name.as_str()] = created;
+            schemas[envelope.as_str()] = json!({
+                "type": "object",
+                "description": format!("`{{\"{key}\": {{...}}}}`, creating."),
+                "required": [key],
+                "properties": {*key: {"$ref": format!("#/components/schemas/{name}")}},
+            });
+            let reference = json!({"$ref": format!("#/components/schemas/{envelope}")});
+            for item in doc["paths"]
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|p| p.values_mut())
+            {
+                for op in item
+                    .as_object_mut()
+                    .into_iter()
+                    .flat_map(|i| i.values_mut())
+                {
+                    if op["operationId"] != *operation {
+                        continue;
+                    }
+                    for media in op["requestBody"]["content"]
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|c| c.values_mut())
+                    {
+                        media["schema"] = reference.clone();
+                    }
+                }
+            }
+        }
+        match serde_json::from_value(doc) {
+            Ok(exact) => *openapi = exact,
+            Err(e) => tracing::error!(error = %e, "the OpenAPI document does not read back"),
         }
     }
 }

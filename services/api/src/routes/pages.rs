@@ -86,7 +86,15 @@ pub struct PageEnvelope {
 /// The settings of a page; absent fields stay as they are, null clears.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 struct PageInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// 3 to 63 lowercase letters, digits and single inner hyphens, starting
+    /// with a letter (a few names are reserved).
+    #[schema(min_length = 3, max_length = 63, pattern = "^[a-z](-?[a-z0-9])*$")]
     subdomain: Option<String>,
     time_zone: Option<String>,
     #[serde(default, deserialize_with = "nullable")]

@@ -58,7 +58,17 @@ pub struct TemplateEnvelope {
 /// A template's fields.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct TemplateInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     title: Option<String>,
     body: Option<String>,
     #[schema(value_type = Option<IncidentStatus>)]
