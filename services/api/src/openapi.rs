@@ -121,7 +121,8 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         deliveries::EventResponse,
         deliveries::DeliveryStatus,
         ApiKeyScope,
-        EventKind
+        EventKind,
+        TemplateStatus
     )),
     modifiers(&SecuritySchemes, &DistinctOperationIds, &RequiredFields),
     tags(
@@ -214,6 +215,20 @@ pub(crate) enum ApiKeyScope {
     Read,
     /// Acts as an admin (never on keys or the team).
     ReadWrite,
+}
+
+/// The statuses an incident template may open an incident in.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "documents the `update_status` strings templates take"
+)]
+pub(crate) enum TemplateStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
 }
 
 /// The kind of an outbox event, as the delivery log and webhooks spell it.
