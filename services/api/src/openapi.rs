@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpResponse, http::StatusCode};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -305,110 +307,105 @@ const REQUIRED_ON_CREATE: &[(&str, &str, &str, &[&str])] = &[
     ("create_incident", "incident", "IncidentInput", &["name"]),
 ];
 
-/// `schema` with `fields` required and not nullable.
-fn require(schema: &mut serde_json::Value, fields: &[&str]) {
-    use serde_json::Value;
+/// `schema` (an object) with `fields` required and not nullable.
+fn require(schema: &mut RefOr<Schema>, fields: &[&str]) {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
     for field in fields {
-        let Some(property) = schema["properties"].get_mut(*field) else {
+        let Some(property) = object.properties.get_mut(*field) else {
             continue;
         };
-        // `["string", "null"]` becomes `"string"`; `oneOf [X, null]` becomes X.
-        if let Some(Value::Array(types)) = property.get_mut("type") {
-            types.retain(|t| t != "null");
-            if types.len() == 1 {
-                property["type"] = types[0].clone();
-            }
-        }
-        if let Some(Value::Array(variants)) = property.get("oneOf") {
-            let kept: Vec<Value> = variants
-                .iter()
-                .filter(|v| v.get("type").is_none_or(|t| t != "null"))
-                .cloned()
-                .collect();
-            if let [only] = kept.as_slice() {
-                let mut merged = only.clone();
-                if let (Value::Object(merged), Value::Object(rest)) = (&mut merged, &*property) {
-                    for (k, v) in rest {
-                        if k != "oneOf" {
-                            merged.insert(k.clone(), v.clone());
-                        }
-                    }
+        match property {
+            // `["string", "null"]` becomes `"string"`.
+            RefOr::T(Schema::Object(p)) => {
+                if let SchemaType::Array(types) = &p.schema_type {
+                    let kept: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
+                    p.schema_type = match kept.as_slice() {
+                        [only] => SchemaType::Type(only.clone()),
+                        _ => SchemaType::Array(kept),
+                    };
                 }
-                *property = merged;
             }
+            // `oneOf [X, null]` becomes X.
+            RefOr::T(Schema::OneOf(one_of)) => {
+                let kept: Vec<&RefOr<Schema>> = one_of
+                    .items
+                    .iter()
+                    .filter(|item| {
+                        !matches!(item, RefOr::T(Schema::Object(o))
+                            if o.schema_type == SchemaType::Type(Type::Null))
+                    })
+                    .collect();
+                if let [only] = kept.as_slice() {
+                    *property = (*only).clone();
+                }
+            }
+            _ => {}
         }
-    }
-    let required = schema
-        .as_object_mut()
-        .map(|o| o.entry("required").or_insert_with(|| Value::Array(vec![])));
-    if let Some(Value::Array(required)) = required {
-        for field in fields {
-            if !required.iter().any(|r| r == field) {
-                required.push(Value::from(*field));
-            }
+        if !object.required.iter().any(|r| r == field) {
+            object.required.push((*field).to_owned());
         }
     }
 }
 
 impl Modify for RequiredFields {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use serde_json::{Value, json};
-        let Ok(mut doc) = serde_json::to_value(&*openapi) else {
-            return;
-        };
+        let components = openapi.components.get_or_insert_with(Default::default);
         for (name, fields) in REQUIRED {
-            if let Some(schema) = doc["components"]["schemas"].get_mut(*name) {
+            if let Some(schema) = components.schemas.get_mut(*name) {
                 require(schema, fields);
             }
         }
         for (operation, key, input, fields) in REQUIRED_ON_CREATE {
-            let schemas = &mut doc["components"]["schemas"];
-            let Some(mut created) = schemas.get(*input).cloned() else {
+            let Some(mut created) = components.schemas.get(*input).cloned() else {
                 continue;
             };
             require(&mut created, fields);
-            let base = input.strip_suffix("Input").unwrap_or(input);
-            let (name, envelope) = (format!("{base}Create"), format!("{base}CreateEnvelope"));
-            if let Some(description) = created.get_mut("description") {
-                *description = Value::from(format!(
-                    "The fields of a new one; {} required.",
+            if let RefOr::T(Schema::Object(object)) = &mut created {
+                object.description = Some(format!(
+                    "The fields of a new one ({} required).",
                     fields.join(", ")
                 ));
             }
-            schemas[name.as_str()] = created;
-            schemas[envelope.as_str()] = json!({
-                "type": "object",
-                "description": format!("`{{\"{key}\": {{...}}}}`, creating."),
-                "required": [key],
-                "properties": {*key: {"$ref": format!("#/components/schemas/{name}")}},
-            });
-            let reference = json!({"$ref": format!("#/components/schemas/{envelope}")});
-            for item in doc["paths"]
-                .as_object_mut()
-                .into_iter()
-                .flat_map(|p| p.values_mut())
-            {
-                for op in item
-                    .as_object_mut()
-                    .into_iter()
-                    .flat_map(|i| i.values_mut())
-                {
-                    if op["operationId"] != *operation {
+            let base = input.strip_suffix("Input").unwrap_or(input);
+            let (name, envelope) = (format!("{base}Create"), format!("{base}CreateEnvelope"));
+            components.schemas.insert(name.clone(), created);
+            components.schemas.insert(
+                envelope.clone(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(format!("`{{\"{key}\": {{...}}}}`, creating.")))
+                    .property(*key, Ref::from_schema_name(name))
+                    .required(*key)
+                    .into(),
+            );
+            for item in openapi.paths.paths.values_mut() {
+                let operations = [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                ];
+                for op in operations.into_iter().flatten() {
+                    if op.operation_id.as_deref() != Some(*operation) {
                         continue;
                     }
-                    for media in op["requestBody"]["content"]
-                        .as_object_mut()
-                        .into_iter()
-                        .flat_map(|c| c.values_mut())
-                    {
-                        media["schema"] = reference.clone();
+                    let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+                        continue;
+                    };
+                    for content in body.content.values_mut() {
+                        if let RefOr::T(content) = content {
+                            content.schema = Some(Ref::from_schema_name(envelope.clone()).into());
+                        }
                     }
                 }
             }
-        }
-        match serde_json::from_value(doc) {
-            Ok(exact) => *openapi = exact,
-            Err(e) => tracing::error!(error = %e, "the OpenAPI document does not read back"),
         }
     }
 }
@@ -560,4 +557,36 @@ pub async fn docs_redirect() -> HttpResponse {
 /// calls nothing but this server.
 pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOCUMENT_PATH]).validator_url("none"))
+}
+
+#[cfg(test)]
+mod tests {
+    use heliograph_domain::IncidentStatus;
+
+    /// The values an enumeration's schema documents.
+    fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("a schema serializes");
+        schema["enum"]
+            .as_array()
+            .expect("an enumeration")
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn documentation_only_enumerations_match_the_domain() {
+        let kinds: Vec<String> = heliograph_domain::EventKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        assert_eq!(documented::<super::EventKind>(), kinds);
+        let opening: Vec<String> = IncidentStatus::ALL
+            .iter()
+            .filter(|s| s.is_unresolved() || **s == IncidentStatus::Resolved)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(documented::<super::TemplateStatus>(), opening);
+        assert_eq!(documented::<super::ApiKeyScope>(), ["read", "read_write"]);
+    }
 }

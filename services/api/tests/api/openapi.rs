@@ -677,3 +677,94 @@ async fn openapi_real_answers_match_the_documented_schemas() {
     .await;
     app.finish().await;
 }
+
+/// The schema a `$ref` names, or the node itself.
+fn schema_of<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    let node = resolve(doc, node);
+    if node["$ref"].is_string() {
+        schema_of(doc, node)
+    } else {
+        node
+    }
+}
+
+/// A body left empty is refused naming each missing field; every field the
+/// server names so is one the document declares required (in the resource's
+/// own object for wrapped bodies), on every operation with a body and no id
+/// in its path but the page's.
+#[tokio::test]
+async fn openapi_required_body_fields_are_those_the_server_requires() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    let doc: Value = app
+        .get("/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{page_id}", &owner.page_id);
+        if concrete.contains('{') {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let Some(media) = op["requestBody"]["content"].get("application/json") else {
+                continue;
+            };
+            let outer = schema_of(&doc, &media["schema"]);
+            // A wrapped body (`{"component": {...}}`) is checked inside its wrapper.
+            let wrapper = outer["required"]
+                .as_array()
+                .filter(|r| r.len() == 1)
+                .and_then(|r| r[0].as_str())
+                .filter(|key| schema_of(&doc, &outer["properties"][key])["type"] == "object");
+            let (inner, body) = match wrapper {
+                Some(key) => (schema_of(&doc, &outer["properties"][key]), json!({key: {}})),
+                None => (outer, json!({})),
+            };
+            let required: BTreeSet<&str> = inner["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            // A subscriber is one of an address, a number or an endpoint: a
+            // choice its schema's description states, not a required field.
+            if op["operationId"] == "create_subscriber" {
+                continue;
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .bearer_auth(&owner.token)
+                .header("x-forwarded-for", unique_ip())
+                .json(&body)
+                .send()
+                .await
+                .expect("the API answers");
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            let missing: BTreeSet<&str> = answer["error"]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| f["code"] == "missing")
+                .filter_map(|f| f["field"].as_str())
+                .collect();
+            let undeclared: Vec<&&str> = missing.difference(&required).collect();
+            assert!(
+                undeclared.is_empty(),
+                "{method} {path}: the server requires {undeclared:?}, the document only \
+                 {required:?} ({status} {answer})"
+            );
+            tried += 1;
+        }
+    }
+    assert!(
+        tried >= 15,
+        "every operation with a body was tried ({tried})"
+    );
+    app.finish().await;
+}
