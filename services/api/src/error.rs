@@ -51,6 +51,12 @@ pub enum ApiError {
         /// Sentence for a human.
         detail: &'static str,
     },
+    /// The path exists but does not serve this method (405, with `Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// The methods the path serves, comma-separated (the `Allow` header).
+        allow: String,
+    },
     /// Too many requests (429, with `Retry-After`).
     #[error("rate limited")]
     RateLimited {
@@ -99,8 +105,9 @@ pub struct ErrorDetail<'a> {
     /// Stable, machine-readable: `validation_failed`, `malformed_body`,
     /// `unsupported_media_type`, `not_found`, `unauthorized`,
     /// `invalid_credentials`, `forbidden`, `email_unverified`, `csrf_failed`,
-    /// `rate_limited`, `unavailable`, `database_unavailable`, `internal`, or a
-    /// conflict's own code (`slug_taken`, `last_owner`, …).
+    /// `method_not_allowed`, `rate_limited`, `unavailable`,
+    /// `database_unavailable`, `internal`, or a conflict's own code
+    /// (`slug_taken`, `last_owner`, …).
     code: &'a str,
     /// A sentence for a human.
     detail: &'a str,
@@ -128,6 +135,7 @@ impl ApiError {
             Self::EmailUnverified => "email_unverified",
             Self::CsrfFailed => "csrf_failed",
             Self::Conflict { code, .. } => code,
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
@@ -146,6 +154,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::EmailUnverified | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,6 +181,9 @@ impl ResponseError for ApiError {
             }
             Self::CsrfFailed => "Send the session's CSRF token in X-CSRF-Token.",
             Self::Conflict { detail, .. } => detail,
+            Self::MethodNotAllowed { .. } => {
+                "This path does not serve this method; Allow names the ones it does."
+            }
             Self::RateLimited { .. } => "Too many requests; retry after the time in Retry-After.",
             Self::Unavailable => "A dependency is unavailable; try again shortly.",
             Self::DatabaseUnavailable => {
@@ -189,6 +201,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Self::MethodNotAllowed { allow } = self
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            response.insert_header((header::ALLOW, value));
         }
         if let Self::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpResponse, http::StatusCode};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -116,8 +118,15 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
     ),
     // Schemas that only a list (`page_of!`) or a query parameter names are
     // not collected from it.
-    components(schemas(ErrorBody, deliveries::EventResponse, deliveries::DeliveryStatus)),
-    modifiers(&SecuritySchemes, &DistinctOperationIds),
+    components(schemas(
+        ErrorBody,
+        deliveries::EventResponse,
+        deliveries::DeliveryStatus,
+        ApiKeyScope,
+        EventKind,
+        TemplateStatus
+    )),
+    modifiers(&SecuritySchemes, &DistinctOperationIds, &RequiredFields),
     tags(
         (name = "health", description = "Liveness and readiness, for orchestrators."),
         (name = "sessions", description = "Signing up, in and out."),
@@ -191,6 +200,211 @@ impl Modify for DistinctOperationIds {
                 && put.operation_id == patch_id
             {
                 put.operation_id = patch_id.map(|id| format!("{id}_put"));
+            }
+        }
+    }
+}
+
+/// What an API key may do, as the API spells it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "documents the `scope` strings the API keys' routes read and answer"
+)]
+pub(crate) enum ApiKeyScope {
+    /// Acts as a viewer.
+    Read,
+    /// Acts as an admin (never on keys or the team).
+    ReadWrite,
+}
+
+/// The statuses an incident template may open an incident in.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[expect(
+    dead_code,
+    reason = "documents the `update_status` strings templates take"
+)]
+pub(crate) enum TemplateStatus {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+/// The kind of an outbox event, as the delivery log and webhooks spell it.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents the stored kinds of `heliograph_domain::EventKind`"
+)]
+pub(crate) enum EventKind {
+    #[schema(rename = "incident.created")]
+    IncidentCreated,
+    #[schema(rename = "incident.updated")]
+    IncidentUpdated,
+    #[schema(rename = "incident.resolved")]
+    IncidentResolved,
+    #[schema(rename = "maintenance.scheduled")]
+    MaintenanceScheduled,
+    #[schema(rename = "maintenance.reminder")]
+    MaintenanceReminder,
+    #[schema(rename = "maintenance.started")]
+    MaintenanceStarted,
+    #[schema(rename = "maintenance.updated")]
+    MaintenanceUpdated,
+    #[schema(rename = "maintenance.completed")]
+    MaintenanceCompleted,
+    #[schema(rename = "component.updated")]
+    ComponentUpdated,
+    #[schema(rename = "subscription.confirmation")]
+    SubscriptionConfirmation,
+    #[schema(rename = "subscription.ping")]
+    SubscriptionPing,
+    #[schema(rename = "deliveries.redriven")]
+    DeliveriesRedriven,
+}
+
+/// Body fields the server requires, which the input types cannot say
+/// themselves: they read every field as optional, to answer a missing one
+/// with 422 `missing` rather than a parse error. A required field is also
+/// not nullable (null is refused as missing).
+///
+/// Where one input type serves both create and update (absent fields of an
+/// update stay as they are), the create operation gets a schema of its own,
+/// `<Type>Create` inside `<Type>CreateEnvelope`, with the fields creating
+/// needs required; the update keeps the type's own schema.
+struct RequiredFields;
+
+/// `(schema, required fields)`: input types used by one kind of operation.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("SignupBody", &["name", "slug", "email", "password"]),
+    ("LoginBody", &["email", "password"]),
+    ("ResetRequest", &["email"]),
+    ("ResetConfirm", &["token", "password"]),
+    ("VerifyConfirm", &["token"]),
+    ("PasswordChange", &["current_password", "new_password"]),
+    ("ApiKeyInput", &["name"]),
+    ("InvitationInput", &["email", "role"]),
+    ("AcceptBody", &["token", "password"]),
+    ("MemberInput", &["role"]),
+    ("TemplateInput", &["name", "title"]),
+    ("DomainInput", &["hostname"]),
+];
+
+/// `(create operation, envelope key, input schema, required fields)`:
+/// input types shared by create and update.
+const REQUIRED_ON_CREATE: &[(&str, &str, &str, &[&str])] = &[
+    ("create_page", "page", "PageInput", &["name", "subdomain"]),
+    ("create_component", "component", "ComponentInput", &["name"]),
+    (
+        "create_component_group",
+        "component_group",
+        "GroupInput",
+        &["name"],
+    ),
+    ("create_incident", "incident", "IncidentInput", &["name"]),
+];
+
+/// `schema` (an object) with `fields` required and not nullable.
+fn require(schema: &mut RefOr<Schema>, fields: &[&str]) {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
+    for field in fields {
+        let Some(property) = object.properties.get_mut(*field) else {
+            continue;
+        };
+        match property {
+            // `["string", "null"]` becomes `"string"`.
+            RefOr::T(Schema::Object(p)) => {
+                if let SchemaType::Array(types) = &p.schema_type {
+                    let kept: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
+                    p.schema_type = match kept.as_slice() {
+                        [only] => SchemaType::Type(only.clone()),
+                        _ => SchemaType::Array(kept),
+                    };
+                }
+            }
+            // `oneOf [X, null]` becomes X.
+            RefOr::T(Schema::OneOf(one_of)) => {
+                let kept: Vec<&RefOr<Schema>> = one_of
+                    .items
+                    .iter()
+                    .filter(|item| {
+                        !matches!(item, RefOr::T(Schema::Object(o))
+                            if o.schema_type == SchemaType::Type(Type::Null))
+                    })
+                    .collect();
+                if let [only] = kept.as_slice() {
+                    *property = (*only).clone();
+                }
+            }
+            _ => {}
+        }
+        if !object.required.iter().any(|r| r == field) {
+            object.required.push((*field).to_owned());
+        }
+    }
+}
+
+impl Modify for RequiredFields {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, fields) in REQUIRED {
+            if let Some(schema) = components.schemas.get_mut(*name) {
+                require(schema, fields);
+            }
+        }
+        for (operation, key, input, fields) in REQUIRED_ON_CREATE {
+            let Some(mut created) = components.schemas.get(*input).cloned() else {
+                continue;
+            };
+            require(&mut created, fields);
+            if let RefOr::T(Schema::Object(object)) = &mut created {
+                object.description = Some(format!(
+                    "The fields of a new one ({} required).",
+                    fields.join(", ")
+                ));
+            }
+            let base = input.strip_suffix("Input").unwrap_or(input);
+            let (name, envelope) = (format!("{base}Create"), format!("{base}CreateEnvelope"));
+            components.schemas.insert(name.clone(), created);
+            components.schemas.insert(
+                envelope.clone(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(format!("`{{\"{key}\": {{...}}}}`, creating.")))
+                    .property(*key, Ref::from_schema_name(name))
+                    .required(*key)
+                    .into(),
+            );
+            for item in openapi.paths.paths.values_mut() {
+                let operations = [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                ];
+                for op in operations.into_iter().flatten() {
+                    if op.operation_id.as_deref() != Some(*operation) {
+                        continue;
+                    }
+                    let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+                        continue;
+                    };
+                    for content in body.content.values_mut() {
+                        if let RefOr::T(content) = content {
+                            content.schema = Some(Ref::from_schema_name(envelope.clone()).into());
+                        }
+                    }
+                }
             }
         }
     }
@@ -343,4 +557,36 @@ pub async fn docs_redirect() -> HttpResponse {
 /// calls nothing but this server.
 pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOCUMENT_PATH]).validator_url("none"))
+}
+
+#[cfg(test)]
+mod tests {
+    use heliograph_domain::IncidentStatus;
+
+    /// The values an enumeration's schema documents.
+    fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("a schema serializes");
+        schema["enum"]
+            .as_array()
+            .expect("an enumeration")
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn documentation_only_enumerations_match_the_domain() {
+        let kinds: Vec<String> = heliograph_domain::EventKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        assert_eq!(documented::<super::EventKind>(), kinds);
+        let opening: Vec<String> = IncidentStatus::ALL
+            .iter()
+            .filter(|s| s.is_unresolved() || **s == IncidentStatus::Resolved)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(documented::<super::TemplateStatus>(), opening);
+        assert_eq!(documented::<super::ApiKeyScope>(), ["read", "read_write"]);
+    }
 }

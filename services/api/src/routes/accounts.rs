@@ -36,6 +36,7 @@ fn link_error(problem: LinkProblem) -> ApiError {
 /// `{"email"}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetRequest {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
 }
 
@@ -92,7 +93,8 @@ pub async fn request_reset(
 pub struct ResetConfirm {
     /// The token from the emailed link.
     token: Option<String>,
-    /// The new password.
+    /// The new password, 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     password: Option<String>,
 }
 
@@ -220,6 +222,8 @@ pub async fn resend_verification(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
     current_password: Option<String>,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     new_password: Option<String>,
 }
 

@@ -27,9 +27,15 @@ pub struct ApiKeyEnvelope {
 /// A new key.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ApiKeyInput {
+    /// A name for people, 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
     /// `read` (acts as a viewer, the default) or `read_write` (as an admin).
-    #[schema(pattern = "^(read|read_write)$")]
+    #[schema(value_type = Option<crate::openapi::ApiKeyScope>)]
     scope: Option<String>,
 }
 
@@ -41,6 +47,7 @@ pub struct ApiKeyResponse {
     /// The key's visible start.
     prefix: String,
     /// `read` or `read_write`.
+    #[schema(value_type = crate::openapi::ApiKeyScope)]
     scope: String,
     created_at: String,
     /// To the minute.

@@ -28,8 +28,15 @@ pub struct ComponentEnvelope {
 /// A component's fields. On update, absent fields stay as they are and null clears.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 struct ComponentInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// At most 1,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(max_length = 1000)]
     description: Option<Option<String>>,
     #[schema(value_type = Option<ComponentStatus>)]
     status: Option<String>,

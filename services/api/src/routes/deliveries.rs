@@ -80,6 +80,7 @@ impl DeliveryCounts {
 pub struct EventResponse {
     id: Uuid,
     /// `incident.created`, `component.updated`, `subscription.confirmation`, …
+    #[schema(value_type = crate::openapi::EventKind)]
     kind: String,
     /// The ids it concerns (`incident_id`, `incident_update_id`,
     /// `component_id`, `subscriber_id`, `delivery_ids`, …); never an address.
@@ -226,6 +227,7 @@ pub struct DeliveryResponse {
     /// The event it announces.
     event_id: Uuid,
     /// That event's kind.
+    #[schema(value_type = crate::openapi::EventKind)]
     event_kind: String,
     /// The recipient.
     subscriber_id: Uuid,
@@ -233,6 +235,7 @@ pub struct DeliveryResponse {
     /// Where it goes: the subscriber's address, number or URL.
     target: Option<String>,
     /// `pending`, `sent`, `failed` (to be retried), `dead` or `skipped`.
+    #[schema(value_type = DeliveryStatus)]
     status: String,
     /// Attempts made (the successful one included).
     attempts: i32,
@@ -466,10 +469,12 @@ pub struct AttemptResponse {
 pub struct DeliveryDetail {
     id: Uuid,
     event_id: Uuid,
+    #[schema(value_type = crate::openapi::EventKind)]
     event_kind: String,
     subscriber_id: Uuid,
     channel: Channel,
     target: Option<String>,
+    #[schema(value_type = DeliveryStatus)]
     status: String,
     /// Attempts made (the successful one included); a redrive starts it
     /// over, while the failed attempts stay in `attempts`.

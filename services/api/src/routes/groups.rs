@@ -54,8 +54,15 @@ pub struct GroupEnvelope {
 /// A group's fields; on update, absent fields stay as they are.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct GroupInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// At most 1,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(max_length = 1000)]
     description: Option<Option<String>>,
     /// Member component ids; on update they replace the current members.
     #[schema(value_type = Option<Vec<Uuid>>)]
@@ -314,7 +321,7 @@ pub async fn update(
         ("id" = Uuid, Path, description = "The group's id."),
     ),
     responses(
-        (status = 204, description = "Deleted."),
+        (status = 200, description = "The group, now deleted (as Statuspage answers).", body = GroupResponse),
         Unauthorized, Forbidden, NotFound, TooManyRequests,
     ),
 )]
@@ -327,6 +334,8 @@ pub async fn delete(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     group_on_page(&mut tx, page, id).await?;
     member.require(Role::Admin)?;
+    // Answered with the members it had: its components stay, ungrouped.
+    let members = tx.group_members(id).await?;
     let g = tx.delete_component_group(id).await?;
     tx.audit(&member.audit(
         "component_group.deleted",
@@ -336,5 +345,5 @@ pub async fn delete(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::Ok().json(group_response(&g, &members)))
 }

@@ -535,6 +535,8 @@ pub struct IncidentUpdateEnvelope {
 /// The editable fields of a posted update.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct IncidentUpdateInput {
+    /// At most 25,000 characters.
+    #[schema(max_length = 25000)]
     body: Option<String>,
     /// RFC 3339.
     #[schema(format = DateTime)]

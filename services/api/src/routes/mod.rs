@@ -34,8 +34,9 @@ use crate::error::ApiError;
 use crate::openapi;
 
 /// Declares a table of routes once. `$register` adds them to an app or a
-/// scope (paths relative to it); `$list` answers each as `(METHOD, full
-/// path)`, which the OpenAPI document must cover (the API tests check it).
+/// scope (paths relative to it, see [`register_resources`]); `$list`
+/// answers each as `(METHOD, full path)`, which the OpenAPI document must
+/// cover (the API tests check it).
 macro_rules! route_table {
     (
         $(#[$doc:meta])*
@@ -50,9 +51,43 @@ macro_rules! route_table {
         }
 
         fn $register(cfg: &mut web::ServiceConfig) {
-            $(cfg.route($path, http_method!($method).to($handler));)*
+            register_resources(
+                cfg,
+                vec![$((stringify!($method), $path, http_method!($method).to($handler))),*],
+            );
         }
     };
+}
+
+/// Registers each path of a table once, as a resource serving the methods
+/// the table gives it, in the table's order (a fixed path such as
+/// `subscribers/count` comes before `subscribers/{id}`, and so wins). Any
+/// other method on a path answers 405 `method_not_allowed`, with `Allow`
+/// naming the methods the path serves.
+fn register_resources(
+    cfg: &mut web::ServiceConfig,
+    table: Vec<(&'static str, &'static str, actix_web::Route)>,
+) {
+    let mut by_path: Vec<(&'static str, Vec<(&'static str, actix_web::Route)>)> = Vec::new();
+    for (method, path, route) in table {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push((method, route)),
+            None => by_path.push((path, vec![(method, route)])),
+        }
+    }
+    for (path, routes) in by_path {
+        let allow: Vec<&'static str> = routes.iter().map(|(method, _)| *method).collect();
+        let allow = allow.join(", ");
+        let resource = routes
+            .into_iter()
+            .fold(web::resource(path), |resource, (_, route)| {
+                resource.route(route)
+            });
+        cfg.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
+        })));
+    }
 }
 
 macro_rules! http_method {

@@ -86,17 +86,45 @@ pub struct PageEnvelope {
 /// The settings of a page; absent fields stay as they are, null clears.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 struct PageInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    /// 3 to 63 lowercase letters, digits and single inner hyphens, starting
+    /// with a letter (a few names are reserved).
+    #[schema(min_length = 3, max_length = 63, pattern = "^[a-z](-?[a-z0-9])*$")]
     subdomain: Option<String>,
+    /// An IANA time zone name, such as `Europe/London`.
+    #[schema(max_length = 64, pattern = r"^[A-Za-z0-9_+\-/]+$")]
     time_zone: Option<String>,
+    /// At most 255 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     headline: Option<Option<String>>,
+    /// An `https://` URL of at most 2,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^(\s*|(https://|http://localhost|http://127\.0\.0\.1)[^\s\x00-\x1f\x7f-\x9f]*)$"
+    )]
     support_url: Option<Option<String>>,
+    /// An `https://` URL of at most 2,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^(\s*|(https://|http://localhost|http://127\.0\.0\.1)[^\s\x00-\x1f\x7f-\x9f]*)$"
+    )]
     logo_url: Option<Option<String>>,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     css_link_color: Option<String>,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     css_body_background_color: Option<String>,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     css_font_color: Option<String>,
     allow_email_subscribers: Option<bool>,
     allow_sms_subscribers: Option<bool>,
@@ -104,10 +132,14 @@ struct PageInput {
     /// The calling code of the page's own country, with or without `+`
     /// (`"44"`, `"+1"`); null clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(pattern = r"^\s*(\+?[1-9][0-9]{0,2})?\s*$")]
     sms_calling_code: Option<Option<String>>,
     /// The countries texts may go to (calling codes), at most 50; `[]`: the
     /// page's own only.
+    #[schema(max_items = 50)]
     sms_allowed_calling_codes: Option<Vec<String>>,
+    /// How much of a partial outage counts as downtime in uptime, 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     uptime_partial_weight: Option<f64>,
 }
 

@@ -176,9 +176,11 @@ pub async fn open_session(
 /// The sign-in body.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     password: Option<String>,
     /// The tenant to act for; default: the user's oldest membership.
+    #[schema(format = Uuid)]
     tenant_id: Option<String>,
 }
 

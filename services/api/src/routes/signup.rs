@@ -24,10 +24,21 @@ const ATTEMPT_NOTE_LIFETIME: std::time::Duration = std::time::Duration::from_sec
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignupBody {
     /// The company's name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
-    /// The tenant's slug, also its first page's.
+    /// The tenant's slug, also its first page's: 3 to 63 lowercase letters,
+    /// digits and single inner hyphens, starting with a letter (a few
+    /// names are reserved).
+    #[schema(min_length = 3, max_length = 63, pattern = "^[a-z](-?[a-z0-9])*$")]
     slug: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     password: Option<String>,
 }
 

@@ -40,17 +40,26 @@ struct SubscriberInput {
     /// An email address.
     #[schema(format = Email)]
     email: Option<String>,
-    /// A mobile number in international (E.164) form, e.g. `+14155550123`.
+    /// A mobile number in international (E.164) form, e.g. `+14155550123`
+    /// (spaces, dots, hyphens and brackets between the digits are taken).
+    #[schema(pattern = r"^\s*\+[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*\s*$")]
     phone_number: Option<String>,
     /// Accepted for Statuspage's clients and ignored: `phone_number` must
     /// carry its country code.
     phone_country: Option<String>,
-    /// A URL that takes a POST: a webhook, or a Slack or Teams incoming webhook.
+    /// A URL that takes a POST: a webhook, or a Slack or Teams incoming
+    /// webhook; `http://` or `https://`, at most 2,000 characters.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^https?://(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)(:[0-9]*)?([/?#]\S*)?$"
+    )]
     endpoint: Option<String>,
     /// With `endpoint`: `webhook` (default), `slack` or `teams`. With the
     /// other fields it may name their channel (`email`, `sms`).
+    #[schema(value_type = Option<Channel>)]
     r#type: Option<String>,
     /// Same as `type`, as Statuspage's answers call it.
+    #[schema(value_type = Option<Channel>)]
     mode: Option<String>,
     /// Component ids to follow; none means all.
     #[schema(value_type = Option<Vec<Uuid>>)]

@@ -58,10 +58,23 @@ pub struct TemplateEnvelope {
 /// A template's fields.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct TemplateInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     title: Option<String>,
+    /// At most 25,000 characters.
+    #[schema(max_length = 25000)]
     body: Option<String>,
-    #[schema(value_type = Option<IncidentStatus>)]
+    /// The status the incident opens in (default `investigating`).
+    #[schema(value_type = Option<crate::openapi::TemplateStatus>)]
     update_status: Option<String>,
     should_send_notifications: Option<bool>,
     #[schema(value_type = Option<Vec<Uuid>>)]

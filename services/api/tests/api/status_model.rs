@@ -192,7 +192,7 @@ async fn component_groups_hold_components_and_let_them_go_when_deleted() {
     let (status, list) = app.call(Method::GET, &base, Some(&t.token), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let (status, _) = app
+    let (status, deleted) = app
         .call(
             Method::DELETE,
             &format!("{base}/{id}"),
@@ -200,7 +200,10 @@ async fn component_groups_hold_components_and_let_them_go_when_deleted() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    // As Statuspage answers: the deleted group, with the members it had.
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["id"], id);
+    assert_eq!(deleted["components"], json!([web]));
     let (_, c) = app
         .call(
             Method::GET,

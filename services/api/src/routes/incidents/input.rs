@@ -30,9 +30,16 @@ pub struct IncidentEnvelope {
 /// `status`, `body` or `components` posts a new update.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub(super) struct IncidentInput {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub(super) name: Option<String>,
     #[schema(value_type = Option<IncidentStatus>)]
     pub(super) status: Option<String>,
+    /// The update's text, at most 25,000 characters.
+    #[schema(max_length = 25000)]
     pub(super) body: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Impact>)]
