@@ -1,3 +1,13 @@
+//! The store's one error type: what went wrong, and where in the store.
+//!
+//! A database error carries the source line of the store method whose
+//! statement failed (through `#[track_caller]` on the conversion that `?`
+//! calls), so a logged 500 or a failed job names the query, not only
+//! "database error". This module classifies failures (missing, conflict,
+//! unavailable, other); what a caller answers for each is the caller's.
+
+use std::panic::Location;
+
 use heliograph_domain::FieldError;
 
 /// What can go wrong in the store.
@@ -35,11 +45,23 @@ pub enum StoreError {
     /// connection within the pool's acquire timeout, a statement cancelled
     /// by `statement_timeout`, a connection lost, the server shutting down
     /// or starting. Transient: worth retrying later.
-    #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    #[error("database unavailable at {at}")]
+    Unavailable {
+        /// What sqlx reported.
+        #[source]
+        source: sqlx::Error,
+        /// The store's line that ran the statement.
+        at: &'static Location<'static>,
+    },
     /// Any other database error.
-    #[error("database error")]
-    Database(#[source] sqlx::Error),
+    #[error("database error at {at}")]
+    Database {
+        /// What sqlx reported.
+        #[source]
+        source: sqlx::Error,
+        /// The store's line that ran the statement.
+        at: &'static Location<'static>,
+    },
 }
 
 impl StoreError {
@@ -57,15 +79,18 @@ impl StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
+    // `?` in a store method calls this: the caller's location is that line.
+    #[track_caller]
     fn from(err: sqlx::Error) -> Self {
+        let at = Location::caller();
         match err {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(ref db) if db.is_unique_violation() => Self::Conflict {
                 constraint: db.constraint().unwrap_or_default().to_owned(),
             },
             sqlx::Error::ColumnDecode { ref source, .. } => Self::Corrupt(source.to_string()),
-            ref e if sqlx_unavailable(e) => Self::Unavailable(err),
-            other => Self::Database(other),
+            ref e if sqlx_unavailable(e) => Self::Unavailable { source: err, at },
+            other => Self::Database { source: other, at },
         }
     }
 }
@@ -77,7 +102,7 @@ impl From<sqlx::Error> for StoreError {
 #[must_use]
 pub fn is_unavailable(err: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(store) = err.downcast_ref::<StoreError>() {
-        return matches!(store, StoreError::Unavailable(_));
+        return matches!(store, StoreError::Unavailable { .. });
     }
     err.downcast_ref::<sqlx::Error>()
         .is_some_and(sqlx_unavailable)
@@ -104,13 +129,13 @@ mod tests {
     fn a_pool_timeout_and_a_lost_connection_are_unavailable_and_a_missing_row_is_not() {
         assert!(matches!(
             StoreError::from(sqlx::Error::PoolTimedOut),
-            StoreError::Unavailable(_)
+            StoreError::Unavailable { .. }
         ));
         assert!(matches!(
             StoreError::from(sqlx::Error::Io(std::io::Error::from(
                 std::io::ErrorKind::ConnectionReset
             ))),
-            StoreError::Unavailable(_)
+            StoreError::Unavailable { .. }
         ));
         assert!(matches!(
             StoreError::from(sqlx::Error::RowNotFound),
@@ -118,10 +143,32 @@ mod tests {
         ));
         assert!(matches!(
             StoreError::from(sqlx::Error::Protocol("odd".into())),
-            StoreError::Database(_)
+            StoreError::Database { .. }
         ));
         assert!(is_unavailable(&StoreError::from(sqlx::Error::PoolTimedOut)));
         assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
         assert!(!is_unavailable(&StoreError::NotFound));
+    }
+
+    fn failing_query() -> Result<(), StoreError> {
+        Err(sqlx::Error::Protocol("odd".into()))?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_database_error_names_the_store_line_whose_statement_failed() {
+        let err = failing_query().unwrap_err();
+        let StoreError::Database { at, .. } = err else {
+            panic!("expected a database error, got {err:?}");
+        };
+        assert!(at.file().ends_with("error.rs"), "{at}");
+        let line = line!();
+        // `failing_query`'s `?` is a few lines above this test.
+        assert!(at.line() < line && at.line() + 12 > line, "{at}");
+        assert!(err_text().contains("error.rs:"), "{}", err_text());
+    }
+
+    fn err_text() -> String {
+        failing_query().unwrap_err().to_string()
     }
 }

@@ -292,8 +292,8 @@ impl From<StoreError> for ApiError {
                     detail: "This conflicts with existing data.",
                 },
             },
-            StoreError::Unavailable(err) => {
-                tracing::warn!(error = %err, "database unavailable");
+            StoreError::Unavailable { source, at } => {
+                tracing::warn!(error = %source, at = %at, "database unavailable");
                 Self::DatabaseUnavailable
             }
             other => Self::Internal(anyhow::Error::new(other)),

@@ -125,8 +125,10 @@ mod tests {
     fn a_missing_or_invalid_row_is_permanent_and_a_failing_database_is_not() {
         assert!(!transient(StoreError::NotFound));
         assert!(!transient(StoreError::Corrupt("kind".into())));
-        assert!(transient(StoreError::Database(sqlx_timeout())));
-        assert!(transient(StoreError::Unavailable(sqlx_timeout())));
+        assert!(transient(StoreError::from(sqlx::Error::Protocol(
+            "odd".into()
+        ))));
+        assert!(transient(StoreError::from(sqlx_timeout())));
         assert!(transient(StoreError::Conflict {
             constraint: "deliveries_pkey".into()
         }));
