@@ -32,3 +32,22 @@ pub mod custom_domain;
 pub use custom_domain::{
     CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
 };
+
+pub mod delivery;
+pub use delivery::{
+    AttemptOutcome, DeliveryAttempt, DeliveryHealth, DeliveryRecord, DeliveryStatus, DeliveryStep,
+    QUARANTINE_AFTER,
+};
+
+pub mod subscriber;
+pub use subscriber::{
+    CodeVerdict, HttpChannel, MAX_WRONG_CODES, Subscriber, Subscription, SubscriptionState, Target,
+};
+
+pub mod team;
+pub use team::{
+    ApiKey, ApiKeyScope, Invitation, InvitationProblem, RoleChange, TeamMember, TeamProblem,
+};
+
+pub mod template;
+pub use template::IncidentTemplate;
