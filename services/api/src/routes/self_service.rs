@@ -789,7 +789,7 @@ fn chosen(
         components
             .iter()
             .filter(|c| c.visibility == Visibility::Private)
-            .filter(|c| s.component_ids.contains(&c.id.as_uuid()))
+            .filter(|c| s.component_ids.contains(&c.id))
             .map(|c| c.id),
     );
     Ok(choice)
@@ -824,7 +824,7 @@ fn manage_body(
             .iter()
             .enumerate()
             .map(|(i, (id, name))| {
-                let ticked = if !all && s.component_ids.contains(id) {
+                let ticked = if !all && s.component_ids.contains(&(*id).into()) {
                     " checked"
                 } else {
                     ""

@@ -363,7 +363,7 @@ fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
         email: s.email.clone(),
         phone_number: s.phone_number.clone(),
         endpoint: s.endpoint.as_deref().map(|e| s.channel.shown_target(e)),
-        components: s.component_ids.clone(),
+        components: s.component_ids.iter().map(ComponentId::as_uuid).collect(),
         confirmed_at: s.confirmed_at.map(heliograph_web::timestamp),
         confirmation_sent_at: s.confirmation_sent_at.map(heliograph_web::timestamp),
         quarantined_at: s.quarantined_at.map(heliograph_web::timestamp),
