@@ -354,7 +354,7 @@ fn parse_new(
     };
     let mut component_ids = c.component_ids;
     if let Some(t) = template {
-        component_ids.extend(t.component_ids.iter().copied().map(ComponentId::from));
+        component_ids.extend(t.component_ids.iter().copied());
     }
     let Some(name) = name else {
         return Err(f.into_error());
