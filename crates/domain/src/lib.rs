@@ -41,7 +41,8 @@ pub use delivery::{
 
 pub mod subscriber;
 pub use subscriber::{
-    CodeVerdict, HttpChannel, MAX_WRONG_CODES, Subscriber, Subscription, SubscriptionState, Target,
+    CodeVerdict, HttpChannel, MAX_WRONG_CODES, ResendRefusal, Subscriber, Subscription,
+    SubscriptionState, Target,
 };
 
 pub mod team;

@@ -65,6 +65,35 @@ impl Subscriber {
     }
 }
 
+/// Why a confirmation is not sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResendRefusal {
+    /// The subscriber has confirmed already.
+    AlreadyConfirmed,
+    /// The last one went out too recently: the next may go after this wait.
+    TooSoon(time::Duration),
+}
+
+impl Subscriber {
+    /// Whether the team may send the confirmation again at `now`: only to
+    /// an unconfirmed subscriber, and no sooner than `every` after the last.
+    pub fn resend_confirmation(
+        &self,
+        now: OffsetDateTime,
+        every: time::Duration,
+    ) -> Result<(), ResendRefusal> {
+        if self.confirmed_at.is_some() {
+            return Err(ResendRefusal::AlreadyConfirmed);
+        }
+        match self.confirmation_sent_at {
+            Some(sent) if every - (now - sent) > time::Duration::ZERO => {
+                Err(ResendRefusal::TooSoon(every - (now - sent)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where a subscriber is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -308,6 +337,48 @@ mod tests {
         assert_eq!(code_verdict(MAX_WRONG_CODES, true), CodeVerdict::Confirm);
         assert_eq!(code_verdict(MAX_WRONG_CODES + 1, true), CodeVerdict::Locked);
         assert_eq!(code_verdict(1, true), CodeVerdict::Confirm);
+    }
+
+    fn subscriber(
+        confirmed_at: Option<OffsetDateTime>,
+        sent: Option<OffsetDateTime>,
+    ) -> Subscriber {
+        Subscriber {
+            id: SubscriberId::new(),
+            page_id: PageId::new(),
+            channel: Channel::Email,
+            email: Some("a@example.com".to_owned()),
+            phone_number: None,
+            endpoint: None,
+            confirmation_sent_at: sent,
+            confirmation_attempts: 0,
+            confirmed_at,
+            quarantined_at: None,
+            component_ids: Vec::new(),
+            sms_handle: None,
+            created_at: AT,
+            updated_at: AT,
+        }
+    }
+
+    #[test]
+    fn a_confirmation_is_sent_again_only_unconfirmed_and_not_too_soon() {
+        let minute = time::Duration::minutes(1);
+        assert_eq!(
+            subscriber(Some(AT), None).resend_confirmation(LATER, minute),
+            Err(ResendRefusal::AlreadyConfirmed)
+        );
+        let sent = subscriber(None, Some(AT));
+        assert_eq!(
+            sent.resend_confirmation(AT + time::Duration::seconds(20), minute),
+            Err(ResendRefusal::TooSoon(time::Duration::seconds(40)))
+        );
+        assert_eq!(sent.resend_confirmation(AT + minute, minute), Ok(()));
+        assert_eq!(
+            subscriber(None, None).resend_confirmation(AT, minute),
+            Ok(())
+        );
+        assert_eq!(sent.state(), SubscriptionState::Unconfirmed);
     }
 
     #[test]

@@ -127,6 +127,20 @@ pub fn remove_member(role: Role, owners: usize) -> Result<(), TeamProblem> {
     Ok(())
 }
 
+/// Whether a member acting as `acting` may manage the team where `roles`
+/// are concerned (the roles of the member or invitation touched, before and
+/// after): admins manage the team, and anything touching an owner needs an
+/// owner.
+#[must_use]
+pub fn may_manage_team(acting: Role, roles: &[Role]) -> bool {
+    let needed = if roles.contains(&Role::Owner) {
+        Role::Owner
+    } else {
+        Role::Admin
+    };
+    acting.rank() >= needed.rank()
+}
+
 /// Whether a member with `role` may make API keys (admins and owners).
 #[must_use]
 pub const fn may_make_keys(role: Role) -> bool {
@@ -253,6 +267,16 @@ mod tests {
                 "{role}"
             );
         }
+    }
+
+    #[test]
+    fn admins_manage_the_team_and_only_owners_touch_owners() {
+        assert!(may_manage_team(Role::Admin, &[Role::Editor, Role::Viewer]));
+        assert!(!may_manage_team(Role::Editor, &[Role::Viewer]));
+        assert!(!may_manage_team(Role::Admin, &[Role::Owner]));
+        assert!(!may_manage_team(Role::Admin, &[Role::Admin, Role::Owner]));
+        assert!(may_manage_team(Role::Owner, &[Role::Owner]));
+        assert!(may_manage_team(Role::Admin, &[]));
     }
 
     #[test]

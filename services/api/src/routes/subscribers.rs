@@ -3,12 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{
-    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, PageId, PhoneNumber, Role,
-    SmsCountries, SubscriberId,
+    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, HttpChannel, PageId, PhoneNumber,
+    ResendRefusal, Role, SmsCountries, Subscriber, SubscriberId, Target,
 };
-use heliograph_store::{
-    HttpChannel, ListQuery, NewSubscriber, Page, Subscriber, SubscriberState, Target,
-};
+use heliograph_store::{ListQuery, NewSubscriber, Page, SubscriberState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -657,7 +655,8 @@ pub async fn resend_confirmation(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let s = tx.subscriber_on_page(page, id).await?;
     member.require(Role::Editor)?;
-    if s.confirmed_at.is_some() {
+    let resend = s.resend_confirmation(time::OffsetDateTime::now_utc(), RESEND_AFTER);
+    if resend == Err(ResendRefusal::AlreadyConfirmed) {
         return Err(ApiError::Conflict {
             code: "already_confirmed",
             detail: "This subscriber has confirmed already.",
@@ -673,13 +672,10 @@ pub async fn resend_confirmation(
         let target = Target::Sms(number);
         check_allowed(&p, &target).map_err(ApiError::field)?;
     }
-    if let Some(sent) = s.confirmation_sent_at {
-        let wait = RESEND_AFTER - (time::OffsetDateTime::now_utc() - sent);
-        if wait.is_positive() {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1,
-            });
-        }
+    if let Err(ResendRefusal::TooSoon(wait)) = resend {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1,
+        });
     }
     // The row's time covers the usual case; the counter closes the race of
     // two resends read at the same time.

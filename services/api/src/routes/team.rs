@@ -58,12 +58,7 @@ fn parse_role(f: &mut Fields, raw: Option<String>) -> Option<Role> {
 /// it matters (it may have changed since the request began).
 fn team_manager(member: &Member, acting: Role, roles: &[Role]) -> Result<UserId, ApiError> {
     let user = member.person().map(|(user, _)| user)?;
-    let needed = if roles.contains(&Role::Owner) {
-        Role::Owner
-    } else {
-        Role::Admin
-    };
-    if acting.rank() < needed.rank() {
+    if !heliograph_domain::team::may_manage_team(acting, roles) {
         return Err(ApiError::Forbidden);
     }
     Ok(user)
