@@ -9,9 +9,9 @@
 //! subscriber × channel); a delivery already sent is never claimed again.
 
 use heliograph_domain::{
-    Channel, DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus, DeliveryStep, EventId,
-    EventKind, IncidentId, IncidentUpdateId, PageId, SubscriberId, Subscription, SubscriptionState,
-    TenantId,
+    Channel, DeliveryAttempt, DeliveryHealth, DeliveryId, DeliveryRecord, DeliveryStatus,
+    DeliveryStep, EventId, EventKind, IncidentId, IncidentUpdateId, PageId, SubscriberId,
+    Subscription, SubscriptionState, TenantId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -126,6 +126,8 @@ pub struct DeliveryWork {
     pub subscriber_id: SubscriberId,
     /// Whether the subscriber still wants it (`Subscription::wants_deliveries`).
     pub subscriber_active: bool,
+    /// The subscriber's record of failing deliveries, as read with it.
+    pub health: DeliveryHealth,
     /// The event it announces.
     pub event_id: EventId,
     /// The event's kind.
@@ -154,6 +156,7 @@ struct DeliveryWorkRow {
     confirmed_at: Option<OffsetDateTime>,
     quarantined_at: Option<OffsetDateTime>,
     unsubscribed_at: Option<OffsetDateTime>,
+    dead_streak: i32,
     #[sqlx(try_from = "Uuid")]
     subscriber_id: SubscriberId,
     #[sqlx(try_from = "Uuid")]
@@ -185,6 +188,10 @@ impl From<DeliveryWorkRow> for DeliveryWork {
             confirmed: subscription.confirmed_at.is_some(),
             subscriber_id: r.subscriber_id,
             subscriber_active: subscription.wants_deliveries(),
+            health: DeliveryHealth {
+                dead_streak: r.dead_streak,
+                quarantined_at: r.quarantined_at,
+            },
             event_id: r.event_id,
             event_kind: r.event_kind,
             page_id: r.page_id,
@@ -582,6 +589,7 @@ impl TenantTx {
             "select d.id, d.channel, d.attempts, s.email::text as email, s.phone_number, s.endpoint,
                     s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed,
                     s.confirmation_sent_at, s.confirmed_at, s.quarantined_at, s.unsubscribed_at,
+                    s.dead_streak,
                     d.event_id, o.kind as event_kind, s.id as subscriber_id,
                     o.page_id, p.allow_sms_subscribers as page_sms_on
                from deliveries d
@@ -625,14 +633,11 @@ impl TenantTx {
                 .bind(step.status().as_str())
                 .execute(&mut *self.tx)
                 .await?;
-                if let Some((_, health, _)) =
-                    self.lock_subscription(None, work.subscriber_id).await?
-                {
-                    let after = health.after_sent();
-                    if after != health {
-                        self.write_delivery_health(work.subscriber_id, &after)
-                            .await?;
-                    }
+                // Most sends find no run of dead deliveries to end: the row
+                // read with the delivery says so, and saves a write.
+                let after = work.health.after_sent();
+                if after != work.health {
+                    self.write_sent_health(work.subscriber_id, &after).await?;
                 }
                 Ok(false)
             }
@@ -671,6 +676,19 @@ impl TenantTx {
                 Ok(false)
             }
         }
+    }
+
+    /// Writes the record of failing deliveries a send left. Sends of other
+    /// deliveries to the same subscriber may race this one: each writes the
+    /// run's end, and none touches the quarantine.
+    async fn write_sent_health(&mut self, id: SubscriberId, after: &DeliveryHealth) -> Result<()> {
+        sqlx::query("update subscribers set dead_streak = $3 where tenant_id = $1 and id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(after.dead_streak)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Records a failed attempt in the delivery (failed and due again, or
