@@ -3,6 +3,9 @@
 //! moves (confirmed, unsubscribed, quarantined, reactivated) is the
 //! domain's (`heliograph_domain::subscriber`); this module locks the row,
 //! asks the domain, and writes what it answers.
+//!
+//! It runs past 700 lines because one table carries three concerns that
+//! share its row: the lists, the sealed secrets and the lifecycle writes.
 
 use heliograph_domain::{
     Channel, ComponentId, DeliveryHealth, EventKind, PageId, SubscriberId, Subscription,

@@ -1,4 +1,8 @@
 //! `/v1/pages/{page_id}/subscribers`.
+//!
+//! It runs past 700 lines because Statuspage's subscriber API has many
+//! operations (list, count, create, read, update, delete, resend, test,
+//! reactivate), each with its OpenAPI description beside it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_auth::SecretsKeyring;
