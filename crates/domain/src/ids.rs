@@ -79,4 +79,8 @@ id_type!(
     ApiKeyId,
     /// A custom domain (hostname) of a page.
     DomainId,
+    /// An invitation to join a tenant's team.
+    InvitationId,
+    /// An incident template of a page.
+    TemplateId,
 );

@@ -41,3 +41,23 @@ pub use incident::{
 pub mod statuspage;
 pub mod visibility;
 pub use visibility::{Audience, IncidentFacts, Sight};
+
+pub mod delivery;
+pub use delivery::{
+    AttemptOutcome, DeliveryAttempt, DeliveryHealth, DeliveryRecord, DeliveryStatus, DeliveryStep,
+    QUARANTINE_AFTER,
+};
+
+pub mod subscriber;
+pub use subscriber::{
+    CodeVerdict, HttpChannel, MAX_WRONG_CODES, ResendRefusal, Subscriber, Subscription,
+    SubscriptionState, Target,
+};
+
+pub mod team;
+pub use team::{
+    ApiKey, ApiKeyScope, Invitation, InvitationProblem, RoleChange, TeamMember, TeamProblem,
+};
+
+pub mod template;
+pub use template::IncidentTemplate;

@@ -68,6 +68,10 @@ macro_rules! wire_enum {
     };
 }
 
+// Other modules of this crate spell their stored enumerations the same way
+// (they import what the expansion names: `fmt`, `FromStr`, serde's derives).
+pub(crate) use wire_enum;
+
 wire_enum!(
     /// Who may see a component: everyone, or only signed-in members of the tenant.
     Visibility {

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
-pub use api_keys::{ApiKey, ApiKeyCredentials};
+pub use api_keys::ApiKeyCredentials;
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::{
     Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
@@ -52,23 +52,25 @@ pub use incidents::{
     IncidentScope, IncidentUpdate, NewIncident, Schedule,
 };
 pub use notifications::{
-    ClaimedEvent, DeliveryAttempt, DeliveryFilter, DeliveryRecord, DeliveryWork, Event,
-    EventSummary, FailureOutcome, IncidentEventPayload, OutboxClaim, OutboxListener,
-    QUARANTINE_AFTER, RedriveEventPayload, SmsBudget,
+    ClaimedEvent, DeliveryFilter, DeliveryWork, Event, EventSummary, IncidentEventPayload,
+    OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
 pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
 pub use subscribers::{
-    AddressedEventPayload, HttpChannel, NewSubscriber, SealedEndpoint, SealedSecrets,
-    StoredSecrets, Subscriber, SubscriberState, Target, endpoint_seal_context,
-    webhook_secret_seal_context,
+    AddressedEventPayload, NewSubscriber, SealedEndpoint, SealedSecrets, StoredSecrets,
+    SubscriberState, endpoint_seal_context, webhook_secret_seal_context,
 };
-pub use team::{
-    Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,
+pub use team::{InvitationClaim, InvitationEmailWork};
+pub use templates::NewTemplate;
+// The entities moved to the domain; their old paths stay until every user
+// names them there.
+pub use heliograph_domain::{
+    ApiKey, DeliveryAttempt, DeliveryRecord, HttpChannel, IncidentTemplate, Invitation,
+    InvitationProblem, QUARANTINE_AFTER, Subscriber, Target, TeamMember, TeamProblem,
 };
-pub use templates::{IncidentTemplate, NewTemplate};
 pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
 
 /// Which slice of a list to read, and what to look for in it.

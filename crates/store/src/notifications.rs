@@ -1,24 +1,34 @@
 //! The notification pipeline's tables: the outbox and the deliveries.
 //!
+//! What an attempt makes of a delivery (sent, due again, dead, skipped) and
+//! when a subscriber is quarantined are the domain's
+//! (`heliograph_domain::delivery`); this module writes what it decides.
+//!
+//! It runs past 700 lines because the outbox, the deliveries and the
+//! delivery log are one pipeline over the same rows; split, each step's SQL
+//! would sit apart from the row shapes it reads and writes.
+//!
 //! Every step here is safe to repeat: relaying an event twice enqueues a
 //! second fan-out, which inserts no second delivery (one per event ×
 //! subscriber × channel); a delivery already sent is never claimed again.
 
 use heliograph_domain::{
-    Channel, DeliveryId, EventId, EventKind, IncidentId, IncidentUpdateId, PageId, SubscriberId,
-    TenantId,
+    Channel, DeliveryAttempt, DeliveryHealth, DeliveryId, DeliveryRecord, DeliveryStatus,
+    DeliveryStep, EventId, EventKind, IncidentId, IncidentUpdateId, PageId, SubscriberId,
+    Subscription, SubscriptionState, TenantId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::types::Json;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Listed, Result, Store, TenantTx};
+use crate::subscribers::state_condition;
+use crate::{Listed, Result, Store, StoreError, TenantTx};
 
 /// What an `incident.*` event carries: ids only; readers re-read the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,13 +101,11 @@ impl OutboxClaim {
 }
 
 /// A delivery locked for sending, with what is needed to send it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DeliveryWork {
     /// The delivery.
-    #[sqlx(try_from = "Uuid")]
     pub id: DeliveryId,
     /// Channel.
-    #[sqlx(try_from = "String")]
     pub channel: Channel,
     /// Attempts made before this one.
     pub attempts: i32,
@@ -119,20 +127,81 @@ pub struct DeliveryWork {
     /// Whether the subscriber has confirmed.
     pub confirmed: bool,
     /// Who it goes to (their unsubscribe link names them).
-    #[sqlx(try_from = "Uuid")]
     pub subscriber_id: SubscriberId,
-    /// Whether the subscriber still wants it (not unsubscribed or quarantined since).
+    /// Whether the subscriber still wants it (`Subscription::wants_deliveries`).
     pub subscriber_active: bool,
+    /// The subscriber's record of failing deliveries, as read with it.
+    pub health: DeliveryHealth,
     /// The event it announces.
-    #[sqlx(try_from = "Uuid")]
     pub event_id: EventId,
     /// The event's kind.
     pub event_kind: String,
     /// The page the event is about.
-    #[sqlx(try_from = "Uuid")]
     pub page_id: PageId,
     /// Whether the page has SMS turned on (`allow_sms_subscribers`).
     pub page_sms_on: bool,
+}
+
+/// A delivery row locked for sending, with its subscriber's and page's columns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct DeliveryWorkRow {
+    #[sqlx(try_from = "Uuid")]
+    id: DeliveryId,
+    #[sqlx(try_from = "String")]
+    channel: Channel,
+    attempts: i32,
+    email: Option<String>,
+    phone_number: Option<String>,
+    endpoint: Option<String>,
+    endpoint_sealed: Option<String>,
+    webhook_secret: Option<String>,
+    webhook_secret_sealed: Option<String>,
+    confirmation_sent_at: Option<OffsetDateTime>,
+    confirmed_at: Option<OffsetDateTime>,
+    quarantined_at: Option<OffsetDateTime>,
+    unsubscribed_at: Option<OffsetDateTime>,
+    dead_streak: i32,
+    #[sqlx(try_from = "Uuid")]
+    subscriber_id: SubscriberId,
+    #[sqlx(try_from = "Uuid")]
+    event_id: EventId,
+    event_kind: String,
+    #[sqlx(try_from = "Uuid")]
+    page_id: PageId,
+    page_sms_on: bool,
+}
+
+impl From<DeliveryWorkRow> for DeliveryWork {
+    fn from(r: DeliveryWorkRow) -> Self {
+        let subscription = Subscription {
+            confirmed_at: r.confirmed_at,
+            quarantined_at: r.quarantined_at,
+            unsubscribed_at: r.unsubscribed_at,
+        };
+        Self {
+            id: r.id,
+            channel: r.channel,
+            attempts: r.attempts,
+            email: r.email,
+            phone_number: r.phone_number,
+            endpoint: r.endpoint,
+            endpoint_sealed: r.endpoint_sealed,
+            webhook_secret: r.webhook_secret,
+            webhook_secret_sealed: r.webhook_secret_sealed,
+            confirmation_sent_at: r.confirmation_sent_at,
+            confirmed: subscription.confirmed_at.is_some(),
+            subscriber_id: r.subscriber_id,
+            subscriber_active: subscription.wants_deliveries(),
+            health: DeliveryHealth {
+                dead_streak: r.dead_streak,
+                quarantined_at: r.quarantined_at,
+            },
+            event_id: r.event_id,
+            event_kind: r.event_kind,
+            page_id: r.page_id,
+            page_sms_on: r.page_sms_on,
+        }
+    }
 }
 
 /// Which monthly SMS budget a text draws on.
@@ -145,64 +214,67 @@ pub enum SmsBudget {
     Confirmations,
 }
 
-/// What became of a failed delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureOutcome {
-    /// It will be tried again.
-    Retrying,
-    /// It is dead; the subscriber is still active.
-    Dead,
-    /// It is dead, and its subscriber has now failed often enough in a row
-    /// to be quarantined.
-    DeadAndQuarantined,
-}
-
-/// One row of the delivery log.
+/// A row of the delivery log.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DeliveryRecord {
-    /// The delivery.
+struct DeliveryRecordRow {
     #[sqlx(try_from = "Uuid")]
-    pub id: DeliveryId,
-    /// The event it announces.
+    id: DeliveryId,
     #[sqlx(try_from = "Uuid")]
-    pub event_id: EventId,
-    /// The event's kind.
-    pub event_kind: String,
-    /// The recipient.
+    event_id: EventId,
+    event_kind: String,
     #[sqlx(try_from = "Uuid")]
-    pub subscriber_id: SubscriberId,
-    /// Channel.
+    subscriber_id: SubscriberId,
     #[sqlx(try_from = "String")]
-    pub channel: Channel,
-    /// Where it goes: the address, number or URL.
-    pub target: Option<String>,
-    /// `pending`, `sent`, `failed` (to be retried), `dead` or `skipped`.
-    pub status: String,
-    /// Attempts made.
-    pub attempts: i32,
-    /// The last failure, if any.
-    pub last_error: Option<String>,
-    /// When the last attempt was made.
-    pub last_attempt_at: Option<OffsetDateTime>,
-    /// When it is due again (failed ones).
-    pub next_attempt_at: Option<OffsetDateTime>,
-    /// When it was sent.
-    pub sent_at: Option<OffsetDateTime>,
-    /// When it was created.
-    pub created_at: OffsetDateTime,
+    channel: Channel,
+    target: Option<String>,
+    #[sqlx(try_from = "String")]
+    status: DeliveryStatus,
+    attempts: i32,
+    last_error: Option<String>,
+    last_attempt_at: Option<OffsetDateTime>,
+    next_attempt_at: Option<OffsetDateTime>,
+    sent_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
 }
 
-/// A failed attempt of a delivery.
+impl From<DeliveryRecordRow> for DeliveryRecord {
+    fn from(r: DeliveryRecordRow) -> Self {
+        Self {
+            id: r.id,
+            event_id: r.event_id,
+            event_kind: r.event_kind,
+            subscriber_id: r.subscriber_id,
+            channel: r.channel,
+            target: r.target,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            last_attempt_at: r.last_attempt_at,
+            next_attempt_at: r.next_attempt_at,
+            sent_at: r.sent_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A failed attempt's row.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DeliveryAttempt {
-    /// Its number, from 1.
-    pub attempt: i32,
-    /// When it was made.
-    pub at: OffsetDateTime,
-    /// Why it failed.
-    pub error: String,
-    /// When the next attempt was scheduled (none when it died).
-    pub retry_at: Option<OffsetDateTime>,
+struct DeliveryAttemptRow {
+    attempt: i32,
+    at: OffsetDateTime,
+    error: String,
+    retry_at: Option<OffsetDateTime>,
+}
+
+impl From<DeliveryAttemptRow> for DeliveryAttempt {
+    fn from(r: DeliveryAttemptRow) -> Self {
+        Self {
+            attempt: r.attempt,
+            at: r.at,
+            error: r.error,
+            retry_at: r.retry_at,
+        }
+    }
 }
 
 impl TenantTx {
@@ -210,10 +282,11 @@ impl TenantTx {
     pub async fn pending_among(&mut self, ids: &[DeliveryId]) -> Result<Vec<DeliveryId>> {
         let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
         let rows: Vec<(Uuid,)> = sqlx::query_as(
-            "select id from deliveries where tenant_id = $1 and id = any($2) and status = 'pending'",
+            "select id from deliveries where tenant_id = $1 and id = any($2) and status = $3",
         )
         .bind(self.tenant.as_uuid())
         .bind(&ids)
+        .bind(DeliveryStatus::Pending.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
@@ -230,9 +303,9 @@ pub struct DeliveryFilter {
     /// Those of the events of one incident.
     pub incident: Option<IncidentId>,
     /// Statuses to keep (empty: all).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<DeliveryStatus>,
     /// Channels to keep (empty: all).
-    pub channels: Vec<String>,
+    pub channels: Vec<Channel>,
 }
 
 /// An outbox event with how its deliveries stand.
@@ -261,20 +334,59 @@ pub struct EventSummary {
     pub skipped: i64,
 }
 
-/// The filter of the delivery log: `$1` tenant, `$2` page, `$3` event,
-/// `$4` incident update, `$5` statuses, `$6` channels, `$7` incident.
-const DELIVERIES_WHERE: &str = " from deliveries d
-      join outbox o on o.tenant_id = d.tenant_id and o.id = d.event_id
-      join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
-     where d.tenant_id = $1 and o.page_id = $2
-       and ($3::uuid is null or d.event_id = $3)
-       and ($4::text is null or o.payload ->> 'incident_update_id' = $4)
-       and (cardinality($5::text[]) = 0 or d.status = any($5))
-       and (cardinality($6::text[]) = 0 or d.channel = any($6))
-       and ($7::text is null or o.payload ->> 'incident_id' = $7)";
+/// The columns of [`DeliveryRecordRow`], from `d` (deliveries), `o` (outbox), `s` (subscribers).
+const RECORD_COLUMNS: &str =
+    "select d.id, d.event_id, o.kind as event_kind, d.subscriber_id, d.channel,
+        coalesce(s.email::text, s.phone_number, s.endpoint) as target,
+        d.status, d.attempts, d.last_error, d.last_attempt_at, d.next_attempt_at,
+        d.sent_at, d.created_at";
 
-/// Deliveries dying this many times in a row quarantine their subscriber.
-pub const QUARANTINE_AFTER: i32 = 3;
+/// `select` followed by the delivery log of `page` that `filter` keeps.
+fn deliveries_where(
+    mut select: QueryBuilder<Postgres>,
+    tenant: TenantId,
+    page: PageId,
+    filter: &DeliveryFilter,
+) -> QueryBuilder<Postgres> {
+    select
+        .push(
+            " from deliveries d
+              join outbox o on o.tenant_id = d.tenant_id and o.id = d.event_id
+              join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
+             where d.tenant_id = ",
+        )
+        .push_bind(tenant.as_uuid())
+        .push(" and o.page_id = ")
+        .push_bind(page.as_uuid());
+    if let Some(event) = filter.event {
+        select.push(" and d.event_id = ").push_bind(event.as_uuid());
+    }
+    if let Some(update) = filter.incident_update {
+        select
+            .push(" and o.payload ->> 'incident_update_id' = ")
+            .push_bind(update.as_uuid().to_string());
+    }
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<&'static str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        select
+            .push(" and d.status = any(")
+            .push_bind(statuses)
+            .push(")");
+    }
+    if !filter.channels.is_empty() {
+        let channels: Vec<&'static str> = filter.channels.iter().map(|c| c.as_str()).collect();
+        select
+            .push(" and d.channel = any(")
+            .push_bind(channels)
+            .push(")");
+    }
+    if let Some(incident) = filter.incident {
+        select
+            .push(" and o.payload ->> 'incident_id' = ")
+            .push_bind(incident.as_uuid().to_string());
+    }
+    select
+}
 
 impl Store {
     /// Claims up to `limit` unrelayed outbox rows, skipping rows another relay holds.
@@ -381,24 +493,30 @@ impl TenantTx {
             .filter(|c| kind.reaches(*c))
             .map(Channel::as_str)
             .collect();
-        let batch: Vec<(Uuid, String)> = sqlx::query_as(
-            "select s.id, s.channel from subscribers s
-              where s.tenant_id = $1 and s.page_id = $2 and s.channel = any($6)
-                and s.confirmed_at is not null and s.unsubscribed_at is null and s.quarantined_at is null
-                and ($3::uuid is null or s.id > $3)
-                and (not exists (select 1 from subscriber_components sc where sc.subscriber_id = s.id)
-                     or exists (select 1 from subscriber_components sc
-                                 where sc.subscriber_id = s.id and sc.component_id = any($4)))
-              order by s.id limit $5",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(after)
-        .bind(components)
-        .bind(limit)
-        .bind(&channels)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let mut select = QueryBuilder::<Postgres>::new(
+            "select s.id, s.channel from subscribers s where s.tenant_id = ",
+        );
+        select
+            .push_bind(self.tenant.as_uuid())
+            .push(" and s.page_id = ")
+            .push_bind(page.as_uuid())
+            .push(" and s.channel = any(")
+            .push_bind(channels)
+            .push(") and ")
+            .push(state_condition(SubscriptionState::Active));
+        if let Some(after) = after {
+            select.push(" and s.id > ").push_bind(after);
+        }
+        select
+            .push(
+                " and (not exists (select 1 from subscriber_components sc where sc.subscriber_id = s.id)
+                      or exists (select 1 from subscriber_components sc
+                                  where sc.subscriber_id = s.id and sc.component_id = any(",
+            )
+            .push_bind(components.to_vec())
+            .push("))) order by s.id limit ")
+            .push_bind(limit);
+        let batch: Vec<(Uuid, String)> = select.build_query_as().fetch_all(&mut *self.tx).await?;
         let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
         let pending = self.insert_deliveries(event, &batch).await?;
         let next = if i64::try_from(ids.len()).unwrap_or(i64::MAX) < limit {
@@ -417,14 +535,16 @@ impl TenantTx {
         event: EventId,
         subscriber: SubscriberId,
     ) -> Result<Vec<DeliveryId>> {
-        let target: Vec<(Uuid, String)> = sqlx::query_as(
-            "select id, channel from subscribers
-              where tenant_id = $1 and id = $2 and unsubscribed_at is null",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subscriber.as_uuid())
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let mut select = QueryBuilder::<Postgres>::new(
+            "select s.id, s.channel from subscribers s where s.tenant_id = ",
+        );
+        select
+            .push_bind(self.tenant.as_uuid())
+            .push(" and s.id = ")
+            .push_bind(subscriber.as_uuid())
+            .push(" and not ")
+            .push(state_condition(SubscriptionState::Unsubscribed));
+        let target: Vec<(Uuid, String)> = select.build_query_as().fetch_all(&mut *self.tx).await?;
         self.insert_deliveries(event, &target).await
     }
 
@@ -449,12 +569,13 @@ impl TenantTx {
         .await?;
         let pending: Vec<(Uuid,)> = sqlx::query_as(
             "select id from deliveries
-              where tenant_id = $1 and event_id = $2 and subscriber_id = any($3) and status = 'pending'
+              where tenant_id = $1 and event_id = $2 and subscriber_id = any($3) and status = $4
               order by id",
         )
         .bind(self.tenant.as_uuid())
         .bind(event.as_uuid())
         .bind(&ids)
+        .bind(DeliveryStatus::Pending.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
         Ok(pending.into_iter().map(|(id,)| id.into()).collect())
@@ -464,68 +585,136 @@ impl TenantTx {
     /// dead, not due yet (a duplicate job arriving early), or being sent by
     /// another worker.
     pub async fn claim_delivery(&mut self, id: DeliveryId) -> Result<Option<DeliveryWork>> {
-        Ok(sqlx::query_as(
+        let sendable: Vec<&'static str> = DeliveryStatus::SENDABLE
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let row: Option<DeliveryWorkRow> = sqlx::query_as(
             "select d.id, d.channel, d.attempts, s.email::text as email, s.phone_number, s.endpoint,
-                    s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed, s.confirmation_sent_at, s.confirmed_at is not null as confirmed,
+                    s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed,
+                    s.confirmation_sent_at, s.confirmed_at, s.quarantined_at, s.unsubscribed_at,
+                    s.dead_streak,
                     d.event_id, o.kind as event_kind, s.id as subscriber_id,
-                    s.unsubscribed_at is null and s.quarantined_at is null as subscriber_active,
                     o.page_id, p.allow_sms_subscribers as page_sms_on
                from deliveries d
                join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
                join outbox o on o.tenant_id = d.tenant_id and o.id = d.event_id
                join pages p on p.tenant_id = o.tenant_id and p.id = o.page_id
-              where d.tenant_id = $1 and d.id = $2 and d.status in ('pending', 'failed')
+              where d.tenant_id = $1 and d.id = $2 and d.status = any($3)
                 and (d.next_attempt_at is null or d.next_attempt_at <= now() + interval '2 seconds')
                 for update of d skip locked",
         )
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
+        .bind(sendable)
         .fetch_optional(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(row.map(DeliveryWork::from))
     }
 
-    /// Records a successful send; the subscriber's run of dead deliveries ends.
-    pub async fn mark_delivery_sent(&mut self, id: DeliveryId) -> Result<()> {
-        sqlx::query(
-            "with d as (
-                 update deliveries set status = 'sent', attempts = attempts + 1, sent_at = now(),
-                        last_attempt_at = now(), next_attempt_at = null
-                  where tenant_id = $1 and id = $2
-                 returning subscriber_id)
-             update subscribers set dead_streak = 0
-              where tenant_id = $1 and id = (select subscriber_id from d) and dead_streak > 0",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *self.tx)
-        .await?;
+    /// Records what an attempt at `work` came to, as the domain decided it
+    /// (`heliograph_domain::delivery::after_attempt`): the delivery's
+    /// status, its log of failed attempts, and the subscriber's record of
+    /// failing deliveries (a send ends the run of dead ones; a death may
+    /// quarantine), or the end of the subscription when its target is gone.
+    /// Times are the database's clock, as is the check in
+    /// [`TenantTx::claim_delivery`]. Answers whether this step quarantined
+    /// the subscriber.
+    pub async fn record_delivery_step(
+        &mut self,
+        work: &DeliveryWork,
+        step: &DeliveryStep,
+    ) -> Result<bool> {
+        match step {
+            DeliveryStep::Sent => {
+                sqlx::query(
+                    "update deliveries set status = $3, attempts = attempts + 1, sent_at = now(),
+                            last_attempt_at = now(), next_attempt_at = null
+                      where tenant_id = $1 and id = $2",
+                )
+                .bind(self.tenant.as_uuid())
+                .bind(work.id.as_uuid())
+                .bind(step.status().as_str())
+                .execute(&mut *self.tx)
+                .await?;
+                // Most sends find no run of dead deliveries to end: the row
+                // read with the delivery says so, and saves a write.
+                let after = work.health.after_sent();
+                if after != work.health {
+                    self.write_sent_health(work.subscriber_id, &after).await?;
+                }
+                Ok(false)
+            }
+            DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } => {
+                self.record_failure(work.id, error, step).await?;
+                if !matches!(step, DeliveryStep::Dead { .. }) {
+                    return Ok(false);
+                }
+                let Some((_, health, now)) =
+                    self.lock_subscription(None, work.subscriber_id).await?
+                else {
+                    return Err(StoreError::NotFound);
+                };
+                let after = health.after_dead(now);
+                self.write_delivery_health(work.subscriber_id, &after)
+                    .await?;
+                Ok(health.quarantines(&after))
+            }
+            DeliveryStep::Skipped {
+                reason,
+                unsubscribe,
+            } => {
+                if *unsubscribe {
+                    self.unsubscribe_gone(work.subscriber_id).await?;
+                }
+                sqlx::query(
+                    "update deliveries set status = $3, last_error = $4, next_attempt_at = null
+                      where tenant_id = $1 and id = $2",
+                )
+                .bind(self.tenant.as_uuid())
+                .bind(work.id.as_uuid())
+                .bind(step.status().as_str())
+                .bind(*reason)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Writes the record of failing deliveries a send left. Sends of other
+    /// deliveries to the same subscriber may race this one: each writes the
+    /// run's end, and none touches the quarantine.
+    async fn write_sent_health(&mut self, id: SubscriberId, after: &DeliveryHealth) -> Result<()> {
+        sqlx::query("update subscribers set dead_streak = $3 where tenant_id = $1 and id = $2")
+            .bind(self.tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(after.dead_streak)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
-    /// Records a failed attempt in the delivery and in its log: `failed`,
-    /// due again after `retry_in`, or `dead` when there is no retry. The due
-    /// time is the database's clock, as is the check in
-    /// [`TenantTx::claim_delivery`]. A death that makes [`QUARANTINE_AFTER`]
-    /// in a row quarantines the subscriber.
-    pub async fn mark_delivery_failed(
+    /// Records a failed attempt in the delivery (failed and due again, or
+    /// dead) and in its log.
+    async fn record_failure(
         &mut self,
         id: DeliveryId,
         error: &str,
-        retry_in: Option<Duration>,
-    ) -> Result<FailureOutcome> {
-        let retry_ms = retry_in.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let (subscriber,): (Uuid,) = sqlx::query_as(
+        step: &DeliveryStep,
+    ) -> Result<()> {
+        let retry_ms = step.retry_in().map(crate::millis);
+        sqlx::query(
             "update deliveries set attempts = attempts + 1, last_error = $3, last_attempt_at = now(),
-                    next_attempt_at = now() + $4 * interval '1 millisecond',
-                    status = case when $4::bigint is null then 'dead' else 'failed' end
-              where tenant_id = $1 and id = $2
-             returning subscriber_id",
+                    next_attempt_at = now() + $4 * interval '1 millisecond', status = $5
+              where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
         .bind(error)
         .bind(retry_ms)
-        .fetch_one(&mut *self.tx)
+        .bind(step.status().as_str())
+        .execute(&mut *self.tx)
         .await?;
         sqlx::query(
             "insert into delivery_attempts (tenant_id, delivery_id, attempt, error, retry_at)
@@ -536,38 +725,6 @@ impl TenantTx {
         .bind(id.as_uuid())
         .bind(error)
         .bind(retry_ms)
-        .execute(&mut *self.tx)
-        .await?;
-        if retry_ms.is_some() {
-            return Ok(FailureOutcome::Retrying);
-        }
-        let (quarantined,): (bool,) = sqlx::query_as(
-            "update subscribers set dead_streak = dead_streak + 1,
-                    quarantined_at = case when dead_streak + 1 >= $3 and quarantined_at is null
-                                          then now() else quarantined_at end
-              where tenant_id = $1 and id = $2
-             returning quarantined_at is not null and dead_streak = $3",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(subscriber)
-        .bind(QUARANTINE_AFTER)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(if quarantined {
-            FailureOutcome::DeadAndQuarantined
-        } else {
-            FailureOutcome::Dead
-        })
-    }
-
-    /// Ends a subscription whose endpoint said it is gone (HTTP 410).
-    pub async fn unsubscribe_gone(&mut self, id: SubscriberId) -> Result<()> {
-        sqlx::query(
-            "update subscribers set unsubscribed_at = now()
-              where tenant_id = $1 and id = $2 and unsubscribed_at is null",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -604,20 +761,6 @@ impl TenantTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         Ok(taken.is_some())
-    }
-
-    /// Records that a delivery will not be sent, and why (the subscriber left meanwhile).
-    pub async fn mark_delivery_skipped(&mut self, id: DeliveryId, reason: &str) -> Result<()> {
-        sqlx::query(
-            "update deliveries set status = 'skipped', last_error = $3, next_attempt_at = null
-              where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(reason)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
     }
 
     /// Records that the fan-out of `event` moved on (the sweeper restarts
@@ -658,11 +801,11 @@ impl TenantTx {
                 .await?;
         let items = sqlx::query_as(
             "select o.id, o.kind, o.payload, o.created_at, o.fanned_out_at,
-                    count(d.id) filter (where d.status = 'pending') as pending,
-                    count(d.id) filter (where d.status = 'sent') as sent,
-                    count(d.id) filter (where d.status = 'failed') as failed,
-                    count(d.id) filter (where d.status = 'dead') as dead,
-                    count(d.id) filter (where d.status = 'skipped') as skipped
+                    count(d.id) filter (where d.status = $5) as pending,
+                    count(d.id) filter (where d.status = $6) as sent,
+                    count(d.id) filter (where d.status = $7) as failed,
+                    count(d.id) filter (where d.status = $8) as dead,
+                    count(d.id) filter (where d.status = $9) as skipped
                from outbox o left join deliveries d on d.tenant_id = o.tenant_id and d.event_id = o.id
               where o.tenant_id = $1 and o.page_id = $2
               group by o.id
@@ -672,6 +815,11 @@ impl TenantTx {
         .bind(page.as_uuid())
         .bind(limit)
         .bind(offset)
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(DeliveryStatus::Sent.as_str())
+        .bind(DeliveryStatus::Failed.as_str())
+        .bind(DeliveryStatus::Dead.as_str())
+        .bind(DeliveryStatus::Skipped.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
         Ok(Listed { items, total })
@@ -698,33 +846,27 @@ impl TenantTx {
         limit: i64,
         offset: i64,
     ) -> Result<Listed<DeliveryRecord>> {
-        let (total,): (i64,) = bind_filter(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "select count(*){DELIVERIES_WHERE}"
-            ))),
+        let (total,): (i64,) = deliveries_where(
+            QueryBuilder::new("select count(*)"),
             self.tenant,
             page,
             filter,
         )
+        .build_query_as()
         .fetch_one(&mut *self.tx)
         .await?;
-        let items = bind_filter(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "select d.id, d.event_id, o.kind as event_kind, d.subscriber_id, d.channel,
-                        coalesce(s.email::text, s.phone_number, s.endpoint) as target,
-                        d.status, d.attempts, d.last_error, d.last_attempt_at, d.next_attempt_at,
-                        d.sent_at, d.created_at{DELIVERIES_WHERE}
-                  order by d.created_at, d.id limit $8 offset $9"
-            ))),
-            self.tenant,
-            page,
-            filter,
-        )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(Listed { items, total })
+        let mut select =
+            deliveries_where(QueryBuilder::new(RECORD_COLUMNS), self.tenant, page, filter);
+        select
+            .push(" order by d.created_at, d.id limit ")
+            .push_bind(limit)
+            .push(" offset ")
+            .push_bind(offset);
+        let rows: Vec<DeliveryRecordRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        Ok(Listed {
+            items: rows.into_iter().map(DeliveryRecord::from).collect(),
+            total,
+        })
     }
 
     /// How many deliveries `filter` keeps, per status and channel.
@@ -732,18 +874,27 @@ impl TenantTx {
         &mut self,
         page: PageId,
         filter: &DeliveryFilter,
-    ) -> Result<Vec<(String, String, i64)>> {
-        Ok(bind_filter(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "select d.status, d.channel, count(*){DELIVERIES_WHERE}
-                  group by d.status, d.channel order by d.status, d.channel"
-            ))),
+    ) -> Result<Vec<(DeliveryStatus, Channel, i64)>> {
+        let mut select = deliveries_where(
+            QueryBuilder::new("select d.status, d.channel, count(*)"),
             self.tenant,
             page,
             filter,
-        )
-        .fetch_all(&mut *self.tx)
-        .await?)
+        );
+        select.push(" group by d.status, d.channel order by d.status, d.channel");
+        let rows: Vec<(String, String, i64)> =
+            select.build_query_as().fetch_all(&mut *self.tx).await?;
+        rows.into_iter()
+            .map(|(status, channel, n)| {
+                let corrupt =
+                    |e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string());
+                Ok((
+                    status.parse().map_err(corrupt)?,
+                    channel.parse().map_err(corrupt)?,
+                    n,
+                ))
+            })
+            .collect()
     }
 
     /// One delivery of a page, with its failed attempts.
@@ -752,21 +903,15 @@ impl TenantTx {
         page: PageId,
         id: DeliveryId,
     ) -> Result<(DeliveryRecord, Vec<DeliveryAttempt>)> {
-        let record: DeliveryRecord = bind_filter(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "select d.id, d.event_id, o.kind as event_kind, d.subscriber_id, d.channel,
-                        coalesce(s.email::text, s.phone_number, s.endpoint) as target,
-                        d.status, d.attempts, d.last_error, d.last_attempt_at, d.next_attempt_at,
-                        d.sent_at, d.created_at{DELIVERIES_WHERE} and d.id = $8"
-            ))),
+        let mut select = deliveries_where(
+            QueryBuilder::new(RECORD_COLUMNS),
             self.tenant,
             page,
             &DeliveryFilter::default(),
-        )
-        .bind(id.as_uuid())
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let attempts = sqlx::query_as(
+        );
+        select.push(" and d.id = ").push_bind(id.as_uuid());
+        let record: DeliveryRecordRow = select.build_query_as().fetch_one(&mut *self.tx).await?;
+        let attempts: Vec<DeliveryAttemptRow> = sqlx::query_as(
             "select attempt, at, error, retry_at from delivery_attempts
               where tenant_id = $1 and delivery_id = $2 order by attempt",
         )
@@ -774,7 +919,10 @@ impl TenantTx {
         .bind(id.as_uuid())
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok((record, attempts))
+        Ok((
+            record.into(),
+            attempts.into_iter().map(DeliveryAttempt::from).collect(),
+        ))
     }
 
     /// Gives dead deliveries of `page` a fresh start: pending, their attempt
@@ -790,10 +938,10 @@ impl TenantTx {
     ) -> Result<Vec<DeliveryId>> {
         let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
         let rows: Vec<(Uuid,)> = sqlx::query_as(
-            "update deliveries d set status = 'pending', attempts = 0, next_attempt_at = null
+            "update deliveries d set status = $5, attempts = 0, next_attempt_at = null
               where d.id in (select d2.id from deliveries d2
                                join outbox o on o.tenant_id = d2.tenant_id and o.id = d2.event_id
-                              where d2.tenant_id = $1 and o.page_id = $2 and d2.status = 'dead'
+                              where d2.tenant_id = $1 and o.page_id = $2 and d2.status = any($6)
                                 and (cardinality($3::uuid[]) = 0 or d2.id = any($3))
                               order by d2.updated_at limit $4
                                 for update of d2)
@@ -803,6 +951,14 @@ impl TenantTx {
         .bind(page.as_uuid())
         .bind(&ids)
         .bind(limit)
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(
+            DeliveryStatus::ALL
+                .iter()
+                .filter(|s| s.is_redrivable())
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *self.tx)
         .await?;
         let ids: Vec<DeliveryId> = rows.into_iter().map(|(id,)| id.into()).collect();
@@ -825,23 +981,6 @@ impl TenantTx {
 pub struct RedriveEventPayload {
     /// The deliveries to queue again.
     pub delivery_ids: Vec<DeliveryId>,
-}
-
-/// Binds the [`DELIVERIES_WHERE`] parameters `$1`..`$7`.
-fn bind_filter<'q, O>(
-    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
-    tenant: TenantId,
-    page: PageId,
-    filter: &DeliveryFilter,
-) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
-    query
-        .bind(tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(filter.event.map(|e| e.as_uuid()))
-        .bind(filter.incident_update.map(|u| u.as_uuid().to_string()))
-        .bind(filter.statuses.clone())
-        .bind(filter.channels.clone())
-        .bind(filter.incident.map(|i| i.as_uuid().to_string()))
 }
 
 impl Store {

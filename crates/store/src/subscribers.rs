@@ -1,92 +1,116 @@
-//! Subscribers of a page.
+//! Subscribers of a page, as stored: their rows, their sealed secrets,
+//! and the lists the team reads. Where a subscription stands and how it
+//! moves (confirmed, unsubscribed, quarantined, reactivated) is the
+//! domain's (`heliograph_domain::subscriber`); this module locks the row,
+//! asks the domain, and writes what it answers.
+//!
+//! It runs past 700 lines because one table carries three concerns that
+//! share its row: the lists, the sealed secrets and the lifecycle writes.
 
 use heliograph_domain::{
-    Channel, ComponentId, EmailAddress, EndpointUrl, EventKind, PageId, PhoneNumber, SubscriberId,
-    TenantId,
+    Channel, ComponentId, DeliveryHealth, EventKind, PageId, SubscriberId, Subscription,
+    SubscriptionState, TenantId,
 };
+use heliograph_domain::{Subscriber, Target};
 use serde::Serialize;
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{ListQuery, Listed, Result, StoreError, TenantTx};
 
-/// Someone who asked to be notified.
+/// A subscriber row.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Subscriber {
-    /// Identifier.
+struct SubscriberRow {
     #[sqlx(try_from = "Uuid")]
-    pub id: SubscriberId,
-    /// The page.
+    id: SubscriberId,
     #[sqlx(try_from = "Uuid")]
-    pub page_id: PageId,
-    /// How they are reached.
+    page_id: PageId,
     #[sqlx(try_from = "String")]
-    pub channel: Channel,
-    /// Email address, for the email channel.
-    pub email: Option<String>,
-    /// Phone number (E.164), for the SMS channel.
-    pub phone_number: Option<String>,
-    /// URL, for the webhook, Slack and Teams channels.
-    pub endpoint: Option<String>,
-    /// When the last confirmation (link, code, ping) was sent.
-    pub confirmation_sent_at: Option<OffsetDateTime>,
-    /// Wrong SMS codes entered since then.
-    pub confirmation_attempts: i32,
-    /// When they confirmed (or were added confirmed by the team).
-    pub confirmed_at: Option<OffsetDateTime>,
-    /// When deliveries to them were suspended for failing.
-    pub quarantined_at: Option<OffsetDateTime>,
-    /// Components followed; empty means all.
-    pub component_ids: Vec<Uuid>,
-    /// The id the public SMS code form names (SMS subscribers only): random,
-    /// unlike the row's id, and never shown to the team.
-    pub sms_handle: Option<Uuid>,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Last change.
-    pub updated_at: OffsetDateTime,
+    channel: Channel,
+    email: Option<String>,
+    phone_number: Option<String>,
+    endpoint: Option<String>,
+    confirmation_sent_at: Option<OffsetDateTime>,
+    confirmation_attempts: i32,
+    confirmed_at: Option<OffsetDateTime>,
+    quarantined_at: Option<OffsetDateTime>,
+    component_ids: Vec<Uuid>,
+    sms_handle: Option<Uuid>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
 }
 
-/// Where a subscriber is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// An inbox.
-    Email(EmailAddress),
-    /// A phone, by SMS.
-    Sms(PhoneNumber),
-    /// An HTTP endpoint: a signed webhook, or a Slack or Teams incoming webhook.
-    Http(HttpChannel, EndpointUrl),
+impl From<SubscriberRow> for Subscriber {
+    fn from(r: SubscriberRow) -> Self {
+        Self {
+            id: r.id,
+            page_id: r.page_id,
+            channel: r.channel,
+            email: r.email,
+            phone_number: r.phone_number,
+            endpoint: r.endpoint,
+            confirmation_sent_at: r.confirmation_sent_at,
+            confirmation_attempts: r.confirmation_attempts,
+            confirmed_at: r.confirmed_at,
+            quarantined_at: r.quarantined_at,
+            component_ids: r.component_ids.into_iter().map(ComponentId::from).collect(),
+            sms_handle: r.sms_handle,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
-/// The channels that post to a URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpChannel {
-    /// Statuspage's webhook envelope, signed (Standard Webhooks).
-    Webhook,
-    /// A Slack incoming webhook.
-    Slack,
-    /// A Microsoft Teams incoming webhook.
-    Teams,
+/// The columns `target` is kept in: email, phone number, endpoint.
+fn target_columns(target: &Target) -> (Option<&str>, Option<&str>, Option<&str>) {
+    match target {
+        Target::Email(e) => (Some(e.as_str()), None, None),
+        Target::Sms(p) => (None, Some(p.as_str()), None),
+        Target::Http(_, url) => (None, None, Some(url.as_str())),
+    }
 }
 
-impl Target {
-    /// The channel it is reached on.
-    #[must_use]
-    pub const fn channel(&self) -> Channel {
-        match self {
-            Self::Email(_) => Channel::Email,
-            Self::Sms(_) => Channel::Sms,
-            Self::Http(HttpChannel::Webhook, _) => Channel::Webhook,
-            Self::Http(HttpChannel::Slack, _) => Channel::Slack,
-            Self::Http(HttpChannel::Teams, _) => Channel::Teams,
+/// A subscription's lifecycle columns, locked, with the database's clock.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct SubscriptionRow {
+    confirmed_at: Option<OffsetDateTime>,
+    quarantined_at: Option<OffsetDateTime>,
+    unsubscribed_at: Option<OffsetDateTime>,
+    dead_streak: i32,
+    now: OffsetDateTime,
+}
+
+impl SubscriptionRow {
+    const fn subscription(&self) -> Subscription {
+        Subscription {
+            confirmed_at: self.confirmed_at,
+            quarantined_at: self.quarantined_at,
+            unsubscribed_at: self.unsubscribed_at,
         }
     }
 
-    fn columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
-        match self {
-            Self::Email(e) => (Some(e.as_str()), None, None),
-            Self::Sms(p) => (None, Some(p.as_str()), None),
-            Self::Http(_, url) => (None, None, Some(url.as_str())),
+    const fn health(&self) -> DeliveryHealth {
+        DeliveryHealth {
+            dead_streak: self.dead_streak,
+            quarantined_at: self.quarantined_at,
+        }
+    }
+}
+
+/// The SQL condition for a subscriber in `state`, as `Subscription::state`
+/// defines it (ended first, then quarantined, then by confirmation).
+pub(crate) const fn state_condition(state: SubscriptionState) -> &'static str {
+    match state {
+        SubscriptionState::Unsubscribed => "s.unsubscribed_at is not null",
+        SubscriptionState::Quarantined => {
+            "(s.unsubscribed_at is null and s.quarantined_at is not null)"
+        }
+        SubscriptionState::Active => {
+            "(s.unsubscribed_at is null and s.quarantined_at is null and s.confirmed_at is not null)"
+        }
+        SubscriptionState::Unconfirmed => {
+            "(s.unsubscribed_at is null and s.quarantined_at is null and s.confirmed_at is null)"
         }
     }
 }
@@ -188,34 +212,60 @@ pub enum SubscriberState {
 }
 
 impl SubscriberState {
-    const fn as_sql(self) -> &'static str {
+    /// The one state kept, or `None` for all of them.
+    const fn only(self) -> Option<SubscriptionState> {
         match self {
-            Self::Active => "active",
-            Self::Unconfirmed => "unconfirmed",
-            Self::Quarantined => "quarantined",
-            Self::All => "all",
+            Self::Active => Some(SubscriptionState::Active),
+            Self::Unconfirmed => Some(SubscriptionState::Unconfirmed),
+            Self::Quarantined => Some(SubscriptionState::Quarantined),
+            Self::All => None,
         }
     }
 }
 
-/// The filter of a subscriber list: past subscribers (unsubscribed) are
-/// never listed; `$3` is a name pattern, `$4` channels, `$5` the state.
+/// `select` followed by the filter of a subscriber list: past subscribers
+/// (unsubscribed) are never listed; then a name pattern, channels (the
+/// query's `statuses`) and the state.
 ///
 /// The pattern matches what answers show of the address, nothing more: of
 /// a sealed Slack or Teams URL, `endpoint` holds only that; a Slack or Teams
 /// row from before sealing (plaintext until `secrets reencrypt` runs) is
 /// not searchable at all, and the sealed columns never are.
-const SUBSCRIBERS_WHERE: &str = " from subscribers s
-     where s.tenant_id = $1 and s.page_id = $2 and s.unsubscribed_at is null
-       and ($3::text is null or coalesce(s.email::text, s.phone_number,
-             case when s.channel not in ('slack', 'teams') or s.endpoint_sealed is not null
-                  then s.endpoint end) ilike $3 escape '\\')
-       and (cardinality($4::text[]) = 0 or s.channel = any($4))
-       and case $5::text
-             when 'active' then s.confirmed_at is not null and s.quarantined_at is null
-             when 'unconfirmed' then s.confirmed_at is null and s.quarantined_at is null
-             when 'quarantined' then s.quarantined_at is not null
-             else true end";
+fn subscribers_where(
+    mut select: QueryBuilder<Postgres>,
+    tenant: TenantId,
+    page: PageId,
+    query: &ListQuery,
+    state: SubscriberState,
+) -> QueryBuilder<Postgres> {
+    select
+        .push(" from subscribers s where s.tenant_id = ")
+        .push_bind(tenant.as_uuid())
+        .push(" and s.page_id = ")
+        .push_bind(page.as_uuid())
+        .push(" and not ")
+        .push(state_condition(SubscriptionState::Unsubscribed));
+    if let Some(pattern) = query.pattern() {
+        select
+            .push(
+                " and coalesce(s.email::text, s.phone_number,
+                   case when s.channel not in ('slack', 'teams') or s.endpoint_sealed is not null
+                        then s.endpoint end) ilike ",
+            )
+            .push_bind(pattern)
+            .push(" escape '\\'");
+    }
+    if !query.statuses.is_empty() {
+        select
+            .push(" and s.channel = any(")
+            .push_bind(query.statuses.clone())
+            .push(")");
+    }
+    if let Some(only) = state.only() {
+        select.push(" and ").push(state_condition(only));
+    }
+    select
+}
 
 /// What an addressed event (a confirmation, a ping) carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -233,20 +283,23 @@ impl TenantTx {
         state: SubscriberState,
     ) -> Result<Listed<Subscriber>> {
         let total = self.count_subscribers(page, query, state).await?;
-        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {}{SUBSCRIBERS_WHERE} order by s.created_at, s.id limit $6 offset $7",
-            subscriber_columns!()
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(&query.statuses)
-        .bind(state.as_sql())
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(Listed { items, total })
+        let mut select = subscribers_where(
+            QueryBuilder::new(concat!("select ", subscriber_columns!())),
+            self.tenant,
+            page,
+            query,
+            state,
+        );
+        select
+            .push(" order by s.created_at, s.id limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset);
+        let rows: Vec<SubscriberRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        Ok(Listed {
+            items: rows.into_iter().map(Subscriber::from).collect(),
+            total,
+        })
     }
 
     /// How many of a page's subscribers match.
@@ -256,14 +309,14 @@ impl TenantTx {
         query: &ListQuery,
         state: SubscriberState,
     ) -> Result<i64> {
-        let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select count(*){SUBSCRIBERS_WHERE}"
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(&query.statuses)
-        .bind(state.as_sql())
+        let (total,): (i64,) = subscribers_where(
+            QueryBuilder::new("select count(*)"),
+            self.tenant,
+            page,
+            query,
+            state,
+        )
+        .build_query_as()
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(total)
@@ -275,7 +328,7 @@ impl TenantTx {
         page: PageId,
         id: SubscriberId,
     ) -> Result<Subscriber> {
-        Ok(sqlx::query_as(concat!(
+        Ok(sqlx::query_as::<_, SubscriberRow>(concat!(
             "select ",
             subscriber_columns!(),
             " from subscribers s where s.tenant_id = $1 and s.page_id = $2 and s.id = $3
@@ -285,7 +338,8 @@ impl TenantTx {
         .bind(page.as_uuid())
         .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?
+        .into())
     }
 
     /// Adds a subscriber to a page. A subscriber who is not confirmed gets
@@ -296,20 +350,20 @@ impl TenantTx {
         new: &NewSubscriber,
     ) -> Result<Subscriber> {
         let id = new.id;
-        let (email, phone, endpoint) = new.target.columns();
+        let (email, phone, endpoint) = target_columns(&new.target);
         let sealed = new.secrets.endpoint.as_ref();
-        if matches!(new.target.channel(), Channel::Slack | Channel::Teams) && sealed.is_none() {
+        if new.target.is_sealed() && sealed.is_none() {
             return Err(StoreError::Corrupt(
                 "a Slack or Teams URL must be sealed before it is stored".to_owned(),
             ));
         }
+        let subscription = Subscription::new(new.confirmed, OffsetDateTime::now_utc());
         // The insert selects from pages, so another tenant's page inserts nothing (→ NotFound).
         sqlx::query(
             "insert into subscribers (id, tenant_id, page_id, channel, email, phone_number, endpoint,
                                       endpoint_sealed, endpoint_digest, webhook_secret_sealed,
                                       confirmed_at, sms_handle)
-             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, $9, $10, case when $11 then now() end,
-                    case when $4 = 'sms' then gen_random_uuid() end
+             select $1, p.tenant_id, p.id, $4, $5, $6, $7, $8, $9, $10, $11, $12
                from pages p where p.tenant_id = $2 and p.id = $3
              returning id",
         )
@@ -323,7 +377,9 @@ impl TenantTx {
         .bind(sealed.map(|e| e.sealed.as_str()))
         .bind(sealed.map(|e| e.digest.as_str()))
         .bind(new.secrets.webhook_secret.as_deref())
-        .bind(new.confirmed)
+        .bind(subscription.confirmed_at)
+        // Random, unlike the row's time-ordered id: the public code form names it.
+        .bind(new.target.confirms_by_code().then(Uuid::new_v4))
         .fetch_one(&mut *self.tx)
         .await?;
         self.set_subscriber_components(page, id, &new.component_ids)
@@ -379,8 +435,8 @@ impl TenantTx {
         target: &Target,
         endpoint_digests: &[String],
     ) -> Result<Option<Subscriber>> {
-        let (email, phone, endpoint) = target.columns();
-        Ok(sqlx::query_as(concat!(
+        let (email, phone, endpoint) = target_columns(target);
+        Ok(sqlx::query_as::<_, SubscriberRow>(concat!(
             "select ",
             subscriber_columns!(),
             " from subscribers s where s.tenant_id = $1 and s.page_id = $2 and s.channel = $3
@@ -397,7 +453,8 @@ impl TenantTx {
         .bind(endpoint)
         .bind(endpoint_digests)
         .fetch_optional(&mut *self.tx)
-        .await?)
+        .await?
+        .map(Subscriber::from))
     }
 
     /// Locks a subscriber's secrets as stored, for re-sealing them.
@@ -446,7 +503,7 @@ impl TenantTx {
         page: PageId,
         handle: Uuid,
     ) -> Result<Option<Subscriber>> {
-        Ok(sqlx::query_as(concat!(
+        Ok(sqlx::query_as::<_, SubscriberRow>(concat!(
             "select ",
             subscriber_columns!(),
             " from subscribers s where s.tenant_id = $1 and s.page_id = $2 and s.sms_handle = $3
@@ -456,7 +513,8 @@ impl TenantTx {
         .bind(page.as_uuid())
         .bind(handle)
         .fetch_optional(&mut *self.tx)
-        .await?)
+        .await?
+        .map(Subscriber::from))
     }
 
     /// Sends (again) a subscriber's confirmation: a new SMS code replaces the
@@ -492,33 +550,91 @@ impl TenantTx {
         Ok(())
     }
 
-    /// Confirms a live subscriber of `page`; answers whether this call did.
-    pub async fn confirm_subscriber(&mut self, page: PageId, id: SubscriberId) -> Result<bool> {
-        let done = sqlx::query(
-            "update subscribers set confirmed_at = now()
-              where tenant_id = $1 and page_id = $2 and id = $3
-                and unsubscribed_at is null and confirmed_at is null",
+    /// Locks a subscription's lifecycle columns (of `page`, when given).
+    pub(crate) async fn lock_subscription(
+        &mut self,
+        page: Option<PageId>,
+        id: SubscriberId,
+    ) -> Result<Option<(Subscription, DeliveryHealth, OffsetDateTime)>> {
+        let row: Option<SubscriptionRow> = sqlx::query_as(
+            "select confirmed_at, quarantined_at, unsubscribed_at, dead_streak, now() as now
+               from subscribers
+              where tenant_id = $1 and id = $2 and ($3::uuid is null or page_id = $3)
+                for update",
         )
         .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
         .bind(id.as_uuid())
+        .bind(page.map(|p| p.as_uuid()))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| (r.subscription(), r.health(), r.now)))
+    }
+
+    /// Writes a subscription's lifecycle columns as the domain left them.
+    async fn write_subscription(&mut self, id: SubscriberId, to: &Subscription) -> Result<()> {
+        sqlx::query(
+            "update subscribers set confirmed_at = $3, quarantined_at = $4, unsubscribed_at = $5
+              where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(to.confirmed_at)
+        .bind(to.quarantined_at)
+        .bind(to.unsubscribed_at)
         .execute(&mut *self.tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(())
+    }
+
+    /// Writes a subscriber's record of failing deliveries as the domain left it.
+    pub(crate) async fn write_delivery_health(
+        &mut self,
+        id: SubscriberId,
+        to: &DeliveryHealth,
+    ) -> Result<()> {
+        sqlx::query(
+            "update subscribers set dead_streak = $3, quarantined_at = $4
+              where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(to.dead_streak)
+        .bind(to.quarantined_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves a subscription by `step` (a domain transition, `None` when
+    /// there is nothing to do); answers whether it moved.
+    async fn move_subscription(
+        &mut self,
+        page: Option<PageId>,
+        id: SubscriberId,
+        step: impl FnOnce(Subscription, OffsetDateTime) -> Option<Subscription>,
+    ) -> Result<bool> {
+        let Some((now_state, _, now)) = self.lock_subscription(page, id).await? else {
+            return Ok(false);
+        };
+        let Some(next) = step(now_state, now) else {
+            return Ok(false);
+        };
+        self.write_subscription(id, &next).await?;
+        Ok(true)
+    }
+
+    /// Confirms a live subscriber of `page` (`Subscription::confirmed`);
+    /// answers whether this call did.
+    pub async fn confirm_subscriber(&mut self, page: PageId, id: SubscriberId) -> Result<bool> {
+        self.move_subscription(Some(page), id, Subscription::confirmed)
+            .await
     }
 
     /// Confirms a live subscriber (its endpoint answered the confirmation
     /// ping); answers whether this call did.
     pub async fn confirm_subscriber_by_id(&mut self, id: SubscriberId) -> Result<bool> {
-        let done = sqlx::query(
-            "update subscribers set confirmed_at = now()
-              where tenant_id = $1 and id = $2 and unsubscribed_at is null and confirmed_at is null",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.move_subscription(None, id, Subscription::confirmed)
+            .await
     }
 
     /// Counts a wrong SMS code; answers how many there have been since the
@@ -537,30 +653,34 @@ impl TenantTx {
         Ok(n)
     }
 
-    /// Lifts the quarantine of subscribers of `page`; answers those it lifted.
+    /// Lifts the quarantine of subscribers of `page`
+    /// (`Subscription::reactivated`, with a fresh record of failing
+    /// deliveries); answers those it lifted.
     pub async fn reactivate_subscribers(
         &mut self,
         page: PageId,
         ids: &[SubscriberId],
     ) -> Result<Vec<SubscriberId>> {
-        let ids: Vec<Uuid> = ids.iter().map(SubscriberId::as_uuid).collect();
-        let rows: Vec<(Uuid,)> = sqlx::query_as(
-            "update subscribers set quarantined_at = null, dead_streak = 0
-              where tenant_id = $1 and page_id = $2 and id = any($3)
-                and unsubscribed_at is null and quarantined_at is not null
-             returning id",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(&ids)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+        let mut lifted = Vec::new();
+        for &id in ids {
+            let Some((subscription, health, _)) = self.lock_subscription(Some(page), id).await?
+            else {
+                continue;
+            };
+            let Some(back) = subscription.reactivated() else {
+                continue;
+            };
+            self.write_subscription(id, &back).await?;
+            self.write_delivery_health(id, &health.reactivated())
+                .await?;
+            lifted.push(id);
+        }
+        Ok(lifted)
     }
 
     /// One subscriber.
     pub async fn subscriber(&mut self, id: SubscriberId) -> Result<Subscriber> {
-        Ok(sqlx::query_as(concat!(
+        Ok(sqlx::query_as::<_, SubscriberRow>(concat!(
             "select ",
             subscriber_columns!(),
             " from subscribers s where s.tenant_id = $1 and s.id = $2"
@@ -568,23 +688,24 @@ impl TenantTx {
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?
+        .into())
     }
 
     /// Ends a subscription to `page` (the unsubscribe link's); answers
     /// whether this call ended it (false when it had ended already, or is
     /// not of this page).
     pub async fn unsubscribe(&mut self, page: PageId, id: SubscriberId) -> Result<bool> {
-        let done = sqlx::query(
-            "update subscribers set unsubscribed_at = now()
-              where tenant_id = $1 and page_id = $2 and id = $3 and unsubscribed_at is null",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(id.as_uuid())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.move_subscription(Some(page), id, Subscription::unsubscribed)
+            .await
+    }
+
+    /// Ends a subscription whose target said it is gone (an endpoint's HTTP
+    /// 410, a number's STOP).
+    pub async fn unsubscribe_gone(&mut self, id: SubscriberId) -> Result<()> {
+        self.move_subscription(None, id, Subscription::unsubscribed)
+            .await?;
+        Ok(())
     }
 }
 

@@ -1,67 +1,79 @@
-//! The team: members, their roles, and invitations.
+//! The team: members, their roles, and invitations, as stored. Who may
+//! change what (the last owner, keys outliving their maker's power, when an
+//! invitation works) is the domain's (`heliograph_domain::team`).
 
 use std::time::Duration;
 
-use heliograph_domain::{EmailAddress, Role, TenantId, UserId};
+use heliograph_domain::team::{change_role, remove_member};
+use heliograph_domain::{
+    EmailAddress, Invitation, InvitationId, InvitationProblem, Role, TeamMember, TeamProblem,
+    TenantId, UserId,
+};
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{Result, Store, StoreError, TenantTx};
 
-/// A pending (or past) invitation.
+/// An invitation row.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Invitation {
-    /// Identifier (signed into the emailed link).
-    pub id: Uuid,
-    /// Who is invited.
-    pub email: String,
-    /// With which role.
-    #[sqlx(try_from = "String")]
-    pub role: Role,
-    /// When the link stops working.
-    pub expires_at: OffsetDateTime,
-    /// When it was accepted.
-    pub accepted_at: Option<OffsetDateTime>,
-    /// When it was revoked.
-    pub revoked_at: Option<OffsetDateTime>,
-    /// When it was made.
-    pub created_at: OffsetDateTime,
-}
-
-/// A member of the team.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TeamMember {
-    /// The person.
+struct InvitationRow {
     #[sqlx(try_from = "Uuid")]
-    pub user_id: UserId,
-    /// Their address.
-    pub email: String,
-    /// Their role.
+    id: InvitationId,
+    email: String,
     #[sqlx(try_from = "String")]
-    pub role: Role,
-    /// When they joined.
-    pub joined_at: OffsetDateTime,
+    role: Role,
+    expires_at: OffsetDateTime,
+    accepted_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
 }
 
-/// Why a team change was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TeamProblem {
-    /// It would leave the tenant without an owner.
-    LastOwner,
+impl From<InvitationRow> for Invitation {
+    fn from(r: InvitationRow) -> Self {
+        Self {
+            id: r.id,
+            email: r.email,
+            role: r.role,
+            expires_at: r.expires_at,
+            accepted_at: r.accepted_at,
+            revoked_at: r.revoked_at,
+            created_at: r.created_at,
+        }
+    }
 }
 
-/// Why an invitation cannot be accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvitationProblem {
-    /// No such invitation.
-    Unknown,
-    /// Accepted already.
-    Used,
-    /// Revoked by the team.
-    Revoked,
-    /// Past its expiry.
-    Expired,
+/// An invitation row with what sending its email needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct InvitationSendRow {
+    #[sqlx(flatten)]
+    invitation: InvitationRow,
+    sent_at: Option<OffsetDateTime>,
+    tenant_name: String,
+    /// The database's clock, which the expiry is measured by.
+    now: OffsetDateTime,
+}
+
+/// A member row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(try_from = "Uuid")]
+    user_id: UserId,
+    email: String,
+    #[sqlx(try_from = "String")]
+    role: Role,
+    joined_at: OffsetDateTime,
+}
+
+impl From<MemberRow> for TeamMember {
+    fn from(r: MemberRow) -> Self {
+        Self {
+            user_id: r.user_id,
+            email: r.email,
+            role: r.role,
+            joined_at: r.joined_at,
+        }
+    }
 }
 
 /// Invitations locked by the relay until [`InvitationClaim::finish`].
@@ -85,14 +97,14 @@ impl InvitationClaim {
 }
 
 /// An invitation email to send.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct InvitationEmailWork {
     /// The invitation.
     pub id: Uuid,
     /// Who is invited.
     pub email: String,
     /// With which role.
-    pub role: String,
+    pub role: Role,
     /// The tenant's name.
     pub tenant_name: String,
     /// When the link stops working.
@@ -109,9 +121,9 @@ impl Store {
     /// The tenant of an invitation, if it exists.
     ///
     /// Cross-tenant by nature: the link names an invitation, not a tenant.
-    pub async fn invitation_tenant(&self, id: Uuid) -> Result<Option<TenantId>> {
+    pub async fn invitation_tenant(&self, id: InvitationId) -> Result<Option<TenantId>> {
         let (tenant,): (Option<Uuid>,) = sqlx::query_as("select hg_invitation_tenant($1)")
-            .bind(id)
+            .bind(id.as_uuid())
             .fetch_one(&self.pool)
             .await?;
         Ok(tenant.map(TenantId::from))
@@ -194,72 +206,84 @@ impl TenantTx {
                 constraint: "memberships_pkey".to_owned(),
             });
         }
-        Ok(sqlx::query_as(concat!(
+        let row: InvitationRow = sqlx::query_as(concat!(
             "insert into invitations (id, tenant_id, email, role, invited_by, expires_at)
              values ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond') returning ",
             invitation_columns!()
         ))
-        .bind(Uuid::now_v7())
+        .bind(InvitationId::new().as_uuid())
         .bind(self.tenant.as_uuid())
         .bind(email.as_str())
         .bind(role.as_str())
         .bind(invited_by.as_uuid())
         .bind(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(row.into())
     }
 
-    /// Pending invitations, newest first.
+    /// Open invitations (`Invitation::is_open`), newest first.
     pub async fn pending_invitations(&mut self) -> Result<Vec<Invitation>> {
-        Ok(sqlx::query_as(concat!(
+        let rows: Vec<InvitationRow> = sqlx::query_as(concat!(
             "select ",
             invitation_columns!(),
-            " from invitations where tenant_id = $1 and accepted_at is null and revoked_at is null
-              order by created_at desc"
+            " from invitations where tenant_id = $1 order by created_at desc"
         ))
         .bind(self.tenant.as_uuid())
         .fetch_all(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(Invitation::from)
+            .filter(Invitation::is_open)
+            .collect())
     }
 
-    /// Revokes a pending invitation; NotFound for another tenant's or a used one.
-    pub async fn revoke_invitation(&mut self, id: Uuid) -> Result<Invitation> {
-        Ok(sqlx::query_as(concat!(
-            "update invitations set revoked_at = now()
-              where tenant_id = $1 and id = $2 and accepted_at is null and revoked_at is null returning ",
-            invitation_columns!()
-        ))
-        .bind(self.tenant.as_uuid())
-        .bind(id)
-        .fetch_one(&mut *self.tx)
-        .await?)
-    }
-
-    /// Locks an invitation and checks it can be accepted by the account with `email`.
-    pub async fn invitation_to_accept(
-        &mut self,
-        id: Uuid,
-    ) -> Result<std::result::Result<Invitation, InvitationProblem>> {
-        let row: Option<(Invitation, bool)> = sqlx::query_as::<_, Invitation>(concat!(
+    /// One invitation, locked.
+    async fn lock_invitation(&mut self, id: InvitationId) -> Result<Option<Invitation>> {
+        let row: Option<InvitationRow> = sqlx::query_as(concat!(
             "select ",
             invitation_columns!(),
             " from invitations where tenant_id = $1 and id = $2 for update"
         ))
         .bind(self.tenant.as_uuid())
-        .bind(id)
+        .bind(id.as_uuid())
         .fetch_optional(&mut *self.tx)
-        .await?
-        .map(|i| {
-            let expired = i.expires_at <= OffsetDateTime::now_utc();
-            (i, expired)
-        });
-        Ok(match row {
-            None => Err(InvitationProblem::Unknown),
-            Some((i, _)) if i.accepted_at.is_some() => Err(InvitationProblem::Used),
-            Some((i, _)) if i.revoked_at.is_some() => Err(InvitationProblem::Revoked),
-            Some((_, true)) => Err(InvitationProblem::Expired),
-            Some((i, false)) => Ok(i),
-        })
+        .await?;
+        Ok(row.map(Invitation::from))
+    }
+
+    /// Revokes an open invitation; NotFound for another tenant's or a used
+    /// or revoked one.
+    pub async fn revoke_invitation(&mut self, id: InvitationId) -> Result<Invitation> {
+        let open = self
+            .lock_invitation(id)
+            .await?
+            .filter(Invitation::is_open)
+            .ok_or(StoreError::NotFound)?;
+        let row: InvitationRow = sqlx::query_as(concat!(
+            "update invitations set revoked_at = now() where tenant_id = $1 and id = $2 returning ",
+            invitation_columns!()
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(open.id.as_uuid())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Locks an invitation and checks it can be accepted now
+    /// (`Invitation::acceptable_at`).
+    pub async fn invitation_to_accept(
+        &mut self,
+        id: InvitationId,
+    ) -> Result<std::result::Result<Invitation, InvitationProblem>> {
+        let Some(invitation) = self.lock_invitation(id).await? else {
+            return Ok(Err(InvitationProblem::Unknown));
+        };
+        Ok(invitation
+            .acceptable_at(OffsetDateTime::now_utc())
+            .map(|()| invitation))
     }
 
     /// Accepts an invitation for `user`: the membership with its role, and
@@ -276,7 +300,7 @@ impl TenantTx {
         .await?;
         sqlx::query("update invitations set accepted_at = now() where tenant_id = $1 and id = $2")
             .bind(self.tenant.as_uuid())
-            .bind(invitation.id)
+            .bind(invitation.id.as_uuid())
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -284,23 +308,25 @@ impl TenantTx {
 
     /// The team, oldest member first.
     pub async fn members(&mut self) -> Result<Vec<TeamMember>> {
-        Ok(sqlx::query_as(
+        let rows: Vec<MemberRow> = sqlx::query_as(
             "select m.user_id, u.email::text as email, m.role, m.created_at as joined_at
                from memberships m join users u on u.id = m.user_id
               where m.tenant_id = $1 order by m.created_at, m.user_id",
         )
         .bind(self.tenant.as_uuid())
         .fetch_all(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(TeamMember::from).collect())
     }
 
     /// A member's role, locking the tenant's owner rows so that two
     /// concurrent demotions cannot both pass the last-owner check.
-    async fn lock_member(&mut self, user: UserId) -> Result<(Role, i64)> {
+    async fn lock_member(&mut self, user: UserId) -> Result<(Role, usize)> {
         let owners: Vec<(Uuid,)> = sqlx::query_as(
-            "select user_id from memberships where tenant_id = $1 and role = 'owner' for update",
+            "select user_id from memberships where tenant_id = $1 and role = $2 for update",
         )
         .bind(self.tenant.as_uuid())
+        .bind(Role::Owner.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
         let (role,): (String,) = sqlx::query_as(
@@ -313,7 +339,7 @@ impl TenantTx {
         let role = role
             .parse()
             .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))?;
-        Ok((role, i64::try_from(owners.len()).unwrap_or(i64::MAX)))
+        Ok((role, owners.len()))
     }
 
     /// The role of a member (NotFound for a non-member).
@@ -328,16 +354,17 @@ impl TenantTx {
         role: Role,
     ) -> Result<std::result::Result<Role, TeamProblem>> {
         let (old, owners) = self.lock_member(user).await?;
-        if old == Role::Owner && role != Role::Owner && owners <= 1 {
-            return Ok(Err(TeamProblem::LastOwner));
-        }
+        let change = match change_role(old, role, owners) {
+            Ok(change) => change,
+            Err(problem) => return Ok(Err(problem)),
+        };
         sqlx::query("update memberships set role = $3 where tenant_id = $1 and user_id = $2")
             .bind(self.tenant.as_uuid())
             .bind(user.as_uuid())
             .bind(role.as_str())
             .execute(&mut *self.tx)
             .await?;
-        if role.rank() < Role::Admin.rank() {
+        if change.revokes_keys {
             self.revoke_keys_made_by(user).await?;
         }
         Ok(Ok(old))
@@ -349,8 +376,8 @@ impl TenantTx {
         user: UserId,
     ) -> Result<std::result::Result<Role, TeamProblem>> {
         let (old, owners) = self.lock_member(user).await?;
-        if old == Role::Owner && owners <= 1 {
-            return Ok(Err(TeamProblem::LastOwner));
+        if let Err(problem) = remove_member(old, owners) {
+            return Ok(Err(problem));
         }
         sqlx::query("delete from memberships where tenant_id = $1 and user_id = $2")
             .bind(self.tenant.as_uuid())
@@ -393,17 +420,32 @@ impl TenantTx {
         F: FnOnce(InvitationEmailWork) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<(), E>>,
     {
-        let work: Option<InvitationEmailWork> = sqlx::query_as(
-            "select i.id, i.email::text as email, i.role, t.name as tenant_name, i.expires_at
+        // Locked and checked here (`Invitation::is_sendable_at`, by the
+        // database's clock): an invitation revoked or expired meanwhile is
+        // not sent.
+        let row: Option<InvitationSendRow> = sqlx::query_as(
+            "select i.id, i.email::text as email, i.role, i.expires_at, i.accepted_at,
+                    i.revoked_at, i.created_at, i.sent_at, t.name as tenant_name, now() as now
                from invitations i join tenants t on t.id = i.tenant_id
-              where i.tenant_id = $1 and i.id = $2 and i.sent_at is null
-                and i.accepted_at is null and i.revoked_at is null and i.expires_at > now()
+              where i.tenant_id = $1 and i.id = $2
                 for update of i",
         )
         .bind(self.tenant.as_uuid())
         .bind(id)
         .fetch_optional(&mut *self.tx)
         .await?;
+        let work = row.and_then(|row| {
+            let invitation = Invitation::from(row.invitation);
+            (row.sent_at.is_none() && invitation.is_sendable_at(row.now)).then(|| {
+                InvitationEmailWork {
+                    id: invitation.id.as_uuid(),
+                    email: invitation.email,
+                    role: invitation.role,
+                    tenant_name: row.tenant_name,
+                    expires_at: invitation.expires_at,
+                }
+            })
+        });
         let Some(work) = work else {
             return Ok(Ok(false));
         };

@@ -1,17 +1,22 @@
 //! Incident templates: prepared names, messages and components for the
-//! incidents a team opens again and again.
+//! incidents a team opens again and again. The entity is the domain's
+//! (`IncidentTemplate`); this module only stores and reads it.
 
-use heliograph_domain::{ComponentId, IncidentStatus, Name, PageId};
+use heliograph_domain::{
+    ComponentId, IncidentStatus, IncidentTemplate, Name, PageId, TemplateId, TenantId,
+};
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{ListQuery, Listed, Result, TenantTx};
 
-/// An incident template.
+/// An incident template row.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IncidentTemplate {
+struct TemplateRow {
     /// Identifier.
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: TemplateId,
     /// The page it is for.
     #[sqlx(try_from = "Uuid")]
     pub page_id: PageId,
@@ -32,6 +37,23 @@ pub struct IncidentTemplate {
     pub created_at: OffsetDateTime,
     /// Last change.
     pub updated_at: OffsetDateTime,
+}
+
+impl From<TemplateRow> for IncidentTemplate {
+    fn from(r: TemplateRow) -> Self {
+        Self {
+            id: r.id,
+            page_id: r.page_id,
+            name: r.name,
+            title: r.title,
+            body: r.body,
+            update_status: r.update_status,
+            should_send_notifications: r.should_send_notifications,
+            component_ids: r.component_ids.into_iter().map(ComponentId::from).collect(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 /// A template to create.
@@ -70,13 +92,13 @@ impl TenantTx {
         self.page(page).await?;
         self.check_components_on_page("component_ids", page, &new.component_ids)
             .await?;
-        let id = Uuid::now_v7();
+        let id = TemplateId::new();
         sqlx::query(
             "insert into incident_templates (id, tenant_id, page_id, name, title, body,
                                              update_status, should_send_notifications)
              values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(id)
+        .bind(id.as_uuid())
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
         .bind(new.name.as_str())
@@ -91,7 +113,7 @@ impl TenantTx {
              select $1, $2, unnest($3::uuid[]) on conflict do nothing",
         )
         .bind(self.tenant.as_uuid())
-        .bind(id)
+        .bind(id.as_uuid())
         .bind(
             new.component_ids
                 .iter()
@@ -104,17 +126,18 @@ impl TenantTx {
     }
 
     /// One template of a page.
-    pub async fn template(&mut self, page: PageId, id: Uuid) -> Result<IncidentTemplate> {
-        Ok(sqlx::query_as(concat!(
+    pub async fn template(&mut self, page: PageId, id: TemplateId) -> Result<IncidentTemplate> {
+        let row: TemplateRow = sqlx::query_as(concat!(
             "select ",
             template_columns!(),
             " from incident_templates t where t.tenant_id = $1 and t.page_id = $2 and t.id = $3"
         ))
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
-        .bind(id)
+        .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(row.into())
     }
 
     /// A slice of a page's templates, by name, matching `query`.
@@ -123,37 +146,69 @@ impl TenantTx {
         page: PageId,
         query: &ListQuery,
     ) -> Result<Listed<IncidentTemplate>> {
-        const WHERE: &str = " from incident_templates t where t.tenant_id = $1 and t.page_id = $2
-             and ($3::text is null or t.name ilike $3 escape '\\' or t.title ilike $3 escape '\\')";
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("select count(*){WHERE}")))
-                .bind(self.tenant.as_uuid())
-                .bind(page.as_uuid())
-                .bind(query.pattern())
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {}{WHERE} order by lower(t.name), t.id limit $4 offset $5",
-            template_columns!()
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&mut *self.tx)
+        let (total,): (i64,) = templates_where(
+            QueryBuilder::new("select count(*)"),
+            self.tenant,
+            page,
+            query,
+        )
+        .build_query_as()
+        .fetch_one(&mut *self.tx)
         .await?;
-        Ok(Listed { items, total })
+        let mut select = templates_where(
+            QueryBuilder::new(concat!("select ", template_columns!())),
+            self.tenant,
+            page,
+            query,
+        );
+        select
+            .push(" order by lower(t.name), t.id limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset);
+        let rows: Vec<TemplateRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        Ok(Listed {
+            items: rows.into_iter().map(IncidentTemplate::from).collect(),
+            total,
+        })
     }
 
     /// Deletes a template; incidents opened from it stay.
-    pub async fn delete_template(&mut self, page: PageId, id: Uuid) -> Result<IncidentTemplate> {
+    pub async fn delete_template(
+        &mut self,
+        page: PageId,
+        id: TemplateId,
+    ) -> Result<IncidentTemplate> {
         let template = self.template(page, id).await?;
         sqlx::query("delete from incident_templates where tenant_id = $1 and id = $2")
             .bind(self.tenant.as_uuid())
-            .bind(id)
+            .bind(id.as_uuid())
             .execute(&mut *self.tx)
             .await?;
         Ok(template)
     }
+}
+
+/// `select` followed by the templates of `page` that `query` keeps: by
+/// name or title containing its text.
+fn templates_where(
+    mut select: QueryBuilder<Postgres>,
+    tenant: TenantId,
+    page: PageId,
+    query: &ListQuery,
+) -> QueryBuilder<Postgres> {
+    select
+        .push(" from incident_templates t where t.tenant_id = ")
+        .push_bind(tenant.as_uuid())
+        .push(" and t.page_id = ")
+        .push_bind(page.as_uuid());
+    if let Some(pattern) = query.pattern() {
+        select
+            .push(" and (t.name ilike ")
+            .push_bind(pattern.clone())
+            .push(" escape '\\' or t.title ilike ")
+            .push_bind(pattern)
+            .push(" escape '\\')");
+    }
+    select
 }

@@ -206,11 +206,7 @@ async fn by_key(state: &AppState, key: &str) -> Result<Member, ApiError> {
     tx.commit().await?;
     Ok(Member {
         tenant: stored.tenant_id,
-        role: if stored.scope == "read_write" {
-            Role::Admin
-        } else {
-            Role::Viewer
-        },
+        role: stored.scope.role(),
         actor: Actor::ApiKey { key: stored.id },
         ip: None,
     })

@@ -76,7 +76,7 @@ pub async fn handle_invitation(job: InvitationEmail, ctx: Context) -> Result<(),
                 );
                 let message = render_invitation_email(
                     &work.tenant_name,
-                    &work.role,
+                    work.role.as_str(),
                     &link,
                     &expiry_label(work.expires_at),
                 )

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use heliograph_auth::{CONFIRM_PURPOSE, OpenError, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
-use heliograph_domain::{Channel, EmailAddress, EventKind, PhoneNumber, number_range};
+use heliograph_domain::delivery::after_attempt;
+use heliograph_domain::{
+    AttemptOutcome, Channel, DeliveryStep, EmailAddress, EventKind, PhoneNumber, number_range,
+};
 use heliograph_notify::payloads::{
     Notice, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
 };
@@ -12,8 +15,7 @@ use heliograph_notify::{
     SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
 use heliograph_store::{
-    DeliveryWork, FailureOutcome, SmsBudget, TenantTx, endpoint_seal_context,
-    webhook_secret_seal_context,
+    DeliveryWork, SmsBudget, TenantTx, endpoint_seal_context, webhook_secret_seal_context,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -52,6 +54,21 @@ enum Attempt {
     Gone(&'static str),
 }
 
+impl From<Attempt> for AttemptOutcome {
+    fn from(attempt: Attempt) -> Self {
+        match attempt {
+            Attempt::Sent => Self::Sent,
+            Attempt::Failed(f) => Self::Failed {
+                transient: f.transient,
+                error: f.error,
+                retry_after: f.retry_after,
+            },
+            Attempt::Skipped(reason) => Self::Skipped(reason),
+            Attempt::Gone(reason) => Self::Gone(reason),
+        }
+    }
+}
+
 /// Idempotent: the delivery row is locked (`SKIP LOCKED`) while it is sent
 /// and marked sent in the same transaction; a delivery already sent, dead,
 /// not yet due or held by another worker is left alone, and one whose
@@ -77,45 +94,35 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), Error> {
     } else {
         Attempt::Skipped("the subscriber left before it was sent")
     };
-    let attempts_made = usize::try_from(work.attempts).unwrap_or(0) + 1;
-    let mut retry_in = None;
-    match &attempt {
-        Attempt::Sent => tx.mark_delivery_sent(work.id).await?,
-        Attempt::Skipped(reason) => tx.mark_delivery_skipped(work.id, reason).await?,
-        Attempt::Gone(reason) => {
-            tx.unsubscribe_gone(work.subscriber_id).await?;
-            tx.mark_delivery_skipped(work.id, reason).await?;
-        }
-        Attempt::Failed(failure) => {
-            retry_in = if failure.transient {
-                policy(&ctx, work.channel).next_delay_honouring(
-                    attempts_made,
-                    rand::random(),
-                    failure.retry_after,
-                )
-            } else {
-                None
-            };
-            let outcome = tx
-                .mark_delivery_failed(work.id, &failure.error, retry_in)
-                .await?;
-            tracing::warn!(
-                tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel,
-                attempt = attempts_made, retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
-                error = %failure.error, "delivery failed"
-            );
-            if outcome == FailureOutcome::DeadAndQuarantined {
-                tracing::warn!(tenant.id = %job.tenant_id, subscriber.id = %work.subscriber_id, "subscriber quarantined after repeated dead deliveries");
-            }
-        }
+    let step = after_attempt(
+        work.attempts,
+        attempt.into(),
+        |attempts_made, retry_after| {
+            policy(&ctx, work.channel).next_delay_honouring(
+                attempts_made,
+                rand::random(),
+                retry_after,
+            )
+        },
+    );
+    let quarantined = tx.record_delivery_step(&work, &step).await?;
+    if let DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } = &step {
+        tracing::warn!(
+            tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel,
+            attempt = work.attempts + 1, retry_in_ms = step.retry_in().map(|d| d.as_millis() as u64),
+            error = %error, "delivery failed"
+        );
+    }
+    if quarantined {
+        tracing::warn!(tenant.id = %job.tenant_id, subscriber.id = %work.subscriber_id, "subscriber quarantined after repeated dead deliveries");
     }
     // Should the commit fail, it was sent but not recorded: the next run
     // sends again, with the same id.
     tx.commit().await?;
-    if matches!(attempt, Attempt::Sent) {
+    if step == DeliveryStep::Sent {
         tracing::debug!(tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel, "delivery sent");
     }
-    if let Some(delay) = retry_in {
+    if let Some(delay) = step.retry_in() {
         ctx.queues.push_after(job, delay).await?;
     }
     Ok(())

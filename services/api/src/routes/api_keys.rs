@@ -1,8 +1,7 @@
 //! `/v1/api-keys`: made, listed and revoked by admins (people, not keys).
 
 use actix_web::{HttpResponse, web};
-use heliograph_domain::{ApiKeyId, FieldError, Name, Role};
-use heliograph_store::ApiKey;
+use heliograph_domain::{ApiKey, ApiKeyId, ApiKeyScope, FieldError, Name, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -47,8 +46,7 @@ pub struct ApiKeyResponse {
     /// The key's visible start.
     prefix: String,
     /// `read` or `read_write`.
-    #[schema(value_type = crate::openapi::ApiKeyScope)]
-    scope: String,
+    scope: ApiKeyScope,
     created_at: String,
     /// To the minute.
     last_used_at: Option<String>,
@@ -70,7 +68,7 @@ fn key_json(k: &ApiKey) -> ApiKeyResponse {
         id: k.id.as_uuid(),
         name: k.name.clone(),
         prefix: format!("hg_{}", k.prefix),
-        scope: k.scope.clone(),
+        scope: k.scope,
         created_at: heliograph_web::timestamp(k.created_at),
         last_used_at: k.last_used_at.map(heliograph_web::timestamp),
         revoked_at: k.revoked_at.map(heliograph_web::timestamp),
@@ -108,14 +106,16 @@ pub async fn create(
     let input = envelope("api_key", body.into_inner().api_key)?;
     let mut f = Fields::default();
     let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 100)));
-    let scope = f.check(match input.scope.as_deref().unwrap_or("read") {
-        s @ ("read" | "read_write") => Ok(s.to_owned()),
-        _ => Err(FieldError::new(
-            "scope",
-            "invalid",
-            "must be `read` or `read_write`",
-        )),
-    });
+    let scope = f.check(
+        input
+            .scope
+            .as_deref()
+            .map_or(Ok(ApiKeyScope::default()), |s| {
+                s.parse::<ApiKeyScope>().map_err(|_| {
+                    FieldError::new("scope", "invalid", "must be `read` or `read_write`")
+                })
+            }),
+    );
     let (Some(name), Some(scope)) = (name, scope) else {
         return Err(f.into_error());
     };
@@ -123,7 +123,7 @@ pub async fn create(
     let new = heliograph_auth::generate_api_key();
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let key = tx
-        .create_api_key(name.as_str(), &scope, &new.prefix, &new.hash, user)
+        .create_api_key(name.as_str(), scope, &new.prefix, &new.hash, user)
         .await?;
     tx.audit(&member.audit(
         "api_key.created",

@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+/// A delivery's status, as `status` takes it (the document names it here).
+pub use heliograph_domain::DeliveryStatus;
 use heliograph_domain::{
-    Channel, DeliveryId, EventId, FieldError, IncidentId, IncidentUpdateId, PageId, Role,
-    UnknownVariant,
+    Channel, DeliveryAttempt, DeliveryId, DeliveryRecord, EventId, FieldError, IncidentId,
+    IncidentUpdateId, PageId, Role,
 };
-use heliograph_store::{
-    DeliveryAttempt, DeliveryFilter, DeliveryRecord, EventSummary, ListQuery, TenantTx,
-};
+use heliograph_store::{DeliveryFilter, EventSummary, ListQuery, TenantTx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -32,20 +32,6 @@ use crate::openapi::{
     ValidationFailed,
 };
 use crate::startup::AppState;
-
-/// The statuses of a delivery, as stored.
-const STATUSES: [&str; 5] = ["pending", "sent", "failed", "dead", "skipped"];
-
-fn parse_status(s: &str) -> Result<&'static str, UnknownVariant> {
-    STATUSES
-        .iter()
-        .find(|known| **known == s)
-        .copied()
-        .ok_or_else(|| UnknownVariant {
-            value: s.to_owned(),
-            allowed: "pending, sent, failed, dead, skipped",
-        })
-}
 
 /// Deliveries per status.
 #[derive(Debug, Default, Clone, Copy, Serialize, utoipa::ToSchema)]
@@ -63,14 +49,13 @@ pub struct DeliveryCounts {
 }
 
 impl DeliveryCounts {
-    fn add(&mut self, status: &str, n: i64) {
+    fn add(&mut self, status: DeliveryStatus, n: i64) {
         match status {
-            "pending" => self.pending += n,
-            "sent" => self.sent += n,
-            "failed" => self.failed += n,
-            "dead" => self.dead += n,
-            "skipped" => self.skipped += n,
-            _ => {}
+            DeliveryStatus::Pending => self.pending += n,
+            DeliveryStatus::Sent => self.sent += n,
+            DeliveryStatus::Failed => self.failed += n,
+            DeliveryStatus::Dead => self.dead += n,
+            DeliveryStatus::Skipped => self.skipped += n,
         }
     }
 }
@@ -166,25 +151,13 @@ pub struct ChannelFilter {
     channel: Option<String>,
 }
 
-/// A delivery's status, as `status` takes it ([`STATUSES`]).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[expect(dead_code, reason = "documents the values `parse_status` takes")]
-pub enum DeliveryStatus {
-    Pending,
-    Sent,
-    Failed,
-    Dead,
-    Skipped,
-}
-
 /// The store's filter and slice for a log request: `status` from the list
 /// parameters (comma-separated), `channel` from [`ChannelFilter`].
 fn log_query(
     params: &ListParams,
     channels: &ChannelFilter,
 ) -> Result<(ListQuery, DeliveryFilter), ApiError> {
-    let query = params.query(parse_status, |s| s);
+    let query = params.query(str::parse::<DeliveryStatus>, DeliveryStatus::as_str);
     let mut fields = Vec::new();
     let mut wanted = Vec::new();
     for raw in channels
@@ -196,7 +169,7 @@ fn log_query(
         .filter(|s| !s.is_empty())
     {
         match raw.parse::<Channel>() {
-            Ok(c) => wanted.push(c.as_str().to_owned()),
+            Ok(c) => wanted.push(c),
             Err(e) => fields.push(FieldError::new("channel", "invalid", e.to_string())),
         }
     }
@@ -213,7 +186,12 @@ fn log_query(
         return Err(no_search());
     }
     let filter = DeliveryFilter {
-        statuses: query.statuses.clone(),
+        // Parsed already: the query keeps their stored forms.
+        statuses: query
+            .statuses
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
         channels: wanted,
         ..DeliveryFilter::default()
     };
@@ -235,8 +213,7 @@ pub struct DeliveryResponse {
     /// Where it goes: the subscriber's address, number or URL.
     target: Option<String>,
     /// `pending`, `sent`, `failed` (to be retried), `dead` or `skipped`.
-    #[schema(value_type = DeliveryStatus)]
-    status: String,
+    status: DeliveryStatus,
     /// Attempts made (the successful one included).
     attempts: i32,
     /// Why the last attempt failed.
@@ -256,7 +233,7 @@ fn delivery_response(d: &DeliveryRecord) -> DeliveryResponse {
         subscriber_id: d.subscriber_id.as_uuid(),
         channel: d.channel,
         target: d.target.as_deref().map(|t| d.channel.shown_target(t)),
-        status: d.status.clone(),
+        status: d.status,
         attempts: d.attempts,
         last_error: d.last_error.clone(),
         last_attempt_at: d.last_attempt_at.map(heliograph_web::timestamp),
@@ -296,12 +273,12 @@ async fn answer_log(
         .iter()
         .map(|c| (c.as_str().to_owned(), DeliveryCounts::default()))
         .collect();
-    for (status, channel, n) in &counted {
-        counts.add(status, *n);
+    for &(status, channel, n) in &counted {
+        counts.add(status, n);
         by_channel
-            .entry(channel.clone())
+            .entry(channel.as_str().to_owned())
             .or_default()
-            .add(status, *n);
+            .add(status, n);
     }
     Ok(
         page_headers(req, state.urls.origin(), query, listed.total).json(DeliveryLog {
@@ -474,8 +451,7 @@ pub struct DeliveryDetail {
     subscriber_id: Uuid,
     channel: Channel,
     target: Option<String>,
-    #[schema(value_type = DeliveryStatus)]
-    status: String,
+    status: DeliveryStatus,
     /// Attempts made (the successful one included); a redrive starts it
     /// over, while the failed attempts stay in `attempts`.
     attempt_count: i32,

@@ -29,8 +29,9 @@ use std::collections::HashSet;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use heliograph_auth::{CONFIRM_PURPOSE, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
+use heliograph_domain::subscriber::code_verdict;
 use heliograph_domain::{
-    Audience, Channel, ComponentId, FieldError, PageId, SubscriberId, TenantId,
+    Audience, Channel, CodeVerdict, ComponentId, FieldError, PageId, SubscriberId, TenantId,
 };
 use heliograph_store::{StoreError, Subscriber, Target};
 use serde::Deserialize;
@@ -52,9 +53,6 @@ use crate::startup::AppState;
 
 /// Largest body taken.
 const BODY_LIMIT: usize = 16 * 1024;
-
-/// Wrong SMS codes after which the code stops working (a new one must be sent).
-const MAX_WRONG_CODES: i32 = 5;
 
 /// How a request came, and so how it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -518,7 +516,7 @@ enum CodeOutcome {
 /// `POST {page}/subscriptions/confirm_sms` with `subscriber_id` and
 /// `code`. Each try is counted before the code is checked (the count's row
 /// lock makes tries on one subscriber take turns, so parallel guesses get
-/// no more than [`MAX_WRONG_CODES`]); a new code (subscribing again, or the
+/// no more than [`heliograph_domain::MAX_WRONG_CODES`]); a new code (subscribing again, or the
 /// team's resend) starts the count over.
 pub(super) async fn confirm_sms(
     req: &HttpRequest,
@@ -604,27 +602,22 @@ async fn check_code(
         );
     };
     let tries = tx.count_wrong_code(page, s.id).await?;
-    if tries > MAX_WRONG_CODES {
-        tx.commit().await?;
-        return Ok(CodeOutcome::Locked);
-    }
     let right = s.confirmation_sent_at.is_some_and(|sent| {
         let sent_ms = i64::try_from(sent.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         state
             .links
             .code_matches(SMS_CODE_PURPOSE, s.id.as_uuid(), sent_ms, code)
     });
-    if right {
-        tx.confirm_subscriber(page, s.id).await?;
-        tx.commit().await?;
-        return Ok(CodeOutcome::Confirmed(s.id));
-    }
+    let outcome = match code_verdict(tries, right) {
+        CodeVerdict::Confirm => {
+            tx.confirm_subscriber(page, s.id).await?;
+            CodeOutcome::Confirmed(s.id)
+        }
+        CodeVerdict::Wrong => CodeOutcome::Wrong(handle),
+        CodeVerdict::Locked => CodeOutcome::Locked,
+    };
     tx.commit().await?;
-    Ok(if tries >= MAX_WRONG_CODES {
-        CodeOutcome::Locked
-    } else {
-        CodeOutcome::Wrong(handle)
-    })
+    Ok(outcome)
 }
 
 /// The manage page's form: `scope` (`all` or `some`) and the ticked
@@ -750,7 +743,7 @@ fn chosen(
         components
             .iter()
             .filter(|c| !Audience::Public.sees(c.visibility))
-            .filter(|c| s.component_ids.contains(&c.id.as_uuid()))
+            .filter(|c| s.component_ids.contains(&c.id))
             .map(|c| c.id),
     );
     Ok(choice)
@@ -776,7 +769,7 @@ fn manage_view<'a>(
         choices: public
             .into_iter()
             .map(|(id, name, group)| Choice {
-                ticked: !all && s.component_ids.contains(&id),
+                ticked: !all && s.component_ids.contains(&id.into()),
                 id,
                 name,
                 group,

@@ -1,14 +1,16 @@
 //! `/v1/pages/{page_id}/subscribers`.
+//!
+//! It runs past 700 lines because Statuspage's subscriber API has many
+//! operations (list, count, create, read, update, delete, resend, test,
+//! reactivate), each with its OpenAPI description beside it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{
-    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, PageId, PhoneNumber, Role,
-    SmsCountries, SubscriberId,
+    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, HttpChannel, PageId, PhoneNumber,
+    ResendRefusal, Role, SmsCountries, Subscriber, SubscriberId, Target,
 };
-use heliograph_store::{
-    HttpChannel, ListQuery, NewSubscriber, Page, Subscriber, SubscriberState, Target,
-};
+use heliograph_store::{ListQuery, NewSubscriber, Page, SubscriberState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -372,7 +374,7 @@ fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
         email: s.email.clone(),
         phone_number: s.phone_number.clone(),
         endpoint: s.endpoint.as_deref().map(|e| s.channel.shown_target(e)),
-        components: s.component_ids.clone(),
+        components: s.component_ids.iter().map(ComponentId::as_uuid).collect(),
         confirmed_at: s.confirmed_at.map(heliograph_web::timestamp),
         confirmation_sent_at: s.confirmation_sent_at.map(heliograph_web::timestamp),
         quarantined_at: s.quarantined_at.map(heliograph_web::timestamp),
@@ -666,7 +668,8 @@ pub async fn resend_confirmation(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let s = tx.subscriber_on_page(page, id).await?;
     member.require(Role::Editor)?;
-    if s.confirmed_at.is_some() {
+    let resend = s.resend_confirmation(time::OffsetDateTime::now_utc(), RESEND_AFTER);
+    if resend == Err(ResendRefusal::AlreadyConfirmed) {
         return Err(ApiError::Conflict {
             code: "already_confirmed",
             detail: "This subscriber has confirmed already.",
@@ -682,13 +685,10 @@ pub async fn resend_confirmation(
         let target = Target::Sms(number);
         check_allowed(&p, &target).map_err(ApiError::field)?;
     }
-    if let Some(sent) = s.confirmation_sent_at {
-        let wait = RESEND_AFTER - (time::OffsetDateTime::now_utc() - sent);
-        if wait.is_positive() {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1,
-            });
-        }
+    if let Err(ResendRefusal::TooSoon(wait)) = resend {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1,
+        });
     }
     // The row's time covers the usual case; the counter closes the race of
     // two resends read at the same time.

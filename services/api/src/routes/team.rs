@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
-use heliograph_domain::{EmailAddress, FieldError, Password, Role, UserId};
-use heliograph_store::{Invitation, InvitationProblem, TeamProblem};
+use heliograph_domain::{
+    EmailAddress, FieldError, Invitation, InvitationId, InvitationProblem, Password, Role,
+    TeamProblem, UserId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -36,7 +38,7 @@ pub struct InvitationResponse {
 
 fn invitation_json(i: &Invitation) -> InvitationResponse {
     InvitationResponse {
-        id: i.id,
+        id: i.id.as_uuid(),
         email: i.email.clone(),
         role: i.role,
         expires_at: heliograph_web::timestamp(i.expires_at),
@@ -56,12 +58,7 @@ fn parse_role(f: &mut Fields, raw: Option<String>) -> Option<Role> {
 /// it matters (it may have changed since the request began).
 fn team_manager(member: &Member, acting: Role, roles: &[Role]) -> Result<UserId, ApiError> {
     let user = member.person().map(|(user, _)| user)?;
-    let needed = if roles.contains(&Role::Owner) {
-        Role::Owner
-    } else {
-        Role::Admin
-    };
-    if acting.rank() < needed.rank() {
+    if !heliograph_domain::team::may_manage_team(acting, roles) {
         return Err(ApiError::Forbidden);
     }
     Ok(user)
@@ -141,7 +138,7 @@ pub async fn invite(
     tx.audit(&member.audit(
         "invitation.created",
         "invitation",
-        invitation.id,
+        invitation.id.as_uuid(),
         json!({"role": role}),
     ))
     .await?;
@@ -192,7 +189,7 @@ pub async fn revoke_invitation(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: Uuid = path_id(&id)?;
+    let id: InvitationId = path_id(&id)?;
     team_manager(&member, member.role, &[])?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let invitation = tx.revoke_invitation(id).await?;
@@ -202,7 +199,7 @@ pub async fn revoke_invitation(
     tx.audit(&member.audit(
         "invitation.revoked",
         "invitation",
-        invitation.id,
+        invitation.id.as_uuid(),
         json!({"role": invitation.role}),
     ))
     .await?;
@@ -260,9 +257,10 @@ pub async fn accept(
     let (Some(token), Some(password)) = (token, password) else {
         return Err(f.into_error());
     };
-    let id = state
+    let id: InvitationId = state
         .links
         .verify("invitation", &token)
+        .map(InvitationId::from)
         .ok_or_else(|| invitation_error(InvitationProblem::Unknown))?;
     let tenant = state
         .store
@@ -325,7 +323,7 @@ pub async fn accept(
         },
         action: "invitation.accepted",
         object_type: "invitation",
-        object_id: invitation.id,
+        object_id: invitation.id.as_uuid(),
         ip: None,
         details: json!({"role": invitation.role}),
     })

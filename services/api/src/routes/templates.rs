@@ -2,9 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::{ComponentId, FieldError, IncidentStatus, Name, PageId, Role};
-use heliograph_store::{IncidentTemplate, NewTemplate};
+use heliograph_domain::{IncidentTemplate, TemplateId};
+use heliograph_store::NewTemplate;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
@@ -210,7 +210,7 @@ pub async fn create(
     tx.audit(&member.audit(
         "incident_template.created",
         "incident_template",
-        t.id,
+        t.id.as_uuid(),
         serde_json::json!({"name": t.name}),
     ))
     .await?;
@@ -240,7 +240,7 @@ pub async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let page: PageId = path_id(&path.0)?;
-    let id: Uuid = path_id(&path.1)?;
+    let id: TemplateId = path_id(&path.1)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.template(page, id).await?;
     member.require(Role::Editor)?;
@@ -248,7 +248,7 @@ pub async fn delete(
     tx.audit(&member.audit(
         "incident_template.deleted",
         "incident_template",
-        t.id,
+        t.id.as_uuid(),
         serde_json::json!({"name": t.name}),
     ))
     .await?;
