@@ -32,3 +32,9 @@ pub mod custom_domain;
 pub use custom_domain::{
     CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
 };
+
+pub mod component;
+pub use component::{Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent};
+
+pub mod page;
+pub use page::{Page, PageEdit, PageRef, PageRoute, SmsCheck, Tenant};
