@@ -17,7 +17,7 @@ use heliograph_domain::custom_domain::{CheckRules, ClaimRefusal, PendingClaims, 
 use heliograph_domain::{DomainCheckError, DomainId, DomainState, Hostname, PageId, TenantId};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -362,26 +362,30 @@ impl TenantTx {
         page: PageId,
         query: &ListQuery,
     ) -> Result<Listed<Domain>> {
-        const WHERE: &str = " from domains d where d.tenant_id = $1 and d.page_id = $2
-             and ($3::text is null or d.hostname ilike $3 escape '\\')";
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("select count(*){WHERE}")))
-                .bind(self.tenant.as_uuid())
-                .bind(page.as_uuid())
-                .bind(query.pattern())
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let rows: Vec<DomainRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {}{WHERE} order by d.hostname, d.id limit $4 offset $5",
-            domain_columns!()
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let filter = |select: &str| {
+            let mut qb = QueryBuilder::<Postgres>::new(select);
+            qb.push(" from domains d where d.tenant_id = ")
+                .push_bind(self.tenant.as_uuid())
+                .push(" and d.page_id = ")
+                .push_bind(page.as_uuid());
+            if let Some(pattern) = query.pattern() {
+                qb.push(" and d.hostname ilike ")
+                    .push_bind(pattern)
+                    .push(" escape '\\'");
+            }
+            qb
+        };
+        let (total,): (i64,) = filter("select count(*)")
+            .build_query_as()
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let mut select = filter(concat!("select ", domain_columns!()));
+        select
+            .push(" order by d.hostname, d.id limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset);
+        let rows: Vec<DomainRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
         let items = rows
             .into_iter()
             .map(Domain::try_from)

@@ -38,14 +38,17 @@ use std::time::Duration;
 pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
 pub use api_keys::{ApiKey, ApiKeyCredentials};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use components::{
-    Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
-};
+pub use components::ComponentHistory;
 pub use domains::{
     Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, RoutableDomain,
     TOKEN_LEN,
 };
 pub use error::{StoreError, is_unavailable};
+/// Moved to `heliograph_domain`; re-exported while callers move.
+pub use heliograph_domain::{
+    Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent, Page, PageEdit, PageRef,
+    PageRoute, Tenant,
+};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{
     AffectedComponent, ChangeCause, ComponentEventPayload, Incident, IncidentChange, IncidentEdit,
@@ -56,7 +59,7 @@ pub use notifications::{
     EventSummary, FailureOutcome, IncidentEventPayload, OutboxClaim, OutboxListener,
     QUARANTINE_AFTER, RedriveEventPayload, SmsBudget,
 };
-pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
+pub use pages::{HISTORY_LIMIT, PageData};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
@@ -69,7 +72,7 @@ pub use team::{
     Invitation, InvitationClaim, InvitationEmailWork, InvitationProblem, TeamMember, TeamProblem,
 };
 pub use templates::{IncidentTemplate, NewTemplate};
-pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
+pub use tenants::{NewSignup, SignupRecord, UserCredentials};
 
 /// Which slice of a list to read, and what to look for in it.
 #[derive(Debug, Clone)]

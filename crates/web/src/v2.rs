@@ -208,7 +208,7 @@ fn v2_page(page: &PublicPage) -> V2Page {
         id: data.page.id.to_string(),
         name: data.page.name.clone(),
         url: page.url.clone(),
-        time_zone: data.page.time_zone.clone(),
+        time_zone: data.page.time_zone.to_string(),
         updated_at: timestamp(updated_at),
     }
 }

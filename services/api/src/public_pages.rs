@@ -472,7 +472,9 @@ impl PublicPages {
         let mut routes = Routes::default();
         for r in pages {
             routes.tenant_of.insert(r.page_id, r.tenant_id);
-            routes.by_slug.insert(r.slug, (r.tenant_id, r.page_id));
+            routes
+                .by_slug
+                .insert(r.slug.to_string(), (r.tenant_id, r.page_id));
         }
         for d in domains {
             routes
@@ -672,7 +674,7 @@ impl PublicPages {
             .canonical
             .get(&page)
             .cloned()
-            .unwrap_or_else(|| self.urls.page_url(&slug));
+            .unwrap_or_else(|| self.urls.page_url(slug.as_str()));
         let public = PublicPage {
             url,
             data,

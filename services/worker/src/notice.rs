@@ -94,7 +94,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
         .ok_or_else(|| JobError::Permanent(anyhow::anyhow!("Unknown event kind {}", event.kind)))?;
     let data = tx.page_data(event.page_id).await.map_err(job_error)?;
     let status = heliograph_web::page_status(&data);
-    let page_url = ctx.urls.page_url(&data.page.slug);
+    let page_url = ctx.urls.page_url(data.page.slug.as_str());
     let page = PageInfo {
         id: data.page.id.as_uuid(),
         name: data.page.name.clone(),
@@ -115,7 +115,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                     status: c.status,
                     description: c.description.clone(),
                     position: c.position,
-                    group_id: c.group_id,
+                    group_id: c.group_id.map(|g| g.as_uuid()),
                     created_at: c.created_at,
                     updated_at: c.updated_at,
                 },

@@ -79,10 +79,6 @@ pub struct RelatedEvent {
     code: String,
 }
 
-fn zone_of(page: &Page) -> TimeZoneName {
-    TimeZoneName::parse("time_zone", &page.time_zone).unwrap_or_else(|_| TimeZoneName::utc())
-}
-
 fn bound(
     f: &mut Fields,
     field: &'static str,
@@ -220,7 +216,7 @@ pub(crate) async fn page_days(
     days: u16,
     now: OffsetDateTime,
 ) -> Result<Vec<(Component, Vec<DayUptime>)>, ApiError> {
-    let zone = zone_of(page);
+    let zone = page.time_zone.clone();
     let last = local_date(now, &zone);
     let first = last - time::Duration::days(i64::from(days) - 1);
     let ids: Vec<ComponentId> = tx.components(page.id).await?.iter().map(|c| c.id).collect();
@@ -274,7 +270,7 @@ pub async fn component(
     if h.component.page_id != page_id {
         return Err(ApiError::NotFound);
     }
-    let zone = zone_of(&page);
+    let zone = page.time_zone.clone();
     let (range, warnings) = range(&params, &zone, since(&h, &zone), now)?;
     let related = tx.component_events(id, range.start(), range.end()).await?;
     tx.commit().await?;
@@ -332,7 +328,7 @@ pub async fn group(
     }
     let members = tx.group_members(id).await?;
     let hs = histories(&mut tx, &members, now).await?;
-    let zone = zone_of(&page);
+    let zone = page.time_zone.clone();
     let earliest = hs
         .iter()
         .map(|h| since(h, &zone))
@@ -442,7 +438,7 @@ pub async fn daily(
     let now = OffsetDateTime::now_utc();
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let page = tx.page(page_id).await?;
-    let zone = zone_of(&page);
+    let zone = page.time_zone.clone();
     let per_component = page_days(&mut tx, &page, days, now).await?;
     tx.commit().await?;
     let weights = UptimeWeights {
