@@ -38,3 +38,5 @@ pub use component::{Component, ComponentEdit, ComponentGroup, GroupEdit, NewComp
 
 pub mod page;
 pub use page::{Page, PageEdit, PageRef, PageRoute, SmsCheck, Tenant};
+
+pub mod uptime_request;
