@@ -40,3 +40,6 @@ pub mod page;
 pub use page::{Page, PageEdit, PageRef, PageRoute, SmsCheck, Tenant};
 
 pub mod uptime_request;
+
+pub mod page_domain;
+pub use page_domain::{CustomDomain, RoutableDomain};

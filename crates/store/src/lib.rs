@@ -40,14 +40,13 @@ pub use api_keys::{ApiKey, ApiKeyCredentials};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::ComponentHistory;
 pub use domains::{
-    Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, RoutableDomain,
-    TOKEN_LEN,
+    Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN,
 };
 pub use error::{StoreError, is_unavailable};
 /// Moved to `heliograph_domain`; re-exported while callers move.
 pub use heliograph_domain::{
     Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent, Page, PageEdit, PageRef,
-    PageRoute, Tenant,
+    PageRoute, RoutableDomain, Tenant,
 };
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{
