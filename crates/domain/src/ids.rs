@@ -61,8 +61,10 @@ id_type!(
     UserId,
     /// A public status page.
     PageId,
-    /// A component (or component group) on a page.
+    /// A component on a page.
     ComponentId,
+    /// A group of components on a page.
+    GroupId,
     /// An incident or scheduled maintenance.
     IncidentId,
     /// One update posted on an incident.

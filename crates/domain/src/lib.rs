@@ -61,3 +61,14 @@ pub use team::{
 
 pub mod template;
 pub use template::IncidentTemplate;
+
+pub mod component;
+pub use component::{Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent};
+
+pub mod page;
+pub use page::{Page, PageEdit, PageRef, PageRoute, SmsCheck, Tenant};
+
+pub mod uptime_request;
+
+pub mod page_domain;
+pub use page_domain::{CustomDomain, RoutableDomain};

@@ -1,11 +1,27 @@
-//! Components and component groups.
+//! Storing components and component groups, and the queries about them.
+//!
+//! What a component or a group is, and the rules about them (a group's
+//! status, who may change what, where a moved part lands), are
+//! `heliograph_domain::component`'s; this module reads and writes rows.
 
-use heliograph_domain::{ComponentId, ComponentStatus, FieldError, Name, PageId, Visibility};
+use heliograph_domain::component::reorder;
+use heliograph_domain::{
+    Component, ComponentEdit, ComponentGroup, ComponentId, ComponentStatus, FieldError, GroupEdit,
+    GroupId, Name, NewComponent, PageId, Visibility,
+};
+use sqlx::{Postgres, QueryBuilder};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::incidents::ChangeCause;
 use crate::{ListQuery, Listed, Result, StoreError, TenantTx};
+
+/// The columns of a component group, for `returning` and `select` clauses.
+macro_rules! group_columns {
+    () => {
+        "id, page_id, name, description, position, created_at, updated_at"
+    };
+}
 
 macro_rules! component_columns {
     () => {
@@ -14,80 +30,95 @@ macro_rules! component_columns {
     };
 }
 
-/// A component of a page.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Component {
-    /// Identifier.
-    #[sqlx(try_from = "Uuid")]
-    pub id: ComponentId,
-    /// The page it is on.
-    #[sqlx(try_from = "Uuid")]
-    pub page_id: PageId,
-    /// The group it is in, if any.
-    pub group_id: Option<Uuid>,
-    /// Display name.
-    pub name: String,
-    /// Optional description.
-    pub description: Option<String>,
-    /// Current status.
-    #[sqlx(try_from = "String")]
-    pub status: ComponentStatus,
-    /// Order on the page.
-    pub position: i32,
-    /// Whether the page shows it.
-    pub showcase: bool,
-    /// Whether the page shows it only while it is not operational.
-    pub only_show_if_degraded: bool,
-    /// When the component started to exist, for uptime.
-    pub start_date: Option<Date>,
-    /// Public, or shown only to the tenant's members.
-    #[sqlx(try_from = "String")]
-    pub visibility: Visibility,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Last change.
-    pub updated_at: OffsetDateTime,
+/// A component's row, before its values are checked.
+#[derive(sqlx::FromRow)]
+struct ComponentRow {
+    id: Uuid,
+    page_id: Uuid,
+    group_id: Option<Uuid>,
+    name: String,
+    description: Option<String>,
+    status: String,
+    position: i32,
+    showcase: bool,
+    only_show_if_degraded: bool,
+    start_date: Option<Date>,
+    visibility: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
 }
 
-/// A group of components on a page.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ComponentGroup {
-    /// Identifier.
-    pub id: Uuid,
-    /// The page it is on.
-    #[sqlx(try_from = "Uuid")]
-    pub page_id: PageId,
-    /// Display name.
-    pub name: String,
-    /// Optional description.
-    pub description: Option<String>,
-    /// Order on the page.
-    pub position: i32,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Last change.
-    pub updated_at: OffsetDateTime,
+impl TryFrom<ComponentRow> for Component {
+    type Error = StoreError;
+    fn try_from(r: ComponentRow) -> Result<Self> {
+        Ok(Self {
+            id: r.id.into(),
+            page_id: r.page_id.into(),
+            group_id: r.group_id.map(GroupId::from),
+            name: r.name,
+            description: r.description,
+            status: r.status.parse().map_err(corrupt)?,
+            position: r.position,
+            showcase: r.showcase,
+            only_show_if_degraded: r.only_show_if_degraded,
+            start_date: r.start_date,
+            visibility: r.visibility.parse().map_err(corrupt)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
 }
 
-/// A component to create.
-#[derive(Debug, Clone)]
-pub struct NewComponent {
-    /// Display name.
-    pub name: Name,
-    /// Optional description.
-    pub description: Option<String>,
-    /// Initial status.
-    pub status: ComponentStatus,
-    /// Group to put it in (must be on the same page).
-    pub group_id: Option<Uuid>,
-    /// Whether the page shows it.
-    pub showcase: bool,
-    /// Whether the page shows it only while it is not operational.
-    pub only_show_if_degraded: bool,
-    /// When it started to exist.
-    pub start_date: Option<Date>,
-    /// Who may see it.
-    pub visibility: Visibility,
+/// A component group's row.
+#[derive(sqlx::FromRow)]
+struct GroupRow {
+    id: Uuid,
+    page_id: Uuid,
+    name: String,
+    description: Option<String>,
+    position: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl From<GroupRow> for ComponentGroup {
+    fn from(r: GroupRow) -> Self {
+        Self {
+            id: r.id.into(),
+            page_id: r.page_id.into(),
+            name: r.name,
+            description: r.description,
+            position: r.position,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Converts rows into components, refusing the lot on a corrupt one.
+fn components_of(rows: Vec<ComponentRow>) -> Result<Vec<Component>> {
+    rows.into_iter().map(Component::try_from).collect()
+}
+
+/// What a stored value the domain does not accept becomes.
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// The tables whose rows have a place on a page.
+#[derive(Debug, Clone, Copy)]
+enum Ordered {
+    Components,
+    Groups,
+}
+
+impl Ordered {
+    const fn table(self) -> &'static str {
+        match self {
+            Self::Components => "components",
+            Self::Groups => "component_groups",
+        }
+    }
 }
 
 impl TenantTx {
@@ -112,7 +143,7 @@ impl TenantTx {
         if let Some(group) = new.group_id {
             self.check_group_on_page(page, group).await?;
         }
-        Ok(sqlx::query_as(concat!(
+        let row: ComponentRow = sqlx::query_as(concat!(
             "insert into components (id, tenant_id, page_id, group_id, name, description, status,
                  position, showcase, only_show_if_degraded, start_date, visibility)
              values ($1, $2, $3, $4, $5, $6, $7,
@@ -124,7 +155,7 @@ impl TenantTx {
         .bind(ComponentId::new().as_uuid())
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
-        .bind(new.group_id)
+        .bind(new.group_id.map(|g| g.as_uuid()))
         .bind(new.name.as_str())
         .bind(new.description.as_deref())
         .bind(new.status.as_str())
@@ -133,7 +164,8 @@ impl TenantTx {
         .bind(new.start_date)
         .bind(new.visibility.as_str())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        row.try_into()
     }
 
     /// Creates a component group at the end of the page.
@@ -144,45 +176,51 @@ impl TenantTx {
         description: Option<&str>,
     ) -> Result<ComponentGroup> {
         self.lock_page(page).await?;
-        Ok(sqlx::query_as(
+        let row: GroupRow = sqlx::query_as(concat!(
             "insert into component_groups (id, tenant_id, page_id, name, description, position)
              values ($1, $2, $3, $4, $5,
                      (select coalesce(max(position), 0) + 1 from component_groups
                        where tenant_id = $2 and page_id = $3))
-             returning id, page_id, name, description, position, created_at, updated_at",
-        )
-        .bind(Uuid::now_v7())
+             returning ",
+            group_columns!()
+        ))
+        .bind(GroupId::new().as_uuid())
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
         .bind(name.as_str())
         .bind(description)
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(row.into())
     }
 
     /// The page's components, by position.
     pub async fn components(&mut self, page: PageId) -> Result<Vec<Component>> {
-        Ok(sqlx::query_as(concat!(
-            "select ",
-            component_columns!(),
-            " from components where tenant_id = $1 and page_id = $2 order by position, id"
-        ))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .fetch_all(&mut *self.tx)
-        .await?)
+        components_of(
+            sqlx::query_as(concat!(
+                "select ",
+                component_columns!(),
+                " from components where tenant_id = $1 and page_id = $2 order by position, id"
+            ))
+            .bind(self.tenant.as_uuid())
+            .bind(page.as_uuid())
+            .fetch_all(&mut *self.tx)
+            .await?,
+        )
     }
 
     /// The page's component groups, by position.
     pub async fn component_groups(&mut self, page: PageId) -> Result<Vec<ComponentGroup>> {
-        Ok(sqlx::query_as(
-            "select id, page_id, name, description, position, created_at, updated_at
-               from component_groups where tenant_id = $1 and page_id = $2 order by position, id",
-        )
+        let rows: Vec<GroupRow> = sqlx::query_as(concat!(
+            "select ",
+            group_columns!(),
+            " from component_groups where tenant_id = $1 and page_id = $2 order by position, id"
+        ))
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
         .fetch_all(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(ComponentGroup::from).collect())
     }
 
     /// Refuses component ids that are not on `page` (which includes another tenant's).
@@ -217,42 +255,6 @@ impl TenantTx {
     }
 }
 
-/// Changes to a component; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ComponentEdit {
-    /// New name.
-    pub name: Option<Name>,
-    /// New description; `Some(None)` clears it.
-    pub description: Option<Option<String>>,
-    /// New status (recorded in the history, cause `manual`, and announced).
-    pub status: Option<ComponentStatus>,
-    /// New group; `Some(None)` takes it out of its group.
-    pub group_id: Option<Option<Uuid>>,
-    /// Whether the page shows it.
-    pub showcase: Option<bool>,
-    /// Whether the page shows it only while not operational.
-    pub only_show_if_degraded: Option<bool>,
-    /// New start date; `Some(None)` clears it.
-    pub start_date: Option<Option<Date>>,
-    /// New visibility.
-    pub visibility: Option<Visibility>,
-    /// New place on the page, from 1; the others shift.
-    pub position: Option<i32>,
-}
-
-/// Changes to a component group; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct GroupEdit {
-    /// New name.
-    pub name: Option<Name>,
-    /// New description; `Some(None)` clears it.
-    pub description: Option<Option<String>>,
-    /// The group's members, replacing the current ones.
-    pub components: Option<Vec<ComponentId>>,
-    /// New place on the page, from 1; the others shift.
-    pub position: Option<i32>,
-}
-
 /// A component's status history, for uptime.
 #[derive(Debug, Clone)]
 pub struct ComponentHistory {
@@ -267,7 +269,7 @@ pub struct ComponentHistory {
 impl TenantTx {
     /// One component.
     pub async fn component(&mut self, id: ComponentId) -> Result<Component> {
-        Ok(sqlx::query_as(concat!(
+        let row: ComponentRow = sqlx::query_as(concat!(
             "select ",
             component_columns!(),
             " from components where tenant_id = $1 and id = $2"
@@ -275,7 +277,8 @@ impl TenantTx {
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        row.try_into()
     }
 
     /// A slice of the page's components, by position, matching `query`.
@@ -284,29 +287,35 @@ impl TenantTx {
         page: PageId,
         query: &ListQuery,
     ) -> Result<Listed<Component>> {
-        const WHERE: &str = " from components where tenant_id = $1 and page_id = $2
-             and ($3::text is null or name ilike $3 escape '\\')
-             and (cardinality($4::text[]) = 0 or status = any($4))";
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("select count(*){WHERE}")))
-                .bind(self.tenant.as_uuid())
-                .bind(page.as_uuid())
-                .bind(query.pattern())
-                .bind(&query.statuses)
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {}{WHERE} order by position, id limit $5 offset $6",
-            component_columns!()
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(&query.statuses)
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let filter = |select: &str| {
+            let mut qb = QueryBuilder::<Postgres>::new(select);
+            qb.push(" from components where tenant_id = ")
+                .push_bind(self.tenant.as_uuid())
+                .push(" and page_id = ")
+                .push_bind(page.as_uuid());
+            if let Some(pattern) = query.pattern() {
+                qb.push(" and name ilike ")
+                    .push_bind(pattern)
+                    .push(" escape '\\'");
+            }
+            if !query.statuses.is_empty() {
+                qb.push(" and status = any(")
+                    .push_bind(query.statuses.clone())
+                    .push(")");
+            }
+            qb
+        };
+        let (total,): (i64,) = filter("select count(*)")
+            .build_query_as()
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let mut items = filter(concat!("select ", component_columns!()));
+        items
+            .push(" order by position, id limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset);
+        let items = components_of(items.build_query_as().fetch_all(&mut *self.tx).await?)?;
         Ok(Listed { items, total })
     }
 
@@ -339,7 +348,7 @@ impl TenantTx {
         .bind(edit.description.is_some())
         .bind(edit.description.clone().flatten())
         .bind(edit.group_id.is_some())
-        .bind(edit.group_id.flatten())
+        .bind(edit.group_id.flatten().map(|g| g.as_uuid()))
         .bind(edit.showcase)
         .bind(edit.only_show_if_degraded)
         .bind(edit.start_date.is_some())
@@ -359,7 +368,7 @@ impl TenantTx {
             .await?;
         }
         if let Some(position) = edit.position {
-            self.reorder("components", current.page_id, id.as_uuid(), position)
+            self.reorder(Ordered::Components, current.page_id, id.as_uuid(), position)
                 .await?;
         }
         self.component(id).await
@@ -377,24 +386,26 @@ impl TenantTx {
     }
 
     /// One component group.
-    pub async fn component_group(&mut self, id: Uuid) -> Result<ComponentGroup> {
-        Ok(sqlx::query_as(
-            "select id, page_id, name, description, position, created_at, updated_at
-               from component_groups where tenant_id = $1 and id = $2",
-        )
+    pub async fn component_group(&mut self, id: GroupId) -> Result<ComponentGroup> {
+        let row: GroupRow = sqlx::query_as(concat!(
+            "select ",
+            group_columns!(),
+            " from component_groups where tenant_id = $1 and id = $2"
+        ))
         .bind(self.tenant.as_uuid())
-        .bind(id)
+        .bind(id.as_uuid())
         .fetch_one(&mut *self.tx)
-        .await?)
+        .await?;
+        Ok(row.into())
     }
 
     /// The ids of a group's components, by position.
-    pub async fn group_members(&mut self, group: Uuid) -> Result<Vec<ComponentId>> {
+    pub async fn group_members(&mut self, group: GroupId) -> Result<Vec<ComponentId>> {
         let rows: Vec<(Uuid,)> = sqlx::query_as(
             "select id from components where tenant_id = $1 and group_id = $2 order by position, id",
         )
         .bind(self.tenant.as_uuid())
-        .bind(group)
+        .bind(group.as_uuid())
         .fetch_all(&mut *self.tx)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
@@ -403,7 +414,7 @@ impl TenantTx {
     /// Changes a group: its name, description, members and place.
     pub async fn edit_component_group(
         &mut self,
-        id: Uuid,
+        id: GroupId,
         edit: &GroupEdit,
     ) -> Result<ComponentGroup> {
         let group = self.component_group(id).await?;
@@ -414,7 +425,7 @@ impl TenantTx {
               where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant.as_uuid())
-        .bind(id)
+        .bind(id.as_uuid())
         .bind(edit.name.as_ref().map(Name::as_str))
         .bind(edit.description.is_some())
         .bind(edit.description.clone().flatten())
@@ -429,73 +440,68 @@ impl TenantTx {
                   where tenant_id = $1 and (group_id = $2 or id = any($3))",
             )
             .bind(self.tenant.as_uuid())
-            .bind(id)
+            .bind(id.as_uuid())
             .bind(&ids)
             .execute(&mut *self.tx)
             .await?;
         }
         if let Some(position) = edit.position {
-            self.reorder("component_groups", group.page_id, id, position)
+            self.reorder(Ordered::Groups, group.page_id, id.as_uuid(), position)
                 .await?;
         }
         self.component_group(id).await
     }
 
     /// Deletes a group; its components stay, ungrouped.
-    pub async fn delete_component_group(&mut self, id: Uuid) -> Result<ComponentGroup> {
+    pub async fn delete_component_group(&mut self, id: GroupId) -> Result<ComponentGroup> {
         let group = self.component_group(id).await?;
         sqlx::query("delete from component_groups where tenant_id = $1 and id = $2")
             .bind(self.tenant.as_uuid())
-            .bind(id)
+            .bind(id.as_uuid())
             .execute(&mut *self.tx)
             .await?;
         Ok(group)
     }
 
-    /// Moves a row of `table` (components or groups, on a locked page) to
-    /// `position` (from 1, clamped), renumbering the others 1..n.
+    /// Moves a row of `table` (on a locked page) to `position`, as
+    /// [`reorder`] places it, renumbering the others 1..n.
     async fn reorder(
         &mut self,
-        table: &'static str,
+        table: Ordered,
         page: PageId,
         id: Uuid,
         position: i32,
     ) -> Result<()> {
-        let rows: Vec<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select id from {table} where tenant_id = $1 and page_id = $2 order by position, id"
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut order: Vec<Uuid> = rows
-            .into_iter()
-            .map(|(r,)| r)
-            .filter(|r| *r != id)
-            .collect();
-        let at = usize::try_from(position.max(1) - 1)
-            .unwrap_or(0)
-            .min(order.len());
-        order.insert(at, id);
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "update {table} t set position = o.position::integer
-               from unnest($2::uuid[]) with ordinality as o(id, position)
-              where t.tenant_id = $1 and t.id = o.id and t.position <> o.position"
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(&order)
-        .execute(&mut *self.tx)
-        .await?;
+        let mut select = QueryBuilder::<Postgres>::new("select id from ");
+        select
+            .push(table.table())
+            .push(" where tenant_id = ")
+            .push_bind(self.tenant.as_uuid())
+            .push(" and page_id = ")
+            .push_bind(page.as_uuid())
+            .push(" order by position, id");
+        let rows: Vec<(Uuid,)> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        let current: Vec<Uuid> = rows.into_iter().map(|(r,)| r).collect();
+        let order = reorder(&current, id, position);
+        let mut update = QueryBuilder::<Postgres>::new("update ");
+        update
+            .push(table.table())
+            .push(" t set position = o.position::integer from unnest(")
+            .push_bind(order)
+            .push("::uuid[]) with ordinality as o(id, position) where t.tenant_id = ")
+            .push_bind(self.tenant.as_uuid())
+            .push(" and t.id = o.id and t.position <> o.position");
+        update.build().execute(&mut *self.tx).await?;
         Ok(())
     }
 
-    async fn check_group_on_page(&mut self, page: PageId, group: Uuid) -> Result<()> {
+    async fn check_group_on_page(&mut self, page: PageId, group: GroupId) -> Result<()> {
         let found: Option<(Uuid,)> = sqlx::query_as(
             "select id from component_groups where tenant_id = $1 and page_id = $2 and id = $3",
         )
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())
-        .bind(group)
+        .bind(group.as_uuid())
         .fetch_optional(&mut *self.tx)
         .await?;
         if found.is_none() {

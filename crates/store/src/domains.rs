@@ -14,10 +14,12 @@
 use std::time::Duration;
 
 use heliograph_domain::custom_domain::{CheckRules, ClaimRefusal, PendingClaims, is_held};
-use heliograph_domain::{DomainCheckError, DomainId, DomainState, Hostname, PageId, TenantId};
+use heliograph_domain::{
+    DomainCheckError, DomainId, DomainState, Hostname, PageId, RoutableDomain, TenantId,
+};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,22 +28,8 @@ use crate::{ListQuery, Listed, Result, Store, StoreError, TenantTx, millis};
 /// Length of a verification token: 32 letters and digits, about 190 bits.
 pub const TOKEN_LEN: usize = 32;
 
-/// A custom domain of a page.
-#[derive(Debug, Clone)]
-pub struct Domain {
-    /// Identifier.
-    pub id: DomainId,
-    /// The page it shows.
-    pub page_id: PageId,
-    /// The hostname, lower-case.
-    pub hostname: String,
-    /// What the TXT record `_heliograph.<hostname>` must carry.
-    pub token: String,
-    /// Where verification stands.
-    pub state: DomainState,
-    /// When it was added.
-    pub created_at: OffsetDateTime,
-}
+/// A custom domain of a page, as the domain crate has it.
+pub use heliograph_domain::CustomDomain as Domain;
 
 /// A domain's row, before its state is checked.
 #[derive(sqlx::FromRow)]
@@ -72,7 +60,7 @@ impl TryFrom<DomainRow> for Domain {
         Ok(Self {
             id: r.id.into(),
             page_id: r.page_id.into(),
-            hostname: r.hostname,
+            hostname: stored_hostname(&r.hostname)?,
             token: r.token,
             state: DomainState {
                 pending_since: Some(r.pending_since),
@@ -89,17 +77,29 @@ impl TryFrom<DomainRow> for Domain {
     }
 }
 
-/// A hostname that routes, and the page it shows.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct RoutableDomain {
-    /// The hostname, lower-case, without a port.
-    pub hostname: String,
-    /// The page's tenant.
-    #[sqlx(try_from = "Uuid")]
-    pub tenant_id: TenantId,
-    /// The page.
-    #[sqlx(try_from = "Uuid")]
-    pub page_id: PageId,
+/// A stored hostname, which the domain must accept.
+fn stored_hostname(hostname: &str) -> Result<Hostname> {
+    Hostname::parse("hostname", hostname)
+        .map_err(|e| StoreError::Corrupt(format!("hostname {hostname:?}: {e}")))
+}
+
+/// A [`RoutableDomain`]'s row.
+#[derive(sqlx::FromRow)]
+struct RoutableRow {
+    hostname: String,
+    tenant_id: Uuid,
+    page_id: Uuid,
+}
+
+impl TryFrom<RoutableRow> for RoutableDomain {
+    type Error = StoreError;
+    fn try_from(r: RoutableRow) -> Result<Self> {
+        Ok(Self {
+            hostname: stored_hostname(&r.hostname)?,
+            tenant_id: r.tenant_id.into(),
+            page_id: r.page_id.into(),
+        })
+    }
 }
 
 /// Domains with a check requested, locked by the relay until [`DomainCheckClaim::finish`].
@@ -195,11 +195,21 @@ impl Store {
     ///
     /// Cross-tenant by nature: a request names a host, not a tenant.
     pub async fn routable_domains(&self) -> Result<Vec<RoutableDomain>> {
-        Ok(
+        let rows: Vec<RoutableRow> =
             sqlx::query_as("select hostname, tenant_id, page_id from hg_routable_domains()")
                 .fetch_all(&self.pool)
-                .await?,
-        )
+                .await?;
+        // One hostname today's rules refuse must not take every other
+        // domain off the air: it is left out, and said so.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let page = row.page_id;
+                RoutableDomain::try_from(row)
+                    .inspect_err(|e| tracing::warn!(page.id = %page, error = %e, "domain left out of routing"))
+                    .ok()
+            })
+            .collect())
     }
 
     /// Takes up to `limit` domains due for a periodic check at `now` (for
@@ -362,26 +372,30 @@ impl TenantTx {
         page: PageId,
         query: &ListQuery,
     ) -> Result<Listed<Domain>> {
-        const WHERE: &str = " from domains d where d.tenant_id = $1 and d.page_id = $2
-             and ($3::text is null or d.hostname ilike $3 escape '\\')";
-        let (total,): (i64,) =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("select count(*){WHERE}")))
-                .bind(self.tenant.as_uuid())
-                .bind(page.as_uuid())
-                .bind(query.pattern())
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let rows: Vec<DomainRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {}{WHERE} order by d.hostname, d.id limit $4 offset $5",
-            domain_columns!()
-        )))
-        .bind(self.tenant.as_uuid())
-        .bind(page.as_uuid())
-        .bind(query.pattern())
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let filter = |select: &str| {
+            let mut qb = QueryBuilder::<Postgres>::new(select);
+            qb.push(" from domains d where d.tenant_id = ")
+                .push_bind(self.tenant.as_uuid())
+                .push(" and d.page_id = ")
+                .push_bind(page.as_uuid());
+            if let Some(pattern) = query.pattern() {
+                qb.push(" and d.hostname ilike ")
+                    .push_bind(pattern)
+                    .push(" escape '\\'");
+            }
+            qb
+        };
+        let (total,): (i64,) = filter("select count(*)")
+            .build_query_as()
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let mut select = filter(concat!("select ", domain_columns!()));
+        select
+            .push(" order by d.hostname, d.id limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset);
+        let rows: Vec<DomainRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
         let items = rows
             .into_iter()
             .map(Domain::try_from)

@@ -38,14 +38,16 @@ use std::time::Duration;
 pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
 pub use api_keys::ApiKeyCredentials;
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use components::{
-    Component, ComponentEdit, ComponentGroup, ComponentHistory, GroupEdit, NewComponent,
-};
+pub use components::ComponentHistory;
 pub use domains::{
-    Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, RoutableDomain,
-    TOKEN_LEN,
+    Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN,
 };
 pub use error::{StoreError, is_unavailable};
+/// Moved to `heliograph_domain`; re-exported while callers move.
+pub use heliograph_domain::{
+    Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent, Page, PageEdit, PageRef,
+    PageRoute, RoutableDomain, Tenant,
+};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{
     AffectedComponent, ChangeCause, ComponentEventPayload, Incident, IncidentChange, IncidentEdit,
@@ -55,7 +57,7 @@ pub use notifications::{
     ClaimedEvent, DeliveryFilter, DeliveryWork, Event, EventSummary, IncidentEventPayload,
     OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
-pub use pages::{HISTORY_LIMIT, Page, PageData, PageEdit, PageRef, PageRoute};
+pub use pages::{HISTORY_LIMIT, PageData};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
@@ -71,7 +73,7 @@ pub use heliograph_domain::{
     ApiKey, DeliveryAttempt, DeliveryRecord, HttpChannel, IncidentTemplate, Invitation,
     InvitationProblem, QUARANTINE_AFTER, Subscriber, Target, TeamMember, TeamProblem,
 };
-pub use tenants::{NewSignup, SignupRecord, Tenant, UserCredentials};
+pub use tenants::{NewSignup, SignupRecord, UserCredentials};
 
 /// Which slice of a list to read, and what to look for in it.
 #[derive(Debug, Clone)]

@@ -1,23 +1,31 @@
-//! Tenants, users and memberships.
+//! Storing tenants, users and memberships: signup, sign-in's credentials,
+//! deleting a tenant. What a tenant is lives in `heliograph_domain::page`.
 
-use heliograph_domain::{EmailAddress, Name, PageId, Role, Slug, TenantId, UserId};
+use heliograph_domain::{EmailAddress, Name, Page, PageId, Role, Slug, Tenant, TenantId, UserId};
 use time::OffsetDateTime;
 
-use crate::pages::{Page, page_columns};
-use crate::{Result, Store};
+use crate::pages::{PageRow, page_columns, stored_slug};
+use crate::{Result, Store, StoreError};
 
-/// A customer.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Tenant {
-    /// Identifier.
-    #[sqlx(try_from = "uuid::Uuid")]
-    pub id: TenantId,
-    /// Unique slug; also the first page's slug.
-    pub slug: String,
-    /// Display name.
-    pub name: String,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
+/// A tenant's row, before its slug is checked.
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: uuid::Uuid,
+    slug: String,
+    name: String,
+    created_at: OffsetDateTime,
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+    fn try_from(r: TenantRow) -> Result<Self> {
+        Ok(Self {
+            id: r.id.into(),
+            slug: stored_slug(&r.slug)?,
+            name: r.name,
+            created_at: r.created_at,
+        })
+    }
 }
 
 /// What signup needs; the password arrives already hashed.
@@ -74,7 +82,7 @@ impl Store {
             .bind(tenant_id.to_string())
             .execute(&mut *tx)
             .await?;
-        let tenant: Tenant = sqlx::query_as(
+        let tenant: TenantRow = sqlx::query_as(
             "insert into tenants (id, slug, name) values ($1, $2, $3)
              returning id, slug, name, created_at",
         )
@@ -83,6 +91,7 @@ impl Store {
         .bind(new.name.as_str())
         .fetch_one(&mut *tx)
         .await?;
+        let tenant = Tenant::try_from(tenant)?;
         let user_id = UserId::new();
         let inserted: Option<(uuid::Uuid,)> = sqlx::query_as(
             "insert into users (id, email, password_hash) values ($1, $2, $3)
@@ -121,7 +130,7 @@ impl Store {
             .bind(Role::Owner.as_str())
             .execute(&mut *tx)
             .await?;
-        let page: Page = sqlx::query_as(concat!(
+        let page: PageRow = sqlx::query_as(concat!(
             "insert into pages (id, tenant_id, slug, name) values ($1, $2, $3, $4) returning ",
             page_columns!()
         ))
@@ -131,6 +140,7 @@ impl Store {
         .bind(new.name.as_str())
         .fetch_one(&mut *tx)
         .await?;
+        let page = Page::try_from(page)?;
         sqlx::query(
             "insert into audit_log (tenant_id, actor_type, actor_id, action, object_type, object_id, ip, details)
              values ($1, 'user', $2, 'tenant.created', 'tenant', $1, $3, jsonb_build_object('slug', $4::text))",
@@ -174,11 +184,11 @@ impl Store {
 
     /// The tenant with this slug, if any.
     pub async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>> {
-        Ok(
+        let row: Option<TenantRow> =
             sqlx::query_as("select id, slug, name, created_at from hg_tenant_by_slug($1)")
                 .bind(slug.as_str())
                 .fetch_optional(&self.pool)
-                .await?,
-        )
+                .await?;
+        row.map(Tenant::try_from).transpose()
     }
 }

@@ -28,11 +28,9 @@ use crate::colours::{Rgb, STATUS_COLOURS, Theme};
 use crate::feeds::began;
 use crate::{Audience, PublicPage, UptimeDay, group_status, layout, page_status, timestamp};
 
-/// The page's time zone; UTC when the stored name is not one (it is
-/// validated when set, so only a zone dropped from the database would be).
+/// The page's time zone.
 pub(crate) fn page_zone(page: &PublicPage) -> TimeZoneName {
-    TimeZoneName::parse("time_zone", &page.data.page.time_zone)
-        .unwrap_or_else(|_| TimeZoneName::utc())
+    page.data.page.time_zone.clone()
 }
 
 /// "Nov 20, 2026, 07:00 EST": an instant as the page's readers read it.

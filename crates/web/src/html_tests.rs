@@ -59,7 +59,7 @@ fn component(
 
 fn group(n: u128, name: &str) -> ComponentGroup {
     ComponentGroup {
-        id: id(n),
+        id: id(n).into(),
         page_id: PageId::from(id(1)),
         name: name.to_owned(),
         description: None,
@@ -326,9 +326,9 @@ fn fixture() -> PublicPage {
         page: Page {
             id: PageId::from(id(1)),
             tenant_id: TenantId::from(id(2)),
-            slug: "acme".into(),
+            slug: heliograph_domain::Slug::parse("slug", "acme").unwrap(),
             name: "Acme <Cloud>".into(),
-            time_zone: "America/New_York".into(),
+            time_zone: TimeZoneName::parse("time_zone", "America/New_York").unwrap(),
             headline: Some("Everything about Acme's services".into()),
             support_url: Some("https://help.acme.test/".into()),
             logo_url: Some("https://cdn.acme.test/logo.png".into()),
@@ -848,7 +848,7 @@ fn a_time_label_carries_the_zones_abbreviation_or_its_offset() {
 #[test]
 fn an_unknown_zone_falls_back_to_utc() {
     let mut page = fixture();
-    page.data.page.time_zone = "Mars/Olympus_Mons".into();
+    page.data.page.time_zone = TimeZoneName::stored("Mars/Olympus_Mons");
     let html = render_page(&page, Audience::Public, "").unwrap();
     assert!(html.contains(">Nov 20, 2026, 12:20 UTC</time>"));
 }

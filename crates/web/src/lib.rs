@@ -125,10 +125,7 @@ fn layout<'a>(
 
 /// The worst status among a group's components.
 fn group_status<'a>(members: impl Iterator<Item = &'a Component>) -> ComponentStatus {
-    members
-        .map(|c| c.status)
-        .max_by_key(|s| s.impact().rank())
-        .unwrap_or(ComponentStatus::Operational)
+    heliograph_domain::component::group_status(members.map(|c| c.status))
 }
 
 #[cfg(test)]

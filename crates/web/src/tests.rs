@@ -29,7 +29,7 @@ pub(crate) fn component(
     Component {
         id: ComponentId::from(id(n)),
         page_id: PageId::from(id(1)),
-        group_id: group.map(id),
+        group_id: group.map(|g| id(g).into()),
         name: name.to_owned(),
         description: None,
         status,
@@ -52,9 +52,9 @@ fn sample_data() -> PageData {
         page: Page {
             id: PageId::from(id(1)),
             tenant_id: TenantId::from(id(2)),
-            slug: "acme".into(),
+            slug: heliograph_domain::Slug::parse("slug", "acme").unwrap(),
             name: "Acme <Cloud>".into(),
-            time_zone: "Etc/UTC".into(),
+            time_zone: heliograph_domain::TimeZoneName::utc(),
             headline: None,
             support_url: None,
             logo_url: None,
@@ -71,7 +71,7 @@ fn sample_data() -> PageData {
             updated_at: datetime!(2026-11-01 09:00 UTC),
         },
         groups: vec![ComponentGroup {
-            id: id(10),
+            id: id(10).into(),
             page_id: PageId::from(id(1)),
             name: "Platform".into(),
             description: Some("What customers use".into()),

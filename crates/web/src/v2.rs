@@ -23,7 +23,7 @@ pub fn component_object(c: &Component) -> statuspage::Component {
         description: c.description.clone(),
         showcase: Some(c.showcase),
         start_date: Some(c.start_date),
-        group_id: c.group_id,
+        group_id: c.group_id.map(|g| g.as_uuid()),
         page_id: c.page_id.as_uuid(),
         group: false,
         only_show_if_degraded: Some(c.only_show_if_degraded),
@@ -43,7 +43,7 @@ fn component_objects(data: &PageData, sight: &Sight) -> Vec<statuspage::Componen
     out.extend(ungrouped.into_iter().map(component_object));
     for (g, members) in groups {
         out.push(statuspage::Component {
-            id: g.id,
+            id: g.id.as_uuid(),
             name: g.name.clone(),
             status: group_status(members.iter().copied()),
             created_at: g.created_at,
@@ -166,7 +166,7 @@ fn v2_page(page: &PublicPage, sight: &Sight) -> statuspage::Page {
         id: data.page.id.as_uuid(),
         name: data.page.name.clone(),
         url: page.url.clone(),
-        time_zone: data.page.time_zone.clone(),
+        time_zone: data.page.time_zone.to_string(),
         updated_at,
     }
 }

@@ -468,18 +468,22 @@ impl PublicPages {
     async fn reload_routes(&self) -> anyhow::Result<()> {
         let pages: Vec<PageRoute> = self.store.page_routes().await?;
         let mut domains = self.store.routable_domains().await?;
-        domains.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        domains.sort_by(|a, b| a.hostname.as_str().cmp(b.hostname.as_str()));
         let mut routes = Routes::default();
         for r in pages {
             routes.tenant_of.insert(r.page_id, r.tenant_id);
-            routes.by_slug.insert(r.slug, (r.tenant_id, r.page_id));
+            routes
+                .by_slug
+                .insert(r.slug.to_string(), (r.tenant_id, r.page_id));
         }
         for d in domains {
             routes
                 .canonical
                 .entry(d.page_id)
                 .or_insert_with(|| format!("https://{}", d.hostname));
-            routes.by_host.insert(d.hostname, (d.tenant_id, d.page_id));
+            routes
+                .by_host
+                .insert(d.hostname.to_string(), (d.tenant_id, d.page_id));
         }
         *self
             .routes
@@ -672,7 +676,7 @@ impl PublicPages {
             .canonical
             .get(&page)
             .cloned()
-            .unwrap_or_else(|| self.urls.page_url(&slug));
+            .unwrap_or_else(|| self.urls.page_url(slug.as_str()));
         let public = PublicPage {
             url,
             data,

@@ -25,7 +25,7 @@ fn name(s: &str) -> anyhow::Result<Name> {
     Name::parse("name", s, 255).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn component(n: &str, group: Option<uuid::Uuid>) -> anyhow::Result<NewComponent> {
+fn component(n: &str, group: Option<heliograph_domain::GroupId>) -> anyhow::Result<NewComponent> {
     Ok(NewComponent {
         name: name(n)?,
         description: None,

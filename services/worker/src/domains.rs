@@ -249,7 +249,7 @@ pub async fn check_domain(
         let outcome = checks
             .dns
             .check(
-                &domain.hostname,
+                domain.hostname.as_str(),
                 &domain.token,
                 checks.policy.cname_target(),
             )
@@ -361,10 +361,10 @@ fn when(t: Option<OffsetDateTime>) -> String {
 fn taken_email(ctx: &Context, notice: &DomainNotice) -> DomainTakenEmail {
     let d = &notice.domain;
     DomainTakenEmail {
-        hostname: d.hostname.clone(),
+        hostname: d.hostname.to_string(),
         page_name: notice.page_name.clone(),
         taken_at: when(d.state.taken_at),
-        txt_name: txt_record_name(&d.hostname),
+        txt_name: txt_record_name(d.hostname.as_str()),
         grace: duration_label(ctx.domains.grace),
     }
 }
@@ -373,7 +373,7 @@ fn stop_email(ctx: &Context, notice: &DomainNotice) -> DomainStoppedEmail {
     let d = &notice.domain;
     let failing_since = when(d.state.failing_since);
     DomainStoppedEmail {
-        hostname: d.hostname.clone(),
+        hostname: d.hostname.to_string(),
         page_name: notice.page_name.clone(),
         explanation: d
             .state
@@ -384,7 +384,7 @@ fn stop_email(ctx: &Context, notice: &DomainNotice) -> DomainStoppedEmail {
         failing_since,
         grace: duration_label(ctx.domains.grace),
         cname_target: ctx.domains.policy.cname_target().to_string(),
-        txt_name: txt_record_name(&d.hostname),
+        txt_name: txt_record_name(d.hostname.as_str()),
         token: d.token.clone(),
         verify_url: format!(
             "{}/v1/pages/{}/domains/{}/verify",

@@ -105,7 +105,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
         data.components.iter().map(|c| (c.id.as_uuid(), c.status)),
         data.active_incidents.iter().map(|(i, u)| i.facts(u)),
     );
-    let page_url = ctx.urls.page_url(&data.page.slug);
+    let page_url = ctx.urls.page_url(data.page.slug.as_str());
     let page = PageInfo {
         id: data.page.id.as_uuid(),
         name: data.page.name.clone(),
@@ -126,7 +126,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
                     status: c.status,
                     description: c.description.clone(),
                     position: c.position,
-                    group_id: c.group_id,
+                    group_id: c.group_id.map(|g| g.as_uuid()),
                     created_at: c.created_at,
                     updated_at: c.updated_at,
                 },

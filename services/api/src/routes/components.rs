@@ -1,11 +1,13 @@
 //! `/v1/pages/{page_id}/components`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{ComponentId, ComponentStatus, FieldError, Name, PageId, Role, Visibility};
+use heliograph_domain::component::parse_description;
+use heliograph_domain::{
+    ComponentId, ComponentStatus, FieldError, GroupId, Name, PageId, Role, Visibility,
+};
 use heliograph_store::{Component, ComponentEdit, NewComponent, TenantTx};
 use heliograph_web::V2Component;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
@@ -71,25 +73,10 @@ pub(crate) fn component_response(c: &Component) -> ComponentResponse {
     }
 }
 
-fn parse_description(f: &mut Fields, raw: Option<String>) -> Option<String> {
-    let description = raw.filter(|d| !d.trim().is_empty());
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 1000)
-    {
-        f.push(FieldError::new(
-            "description",
-            "too_long",
-            "must be at most 1000 characters",
-        ));
-    }
-    description
-}
-
-fn parse_group(f: &mut Fields, raw: Option<String>) -> Option<Uuid> {
+fn parse_group(f: &mut Fields, raw: Option<String>) -> Option<GroupId> {
     raw.filter(|g| !g.is_empty()).and_then(|g| {
         f.check(
-            g.parse::<Uuid>()
+            g.parse::<GroupId>()
                 .map_err(|_| FieldError::new("group_id", "invalid", "is not a component group id")),
         )
     })
@@ -125,7 +112,9 @@ fn parse_edit(input: ComponentInput) -> Result<ComponentEdit, ApiError> {
         name: input
             .name
             .and_then(|n| f.check(Name::parse("name", &n, 255))),
-        description: input.description.map(|d| parse_description(&mut f, d)),
+        description: input
+            .description
+            .map(|d| f.check(parse_description("description", d)).flatten()),
         status: parse_wire(&mut f, "status", input.status),
         group_id: input.group_id.map(|g| parse_group(&mut f, g)),
         showcase: input.showcase,
@@ -264,13 +253,7 @@ pub async fn update(
     member.require(Role::Editor)?;
     let input = envelope("component", body.0.component)?;
     let edit = parse_edit(input)?;
-    let status_only = ComponentEdit {
-        status: None,
-        ..edit.clone()
-    };
-    if status_only != ComponentEdit::default() {
-        member.require(Role::Admin)?;
-    }
+    member.require(edit.required_role())?;
     let c = tx.edit_component(id, &edit).await?;
     tx.audit(&member.audit(
         "component.updated",
@@ -323,25 +306,32 @@ pub async fn delete(
 fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
     let mut f = Fields::default();
     let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 255)));
-    let description = parse_description(&mut f, input.description.flatten());
-    let status = parse_wire(&mut f, "status", input.status).unwrap_or(ComponentStatus::Operational);
-    let visibility =
-        parse_wire(&mut f, "visibility", input.visibility).unwrap_or(Visibility::Public);
+    let description = f
+        .check(parse_description(
+            "description",
+            input.description.flatten(),
+        ))
+        .flatten();
+    let status = parse_wire(&mut f, "status", input.status);
+    let visibility = parse_wire(&mut f, "visibility", input.visibility);
     let group_id = parse_group(&mut f, input.group_id.flatten());
     let start_date = parse_start_date(&mut f, input.start_date.flatten());
     let Some(name) = name else {
         return Err(f.into_error());
     };
     f.finish()?;
+    let defaults = NewComponent::named(name);
     Ok(NewComponent {
-        name,
         description,
-        status,
+        status: status.unwrap_or(defaults.status),
         group_id,
-        showcase: input.showcase.unwrap_or(true),
-        only_show_if_degraded: input.only_show_if_degraded.unwrap_or(false),
+        showcase: input.showcase.unwrap_or(defaults.showcase),
+        only_show_if_degraded: input
+            .only_show_if_degraded
+            .unwrap_or(defaults.only_show_if_degraded),
         start_date,
-        visibility,
+        visibility: visibility.unwrap_or(defaults.visibility),
+        ..defaults
     })
 }
 

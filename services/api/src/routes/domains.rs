@@ -72,7 +72,7 @@ fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
     DomainResponse {
         id: d.id.to_string(),
         page_id: d.page_id.to_string(),
-        hostname: d.hostname.clone(),
+        hostname: d.hostname.to_string(),
         status: d.state.status(),
         explanation: d.state.status().explanation(),
         expires_at: at(d.state.expires_at(state.domain_claims.expire_after)),
@@ -87,12 +87,12 @@ fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
         records: vec![
             DnsRecord {
                 kind: "CNAME",
-                name: d.hostname.clone(),
+                name: d.hostname.to_string(),
                 value: state.domains.cname_target().to_string(),
             },
             DnsRecord {
                 kind: "TXT",
-                name: txt_record_name(&d.hostname),
+                name: txt_record_name(d.hostname.as_str()),
                 value: d.token.clone(),
             },
         ],

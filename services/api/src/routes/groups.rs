@@ -1,10 +1,10 @@
 //! `/v1/pages/{page_id}/component-groups`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{ComponentId, FieldError, Name, PageId, Role};
+use heliograph_domain::component::parse_description;
+use heliograph_domain::{ComponentId, FieldError, GroupId, Name, PageId, Role};
 use heliograph_store::{ComponentGroup, GroupEdit, TenantTx};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::path_id;
 use crate::auth::Member;
@@ -78,19 +78,9 @@ fn parse(input: GroupInput) -> Result<GroupEdit, ApiError> {
         name: input
             .name
             .and_then(|n| f.check(Name::parse("name", &n, 255))),
-        description: input.description.map(|d| {
-            d.filter(|d| !d.trim().is_empty()).and_then(|d| {
-                f.check(if d.chars().count() <= 1000 {
-                    Ok(d)
-                } else {
-                    Err(FieldError::new(
-                        "description",
-                        "too_long",
-                        "must be at most 1000 characters",
-                    ))
-                })
-            })
-        }),
+        description: input
+            .description
+            .map(|d| f.check(parse_description("description", d)).flatten()),
         components: input.components.map(|ids| {
             ids.iter()
                 .filter_map(|id| {
@@ -113,7 +103,7 @@ fn parse(input: GroupInput) -> Result<GroupEdit, ApiError> {
 async fn group_on_page(
     tx: &mut TenantTx,
     page: PageId,
-    id: Uuid,
+    id: GroupId,
 ) -> Result<ComponentGroup, ApiError> {
     let g = tx.component_group(id).await?;
     if g.page_id == page {
@@ -124,7 +114,7 @@ async fn group_on_page(
 }
 
 /// Parses `{page_id}` and `{id}`.
-pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, Uuid), ApiError> {
+pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, GroupId), ApiError> {
     Ok((path_id(&path.0)?, path_id(&path.1)?))
 }
 
@@ -223,7 +213,7 @@ pub async fn create(
     tx.audit(&member.audit(
         "component_group.created",
         "component_group",
-        g.id,
+        g.id.as_uuid(),
         serde_json::json!({"name": g.name}),
     ))
     .await?;
@@ -301,7 +291,7 @@ pub async fn update(
     tx.audit(&member.audit(
         "component_group.updated",
         "component_group",
-        g.id,
+        g.id.as_uuid(),
         serde_json::json!({"name": g.name, "components": members.len()}),
     ))
     .await?;
@@ -340,7 +330,7 @@ pub async fn delete(
     tx.audit(&member.audit(
         "component_group.deleted",
         "component_group",
-        g.id,
+        g.id.as_uuid(),
         serde_json::json!({"name": g.name}),
     ))
     .await?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::{
     FieldError, Impact, Incident, IncidentChange, IncidentEdit, IncidentId, IncidentStatus,
-    IncidentUpdate, IncidentUpdateId, Name, PageId, Role, TimeZoneName,
+    IncidentUpdate, IncidentUpdateId, Name, PageId, Role,
 };
 use heliograph_store::{Component, IncidentScope, TenantTx};
 use heliograph_web::{V2Incident, V2IncidentUpdate};
@@ -89,7 +89,7 @@ async fn render(
     let updates = tx.incident_updates(&[incident.id]).await?;
     Ok(incident_response(
         state,
-        &page.slug,
+        page.slug.as_str(),
         &components,
         incident,
         &updates,
@@ -166,9 +166,7 @@ pub async fn create(
         }
         None => None,
     };
-    let zone =
-        TimeZoneName::parse("time_zone", &page.time_zone).unwrap_or_else(|_| TimeZoneName::utc());
-    let new = parse_new(input, template.as_ref(), &zone)?;
+    let new = parse_new(input, template.as_ref(), &page.time_zone)?;
     let (incident, update) = tx.create_incident(page_id, &new).await?;
     let components = tx.components(page_id).await?;
     tx.audit(&member.audit(
@@ -182,7 +180,7 @@ pub async fn create(
     tracing::info!(tenant.id = %member.tenant, actor = %member.actor, incident.id = %incident.id, "incident opened");
     Ok(HttpResponse::Created().json(incident_response(
         &state,
-        &page.slug,
+        page.slug.as_str(),
         &components,
         &incident,
         &[update],
@@ -212,7 +210,7 @@ async fn list_scope(
     Ok(paginated(&req, state.urls.origin(), &query, listed, |i| {
         incident_response(
             &state,
-            &page.slug,
+            page.slug.as_str(),
             &components,
             i,
             updates.get(&i.id).map_or(&[], Vec::as_slice),

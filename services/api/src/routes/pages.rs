@@ -1,7 +1,10 @@
 //! `/v1/pages`: a tenant's status pages and their settings.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{CallingCode, FieldError, Name, PageId, Role, Slug, TimeZoneName};
+use heliograph_domain::page::{parse_calling_codes, parse_partial_weight};
+use heliograph_domain::{
+    CallingCode, FieldError, Name, PageId, Role, Slug, SmsCheck, TimeZoneName,
+};
 use heliograph_store::{Page, PageEdit};
 use serde::{Deserialize, Serialize};
 
@@ -54,9 +57,9 @@ pub(crate) fn page_response(state: &AppState, p: &Page) -> PageResponse {
     PageResponse {
         id: p.id.to_string(),
         name: p.name.clone(),
-        subdomain: p.slug.clone(),
-        url: state.urls.page_url(&p.slug),
-        time_zone: p.time_zone.clone(),
+        subdomain: p.slug.to_string(),
+        url: state.urls.page_url(p.slug.as_str()),
+        time_zone: p.time_zone.to_string(),
         headline: p.headline.clone(),
         support_url: p.support_url.clone(),
         branding: "basic",
@@ -186,51 +189,20 @@ fn optional_text(
     })
 }
 
-/// Most countries a page may text.
-const MAX_CALLING_CODES: usize = 50;
-
-/// The SMS rules a page's settings must keep, checked when a change
-/// touches them: turning SMS on (or changing where a page that texts
-/// texts) takes an owner whose address is verified (an unverified signup
-/// must not be able to text anyone), and a page that texts must text some
-/// country.
+/// Applies the SMS rules a page change must keep (see
+/// [`PageEdit::sms_check`]), asking the store whether the tenant has a
+/// verified owner only when the rules need to know.
 async fn check_sms(
     tx: &mut heliograph_store::TenantTx,
     before: Option<&Page>,
     edit: &PageEdit,
 ) -> Result<(), ApiError> {
-    let touched = edit.allow_sms_subscribers.is_some()
-        || edit.sms_calling_code.is_some()
-        || edit.sms_allowed_calling_codes.is_some();
-    if !touched {
-        return Ok(());
-    }
-    let was_on = before.is_some_and(|p| p.allow_sms_subscribers);
-    let on = edit.allow_sms_subscribers.unwrap_or(was_on);
-    if !on {
-        return Ok(());
-    }
-    // Changing where an SMS page texts needs it too, not only turning it
-    // on: a tenant whose verified owner left must not widen the countries.
-    if !tx.tenant_verified().await? {
-        return Err(ApiError::EmailUnverified);
-    }
-    let home = match &edit.sms_calling_code {
-        Some(code) => code.is_some(),
-        None => before.is_some_and(|p| p.sms_calling_code.is_some()),
-    };
-    let listed = match &edit.sms_allowed_calling_codes {
-        Some(codes) => !codes.is_empty(),
-        None => before.is_some_and(|p| !p.sms_allowed_calling_codes.is_empty()),
-    };
-    if home || listed {
-        Ok(())
-    } else {
-        Err(ApiError::field(FieldError::new(
-            "sms_calling_code",
-            "missing",
-            "give the page's country (its calling code, such as 44) to turn SMS on",
-        )))
+    match edit.sms_check(before) {
+        SmsCheck::Free => Ok(()),
+        SmsCheck::VerifiedOwner(_) if !tx.tenant_verified().await? => {
+            Err(ApiError::EmailUnverified)
+        }
+        SmsCheck::VerifiedOwner(countries) => countries.map_err(ApiError::field),
     }
 }
 
@@ -266,33 +238,13 @@ fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
                 .and_then(|c| f.check(CallingCode::parse("sms_calling_code", &c)))
         }),
         sms_allowed_calling_codes: input.sms_allowed_calling_codes.and_then(|codes| {
-            if codes.len() > MAX_CALLING_CODES {
-                f.push(FieldError::new(
-                    "sms_allowed_calling_codes",
-                    "too_many",
-                    format!("name at most {MAX_CALLING_CODES}"),
-                ));
-                return None;
-            }
-            let mut parsed: Vec<CallingCode> = codes
-                .iter()
-                .filter_map(|c| f.check(CallingCode::parse("sms_allowed_calling_codes", c)))
-                .collect();
-            parsed.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-            parsed.dedup();
-            Some(parsed)
+            parse_calling_codes("sms_allowed_calling_codes", &codes)
+                .map_err(|errors| errors.into_iter().for_each(|e| f.push(e)))
+                .ok()
         }),
-        uptime_partial_weight: input.uptime_partial_weight.and_then(|w| {
-            f.check(if (0.0..=1.0).contains(&w) {
-                Ok(w)
-            } else {
-                Err(FieldError::new(
-                    "uptime_partial_weight",
-                    "invalid",
-                    "must be between 0 and 1",
-                ))
-            })
-        }),
+        uptime_partial_weight: input
+            .uptime_partial_weight
+            .and_then(|w| f.check(parse_partial_weight("uptime_partial_weight", w))),
     };
     f.finish()?;
     Ok(edit)

@@ -178,7 +178,7 @@ pub async fn signup(
         session: opened.body.clone(),
         tenant: SignupTenant {
             id: record.tenant.id.as_uuid(),
-            slug: record.tenant.slug.clone(),
+            slug: record.tenant.slug.to_string(),
             name: record.tenant.name.clone(),
             created_at: heliograph_web::timestamp(record.tenant.created_at),
         },
@@ -189,10 +189,10 @@ pub async fn signup(
         },
         page: SignupPage {
             id: record.page.id.as_uuid(),
-            slug: record.page.slug.clone(),
+            slug: record.page.slug.to_string(),
             name: record.page.name.clone(),
-            time_zone: record.page.time_zone.clone(),
-            url: state.urls.page_url(&record.page.slug),
+            time_zone: record.page.time_zone.to_string(),
+            url: state.urls.page_url(record.page.slug.as_str()),
         },
     };
     Ok(opened.respond_with(&state, actix_web::http::StatusCode::CREATED, &body))

@@ -6,6 +6,9 @@ use actix_web::{HttpResponse, web};
 use heliograph_domain::uptime::{
     DayUptime, StatusHistory, UptimeRange, UptimeTotals, UptimeWeights, daily_uptime, uptime_totals,
 };
+use heliograph_domain::uptime_request::{
+    group_history_start, history_start, requested_range, series_days, status_history,
+};
 use heliograph_domain::{ComponentId, FieldError, PageId, TimeZoneName, day_bounds, local_date};
 use heliograph_store::{Component, ComponentHistory, Page, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -79,10 +82,6 @@ pub struct RelatedEvent {
     code: String,
 }
 
-fn zone_of(page: &Page) -> TimeZoneName {
-    TimeZoneName::parse("time_zone", &page.time_zone).unwrap_or_else(|_| TimeZoneName::utc())
-}
-
 fn bound(
     f: &mut Fields,
     field: &'static str,
@@ -104,24 +103,6 @@ fn bound(
     }))
 }
 
-/// When the component's history begins.
-fn since(h: &ComponentHistory, zone: &TimeZoneName) -> OffsetDateTime {
-    h.component
-        .start_date
-        .map_or(h.component.created_at, |d| day_bounds(d, zone).0)
-}
-
-fn status_history(h: &ComponentHistory, zone: &TimeZoneName) -> StatusHistory {
-    StatusHistory {
-        since: since(h, zone),
-        initial: h
-            .changes
-            .first()
-            .map_or(h.component.status, |(_, old, _)| *old),
-        changes: h.changes.iter().map(|(at, _, new)| (*at, *new)).collect(),
-    }
-}
-
 /// The requested range, with warnings about what was adjusted.
 fn range(
     params: &RangeParams,
@@ -133,34 +114,18 @@ fn range(
     let end = params
         .end
         .as_deref()
-        .map_or(Some(now), |e| bound(&mut f, "end", e, zone, true));
+        .and_then(|e| bound(&mut f, "end", e, zone, true));
     let start = params
         .start
         .as_deref()
-        .map(|s| bound(&mut f, "start", s, zone, false));
+        .and_then(|s| bound(&mut f, "start", s, zone, false));
     f.finish()?;
-    let mut warnings = Vec::new();
-    let mut end = end.unwrap_or(now);
-    if end > now {
-        end = now;
-        warnings.push("end is in the future; the range ends now".to_owned());
-    }
-    let start = match start.flatten() {
-        Some(s) => {
-            if s < earliest {
-                warnings.push(
-                    "start is before the component existed; time before that does not count"
-                        .to_owned(),
-                );
-            }
-            s
-        }
-        None => (end - time::Duration::days(90))
-            .max(earliest)
-            .min(end - time::Duration::SECOND),
-    };
-    let range = UptimeRange::new(start, end).map_err(ApiError::field)?;
-    Ok((range, warnings))
+    requested_range(start, end, earliest, now).map_err(ApiError::field)
+}
+
+/// A component's status history, as the uptime arithmetic takes it.
+fn history_of(h: &ComponentHistory, zone: &TimeZoneName) -> StatusHistory {
+    status_history(&h.component, &h.changes, zone)
 }
 
 fn seconds(ms: i64) -> i64 {
@@ -220,7 +185,7 @@ pub(crate) async fn page_days(
     days: u16,
     now: OffsetDateTime,
 ) -> Result<Vec<(Component, Vec<DayUptime>)>, ApiError> {
-    let zone = zone_of(page);
+    let zone = page.time_zone.clone();
     let last = local_date(now, &zone);
     let first = last - time::Duration::days(i64::from(days) - 1);
     let ids: Vec<ComponentId> = tx.components(page.id).await?.iter().map(|c| c.id).collect();
@@ -229,7 +194,7 @@ pub(crate) async fn page_days(
         .into_iter()
         .map(|h| {
             let days = daily_uptime(
-                &status_history(&h, &zone),
+                &history_of(&h, &zone),
                 &zone,
                 first,
                 last,
@@ -274,12 +239,12 @@ pub async fn component(
     if h.component.page_id != page_id {
         return Err(ApiError::NotFound);
     }
-    let zone = zone_of(&page);
-    let (range, warnings) = range(&params, &zone, since(&h, &zone), now)?;
+    let zone = page.time_zone.clone();
+    let (range, warnings) = range(&params, &zone, history_start(&h.component, &zone), now)?;
     let related = tx.component_events(id, range.start(), range.end()).await?;
     tx.commit().await?;
     let totals = uptime_totals(
-        &status_history(&h, &zone),
+        &history_of(&h, &zone),
         range.start(),
         range.end(),
         &h.maintenance,
@@ -332,12 +297,11 @@ pub async fn group(
     }
     let members = tx.group_members(id).await?;
     let hs = histories(&mut tx, &members, now).await?;
-    let zone = zone_of(&page);
-    let earliest = hs
-        .iter()
-        .map(|h| since(h, &zone))
-        .min()
-        .unwrap_or(g.created_at);
+    let zone = page.time_zone.clone();
+    let earliest = group_history_start(
+        hs.iter().map(|h| history_start(&h.component, &zone)),
+        g.created_at,
+    );
     let (range, warnings) = range(&params, &zone, earliest, now)?;
     let mut related = Vec::new();
     for m in &members {
@@ -352,7 +316,7 @@ pub async fn group(
         .iter()
         .map(|h| {
             uptime_totals(
-                &status_history(h, &zone),
+                &history_of(h, &zone),
                 range.start(),
                 range.end(),
                 &h.maintenance,
@@ -431,18 +395,11 @@ pub async fn daily(
     params: web::Query<DaysParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page_id: PageId = path_id(&page_id)?;
-    let days = params.days.unwrap_or(90);
-    if !(1..=366).contains(&days) {
-        return Err(ApiError::field(FieldError::new(
-            "days",
-            "invalid",
-            "must be between 1 and 366",
-        )));
-    }
+    let days = series_days("days", params.days).map_err(ApiError::field)?;
     let now = OffsetDateTime::now_utc();
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let page = tx.page(page_id).await?;
-    let zone = zone_of(&page);
+    let zone = page.time_zone.clone();
     let per_component = page_days(&mut tx, &page, days, now).await?;
     tx.commit().await?;
     let weights = UptimeWeights {

@@ -71,7 +71,13 @@ pub(crate) async fn routable(app: &TestApp) -> Vec<(String, String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|d| (d.hostname, d.tenant_id.to_string(), d.page_id.to_string()))
+        .map(|d| {
+            (
+                d.hostname.to_string(),
+                d.tenant_id.to_string(),
+                d.page_id.to_string(),
+            )
+        })
         .collect()
 }
 
