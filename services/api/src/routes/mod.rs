@@ -363,6 +363,7 @@ impl RootSpanBuilder for RequestSpan {
             exception.details = tracing::field::Empty,
             tenant.id = tracing::field::Empty,
             actor = tracing::field::Empty,
+            page.id = tracing::field::Empty,
         )
     }
 

@@ -22,7 +22,13 @@ fn root() -> PathBuf {
 /// Each workspace package's normal (non-dev, non-build) dependencies.
 fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .unwrap();
@@ -87,7 +93,14 @@ fn each_crate_depends_only_on_the_layers_below_it() {
 fn the_domain_has_no_io_dependency() {
     let all = dependencies();
     let io = [
-        "sqlx", "tokio", "redis", "reqwest", "lettre", "actix-web", "apalis", "hyper",
+        "sqlx",
+        "tokio",
+        "redis",
+        "reqwest",
+        "lettre",
+        "actix-web",
+        "apalis",
+        "hyper",
     ];
     let found: Vec<_> = all["heliograph-domain"]
         .iter()

@@ -23,6 +23,7 @@ mod fuzz;
 mod health;
 mod helpers;
 mod isolation;
+mod layers;
 mod lifecycle;
 mod limits;
 mod logs;
