@@ -66,7 +66,7 @@ pub mod component;
 pub use component::{Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent};
 
 pub mod page;
-pub use page::{Page, PageEdit, PageRef, PageRoute, SmsCheck, Tenant};
+pub use page::{Page, PageData, PageEdit, PageRef, PageRoute, SmsCheck, Tenant};
 
 pub mod uptime_request;
 

@@ -8,7 +8,10 @@
 
 use time::OffsetDateTime;
 
-use crate::{CallingCode, FieldError, Name, PageId, Slug, TenantId, TimeZoneName};
+use crate::{
+    CallingCode, Component, ComponentGroup, FieldError, Incident, IncidentUpdate, Name, PageId,
+    Slug, TenantId, TimeZoneName,
+};
 
 /// A customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +225,25 @@ impl TimeZoneName {
         Self::parse("time_zone", name).unwrap_or_else(|_| Self::utc())
     }
 }
+
+/// Everything the public page and its JSON show.
+#[derive(Debug, Clone)]
+pub struct PageData {
+    /// The page.
+    pub page: Page,
+    /// Its component groups, by position.
+    pub groups: Vec<ComponentGroup>,
+    /// Its components, by position.
+    pub components: Vec<Component>,
+    /// Open incidents, and maintenances scheduled or under way, newest first.
+    pub active_incidents: Vec<(Incident, Vec<IncidentUpdate>)>,
+    /// The page's history: its [`HISTORY_LIMIT`] most recent incidents and
+    /// as many maintenances, any status, newest first within each kind.
+    pub history: Vec<(Incident, Vec<IncidentUpdate>)>,
+}
+
+/// How many incidents (and, apart, maintenances) a page's public history holds.
+pub const HISTORY_LIMIT: i64 = 100;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+pub use heliograph_domain::page::{HISTORY_LIMIT, PageData};
 use heliograph_domain::{
     Component, ComponentGroup, IncidentId, Name, Page, PageEdit, PageId, PageRef, PageRoute, Slug,
     TimeZoneName,
@@ -117,25 +118,6 @@ impl TryFrom<PageRouteRow> for PageRoute {
         })
     }
 }
-
-/// Everything the public page and its JSON show.
-#[derive(Debug, Clone)]
-pub struct PageData {
-    /// The page.
-    pub page: Page,
-    /// Its component groups, by position.
-    pub groups: Vec<ComponentGroup>,
-    /// Its components, by position.
-    pub components: Vec<Component>,
-    /// Open incidents, and maintenances scheduled or under way, newest first.
-    pub active_incidents: Vec<(Incident, Vec<IncidentUpdate>)>,
-    /// The page's history: its [`HISTORY_LIMIT`] most recent incidents and
-    /// as many maintenances, any status, newest first within each kind.
-    pub history: Vec<(Incident, Vec<IncidentUpdate>)>,
-}
-
-/// How many incidents (and, apart, maintenances) a page's public history holds.
-pub const HISTORY_LIMIT: i64 = 100;
 
 impl Store {
     /// Every page's route, for the public pages' in-memory routing table.

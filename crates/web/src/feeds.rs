@@ -3,7 +3,7 @@
 
 use askama::Template;
 use heliograph_domain::TimeZoneName;
-use heliograph_store::{Incident, IncidentUpdate};
+use heliograph_domain::{Incident, IncidentUpdate};
 use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 

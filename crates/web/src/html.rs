@@ -17,11 +17,11 @@ pub(crate) mod notice;
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
+use heliograph_domain::{Component, Incident, IncidentUpdate};
 use heliograph_domain::{
     ComponentStatus, Impact, IncidentStatus, Sight, TimeZoneName, Visibility, day_bounds,
     local_date, offset_at,
 };
-use heliograph_store::{Component, Incident, IncidentUpdate};
 use time::{Date, OffsetDateTime};
 
 use crate::colours::{Rgb, STATUS_COLOURS, Theme};

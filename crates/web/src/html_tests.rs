@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use heliograph_domain::{
+    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
+};
+use heliograph_domain::{
     ComponentId, ComponentStatus, Impact, IncidentId, IncidentStatus, IncidentUpdateId, PageId,
     TenantId, TimeZoneName, Visibility,
-};
-use heliograph_store::{
-    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
 };
 use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime};

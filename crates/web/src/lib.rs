@@ -39,8 +39,8 @@ pub use heliograph_domain::statuspage::{
     timestamp,
 };
 
+use heliograph_domain::{Component, ComponentGroup, PageData};
 use heliograph_domain::{ComponentStatus, PageStatus, Sight};
-use heliograph_store::{Component, ComponentGroup, PageData};
 use time::OffsetDateTime;
 
 /// One day of a component's uptime bar.

@@ -1,11 +1,11 @@
 //! Snapshots of what visitors see, from a fixed page.
 
 use heliograph_domain::{
+    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
+};
+use heliograph_domain::{
     ComponentId, ComponentStatus, Impact, IncidentId, IncidentStatus, IncidentUpdateId, PageId,
     TenantId, Visibility,
-};
-use heliograph_store::{
-    AffectedComponent, Component, ComponentGroup, Incident, IncidentUpdate, Page, PageData,
 };
 use std::collections::HashMap;
 

@@ -6,7 +6,7 @@ use heliograph_domain::statuspage::{
     self, ComponentsDoc, IncidentsDoc, MaintenancesDoc, StatusDoc, Summary,
 };
 use heliograph_domain::{Audience, IncidentStatus, Sight};
-use heliograph_store::{Component, Incident, IncidentUpdate, PageData};
+use heliograph_domain::{Component, Incident, IncidentUpdate, PageData};
 
 use crate::{PublicPage, group_status, layout, page_status, sight};
 

@@ -12,11 +12,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use heliograph_domain::IncidentUpdate;
 use heliograph_domain::{Audience, EventId, EventKind, Sight, TenantId};
 use heliograph_notify::payloads::{
     AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
 };
-use heliograph_store::{ComponentEventPayload, IncidentEventPayload, IncidentUpdate, TenantTx};
+use heliograph_store::{ComponentEventPayload, IncidentEventPayload, TenantTx};
 use time::OffsetDateTime;
 
 use crate::{Context, Error};
