@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 pub use heliograph_domain::page::{HISTORY_LIMIT, PageData};
 use heliograph_domain::{
-    Component, ComponentGroup, IncidentId, Name, Page, PageEdit, PageId, PageRef, PageRoute, Slug,
-    TimeZoneName,
+    IncidentId, Name, Page, PageEdit, PageId, PageRef, PageRoute, Slug, TimeZoneName,
 };
 use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
