@@ -26,6 +26,11 @@
 //! HTML with private components: rendered per request from the snapshot's
 //! data (their session is checked in the database, as every session is), and
 //! never cached by anyone (`private, no-store`).
+//!
+//! The file is long (over 700 lines) because the cache, its freshness loop
+//! and its failure handling share one state and one lock order; splitting
+//! them would spread that invariant over several files. The bounded memo of
+//! incident pages, which has no such tie, is its own module.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
