@@ -100,6 +100,37 @@ pub struct StatusHistory {
     pub changes: Vec<(OffsetDateTime, ComponentStatus)>,
 }
 
+/// A maintenance as uptime reads it: when it started, when it ended (if it
+/// has), the end of its window, and whether it ever went under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceSpan {
+    /// When it started (its `started_at`).
+    pub started_at: OffsetDateTime,
+    /// When it was completed, if it was.
+    pub resolved_at: Option<OffsetDateTime>,
+    /// The end of its scheduled window.
+    pub scheduled_until: Option<OffsetDateTime>,
+    /// Whether it ever went `in_progress`.
+    pub began: bool,
+}
+
+impl MaintenanceSpan {
+    /// The time it excludes from a component's uptime, as of `now`: none if
+    /// it never began (one called off before its window excused nothing);
+    /// else from its start to its completion, or — still open — to the end
+    /// of its window or now, whichever is later.
+    #[must_use]
+    pub fn excused(&self, now: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        if !self.began {
+            return None;
+        }
+        let end = self
+            .resolved_at
+            .unwrap_or_else(|| self.scheduled_until.map_or(now, |until| until.max(now)));
+        Some((self.started_at, end))
+    }
+}
+
 /// The arithmetic of one range, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UptimeTotals {
@@ -329,6 +360,7 @@ impl Prepared {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use proptest::prelude::*;
     use time::macros::{date, datetime};
@@ -819,5 +851,34 @@ mod tests {
                 prop_assert!(d.totals.considered_ms >= 0 && d.totals.maintenance_ms >= 0);
             }
         }
+    }
+
+    #[test]
+    fn a_maintenance_excuses_time_only_once_it_began_and_until_it_ended() {
+        let start = datetime!(2026-01-01 10:00 UTC);
+        let until = datetime!(2026-01-01 12:00 UTC);
+        let now = datetime!(2026-01-01 11:00 UTC);
+        let span = MaintenanceSpan {
+            started_at: start,
+            resolved_at: None,
+            scheduled_until: Some(until),
+            began: false,
+        };
+        assert_eq!(span.excused(now), None);
+        let open = MaintenanceSpan {
+            began: true,
+            ..span
+        };
+        assert_eq!(open.excused(now), Some((start, until)));
+        let late = datetime!(2026-01-01 13:00 UTC);
+        assert_eq!(open.excused(late), Some((start, late)));
+        let done = MaintenanceSpan {
+            resolved_at: Some(datetime!(2026-01-01 10:30 UTC)),
+            ..open
+        };
+        assert_eq!(
+            done.excused(late),
+            Some((start, datetime!(2026-01-01 10:30 UTC)))
+        );
     }
 }

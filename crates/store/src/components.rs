@@ -5,9 +5,10 @@
 //! `heliograph_domain::component`'s; this module reads and writes rows.
 
 use heliograph_domain::component::reorder;
+use heliograph_domain::uptime::MaintenanceSpan;
 use heliograph_domain::{
     Component, ComponentEdit, ComponentGroup, ComponentId, ComponentStatus, FieldError, GroupEdit,
-    GroupId, Name, NewComponent, PageId, Visibility,
+    GroupId, IncidentKind, IncidentStatus, Name, NewComponent, PageId, Visibility,
 };
 use sqlx::{Postgres, QueryBuilder};
 use time::{Date, OffsetDateTime};
@@ -305,18 +306,14 @@ impl TenantTx {
             }
             qb
         };
-        let (total,): (i64,) = filter("select count(*)")
-            .build_query_as()
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let mut items = filter(concat!("select ", component_columns!()));
-        items
-            .push(" order by position, id limit ")
-            .push_bind(query.limit)
-            .push(" offset ")
-            .push_bind(query.offset);
-        let items = components_of(items.build_query_as().fetch_all(&mut *self.tx).await?)?;
-        Ok(Listed { items, total })
+        crate::listed::<ComponentRow, _>(
+            &mut self.tx,
+            filter,
+            concat!("select ", component_columns!()),
+            " order by position, id",
+            query,
+        )
+        .await
     }
 
     /// Changes a component. A status change is recorded in its history
@@ -540,22 +537,43 @@ impl TenantTx {
             .iter()
             .map(|(at, old, new)| Ok((*at, parse(old)?, parse(new)?)))
             .collect::<Result<Vec<_>>>()?;
-        // A maintenance excludes time only once it began (one called off
-        // before its window never did).
-        let maintenance = sqlx::query_as(
-            "select i.started_at, coalesce(i.resolved_at, greatest(i.scheduled_until, now()))
-               from incidents i
-               join incident_components ic on ic.tenant_id = i.tenant_id and ic.incident_id = i.id
-              where i.tenant_id = $1 and ic.component_id = $2 and i.kind = 'maintenance'
-                and i.started_at < $3
-                and exists (select 1 from incident_updates u where u.tenant_id = i.tenant_id
-                              and u.incident_id = i.id and u.status = 'in_progress')",
+        // Which maintenances excuse time, and how much, is the domain's
+        // rule (`MaintenanceSpan::excused`); this reads the facts it needs.
+        let spans: Vec<(
+            OffsetDateTime,
+            Option<OffsetDateTime>,
+            Option<OffsetDateTime>,
+            bool,
+        )> = sqlx::query_as(
+            "select i.started_at, i.resolved_at, i.scheduled_until,
+                        exists (select 1 from incident_updates u where u.tenant_id = i.tenant_id
+                                  and u.incident_id = i.id and u.status = $5)
+                   from incidents i
+                   join incident_components ic
+                     on ic.tenant_id = i.tenant_id and ic.incident_id = i.id
+                  where i.tenant_id = $1 and ic.component_id = $2 and i.kind = $4
+                    and i.started_at < $3",
         )
         .bind(self.tenant.as_uuid())
         .bind(id.as_uuid())
         .bind(end)
+        .bind(IncidentKind::Maintenance.as_str())
+        .bind(IncidentStatus::InProgress.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
+        let now = OffsetDateTime::now_utc();
+        let maintenance = spans
+            .into_iter()
+            .filter_map(|(started_at, resolved_at, scheduled_until, began)| {
+                MaintenanceSpan {
+                    started_at,
+                    resolved_at,
+                    scheduled_until,
+                    began,
+                }
+                .excused(now)
+            })
+            .collect();
         Ok(ComponentHistory {
             component,
             changes,

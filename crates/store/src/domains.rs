@@ -385,22 +385,14 @@ impl TenantTx {
             }
             qb
         };
-        let (total,): (i64,) = filter("select count(*)")
-            .build_query_as()
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let mut select = filter(concat!("select ", domain_columns!()));
-        select
-            .push(" order by d.hostname, d.id limit ")
-            .push_bind(query.limit)
-            .push(" offset ")
-            .push_bind(query.offset);
-        let rows: Vec<DomainRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
-        let items = rows
-            .into_iter()
-            .map(Domain::try_from)
-            .collect::<Result<_>>()?;
-        Ok(Listed { items, total })
+        crate::listed::<DomainRow, _>(
+            &mut self.tx,
+            filter,
+            concat!("select ", domain_columns!()),
+            " order by d.hostname, d.id",
+            query,
+        )
+        .await
     }
 
     /// Removes a domain of a page; its hostname stops routing and is free again.

@@ -95,6 +95,14 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A conversion that cannot fail (a row type's `From`), for code generic
+/// over conversions that can.
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 /// Whether `err` (a [`StoreError`] or an `sqlx::Error`, as the source of
 /// another error or not) says PostgreSQL is unreachable, slow or going away,
 /// rather than that the request was wrong. Callers that carry errors as

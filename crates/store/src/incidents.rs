@@ -426,13 +426,14 @@ impl TenantTx {
         query: &ListQuery,
     ) -> Result<Listed<Incident>> {
         let tenant = self.tenant.as_uuid();
-        let condition = |q: &mut QueryBuilder<sqlx::Postgres>| {
+        let filter = |select: &str| {
+            let mut q = QueryBuilder::<sqlx::Postgres>::new(select);
             q.push(" from incidents i where i.tenant_id = ")
                 .push_bind(tenant)
                 .push(" and i.page_id = ")
                 .push_bind(page.as_uuid())
                 .push(" and ");
-            scope.push_condition(q);
+            scope.push_condition(&mut q);
             q.push(" and (")
                 .push_bind(query.pattern())
                 .push("::text is null or i.name ilike ")
@@ -442,27 +443,21 @@ impl TenantTx {
                 .push("::text[]) = 0 or i.status = any(")
                 .push_bind(query.statuses.clone())
                 .push("))");
+            q
         };
-        let mut count = QueryBuilder::new("select count(*)");
-        condition(&mut count);
-        let (total,): (i64,) = count.build_query_as().fetch_one(&mut *self.tx).await?;
-        let mut select = QueryBuilder::new(concat!("select ", incident_columns!()));
-        condition(&mut select);
-        select.push(if matches!(scope, IncidentScope::Upcoming) {
+        let order = if matches!(scope, IncidentScope::Upcoming) {
             " order by i.scheduled_for asc, i.id"
         } else {
             " order by coalesce(i.scheduled_for, i.started_at) desc, i.id desc"
-        });
-        select
-            .push(" limit ")
-            .push_bind(query.limit)
-            .push(" offset ")
-            .push_bind(query.offset);
-        let rows: Vec<IncidentRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
-        Ok(Listed {
-            items: incidents(rows)?,
-            total,
-        })
+        };
+        crate::listed::<IncidentRow, _>(
+            &mut self.tx,
+            filter,
+            concat!("select ", incident_columns!()),
+            order,
+            query,
+        )
+        .await
     }
 
     /// One update of an incident.

@@ -121,6 +121,42 @@ pub struct Listed<T> {
     pub total: i64,
 }
 
+/// Counts the rows a filtered list holds and reads one slice of them.
+/// `filter` builds `<select list> from … where …` for the select list it is
+/// given; the slice is `columns` ordered by `order` (` order by …`) and cut
+/// by the query's limit and offset. Each row becomes a `T` through
+/// `TryFrom`, so a stored value the domain refuses is an error, not a value.
+pub(crate) async fn listed<R, T>(
+    conn: &mut sqlx::PgConnection,
+    filter: impl Fn(&str) -> sqlx::QueryBuilder<Postgres>,
+    columns: &str,
+    order: &str,
+    query: &ListQuery,
+) -> Result<Listed<T>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: TryFrom<R>,
+    StoreError: From<T::Error>,
+{
+    let (total,): (i64,) = filter("select count(*)")
+        .build_query_as()
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut select = filter(columns);
+    select
+        .push(order)
+        .push(" limit ")
+        .push_bind(query.limit)
+        .push(" offset ")
+        .push_bind(query.offset);
+    let rows: Vec<R> = select.build_query_as().fetch_all(&mut *conn).await?;
+    let items = rows
+        .into_iter()
+        .map(|r| T::try_from(r).map_err(StoreError::from))
+        .collect::<Result<_>>()?;
+    Ok(Listed { items, total })
+}
+
 /// A duration as whole milliseconds, the unit the `hg_*` functions take.
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

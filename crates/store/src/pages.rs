@@ -202,22 +202,14 @@ impl TenantTx {
             }
             qb
         };
-        let (total,): (i64,) = filter("select count(*)")
-            .build_query_as()
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let mut items = filter(concat!("select ", page_columns!()));
-        items
-            .push(" order by created_at, id limit ")
-            .push_bind(query.limit)
-            .push(" offset ")
-            .push_bind(query.offset);
-        let rows: Vec<PageRow> = items.build_query_as().fetch_all(&mut *self.tx).await?;
-        let items = rows
-            .into_iter()
-            .map(Page::try_from)
-            .collect::<Result<_>>()?;
-        Ok(Listed { items, total })
+        crate::listed::<PageRow, _>(
+            &mut self.tx,
+            filter,
+            concat!("select ", page_columns!()),
+            " order by created_at, id",
+            query,
+        )
+        .await
     }
 
     /// Creates another page for the tenant.

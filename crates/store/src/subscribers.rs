@@ -282,24 +282,15 @@ impl TenantTx {
         query: &ListQuery,
         state: SubscriberState,
     ) -> Result<Listed<Subscriber>> {
-        let total = self.count_subscribers(page, query, state).await?;
-        let mut select = subscribers_where(
-            QueryBuilder::new(concat!("select ", subscriber_columns!())),
-            self.tenant,
-            page,
+        let tenant = self.tenant;
+        crate::listed::<SubscriberRow, _>(
+            &mut self.tx,
+            |select| subscribers_where(QueryBuilder::new(select), tenant, page, query, state),
+            concat!("select ", subscriber_columns!()),
+            " order by s.created_at, s.id",
             query,
-            state,
-        );
-        select
-            .push(" order by s.created_at, s.id limit ")
-            .push_bind(query.limit)
-            .push(" offset ")
-            .push_bind(query.offset);
-        let rows: Vec<SubscriberRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
-        Ok(Listed {
-            items: rows.into_iter().map(Subscriber::from).collect(),
-            total,
-        })
+        )
+        .await
     }
 
     /// How many of a page's subscribers match.

@@ -146,31 +146,15 @@ impl TenantTx {
         page: PageId,
         query: &ListQuery,
     ) -> Result<Listed<IncidentTemplate>> {
-        let (total,): (i64,) = templates_where(
-            QueryBuilder::new("select count(*)"),
-            self.tenant,
-            page,
+        let tenant = self.tenant;
+        crate::listed::<TemplateRow, _>(
+            &mut self.tx,
+            |select| templates_where(QueryBuilder::new(select), tenant, page, query),
+            concat!("select ", template_columns!()),
+            " order by lower(t.name), t.id",
             query,
         )
-        .build_query_as()
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let mut select = templates_where(
-            QueryBuilder::new(concat!("select ", template_columns!())),
-            self.tenant,
-            page,
-            query,
-        );
-        select
-            .push(" order by lower(t.name), t.id limit ")
-            .push_bind(query.limit)
-            .push(" offset ")
-            .push_bind(query.offset);
-        let rows: Vec<TemplateRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
-        Ok(Listed {
-            items: rows.into_iter().map(IncidentTemplate::from).collect(),
-            total,
-        })
+        .await
     }
 
     /// Deletes a template; incidents opened from it stay.

@@ -203,7 +203,7 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
     })
 }
 
-/// What the domain's impact rule reads of an incident and its updates.
+/// An update as a notice tells it: only the changes the public may see.
 fn update_info(sight: &Sight, u: &IncidentUpdate) -> UpdateInfo {
     UpdateInfo {
         id: u.id.as_uuid(),
