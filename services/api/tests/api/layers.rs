@@ -138,10 +138,17 @@ fn is_test(path: &Path) -> bool {
         || name.ends_with("_tests.rs")
 }
 
+/// The test kit names databases in DDL (`create database …`), where no
+/// parameter can stand for an identifier; it serves tests only.
+fn is_test_infrastructure(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "testkit")
+}
+
 #[test]
 fn no_sql_is_built_with_format() {
     let offenders: Vec<_> = sources()
         .into_iter()
+        .filter(|(p, _)| !is_test(p) && !is_test_infrastructure(p))
         .filter(|(_, text)| text.contains("AssertSqlSafe"))
         .map(|(path, _)| path)
         .collect();
