@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use heliograph_domain::{EmailAddress, EndpointUrl, PhoneNumber, TenantId};
+use heliograph_domain::{EmailAddress, EndpointUrl, HttpChannel, PhoneNumber, Target, TenantId};
 use heliograph_notify::WebhookSecret;
-use heliograph_store::{HttpChannel, Target};
 use heliograph_testkit::{HttpReceiver, Reply, Script, SmsStandIn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

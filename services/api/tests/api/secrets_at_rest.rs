@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use heliograph_api::secrets::{ReencryptReport, reencrypt, sealed_subscriber};
 use heliograph_auth::SecretsKeyring;
-use heliograph_domain::{EndpointUrl, SubscriberId, TenantId};
+use heliograph_domain::{EndpointUrl, HttpChannel, SubscriberId, Target, TenantId};
 use heliograph_notify::WebhookSecret;
-use heliograph_store::{HttpChannel, Target, endpoint_seal_context, webhook_secret_seal_context};
+use heliograph_store::{endpoint_seal_context, webhook_secret_seal_context};
 use heliograph_testkit::HttpReceiver;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
