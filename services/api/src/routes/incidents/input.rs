@@ -224,7 +224,7 @@ pub(super) fn parse_new(
     };
     let mut component_ids = c.component_ids;
     if let Some(t) = template {
-        component_ids.extend(t.component_ids.iter().copied().map(ComponentId::from));
+        component_ids.extend(t.component_ids.iter().copied());
     }
     let (Some(name), Some(shape)) = (name, shape) else {
         return Err(f.into_error());
