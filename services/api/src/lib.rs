@@ -14,6 +14,7 @@ mod idempotency;
 mod input;
 mod limits;
 pub mod openapi;
+mod page_scope;
 pub mod public_pages;
 mod routes;
 pub mod secrets;

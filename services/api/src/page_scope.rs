@@ -17,8 +17,8 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use heliograph_domain::{PageId, Role};
-use heliograph_store::{Page, TenantTx};
+use heliograph_domain::{Page, PageId, Role};
+use heliograph_store::TenantTx;
 
 use crate::auth::Member;
 use crate::error::ApiError;

@@ -15,11 +15,11 @@
 
 use anyhow::Context as _;
 use heliograph_auth::{OpenError, SecretsKeyring};
-use heliograph_domain::{Channel, ComponentId, SubscriberId, TenantId};
+use heliograph_domain::{Channel, ComponentId, HttpChannel, SubscriberId, Target, TenantId};
 use heliograph_notify::WebhookSecret;
 use heliograph_store::{
-    HttpChannel, NewSubscriber, SealedEndpoint, SealedSecrets, Store, StoredSecrets, Target,
-    endpoint_seal_context, webhook_secret_seal_context,
+    NewSubscriber, SealedEndpoint, SealedSecrets, Store, StoredSecrets, endpoint_seal_context,
+    webhook_secret_seal_context,
 };
 use secrecy::{ExposeSecret, SecretString};
 

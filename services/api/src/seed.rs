@@ -8,12 +8,10 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use heliograph_domain::{
-    ComponentStatus, EmailAddress, IncidentStatus, Name, Password, Slug, Visibility,
+    ComponentStatus, EmailAddress, IncidentChange, IncidentStatus, Name, NewComponent, NewIncident,
+    Password, Slug, Target, Visibility,
 };
-use heliograph_store::{
-    IncidentChange, NewComponent, NewIncident, NewSignup, NewSubscriber, SignupRecord, Store,
-    Target,
-};
+use heliograph_store::{NewSignup, NewSubscriber, SignupRecord, Store};
 use time::{Duration, OffsetDateTime};
 
 /// The demo owner's sign-in, printed by `deploy/dev up`.

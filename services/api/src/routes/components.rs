@@ -3,20 +3,21 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::component::parse_description;
 use heliograph_domain::{
-    ComponentId, ComponentStatus, FieldError, GroupId, Name, PageId, Role, Visibility,
+    Component, ComponentEdit, ComponentId, ComponentStatus, FieldError, GroupId, Name,
+    NewComponent, PageId, Visibility,
 };
-use heliograph_store::{Component, ComponentEdit, NewComponent, TenantTx};
+use heliograph_store::TenantTx;
 use heliograph_web::V2Component;
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
-use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{Admin, AtPage, Editor, Viewer};
 use crate::startup::AppState;
 
 /// `{"component": {...}}`.
@@ -141,13 +142,6 @@ async fn component_on_page(
     }
 }
 
-/// Parses `{page_id}` and `{id}`.
-pub(crate) fn page_and_component(
-    path: &(String, String),
-) -> Result<(PageId, ComponentId), ApiError> {
-    Ok((path_id(&path.0)?, path_id(&path.1)?))
-}
-
 /// Lists a page's components, private ones included (viewer).
 ///
 /// `status` filters on component statuses.
@@ -168,17 +162,14 @@ pub(crate) fn page_and_component(
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let AtPage { mut tx, page, .. } = at;
     let query = params.query(str::parse::<ComponentStatus>, ComponentStatus::as_str)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    let listed = tx.list_components(page, &query).await?;
+    let listed = tx.list_components(page.id, &query).await?;
     tx.commit().await?;
     Ok(paginated(
         &req,
@@ -206,13 +197,12 @@ pub async fn list(
     ),
 )]
 pub async fn get(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_component(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let c = component_on_page(&mut tx, page, id).await?;
+    let AtPage { mut tx, page, .. } = at;
+    let id: ComponentId = path_id(&path.1)?;
+    let c = component_on_page(&mut tx, page.id, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(component_response(&c)))
 }
@@ -242,15 +232,18 @@ pub async fn get(
     ),
 )]
 pub async fn update(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
     body: Input<ComponentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_component(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let before = component_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: ComponentId = path_id(&path.1)?;
+    let before = component_on_page(&mut tx, page.id, id).await?;
     let input = envelope("component", body.0.component)?;
     let edit = parse_edit(input)?;
     member.require(edit.required_role())?;
@@ -283,14 +276,17 @@ pub async fn update(
     ),
 )]
 pub async fn delete(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Admin>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_component(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    component_on_page(&mut tx, page, id).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: ComponentId = path_id(&path.1)?;
+    component_on_page(&mut tx, page.id, id).await?;
     let c = tx.delete_component(id).await?;
     tx.audit(&member.audit(
         "component.deleted",
@@ -354,19 +350,18 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
     ),
 )]
 pub async fn create(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Admin>,
     body: Input<ComponentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    // Another tenant's page answers 404 before anything else is said about the request.
-    tx.page(page).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
     let input = envelope("component", body.0.component)?;
     let new = parse(input)?;
-    let component = tx.create_component(page, &new).await?;
+    let component = tx.create_component(page.id, &new).await?;
     tx.audit(&member.audit(
         "component.created",
         "component",

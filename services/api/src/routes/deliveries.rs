@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 pub use heliograph_domain::DeliveryStatus;
 use heliograph_domain::{
     Channel, DeliveryAttempt, DeliveryId, DeliveryRecord, EventId, FieldError, IncidentId,
-    IncidentUpdateId, PageId, Role,
+    IncidentUpdateId, PageId,
 };
 use heliograph_store::{DeliveryFilter, EventSummary, ListQuery, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -22,15 +22,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::incidents::incident_on_page;
+use super::path_id;
 use super::subscribers::ids_in;
-use super::{path_id, path_ids};
-use crate::auth::Member;
 use crate::error::ApiError;
 use crate::input::{Input, ListParams, PagingParams, page_headers, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::startup::AppState;
 
 /// Deliveries per status.
@@ -109,19 +109,17 @@ fn event_response(e: &EventSummary) -> EventResponse {
     ),
 )]
 pub async fn events(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
     let query = params.plain_query()?;
     if query.q.is_some() {
         return Err(no_search());
     }
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
     let listed = tx.list_events(page, query.limit, query.offset).await?;
     tx.commit().await?;
     Ok(paginated(
@@ -305,17 +303,15 @@ async fn answer_log(
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
     channels: web::Query<ChannelFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let page = at.id();
+    let AtPage { tx, .. } = at;
     let (query, filter) = log_query(&params, &channels)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
     answer_log(tx, &state, &req, page, &query, &filter).await
 }
 
@@ -339,16 +335,17 @@ pub async fn list(
     ),
 )]
 pub async fn event_deliveries(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     params: web::Query<ListParams>,
     channels: web::Query<ChannelFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, event): (PageId, EventId) = path_ids(&path)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
+    let event: EventId = path_id(&path.1)?;
     let (query, mut filter) = log_query(&params, &channels)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.event_on_page(page, event).await?;
     filter.event = Some(event);
     answer_log(tx, &state, &req, page, &query, &filter).await
@@ -374,16 +371,17 @@ pub async fn event_deliveries(
     ),
 )]
 pub async fn incident_deliveries(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     params: web::Query<ListParams>,
     channels: web::Query<ChannelFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, incident): (PageId, IncidentId) = path_ids(&path)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
+    let incident: IncidentId = path_id(&path.1)?;
     let (query, mut filter) = log_query(&params, &channels)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
     incident_on_page(&mut tx, page, incident).await?;
     filter.incident = Some(incident);
     answer_log(tx, &state, &req, page, &query, &filter).await
@@ -411,18 +409,18 @@ pub async fn incident_deliveries(
     ),
 )]
 pub async fn update_deliveries(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
     params: web::Query<ListParams>,
     channels: web::Query<ChannelFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&path.0)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
     let incident: IncidentId = path_id(&path.1)?;
     let update: IncidentUpdateId = path_id(&path.2)?;
     let (query, mut filter) = log_query(&params, &channels)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
     incident_on_page(&mut tx, page, incident).await?;
     tx.incident_update(incident, update).await?;
     filter.incident_update = Some(update);
@@ -509,12 +507,12 @@ fn detail(d: &DeliveryRecord, attempts: &[DeliveryAttempt]) -> DeliveryDetail {
     ),
 )]
 pub async fn get(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, DeliveryId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
+    let id: DeliveryId = path_id(&path.1)?;
     let (record, attempts) = tx.delivery_on_page(page, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(detail(&record, &attempts)))
@@ -560,15 +558,11 @@ const REDRIVE_LIMIT: i64 = 1000;
     ),
 )]
 pub async fn redrive(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Editor>,
     body: Input<RedriveBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    member.require(Role::Editor)?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
     let ids: Vec<DeliveryId> = ids_in("deliveries", body.0.deliveries)?;
     let redriven = tx.redrive_deliveries(page, &ids, REDRIVE_LIMIT).await?;
     let redriven: Vec<Uuid> = redriven.iter().map(DeliveryId::as_uuid).collect();

@@ -8,18 +8,19 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::custom_domain::txt_record_name;
-use heliograph_domain::{DomainCheckError, DomainId, DomainStatus, Hostname, PageId, Role};
-use heliograph_store::Domain;
+use heliograph_domain::{
+    CustomDomain as Domain, DomainCheckError, DomainId, DomainStatus, Hostname,
+};
 use serde::{Deserialize, Serialize};
 
-use super::{path_id, path_ids};
-use crate::auth::Member;
+use super::path_id;
 use crate::error::{ApiError, envelope, required};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{Admin, AtPage, Viewer};
 use crate::startup::AppState;
 
 /// A custom domain of a page, with the DNS records it needs.
@@ -138,16 +139,14 @@ fn parse(state: &AppState, input: DomainInput) -> Result<Hostname, ApiError> {
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
     let query = params.plain_query()?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
     let listed = tx.list_domains(page, &query).await?;
     tx.commit().await?;
     Ok(paginated(&req, state.urls.origin(), &query, listed, |d| {
@@ -185,15 +184,12 @@ pub async fn list(
     ),
 )]
 pub async fn create(
-    member: Member,
+    at: AtPage<Admin>,
     state: web::Data<AppState>,
-    page_id: web::Path<String>,
     body: Input<DomainEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    member.require(Role::Admin)?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
     let hostname = parse(&state, envelope("domain", body.0.domain)?)?;
     let d = tx
         .create_domain(
@@ -231,12 +227,13 @@ pub async fn create(
     ),
 )]
 pub async fn get(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, DomainId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
+    let id: DomainId = path_id(&path.1)?;
     let d = tx.domain(page, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(domain_response(&state, &d)))
@@ -260,14 +257,13 @@ pub async fn get(
     ),
 )]
 pub async fn delete(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Admin>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, DomainId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
+    let id: DomainId = path_id(&path.1)?;
     tx.domain(page, id).await?;
-    member.require(Role::Admin)?;
     let d = tx.delete_domain(page, id).await?;
     tx.audit(&member.audit(
         "domain.deleted",
@@ -304,14 +300,14 @@ pub async fn delete(
     ),
 )]
 pub async fn verify(
-    member: Member,
+    at: AtPage<Admin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, DomainId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
+    let id: DomainId = path_id(&path.1)?;
     tx.domain(page, id).await?;
-    member.require(Role::Admin)?;
     let d = tx
         .request_domain_check(
             page,

@@ -2,18 +2,20 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::component::parse_description;
-use heliograph_domain::{ComponentId, FieldError, GroupId, Name, PageId, Role};
-use heliograph_store::{ComponentGroup, GroupEdit, TenantTx};
+use heliograph_domain::{
+    ComponentGroup, ComponentId, FieldError, GroupEdit, GroupId, Name, PageId,
+};
+use heliograph_store::TenantTx;
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
-use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{Admin, AtPage, Viewer};
 use crate::startup::AppState;
 
 /// A component group, as Statuspage's management API shows it.
@@ -113,11 +115,6 @@ async fn group_on_page(
     }
 }
 
-/// Parses `{page_id}` and `{id}`.
-pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, GroupId), ApiError> {
-    Ok((path_id(&path.0)?, path_id(&path.1)?))
-}
-
 /// Lists a page's component groups (viewer).
 ///
 /// `q` filters on the name; there is no `status` filter.
@@ -134,18 +131,15 @@ pub(crate) fn page_and_group(path: &(String, String)) -> Result<(PageId, GroupId
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let AtPage { mut tx, page, .. } = at;
     let query = params.plain_query()?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    let groups = tx.component_groups(page).await?;
-    let components = tx.components(page).await?;
+    let groups = tx.component_groups(page.id).await?;
+    let components = tx.components(page.id).await?;
     tx.commit().await?;
     let matching: Vec<ComponentGroup> = groups
         .into_iter()
@@ -192,20 +186,24 @@ pub async fn list(
     ),
 )]
 pub async fn create(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Admin>,
     body: Input<GroupEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
     let input = envelope("component_group", body.0.component_group)?;
     let mut edit = parse(input)?;
     let name = required("name", edit.name.take()).map_err(ApiError::field)?;
     let created = tx
-        .create_component_group(page, &name, edit.description.clone().flatten().as_deref())
+        .create_component_group(
+            page.id,
+            &name,
+            edit.description.clone().flatten().as_deref(),
+        )
         .await?;
     edit.description = None;
     let g = tx.edit_component_group(created.id, &edit).await?;
@@ -238,13 +236,12 @@ pub async fn create(
     ),
 )]
 pub async fn get(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_group(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let g = group_on_page(&mut tx, page, id).await?;
+    let AtPage { mut tx, page, .. } = at;
+    let id: GroupId = path_id(&path.1)?;
+    let g = group_on_page(&mut tx, page.id, id).await?;
     let members = tx.group_members(id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(group_response(&g, &members)))
@@ -275,15 +272,18 @@ pub async fn get(
     ),
 )]
 pub async fn update(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Admin>,
     path: web::Path<(String, String)>,
     body: Input<GroupEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_group(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    group_on_page(&mut tx, page, id).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: GroupId = path_id(&path.1)?;
+    group_on_page(&mut tx, page.id, id).await?;
     let input = envelope("component_group", body.0.component_group)?;
     let edit = parse(input)?;
     let g = tx.edit_component_group(id, &edit).await?;
@@ -316,14 +316,17 @@ pub async fn update(
     ),
 )]
 pub async fn delete(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Admin>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_group(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    group_on_page(&mut tx, page, id).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: GroupId = path_id(&path.1)?;
+    group_on_page(&mut tx, page.id, id).await?;
     // Answered with the members it had: its components stay, ungrouped.
     let members = tx.group_members(id).await?;
     let g = tx.delete_component_group(id).await?;

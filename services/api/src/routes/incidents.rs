@@ -4,22 +4,23 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use heliograph_domain::Component;
 use heliograph_domain::{
     FieldError, Impact, Incident, IncidentChange, IncidentEdit, IncidentId, IncidentStatus,
-    IncidentUpdate, IncidentUpdateId, Name, PageId, Role,
+    IncidentUpdate, IncidentUpdateId, Name, PageId,
 };
-use heliograph_store::{Component, IncidentScope, TenantTx};
+use heliograph_store::{IncidentScope, TenantTx};
 use heliograph_web::{V2Incident, V2IncidentUpdate};
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
-use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{Admin, AtPage, Editor, Viewer};
 use crate::startup::AppState;
 
 mod input;
@@ -110,10 +111,6 @@ pub(crate) async fn incident_on_page(
     }
 }
 
-fn page_and_incident(path: &(String, String)) -> Result<(PageId, IncidentId), ApiError> {
-    Ok((path_id(&path.0)?, path_id(&path.1)?))
-}
-
 /// Opens an incident, a backfilled one, or schedules a maintenance (editor).
 ///
 /// The row, its first update, the component changes and the notification
@@ -136,15 +133,17 @@ fn page_and_incident(path: &(String, String)) -> Result<(PageId, IncidentId), Ap
     ),
 )]
 pub async fn create(
-    member: Member,
+    at: AtPage<Editor>,
     state: web::Data<AppState>,
-    page_id: web::Path<String>,
     body: Input<IncidentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let page_id: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = tx.page(page_id).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let page_id = page.id;
     let input = envelope("incident", body.0.incident)?;
     let template = match input.template_id.as_deref() {
         Some(raw) => {
@@ -188,19 +187,16 @@ pub async fn create(
 }
 
 async fn list_scope(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
     scope: IncidentScope,
 ) -> Result<HttpResponse, ApiError> {
-    let page_id: PageId = path_id(&page_id)?;
+    let AtPage { mut tx, page, .. } = at;
     let query = params.query(str::parse::<IncidentStatus>, IncidentStatus::as_str)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = tx.page(page_id).await?;
-    let listed = tx.list_incidents(page_id, scope, &query).await?;
-    let components = tx.components(page_id).await?;
+    let listed = tx.list_incidents(page.id, scope, &query).await?;
+    let components = tx.components(page.id).await?;
     let ids: Vec<IncidentId> = listed.items.iter().map(|i| i.id).collect();
     let mut updates: HashMap<IncidentId, Vec<IncidentUpdate>> = HashMap::new();
     for u in tx.incident_updates(&ids).await? {
@@ -238,13 +234,12 @@ async fn list_scope(
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    list_scope(member, state, req, page_id, params, IncidentScope::All).await
+    list_scope(at, state, req, params, IncidentScope::All).await
 }
 
 /// Lists a page's unresolved incidents (viewer).
@@ -265,21 +260,12 @@ pub async fn list(
     ),
 )]
 pub async fn unresolved(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    list_scope(
-        member,
-        state,
-        req,
-        page_id,
-        params,
-        IncidentScope::Unresolved,
-    )
-    .await
+    list_scope(at, state, req, params, IncidentScope::Unresolved).await
 }
 
 /// Lists a page's maintenances not yet begun, soonest first (viewer).
@@ -300,13 +286,12 @@ pub async fn unresolved(
     ),
 )]
 pub async fn upcoming(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    list_scope(member, state, req, page_id, params, IncidentScope::Upcoming).await
+    list_scope(at, state, req, params, IncidentScope::Upcoming).await
 }
 
 /// Lists every maintenance of a page (viewer).
@@ -327,21 +312,12 @@ pub async fn upcoming(
     ),
 )]
 pub async fn scheduled(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    list_scope(
-        member,
-        state,
-        req,
-        page_id,
-        params,
-        IncidentScope::Scheduled,
-    )
-    .await
+    list_scope(at, state, req, params, IncidentScope::Scheduled).await
 }
 
 /// Lists a page's maintenances in progress (viewer).
@@ -362,21 +338,12 @@ pub async fn scheduled(
     ),
 )]
 pub async fn active_maintenance(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    list_scope(
-        member,
-        state,
-        req,
-        page_id,
-        params,
-        IncidentScope::ActiveMaintenance,
-    )
-    .await
+    list_scope(at, state, req, params, IncidentScope::ActiveMaintenance).await
 }
 
 /// Gets an incident or maintenance (viewer).
@@ -393,13 +360,13 @@ pub async fn active_maintenance(
     ),
 )]
 pub async fn get(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let incident = incident_on_page(&mut tx, page, id).await?;
+    let AtPage { mut tx, page, .. } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    let incident = incident_on_page(&mut tx, page.id, id).await?;
     let body = render(&state, &mut tx, &incident).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(body))
@@ -426,15 +393,19 @@ pub async fn get(
     ),
 )]
 pub async fn update(
-    member: Member,
+    at: AtPage<Editor>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Input<IncidentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let current = incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    let current = incident_on_page(&mut tx, page.id, id).await?;
     let input = envelope("incident", body.0.incident)?;
     let mut f = Fields::default();
     let c = parse_common(&mut f, &input);
@@ -500,14 +471,18 @@ pub async fn update(
     ),
 )]
 pub async fn delete(
-    member: Member,
+    at: AtPage<Admin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let current = incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    let current = incident_on_page(&mut tx, page.id, id).await?;
     // Rendered before its updates go with it.
     let body = render(&state, &mut tx, &current).await?;
     let incident = tx.delete_incident(id).await?;
@@ -567,17 +542,20 @@ struct IncidentUpdateInput {
     ),
 )]
 pub async fn edit_update(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String, String)>,
     body: Input<IncidentUpdateEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&(path.0.clone(), path.1.clone()))?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: IncidentId = path_id(&path.1)?;
     let update_id: IncidentUpdateId = path_id(&path.2)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
+    incident_on_page(&mut tx, page.id, id).await?;
     tx.incident_update(id, update_id).await?;
-    member.require(Role::Editor)?;
     let input = envelope("incident_update", body.0.incident_update)?;
     let mut f = Fields::default();
     if input
@@ -602,7 +580,7 @@ pub async fn edit_update(
             input.deliver_notifications,
         )
         .await?;
-    let components = tx.components(page).await?;
+    let components = tx.components(page.id).await?;
     tx.audit(&member.audit(
         "incident_update.updated",
         "incident_update",

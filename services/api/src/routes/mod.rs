@@ -442,13 +442,6 @@ fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// Parses the two ids of a nested path (`{page_id}` and `{id}`), as [`path_id`].
-fn path_ids<A: std::str::FromStr, B: std::str::FromStr>(
-    path: &(String, String),
-) -> Result<(A, B), ApiError> {
-    Ok((path_id(&path.0)?, path_id(&path.1)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::loggable_target;

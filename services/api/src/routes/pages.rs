@@ -2,13 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::page::{parse_calling_codes, parse_partial_weight};
-use heliograph_domain::{
-    CallingCode, FieldError, Name, PageId, Role, Slug, SmsCheck, TimeZoneName,
-};
-use heliograph_store::{Page, PageEdit};
+use heliograph_domain::{CallingCode, FieldError, Name, Role, Slug, SmsCheck, TimeZoneName};
+use heliograph_domain::{Page, PageEdit};
 use serde::{Deserialize, Serialize};
 
-use super::path_id;
 use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
@@ -16,6 +13,7 @@ use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{Admin, AtPage, Viewer};
 use crate::startup::AppState;
 
 /// A page in management responses (Statuspage's page object, the fields Heliograph has).
@@ -353,14 +351,8 @@ pub async fn create(
         Unauthorized, NotFound, TooManyRequests,
     ),
 )]
-pub async fn get(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = tx.page(id).await?;
+pub async fn get(at: AtPage<Viewer>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let AtPage { tx, page, .. } = at;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page_response(&state, &page)))
 }
@@ -386,15 +378,17 @@ pub async fn get(
     ),
 )]
 pub async fn update(
-    member: Member,
+    at: AtPage<Admin>,
     state: web::Data<AppState>,
-    page_id: web::Path<String>,
     body: Input<PageEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let before = tx.page(id).await?;
-    member.require(Role::Admin)?;
+    let AtPage {
+        member,
+        mut tx,
+        page: before,
+        ..
+    } = at;
+    let id = before.id;
     let input = envelope("page", body.0.page)?;
     let edit = parse_edit(input)?;
     check_sms(&mut tx, Some(&before), &edit).await?;

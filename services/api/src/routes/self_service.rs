@@ -31,9 +31,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use heliograph_auth::{CONFIRM_PURPOSE, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_domain::subscriber::code_verdict;
 use heliograph_domain::{
-    Audience, Channel, CodeVerdict, ComponentId, FieldError, PageId, SubscriberId, TenantId,
+    Audience, Channel, CodeVerdict, Component, ComponentId, FieldError, PageId, Subscriber,
+    SubscriberId, Target, TenantId,
 };
-use heliograph_store::{StoreError, Subscriber, Target};
+use heliograph_store::StoreError;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -717,7 +718,7 @@ pub(super) async fn manage(
 /// The components a manage form chooses, or what is wrong with it.
 fn chosen(
     form: &ManageForm,
-    components: &[heliograph_store::Component],
+    components: &[Component],
     s: &Subscriber,
 ) -> Result<Vec<ComponentId>, &'static str> {
     if form.scope.as_deref() != Some("some") {

@@ -7,16 +7,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{
-    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, HttpChannel, PageId, PhoneNumber,
-    ResendRefusal, Role, SmsCountries, Subscriber, SubscriberId, Target,
+    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, HttpChannel, Page, PhoneNumber,
+    ResendRefusal, SmsCountries, Subscriber, SubscriberId, Target,
 };
-use heliograph_store::{ListQuery, NewSubscriber, Page, SubscriberState};
+use heliograph_store::{ListQuery, NewSubscriber, SubscriberState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{path_id, path_ids};
-use crate::auth::Member;
+use super::path_id;
 use crate::error::{ApiError, Fields, envelope};
 use crate::idempotency::ShownOnce;
 use crate::input::{Input, ListParams, paginated};
@@ -25,6 +24,7 @@ use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::secrets::{endpoint_digests, sealed_subscriber};
 use crate::startup::AppState;
 
@@ -321,15 +321,17 @@ fn parse(
     ),
 )]
 pub async fn create(
-    member: Member,
+    at: AtPage<Editor>,
     state: web::Data<AppState>,
-    page_id: web::Path<String>,
     body: Input<SubscriberEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let p = tx.page(page).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page: p,
+        ..
+    } = at;
+    let page = p.id;
     let input = envelope("subscriber", body.0.subscriber)?;
     let (new, webhook_secret) = parse(&state.secrets, input, &p)?;
     // An address the team typed in gets a confirmation, or notifications at
@@ -444,17 +446,15 @@ impl SubscriberFilter {
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
     filter: web::Query<SubscriberFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
     let (query, which) = filter.parse(&params)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
     let listed = tx.list_subscribers(page, &query, which).await?;
     tx.commit().await?;
     Ok(paginated(
@@ -486,16 +486,13 @@ pub struct SubscriberCount {
     ),
 )]
 pub async fn count(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Viewer>,
     params: web::Query<ListParams>,
     filter: web::Query<SubscriberFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
     let (query, which) = filter.parse(&params)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
     let count = tx.count_subscribers(page, &query, which).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(SubscriberCount { count }))
@@ -518,12 +515,12 @@ pub async fn count(
     ),
 )]
 pub async fn get(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
+    let id: SubscriberId = path_id(&path.1)?;
     let s = tx.subscriber_on_page(page, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(subscriber_response(&s)))
@@ -547,14 +544,13 @@ pub async fn get(
     ),
 )]
 pub async fn delete(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
+    let id: SubscriberId = path_id(&path.1)?;
     let s = tx.subscriber_on_page(page, id).await?;
-    member.require(Role::Editor)?;
     tx.unsubscribe(page, id).await?;
     tx.audit(&member.audit(
         "subscriber.deleted",
@@ -608,15 +604,14 @@ struct SubscriberEdit {
     ),
 )]
 pub async fn update(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
     body: Input<SubscriberEditEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
+    let id: SubscriberId = path_id(&path.1)?;
     let before = tx.subscriber_on_page(page, id).await?;
-    member.require(Role::Editor)?;
     let input = envelope("subscriber", body.0.subscriber)?;
     let Some(raw) = input.components else {
         tx.commit().await?;
@@ -660,14 +655,16 @@ const RESEND_AFTER: time::Duration = time::Duration::seconds(60);
     ),
 )]
 pub async fn resend_confirmation(
-    member: Member,
+    at: AtPage<Editor>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let AtPage {
+        mut tx, page: p, ..
+    } = at;
+    let page = p.id;
+    let id: SubscriberId = path_id(&path.1)?;
     let s = tx.subscriber_on_page(page, id).await?;
-    member.require(Role::Editor)?;
     let resend = s.resend_confirmation(time::OffsetDateTime::now_utc(), RESEND_AFTER);
     if resend == Err(ResendRefusal::AlreadyConfirmed) {
         return Err(ApiError::Conflict {
@@ -681,7 +678,6 @@ pub async fn resend_confirmation(
         .map(|n| PhoneNumber::parse("phone_number", n))
     {
         // The page may have stopped texting, or texting this country, since.
-        let p = tx.page(page).await?;
         let target = Target::Sms(number);
         check_allowed(&p, &target).map_err(ApiError::field)?;
     }
@@ -720,14 +716,14 @@ pub async fn resend_confirmation(
     ),
 )]
 pub async fn test(
-    member: Member,
+    at: AtPage<Editor>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id): (PageId, SubscriberId) = path_ids(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
+    let id: SubscriberId = path_id(&path.1)?;
     let s = tx.subscriber_on_page(page, id).await?;
-    member.require(Role::Editor)?;
     if !s.channel.is_http() {
         return Err(ApiError::field(FieldError::new(
             "mode",
@@ -810,15 +806,11 @@ pub(crate) fn ids_in<T: std::str::FromStr>(
     ),
 )]
 pub async fn reactivate(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Editor>,
     body: Input<ReactivateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    member.require(Role::Editor)?;
+    let page = at.id();
+    let AtPage { member, mut tx, .. } = at;
     let ids: Vec<SubscriberId> = ids_in("subscribers", body.0.subscribers)?;
     let lifted = tx.reactivate_subscribers(page, &ids).await?;
     for id in &lifted {

@@ -1,19 +1,19 @@
 //! `/v1/pages/{page_id}/incident_templates`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{ComponentId, FieldError, IncidentStatus, Name, PageId, Role};
+use heliograph_domain::{ComponentId, FieldError, IncidentStatus, Name};
 use heliograph_domain::{IncidentTemplate, TemplateId};
 use heliograph_store::NewTemplate;
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
-use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
+use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::startup::AppState;
 
 /// An incident template, as Statuspage shows it.
@@ -155,16 +155,14 @@ fn parse(input: TemplateInput) -> Result<NewTemplate, ApiError> {
     ),
 )]
 pub async fn list(
-    member: Member,
+    at: AtPage<Viewer>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    page_id: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
+    let page = at.id();
+    let AtPage { mut tx, .. } = at;
     let query = params.plain_query()?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
     let listed = tx.list_templates(page, &query).await?;
     tx.commit().await?;
     Ok(paginated(
@@ -195,18 +193,18 @@ pub async fn list(
     ),
 )]
 pub async fn create(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Editor>,
     body: Input<TemplateEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&page_id)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.page(page).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
     let input = envelope("template", body.0.template)?;
     let new = parse(input)?;
-    let t = tx.create_template(page, &new).await?;
+    let t = tx.create_template(page.id, &new).await?;
     tx.audit(&member.audit(
         "incident_template.created",
         "incident_template",
@@ -235,16 +233,18 @@ pub async fn create(
     ),
 )]
 pub async fn delete(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let page: PageId = path_id(&path.0)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
     let id: TemplateId = path_id(&path.1)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    tx.template(page, id).await?;
-    member.require(Role::Editor)?;
-    let t = tx.delete_template(page, id).await?;
+    tx.template(page.id, id).await?;
+    let t = tx.delete_template(page.id, id).await?;
     tx.audit(&member.audit(
         "incident_template.deleted",
         "incident_template",

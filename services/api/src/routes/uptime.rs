@@ -9,19 +9,18 @@ use heliograph_domain::uptime::{
 use heliograph_domain::uptime_request::{
     group_history_start, history_start, requested_range, series_days, status_history,
 };
-use heliograph_domain::{ComponentId, FieldError, PageId, TimeZoneName, day_bounds, local_date};
-use heliograph_store::{Component, ComponentHistory, Page, TenantTx};
+use heliograph_domain::{
+    Component, ComponentId, FieldError, GroupId, Page, TimeZoneName, day_bounds, local_date,
+};
+use heliograph_store::{ComponentHistory, TenantTx};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::components::page_and_component;
-use super::groups::page_and_group;
 use super::path_id;
-use crate::auth::Member;
 use crate::error::{ApiError, Fields};
 use crate::openapi::{NotFound, TooManyRequests, Unauthorized, ValidationFailed};
-use crate::startup::AppState;
+use crate::page_scope::{AtPage, Viewer};
 
 /// `start` and `end`: dates (`YYYY-MM-DD`, whole days in the page's time
 /// zone, `end` included) or RFC 3339 instants.
@@ -226,17 +225,15 @@ pub(crate) async fn page_days(
     ),
 )]
 pub async fn component(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
     params: web::Query<RangeParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page_id, id) = page_and_component(&path)?;
+    let AtPage { mut tx, page, .. } = at;
+    let id: ComponentId = path_id(&path.1)?;
     let now = OffsetDateTime::now_utc();
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = tx.page(page_id).await?;
     let h = tx.component_history(id, now).await?;
-    if h.component.page_id != page_id {
+    if h.component.page_id != page.id {
         return Err(ApiError::NotFound);
     }
     let zone = page.time_zone.clone();
@@ -282,17 +279,15 @@ pub async fn component(
     ),
 )]
 pub async fn group(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
     params: web::Query<RangeParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page_id, id) = page_and_group(&path)?;
+    let AtPage { mut tx, page, .. } = at;
+    let id: GroupId = path_id(&path.1)?;
     let now = OffsetDateTime::now_utc();
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = tx.page(page_id).await?;
     let g = tx.component_group(id).await?;
-    if g.page_id != page_id {
+    if g.page_id != page.id {
         return Err(ApiError::NotFound);
     }
     let members = tx.group_members(id).await?;
@@ -389,16 +384,12 @@ pub struct DailyUptime {
     ),
 )]
 pub async fn daily(
-    member: Member,
-    state: web::Data<AppState>,
-    page_id: web::Path<String>,
+    at: AtPage<Viewer>,
     params: web::Query<DaysParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let page_id: PageId = path_id(&page_id)?;
+    let AtPage { mut tx, page, .. } = at;
     let days = series_days("days", params.days).map_err(ApiError::field)?;
     let now = OffsetDateTime::now_utc();
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = tx.page(page_id).await?;
     let zone = page.time_zone.clone();
     let per_component = page_days(&mut tx, &page, days, now).await?;
     tx.commit().await?;

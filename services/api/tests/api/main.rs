@@ -31,6 +31,7 @@ mod notifications;
 mod openapi;
 mod page_cache;
 mod page_memory;
+mod page_scope;
 mod permissions;
 mod public;
 mod secrets_at_rest;

@@ -6,10 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use heliograph_domain::incident::{OpeningRequest, SchedulePatch};
 use heliograph_domain::{
-    ComponentId, ComponentStatus, FieldError, Impact, IncidentStatus, Name, NewIncident,
-    TimeZoneName,
+    ComponentId, ComponentStatus, FieldError, Impact, IncidentStatus, IncidentTemplate, Name,
+    NewIncident, TimeZoneName,
 };
-use heliograph_store::IncidentTemplate;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -2,18 +2,18 @@
 //! postmortem, drafted, published and removed by the domain's rules.
 
 use actix_web::{HttpResponse, web};
-use heliograph_domain::{FieldError, Incident, Role};
+use heliograph_domain::{FieldError, Incident, IncidentId};
 use serde::{Deserialize, Serialize};
 
-use super::{incident_on_page, page_and_incident};
-use crate::auth::Member;
+use super::incident_on_page;
 use crate::error::{ApiError, envelope, required};
 use crate::input::Input;
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
-use crate::startup::AppState;
+use crate::page_scope::{AtPage, Editor, Viewer};
+use crate::routes::path_id;
 
 /// A postmortem.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -69,13 +69,12 @@ struct PostmortemInput {
     ),
 )]
 pub async fn get_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let incident = incident_on_page(&mut tx, page, id).await?;
+    let AtPage { mut tx, page, .. } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    let incident = incident_on_page(&mut tx, page.id, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
 }
@@ -101,15 +100,18 @@ pub async fn get_postmortem(
     ),
 )]
 pub async fn put_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
     body: Input<PostmortemEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    incident_on_page(&mut tx, page.id, id).await?;
     let input = envelope("postmortem", body.0.postmortem)?;
     let text = required("body_draft", input.body_draft.or(input.body))
         .and_then(|b| {
@@ -159,15 +161,18 @@ pub async fn put_postmortem(
     ),
 )]
 pub async fn publish_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
     body: Input<PostmortemEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    incident_on_page(&mut tx, page.id, id).await?;
     let notify = body
         .0
         .postmortem
@@ -199,14 +204,17 @@ pub async fn publish_postmortem(
     ),
 )]
 pub async fn delete_postmortem(
-    member: Member,
-    state: web::Data<AppState>,
+    at: AtPage<Editor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, id) = page_and_incident(&path)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    incident_on_page(&mut tx, page, id).await?;
-    member.require(Role::Editor)?;
+    let AtPage {
+        member,
+        mut tx,
+        page,
+        ..
+    } = at;
+    let id: IncidentId = path_id(&path.1)?;
+    incident_on_page(&mut tx, page.id, id).await?;
     tx.delete_postmortem(id).await?;
     tx.audit(&member.audit(
         "postmortem.deleted",
