@@ -29,7 +29,7 @@ use crate::{ListQuery, Listed, Result, Store, StoreError, TenantTx, millis};
 pub const TOKEN_LEN: usize = 32;
 
 /// A custom domain of a page, as the domain crate has it.
-pub use heliograph_domain::CustomDomain as Domain;
+use heliograph_domain::CustomDomain as Domain;
 
 /// A domain's row, before its state is checked.
 #[derive(sqlx::FromRow)]

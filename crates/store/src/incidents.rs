@@ -25,9 +25,8 @@ mod maintenance;
 mod postmortem;
 
 // The entities moved to the domain; these names keep the store's old paths working.
-pub use heliograph_domain::{
+use heliograph_domain::{
     AffectedComponent, Incident, IncidentChange, IncidentEdit, IncidentUpdate, NewIncident,
-    Schedule,
 };
 
 macro_rules! incident_columns {

@@ -39,25 +39,14 @@ pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
 pub use api_keys::ApiKeyCredentials;
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
 pub use components::ComponentHistory;
-pub use domains::{
-    Domain, DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN,
-};
+pub use domains::{DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN};
 pub use error::{StoreError, is_unavailable};
-/// Moved to `heliograph_domain`; re-exported while callers move.
-pub use heliograph_domain::{
-    Component, ComponentEdit, ComponentGroup, GroupEdit, NewComponent, Page, PageEdit, PageRef,
-    PageRoute, RoutableDomain, Tenant,
-};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
-pub use incidents::{
-    AffectedComponent, ChangeCause, ComponentEventPayload, Incident, IncidentChange, IncidentEdit,
-    IncidentScope, IncidentUpdate, NewIncident, Schedule,
-};
+pub use incidents::{ChangeCause, ComponentEventPayload, IncidentScope};
 pub use notifications::{
     ClaimedEvent, DeliveryFilter, DeliveryWork, Event, EventSummary, IncidentEventPayload,
     OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
-pub use pages::{HISTORY_LIMIT, PageData};
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
@@ -67,12 +56,6 @@ pub use subscribers::{
 };
 pub use team::{InvitationClaim, InvitationEmailWork};
 pub use templates::NewTemplate;
-// The entities moved to the domain; their old paths stay until every user
-// names them there.
-pub use heliograph_domain::{
-    ApiKey, DeliveryAttempt, DeliveryRecord, HttpChannel, IncidentTemplate, Invitation,
-    InvitationProblem, QUARANTINE_AFTER, Subscriber, Target, TeamMember, TeamProblem,
-};
 pub use tenants::{NewSignup, SignupRecord, UserCredentials};
 
 /// Which slice of a list to read, and what to look for in it.

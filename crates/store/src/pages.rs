@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-pub use heliograph_domain::page::{HISTORY_LIMIT, PageData};
+use heliograph_domain::page::{HISTORY_LIMIT, PageData};
 use heliograph_domain::{
     IncidentId, Name, Page, PageEdit, PageId, PageRef, PageRoute, Slug, TimeZoneName,
 };
@@ -13,8 +13,8 @@ use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::incidents::{Incident, IncidentUpdate};
 use crate::{ListQuery, Listed, Result, Store, StoreError, TenantTx};
+use heliograph_domain::{Incident, IncidentUpdate};
 
 /// The columns of [`Page`], for `returning` and `select` clauses.
 macro_rules! page_columns {
