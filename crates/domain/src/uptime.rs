@@ -1,7 +1,6 @@
 //! Uptime arithmetic, from a component's status history.
 //!
-//! The formula (documented for tenants in `docs/uptime.md` once the endpoint
-//! exists):
+//! The formula (documented for tenants in `docs/uptime.md`):
 //!
 //! ```text
 //! considered = range ∩ [component start, …)  −  maintenance windows  −  time under_maintenance
@@ -24,6 +23,10 @@
 //! existed for half the range weighs half, one under maintenance weighs
 //! nothing. Averaging the components' percentages instead would let a
 //! component added an hour ago count as much as one watched all month.
+//!
+//! The file passes 700 lines because more than half of it is tests: the
+//! property tests that uptime is a percentage and that the days of a span
+//! add up to the whole span, across both hemispheres' clock changes.
 
 use std::iter::Sum;
 use std::ops::Add;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::Component;
+use heliograph_domain::{Component, Page};
 use heliograph_domain::{
     FieldError, Impact, Incident, IncidentChange, IncidentEdit, IncidentId, IncidentStatus,
     IncidentUpdate, IncidentUpdateId, Name, PageId,
@@ -79,13 +79,14 @@ fn incident_response(
     }
 }
 
-/// Reads an incident's updates and components and renders it.
+/// Reads an incident's updates and components and renders it, on `page`
+/// (the one the request resolved, which holds the incident).
 async fn render(
     state: &AppState,
     tx: &mut TenantTx,
+    page: &Page,
     incident: &Incident,
 ) -> Result<IncidentResponse, ApiError> {
-    let page = tx.page(incident.page_id).await?;
     let components = tx.components(incident.page_id).await?;
     let updates = tx.incident_updates(&[incident.id]).await?;
     Ok(incident_response(
@@ -367,7 +368,7 @@ pub async fn get(
     let AtPage { mut tx, page, .. } = at;
     let id: IncidentId = path_id(&path.1)?;
     let incident = incident_on_page(&mut tx, page.id, id).await?;
-    let body = render(&state, &mut tx, &incident).await?;
+    let body = render(&state, &mut tx, &page, &incident).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(body))
 }
@@ -450,7 +451,7 @@ pub async fn update(
         serde_json::json!({"name": incident.name, "status": incident.status, "old_status": current.status, "impact": incident.impact}),
     ))
     .await?;
-    let body = render(&state, &mut tx, &incident).await?;
+    let body = render(&state, &mut tx, &page, &incident).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(body))
 }
@@ -484,7 +485,7 @@ pub async fn delete(
     let id: IncidentId = path_id(&path.1)?;
     let current = incident_on_page(&mut tx, page.id, id).await?;
     // Rendered before its updates go with it.
-    let body = render(&state, &mut tx, &current).await?;
+    let body = render(&state, &mut tx, &page, &current).await?;
     let incident = tx.delete_incident(id).await?;
     tx.audit(&member.audit(
         "incident.deleted",
