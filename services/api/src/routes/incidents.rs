@@ -20,7 +20,7 @@ use crate::openapi::{
     BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
 };
-use crate::page_scope::{Admin, AtPage, Editor, Viewer};
+use crate::page_scope::{Admin, AtPage, Editor, Needs, Viewer};
 use crate::startup::AppState;
 
 mod input;
@@ -96,6 +96,16 @@ async fn render(
         incident,
         &updates,
     ))
+}
+
+/// The incident `{id}` (`raw_id`, from the path) on the page the request
+/// resolved: 404 for a malformed id or an incident of any other page.
+pub(crate) async fn incident_at<R: Needs>(
+    at: &mut AtPage<R>,
+    raw_id: &str,
+) -> Result<Incident, ApiError> {
+    let id: IncidentId = path_id(raw_id)?;
+    incident_on_page(&mut at.tx, at.page.id, id).await
 }
 
 /// An incident of this page (404 for any other, another tenant's included).
@@ -361,13 +371,12 @@ pub async fn active_maintenance(
     ),
 )]
 pub async fn get(
-    at: AtPage<Viewer>,
+    mut at: AtPage<Viewer>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let incident = incident_at(&mut at, &path.1).await?;
     let AtPage { mut tx, page, .. } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    let incident = incident_on_page(&mut tx, page.id, id).await?;
     let body = render(&state, &mut tx, &page, &incident).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(body))
@@ -394,19 +403,19 @@ pub async fn get(
     ),
 )]
 pub async fn update(
-    at: AtPage<Editor>,
+    mut at: AtPage<Editor>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Input<IncidentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
+    let current = incident_at(&mut at, &path.1).await?;
+    let id = current.id;
     let AtPage {
         member,
         mut tx,
         page,
         ..
     } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    let current = incident_on_page(&mut tx, page.id, id).await?;
     let input = envelope("incident", body.0.incident)?;
     let mut f = Fields::default();
     let c = parse_common(&mut f, &input);
@@ -472,18 +481,18 @@ pub async fn update(
     ),
 )]
 pub async fn delete(
-    at: AtPage<Admin>,
+    mut at: AtPage<Admin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let current = incident_at(&mut at, &path.1).await?;
+    let id = current.id;
     let AtPage {
         member,
         mut tx,
         page,
         ..
     } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    let current = incident_on_page(&mut tx, page.id, id).await?;
     // Rendered before its updates go with it.
     let body = render(&state, &mut tx, &page, &current).await?;
     let incident = tx.delete_incident(id).await?;
@@ -543,19 +552,19 @@ struct IncidentUpdateInput {
     ),
 )]
 pub async fn edit_update(
-    at: AtPage<Editor>,
+    mut at: AtPage<Editor>,
     path: web::Path<(String, String, String)>,
     body: Input<IncidentUpdateEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
+    let incident = incident_at(&mut at, &path.1).await?;
+    let id = incident.id;
+    let update_id: IncidentUpdateId = path_id(&path.2)?;
     let AtPage {
         member,
         mut tx,
         page,
         ..
     } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    let update_id: IncidentUpdateId = path_id(&path.2)?;
-    incident_on_page(&mut tx, page.id, id).await?;
     tx.incident_update(id, update_id).await?;
     let input = envelope("incident_update", body.0.incident_update)?;
     let mut f = Fields::default();

@@ -2,10 +2,10 @@
 //! postmortem, drafted, published and removed by the domain's rules.
 
 use actix_web::{HttpResponse, web};
-use heliograph_domain::{FieldError, Incident, IncidentId};
+use heliograph_domain::{FieldError, Incident};
 use serde::{Deserialize, Serialize};
 
-use super::incident_on_page;
+use super::incident_at;
 use crate::error::{ApiError, envelope, required};
 use crate::input::Input;
 use crate::openapi::{
@@ -13,7 +13,6 @@ use crate::openapi::{
     ValidationFailed,
 };
 use crate::page_scope::{AtPage, Editor, Viewer};
-use crate::routes::path_id;
 
 /// A postmortem.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -69,12 +68,11 @@ struct PostmortemInput {
     ),
 )]
 pub async fn get_postmortem(
-    at: AtPage<Viewer>,
+    mut at: AtPage<Viewer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let AtPage { mut tx, page, .. } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    let incident = incident_on_page(&mut tx, page.id, id).await?;
+    let incident = incident_at(&mut at, &path.1).await?;
+    let AtPage { tx, .. } = at;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
 }
@@ -100,18 +98,13 @@ pub async fn get_postmortem(
     ),
 )]
 pub async fn put_postmortem(
-    at: AtPage<Editor>,
+    mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
     body: Input<PostmortemEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let AtPage {
-        member,
-        mut tx,
-        page,
-        ..
-    } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    incident_on_page(&mut tx, page.id, id).await?;
+    let incident = incident_at(&mut at, &path.1).await?;
+    let id = incident.id;
+    let AtPage { member, mut tx, .. } = at;
     let input = envelope("postmortem", body.0.postmortem)?;
     let text = required("body_draft", input.body_draft.or(input.body))
         .and_then(|b| {
@@ -161,18 +154,13 @@ pub async fn put_postmortem(
     ),
 )]
 pub async fn publish_postmortem(
-    at: AtPage<Editor>,
+    mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
     body: Input<PostmortemEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let AtPage {
-        member,
-        mut tx,
-        page,
-        ..
-    } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    incident_on_page(&mut tx, page.id, id).await?;
+    let incident = incident_at(&mut at, &path.1).await?;
+    let id = incident.id;
+    let AtPage { member, mut tx, .. } = at;
     let notify = body
         .0
         .postmortem
@@ -204,17 +192,12 @@ pub async fn publish_postmortem(
     ),
 )]
 pub async fn delete_postmortem(
-    at: AtPage<Editor>,
+    mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let AtPage {
-        member,
-        mut tx,
-        page,
-        ..
-    } = at;
-    let id: IncidentId = path_id(&path.1)?;
-    incident_on_page(&mut tx, page.id, id).await?;
+    let incident = incident_at(&mut at, &path.1).await?;
+    let id = incident.id;
+    let AtPage { member, mut tx, .. } = at;
     tx.delete_postmortem(id).await?;
     tx.audit(&member.audit(
         "postmortem.deleted",
