@@ -122,7 +122,7 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         ErrorBody,
         deliveries::EventResponse,
         deliveries::DeliveryStatus,
-        ApiKeyScope,
+        heliograph_domain::ApiKeyScope,
         EventKind,
         TemplateStatus
     )),
@@ -203,20 +203,6 @@ impl Modify for DistinctOperationIds {
             }
         }
     }
-}
-
-/// What an API key may do, as the API spells it.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[expect(
-    dead_code,
-    reason = "documents the `scope` strings the API keys' routes read and answer"
-)]
-pub(crate) enum ApiKeyScope {
-    /// Acts as a viewer.
-    Read,
-    /// Acts as an admin (never on keys or the team).
-    ReadWrite,
 }
 
 /// The statuses an incident template may open an incident in.
@@ -587,6 +573,9 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(documented::<super::TemplateStatus>(), opening);
-        assert_eq!(documented::<super::ApiKeyScope>(), ["read", "read_write"]);
+        assert_eq!(
+            documented::<heliograph_domain::ApiKeyScope>(),
+            ["read", "read_write"]
+        );
     }
 }

@@ -34,7 +34,7 @@ struct ApiKeyInput {
     )]
     name: Option<String>,
     /// `read` (acts as a viewer, the default) or `read_write` (as an admin).
-    #[schema(value_type = Option<crate::openapi::ApiKeyScope>)]
+    #[schema(value_type = Option<ApiKeyScope>)]
     scope: Option<String>,
 }
 
