@@ -182,6 +182,28 @@ impl TokenKeys {
             .map(|data| data.claims)
             .map_err(AuthError::InvalidToken)
     }
+
+    /// The claims of a token that is valid in every way but its expiry, and
+    /// has expired: for renewing a browser's session cookie, whose server-side
+    /// session (checked by the caller) outlives each token. A token that has
+    /// not expired is refused here (use [`TokenKeys::verify`]).
+    pub fn verify_expired(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(AuthError::InvalidToken)?;
+        if claims.exp + 5 < OffsetDateTime::now_utc().unix_timestamp() {
+            Ok(claims)
+        } else {
+            Err(AuthError::InvalidToken(
+                jsonwebtoken::errors::ErrorKind::InvalidToken.into(),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +220,28 @@ mod tests {
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn only_an_expired_but_genuine_token_verifies_as_expired() {
+        let fresh = keys(SECRET);
+        let stale = TokenKeys::new(
+            &SecretString::from(SECRET.to_owned()),
+            "https://heliograph.test",
+            Duration::minutes(-20),
+        )
+        .unwrap();
+        let (user, tenant, session) = (UserId::new(), TenantId::new(), SessionId::new());
+        let expired = stale.issue(user, tenant, session).unwrap();
+        assert!(fresh.verify(&expired).is_err());
+        assert_eq!(fresh.verify_expired(&expired).unwrap().sid, session);
+        let live = fresh.issue(user, tenant, session).unwrap();
+        assert!(fresh.verify_expired(&live).is_err());
+        assert!(
+            keys("another-secret-another-secret-xx")
+                .verify_expired(&expired)
+                .is_err()
+        );
+    }
 
     #[test]
     fn a_password_verifies_against_its_own_hash_only() {

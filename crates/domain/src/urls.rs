@@ -79,6 +79,22 @@ impl PublicUrls {
         strip_port(authority)
     }
 
+    /// Whether a `Host` header names the platform itself (where the
+    /// dashboard lives): the origin's host, or an address or `localhost`
+    /// (a person reaching one machine directly). Never a page host, and
+    /// never anyone else's name pointed at us.
+    #[must_use]
+    pub fn is_platform_host(&self, host: &str) -> bool {
+        let bare = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        let bare = bare.trim_start_matches('[').trim_end_matches(']');
+        bare.eq_ignore_ascii_case(self.origin_host())
+            || bare.eq_ignore_ascii_case("localhost")
+            || bare.parse::<std::net::IpAddr>().is_ok()
+    }
+
     /// The page slug a `Host` header names, if it is `<slug>.<base domain>`
     /// (ports ignored on both sides).
     #[must_use]
@@ -104,6 +120,27 @@ fn strip_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_platform_host_is_the_origins_or_a_direct_address() {
+        let urls = PublicUrls::new("https://heliograph.example", Some("status.example")).unwrap();
+        for host in [
+            "heliograph.example",
+            "HELIOGRAPH.example:443",
+            "127.0.0.1:8080",
+            "[::1]:80",
+            "localhost:8080",
+        ] {
+            assert!(urls.is_platform_host(host), "{host}");
+        }
+        for host in [
+            "acme.status.example",
+            "status.acme.test",
+            "heliograph.example.evil.test",
+        ] {
+            assert!(!urls.is_platform_host(host), "{host}");
+        }
+    }
 
     #[test]
     fn page_urls_use_the_origin_scheme_and_the_base_domain() {

@@ -244,6 +244,18 @@ impl Store {
         Ok(shadow)
     }
 
+    /// The user's address, and whether it is verified: who the dashboard
+    /// says is signed in.
+    pub async fn person(&self, user: UserId) -> Result<(String, bool)> {
+        let person: (String, bool) = sqlx::query_as(
+            "select email::text, email_verified_at is not null from users where id = $1",
+        )
+        .bind(user.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(person)
+    }
+
     /// Whether the user's address is verified.
     pub async fn email_verified(&self, user: UserId) -> Result<bool> {
         let (verified,): (bool,) =

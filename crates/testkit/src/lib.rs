@@ -20,9 +20,11 @@
 //! through the roles production uses; [`DnsServer`] is a real DNS server
 //! (dnsmasq) answering the records a test gives it. [`captured_logs`] keeps
 //! what the process logs (spans and events), for tests of what reaches the
-//! logs. This crate depends on no Heliograph crate, so any of them can use it
+//! logs. [`Browser`] is a headless Chromium driven over WebDriver, which
+//! also runs axe-core in the pages it shows and screenshots them. This crate depends on no Heliograph crate, so any of them can use it
 //! as a dev-dependency.
 
+mod browser;
 mod database;
 mod dns;
 mod log;
@@ -34,6 +36,7 @@ mod sms;
 mod smtp;
 mod tracing_capture;
 
+pub use browser::{Browser, BrowserOptions};
 pub use database::{OWNER_ROLE, ROLES_SQL, SERVE_ROLE, TestPostgres};
 pub use dns::DnsServer;
 pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};

@@ -105,7 +105,11 @@ const fn status_tone(s: ComponentStatus) -> &'static str {
     impact_tone(s.impact())
 }
 
-const fn impact_tone(i: Impact) -> &'static str {
+/// The name of the fixed colour an impact is shown in (`ok`, `minor`,
+/// `major`, `critical`, `maintenance`): the public page's classes
+/// (`tone-…`), which the dashboard and the emails share.
+#[must_use]
+pub const fn impact_tone(i: Impact) -> &'static str {
     match i {
         Impact::None => "ok",
         Impact::Minor => "minor",

@@ -21,7 +21,7 @@ use time::Date;
 
 pub use feeds::{atom, rss};
 pub use html::notice::render_notice;
-pub use html::{render_history, render_incident, render_page};
+pub use html::{impact_tone, render_history, render_incident, render_page};
 pub use v2::{
     IncidentList, MaintenanceList, V2_LIST_LIMIT, component_object, components_doc,
     incident_object, incident_update_object, incidents_doc, maintenances_doc, status_doc, summary,

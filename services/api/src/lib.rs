@@ -1,5 +1,6 @@
-//! The Heliograph API service: management REST API under `/v1`, the public
-//! pages (by host and under `/status/<slug>/`), `/healthz` and `/readyz`.
+//! The Heliograph API service: management REST API under `/v1`, the team
+//! dashboard (HTML, on the platform host), the public pages (by host and
+//! under `/status/<slug>/`), `/healthz` and `/readyz`.
 //!
 //! Handlers are thin: extract → authorize → call the store → render. Rules
 //! live in `heliograph-domain`, queries in `heliograph-store`, public
@@ -16,11 +17,15 @@ mod limits;
 pub mod openapi;
 mod page_scope;
 pub mod public_pages;
+// Before `dashboard`, which declares its routes with `http_method!`.
+#[macro_use]
 mod routes;
+mod dashboard;
 pub mod secrets;
 pub mod seed;
 pub mod startup;
 
 pub use config::{ApiConfig, Timeouts};
+pub use dashboard::{DashboardRoute, Twin, dashboard_routes};
 pub use routes::{health_routes, v1_routes};
 pub use startup::Application;

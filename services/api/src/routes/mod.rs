@@ -9,7 +9,7 @@ pub(crate) mod domains;
 pub(crate) mod groups;
 pub(crate) mod health;
 pub(crate) mod incidents;
-mod notices;
+pub(crate) mod notices;
 pub(crate) mod pages;
 mod public;
 mod self_service;
@@ -64,7 +64,7 @@ macro_rules! route_table {
 /// `subscribers/count` comes before `subscribers/{id}`, and so wins). Any
 /// other method on a path answers 405 `method_not_allowed`, with `Allow`
 /// naming the methods the path serves.
-fn register_resources(
+pub(crate) fn register_resources(
     cfg: &mut web::ServiceConfig,
     table: Vec<(&'static str, &'static str, actix_web::Route)>,
 ) {
@@ -207,7 +207,7 @@ route_table! {
 /// All routes of the public listener. Page hosts (`<slug>.<base domain>`)
 /// see only the public page; the platform host serves the API (the tables
 /// above, its OpenAPI document and Swagger UI), health checks and
-/// `/status/<slug>/` — and the operators' endpoints only when `operator`
+/// `/status/<slug>/` and the team dashboard — and the operators' endpoints only when `operator`
 /// (no `ADMIN_ADDR`: they have no listener of their own).
 pub fn configure(cfg: &mut web::ServiceConfig, operator: bool) {
     cfg.service(
@@ -234,6 +234,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, operator: bool) {
             .service(openapi::swagger_ui()),
     )
     .service(web::scope("/status/{slug}").default_service(web::to(public::by_path)))
+    .configure(crate::dashboard::configure)
     .default_service(web::to(not_found));
 }
 
@@ -260,7 +261,7 @@ fn register_operator(cfg: &mut web::ServiceConfig) {
 /// connection answers again. A commit already sent may still land, as with
 /// any timeout, and an `Idempotency-Key` the request reserved stays reserved
 /// (a retry with it answers 409 `idempotency_in_progress`, as after a crash).
-async fn deadline(
+pub(crate) async fn deadline(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -287,7 +288,7 @@ async fn deadline(
 /// here before the answer goes out (so the caller reads its own change back),
 /// and on every other replica at once (a change that touched no page costs
 /// one cheap read of `page_changes`).
-async fn nudge_public_pages(
+pub(crate) async fn nudge_public_pages(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -307,7 +308,9 @@ async fn nudge_public_pages(
 
 /// Nothing here: the API's JSON error under `/v1`, a plain page elsewhere
 /// (hosts that are neither the platform's nor a page's end up here too).
-async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+pub(crate) async fn not_found(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
     if req.path() == "/v1" || req.path().starts_with("/v1/") {
         Err(ApiError::NotFound)
     } else {

@@ -68,6 +68,34 @@ fn cookie(
         .finish()
 }
 
+/// The browser cookies of a session's `token`: the token (HttpOnly) and
+/// the session's CSRF token.
+pub(crate) fn session_cookies(
+    state: &AppState,
+    token: &str,
+    session: SessionId,
+) -> [Cookie<'static>; 2] {
+    let ttl = state.tokens.ttl().whole_seconds();
+    // The cookie outlives the token inside it: the dashboard renews an
+    // expired token while its session is open (the session's own end is
+    // checked on every request).
+    let lifetime = i64::try_from(state.session_ttl.as_secs())
+        .unwrap_or(ttl)
+        .max(ttl);
+    [
+        cookie(SESSION_COOKIE, token.to_owned(), true, lifetime),
+        cookie(CSRF_COOKIE, csrf_token(state, session), false, lifetime),
+    ]
+}
+
+/// Cookies that clear the session's.
+pub(crate) fn cleared_cookies() -> [Cookie<'static>; 2] {
+    [
+        cookie(SESSION_COOKIE, String::new(), true, 0),
+        cookie(CSRF_COOKIE, String::new(), false, 0),
+    ]
+}
+
 /// A response carrying `body`, plus the browser cookies of `token`.
 fn with_cookies(
     mut response: HttpResponseBuilder,
@@ -76,10 +104,10 @@ fn with_cookies(
     session: SessionId,
     body: &impl Serialize,
 ) -> HttpResponse {
-    let ttl = state.tokens.ttl().whole_seconds();
+    let [session_cookie, csrf_cookie] = session_cookies(state, token, session);
     let response = response
-        .cookie(cookie(SESSION_COOKIE, token.to_owned(), true, ttl))
-        .cookie(cookie(CSRF_COOKIE, csrf_token(state, session), false, ttl))
+        .cookie(session_cookie)
+        .cookie(csrf_cookie)
         .json(body);
     // The token is shown once: an idempotent replay answers without it
     // (and never with the cookies, which are not replayed).
@@ -122,6 +150,17 @@ impl OpenedSession {
     /// `status` with the body and the browser cookies.
     pub fn respond(&self, state: &AppState, status: StatusCode) -> HttpResponse {
         self.respond_with(state, status, &self.body)
+    }
+
+    /// A redirect (303) to `location`, with the browser cookies: the
+    /// dashboard's answer to signing in.
+    pub fn redirect(&self, state: &AppState, location: &str) -> HttpResponse {
+        let mut response = HttpResponse::SeeOther();
+        response.insert_header((actix_web::http::header::LOCATION, location.to_owned()));
+        for c in session_cookies(state, &self.token, self.session) {
+            response.cookie(c);
+        }
+        response.finish()
     }
 
     /// `status` with another body (the session's, extended) and the browser cookies.
@@ -177,12 +216,15 @@ pub async fn open_session(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     #[schema(format = Email, max_length = 254)]
-    email: Option<String>,
-    password: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) password: Option<String>,
     /// The tenant to act for; default: the user's oldest membership.
     #[schema(format = Uuid)]
-    tenant_id: Option<String>,
+    pub(crate) tenant_id: Option<String>,
 }
+
+/// What signing in takes, from the API's JSON or the dashboard's form.
+pub(crate) type Credentials = LoginBody;
 
 /// Signs in with email and password.
 ///
@@ -209,7 +251,17 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let opened = sign_in(&req, &state, body.into_inner()).await?;
+    Ok(opened.respond(&state, StatusCode::CREATED))
+}
+
+/// Checks credentials (with the limits on guesses) and opens a session:
+/// signing in, for the API and the dashboard alike.
+pub(crate) async fn sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    body: Credentials,
+) -> Result<OpenedSession, ApiError> {
     let mut f = Fields::default();
     let email =
         f.check(required("email", body.email).and_then(|e| EmailAddress::parse("email", &e)));
@@ -226,7 +278,7 @@ pub async fn login(
     f.finish()?;
     // Per address, and per email *and* address: guessing from elsewhere
     // cannot lock the owner of the email out.
-    let ip = crate::auth::client_ip(&req);
+    let ip = crate::auth::client_ip(req);
     let client = client_key(ip);
     state.limiter.hit_client(Bucket::LoginByIp, ip).await?;
     let email_key = format!(
@@ -267,9 +319,9 @@ pub async fn login(
             })?,
         None => memberships.first().ok_or(ApiError::Forbidden)?,
     };
-    let opened = open_session(&state, user, chosen.tenant_id).await?;
+    let opened = open_session(state, user, chosen.tenant_id).await?;
     tracing::info!(user.id = %user, tenant.id = %chosen.tenant_id, "signed in");
-    Ok(opened.respond(&state, StatusCode::CREATED))
+    Ok(opened)
 }
 
 /// The refreshed token.
@@ -338,14 +390,21 @@ pub async fn refresh(member: Member, state: web::Data<AppState>) -> Result<HttpR
     ),
 )]
 pub async fn logout(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    end_session(&state, &member).await?;
+    let [session_cookie, csrf_cookie] = cleared_cookies();
+    Ok(HttpResponse::NoContent()
+        .cookie(session_cookie)
+        .cookie(csrf_cookie)
+        .finish())
+}
+
+/// Ends the member's session: every token of it stops working at once.
+pub(crate) async fn end_session(state: &AppState, member: &Member) -> Result<(), ApiError> {
     let (user, session) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     tx.revoke_session(session, user).await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent()
-        .cookie(cookie(SESSION_COOKIE, String::new(), true, 0))
-        .cookie(cookie(CSRF_COOKIE, String::new(), false, 0))
-        .finish())
+    Ok(())
 }
 
 /// Who the token speaks for.

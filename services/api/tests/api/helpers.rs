@@ -517,6 +517,25 @@ impl TestApp {
         }
     }
 
+    /// A headless Chromium of the test's own, its requests coming from an
+    /// address of their own (`X-Forwarded-For`, which the API trusts here).
+    pub async fn browser(&self) -> heliograph_testkit::Browser {
+        let browser = heliograph_testkit::Browser::start().await;
+        browser
+            .send_headers(&[("x-forwarded-for", &unique_ip())])
+            .await;
+        browser
+    }
+
+    /// Signs `email` in on the dashboard's sign-in page, in `browser`.
+    pub async fn sign_in(&self, browser: &heliograph_testkit::Browser, email: &str) {
+        browser.goto(&self.url("/login")).await;
+        browser.fill("#email", email).await;
+        browser.fill("#password", PASSWORD).await;
+        browser.click_text("Sign in").await;
+        browser.wait_for("nav.side").await;
+    }
+
     /// Adds the owner of `other` to `tenant` with `role` and signs in there.
     pub async fn join(&self, tenant: &Tenant, other: &Tenant, role: &str) -> String {
         sqlx::query(

@@ -14,6 +14,7 @@ mod background_jobs;
 mod caddy;
 mod channels;
 mod conventions;
+mod dashboard;
 mod database_roles;
 mod domain_claims;
 mod domains;

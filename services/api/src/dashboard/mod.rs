@@ -1,0 +1,125 @@
+//! The team dashboard: server-rendered HTML on the platform host, for every
+//! journey a tenant makes (accounts, pages and components, incidents,
+//! subscribers, delivery proof, custom domains, the team, keys, the audit
+//! log).
+//!
+//! It is the REST API's second face, not a second set of rules: each action
+//! parses its form into the same inputs the `/v1` handler parses its JSON
+//! into, and calls the same function (in `crate::routes`) or the same
+//! domain decision and store call; each page reads through the same store
+//! queries. Where the REST handler and the dashboard action would share
+//! orchestration, that orchestration lives once, in the REST module, as a
+//! function both call.
+//!
+//! What is the dashboard's own:
+//! - the route table below, where each route names its REST twin, whose
+//!   role it checks (the permission test walks the table against the
+//!   matrix of `docs/permissions.md`);
+//! - [`guard`]: the headers every dashboard answer carries (a strict CSP
+//!   with no inline script, `frame-ancestors 'none'`), the form's CSRF field
+//!   handed to the `Member` extractor as the API's `X-CSRF-Token`, the
+//!   origin check of every form post, the renewal of a session cookie whose
+//!   short-lived token expired, and errors answered as pages (a 401 becomes
+//!   the sign-in page);
+//! - [`frame`]: what every signed-in page shows around its content (the
+//!   tenant, its pages, the navigation, the flash message);
+//! - the templates in `frontend-templates/dashboard/` and their two static
+//!   files (`dashboard.css`, `dashboard.js`), served from [`assets`].
+//!
+//! Forms work without JavaScript; `dashboard.js` only adds confirm
+//! dialogs, copy buttons and live checks, and no third-party asset is ever
+//! loaded.
+
+pub(crate) mod assets;
+pub(crate) mod form;
+pub(crate) mod frame;
+pub(crate) mod guard;
+mod home;
+mod sign_in;
+
+use actix_web::web;
+
+/// Whose rule a dashboard route follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Twin {
+    /// Anyone, signed in or not: sign-in, sign-up, the emailed links, assets.
+    Public,
+    /// Any signed-in person, whatever their role: their own account.
+    Person,
+    /// The REST endpoint (`METHOD`, `/v1` path) whose role the route checks.
+    Api(&'static str, &'static str),
+}
+
+/// One route of the dashboard.
+#[derive(Debug, Clone, Copy)]
+pub struct DashboardRoute {
+    /// `GET` or `POST` (forms only post).
+    pub method: &'static str,
+    /// The path, from the platform host's root.
+    pub path: &'static str,
+    /// Whose rule it follows.
+    pub twin: Twin,
+}
+
+/// Declares the dashboard's routes once: [`dashboard_routes`] lists them
+/// (for the tests), `register` serves them.
+macro_rules! dashboard_table {
+    ($($method:ident $path:literal => $handler:path, $twin:expr;)*) => {
+        /// Every route of the dashboard, with its REST twin.
+        #[must_use]
+        pub fn dashboard_routes() -> Vec<DashboardRoute> {
+            vec![$(DashboardRoute { method: stringify!($method), path: $path, twin: $twin }),*]
+        }
+
+        fn register(cfg: &mut web::ServiceConfig) {
+            crate::routes::register_resources(
+                cfg,
+                vec![$((stringify!($method), $path, http_method!($method).to($handler))),*],
+            );
+        }
+    };
+}
+
+use Twin::{Api, Person, Public};
+
+dashboard_table! {
+    GET "/" => home::root, Public;
+    GET "/dashboard/assets/{name}" => assets::serve, Public;
+    GET "/login" => sign_in::form, Public;
+    POST "/login" => sign_in::submit, Public;
+    POST "/logout" => sign_in::sign_out, Person;
+    GET "/dashboard" => home::landing, Person;
+    GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+}
+
+/// The dashboard's routes, framed by [`guard`]'s middleware, on the
+/// platform host only (its origin's name, or an address: never a page host
+/// or a name someone else pointed at us); last of its routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .guard(actix_web::guard::fn_guard(|ctx| {
+                let host = ctx
+                    .head()
+                    .headers()
+                    .get(actix_web::http::header::HOST)
+                    .and_then(|h| h.to_str().ok());
+                ctx.app_data::<web::Data<crate::startup::AppState>>()
+                    .zip(host)
+                    .is_some_and(|(state, host)| state.urls.is_platform_host(host))
+            }))
+            // Innermost first: a change made here reaches the public pages
+            // before the answer goes out, as one made through `/v1` does.
+            .wrap(actix_web::middleware::from_fn(
+                crate::routes::nudge_public_pages,
+            ))
+            .wrap(actix_web::middleware::from_fn(guard::form_csrf))
+            .wrap(actix_web::middleware::from_fn(guard::renew_session))
+            // Sees every refusal above, and the handlers'.
+            .wrap(actix_web::middleware::from_fn(guard::html_errors))
+            .wrap(actix_web::middleware::from_fn(guard::headers))
+            .wrap(actix_web::middleware::from_fn(crate::routes::deadline))
+            .configure(register)
+            .default_service(web::to(crate::routes::not_found)),
+    );
+}
