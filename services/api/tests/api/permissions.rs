@@ -792,3 +792,158 @@ async fn another_tenants_ids_are_not_found_on_every_endpoint() {
     assert_eq!(before, fingerprint(&app).await, "nothing changed");
     app.finish().await;
 }
+
+/// The endpoint a dashboard route's twin names: the one route of the
+/// matrix with that method and path (the component's PATCH is two rows of
+/// the matrix: a status change, which a dashboard route ending in
+/// `/status` makes, and any other edit).
+fn twin_endpoint(method: &str, path: &str, dashboard_path: &str) -> Endpoint {
+    let matching: Vec<Endpoint> = ALL
+        .into_iter()
+        .filter(|e| e.route().1 == path && e.route().0.contains(&method))
+        .collect();
+    match matching.as_slice() {
+        [one] => *one,
+        [_, _] if dashboard_path.ends_with("/status") => Endpoint::SetComponentStatus,
+        [_, _] => Endpoint::UpdateComponent,
+        _ => panic!("{dashboard_path}: its twin {method} {path} is not a route of the matrix"),
+    }
+}
+
+/// `pattern` (a route with `{name}`s) with the values `concrete` (the twin's
+/// path, made by the matrix's walk) has for the names `twin` spells.
+fn substitute(pattern: &str, twin: &str, concrete: &str) -> String {
+    let values: Vec<(&str, &str)> = twin
+        .split('/')
+        .zip(concrete.split('/'))
+        .filter(|(name, _)| name.starts_with('{'))
+        .collect();
+    pattern
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                values
+                    .iter()
+                    .find(|(name, _)| *name == segment)
+                    .unwrap_or_else(|| panic!("{pattern}: {segment} is not in its twin {twin}"))
+                    .1
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_dashboard_action_admits_exactly_the_roles_of_its_api_twin() {
+    let app = TestApp::spawn_on(Infra {
+        pending_domain_limit: Some(1000),
+        ..Infra::default()
+    })
+    .await;
+    let owner = app.signup().await;
+    // Each role's browser session: the session token as the cookie, and
+    // the session's CSRF token in each form (as the dashboard renders it).
+    let keys = heliograph_auth::TokenKeys::new(
+        &app.config.jwt_secret,
+        app.config.urls.origin(),
+        time::Duration::minutes(15),
+    )
+    .unwrap();
+    let links = heliograph_auth::LinkSigner::new(secrecy::SecretString::from(
+        crate::helpers::LINK_SECRET.to_owned(),
+    ))
+    .unwrap();
+    let mut sessions = vec![];
+    for (role, rank) in ROLES {
+        let token = if role == "owner" {
+            owner.token.clone()
+        } else {
+            let person = app.signup().await;
+            app.join(&owner, &person, role).await
+        };
+        let session = keys.verify(&token).unwrap().sid;
+        let csrf = links.sign("csrf", session.as_uuid());
+        sessions.push((role, rank, token, csrf));
+    }
+    let mut walked = 0;
+    for route in heliograph_api::dashboard_routes() {
+        let heliograph_api::Twin::Api(twin_method, twin_path) = route.twin else {
+            continue;
+        };
+        let endpoint = twin_endpoint(twin_method, twin_path, route.path);
+        for (role, rank, token, csrf) in &sessions {
+            let (concrete_twin, _) = endpoint.request(&app, &owner).await;
+            let path = substitute(route.path, twin_path, &concrete_twin);
+            let request = if route.method == "GET" {
+                app.client.get(app.url(&path))
+            } else {
+                app.client.post(app.url(&path)).form(&[("_csrf", csrf)])
+            };
+            let response = request
+                .header("cookie", format!("heliograph_session={token}"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            if *rank >= endpoint.least_rank() {
+                assert!(
+                    !matches!(
+                        status,
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::SEE_OTHER
+                    ) || (status == StatusCode::SEE_OTHER
+                        && !response.headers()["location"]
+                            .to_str()
+                            .unwrap()
+                            .starts_with("/login")),
+                    "{} {path} as {role} (twin {endpoint:?}): {status}",
+                    route.method
+                );
+                assert!(
+                    !status.is_server_error(),
+                    "{} {path} as {role}: {status}",
+                    route.method
+                );
+                if route.method == "GET" {
+                    assert!(
+                        status.is_success() || status.is_redirection(),
+                        "{} {path} as {role}: {status}",
+                        route.method
+                    );
+                }
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{} {path} as {role} (twin {endpoint:?})",
+                    route.method
+                );
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked > 0, "the dashboard has routes with API twins");
+    app.finish().await;
+}
+
+#[test]
+fn every_dashboard_twin_is_a_route_of_the_api() {
+    let routes = heliograph_api::v1_routes();
+    for route in heliograph_api::dashboard_routes() {
+        if let heliograph_api::Twin::Api(method, path) = route.twin {
+            assert!(
+                routes.contains(&(method, path)),
+                "{} {}: its twin {method} {path} is not an API route",
+                route.method,
+                route.path
+            );
+            assert!(
+                matches!(route.method, "GET" | "POST"),
+                "{} {}: the dashboard only gets and posts",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
