@@ -96,10 +96,12 @@ impl Browser {
                     .await
                 {
                     Ok(client) => {
-                        return Self {
+                        let browser = Self {
                             driver,
                             client: Some(client),
                         };
+                        browser.viewport(1280, 900).await;
+                        return browser;
                     }
                     Err(_)
                         if Instant::now() < deadline
@@ -134,6 +136,23 @@ impl Browser {
                 .await
                 .unwrap_or_else(|e| panic!("Chromium refused {cmd}: {e}"));
         }
+    }
+
+    /// Sets the page's viewport to `width` × `height` CSS pixels, exactly
+    /// (DevTools' device metrics: the window and the virtual screen of a
+    /// headless browser are not the viewport), as a phone (`width` < 600:
+    /// touch, the page's `viewport` meta honoured) or a desktop.
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.client()
+            .issue_cmd(DevTools {
+                cmd: "Emulation.setDeviceMetricsOverride",
+                params: json!({
+                    "width": width, "height": height, "deviceScaleFactor": 1,
+                    "mobile": width < 600,
+                }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Chromium refused the viewport {width}x{height}: {e}"));
     }
 
     /// The WebDriver client, for anything the helpers below do not cover.
@@ -197,11 +216,23 @@ impl Browser {
 
     /// Clicks the element `css`.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css)
+        let element = self.wait_for(css).await;
+        self.press(element, css).await;
+    }
+
+    /// Brings `element` to the middle of the window (a person scrolls to
+    /// what they click; WebDriver's own scrolling stops at the edge, where
+    /// another element may cover it) and clicks it.
+    async fn press(&self, element: fantoccini::elements::Element, what: &str) {
+        let arg = serde_json::to_value(&element).expect("an element is JSON");
+        self.client()
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
             .await
+            .unwrap_or_else(|e| panic!("cannot scroll to {what:?}: {e}"));
+        element
             .click()
             .await
-            .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot click {what:?}: {e}"));
     }
 
     /// Clicks the button or link whose text is `text`, as a person would find it.
@@ -210,15 +241,14 @@ impl Browser {
             "//*[self::button or self::a or self::summary][normalize-space(.)={}]",
             xpath_literal(text)
         );
-        self.client()
+        let element = self
+            .client()
             .wait()
             .at_most(Duration::from_secs(30))
             .for_element(Locator::XPath(&xpath))
             .await
-            .unwrap_or_else(|e| panic!("no button or link {text:?}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("cannot click {text:?}: {e}"));
+            .unwrap_or_else(|e| panic!("no button or link {text:?}: {e}"));
+        self.press(element, text).await;
     }
 
     /// Waits (up to 30 s) until the page's text contains `needle`.
@@ -277,14 +307,12 @@ impl Browser {
     }
 
     /// Saves a screenshot of the whole page at `width` px wide to
-    /// `target/screenshots/<name>-<width>.png`; answers its path.
+    /// `target/screenshots/<name>-<width>.png`; answers its path. The
+    /// viewport is back at 1280 × 900 afterwards.
     pub async fn screenshot(&self, name: &str, width: u32) -> PathBuf {
-        let client = self.client();
-        client
-            .set_window_size(width, 900)
-            .await
-            .expect("the window resizes");
-        let height = client
+        self.viewport(width, 900).await;
+        let height = self
+            .client()
             .execute(
                 "return Math.ceil(document.documentElement.scrollHeight);",
                 vec![],
@@ -293,20 +321,15 @@ impl Browser {
             .ok()
             .and_then(|v| v.as_u64())
             .unwrap_or(900)
-            .clamp(400, 6000);
-        client
-            .set_window_size(width, u32::try_from(height).unwrap_or(900))
-            .await
-            .expect("the window resizes");
-        let png = client.screenshot().await.expect("a screenshot");
+            .clamp(400, 8000);
+        self.viewport(width, u32::try_from(height).unwrap_or(900))
+            .await;
+        let png = self.client().screenshot().await.expect("a screenshot");
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).expect("the screenshot folder");
         let path = dir.join(format!("{name}-{width}.png"));
         std::fs::write(&path, png).expect("the screenshot is saved");
-        client
-            .set_window_size(1280, 900)
-            .await
-            .expect("the window resizes");
+        self.viewport(1280, 900).await;
         path
     }
 
@@ -316,10 +339,7 @@ impl Browser {
     pub async fn check_page(&self, name: &str) {
         self.check_accessibility(&format!("{name} (1280 px)")).await;
         self.screenshot(name, 1280).await;
-        self.client()
-            .set_window_size(375, 812)
-            .await
-            .expect("the window resizes");
+        self.viewport(375, 812).await;
         self.check_accessibility(&format!("{name} (375 px)")).await;
         let overflow = self
             .client()

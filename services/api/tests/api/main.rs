@@ -35,6 +35,7 @@ mod page_memory;
 mod page_scope;
 mod permissions;
 mod public;
+mod public_browser;
 mod secrets_at_rest;
 mod sessions;
 mod startup;
