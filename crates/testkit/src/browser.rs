@@ -251,6 +251,38 @@ impl Browser {
         self.press(element, text).await;
     }
 
+    /// Types `keys` into whatever has the focus, as a keyboard would
+    /// (`\u{e004}` is Tab, `\u{e007}` Enter: WebDriver's key codes, see
+    /// `fantoccini::key::Key`).
+    pub async fn keys(&self, keys: &str) {
+        self.client()
+            .active_element()
+            .await
+            .expect("something has the focus")
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("cannot type {keys:?}: {e}"));
+    }
+
+    /// The focused element: its id (or, without one, its tag and text), and
+    /// whether its focus can be seen (a focus outline that is not `none`).
+    pub async fn focused(&self) -> (String, bool) {
+        let answer = self
+            .client()
+            .execute(
+                "const e = document.activeElement; const s = getComputedStyle(e); \
+                 return [e.id || (e.tagName + ':' + e.textContent.trim()), \
+                         s.outlineStyle !== 'none' && s.outlineWidth !== '0px'];",
+                vec![],
+            )
+            .await
+            .expect("the page answers");
+        (
+            answer[0].as_str().unwrap_or_default().to_owned(),
+            answer[1].as_bool().unwrap_or(false),
+        )
+    }
+
     /// Waits (up to 30 s) until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -66,6 +66,58 @@ async fn a_person_signs_in_sees_the_page_overview_and_signs_out() {
 }
 
 #[tokio::test]
+async fn the_dashboard_works_from_the_keyboard_alone_with_a_visible_focus() {
+    const TAB: &str = "\u{e004}";
+    const ENTER: &str = "\u{e007}";
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let browser = app.browser().await;
+    browser.goto(&app.url("/login")).await;
+    // The sign-in form's first field takes the focus (autofocus), or is
+    // reached by Tab after the skip link and the brand; Tab goes from field
+    // to field, Enter sends.
+    for _ in 0..3 {
+        if browser.focused().await.0 == "email" {
+            break;
+        }
+        browser.keys(TAB).await;
+    }
+    assert_eq!(browser.focused().await.0, "email");
+    browser.keys(&t.email).await;
+    browser.keys(TAB).await;
+    assert_eq!(browser.focused().await.0, "password");
+    browser.keys(PASSWORD).await;
+    browser.keys(ENTER).await;
+    browser.wait_for("nav.side").await;
+    // The first Tab reaches "Skip to content", which takes the focus to the content.
+    browser.keys(TAB).await;
+    let (skip, visible) = browser.focused().await;
+    assert_eq!(skip, "A:Skip to content");
+    assert!(visible, "the focus is visible on the skip link");
+    // Every link and button of the header and the navigation shows where the focus is.
+    for _ in 0..12 {
+        browser.keys(TAB).await;
+        let (what, visible) = browser.focused().await;
+        assert!(visible, "the focus on {what} cannot be seen");
+    }
+    browser
+        .goto(&app.url(&format!("/dashboard/pages/{}", t.page_id)))
+        .await;
+    browser.keys(TAB).await;
+    browser.keys(ENTER).await;
+    assert_eq!(browser.focused().await.0, "main");
+    browser.keys(TAB).await;
+    let (first, visible) = browser.focused().await;
+    assert_eq!(
+        first, "A:Open an incident",
+        "the content's first control follows"
+    );
+    assert!(visible);
+    browser.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn every_dashboard_answer_carries_a_strict_policy_and_is_never_cached() {
     let app = TestApp::spawn().await;
     for path in [
