@@ -57,3 +57,43 @@ document.addEventListener("DOMContentLoaded", () => {
   enableCopyButtons();
   relativeTimes();
 });
+
+// accounts: the sign-up form's slug field says, as it is typed, whether
+// the slug is available, taken or not valid (in words, announced politely).
+// Without this script the form still answers a taken slug as a field error.
+function slugChecks() {
+  for (const input of document.querySelectorAll("input[data-slug-check]")) {
+    const status = document.getElementById("slug-status");
+    if (!status) continue;
+    let timer;
+    let asked = 0;
+    const check = async () => {
+      const slug = input.value.trim();
+      const mine = ++asked;
+      if (slug === "") {
+        status.textContent = "";
+        status.className = "slug-status";
+        return;
+      }
+      try {
+        const url = input.dataset.slugCheck + "?slug=" + encodeURIComponent(slug);
+        const res = await fetch(url, { headers: { Accept: "application/json" } });
+        if (!res.ok) return;
+        const answer = await res.json();
+        // A slower answer to an older value must not overwrite a newer one.
+        if (mine !== asked) return;
+        status.textContent = answer.message;
+        status.className = "slug-status " + answer.state;
+      } catch (_) {
+        // The check is a convenience: the form's own answer stays the rule.
+      }
+    };
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(check, 300);
+    });
+    if (input.value.trim() !== "") check();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", slugChecks);

@@ -32,6 +32,20 @@ pub struct NewSession {
     pub expires_at: OffsetDateTime,
 }
 
+/// An open session of a user, as their account page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionSummary {
+    /// Its id.
+    #[sqlx(try_from = "Uuid")]
+    pub id: SessionId,
+    /// When it was opened (signed in).
+    pub created_at: OffsetDateTime,
+    /// When it was last renewed.
+    pub last_seen_at: OffsetDateTime,
+    /// When it ends, however often it is renewed.
+    pub expires_at: OffsetDateTime,
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -102,6 +116,42 @@ impl TenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// The open sessions (not revoked, not expired) of `user` acting for
+    /// this tenant, last seen first; at most `limit`.
+    pub async fn open_sessions_of(
+        &mut self,
+        user: UserId,
+        limit: i64,
+    ) -> Result<Vec<SessionSummary>> {
+        Ok(sqlx::query_as(
+            "select id, created_at, last_seen_at, expires_at from sessions
+              where tenant_id = $1 and user_id = $2
+                and revoked_at is null and expires_at > now()
+              order by last_seen_at desc, id
+              limit $3",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(user.as_uuid())
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// Ends every open session of `user` acting for this tenant but `keep`;
+    /// answers how many ended.
+    pub async fn revoke_other_sessions(&mut self, user: UserId, keep: SessionId) -> Result<u64> {
+        let done = sqlx::query(
+            "update sessions set revoked_at = now()
+              where tenant_id = $1 and user_id = $2 and id <> $3 and revoked_at is null",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(user.as_uuid())
+        .bind(keep.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -30,6 +30,7 @@
 //! dialogs, copy buttons and live checks, and no third-party asset is ever
 //! loaded.
 
+mod accounts;
 pub(crate) mod assets;
 pub(crate) mod form;
 pub(crate) mod frame;
@@ -90,6 +91,21 @@ dashboard_table! {
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+    GET "/signup" => accounts::signup::form, Public;
+    POST "/signup" => accounts::signup::submit, Public;
+    GET "/signup/slug" => accounts::signup::check_slug, Public;
+    GET "/account/verify-email" => accounts::links::verify_form, Public;
+    POST "/account/verify-email" => accounts::links::verify, Public;
+    GET "/account/forgot-password" => accounts::links::forgot_form, Public;
+    POST "/account/forgot-password" => accounts::links::forgot, Public;
+    GET "/account/reset-password" => accounts::links::reset_form, Public;
+    POST "/account/reset-password" => accounts::links::reset, Public;
+    GET "/account" => accounts::page::show, Person;
+    POST "/account/verification" => accounts::page::resend, Person;
+    POST "/account/password" => accounts::page::change_password, Person;
+    POST "/account/sessions/end-others" => accounts::page::end_others, Person;
+    POST "/account/sessions/{id}/end" => accounts::page::end_one, Person;
+    POST "/account/switch" => accounts::page::switch, Person;
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

@@ -37,7 +37,7 @@ fn link_error(problem: LinkProblem) -> ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetRequest {
     #[schema(format = Email, max_length = 254)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 /// Emails a password-reset link, if the address has an account.
@@ -61,12 +61,24 @@ pub async fn request_reset(
     state: web::Data<AppState>,
     body: web::Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = required("email", body.into_inner().email)
+    send_reset_link(&req, &state, body.into_inner()).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Emails a password-reset link if the address has an account; answers
+/// the same (nothing) whether it has one or not: for the API and the
+/// dashboard alike.
+pub(crate) async fn send_reset_link(
+    req: &HttpRequest,
+    state: &AppState,
+    body: ResetRequest,
+) -> Result<(), ApiError> {
+    let email = required("email", body.email)
         .and_then(|e| EmailAddress::parse("email", &e))
         .map_err(ApiError::field)?;
     state
         .limiter
-        .hit_client(Bucket::ResetByIp, client_ip(&req))
+        .hit_client(Bucket::ResetByIp, client_ip(req))
         .await?;
     let fingerprint = heliograph_auth::fingerprint(&email.as_str().to_lowercase());
     // Over the per-address cap, nothing more is sent, but the answer stays
@@ -77,7 +89,7 @@ pub async fn request_reset(
         .await
         .is_err()
     {
-        return Ok(HttpResponse::Accepted().finish());
+        return Ok(());
     }
     if let Some(user) = state.store.user_credentials(&email).await? {
         state
@@ -85,17 +97,17 @@ pub async fn request_reset(
             .create_account_link(user.id, "password_reset", RESET_LIFETIME)
             .await?;
     }
-    Ok(HttpResponse::Accepted().finish())
+    Ok(())
 }
 
 /// `{"token", "password"}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ResetConfirm {
     /// The token from the emailed link.
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// The new password, 10 to 256 characters.
     #[schema(min_length = 10, max_length = 256)]
-    password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// Sets a new password with a reset link's token.
@@ -117,7 +129,19 @@ pub async fn confirm_reset(
     state: web::Data<AppState>,
     body: web::Json<ResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    set_password_with_link(&state, body.into_inner())
+        .await?
+        .map_err(link_error)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets a new password with a reset link's token (using the link up and
+/// ending every session of the account): for the API and the dashboard.
+/// A link that does not work is the inner error.
+pub(crate) async fn set_password_with_link(
+    state: &AppState,
+    body: ResetConfirm,
+) -> Result<Result<(), LinkProblem>, ApiError> {
     let mut f = Fields::default();
     let token = f.check(required("token", body.token));
     let password =
@@ -125,28 +149,26 @@ pub async fn confirm_reset(
     let (Some(token), Some(password)) = (token, password) else {
         return Err(f.into_error());
     };
-    let link = state
-        .links
-        .verify("password_reset", &token)
-        .ok_or_else(|| link_error(LinkProblem::Unknown))?;
+    let Some(link) = state.links.verify("password_reset", &token) else {
+        return Ok(Err(LinkProblem::Unknown));
+    };
     let hash = web::block(move || heliograph_auth::hash_password(&password))
         .await
         .context("Failed to run password hashing")?
         .context("Failed to hash a password")?;
-    let user = state
-        .store
-        .reset_password(link, &hash)
-        .await?
-        .map_err(link_error)?;
+    let user = match state.store.reset_password(link, &hash).await? {
+        Ok(user) => user,
+        Err(problem) => return Ok(Err(problem)),
+    };
     tracing::info!(user.id = %user, "password reset; sessions ended");
-    Ok(HttpResponse::NoContent().finish())
+    Ok(Ok(()))
 }
 
 /// `{"token"}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct VerifyConfirm {
     /// The token from the emailed link.
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// Marks the address verified, with a verification link's token.
@@ -167,13 +189,24 @@ pub async fn confirm_verification(
     state: web::Data<AppState>,
     body: web::Json<VerifyConfirm>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = required("token", body.into_inner().token).map_err(ApiError::field)?;
-    let link = state
-        .links
-        .verify("verify_email", &token)
-        .ok_or_else(|| link_error(LinkProblem::Unknown))?;
-    state.store.verify_email(link).await?.map_err(link_error)?;
+    verify_with_link(&state, body.into_inner())
+        .await?
+        .map_err(link_error)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Marks the address verified with a verification link's token: for the
+/// API and the dashboard alike. A link that does not work is the inner
+/// error.
+pub(crate) async fn verify_with_link(
+    state: &AppState,
+    body: VerifyConfirm,
+) -> Result<Result<(), LinkProblem>, ApiError> {
+    let token = required("token", body.token).map_err(ApiError::field)?;
+    let Some(link) = state.links.verify("verify_email", &token) else {
+        return Ok(Err(LinkProblem::Unknown));
+    };
+    Ok(state.store.verify_email(link).await?.map(|_| ()))
 }
 
 /// Sends the signed-in person a new email-verification link.
@@ -197,6 +230,13 @@ pub async fn resend_verification(
     member: Member,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    send_verification(&state, &member).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Sends the signed-in person a new verification link (nothing to a
+/// shadow account, answered the same): for the API and the dashboard.
+pub(crate) async fn send_verification(state: &AppState, member: &Member) -> Result<(), ApiError> {
     let (user, _) = member.person()?;
     if state.store.email_verified(user).await? {
         return Err(ApiError::Conflict {
@@ -209,22 +249,22 @@ pub async fn resend_verification(
         .hit(Bucket::VerifyByUser, &user.to_string())
         .await?;
     if state.store.is_shadow(user).await? {
-        return Ok(HttpResponse::Accepted().finish());
+        return Ok(());
     }
     state
         .store
         .create_account_link(user, "verify_email", VERIFY_LIFETIME)
         .await?;
-    Ok(HttpResponse::Accepted().finish())
+    Ok(())
 }
 
 /// `{"current_password", "new_password"}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
-    current_password: Option<String>,
+    pub(crate) current_password: Option<String>,
     /// 10 to 256 characters.
     #[schema(min_length = 10, max_length = 256)]
-    new_password: Option<String>,
+    pub(crate) new_password: Option<String>,
 }
 
 /// Changes the signed-in person's password.
@@ -250,16 +290,27 @@ pub async fn change_password(
     state: web::Data<AppState>,
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
+    set_password(&req, &state, &member, body.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes the signed-in person's password, given the current one, and
+/// ends their other sessions: for the API and the dashboard alike.
+pub(crate) async fn set_password(
+    req: &HttpRequest,
+    state: &AppState,
+    member: &Member,
+    body: PasswordChange,
+) -> Result<(), ApiError> {
     let (user, session) = member.person()?;
     // Guessing the current password is slowed like guessing at sign-in.
-    let ip = client_ip(&req);
+    let ip = client_ip(req);
     let client = client_key(ip);
     state.limiter.hit_client(Bucket::LoginByIp, ip).await?;
     state
         .limiter
         .hit(Bucket::LoginByEmailAndIp, &format!("user:{user}|{client}"))
         .await?;
-    let body = body.into_inner();
     let mut f = Fields::default();
     let current = f.check(required("current_password", body.current_password));
     let new = f.check(
@@ -281,5 +332,5 @@ pub async fn change_password(
         .context("Failed to run password hashing")?
         .context("Failed to hash a password")?;
     state.store.change_password(user, &hash, session).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -306,7 +306,20 @@ pub(crate) async fn sign_in(
         return Err(ApiError::InvalidCredentials);
     };
     let memberships = state.store.memberships_of(user).await?;
-    let chosen = match tenant {
+    let chosen = chosen_membership(&memberships, tenant)?;
+    let opened = open_session(state, user, chosen.tenant_id).await?;
+    tracing::info!(user.id = %user, tenant.id = %chosen.tenant_id, "signed in");
+    Ok(opened)
+}
+
+/// The membership a new session acts in: `tenant`'s (a 422 on
+/// `tenant_id` if the user is not a member), or the oldest. Signing in and
+/// switching teams choose alike.
+pub(crate) fn chosen_membership(
+    memberships: &[heliograph_store::MembershipSummary],
+    tenant: Option<TenantId>,
+) -> Result<&heliograph_store::MembershipSummary, ApiError> {
+    match tenant {
         Some(t) => memberships
             .iter()
             .find(|m| m.tenant_id == t)
@@ -316,12 +329,9 @@ pub(crate) async fn sign_in(
                     "not_a_member",
                     "you are not a member of this tenant",
                 ))
-            })?,
-        None => memberships.first().ok_or(ApiError::Forbidden)?,
-    };
-    let opened = open_session(state, user, chosen.tenant_id).await?;
-    tracing::info!(user.id = %user, tenant.id = %chosen.tenant_id, "signed in");
-    Ok(opened)
+            }),
+        None => memberships.first().ok_or(ApiError::Forbidden),
+    }
 }
 
 /// The refreshed token.

@@ -10,7 +10,7 @@ use heliograph_store::NewSignup;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::sessions::{SessionAnswer, open_session};
+use super::sessions::{OpenedSession, SessionAnswer, open_session};
 use crate::error::{ApiError, Fields, required};
 use crate::limits::Bucket;
 use crate::openapi::{BadRequest, Conflict, TooManyRequests, ValidationFailed};
@@ -29,17 +29,17 @@ pub struct SignupBody {
         max_length = 100,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The tenant's slug, also its first page's: 3 to 63 lowercase letters,
     /// digits and single inner hyphens, starting with a letter (a few
     /// names are reserved).
     #[schema(min_length = 3, max_length = 63, pattern = "^[a-z](-?[a-z0-9])*$")]
-    slug: Option<String>,
+    pub(crate) slug: Option<String>,
     #[schema(format = Email, max_length = 254)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     /// 10 to 256 characters.
     #[schema(min_length = 10, max_length = 256)]
-    password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// What signup answers: a session, and what was created.
@@ -112,9 +112,19 @@ pub async fn signup(
     state: web::Data<AppState>,
     body: web::Json<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = crate::auth::client_ip(&req);
+    let (opened, body) = sign_up(&req, &state, body.into_inner()).await?;
+    Ok(opened.respond_with(&state, actix_web::http::StatusCode::CREATED, &body))
+}
+
+/// Signs a company up and opens its owner's session: signup, for the API
+/// and the dashboard alike.
+pub(crate) async fn sign_up(
+    req: &HttpRequest,
+    state: &AppState,
+    body: SignupBody,
+) -> Result<(OpenedSession, SignupAnswer), ApiError> {
+    let ip = crate::auth::client_ip(req);
     state.limiter.hit_client(Bucket::SignupByIp, ip).await?;
-    let body = body.into_inner();
     let mut f = Fields::default();
     let name = f.check(required("name", body.name).and_then(|n| Name::parse("name", &n, 100)));
     let slug = f.check(required("slug", body.slug).and_then(|s| Slug::parse("slug", &s)));
@@ -169,7 +179,7 @@ pub async fn signup(
             }
         }
     }
-    let opened = open_session(&state, record.user_id, record.tenant.id).await?;
+    let opened = open_session(state, record.user_id, record.tenant.id).await?;
     tracing::info!(
         tenant.id = %record.tenant.id, user.email = %email.masked(),
         shadow = record.taken_by.is_some(), "tenant signed up"
@@ -195,5 +205,13 @@ pub async fn signup(
             url: state.urls.page_url(record.page.slug.as_str()),
         },
     };
-    Ok(opened.respond_with(&state, actix_web::http::StatusCode::CREATED, &body))
+    Ok((opened, body))
+}
+
+/// Whether `slug` is taken: a tenant or a page has it (signup would be
+/// refused with `slug_taken`). For the sign-up form's live check; signup
+/// itself relies on the database's unique keys, which also catch a race.
+pub(crate) async fn slug_taken(state: &AppState, slug: &Slug) -> Result<bool, ApiError> {
+    Ok(state.store.tenant_by_slug(slug).await?.is_some()
+        || state.store.page_ref_by_slug(slug).await?.is_some())
 }
