@@ -178,15 +178,15 @@ impl Browser {
             .to_string()
     }
 
-    /// The text of the whole page.
+    /// The text of the whole page, as shown (read by script, not through an
+    /// element reference, which a page navigating meanwhile would make stale).
     pub async fn text(&self) -> String {
         self.client()
-            .find(Locator::Css("body"))
+            .execute("return document.body ? document.body.innerText : '';", vec![])
             .await
-            .expect("a body")
-            .text()
-            .await
-            .expect("the body's text")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// Waits (up to 30 s) for an element matching `css`.
