@@ -18,6 +18,7 @@ mod dashboard;
 mod database_roles;
 mod domain_claims;
 mod domains;
+mod emails_look;
 mod errors;
 mod frozen;
 mod fuzz;
