@@ -140,7 +140,7 @@ pub fn render_invitation_email(
         heading: format!("You are invited to {tenant_name} on Heliograph"),
         intro: inviter.map_or_else(
             || format!("You are invited to join {tenant_name} on Heliograph as {role}."),
-            |who| format!("{who} invited you to {tenant_name} on Heliograph as {role}."),
+            |who| format!("{who} invited you to join {tenant_name} on Heliograph as {role}."),
         ),
         action: "Accept the invitation",
         link,
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(m.subject, "Join Acme Cloud on Heliograph");
         assert!(
             m.text
-                .contains("ada@acme.test invited you to Acme Cloud on Heliograph as editor.")
+                .contains("ada@acme.test invited you to join Acme Cloud on Heliograph as editor.")
         );
         insta::assert_snapshot!("invitation_text", m.text);
         insta::assert_snapshot!("invitation_html", m.html);

@@ -10,7 +10,7 @@ use heliograph_domain::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, emails_to, unique_email};
+use crate::helpers::{TestApp, emails_to, token_in_email, unique_email};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_email_shows_states_in_colour_and_links_to_the_incident() {
@@ -121,5 +121,51 @@ async fn an_incident_email_shows_states_in_colour_and_links_to_the_incident() {
     assert!(shot.exists());
     browser.close().await;
     std::fs::remove_dir_all(&dir).ok();
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_emails_name_the_team_and_the_inviter() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    app.drain().await;
+    token_in_email(&owner.email, "Confirm your email address", 1).await;
+    let mails = emails_to(&owner.email, 1).await;
+    let verification = mails
+        .iter()
+        .find(|m| m["subject"] == "Confirm your email address")
+        .unwrap();
+    assert!(
+        verification["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Confirm your email address for Acme Cloud"),
+        "{verification}"
+    );
+
+    let newcomer = unique_email("invited");
+    let (status, body) = app
+        .post(
+            "/v1/invitations",
+            Some(&owner.token),
+            &json!({"invitation": {"email": newcomer, "role": "viewer"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.drain().await;
+    token_in_email(&newcomer, "Join Acme Cloud on Heliograph", 1).await;
+    let invitation = &emails_to(&newcomer, 1).await[0];
+    let expected = format!(
+        "{} invited you to join Acme Cloud on Heliograph as viewer.",
+        owner.email
+    );
+    assert!(
+        invitation["text"].as_str().unwrap().contains(&expected),
+        "{invitation}"
+    );
+    assert!(
+        invitation["html"].as_str().unwrap().contains(&expected),
+        "{invitation}"
+    );
     app.finish().await;
 }
