@@ -72,3 +72,6 @@ pub mod uptime_request;
 
 pub mod page_domain;
 pub use page_domain::{CustomDomain, RoutableDomain};
+
+pub mod tone;
+pub use tone::{STATUS_COLOURS, impact_tone, incident_tone, tone_hex};

@@ -18,7 +18,7 @@ pub enum AccountEmailKind {
 }
 
 struct View<'a> {
-    heading: &'static str,
+    heading: String,
     intro: String,
     action: &'static str,
     link: &'a str,
@@ -38,31 +38,49 @@ struct Html<'a> {
     v: &'a View<'a>,
 }
 
-/// Renders an account email carrying `link`, which expires as `expiry` says ("in 1 hour").
+/// Renders an account email carrying `link`, which expires as `expiry` says
+/// ("in 1 hour"), for a person in the team `tenant_name` (their first one),
+/// if they have one.
 pub fn render_account_email(
     kind: AccountEmailKind,
+    tenant_name: Option<&str>,
     link: &str,
     expiry: &str,
 ) -> Result<EmailMessage, askama::Error> {
     let v = match kind {
         AccountEmailKind::VerifyEmail => View {
-            heading: "Confirm your email address",
-            intro: "Please confirm that this address is yours, so that Heliograph can reach you about your account.".to_owned(),
+            heading: tenant_name.map_or_else(
+                || "Confirm your email address".to_owned(),
+                |t| format!("Confirm your email address for {t}"),
+            ),
+            intro: tenant_name.map_or_else(
+                || "Please confirm that this address is yours, so that Heliograph can reach you about your account.".to_owned(),
+                |t| format!("Please confirm that this address is yours, so that Heliograph can reach you about {t}'s account."),
+            ),
             action: "Confirm my address",
             link,
             expiry,
             ignore: "If you did not sign up for Heliograph, ignore this email.",
         },
         AccountEmailKind::PasswordReset => View {
-            heading: "Reset your password",
-            intro: "Someone (hopefully you) asked to reset the password of your Heliograph account.".to_owned(),
+            heading: "Reset your password".to_owned(),
+            intro: tenant_name.map_or_else(
+                || "Someone (hopefully you) asked to reset the password of your Heliograph account.".to_owned(),
+                |t| format!("Someone (hopefully you) asked to reset the password of your Heliograph account, which you use for {t}."),
+            ),
             action: "Choose a new password",
             link,
             expiry,
             ignore: "If you did not ask for this, ignore this email: your password stays as it is.",
         },
     };
-    render(&v, v.heading.to_owned())
+    // The subject stays the same for everyone: mail filters and the
+    // sign-up instructions quote it; the team is named inside.
+    let subject = match kind {
+        AccountEmailKind::VerifyEmail => "Confirm your email address",
+        AccountEmailKind::PasswordReset => "Reset your password",
+    };
+    render(&v, subject.to_owned())
 }
 
 fn render(v: &View<'_>, subject: String) -> Result<EmailMessage, askama::Error> {
@@ -109,16 +127,21 @@ impl SignupAttemptEmail {
     }
 }
 
-/// Renders the invitation to join `tenant_name` with `role`.
+/// Renders the invitation to join `tenant_name` with `role`, sent by
+/// `inviter` (their address), when that account still exists.
 pub fn render_invitation_email(
     tenant_name: &str,
+    inviter: Option<&str>,
     role: &str,
     link: &str,
     expiry: &str,
 ) -> Result<EmailMessage, askama::Error> {
     let v = View {
-        heading: "You are invited to a Heliograph team",
-        intro: format!("You are invited to join {tenant_name} on Heliograph as {role}."),
+        heading: format!("You are invited to {tenant_name} on Heliograph"),
+        intro: inviter.map_or_else(
+            || format!("You are invited to join {tenant_name} on Heliograph as {role}."),
+            |who| format!("{who} invited you to join {tenant_name} on Heliograph as {role}."),
+        ),
         action: "Accept the invitation",
         link,
         expiry,
@@ -135,6 +158,7 @@ mod tests {
     fn account_emails_match_their_snapshots() {
         let m = render_account_email(
             AccountEmailKind::PasswordReset,
+            None,
             "https://heliograph.test/account/reset-password?token=abc.def",
             "in 1 hour",
         )
@@ -156,5 +180,44 @@ mod tests {
         assert!(!m.text.contains("token="), "no link that does anything");
         insta::assert_snapshot!("signup_attempt_text", m.text);
         insta::assert_snapshot!("signup_attempt_html", m.html);
+    }
+
+    #[test]
+    fn the_verification_names_the_team() {
+        let m = render_account_email(
+            AccountEmailKind::VerifyEmail,
+            Some("Acme <Cloud>"),
+            "https://heliograph.test/account/verify-email?token=abc.def",
+            "in 24 hours",
+        )
+        .unwrap();
+        assert_eq!(m.subject, "Confirm your email address");
+        assert!(
+            m.text
+                .starts_with("Confirm your email address for Acme <Cloud>")
+        );
+        assert!(m.text.contains("reach you about Acme <Cloud>'s account"));
+        assert!(!m.html.contains("<Cloud>"), "tenant text is escaped");
+        insta::assert_snapshot!("verify_email_text", m.text);
+        insta::assert_snapshot!("verify_email_html", m.html);
+    }
+
+    #[test]
+    fn the_invitation_names_the_team_and_the_inviter() {
+        let m = render_invitation_email(
+            "Acme Cloud",
+            Some("ada@acme.test"),
+            "editor",
+            "https://heliograph.test/account/accept-invitation?token=abc.def",
+            "in 7 days",
+        )
+        .unwrap();
+        assert_eq!(m.subject, "Join Acme Cloud on Heliograph");
+        assert!(
+            m.text
+                .contains("ada@acme.test invited you to join Acme Cloud on Heliograph as editor.")
+        );
+        insta::assert_snapshot!("invitation_text", m.text);
+        insta::assert_snapshot!("invitation_html", m.html);
     }
 }

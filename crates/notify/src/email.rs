@@ -4,10 +4,15 @@
 //! worker decides that from the [`SendError`] this module answers).
 
 use askama::Template;
-use heliograph_domain::{ComponentStatus, EmailAddress, IncidentStatus};
+use heliograph_domain::{
+    ComponentStatus, EmailAddress, Impact, IncidentStatus, impact_tone, incident_tone, tone_hex,
+};
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
+
+/// The accent when a page's brand colour is not a `#rrggbb` colour.
+const DEFAULT_BRAND: &str = "#0969da";
 
 /// One line of the affected-components list.
 #[derive(Debug, Clone)]
@@ -16,6 +21,8 @@ pub struct ComponentLine {
     pub name: String,
     /// Its status, in words.
     pub status_label: &'static str,
+    /// The fixed colour its status is shown in on the page (`#rrggbb`).
+    pub colour: String,
 }
 
 impl ComponentLine {
@@ -25,21 +32,32 @@ impl ComponentLine {
         Self {
             name: name.into(),
             status_label: status.label(),
+            colour: tone_hex(impact_tone(status.impact())),
         }
     }
 }
 
-/// The email sent to a subscriber when an incident is opened or updated.
+/// The email sent to a subscriber when an incident or maintenance is opened
+/// or updated.
 #[derive(Debug, Clone)]
 pub struct IncidentEmail {
     /// The status page's name.
     pub page_name: String,
     /// The status page's public URL.
     pub page_url: String,
+    /// The incident's own public page.
+    pub incident_url: String,
+    /// The page's logo (shown only when it is `https`).
+    pub logo_url: Option<String>,
+    /// The page's brand colour (`#rrggbb`; anything else gives the default).
+    pub brand_color: String,
     /// The incident's title.
     pub incident_name: String,
     /// The incident's status as of this update.
     pub status: IncidentStatus,
+    /// Its impact, as the public page gives it (the status pill's colour
+    /// while it is open).
+    pub impact: Impact,
     /// The update's message.
     pub body: String,
     /// Components the update changed.
@@ -52,8 +70,13 @@ pub struct IncidentEmail {
 struct IncidentView<'a> {
     page_name: &'a str,
     page_url: &'a str,
+    incident_url: &'a str,
+    logo_url: Option<&'a str>,
+    brand: &'a str,
     incident_name: &'a str,
+    what: &'static str,
     status_label: &'a str,
+    status_colour: String,
     body: &'a str,
     components: &'a [ComponentLine],
     unsubscribe_url: &'a str,
@@ -69,6 +92,12 @@ struct IncidentText<'a> {
 #[template(path = "emails/incident.html")]
 struct IncidentHtml<'a> {
     v: &'a IncidentView<'a>,
+}
+
+/// `colour` if it is `#rrggbb` (so nothing else reaches a style attribute).
+fn hex_colour(colour: &str) -> Option<&str> {
+    let hex = colour.strip_prefix('#')?;
+    (hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(colour)
 }
 
 /// A rendered email, ready to send.
@@ -92,8 +121,20 @@ impl IncidentEmail {
         let v = IncidentView {
             page_name: &self.page_name,
             page_url: &self.page_url,
+            incident_url: &self.incident_url,
+            logo_url: self
+                .logo_url
+                .as_deref()
+                .filter(|u| u.starts_with("https://")),
+            brand: hex_colour(&self.brand_color).unwrap_or(DEFAULT_BRAND),
             incident_name: &self.incident_name,
+            what: if self.status.is_maintenance() {
+                "maintenance"
+            } else {
+                "incident"
+            },
             status_label,
+            status_colour: tone_hex(incident_tone(self.status, self.impact)),
             body: &self.body,
             components: &self.components,
             unsubscribe_url: &self.unsubscribe_url,
@@ -253,10 +294,17 @@ mod tests {
         IncidentEmail {
             page_name: "Acme".into(),
             page_url: "https://status.acme.test/".into(),
+            incident_url: "https://status.acme.test/incidents/42".into(),
+            logo_url: Some("https://cdn.acme.test/logo.png".into()),
+            brand_color: "#6f42c1".into(),
             incident_name: "Elevated <errors>".into(),
             status: IncidentStatus::Investigating,
+            impact: Impact::Major,
             body: "We are looking into it.".into(),
-            components: vec![ComponentLine::new("API", ComponentStatus::PartialOutage)],
+            components: vec![
+                ComponentLine::new("API", ComponentStatus::PartialOutage),
+                ComponentLine::new("Dashboard", ComponentStatus::Operational),
+            ],
             unsubscribe_url: "https://status.acme.test/unsubscribe?token=t".into(),
         }
     }
@@ -307,5 +355,64 @@ mod tests {
                 || m.html.contains("Elevated &lt;errors&gt;")
         );
         assert!(!m.html.contains("<errors>"));
+    }
+
+    #[test]
+    fn incident_email_shows_states_in_the_page_colours_and_links_to_the_incident() {
+        let m = sample().render().unwrap();
+        let link = m
+            .html
+            .split("<a ")
+            .find(|a| a.contains(">View this incident</a>"))
+            .unwrap();
+        assert!(link.starts_with("href=\"https://status.acme.test/incidents/42\""));
+        assert!(
+            m.text
+                .contains("View this incident: https://status.acme.test/incidents/42")
+        );
+        // The pill: the open incident's impact, white on the fixed colour.
+        let status = tone_hex(impact_tone(Impact::Major));
+        assert!(
+            m.html
+                .contains(&format!("background: {status}; color: #ffffff"))
+        );
+        for (name, state) in [
+            ("API", ComponentStatus::PartialOutage),
+            ("Dashboard", ComponentStatus::Operational),
+        ] {
+            let colour = tone_hex(impact_tone(state.impact()));
+            let row = m.html.split("<tr>").find(|r| r.contains(name)).unwrap();
+            assert!(row.contains(&format!("background: {colour};")), "{row}");
+            assert!(row.contains(state.label()), "{row}");
+        }
+        assert!(
+            m.html
+                .contains("<img src=\"https://cdn.acme.test/logo.png\" alt=\"Acme\"")
+        );
+        assert!(m.html.contains("border-top: 4px solid #6f42c1"));
+    }
+
+    #[test]
+    fn a_closed_incident_is_green_and_a_maintenance_says_so() {
+        let mut e = sample();
+        e.status = IncidentStatus::Completed;
+        e.impact = Impact::Maintenance;
+        let m = e.render().unwrap();
+        assert!(m.html.contains(&format!("background: {};", tone_hex("ok"))));
+        assert!(m.html.contains(">View this maintenance</a>"));
+    }
+
+    #[test]
+    fn only_https_logos_and_hex_brand_colours_reach_the_html() {
+        let mut e = sample();
+        e.logo_url = Some("http://cdn.acme.test/logo.png".into());
+        e.brand_color = "red; background: url(x)".into();
+        let m = e.render().unwrap();
+        assert!(!m.html.contains("<img"));
+        assert!(!m.html.contains("url(x)"));
+        assert!(
+            m.html
+                .contains(&format!("border-top: 4px solid {DEFAULT_BRAND}"))
+        );
     }
 }

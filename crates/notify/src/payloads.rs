@@ -39,6 +39,10 @@ pub struct PageInfo {
     pub status_indicator: Impact,
     /// The sentence for it ("Partial System Outage"; `PageStatus::description`).
     pub status_description: String,
+    /// The page's logo, shown in its emails.
+    pub logo_url: Option<String>,
+    /// The page's brand colour (`#rrggbb`), the accent of its emails.
+    pub brand_color: String,
 }
 
 /// A component, as subscribers see it.

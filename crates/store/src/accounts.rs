@@ -31,6 +31,8 @@ pub struct AccountEmailWork {
     pub kind: String,
     /// The person's address.
     pub email: String,
+    /// The name of their first team (the one made at signup), if any.
+    pub tenant_name: Option<String>,
     /// When the link stops working.
     pub expires_at: OffsetDateTime,
 }
@@ -324,7 +326,8 @@ impl Store {
     {
         let mut tx = self.pool.begin().await?;
         let work: Option<AccountEmailWork> = sqlx::query_as(
-            "select t.id, t.kind, u.email::text as email, t.expires_at
+            "select t.id, t.kind, u.email::text as email, t.expires_at,
+                    (select m.name from hg_memberships_of(u.id) m limit 1) as tenant_name
                from account_tokens t join users u on u.id = t.user_id
               where t.id = $1 and t.sent_at is null and t.used_at is null and t.expires_at > now()
                 for update of t",

@@ -50,6 +50,7 @@ struct InvitationSendRow {
     invitation: InvitationRow,
     sent_at: Option<OffsetDateTime>,
     tenant_name: String,
+    inviter_email: Option<String>,
     /// The database's clock, which the expiry is measured by.
     now: OffsetDateTime,
 }
@@ -107,6 +108,8 @@ pub struct InvitationEmailWork {
     pub role: Role,
     /// The tenant's name.
     pub tenant_name: String,
+    /// Who invited them (their address), unless that account is gone.
+    pub inviter_email: Option<String>,
     /// When the link stops working.
     pub expires_at: OffsetDateTime,
 }
@@ -425,8 +428,10 @@ impl TenantTx {
         // not sent.
         let row: Option<InvitationSendRow> = sqlx::query_as(
             "select i.id, i.email::text as email, i.role, i.expires_at, i.accepted_at,
-                    i.revoked_at, i.created_at, i.sent_at, t.name as tenant_name, now() as now
+                    i.revoked_at, i.created_at, i.sent_at, t.name as tenant_name,
+                    inviter.email::text as inviter_email, now() as now
                from invitations i join tenants t on t.id = i.tenant_id
+               left join users inviter on inviter.id = i.invited_by
               where i.tenant_id = $1 and i.id = $2
                 for update of i",
         )
@@ -442,6 +447,7 @@ impl TenantTx {
                     email: invitation.email,
                     role: invitation.role,
                     tenant_name: row.tenant_name,
+                    inviter_email: row.inviter_email,
                     expires_at: invitation.expires_at,
                 }
             })

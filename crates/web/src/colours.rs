@@ -186,12 +186,15 @@ impl Theme {
 }
 
 /// The fixed colours of statuses (banner, badges, uptime days), each with
-/// white text on it.
-pub(crate) const STATUS_COLOURS: [(&str, Rgb); 6] = [
-    ("ok", Rgb(0x1a, 0x7f, 0x37)),
-    ("minor", Rgb(0x9a, 0x67, 0x00)),
-    ("major", Rgb(0xbc, 0x4c, 0x00)),
-    ("critical", Rgb(0xcf, 0x22, 0x2e)),
-    ("maintenance", Rgb(0x09, 0x69, 0xda)),
-    ("neutral", Rgb(0x59, 0x63, 0x6e)),
-];
+/// white text on it: the domain's table (which the emails share), as [`Rgb`].
+pub(crate) const STATUS_COLOURS: [(&str, Rgb); 6] = {
+    let table = heliograph_domain::STATUS_COLOURS;
+    let mut out = [("", BLACK); 6];
+    let mut i = 0;
+    while i < table.len() {
+        let (name, [r, g, b]) = table[i];
+        out[i] = (name, Rgb(r, g, b));
+        i += 1;
+    }
+    out
+};

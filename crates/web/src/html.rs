@@ -105,19 +105,7 @@ const fn status_tone(s: ComponentStatus) -> &'static str {
     impact_tone(s.impact())
 }
 
-/// The name of the fixed colour an impact is shown in (`ok`, `minor`,
-/// `major`, `critical`, `maintenance`): the public page's classes
-/// (`tone-…`), which the dashboard and the emails share.
-#[must_use]
-pub const fn impact_tone(i: Impact) -> &'static str {
-    match i {
-        Impact::None => "ok",
-        Impact::Minor => "minor",
-        Impact::Major => "major",
-        Impact::Critical => "critical",
-        Impact::Maintenance => "maintenance",
-    }
-}
+pub use heliograph_domain::impact_tone;
 
 /// What the layout needs: who the page is, where its documents live, its colours.
 struct Site<'a> {

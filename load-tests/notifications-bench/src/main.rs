@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use heliograph_domain::{EmailAddress, IncidentStatus};
+use heliograph_domain::{EmailAddress, Impact, IncidentStatus};
 use heliograph_notify::{IncidentEmail, Mailer};
 use heliograph_testkit::{HttpReceiver, SinkOptions, SmtpSink};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
@@ -313,8 +313,13 @@ fn rendered_email(page: &Page, incident: &str) -> anyhow::Result<heliograph_noti
     Ok(IncidentEmail {
         page_name: page.name.clone(),
         page_url: page.url.clone(),
+        // The id is not known here; a URL of the real one's length.
+        incident_url: format!("{}/incidents/{}", page.url, uuid::Uuid::nil()),
+        logo_url: None,
+        brand_color: "#0969da".to_owned(),
         incident_name: incident.to_owned(),
         status: IncidentStatus::Investigating,
+        impact: Impact::Minor,
         body: INCIDENT_BODY.to_owned(),
         components: Vec::new(),
         unsubscribe_url: format!("{}/unsubscribe?token={token}", page.url),

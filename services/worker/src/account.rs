@@ -51,8 +51,13 @@ pub async fn handle(job: AccountEmail, ctx: Context) -> Result<(), Error> {
                     ctx.urls.origin(),
                     ctx.links.sign(&work.kind, work.id)
                 );
-                let message = render_account_email(kind, &link, &expiry_label(work.expires_at))
-                    .map_err(|e| SendError::Permanent(e.to_string()))?;
+                let message = render_account_email(
+                    kind,
+                    work.tenant_name.as_deref(),
+                    &link,
+                    &expiry_label(work.expires_at),
+                )
+                .map_err(|e| SendError::Permanent(e.to_string()))?;
                 ctx.mailer.send(work.id, &to, &message).await
             }
         })
@@ -76,6 +81,7 @@ pub async fn handle_invitation(job: InvitationEmail, ctx: Context) -> Result<(),
                 );
                 let message = render_invitation_email(
                     &work.tenant_name,
+                    work.inviter_email.as_deref(),
                     work.role.as_str(),
                     &link,
                     &expiry_label(work.expires_at),

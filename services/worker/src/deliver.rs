@@ -213,9 +213,13 @@ fn email(
             IncidentEmail {
                 page_name: view.page.name.clone(),
                 page_url: view.page.url.clone(),
+                incident_url: incident.shortlink.clone(),
+                logo_url: view.page.logo_url.clone(),
+                brand_color: view.page.brand_color.clone(),
                 unsubscribe_url: unsubscribe_url.to_owned(),
                 incident_name: incident.name.clone(),
                 status: update.status,
+                impact: incident.impact,
                 body: update.body.clone(),
                 components: update
                     .affected_components

@@ -113,6 +113,8 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
         url: page_url.clone(),
         status_indicator: status.indicator,
         status_description: status.description.to_owned(),
+        logo_url: data.page.logo_url.clone(),
+        brand_color: data.page.brand_color.clone(),
     };
     let public: HashMap<uuid::Uuid, ComponentInfo> = data
         .components

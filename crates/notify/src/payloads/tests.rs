@@ -19,6 +19,8 @@ fn page() -> PageInfo {
         url: "https://status.acme.test".into(),
         status_indicator: Impact::Major,
         status_description: "Partial System Outage".into(),
+        logo_url: None,
+        brand_color: "#0969da".into(),
     }
 }
 

@@ -19,6 +19,7 @@ mod dashboard_accounts;
 mod database_roles;
 mod domain_claims;
 mod domains;
+mod emails_look;
 mod errors;
 mod frozen;
 mod fuzz;
