@@ -35,7 +35,9 @@ pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
+mod invitation;
 mod sign_in;
+mod team;
 
 use actix_web::web;
 
@@ -90,6 +92,14 @@ dashboard_table! {
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+    GET "/dashboard/team" => team::page, Api("GET", "/v1/members");
+    POST "/dashboard/team/members/{user_id}/role" => team::change_role, Api("PATCH", "/v1/members/{user_id}");
+    POST "/dashboard/team/members/{user_id}/remove" => team::remove, Api("DELETE", "/v1/members/{user_id}");
+    POST "/dashboard/team/invitations" => team::invite, Api("POST", "/v1/invitations");
+    POST "/dashboard/team/invitations/{id}/resend" => team::resend, Api("POST", "/v1/invitations");
+    POST "/dashboard/team/invitations/{id}/revoke" => team::revoke, Api("DELETE", "/v1/invitations/{id}");
+    GET "/account/accept-invitation" => invitation::form, Public;
+    POST "/account/accept-invitation" => invitation::submit, Public;
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the
