@@ -53,15 +53,22 @@ async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
         .to_owned()
 }
 
-async fn invite_in_browser(browser: &Browser, email: &str, role: &str) {
+/// Waits for the page an action leads to, with its flash message: the
+/// page shown before had none (a page's text read while the next one loads
+/// would be read from a page that is going away).
+async fn after_action(browser: &Browser, message: &str) {
+    browser.wait_for(".flash").await;
+    browser.wait_for_text(message).await;
+}
+
+async fn invite_in_browser(app: &TestApp, browser: &Browser, email: &str, role: &str) {
+    browser.goto(&app.url("/dashboard/team")).await;
     browser.fill("#email", email).await;
     browser
         .click(&format!("input[name=role][value={role}]"))
         .await;
     browser.click_text("Send invitation").await;
-    browser
-        .wait_for_text(&format!("Invitation sent to {email} as {role}."))
-        .await;
+    after_action(browser, &format!("Invitation sent to {email} as {role}.")).await;
 }
 
 #[tokio::test]
@@ -76,7 +83,7 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
 
     // Invite a teammate as editor.
     let mate = unique_email("mate");
-    invite_in_browser(&owner, &mate, "editor").await;
+    invite_in_browser(&app, &owner, &mate, "editor").await;
     owner.wait_for_text("Pending invitations").await;
     owner.check_page("team-invited").await;
 
@@ -108,6 +115,7 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
     );
     // And the new account signs out and in again.
     teammate.click_text("Sign out").await;
+    teammate.wait_for("form[action='/login']").await;
     teammate.wait_for_text("You are signed out.").await;
     app.sign_in(&teammate, &mate).await;
     teammate.wait_for_text("(editor)").await;
@@ -123,7 +131,7 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
         .await
         .unwrap();
     owner.click_text(&format!("Change role of {mate}")).await;
-    owner.wait_for_text("Role changed.").await;
+    after_action(&owner, "Role changed.").await;
     teammate.goto(&app.url("/dashboard/team")).await;
     teammate.wait_for_text("(viewer)").await;
     assert!(!teammate.text().await.contains("Invite someone"));
@@ -140,29 +148,30 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
     owner
         .click_text(&format!("Change role of {}", t.email))
         .await;
+    owner.wait_for(".error-summary").await;
     owner
         .wait_for_text("A tenant keeps at least one owner.")
         .await;
-    owner.wait_for(".error-summary").await;
     owner.check_page("team-last-owner").await;
 
     // Removing asks first; then the teammate's session here is over.
     owner.click_text(&format!("Remove {mate}")).await;
     owner.client().accept_alert().await.unwrap();
-    owner.wait_for_text("Member removed").await;
+    after_action(&owner, "Member removed").await;
     assert!(!owner.text().await.contains(&mate));
     teammate.goto(&app.url("/dashboard/team")).await;
     teammate.wait_for("form[action='/login']").await;
 
     // A withdrawn invitation's link says so.
     let gone = unique_email("gone");
-    invite_in_browser(&owner, &gone, "viewer").await;
+    invite_in_browser(&app, &owner, &gone, "viewer").await;
     let gone_link = invitation_links(&app, &gone, 1).await.remove(0);
+    owner.goto(&app.url("/dashboard/team")).await;
     owner
         .click_text(&format!("Revoke the invitation to {gone}"))
         .await;
     owner.client().accept_alert().await.unwrap();
-    owner.wait_for_text("is withdrawn").await;
+    after_action(&owner, "is withdrawn").await;
     teammate.goto(&gone_link).await;
     teammate
         .wait_for_text("This invitation was withdrawn")
@@ -172,12 +181,13 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
     // An existing account is asked for its own password; a resent
     // invitation's new link works and the old one does not.
     let other = app.signup().await;
-    invite_in_browser(&owner, &other.email, "viewer").await;
+    invite_in_browser(&app, &owner, &other.email, "viewer").await;
     let first = invitation_links(&app, &other.email, 1).await.remove(0);
+    owner.goto(&app.url("/dashboard/team")).await;
     owner
         .click_text(&format!("Resend the invitation to {}", other.email))
         .await;
-    owner.wait_for_text("A new invitation is on its way").await;
+    after_action(&owner, "A new invitation is on its way").await;
     let second = invitation_links(&app, &other.email, 2).await.remove(1);
     assert_ne!(first, second);
     teammate.goto(&first).await;
@@ -191,6 +201,7 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
     teammate.check_page("team-accept-existing").await;
     teammate.fill("#password", "not the password at all").await;
     teammate.click_text("Join Acme Cloud").await;
+    teammate.wait_for("#password[aria-invalid='true']").await;
     teammate
         .wait_for_text("That is not this account's password")
         .await;
