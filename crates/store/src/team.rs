@@ -309,6 +309,15 @@ impl TenantTx {
         Ok(())
     }
 
+    /// The team's name (what an invitation link names).
+    pub async fn team_name(&mut self) -> Result<String> {
+        let (name,): (String,) = sqlx::query_as("select name from tenants where id = $1")
+            .bind(self.tenant.as_uuid())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(name)
+    }
+
     /// The team, oldest member first.
     pub async fn members(&mut self) -> Result<Vec<TeamMember>> {
         let rows: Vec<MemberRow> = sqlx::query_as(

@@ -36,7 +36,9 @@ pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
+mod invitation;
 mod sign_in;
+mod team;
 
 use actix_web::web;
 
@@ -106,6 +108,14 @@ dashboard_table! {
     POST "/account/sessions/end-others" => accounts::page::end_others, Person;
     POST "/account/sessions/{id}/end" => accounts::page::end_one, Person;
     POST "/account/switch" => accounts::page::switch, Person;
+    GET "/dashboard/team" => team::page, Api("GET", "/v1/members");
+    POST "/dashboard/team/members/{user_id}/role" => team::change_role, Api("PATCH", "/v1/members/{user_id}");
+    POST "/dashboard/team/members/{user_id}/remove" => team::remove, Api("DELETE", "/v1/members/{user_id}");
+    POST "/dashboard/team/invitations" => team::invite, Api("POST", "/v1/invitations");
+    POST "/dashboard/team/invitations/{id}/resend" => team::resend, Api("DELETE", "/v1/invitations/{id}");
+    POST "/dashboard/team/invitations/{id}/revoke" => team::revoke, Api("DELETE", "/v1/invitations/{id}");
+    GET "/account/accept-invitation" => invitation::form, Public;
+    POST "/account/accept-invitation" => invitation::submit, Public;
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

@@ -6,8 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use heliograph_domain::{
     EmailAddress, FieldError, Invitation, InvitationId, InvitationProblem, Password, Role,
-    TeamProblem, UserId,
+    TeamMember, TeamProblem, TenantId, UserId,
 };
+use heliograph_store::TenantTx;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -81,12 +82,12 @@ pub struct InvitationEnvelope {
 
 /// Whom to invite, as what.
 #[derive(Deserialize, utoipa::ToSchema)]
-struct InvitationInput {
+pub(crate) struct InvitationInput {
     #[schema(format = Email)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     /// `owner`, `admin`, `editor` or `viewer`.
     #[schema(value_type = Option<Role>)]
-    role: Option<String>,
+    pub(crate) role: Option<String>,
 }
 
 /// Invites someone: emails a single-use link, valid 7 days.
@@ -114,6 +115,18 @@ pub async fn invite(
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
     let input = envelope("invitation", body.into_inner().invitation)?;
+    let invitation = create_invitation(&state, &member, input).await?;
+    Ok(HttpResponse::Created().json(invitation_json(&invitation)))
+}
+
+/// Invites `input.email` as `input.role` (see [`invite`] for who may):
+/// `POST /v1/invitations` and the dashboard's invitation form.
+pub(crate) async fn create_invitation(
+    state: &AppState,
+    member: &Member,
+    input: InvitationInput,
+) -> Result<Invitation, ApiError> {
+    member.require(Role::Admin)?;
     let mut f = Fields::default();
     let email =
         f.check(required("email", input.email).and_then(|e| EmailAddress::parse("email", &e)));
@@ -121,19 +134,33 @@ pub async fn invite(
     let (Some(email), Some(role)) = (email, role) else {
         return Err(f.into_error());
     };
-    let inviter = team_manager(&member, member.role, &[role])?;
+    let inviter = team_manager(member, member.role, &[role])?;
     state
         .limiter
         .hit(Bucket::InviteByActor, &member.actor.to_string())
         .await?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let invitation = invite_in(&mut tx, member, &email, role, inviter).await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// Records an invitation in `tx` (the tenant verified, the inviter's right
+/// to the role checked already), with its audit entry.
+async fn invite_in(
+    tx: &mut TenantTx,
+    member: &Member,
+    email: &EmailAddress,
+    role: Role,
+    inviter: UserId,
+) -> Result<Invitation, ApiError> {
     // An invitation emails an address the team typed in: not from an
     // account nobody has proven to be anyone's.
     if !tx.tenant_verified().await? {
         return Err(ApiError::EmailUnverified);
     }
     let invitation = tx
-        .create_invitation(&email, role, inviter, INVITATION_LIFETIME)
+        .create_invitation(email, role, inviter, INVITATION_LIFETIME)
         .await?;
     tx.audit(&member.audit(
         "invitation.created",
@@ -142,8 +169,31 @@ pub async fn invite(
         json!({"role": role}),
     ))
     .await?;
+    Ok(invitation)
+}
+
+/// Sends an invitation again: revokes it and invites the same address with
+/// the same role, in one transaction, through the same steps as
+/// [`revoke_invitation`] and [`invite`] (a fresh link, valid 7 days; the
+/// old link stops working). The REST API has no endpoint of its own for
+/// it: a client revokes and invites again.
+pub(crate) async fn resend_invitation(
+    state: &AppState,
+    member: &Member,
+    id: InvitationId,
+) -> Result<Invitation, ApiError> {
+    member.require(Role::Admin)?;
+    let inviter = team_manager(member, member.role, &[])?;
+    state
+        .limiter
+        .hit(Bucket::InviteByActor, &member.actor.to_string())
+        .await?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let old = revoke_in(&mut tx, member, id).await?;
+    let email = EmailAddress::parse("email", &old.email).map_err(ApiError::field)?;
+    let invitation = invite_in(&mut tx, member, &email, old.role, inviter).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(invitation_json(&invitation)))
+    Ok(invitation)
 }
 
 /// Lists the pending invitations (admin, as a person).
@@ -162,11 +212,20 @@ pub async fn invitations(
     member: Member,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    team_manager(&member, member.role, &[])?;
+    let list = pending_invitations(&state, &member).await?;
+    Ok(HttpResponse::Ok().json(list.iter().map(invitation_json).collect::<Vec<_>>()))
+}
+
+/// The pending invitations, for whoever may manage the team.
+pub(crate) async fn pending_invitations(
+    state: &AppState,
+    member: &Member,
+) -> Result<Vec<Invitation>, ApiError> {
+    team_manager(member, member.role, &[])?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let list = tx.pending_invitations().await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(list.iter().map(invitation_json).collect::<Vec<_>>()))
+    Ok(list)
 }
 
 /// Withdraws an invitation: the link stops working at once.
@@ -190,12 +249,34 @@ pub async fn revoke_invitation(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: InvitationId = path_id(&id)?;
-    team_manager(&member, member.role, &[])?;
+    withdraw_invitation(&state, &member, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Withdraws invitation `id`: `DELETE /v1/invitations/{id}` and the
+/// dashboard's revoke button.
+pub(crate) async fn withdraw_invitation(
+    state: &AppState,
+    member: &Member,
+    id: InvitationId,
+) -> Result<Invitation, ApiError> {
+    team_manager(member, member.role, &[])?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let invitation = revoke_in(&mut tx, member, id).await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// Revokes an open invitation in `tx`, with its audit entry.
+async fn revoke_in(
+    tx: &mut TenantTx,
+    member: &Member,
+    id: InvitationId,
+) -> Result<Invitation, ApiError> {
     let invitation = tx.revoke_invitation(id).await?;
     // Withdrawing an owner's invitation is an owner's business (dropping the
     // transaction undoes the revocation).
-    team_manager(&member, member.role, &[invitation.role])?;
+    team_manager(member, member.role, &[invitation.role])?;
     tx.audit(&member.audit(
         "invitation.revoked",
         "invitation",
@@ -203,17 +284,16 @@ pub async fn revoke_invitation(
         json!({"role": invitation.role}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(invitation)
 }
 
 /// `{"token", "password"}`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct AcceptBody {
     /// The token from the emailed link.
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// A new account's password, or the existing account's own.
-    password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 fn invitation_error(problem: InvitationProblem) -> ApiError {
@@ -250,36 +330,85 @@ pub async fn accept(
     state: web::Data<AppState>,
     body: web::Json<AcceptBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let (user, tenant) = join_team(&req, &state, body.into_inner()).await?;
+    Ok(open_session(&state, user, tenant)
+        .await?
+        .respond(&state, actix_web::http::StatusCode::CREATED))
+}
+
+/// What an invitation link offers, before it is accepted.
+pub(crate) struct InvitationOffer {
+    /// The invitation (acceptable now).
+    pub(crate) invitation: Invitation,
+    /// Its tenant.
+    pub(crate) tenant: TenantId,
+    /// The team's name.
+    pub(crate) team: String,
+    /// Whether an account with the invited address exists (then its
+    /// password is asked, not a new one).
+    pub(crate) account_exists: bool,
+}
+
+/// The invitation a link's token names, if it can be accepted now (else
+/// why not); outside the transaction that accepts.
+pub(crate) async fn invitation_offer(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<InvitationOffer, InvitationProblem>, ApiError> {
+    let Some(id) = state
+        .links
+        .verify("invitation", token)
+        .map(InvitationId::from)
+    else {
+        return Ok(Err(InvitationProblem::Unknown));
+    };
+    let Some(tenant) = state.store.invitation_tenant(id).await? else {
+        return Ok(Err(InvitationProblem::Unknown));
+    };
+    let mut look = state.store.tenant_tx(tenant).await?;
+    let invitation = match look.invitation_to_accept(id).await? {
+        Ok(invitation) => invitation,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let team = look.team_name().await?;
+    look.commit().await?;
+    let email = EmailAddress::parse("email", &invitation.email).map_err(ApiError::field)?;
+    let account_exists = state.store.user_credentials(&email).await?.is_some();
+    Ok(Ok(InvitationOffer {
+        invitation,
+        tenant,
+        team,
+        account_exists,
+    }))
+}
+
+/// Accepts an invitation (see [`accept`]): the person joins, with an
+/// account made for them if they had none. Answers whom to sign in, where:
+/// `POST /v1/invitations/accept` and the dashboard's invitation page.
+pub(crate) async fn join_team(
+    req: &HttpRequest,
+    state: &AppState,
+    body: AcceptBody,
+) -> Result<(UserId, TenantId), ApiError> {
     let mut f = Fields::default();
     let token = f.check(required("token", body.token));
     let password = f.check(required("password", body.password));
     let (Some(token), Some(password)) = (token, password) else {
         return Err(f.into_error());
     };
-    let id: InvitationId = state
-        .links
-        .verify("invitation", &token)
-        .map(InvitationId::from)
-        .ok_or_else(|| invitation_error(InvitationProblem::Unknown))?;
-    let tenant = state
-        .store
-        .invitation_tenant(id)
-        .await?
-        .ok_or_else(|| invitation_error(InvitationProblem::Unknown))?;
     // A first look, outside the transaction that accepts, to know the address.
-    let mut look = state.store.tenant_tx(tenant).await?;
-    let invitation = look
-        .invitation_to_accept(id)
+    let InvitationOffer {
+        invitation, tenant, ..
+    } = invitation_offer(state, &token)
         .await?
         .map_err(invitation_error)?;
-    look.commit().await?;
+    let id = invitation.id;
     let email = EmailAddress::parse("email", &invitation.email).map_err(ApiError::field)?;
 
     let user = match state.store.user_credentials(&email).await? {
         Some(existing) => {
             // A leaked link must not become unlimited password guessing.
-            let ip = client_ip(&req);
+            let ip = client_ip(req);
             let client = client_key(ip);
             state.limiter.hit_client(Bucket::LoginByIp, ip).await?;
             let key = format!(
@@ -329,9 +458,7 @@ pub async fn accept(
     })
     .await?;
     tx.commit().await?;
-    Ok(open_session(&state, user, tenant)
-        .await?
-        .respond(&state, actix_web::http::StatusCode::CREATED))
+    Ok((user, tenant))
 }
 
 /// A member of the team.
@@ -356,9 +483,7 @@ pub struct MemberResponse {
     ),
 )]
 pub async fn members(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let list = tx.members().await?;
-    tx.commit().await?;
+    let list = team_members(&state, &member).await?;
     Ok(HttpResponse::Ok().json(
         list.iter()
             .map(|m| MemberResponse {
@@ -369,6 +494,17 @@ pub async fn members(member: Member, state: web::Data<AppState>) -> Result<HttpR
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+/// The team (any member): `GET /v1/members` and the dashboard's team page.
+pub(crate) async fn team_members(
+    state: &AppState,
+    member: &Member,
+) -> Result<Vec<TeamMember>, ApiError> {
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let list = tx.members().await?;
+    tx.commit().await?;
+    Ok(list)
 }
 
 /// `{"member": {"role"}}`.
@@ -411,9 +547,27 @@ pub async fn change_role(
     body: web::Json<MemberEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     let target: UserId = path_id(&user)?;
+    set_member_role(
+        &state,
+        &member,
+        target,
+        body.into_inner().member.and_then(|m| m.role),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Gives `target` the role `role` names (see [`change_role`] for who may):
+/// `PATCH /v1/members/{user_id}` and the dashboard's role selector.
+pub(crate) async fn set_member_role(
+    state: &AppState,
+    member: &Member,
+    target: UserId,
+    role: Option<String>,
+) -> Result<(), ApiError> {
     member.require(Role::Admin)?;
     let mut f = Fields::default();
-    let role = parse_role(&mut f, body.into_inner().member.and_then(|m| m.role));
+    let role = parse_role(&mut f, role);
     let Some(role) = role else {
         return Err(f.into_error());
     };
@@ -422,7 +576,7 @@ pub async fn change_role(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = tx.member_role(target).await?;
     let acting = tx.member_role(person).await?;
-    team_manager(&member, acting, &[current, role])?;
+    team_manager(member, acting, &[current, role])?;
     let old = tx
         .set_member_role(target, role)
         .await?
@@ -435,7 +589,7 @@ pub async fn change_role(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Removes a member; their sessions here end at once.
@@ -460,13 +614,24 @@ pub async fn remove(
     user: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let target: UserId = path_id(&user)?;
+    remove_member(&state, &member, target).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes `target` from the team (see [`remove`] for who may):
+/// `DELETE /v1/members/{user_id}` and the dashboard's remove button.
+pub(crate) async fn remove_member(
+    state: &AppState,
+    member: &Member,
+    target: UserId,
+) -> Result<(), ApiError> {
     member.require(Role::Admin)?;
     // A key is refused before the target is looked up: keys never manage the team.
     let (person, _) = member.person()?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let current = tx.member_role(target).await?;
     let acting = tx.member_role(person).await?;
-    team_manager(&member, acting, &[current])?;
+    team_manager(member, acting, &[current])?;
     let old = tx
         .remove_member(target)
         .await?
@@ -479,5 +644,5 @@ pub async fn remove(
     ))
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -16,6 +16,7 @@ mod channels;
 mod conventions;
 mod dashboard;
 mod dashboard_accounts;
+mod dashboard_team;
 mod database_roles;
 mod domain_claims;
 mod domains;
