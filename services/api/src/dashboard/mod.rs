@@ -36,6 +36,7 @@ pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
 mod sign_in;
+mod subscribers;
 
 use actix_web::web;
 
@@ -90,6 +91,15 @@ dashboard_table! {
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+    GET "/dashboard/pages/{page_id}/subscribers" => subscribers::list, Api("GET", "/v1/pages/{page_id}/subscribers");
+    GET "/dashboard/pages/{page_id}/subscribers/new" => subscribers::new, Api("POST", "/v1/pages/{page_id}/subscribers");
+    POST "/dashboard/pages/{page_id}/subscribers" => subscribers::create, Api("POST", "/v1/pages/{page_id}/subscribers");
+    GET "/dashboard/pages/{page_id}/subscribers/import" => subscribers::import::form, Api("POST", "/v1/pages/{page_id}/subscribers");
+    POST "/dashboard/pages/{page_id}/subscribers/import" => subscribers::import::submit, Api("POST", "/v1/pages/{page_id}/subscribers");
+    GET "/dashboard/pages/{page_id}/subscribers/export.csv" => subscribers::import::export, Api("GET", "/v1/pages/{page_id}/subscribers");
+    POST "/dashboard/pages/{page_id}/subscribers/reactivate" => subscribers::reactivate, Api("POST", "/v1/pages/{page_id}/subscribers/reactivate");
+    POST "/dashboard/pages/{page_id}/subscribers/{id}/delete" => subscribers::delete, Api("DELETE", "/v1/pages/{page_id}/subscribers/{id}");
+    POST "/dashboard/pages/{page_id}/subscribers/{id}/resend_confirmation" => subscribers::resend, Api("POST", "/v1/pages/{page_id}/subscribers/{id}/resend_confirmation");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the
