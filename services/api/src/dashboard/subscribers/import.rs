@@ -159,7 +159,7 @@ fn cells(csv: &str) -> Vec<(usize, String)> {
             (!cell.is_empty()).then_some((i + 1, cell))
         })
         .enumerate()
-        .filter(|(n, (_, cell))| !(*n == 0 && !cell.contains('@')))
+        .filter(|(n, (_, cell))| *n != 0 || cell.contains('@'))
         .map(|(_, row)| row)
         .collect()
 }
