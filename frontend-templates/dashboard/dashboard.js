@@ -97,3 +97,17 @@ function slugChecks() {
 }
 
 document.addEventListener("DOMContentLoaded", slugChecks);
+// subscribers: a file chosen next to the import box is read into it (the
+// box is what the form sends; without this script, pasting does the same).
+document.addEventListener("DOMContentLoaded", () => {
+  for (const wrap of document.querySelectorAll("[data-file-read]")) {
+    const box = document.getElementById(wrap.dataset.fileRead);
+    const input = wrap.querySelector("input[type=file]");
+    if (!box || !input) continue;
+    wrap.hidden = false;
+    input.addEventListener("change", async () => {
+      const file = input.files && input.files[0];
+      if (file) box.value = await file.text();
+    });
+  }
+});

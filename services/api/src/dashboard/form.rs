@@ -66,7 +66,6 @@ impl FormErrors {
     }
 }
 
-#[expect(dead_code, reason = "for the forms being built")]
 /// A ticked checkbox sends its value ("on" by default); an unticked one
 /// sends nothing: absent is `false`.
 pub fn checkbox<'de, D: Deserializer<'de>>(de: D) -> Result<bool, D::Error> {

@@ -39,6 +39,7 @@ mod home;
 mod invitation;
 mod sign_in;
 mod team;
+mod subscribers;
 
 use actix_web::web;
 
@@ -116,6 +117,15 @@ dashboard_table! {
     POST "/dashboard/team/invitations/{id}/revoke" => team::revoke, Api("DELETE", "/v1/invitations/{id}");
     GET "/account/accept-invitation" => invitation::form, Public;
     POST "/account/accept-invitation" => invitation::submit, Public;
+    GET "/dashboard/pages/{page_id}/subscribers" => subscribers::list, Api("GET", "/v1/pages/{page_id}/subscribers");
+    GET "/dashboard/pages/{page_id}/subscribers/new" => subscribers::new, Api("POST", "/v1/pages/{page_id}/subscribers");
+    POST "/dashboard/pages/{page_id}/subscribers" => subscribers::create, Api("POST", "/v1/pages/{page_id}/subscribers");
+    GET "/dashboard/pages/{page_id}/subscribers/import" => subscribers::import::form, Api("POST", "/v1/pages/{page_id}/subscribers");
+    POST "/dashboard/pages/{page_id}/subscribers/import" => subscribers::import::submit, Api("POST", "/v1/pages/{page_id}/subscribers");
+    GET "/dashboard/pages/{page_id}/subscribers/export.csv" => subscribers::import::export, Api("GET", "/v1/pages/{page_id}/subscribers");
+    POST "/dashboard/pages/{page_id}/subscribers/reactivate" => subscribers::reactivate, Api("POST", "/v1/pages/{page_id}/subscribers/reactivate");
+    POST "/dashboard/pages/{page_id}/subscribers/{id}/delete" => subscribers::delete, Api("DELETE", "/v1/pages/{page_id}/subscribers/{id}");
+    POST "/dashboard/pages/{page_id}/subscribers/{id}/resend_confirmation" => subscribers::resend, Api("POST", "/v1/pages/{page_id}/subscribers/{id}/resend_confirmation");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

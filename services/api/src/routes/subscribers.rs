@@ -7,15 +7,16 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_auth::SecretsKeyring;
 use heliograph_domain::{
-    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, HttpChannel, Page, PhoneNumber,
-    ResendRefusal, SmsCountries, Subscriber, SubscriberId, Target,
+    Channel, ComponentId, EmailAddress, EndpointUrl, FieldError, HttpChannel, Page, PageId,
+    PhoneNumber, ResendRefusal, SmsCountries, Subscriber, SubscriberId, Target,
 };
-use heliograph_store::{ListQuery, NewSubscriber, SubscriberState};
+use heliograph_store::{ListQuery, NewSubscriber, SubscriberState, TenantTx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::path_id;
+use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope};
 use crate::idempotency::ShownOnce;
 use crate::input::{Input, ListParams, paginated};
@@ -37,40 +38,40 @@ pub struct SubscriberEnvelope {
 }
 
 /// A subscriber to add: exactly one of `email`, `phone_number` and `endpoint`.
-#[derive(Deserialize, utoipa::ToSchema)]
-struct SubscriberInput {
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SubscriberInput {
     /// An email address.
     #[schema(format = Email)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     /// A mobile number in international (E.164) form, e.g. `+14155550123`
     /// (spaces, dots, hyphens and brackets between the digits are taken).
     #[schema(pattern = r"^\s*\+[ .()-]*[1-9]([ .()-]*[0-9]){7,14}[ .()-]*\s*$")]
-    phone_number: Option<String>,
+    pub(crate) phone_number: Option<String>,
     /// Accepted for Statuspage's clients and ignored: `phone_number` must
     /// carry its country code.
-    phone_country: Option<String>,
+    pub(crate) phone_country: Option<String>,
     /// A URL that takes a POST: a webhook, or a Slack or Teams incoming
     /// webhook; `http://` or `https://`, at most 2,000 characters.
     #[schema(
         max_length = 2000,
         pattern = r"^https?://(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)(:[0-9]*)?([/?#]\S*)?$"
     )]
-    endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// With `endpoint`: `webhook` (default), `slack` or `teams`. With the
     /// other fields it may name their channel (`email`, `sms`).
     #[schema(value_type = Option<Channel>)]
-    r#type: Option<String>,
+    pub(crate) r#type: Option<String>,
     /// Same as `type`, as Statuspage's answers call it.
     #[schema(value_type = Option<Channel>)]
-    mode: Option<String>,
+    pub(crate) mode: Option<String>,
     /// Component ids to follow; none means all.
     #[schema(value_type = Option<Vec<Uuid>>)]
-    components: Option<Vec<String>>,
+    pub(crate) components: Option<Vec<String>>,
     /// `true`: the subscriber is active at once, the team vouching for them.
     /// `false` or absent: a confirmation goes out (a link by email, a code
     /// by SMS, a ping to an endpoint) and nothing else is sent until it is
     /// answered.
-    skip_confirmation_notification: Option<bool>,
+    pub(crate) skip_confirmation_notification: Option<bool>,
 }
 
 /// A subscriber.
@@ -265,7 +266,9 @@ pub(crate) const fn already_subscribed() -> ApiError {
     }
 }
 
-fn parse(
+/// The subscriber a body describes, checked against what the page takes;
+/// and a webhook's signing secret, to show once.
+pub(crate) fn parse(
     keyring: &SecretsKeyring,
     input: SubscriberInput,
     page: &Page,
@@ -331,31 +334,8 @@ pub async fn create(
         page: p,
         ..
     } = at;
-    let page = p.id;
     let input = envelope("subscriber", body.0.subscriber)?;
-    let (new, webhook_secret) = parse(&state.secrets, input, &p)?;
-    // An address the team typed in gets a confirmation, or notifications at
-    // once: not from an account nobody has proven to be anyone's.
-    if matches!(new.target, Target::Email(_) | Target::Sms(_)) && !tx.tenant_verified().await? {
-        return Err(ApiError::EmailUnverified);
-    }
-    let digests = endpoint_digests(&state.secrets, &new.target);
-    if tx
-        .subscriber_by_target(page, &new.target, &digests)
-        .await?
-        .is_some()
-    {
-        return Err(already_subscribed());
-    }
-    let s = tx.create_subscriber(page, &new).await?;
-    // The address itself stays out of the log: it names a person.
-    tx.audit(&member.audit(
-        "subscriber.created",
-        "subscriber",
-        s.id.as_uuid(),
-        json!({"mode": s.channel, "confirmed": new.confirmed, "components": s.component_ids}),
-    ))
-    .await?;
+    let (s, webhook_secret) = add(&state, &member, &mut tx, &p, input).await?;
     tx.commit().await?;
     let mut response = subscriber_response(&s);
     response.webhook_secret = webhook_secret;
@@ -367,6 +347,54 @@ pub async fn create(
     } else {
         response
     })
+}
+
+/// Adds the subscriber `input` describes to `page`, as the team's (the
+/// REST API's and the dashboard's form and import): parsed, checked against
+/// the page, refused while no owner of the tenant is verified (for email
+/// and SMS), refused if already subscribed, created and audited. Answers
+/// the subscriber and a webhook's signing secret; the caller commits.
+pub(crate) async fn add(
+    state: &AppState,
+    member: &Member,
+    tx: &mut TenantTx,
+    page: &Page,
+    input: SubscriberInput,
+) -> Result<(Subscriber, Option<String>), ApiError> {
+    let (new, webhook_secret) = parse(&state.secrets, input, page)?;
+    // An address the team typed in gets a confirmation, or notifications at
+    // once: not from an account nobody has proven to be anyone's.
+    if matches!(new.target, Target::Email(_) | Target::Sms(_)) && !tx.tenant_verified().await? {
+        return Err(ApiError::EmailUnverified);
+    }
+    let digests = endpoint_digests(&state.secrets, &new.target);
+    if tx
+        .subscriber_by_target(page.id, &new.target, &digests)
+        .await?
+        .is_some()
+    {
+        return Err(already_subscribed());
+    }
+    let s = tx.create_subscriber(page.id, &new).await?;
+    // The address itself stays out of the log: it names a person.
+    tx.audit(&member.audit(
+        "subscriber.created",
+        "subscriber",
+        s.id.as_uuid(),
+        json!({"mode": s.channel, "confirmed": new.confirmed, "components": s.component_ids}),
+    ))
+    .await?;
+    Ok((s, webhook_secret))
+}
+
+/// A subscriber's address as answers show it: an email address or a
+/// number whole, a Slack or Teams URL cut to its origin and last characters.
+pub(crate) fn shown_address(s: &Subscriber) -> String {
+    s.email
+        .clone()
+        .or_else(|| s.phone_number.clone())
+        .or_else(|| s.endpoint.as_deref().map(|e| s.channel.shown_target(e)))
+        .unwrap_or_default()
 }
 
 fn subscriber_response(s: &Subscriber) -> SubscriberResponse {
@@ -400,7 +428,19 @@ pub struct SubscriberFilter {
 }
 
 impl SubscriberFilter {
-    fn parse(&self, params: &ListParams) -> Result<(ListQuery, SubscriberState), ApiError> {
+    /// The filter of a list: `type` as the store query's channels, and the state.
+    pub(crate) fn new(kind: Option<String>, state: Option<String>) -> Self {
+        Self {
+            r#type: kind,
+            state,
+        }
+    }
+
+    /// The store query and the state kept.
+    pub(crate) fn parse(
+        &self,
+        params: &ListParams,
+    ) -> Result<(ListQuery, SubscriberState), ApiError> {
         let mut query = params.plain_query()?;
         let mut f = Fields::default();
         if let Some(kind) = self.r#type.as_deref() {
@@ -550,6 +590,24 @@ pub async fn delete(
     let page = at.id();
     let AtPage { member, mut tx, .. } = at;
     let id: SubscriberId = path_id(&path.1)?;
+    let s = remove(&member, &mut tx, page, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(subscriber_response(&s)))
+}
+
+/// A subscriber id from a path (404 if it is not one).
+pub(crate) fn subscriber_id(raw: &str) -> Result<SubscriberId, ApiError> {
+    path_id(raw)
+}
+
+/// Unsubscribes subscriber `id` of `page` (404 if it is not a live one of
+/// the page) and audits it; answers it as it was. The caller commits.
+pub(crate) async fn remove(
+    member: &Member,
+    tx: &mut TenantTx,
+    page: PageId,
+    id: SubscriberId,
+) -> Result<Subscriber, ApiError> {
     let s = tx.subscriber_on_page(page, id).await?;
     tx.unsubscribe(page, id).await?;
     tx.audit(&member.audit(
@@ -559,8 +617,7 @@ pub async fn delete(
         json!({"mode": s.channel}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(subscriber_response(&s)))
+    Ok(s)
 }
 
 /// `{"subscriber": {"components": [...]}}`.
@@ -662,8 +719,22 @@ pub async fn resend_confirmation(
     let AtPage {
         mut tx, page: p, ..
     } = at;
-    let page = p.id;
     let id: SubscriberId = path_id(&path.1)?;
+    let s = resend(&state, &mut tx, &p, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Accepted().json(subscriber_response(&s)))
+}
+
+/// Sends subscriber `id`'s confirmation again: 409 `already_confirmed`,
+/// 422 if the page no longer texts their number, 429 within a minute of
+/// the last. Answers the subscriber; the caller commits.
+pub(crate) async fn resend(
+    state: &AppState,
+    tx: &mut TenantTx,
+    p: &Page,
+    id: SubscriberId,
+) -> Result<Subscriber, ApiError> {
+    let page = p.id;
     let s = tx.subscriber_on_page(page, id).await?;
     let resend = s.resend_confirmation(time::OffsetDateTime::now_utc(), RESEND_AFTER);
     if resend == Err(ResendRefusal::AlreadyConfirmed) {
@@ -679,7 +750,7 @@ pub async fn resend_confirmation(
     {
         // The page may have stopped texting, or texting this country, since.
         let target = Target::Sms(number);
-        check_allowed(&p, &target).map_err(ApiError::field)?;
+        check_allowed(p, &target).map_err(ApiError::field)?;
     }
     if let Err(ResendRefusal::TooSoon(wait)) = resend {
         return Err(ApiError::RateLimited {
@@ -693,9 +764,7 @@ pub async fn resend_confirmation(
         .hit(Bucket::ResendBySubscriber, &id.to_string())
         .await?;
     tx.request_confirmation(page, id).await?;
-    let s = tx.subscriber(id).await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Accepted().json(subscriber_response(&s)))
+    Ok(tx.subscriber(id).await?)
 }
 
 /// Queues a test ping to a webhook, Slack or Teams subscriber (editor); it
@@ -812,7 +881,22 @@ pub async fn reactivate(
     let page = at.id();
     let AtPage { member, mut tx, .. } = at;
     let ids: Vec<SubscriberId> = ids_in("subscribers", body.0.subscribers)?;
-    let lifted = tx.reactivate_subscribers(page, &ids).await?;
+    let lifted = reactivate_ids(&member, &mut tx, page, &ids).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Reactivated {
+        reactivated: lifted.iter().map(SubscriberId::as_uuid).collect(),
+    }))
+}
+
+/// Lifts the quarantine of those of `ids` that are quarantined on `page`,
+/// auditing each; answers them. The caller commits.
+pub(crate) async fn reactivate_ids(
+    member: &Member,
+    tx: &mut TenantTx,
+    page: PageId,
+    ids: &[SubscriberId],
+) -> Result<Vec<SubscriberId>, ApiError> {
+    let lifted = tx.reactivate_subscribers(page, ids).await?;
     for id in &lifted {
         tx.audit(&member.audit(
             "subscriber.reactivated",
@@ -822,8 +906,5 @@ pub async fn reactivate(
         ))
         .await?;
     }
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(Reactivated {
-        reactivated: lifted.iter().map(SubscriberId::as_uuid).collect(),
-    }))
+    Ok(lifted)
 }

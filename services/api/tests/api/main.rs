@@ -17,6 +17,7 @@ mod conventions;
 mod dashboard;
 mod dashboard_accounts;
 mod dashboard_team;
+mod dashboard_subscribers;
 mod database_roles;
 mod domain_claims;
 mod domains;
