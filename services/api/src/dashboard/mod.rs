@@ -35,6 +35,7 @@ pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
+mod incidents;
 mod sign_in;
 
 use actix_web::web;
@@ -90,6 +91,16 @@ dashboard_table! {
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+    GET "/dashboard/pages/{page_id}/incidents" => incidents::list, Api("GET", "/v1/pages/{page_id}/incidents");
+    GET "/dashboard/pages/{page_id}/incidents/new" => incidents::new, Api("POST", "/v1/pages/{page_id}/incidents");
+    POST "/dashboard/pages/{page_id}/incidents" => incidents::create, Api("POST", "/v1/pages/{page_id}/incidents");
+    GET "/dashboard/pages/{page_id}/incidents/{id}" => incidents::page::show, Api("GET", "/v1/pages/{page_id}/incidents/{id}");
+    POST "/dashboard/pages/{page_id}/incidents/{id}" => incidents::page::post_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/delete" => incidents::page::delete, Api("DELETE", "/v1/pages/{page_id}/incidents/{id}");
+    GET "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/edit" => incidents::page::edit_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::page::save_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}");
+    GET "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries" => incidents::proof::deliveries, Api("GET", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries");
+    POST "/dashboard/pages/{page_id}/deliveries/redrive" => incidents::proof::redrive, Api("POST", "/v1/pages/{page_id}/deliveries/redrive");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the
