@@ -37,6 +37,7 @@ pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
 mod invitation;
+mod incidents;
 mod sign_in;
 mod team;
 mod subscribers;
@@ -126,6 +127,16 @@ dashboard_table! {
     POST "/dashboard/pages/{page_id}/subscribers/reactivate" => subscribers::reactivate, Api("POST", "/v1/pages/{page_id}/subscribers/reactivate");
     POST "/dashboard/pages/{page_id}/subscribers/{id}/delete" => subscribers::delete, Api("DELETE", "/v1/pages/{page_id}/subscribers/{id}");
     POST "/dashboard/pages/{page_id}/subscribers/{id}/resend_confirmation" => subscribers::resend, Api("POST", "/v1/pages/{page_id}/subscribers/{id}/resend_confirmation");
+    GET "/dashboard/pages/{page_id}/incidents" => incidents::list, Api("GET", "/v1/pages/{page_id}/incidents");
+    GET "/dashboard/pages/{page_id}/incidents/new" => incidents::new, Api("POST", "/v1/pages/{page_id}/incidents");
+    POST "/dashboard/pages/{page_id}/incidents" => incidents::create, Api("POST", "/v1/pages/{page_id}/incidents");
+    GET "/dashboard/pages/{page_id}/incidents/{id}" => incidents::page::show, Api("GET", "/v1/pages/{page_id}/incidents/{id}");
+    POST "/dashboard/pages/{page_id}/incidents/{id}" => incidents::page::post_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/delete" => incidents::page::delete, Api("DELETE", "/v1/pages/{page_id}/incidents/{id}");
+    GET "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/edit" => incidents::page::edit_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::page::save_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}");
+    GET "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries" => incidents::proof::deliveries, Api("GET", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries");
+    POST "/dashboard/pages/{page_id}/deliveries/redrive" => incidents::proof::redrive, Api("POST", "/v1/pages/{page_id}/deliveries/redrive");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

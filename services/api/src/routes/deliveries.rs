@@ -16,7 +16,7 @@ use heliograph_domain::{
     Channel, DeliveryAttempt, DeliveryId, DeliveryRecord, EventId, FieldError, IncidentId,
     IncidentUpdateId, PageId,
 };
-use heliograph_store::{DeliveryFilter, EventSummary, ListQuery, TenantTx};
+use heliograph_store::{DeliveryFilter, EventSummary, ListQuery, Listed, TenantTx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -37,15 +37,15 @@ use crate::startup::AppState;
 #[derive(Debug, Default, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct DeliveryCounts {
     /// Waiting to be sent (or being sent).
-    pending: i64,
+    pub(crate) pending: i64,
     /// Sent.
-    sent: i64,
+    pub(crate) sent: i64,
     /// Failed, to be tried again at `next_attempt_at`.
-    failed: i64,
+    pub(crate) failed: i64,
     /// Given up: out of attempts, or refused for good. Redrive sends them again.
-    dead: i64,
+    pub(crate) dead: i64,
     /// Not sent: the subscriber left before it went out.
-    skipped: i64,
+    pub(crate) skipped: i64,
 }
 
 impl DeliveryCounts {
@@ -261,11 +261,38 @@ async fn answer_log(
     query: &ListQuery,
     filter: &DeliveryFilter,
 ) -> Result<HttpResponse, ApiError> {
+    let (listed, counts, by_channel) = read_log(&mut tx, page, query, filter).await?;
+    tx.commit().await?;
+    Ok(
+        page_headers(req, state.urls.origin(), query, listed.total).json(DeliveryLog {
+            counts,
+            by_channel,
+            deliveries: listed.items.iter().map(delivery_response).collect(),
+        }),
+    )
+}
+
+/// One slice of the deliveries `filter` keeps, with their counts per
+/// status over all of them, and the same per channel (every channel, zeros
+/// included): what the REST log answers and the dashboard's delivery proof
+/// shows.
+pub(crate) async fn read_log(
+    tx: &mut TenantTx,
+    page: PageId,
+    query: &ListQuery,
+    filter: &DeliveryFilter,
+) -> Result<
+    (
+        Listed<DeliveryRecord>,
+        DeliveryCounts,
+        BTreeMap<String, DeliveryCounts>,
+    ),
+    ApiError,
+> {
     let listed = tx
         .list_deliveries(page, filter, query.limit, query.offset)
         .await?;
     let counted = tx.count_deliveries(page, filter).await?;
-    tx.commit().await?;
     let mut counts = DeliveryCounts::default();
     let mut by_channel: BTreeMap<String, DeliveryCounts> = Channel::ALL
         .iter()
@@ -278,13 +305,7 @@ async fn answer_log(
             .or_default()
             .add(status, n);
     }
-    Ok(
-        page_headers(req, state.urls.origin(), query, listed.total).json(DeliveryLog {
-            counts,
-            by_channel,
-            deliveries: listed.items.iter().map(delivery_response).collect(),
-        }),
-    )
+    Ok((listed, counts, by_channel))
 }
 
 /// A page's deliveries (viewer); `?status=dead` is the dead-letter list.
@@ -564,7 +585,22 @@ pub async fn redrive(
     let page = at.id();
     let AtPage { member, mut tx, .. } = at;
     let ids: Vec<DeliveryId> = ids_in("deliveries", body.0.deliveries)?;
-    let redriven = tx.redrive_deliveries(page, &ids, REDRIVE_LIMIT).await?;
+    let redriven = redrive_dead(&member, &mut tx, page, &ids).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Redriven { redriven }))
+}
+
+/// Sends the dead deliveries `ids` of `page` again (every dead one of the
+/// page, the oldest 1,000, when `ids` is empty), with the audit entry; the
+/// caller commits. Shared by `POST /v1/pages/{page_id}/deliveries/redrive`
+/// and the dashboard's "Redrive dead" button.
+pub(crate) async fn redrive_dead(
+    member: &crate::auth::Member,
+    tx: &mut TenantTx,
+    page: PageId,
+    ids: &[DeliveryId],
+) -> Result<Vec<Uuid>, ApiError> {
+    let redriven = tx.redrive_deliveries(page, ids, REDRIVE_LIMIT).await?;
     let redriven: Vec<Uuid> = redriven.iter().map(DeliveryId::as_uuid).collect();
     if !redriven.is_empty() {
         tx.audit(&member.audit(
@@ -575,6 +611,5 @@ pub async fn redrive(
         ))
         .await?;
     }
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(Redriven { redriven }))
+    Ok(redriven)
 }

@@ -14,6 +14,7 @@ use heliograph_web::{V2Incident, V2IncidentUpdate};
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
+use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
@@ -26,6 +27,7 @@ use crate::startup::AppState;
 mod input;
 mod postmortem;
 
+pub(crate) use input::IncidentInput;
 use input::{IncidentEnvelope, MAX_BODY_CHARS, instant, parse_common, parse_new, schedule_patch};
 pub use postmortem::*;
 
@@ -122,6 +124,50 @@ pub(crate) async fn incident_on_page(
     }
 }
 
+/// Opens an incident (or a backfilled one, or schedules a maintenance) on
+/// `page` from `input`: the template it names, the rules of an opening, the
+/// rows with their notification events, the audit entry. The caller
+/// commits. `POST /v1/pages/{page_id}/incidents` and the dashboard's
+/// composer both open incidents through it.
+pub(crate) async fn open(
+    member: &Member,
+    tx: &mut TenantTx,
+    page: &Page,
+    input: IncidentInput,
+) -> Result<(Incident, IncidentUpdate), ApiError> {
+    let page_id = page.id;
+    let template = match input.template_id.as_deref() {
+        Some(raw) => {
+            let id = raw.parse().map_err(|_| {
+                ApiError::field(FieldError::new(
+                    "template_id",
+                    "invalid",
+                    "is not a template id",
+                ))
+            })?;
+            Some(tx.template(page_id, id).await.map_err(|e| match e {
+                heliograph_store::StoreError::NotFound => ApiError::field(FieldError::new(
+                    "template_id",
+                    "not_found",
+                    "no such template on this page",
+                )),
+                other => other.into(),
+            })?)
+        }
+        None => None,
+    };
+    let new = parse_new(input, template.as_ref(), &page.time_zone)?;
+    let (incident, update) = tx.create_incident(page_id, &new).await?;
+    tx.audit(&member.audit(
+        if incident.is_maintenance() { "maintenance.created" } else { "incident.created" },
+        "incident",
+        incident.id.as_uuid(),
+        serde_json::json!({"name": incident.name, "status": incident.status, "impact": incident.impact}),
+    ))
+    .await?;
+    Ok((incident, update))
+}
+
 /// Opens an incident, a backfilled one, or schedules a maintenance (editor).
 ///
 /// The row, its first update, the component changes and the notification
@@ -154,38 +200,9 @@ pub async fn create(
         page,
         ..
     } = at;
-    let page_id = page.id;
     let input = envelope("incident", body.0.incident)?;
-    let template = match input.template_id.as_deref() {
-        Some(raw) => {
-            let id = raw.parse().map_err(|_| {
-                ApiError::field(FieldError::new(
-                    "template_id",
-                    "invalid",
-                    "is not a template id",
-                ))
-            })?;
-            Some(tx.template(page_id, id).await.map_err(|e| match e {
-                heliograph_store::StoreError::NotFound => ApiError::field(FieldError::new(
-                    "template_id",
-                    "not_found",
-                    "no such template on this page",
-                )),
-                other => other.into(),
-            })?)
-        }
-        None => None,
-    };
-    let new = parse_new(input, template.as_ref(), &page.time_zone)?;
-    let (incident, update) = tx.create_incident(page_id, &new).await?;
-    let components = tx.components(page_id).await?;
-    tx.audit(&member.audit(
-        if incident.is_maintenance() { "maintenance.created" } else { "incident.created" },
-        "incident",
-        incident.id.as_uuid(),
-        serde_json::json!({"name": incident.name, "status": incident.status, "impact": incident.impact}),
-    ))
-    .await?;
+    let (incident, update) = open(&member, &mut tx, &page, input).await?;
+    let components = tx.components(page.id).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, actor = %member.actor, incident.id = %incident.id, "incident opened");
     Ok(HttpResponse::Created().json(incident_response(
@@ -382,6 +399,67 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// Changes `current` as `input` asks and, with a status, a message or
+/// component states, posts an update (answered with it) (with its notifications unless
+/// `deliver_notifications` is false); writes the audit entry. The caller
+/// commits. `PATCH /v1/pages/{page_id}/incidents/{id}` and the dashboard's
+/// incident page both change incidents through it.
+pub(crate) async fn change(
+    member: &Member,
+    tx: &mut TenantTx,
+    current: &Incident,
+    input: IncidentInput,
+) -> Result<(Incident, Option<IncidentUpdate>), ApiError> {
+    let id = current.id;
+    let mut f = Fields::default();
+    let c = parse_common(&mut f, &input);
+    let name = input
+        .name
+        .as_deref()
+        .and_then(|n| f.check(Name::parse("name", n, 255)));
+    let schedule = f
+        .check(schedule_patch(&input, &c).merged_into(current))
+        .flatten();
+    if input.template_id.is_some() || input.backfilled.is_some() {
+        f.push(FieldError::new(
+            "incident",
+            "invalid",
+            "template_id and backfilled apply when an incident is opened",
+        ));
+    }
+    f.finish()?;
+    let edit = IncidentEdit {
+        name,
+        impact_override: c.impact_override,
+        schedule,
+        metadata: c.metadata,
+        component_ids: c.component_ids,
+    };
+    let mut incident = tx.edit_incident(id, &edit).await?;
+    let mut posted = None;
+    if c.status.is_some() || c.body.is_some() || !c.components.is_empty() {
+        let change = IncidentChange {
+            status: c.status.unwrap_or(current.status),
+            body: c.body.unwrap_or_default(),
+            components: c.components,
+            deliver_notifications: input.deliver_notifications.unwrap_or(true),
+            at: None,
+            restore_components: input.restore_components.unwrap_or(false),
+        };
+        let (changed, update) = tx.update_incident(id, &change).await?;
+        incident = changed;
+        posted = Some(update);
+    }
+    tx.audit(&member.audit(
+        "incident.updated",
+        "incident",
+        incident.id.as_uuid(),
+        serde_json::json!({"name": incident.name, "status": incident.status, "old_status": current.status, "impact": incident.impact}),
+    ))
+    .await?;
+    Ok((incident, posted))
+}
+
 /// Changes an incident and, with `status`, `body` or `components`, posts an update (editor).
 ///
 /// Absent fields stay as they are. PATCH and PUT do the same.
@@ -409,7 +487,6 @@ pub async fn update(
     body: Input<IncidentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     let current = incident_at(&mut at, &path.1).await?;
-    let id = current.id;
     let AtPage {
         member,
         mut tx,
@@ -417,49 +494,7 @@ pub async fn update(
         ..
     } = at;
     let input = envelope("incident", body.0.incident)?;
-    let mut f = Fields::default();
-    let c = parse_common(&mut f, &input);
-    let name = input
-        .name
-        .as_deref()
-        .and_then(|n| f.check(Name::parse("name", n, 255)));
-    let schedule = f
-        .check(schedule_patch(&input, &c).merged_into(&current))
-        .flatten();
-    if input.template_id.is_some() || input.backfilled.is_some() {
-        f.push(FieldError::new(
-            "incident",
-            "invalid",
-            "template_id and backfilled apply when an incident is opened",
-        ));
-    }
-    f.finish()?;
-    let edit = IncidentEdit {
-        name,
-        impact_override: c.impact_override,
-        schedule,
-        metadata: c.metadata,
-        component_ids: c.component_ids,
-    };
-    let mut incident = tx.edit_incident(id, &edit).await?;
-    if c.status.is_some() || c.body.is_some() || !c.components.is_empty() {
-        let change = IncidentChange {
-            status: c.status.unwrap_or(current.status),
-            body: c.body.unwrap_or_default(),
-            components: c.components,
-            deliver_notifications: input.deliver_notifications.unwrap_or(true),
-            at: None,
-            restore_components: input.restore_components.unwrap_or(false),
-        };
-        incident = tx.update_incident(id, &change).await?.0;
-    }
-    tx.audit(&member.audit(
-        "incident.updated",
-        "incident",
-        incident.id.as_uuid(),
-        serde_json::json!({"name": incident.name, "status": incident.status, "old_status": current.status, "impact": incident.impact}),
-    ))
-    .await?;
+    let (incident, _) = change(&member, &mut tx, &current, input).await?;
     let body = render(&state, &mut tx, &page, &incident).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(body))
@@ -495,6 +530,19 @@ pub async fn delete(
     } = at;
     // Rendered before its updates go with it.
     let body = render(&state, &mut tx, &page, &current).await?;
+    remove(&member, &mut tx, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Deletes an incident and its updates, with the audit entry; the caller
+/// commits. Shared by `DELETE /v1/pages/{page_id}/incidents/{id}` and the
+/// dashboard.
+pub(crate) async fn remove(
+    member: &Member,
+    tx: &mut TenantTx,
+    id: IncidentId,
+) -> Result<Incident, ApiError> {
     let incident = tx.delete_incident(id).await?;
     tx.audit(&member.audit(
         "incident.deleted",
@@ -503,8 +551,7 @@ pub async fn delete(
         serde_json::json!({"name": incident.name}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(body))
+    Ok(incident)
 }
 
 /// `{"incident_update": {...}}`.
@@ -517,14 +564,14 @@ pub struct IncidentUpdateEnvelope {
 
 /// The editable fields of a posted update.
 #[derive(Deserialize, utoipa::ToSchema)]
-struct IncidentUpdateInput {
+pub(crate) struct IncidentUpdateInput {
     /// At most 25,000 characters.
     #[schema(max_length = 25000)]
-    body: Option<String>,
+    pub(crate) body: Option<String>,
     /// RFC 3339.
     #[schema(format = DateTime)]
-    display_at: Option<String>,
-    deliver_notifications: Option<bool>,
+    pub(crate) display_at: Option<String>,
+    pub(crate) deliver_notifications: Option<bool>,
 }
 
 /// Corrects a posted update's text or shown time (editor).
@@ -565,8 +612,27 @@ pub async fn edit_update(
         page,
         ..
     } = at;
+    let update = correct_update(&member, &mut tx, id, update_id, body.0.incident_update).await?;
+    let components = tx.components(page.id).await?;
+    tx.commit().await?;
+    let all: Vec<&Component> = components.iter().collect();
+    let out: V2IncidentUpdate = heliograph_web::incident_update_object(&all, &update);
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Corrects the posted update `update_id` of the incident `id` (its text, shown time or
+/// notification flag) as `input` asks, with the audit entry; the caller
+/// commits. Shared by `PATCH …/incident_updates/{update_id}` and the
+/// dashboard's edit form.
+pub(crate) async fn correct_update(
+    member: &Member,
+    tx: &mut TenantTx,
+    id: IncidentId,
+    update_id: IncidentUpdateId,
+    input: Option<IncidentUpdateInput>,
+) -> Result<IncidentUpdate, ApiError> {
     tx.incident_update(id, update_id).await?;
-    let input = envelope("incident_update", body.0.incident_update)?;
+    let input = envelope("incident_update", input)?;
     let mut f = Fields::default();
     if input
         .body
@@ -590,7 +656,6 @@ pub async fn edit_update(
             input.deliver_notifications,
         )
         .await?;
-    let components = tx.components(page.id).await?;
     tx.audit(&member.audit(
         "incident_update.updated",
         "incident_update",
@@ -598,8 +663,5 @@ pub async fn edit_update(
         serde_json::json!({"incident_id": id}),
     ))
     .await?;
-    tx.commit().await?;
-    let all: Vec<&Component> = components.iter().collect();
-    let out: V2IncidentUpdate = heliograph_web::incident_update_object(&all, &update);
-    Ok(HttpResponse::Ok().json(out))
+    Ok(update)
 }

@@ -18,6 +18,7 @@ mod dashboard;
 mod dashboard_accounts;
 mod dashboard_team;
 mod dashboard_subscribers;
+mod dashboard_incidents;
 mod database_roles;
 mod domain_claims;
 mod domains;

@@ -28,49 +28,49 @@ pub struct IncidentEnvelope {
 /// and `restore_components`). On update, absent fields stay as they are; a
 /// `status`, `body` or `components` posts a new update.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-pub(super) struct IncidentInput {
+pub(crate) struct IncidentInput {
     #[schema(
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    pub(super) name: Option<String>,
+    pub(crate) name: Option<String>,
     #[schema(value_type = Option<IncidentStatus>)]
-    pub(super) status: Option<String>,
+    pub(crate) status: Option<String>,
     /// The update's text, at most 25,000 characters.
     #[schema(max_length = 25000)]
-    pub(super) body: Option<String>,
+    pub(crate) body: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Impact>)]
-    pub(super) impact_override: Option<Option<String>>,
+    pub(crate) impact_override: Option<Option<String>>,
     /// New status per component id.
     #[schema(value_type = Option<HashMap<Uuid, ComponentStatus>>)]
-    pub(super) components: Option<HashMap<String, String>>,
+    pub(crate) components: Option<HashMap<String, String>>,
     /// Further affected components.
     #[schema(value_type = Option<Vec<Uuid>>)]
-    pub(super) component_ids: Option<Vec<String>>,
-    pub(super) deliver_notifications: Option<bool>,
+    pub(crate) component_ids: Option<Vec<String>>,
+    pub(crate) deliver_notifications: Option<bool>,
     /// Makes it a scheduled maintenance (RFC 3339).
     #[schema(format = DateTime)]
-    pub(super) scheduled_for: Option<String>,
+    pub(crate) scheduled_for: Option<String>,
     #[schema(format = DateTime)]
-    pub(super) scheduled_until: Option<String>,
-    pub(super) scheduled_remind_prior: Option<bool>,
-    pub(super) scheduled_auto_in_progress: Option<bool>,
-    pub(super) scheduled_auto_completed: Option<bool>,
+    pub(crate) scheduled_until: Option<String>,
+    pub(crate) scheduled_remind_prior: Option<bool>,
+    pub(crate) scheduled_auto_in_progress: Option<bool>,
+    pub(crate) scheduled_auto_completed: Option<bool>,
     /// A past incident entered after the fact, on `backfill_date`.
-    pub(super) backfilled: Option<bool>,
+    pub(crate) backfilled: Option<bool>,
     /// `YYYY-MM-DD`, in the page's time zone.
     #[schema(format = Date)]
-    pub(super) backfill_date: Option<String>,
+    pub(crate) backfill_date: Option<String>,
     /// Free-form, an object of at most 16 KiB.
     #[schema(value_type = Option<Object>)]
-    pub(super) metadata: Option<serde_json::Value>,
+    pub(crate) metadata: Option<serde_json::Value>,
     /// On resolving: put the incident's components back to operational.
-    pub(super) restore_components: Option<bool>,
+    pub(crate) restore_components: Option<bool>,
     /// Open the incident from this template (create only).
     #[schema(format = Uuid)]
-    pub(super) template_id: Option<String>,
+    pub(crate) template_id: Option<String>,
 }
 
 pub(super) const MAX_BODY_CHARS: usize = 25_000;
