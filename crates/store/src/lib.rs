@@ -20,6 +20,7 @@ mod error;
 mod idempotency;
 mod incidents;
 mod notifications;
+mod onboarding;
 mod pages;
 mod sessions;
 mod subscribers;
@@ -47,6 +48,7 @@ pub use notifications::{
     ClaimedEvent, DeliveryFilter, DeliveryWork, Event, EventSummary, IncidentEventPayload,
     OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
+pub use onboarding::Onboarding;
 pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;

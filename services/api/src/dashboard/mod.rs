@@ -31,6 +31,7 @@
 //! loaded.
 
 pub(crate) mod assets;
+mod components;
 pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
@@ -90,6 +91,21 @@ dashboard_table! {
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+    POST "/dashboard/pages/{page_id}/onboarding/dismiss" => home::dismiss_onboarding, Api("PATCH", "/v1/pages/{page_id}");
+    GET "/dashboard/pages/{page_id}/components" => components::list, Api("GET", "/v1/pages/{page_id}/components");
+    GET "/dashboard/pages/{page_id}/components/new" => components::new, Api("POST", "/v1/pages/{page_id}/components");
+    POST "/dashboard/pages/{page_id}/components" => components::create, Api("POST", "/v1/pages/{page_id}/components");
+    GET "/dashboard/pages/{page_id}/components/{id}/edit" => components::edit, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}" => components::update, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}/status" => components::set_status, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}/position" => components::move_component, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}/delete" => components::delete, Api("DELETE", "/v1/pages/{page_id}/components/{id}");
+    GET "/dashboard/pages/{page_id}/component-groups/new" => components::new_group, Api("POST", "/v1/pages/{page_id}/component-groups");
+    POST "/dashboard/pages/{page_id}/component-groups" => components::create_group, Api("POST", "/v1/pages/{page_id}/component-groups");
+    GET "/dashboard/pages/{page_id}/component-groups/{id}/edit" => components::edit_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
+    POST "/dashboard/pages/{page_id}/component-groups/{id}" => components::update_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
+    POST "/dashboard/pages/{page_id}/component-groups/{id}/position" => components::move_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
+    POST "/dashboard/pages/{page_id}/component-groups/{id}/delete" => components::delete_group, Api("DELETE", "/v1/pages/{page_id}/component-groups/{id}");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

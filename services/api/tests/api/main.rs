@@ -15,6 +15,7 @@ mod caddy;
 mod channels;
 mod conventions;
 mod dashboard;
+mod dashboard_pages;
 mod database_roles;
 mod domain_claims;
 mod domains;
