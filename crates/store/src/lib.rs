@@ -20,6 +20,7 @@ mod error;
 mod idempotency;
 mod incidents;
 mod notifications;
+mod onboarding;
 mod pages;
 mod sessions;
 mod subscribers;
@@ -48,6 +49,8 @@ pub use notifications::{
     OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
 pub use sessions::{MembershipSummary, NewSession, SessionSummary};
+pub use onboarding::Onboarding;
+pub use sessions::{MembershipSummary, NewSession};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
 pub use subscribers::{

@@ -32,6 +32,7 @@
 
 mod accounts;
 pub(crate) mod assets;
+mod components;
 pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
@@ -137,6 +138,21 @@ dashboard_table! {
     POST "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::page::save_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}");
     GET "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries" => incidents::proof::deliveries, Api("GET", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries");
     POST "/dashboard/pages/{page_id}/deliveries/redrive" => incidents::proof::redrive, Api("POST", "/v1/pages/{page_id}/deliveries/redrive");
+    POST "/dashboard/pages/{page_id}/onboarding/dismiss" => home::dismiss_onboarding, Api("PATCH", "/v1/pages/{page_id}");
+    GET "/dashboard/pages/{page_id}/components" => components::list, Api("GET", "/v1/pages/{page_id}/components");
+    GET "/dashboard/pages/{page_id}/components/new" => components::new, Api("POST", "/v1/pages/{page_id}/components");
+    POST "/dashboard/pages/{page_id}/components" => components::create, Api("POST", "/v1/pages/{page_id}/components");
+    GET "/dashboard/pages/{page_id}/components/{id}/edit" => components::edit, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}" => components::update, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}/status" => components::set_status, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}/position" => components::move_component, Api("PATCH", "/v1/pages/{page_id}/components/{id}");
+    POST "/dashboard/pages/{page_id}/components/{id}/delete" => components::delete, Api("DELETE", "/v1/pages/{page_id}/components/{id}");
+    GET "/dashboard/pages/{page_id}/component-groups/new" => components::new_group, Api("POST", "/v1/pages/{page_id}/component-groups");
+    POST "/dashboard/pages/{page_id}/component-groups" => components::create_group, Api("POST", "/v1/pages/{page_id}/component-groups");
+    GET "/dashboard/pages/{page_id}/component-groups/{id}/edit" => components::edit_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
+    POST "/dashboard/pages/{page_id}/component-groups/{id}" => components::update_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
+    POST "/dashboard/pages/{page_id}/component-groups/{id}/position" => components::move_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
+    POST "/dashboard/pages/{page_id}/component-groups/{id}/delete" => components::delete_group, Api("DELETE", "/v1/pages/{page_id}/component-groups/{id}");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

@@ -11,6 +11,7 @@ use heliograph_web::V2Component;
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
+use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
@@ -30,32 +31,32 @@ pub struct ComponentEnvelope {
 
 /// A component's fields. On update, absent fields stay as they are and null clears.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-struct ComponentInput {
+pub(crate) struct ComponentInput {
     #[schema(
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// At most 1,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(max_length = 1000)]
-    description: Option<Option<String>>,
+    pub(crate) description: Option<Option<String>>,
     #[schema(value_type = Option<ComponentStatus>)]
-    status: Option<String>,
+    pub(crate) status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(format = Uuid)]
-    group_id: Option<Option<String>>,
-    showcase: Option<bool>,
-    only_show_if_degraded: Option<bool>,
+    pub(crate) group_id: Option<Option<String>>,
+    pub(crate) showcase: Option<bool>,
+    pub(crate) only_show_if_degraded: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(format = Date)]
-    start_date: Option<Option<String>>,
+    pub(crate) start_date: Option<Option<String>>,
     #[schema(value_type = Option<Visibility>)]
-    visibility: Option<String>,
+    pub(crate) visibility: Option<String>,
     /// Place on the page, from 1 (update only); the other components shift.
     #[schema(minimum = 1)]
-    position: Option<i32>,
+    pub(crate) position: Option<i32>,
 }
 
 /// A component in management responses: Statuspage's object plus its visibility.
@@ -129,7 +130,7 @@ fn parse_edit(input: ComponentInput) -> Result<ComponentEdit, ApiError> {
 }
 
 /// A component of this page (404 for any other, another tenant's included).
-async fn component_on_page(
+pub(crate) async fn component_on_page(
     tx: &mut TenantTx,
     page: PageId,
     id: ComponentId,
@@ -207,6 +208,32 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(component_response(&c)))
 }
 
+/// Changes component `id` of `page` as `member` may (an editor the
+/// status, an admin anything else), with its audit entry: what
+/// `PATCH /v1/pages/{page_id}/components/{id}` and the dashboard do. The
+/// component is looked up before the body, so another page's id is a 404
+/// whatever the body holds.
+pub(crate) async fn update_component(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    id: ComponentId,
+    input: Result<ComponentInput, ApiError>,
+) -> Result<Component, ApiError> {
+    let before = component_on_page(tx, page, id).await?;
+    let edit = parse_edit(input?)?;
+    member.require(edit.required_role())?;
+    let c = tx.edit_component(id, &edit).await?;
+    tx.audit(&member.audit(
+        "component.updated",
+        "component",
+        c.id.as_uuid(),
+        serde_json::json!({"name": c.name, "status": c.status, "old_status": before.status, "visibility": c.visibility}),
+    ))
+    .await?;
+    Ok(c)
+}
+
 /// Changes a component.
 ///
 /// An editor may change the status; anything else is an admin's. Absent
@@ -243,20 +270,30 @@ pub async fn update(
         ..
     } = at;
     let id: ComponentId = path_id(&path.1)?;
-    let before = component_on_page(&mut tx, page.id, id).await?;
-    let input = envelope("component", body.0.component)?;
-    let edit = parse_edit(input)?;
-    member.require(edit.required_role())?;
-    let c = tx.edit_component(id, &edit).await?;
-    tx.audit(&member.audit(
-        "component.updated",
-        "component",
-        c.id.as_uuid(),
-        serde_json::json!({"name": c.name, "status": c.status, "old_status": before.status, "visibility": c.visibility}),
-    ))
-    .await?;
+    let input = envelope("component", body.0.component);
+    let c = update_component(&mut tx, &member, page.id, id, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(component_response(&c)))
+}
+
+/// Deletes component `id` of `page`, with its audit entry (the caller
+/// checked the admin role).
+pub(crate) async fn delete_component(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    id: ComponentId,
+) -> Result<Component, ApiError> {
+    component_on_page(tx, page, id).await?;
+    let c = tx.delete_component(id).await?;
+    tx.audit(&member.audit(
+        "component.deleted",
+        "component",
+        c.id.as_uuid(),
+        serde_json::json!({"name": c.name}),
+    ))
+    .await?;
+    Ok(c)
 }
 
 /// Deletes a component (admin).
@@ -286,15 +323,7 @@ pub async fn delete(
         ..
     } = at;
     let id: ComponentId = path_id(&path.1)?;
-    component_on_page(&mut tx, page.id, id).await?;
-    let c = tx.delete_component(id).await?;
-    tx.audit(&member.audit(
-        "component.deleted",
-        "component",
-        c.id.as_uuid(),
-        serde_json::json!({"name": c.name}),
-    ))
-    .await?;
+    delete_component(&mut tx, &member, page.id, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -331,6 +360,27 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
     })
 }
 
+/// Adds a component to `page`, with its audit entry (the caller checked
+/// the admin role): what `POST /v1/pages/{page_id}/components` and the
+/// dashboard do.
+pub(crate) async fn create_component(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    input: ComponentInput,
+) -> Result<Component, ApiError> {
+    let new = parse(input)?;
+    let component = tx.create_component(page, &new).await?;
+    tx.audit(&member.audit(
+        "component.created",
+        "component",
+        component.id.as_uuid(),
+        serde_json::json!({"name": component.name, "status": component.status, "visibility": component.visibility}),
+    ))
+    .await?;
+    Ok(component)
+}
+
 /// Adds a component to a page (admin).
 #[utoipa::path(
     post,
@@ -360,15 +410,7 @@ pub async fn create(
         ..
     } = at;
     let input = envelope("component", body.0.component)?;
-    let new = parse(input)?;
-    let component = tx.create_component(page.id, &new).await?;
-    tx.audit(&member.audit(
-        "component.created",
-        "component",
-        component.id.as_uuid(),
-        serde_json::json!({"name": component.name, "status": component.status, "visibility": component.visibility}),
-    ))
-    .await?;
+    let component = create_component(&mut tx, &member, page.id, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(component_response(&component)))
 }

@@ -9,6 +9,7 @@ use heliograph_store::TenantTx;
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
+use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
@@ -54,24 +55,24 @@ pub struct GroupEnvelope {
 }
 
 /// A group's fields; on update, absent fields stay as they are.
-#[derive(Deserialize, utoipa::ToSchema)]
-struct GroupInput {
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct GroupInput {
     #[schema(
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// At most 1,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(max_length = 1000)]
-    description: Option<Option<String>>,
+    pub(crate) description: Option<Option<String>>,
     /// Member component ids; on update they replace the current members.
     #[schema(value_type = Option<Vec<Uuid>>)]
-    components: Option<Vec<String>>,
+    pub(crate) components: Option<Vec<String>>,
     /// Place among the page's groups, from 1 (update only).
     #[schema(minimum = 1)]
-    position: Option<i32>,
+    pub(crate) position: Option<i32>,
 }
 
 fn parse(input: GroupInput) -> Result<GroupEdit, ApiError> {
@@ -102,7 +103,7 @@ fn parse(input: GroupInput) -> Result<GroupEdit, ApiError> {
     Ok(edit)
 }
 
-async fn group_on_page(
+pub(crate) async fn group_on_page(
     tx: &mut TenantTx,
     page: PageId,
     id: GroupId,
@@ -167,6 +168,32 @@ pub async fn list(
     }))
 }
 
+/// Adds a group to `page`, with its audit entry (the caller checked the
+/// admin role); answers it and its members.
+pub(crate) async fn create_group(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    input: GroupInput,
+) -> Result<(ComponentGroup, Vec<ComponentId>), ApiError> {
+    let mut edit = parse(input)?;
+    let name = required("name", edit.name.take()).map_err(ApiError::field)?;
+    let created = tx
+        .create_component_group(page, &name, edit.description.clone().flatten().as_deref())
+        .await?;
+    edit.description = None;
+    let g = tx.edit_component_group(created.id, &edit).await?;
+    let members = tx.group_members(g.id).await?;
+    tx.audit(&member.audit(
+        "component_group.created",
+        "component_group",
+        g.id.as_uuid(),
+        serde_json::json!({"name": g.name}),
+    ))
+    .await?;
+    Ok((g, members))
+}
+
 /// Adds a component group to a page (admin).
 #[utoipa::path(
     post,
@@ -196,25 +223,7 @@ pub async fn create(
         ..
     } = at;
     let input = envelope("component_group", body.0.component_group)?;
-    let mut edit = parse(input)?;
-    let name = required("name", edit.name.take()).map_err(ApiError::field)?;
-    let created = tx
-        .create_component_group(
-            page.id,
-            &name,
-            edit.description.clone().flatten().as_deref(),
-        )
-        .await?;
-    edit.description = None;
-    let g = tx.edit_component_group(created.id, &edit).await?;
-    let members = tx.group_members(g.id).await?;
-    tx.audit(&member.audit(
-        "component_group.created",
-        "component_group",
-        g.id.as_uuid(),
-        serde_json::json!({"name": g.name}),
-    ))
-    .await?;
+    let (g, members) = create_group(&mut tx, &member, page.id, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(group_response(&g, &members)))
 }
@@ -245,6 +254,29 @@ pub async fn get(
     let members = tx.group_members(id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(group_response(&g, &members)))
+}
+
+/// Changes group `id` of `page`, with its audit entry (the caller checked
+/// the admin role); another page's id is a 404 whatever the body holds.
+pub(crate) async fn update_group(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    id: GroupId,
+    input: Result<GroupInput, ApiError>,
+) -> Result<(ComponentGroup, Vec<ComponentId>), ApiError> {
+    group_on_page(tx, page, id).await?;
+    let edit = parse(input?)?;
+    let g = tx.edit_component_group(id, &edit).await?;
+    let members = tx.group_members(id).await?;
+    tx.audit(&member.audit(
+        "component_group.updated",
+        "component_group",
+        g.id.as_uuid(),
+        serde_json::json!({"name": g.name, "components": members.len()}),
+    ))
+    .await?;
+    Ok((g, members))
 }
 
 /// Changes a component group (admin).
@@ -283,20 +315,32 @@ pub async fn update(
         ..
     } = at;
     let id: GroupId = path_id(&path.1)?;
-    group_on_page(&mut tx, page.id, id).await?;
-    let input = envelope("component_group", body.0.component_group)?;
-    let edit = parse(input)?;
-    let g = tx.edit_component_group(id, &edit).await?;
-    let members = tx.group_members(id).await?;
-    tx.audit(&member.audit(
-        "component_group.updated",
-        "component_group",
-        g.id.as_uuid(),
-        serde_json::json!({"name": g.name, "components": members.len()}),
-    ))
-    .await?;
+    let input = envelope("component_group", body.0.component_group);
+    let (g, members) = update_group(&mut tx, &member, page.id, id, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(group_response(&g, &members)))
+}
+
+/// Deletes group `id` of `page`, with its audit entry (the caller checked
+/// the admin role); answers it with the members it had, which stay,
+/// ungrouped.
+pub(crate) async fn delete_group(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    id: GroupId,
+) -> Result<(ComponentGroup, Vec<ComponentId>), ApiError> {
+    group_on_page(tx, page, id).await?;
+    let members = tx.group_members(id).await?;
+    let g = tx.delete_component_group(id).await?;
+    tx.audit(&member.audit(
+        "component_group.deleted",
+        "component_group",
+        g.id.as_uuid(),
+        serde_json::json!({"name": g.name}),
+    ))
+    .await?;
+    Ok((g, members))
 }
 
 /// Deletes a component group (admin); its components stay, ungrouped.
@@ -326,17 +370,7 @@ pub async fn delete(
         ..
     } = at;
     let id: GroupId = path_id(&path.1)?;
-    group_on_page(&mut tx, page.id, id).await?;
-    // Answered with the members it had: its components stay, ungrouped.
-    let members = tx.group_members(id).await?;
-    let g = tx.delete_component_group(id).await?;
-    tx.audit(&member.audit(
-        "component_group.deleted",
-        "component_group",
-        g.id.as_uuid(),
-        serde_json::json!({"name": g.name}),
-    ))
-    .await?;
+    let (g, members) = delete_group(&mut tx, &member, page.id, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(group_response(&g, &members)))
 }

@@ -19,6 +19,7 @@ mod dashboard_accounts;
 mod dashboard_incidents;
 mod dashboard_subscribers;
 mod dashboard_team;
+mod dashboard_pages;
 mod database_roles;
 mod domain_claims;
 mod domains;
