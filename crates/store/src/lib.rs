@@ -48,9 +48,9 @@ pub use notifications::{
     ClaimedEvent, DeliveryFilter, DeliveryWork, Event, EventSummary, IncidentEventPayload,
     OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
-pub use sessions::{MembershipSummary, NewSession, SessionSummary};
 pub use onboarding::Onboarding;
 pub use sessions::{MembershipSummary, NewSession};
+pub use sessions::{MembershipSummary, NewSession, SessionSummary};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
 pub use subscribers::{
