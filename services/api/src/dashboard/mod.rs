@@ -36,6 +36,9 @@ pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
 mod sign_in;
+mod api_keys;
+mod audit;
+mod domains;
 
 use actix_web::web;
 
@@ -90,6 +93,16 @@ dashboard_table! {
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
+    GET "/dashboard/pages/{page_id}/domains" => domains::list, Api("GET", "/v1/pages/{page_id}/domains");
+    POST "/dashboard/pages/{page_id}/domains" => domains::add, Api("POST", "/v1/pages/{page_id}/domains");
+    GET "/dashboard/pages/{page_id}/domains/{id}" => domains::show, Api("GET", "/v1/pages/{page_id}/domains/{id}");
+    GET "/dashboard/pages/{page_id}/domains/{id}/state" => domains::state_json, Api("GET", "/v1/pages/{page_id}/domains/{id}");
+    POST "/dashboard/pages/{page_id}/domains/{id}/verify" => domains::verify, Api("POST", "/v1/pages/{page_id}/domains/{id}/verify");
+    POST "/dashboard/pages/{page_id}/domains/{id}/delete" => domains::delete, Api("DELETE", "/v1/pages/{page_id}/domains/{id}");
+    GET "/dashboard/api-keys" => api_keys::list, Api("GET", "/v1/api-keys");
+    POST "/dashboard/api-keys" => api_keys::create, Api("POST", "/v1/api-keys");
+    POST "/dashboard/api-keys/{id}/revoke" => api_keys::revoke, Api("DELETE", "/v1/api-keys/{id}");
+    GET "/dashboard/audit-log" => audit::list, Api("GET", "/v1/audit-log");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

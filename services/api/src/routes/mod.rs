@@ -441,7 +441,7 @@ pub async fn request_id_header(
 }
 
 /// Parses an id from the path; anything that is not an id is simply not found.
-fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+pub(crate) fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 

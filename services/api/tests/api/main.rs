@@ -41,3 +41,4 @@ mod startup;
 mod status_model;
 mod subscriptions;
 mod team;
+mod dashboard_domains;
