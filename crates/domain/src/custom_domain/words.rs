@@ -196,7 +196,10 @@ mod tests {
         let verified = DomainState::default().after_check(Ok(()), at, RULES, false);
         let w = verified.in_words(RULES, "t.example");
         assert_eq!(w.headline, "Verified — certificate issued on first visit");
-        assert_eq!(w.last_check.as_deref(), Some("Both records found and right"));
+        assert_eq!(
+            w.last_check.as_deref(),
+            Some("Both records found and right")
+        );
         assert!(w.next.contains("3 days"), "{}", w.next);
 
         let failing = verified.after_check(

@@ -169,9 +169,10 @@ pub async fn list(
         .map(|r| Entry {
             at_iso: heliograph_web::timestamp(r.at),
             at: utc_minute(r.at),
-            actor: names
-                .get(&r.actor_id)
-                .map_or_else(|| format!("Former {} {}", r.actor_type, r.actor_id), |n| (*n).to_owned()),
+            actor: names.get(&r.actor_id).map_or_else(
+                || format!("Former {} {}", r.actor_type, r.actor_id),
+                |n| (*n).to_owned(),
+            ),
             action: r.action.clone(),
             object: r.object_type.clone(),
             details: details(r),

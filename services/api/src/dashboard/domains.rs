@@ -120,7 +120,15 @@ pub async fn list(
     mut at: AtPage<Viewer>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = list_view(&state, &req, &mut at, &params, String::new(), FormErrors::none()).await?;
+    let view = list_view(
+        &state,
+        &req,
+        &mut at,
+        &params,
+        String::new(),
+        FormErrors::none(),
+    )
+    .await?;
     at.tx.commit().await?;
     frame::html(&view.frame, &view)
 }
@@ -159,9 +167,8 @@ pub async fn add(
     // The failed write may have left the transaction unusable: a fresh one
     // reads the page again.
     at.tx = state.store.tenant_tx(at.member.tenant).await?;
-    let params = web::Query::<ListParams>::from_query("").map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!("empty list parameters: {e}"))
-    })?;
+    let params = web::Query::<ListParams>::from_query("")
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("empty list parameters: {e}")))?;
     let view = list_view(
         &state,
         &req,

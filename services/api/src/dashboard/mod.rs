@@ -30,15 +30,15 @@
 //! dialogs, copy buttons and live checks, and no third-party asset is ever
 //! loaded.
 
+mod api_keys;
 pub(crate) mod assets;
+mod audit;
+mod domains;
 pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
 mod sign_in;
-mod api_keys;
-mod audit;
-mod domains;
 
 use actix_web::web;
 
