@@ -97,7 +97,6 @@ async fn a_custom_domain_is_verified_from_the_dashboard_and_an_api_key_is_made_u
             .await;
     }
     browser.wait_for_text("Waiting for the TXT record").await;
-    browser.wait_for_text("Not checked yet").await;
     let domain_url = browser.url().await;
     browser.check_page("domains-show-pending").await;
 
@@ -111,6 +110,8 @@ async fn a_custom_domain_is_verified_from_the_dashboard_and_an_api_key_is_made_u
         cname_record(&host, CNAME_TARGET),
     ]);
     browser.click_text("Check now").await;
+    // The flash is on the next page (the old one may still be going away).
+    browser.wait_for(".flash").await;
     browser.wait_for_text("Check requested").await;
     app.drain().await;
     open_until(
@@ -172,6 +173,7 @@ async fn a_custom_domain_is_verified_from_the_dashboard_and_an_api_key_is_made_u
     // Revoked (after the confirm dialog): the key no longer works.
     browser.click_text("Revoke monitoring").await;
     accept_confirm(&browser).await;
+    browser.wait_for(".flash").await;
     browser
         .wait_for_text("revoked — it stops working at once")
         .await;
@@ -356,7 +358,14 @@ async fn editors_may_not_add_domains_or_see_keys_and_another_tenants_domain_is_n
         .unwrap();
     assert_eq!(state["status"], "pending");
     assert_eq!(state["pending"], true);
-    assert_eq!(state["headline"], "Waiting for the TXT record");
+    // (Its first check may have run already: no DNS server answers here.)
+    assert!(
+        state["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("Waiting for the "),
+        "{state}"
+    );
     app.drain().await;
     app.finish().await;
 }
