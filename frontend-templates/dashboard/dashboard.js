@@ -111,3 +111,37 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+// domains: a pending domain's page (data-poll on its state section) asks
+// for the domain's state every few seconds and updates the words in its
+// aria-live region, until the domain is no longer pending. Without this
+// script, reloading the page shows the same.
+function pollDomainState() {
+  const section = document.querySelector("[data-poll]");
+  if (!section) return;
+  const url = section.dataset.poll;
+  const set = (id, text) => {
+    const el = document.getElementById(id);
+    if (el && text !== undefined && el.textContent !== text) el.textContent = text;
+  };
+  const tick = async () => {
+    try {
+      const res = await fetch(url, { headers: { accept: "application/json" }, credentials: "same-origin" });
+      if (!res.ok) return;
+      const state = await res.json();
+      set("domain-headline", state.headline);
+      set("domain-last-check", state.last_check || "Not checked yet");
+      set("domain-checked-at", state.checked_at || "—");
+      set("domain-next", state.next);
+      if (!state.pending) {
+        window.location.reload();
+        return;
+      }
+    } catch (_) {
+      // A failed poll changes nothing; the next one tries again.
+    }
+    window.setTimeout(tick, 5000);
+  };
+  window.setTimeout(tick, 5000);
+}
+
+document.addEventListener("DOMContentLoaded", pollDomainState);

@@ -32,6 +32,9 @@ use crate::status::{DomainCheckError, DomainStatus};
 use crate::urls::PublicUrls;
 use crate::validate::FieldError;
 
+mod words;
+pub use words::{StateInWords, duration_words, utc_minute};
+
 /// The label in front of the hostname that carries the TXT record.
 pub const TXT_LABEL: &str = "_heliograph";
 

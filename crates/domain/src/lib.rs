@@ -30,7 +30,7 @@ pub use sms::{CallingCode, SmsCountries, number_range};
 
 pub mod custom_domain;
 pub use custom_domain::{
-    CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims,
+    CheckRules, ClaimRefusal, CustomDomains, DomainState, Hostname, PendingClaims, StateInWords,
 };
 
 pub mod incident;

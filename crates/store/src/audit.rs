@@ -65,6 +65,8 @@ pub struct AuditFilter {
     pub until: Option<OffsetDateTime>,
     /// By this user or key.
     pub actor_id: Option<Uuid>,
+    /// This action only (`domain.created`).
+    pub action: Option<String>,
     /// Older than this entry (paging).
     pub before_id: Option<i64>,
     /// At most this many.
@@ -101,6 +103,7 @@ impl TenantTx {
                 and ($3::timestamptz is null or at < $3)
                 and ($4::uuid is null or actor_id = $4)
                 and ($5::bigint is null or id < $5)
+                and ($7::text is null or action = $7)
               order by id desc limit $6",
         )
         .bind(self.tenant.as_uuid())
@@ -109,6 +112,7 @@ impl TenantTx {
         .bind(filter.actor_id)
         .bind(filter.before_id)
         .bind(filter.limit)
+        .bind(filter.action.as_deref())
         .fetch_all(&mut *self.tx)
         .await?)
     }

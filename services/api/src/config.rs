@@ -34,6 +34,10 @@ pub struct ApiConfig {
     /// many may wait per tenant (`DOMAIN_PENDING_DAYS`, default 7;
     /// `DOMAIN_PENDING_LIMIT`, default 5).
     pub domain_claims: PendingClaims,
+    /// How long a verified custom domain keeps routing through failing
+    /// checks, as the worker applies it (`DOMAIN_GRACE_DAYS`, default 3):
+    /// the dashboard says when a failing domain stops.
+    pub domain_grace: time::Duration,
     /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
     pub jwt_secret: SecretString,
     /// Key that signs account links, shared with the worker (`LINK_SECRET`, ≥ 32 bytes).
@@ -183,6 +187,7 @@ impl ApiConfig {
         Ok(Self {
             custom_domains: s.custom_domains(&urls)?,
             domain_claims: s.pending_claims()?,
+            domain_grace: domain_grace(s)?,
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: s.secret("REDIS_URL")?,
@@ -231,6 +236,18 @@ pub fn secrets_keyring(s: &Settings) -> Result<Arc<SecretsKeyring>, SettingError
     SecretsKeyring::parse(secrecy::ExposeSecret::expose_secret(&spec))
         .map(Arc::new)
         .map_err(|e| SettingError::new("SECRETS_KEY", format!("is malformed: {e}")))
+}
+
+/// `DOMAIN_GRACE_DAYS`, read as the worker reads it (1 to 60, default 3).
+fn domain_grace(s: &Settings) -> Result<time::Duration, SettingError> {
+    let days: u16 = s.parsed_or("DOMAIN_GRACE_DAYS", 3)?;
+    if !(1..=60).contains(&days) {
+        return Err(SettingError::new(
+            "DOMAIN_GRACE_DAYS",
+            "must be between 1 and 60",
+        ));
+    }
+    Ok(time::Duration::days(i64::from(days)))
 }
 
 #[cfg(test)]

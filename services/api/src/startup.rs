@@ -37,6 +37,8 @@ pub struct AppState {
     pub domains: heliograph_domain::CustomDomains,
     /// How long custom domains may wait for verification, and how many per tenant.
     pub domain_claims: heliograph_domain::PendingClaims,
+    /// How long a failing custom domain keeps routing (`DOMAIN_GRACE_DAYS`).
+    pub domain_grace: time::Duration,
     /// How long a session lasts, however often its tokens are refreshed.
     pub session_ttl: Duration,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
@@ -127,6 +129,7 @@ impl Application {
             urls: config.urls.clone(),
             domains: config.custom_domains.clone(),
             domain_claims: config.domain_claims,
+            domain_grace: config.domain_grace,
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
             pages: Arc::clone(&pages),

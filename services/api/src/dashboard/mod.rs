@@ -33,6 +33,10 @@
 mod accounts;
 pub(crate) mod assets;
 mod components;
+mod api_keys;
+pub(crate) mod assets;
+mod audit;
+mod domains;
 pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
@@ -153,6 +157,16 @@ dashboard_table! {
     POST "/dashboard/pages/{page_id}/component-groups/{id}" => components::update_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
     POST "/dashboard/pages/{page_id}/component-groups/{id}/position" => components::move_group, Api("PATCH", "/v1/pages/{page_id}/component-groups/{id}");
     POST "/dashboard/pages/{page_id}/component-groups/{id}/delete" => components::delete_group, Api("DELETE", "/v1/pages/{page_id}/component-groups/{id}");
+    GET "/dashboard/pages/{page_id}/domains" => domains::list, Api("GET", "/v1/pages/{page_id}/domains");
+    POST "/dashboard/pages/{page_id}/domains" => domains::add, Api("POST", "/v1/pages/{page_id}/domains");
+    GET "/dashboard/pages/{page_id}/domains/{id}" => domains::show, Api("GET", "/v1/pages/{page_id}/domains/{id}");
+    GET "/dashboard/pages/{page_id}/domains/{id}/state" => domains::state_json, Api("GET", "/v1/pages/{page_id}/domains/{id}");
+    POST "/dashboard/pages/{page_id}/domains/{id}/verify" => domains::verify, Api("POST", "/v1/pages/{page_id}/domains/{id}/verify");
+    POST "/dashboard/pages/{page_id}/domains/{id}/delete" => domains::delete, Api("DELETE", "/v1/pages/{page_id}/domains/{id}");
+    GET "/dashboard/api-keys" => api_keys::list, Api("GET", "/v1/api-keys");
+    POST "/dashboard/api-keys" => api_keys::create, Api("POST", "/v1/api-keys");
+    POST "/dashboard/api-keys/{id}/revoke" => api_keys::revoke, Api("DELETE", "/v1/api-keys/{id}");
+    GET "/dashboard/audit-log" => audit::list, Api("GET", "/v1/audit-log");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

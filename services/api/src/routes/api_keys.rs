@@ -76,7 +76,7 @@ fn key_json(k: &ApiKey) -> ApiKeyResponse {
 }
 
 /// Admins only, and only people: a key cannot mint or revoke keys.
-fn key_manager(member: &Member) -> Result<heliograph_domain::UserId, ApiError> {
+pub(crate) fn key_manager(member: &Member) -> Result<heliograph_domain::UserId, ApiError> {
     member.require(Role::Admin)?;
     member.person().map(|(user, _)| user)
 }
@@ -102,20 +102,34 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<ApiKeyEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = key_manager(&member)?;
+    key_manager(&member)?;
     let input = envelope("api_key", body.into_inner().api_key)?;
+    let (key, secret) = make(&state, &member, input.name, input.scope).await?;
+    // Shown this once: an idempotent replay answers without it.
+    Ok(ShownOnce::mark(
+        HttpResponse::Created().json(NewApiKeyResponse {
+            api_key: key_json(&key),
+            key: secret,
+        }),
+        &["key"],
+    ))
+}
+
+/// Makes a key named `name` with `scope` (`read` when absent) for an admin
+/// person; answers it and its secret, which nothing keeps.
+pub(crate) async fn make(
+    state: &AppState,
+    member: &Member,
+    name: Option<String>,
+    scope: Option<String>,
+) -> Result<(ApiKey, String), ApiError> {
+    let user = key_manager(member)?;
     let mut f = Fields::default();
-    let name = f.check(required("name", input.name).and_then(|n| Name::parse("name", &n, 100)));
-    let scope = f.check(
-        input
-            .scope
-            .as_deref()
-            .map_or(Ok(ApiKeyScope::default()), |s| {
-                s.parse::<ApiKeyScope>().map_err(|_| {
-                    FieldError::new("scope", "invalid", "must be `read` or `read_write`")
-                })
-            }),
-    );
+    let name = f.check(required("name", name).and_then(|n| Name::parse("name", &n, 100)));
+    let scope = f.check(scope.as_deref().map_or(Ok(ApiKeyScope::default()), |s| {
+        s.parse::<ApiKeyScope>()
+            .map_err(|_| FieldError::new("scope", "invalid", "must be `read` or `read_write`"))
+    }));
     let (Some(name), Some(scope)) = (name, scope) else {
         return Err(f.into_error());
     };
@@ -134,14 +148,29 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %member.tenant, api_key.id = %key.id, "API key created");
-    // Shown this once: an idempotent replay answers without it.
-    Ok(ShownOnce::mark(
-        HttpResponse::Created().json(NewApiKeyResponse {
-            api_key: key_json(&key),
-            key: new.key,
-        }),
-        &["key"],
+    Ok((key, new.key))
+}
+
+/// Revokes key `id` for an admin person (404 for another tenant's);
+/// answers it.
+pub(crate) async fn revoke_key(
+    state: &AppState,
+    member: &Member,
+    id: ApiKeyId,
+) -> Result<ApiKey, ApiError> {
+    key_manager(member)?;
+    let mut tx = state.store.tenant_tx(member.tenant).await?;
+    let key = tx.revoke_api_key(id).await?;
+    tx.audit(&member.audit(
+        "api_key.revoked",
+        "api_key",
+        id.as_uuid(),
+        json!({"name": key.name}),
     ))
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %member.tenant, api_key.id = %id, "API key revoked");
+    Ok(key)
 }
 
 /// Lists every key, revoked ones included, never a secret.
@@ -187,17 +216,6 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: ApiKeyId = path_id(&id)?;
-    key_manager(&member)?;
-    let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let key = tx.revoke_api_key(id).await?;
-    tx.audit(&member.audit(
-        "api_key.revoked",
-        "api_key",
-        id.as_uuid(),
-        json!({"name": key.name}),
-    ))
-    .await?;
-    tx.commit().await?;
-    tracing::info!(tenant.id = %member.tenant, api_key.id = %id, "API key revoked");
+    revoke_key(&state, &member, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

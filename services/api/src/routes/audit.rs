@@ -22,18 +22,21 @@ use crate::startup::AppState;
 pub struct AuditQuery {
     /// Entries at or after this time (RFC 3339).
     #[param(format = DateTime)]
-    since: Option<String>,
+    pub(crate) since: Option<String>,
     /// Entries before this time (RFC 3339).
     #[param(format = DateTime)]
-    until: Option<String>,
+    pub(crate) until: Option<String>,
     /// Only this user's or key's entries.
     #[param(format = Uuid)]
-    actor_id: Option<String>,
+    pub(crate) actor_id: Option<String>,
+    /// Only entries of this action, exactly as listed (`domain.created`).
+    #[param(max_length = 100)]
+    pub(crate) action: Option<String>,
     /// Entries older than the one with this `id`: the next page back.
-    before: Option<i64>,
+    pub(crate) before: Option<i64>,
     /// At most this many, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]
-    limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
 }
 
 /// One change.
@@ -74,7 +77,9 @@ fn time(f: &mut Fields, field: &'static str, raw: Option<String>) -> Option<Offs
 
 /// Lists the audit log, newest first (admin).
 ///
-/// `before` (an entry's `id`) pages backwards; at most `limit` entries
+/// Filters: `since`/`until` (a time range), `actor_id` (a user or a key),
+/// `action` (one action, exactly: `api_key.created`). `before` (an entry's
+/// `id`) pages backwards; at most `limit` entries
 /// (default 100, at most 500).
 #[utoipa::path(
     get,
@@ -94,35 +99,9 @@ pub async fn list(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
-    let query = query.into_inner();
-    let mut f = Fields::default();
-    let since = time(&mut f, "since", query.since);
-    let until = time(&mut f, "until", query.until);
-    let actor_id = query.actor_id.and_then(|a| {
-        f.check(
-            a.parse()
-                .map_err(|_| FieldError::new("actor_id", "invalid", "is not an id")),
-        )
-    });
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        f.push(FieldError::new(
-            "limit",
-            "invalid",
-            "must be between 1 and 500",
-        ));
-    }
-    f.finish()?;
+    let filter = filter_of(query.into_inner())?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let records = tx
-        .audit_log(&AuditFilter {
-            since,
-            until,
-            actor_id,
-            before_id: query.before,
-            limit,
-        })
-        .await?;
+    let records = tx.audit_log(&filter).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(
         records
@@ -144,4 +123,42 @@ pub async fn list(
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+/// The store's filter for `query`, or the fields that are wrong.
+pub(crate) fn filter_of(query: AuditQuery) -> Result<AuditFilter, ApiError> {
+    let mut f = Fields::default();
+    let since = time(&mut f, "since", query.since);
+    let until = time(&mut f, "until", query.until);
+    let actor_id = query.actor_id.and_then(|a| {
+        f.check(
+            a.parse()
+                .map_err(|_| FieldError::new("actor_id", "invalid", "is not an id")),
+        )
+    });
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        f.push(FieldError::new(
+            "limit",
+            "invalid",
+            "must be between 1 and 500",
+        ));
+    }
+    let action = query.action.filter(|a| !a.trim().is_empty());
+    if action.as_ref().is_some_and(|a| a.len() > 100) {
+        f.push(FieldError::new(
+            "action",
+            "too_long",
+            "must be at most 100 characters",
+        ));
+    }
+    f.finish()?;
+    Ok(AuditFilter {
+        since,
+        until,
+        actor_id,
+        action,
+        before_id: query.before,
+        limit,
+    })
 }

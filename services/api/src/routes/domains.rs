@@ -9,11 +9,13 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use heliograph_domain::custom_domain::txt_record_name;
 use heliograph_domain::{
-    CustomDomain as Domain, DomainCheckError, DomainId, DomainStatus, Hostname,
+    CustomDomain as Domain, DomainCheckError, DomainId, DomainStatus, Hostname, PageId,
 };
+use heliograph_store::TenantTx;
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
+use crate::auth::Member;
 use crate::error::{ApiError, envelope, required};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
@@ -61,11 +63,28 @@ pub struct DomainResponse {
 pub struct DnsRecord {
     /// `CNAME` or `TXT`.
     #[serde(rename = "type")]
-    kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The record's name.
-    name: String,
+    pub(crate) name: String,
     /// Its value: the CNAME target, or the TXT record's text.
-    value: String,
+    pub(crate) value: String,
+}
+
+/// The records `d` needs: a CNAME to the platform's target, and the TXT
+/// record carrying its token.
+pub(crate) fn records(state: &AppState, d: &Domain) -> Vec<DnsRecord> {
+    vec![
+        DnsRecord {
+            kind: "CNAME",
+            name: d.hostname.to_string(),
+            value: state.domains.cname_target().to_string(),
+        },
+        DnsRecord {
+            kind: "TXT",
+            name: txt_record_name(d.hostname.as_str()),
+            value: d.token.clone(),
+        },
+    ]
 }
 
 fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
@@ -85,18 +104,7 @@ fn domain_response(state: &AppState, d: &Domain) -> DomainResponse {
         taken_at: at(d.state.taken_at),
         expired_at: at(d.state.expired_at),
         created_at: heliograph_web::timestamp(d.created_at),
-        records: vec![
-            DnsRecord {
-                kind: "CNAME",
-                name: d.hostname.to_string(),
-                value: state.domains.cname_target().to_string(),
-            },
-            DnsRecord {
-                kind: "TXT",
-                name: txt_record_name(d.hostname.as_str()),
-                value: d.token.clone(),
-            },
-        ],
+        records: records(state, d),
     }
 }
 
@@ -117,10 +125,85 @@ struct DomainInput {
     hostname: Option<String>,
 }
 
-fn parse(state: &AppState, input: DomainInput) -> Result<Hostname, ApiError> {
-    required("hostname", input.hostname)
+/// The hostname a tenant typed, as a domain may have it.
+pub(crate) fn hostname_of(state: &AppState, raw: Option<String>) -> Result<Hostname, ApiError> {
+    required("hostname", raw)
         .and_then(|raw| state.domains.parse_hostname("hostname", &raw))
         .map_err(ApiError::field)
+}
+
+/// Claims `hostname` for `page` and records who did (the caller commits).
+pub(crate) async fn add(
+    state: &AppState,
+    member: &Member,
+    tx: &mut TenantTx,
+    page: PageId,
+    hostname: &Hostname,
+) -> Result<Domain, ApiError> {
+    let d = tx
+        .create_domain(
+            page,
+            hostname,
+            state.domain_claims,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await??;
+    tx.audit(&member.audit(
+        "domain.created",
+        "domain",
+        d.id.as_uuid(),
+        serde_json::json!({"hostname": d.hostname, "page_id": d.page_id}),
+    ))
+    .await?;
+    Ok(d)
+}
+
+/// Removes `page`'s domain `id` (404 for another page's) and records who
+/// did (the caller commits).
+pub(crate) async fn remove(
+    member: &Member,
+    tx: &mut TenantTx,
+    page: PageId,
+    id: DomainId,
+) -> Result<Domain, ApiError> {
+    tx.domain(page, id).await?;
+    let d = tx.delete_domain(page, id).await?;
+    tx.audit(&member.audit(
+        "domain.deleted",
+        "domain",
+        d.id.as_uuid(),
+        serde_json::json!({"hostname": d.hostname, "page_id": d.page_id}),
+    ))
+    .await?;
+    Ok(d)
+}
+
+/// Queues a check of `page`'s domain `id` (renewing an expired claim) and
+/// records who asked (the caller commits).
+pub(crate) async fn request_check(
+    state: &AppState,
+    member: &Member,
+    tx: &mut TenantTx,
+    page: PageId,
+    id: DomainId,
+) -> Result<Domain, ApiError> {
+    tx.domain(page, id).await?;
+    let d = tx
+        .request_domain_check(
+            page,
+            id,
+            state.domain_claims,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await??;
+    tx.audit(&member.audit(
+        "domain.check_requested",
+        "domain",
+        d.id.as_uuid(),
+        serde_json::json!({"hostname": d.hostname}),
+    ))
+    .await?;
+    Ok(d)
 }
 
 /// Lists a page's custom domains, by hostname (viewer).
@@ -190,22 +273,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let page = at.id();
     let AtPage { member, mut tx, .. } = at;
-    let hostname = parse(&state, envelope("domain", body.0.domain)?)?;
-    let d = tx
-        .create_domain(
-            page,
-            &hostname,
-            state.domain_claims,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await??;
-    tx.audit(&member.audit(
-        "domain.created",
-        "domain",
-        d.id.as_uuid(),
-        serde_json::json!({"hostname": d.hostname, "page_id": d.page_id}),
-    ))
-    .await?;
+    let hostname = hostname_of(&state, envelope("domain", body.0.domain)?.hostname)?;
+    let d = add(&state, &member, &mut tx, page, &hostname).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(domain_response(&state, &d)))
 }
@@ -263,15 +332,7 @@ pub async fn delete(
     let page = at.id();
     let AtPage { member, mut tx, .. } = at;
     let id: DomainId = path_id(&path.1)?;
-    tx.domain(page, id).await?;
-    let d = tx.delete_domain(page, id).await?;
-    tx.audit(&member.audit(
-        "domain.deleted",
-        "domain",
-        d.id.as_uuid(),
-        serde_json::json!({"hostname": d.hostname, "page_id": d.page_id}),
-    ))
-    .await?;
+    remove(&member, &mut tx, page, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -307,22 +368,7 @@ pub async fn verify(
     let page = at.id();
     let AtPage { member, mut tx, .. } = at;
     let id: DomainId = path_id(&path.1)?;
-    tx.domain(page, id).await?;
-    let d = tx
-        .request_domain_check(
-            page,
-            id,
-            state.domain_claims,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await??;
-    tx.audit(&member.audit(
-        "domain.check_requested",
-        "domain",
-        d.id.as_uuid(),
-        serde_json::json!({"hostname": d.hostname}),
-    ))
-    .await?;
+    let d = request_check(&state, &member, &mut tx, page, id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Accepted().json(domain_response(&state, &d)))
 }

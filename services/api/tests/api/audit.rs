@@ -130,3 +130,45 @@ async fn the_log_is_for_admins_of_the_tenant_only() {
     assert_eq!(actions, ["tenant.created"], "B sees only its own history");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_audit_log_filters_by_action_through_the_api_too() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, body) = app
+        .post(
+            "/v1/api-keys",
+            Some(&t.token),
+            &json!({"api_key": {"name": "ci"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, all) = app
+        .call(Method::GET, "/v1/audit-log", Some(&t.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert!(all.as_array().unwrap().len() > 1, "{all}");
+    let (status, only) = app
+        .call(
+            Method::GET,
+            "/v1/audit-log?action=api_key.created",
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{only}");
+    let only = only.as_array().unwrap();
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(only[0]["action"], "api_key.created");
+    assert_eq!(only[0]["details"]["name"], "ci");
+    let (status, long) = app
+        .call(
+            Method::GET,
+            &format!("/v1/audit-log?action={}", "a".repeat(101)),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{long}");
+    app.finish().await;
+}

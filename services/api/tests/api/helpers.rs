@@ -278,6 +278,7 @@ impl TestApp {
             Hostname::parse("cname_target", CNAME_TARGET).expect("a valid target"),
         );
         let config = ApiConfig {
+            domain_grace: time::Duration::days(3),
             domain_claims: heliograph_domain::PendingClaims {
                 per_tenant: infra
                     .pending_domain_limit

@@ -20,6 +20,7 @@ mod dashboard_incidents;
 mod dashboard_pages;
 mod dashboard_subscribers;
 mod dashboard_team;
+mod dashboard_domains;
 mod database_roles;
 mod domain_claims;
 mod domains;
