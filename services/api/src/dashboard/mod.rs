@@ -31,11 +31,11 @@
 //! loaded.
 
 mod accounts;
-pub(crate) mod assets;
-mod components;
 mod api_keys;
 pub(crate) mod assets;
+pub(crate) mod assets;
 mod audit;
+mod components;
 mod domains;
 pub(crate) mod form;
 pub(crate) mod frame;
