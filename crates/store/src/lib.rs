@@ -49,7 +49,6 @@ pub use notifications::{
     OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
 };
 pub use onboarding::Onboarding;
-pub use sessions::{MembershipSummary, NewSession};
 pub use sessions::{MembershipSummary, NewSession, SessionSummary};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;

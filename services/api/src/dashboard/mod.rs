@@ -33,7 +33,6 @@
 mod accounts;
 mod api_keys;
 pub(crate) mod assets;
-pub(crate) mod assets;
 mod audit;
 mod components;
 mod domains;
