@@ -18,6 +18,7 @@ mod dashboard;
 mod dashboard_accounts;
 mod dashboard_domains;
 mod dashboard_incidents;
+mod dashboard_journey;
 mod dashboard_pages;
 mod dashboard_subscribers;
 mod dashboard_team;

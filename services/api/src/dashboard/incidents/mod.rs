@@ -224,7 +224,7 @@ impl List {
     }
 
     fn tone(i: &Incident) -> &'static str {
-        heliograph_web::impact_tone(i.impact)
+        heliograph_domain::incident_tone(i.status, i.impact)
     }
 
     fn when(i: &Incident) -> String {

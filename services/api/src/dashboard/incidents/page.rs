@@ -48,7 +48,7 @@ impl Show {
     }
 
     fn tone(&self) -> &'static str {
-        heliograph_web::impact_tone(self.incident.impact)
+        heliograph_domain::incident_tone(self.incident.status, self.incident.impact)
     }
 
     fn when(t: &OffsetDateTime) -> String {
