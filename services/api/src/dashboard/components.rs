@@ -397,7 +397,10 @@ pub async fn set_status(
 /// What a move button sends: the new place, from 1.
 #[derive(Deserialize)]
 pub struct MoveForm {
-    position: i32,
+    // Optional, so that a form without it is refused by the role check
+    // first (403), as the API would, and then as a change that moves nothing.
+    #[serde(default)]
+    position: Option<i32>,
 }
 
 /// `POST /dashboard/pages/{page_id}/components/{id}/position`.
@@ -408,7 +411,7 @@ pub async fn move_component(
 ) -> Result<HttpResponse, ApiError> {
     let id = component_id(&path)?;
     let input = ComponentInput {
-        position: Some(form.position),
+        position: form.position,
         ..ComponentInput::default()
     };
     let c = rest::update_component(&mut at.tx, &at.member, at.page.id, id, Ok(input)).await?;
@@ -560,7 +563,7 @@ pub async fn move_group(
 ) -> Result<HttpResponse, ApiError> {
     let id: GroupId = path_id(&path.1)?;
     let input = GroupInput {
-        position: Some(form.position),
+        position: form.position,
         ..GroupInput::default()
     };
     let (g, _) =
