@@ -182,7 +182,10 @@ impl Browser {
     /// element reference, which a page navigating meanwhile would make stale).
     pub async fn text(&self) -> String {
         self.client()
-            .execute("return document.body ? document.body.innerText : '';", vec![])
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
             .await
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

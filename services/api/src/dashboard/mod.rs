@@ -36,11 +36,11 @@ pub(crate) mod form;
 pub(crate) mod frame;
 pub(crate) mod guard;
 mod home;
-mod invitation;
 mod incidents;
+mod invitation;
 mod sign_in;
-mod team;
 mod subscribers;
+mod team;
 
 use actix_web::web;
 
