@@ -38,6 +38,8 @@ pub(crate) mod guard;
 mod home;
 mod incidents;
 mod invitation;
+pub(crate) mod maintenance;
+mod postmortem;
 mod sign_in;
 mod subscribers;
 mod team;
@@ -137,6 +139,12 @@ dashboard_table! {
     POST "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}" => incidents::page::save_update, Api("PATCH", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}");
     GET "/dashboard/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries" => incidents::proof::deliveries, Api("GET", "/v1/pages/{page_id}/incidents/{id}/incident_updates/{update_id}/deliveries");
     POST "/dashboard/pages/{page_id}/deliveries/redrive" => incidents::proof::redrive, Api("POST", "/v1/pages/{page_id}/deliveries/redrive");
+    GET "/dashboard/pages/{page_id}/maintenance" => maintenance::list, Api("GET", "/v1/pages/{page_id}/incidents");
+    GET "/dashboard/pages/{page_id}/maintenance/new" => maintenance::new, Api("POST", "/v1/pages/{page_id}/incidents");
+    POST "/dashboard/pages/{page_id}/maintenance" => maintenance::create, Api("POST", "/v1/pages/{page_id}/incidents");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem" => postmortem::save, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/publish" => postmortem::publish, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem/publish");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/delete" => postmortem::delete, Api("DELETE", "/v1/pages/{page_id}/incidents/{id}/postmortem");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

@@ -17,6 +17,7 @@ mod conventions;
 mod dashboard;
 mod dashboard_accounts;
 mod dashboard_incidents;
+mod dashboard_maintenance;
 mod dashboard_subscribers;
 mod dashboard_team;
 mod database_roles;
