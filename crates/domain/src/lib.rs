@@ -15,7 +15,7 @@ pub use status::{
     Channel, ComponentStatus, DomainCheckError, DomainStatus, Impact, IncidentStatus, PageStatus,
     Role, UnknownVariant, Visibility,
 };
-pub use tz::{TimeZoneName, day_bounds, local_date, offset_at};
+pub use tz::{TimeZoneName, day_bounds, local_date, local_to_utc, offset_at, utc_to_local};
 pub use validate::{EmailAddress, EndpointUrl, FieldError, Name, Password, PhoneNumber, Slug};
 
 pub mod uptime;

@@ -108,6 +108,53 @@ pub fn offset_at(at: OffsetDateTime, zone: &TimeZoneName) -> (UtcOffset, String)
     (offset, info.abbreviation().to_owned())
 }
 
+/// The instant a wall-clock time `local` names in `zone`, for a time a
+/// person typed in the zone of their page.
+///
+/// When the clocks go back, a local time happens twice: the earlier instant
+/// is taken (a window starts no later than the person could have meant).
+/// When they go forward, a local time never happens: it is refused in
+/// `field`, saying so, rather than moved to a time nobody typed.
+pub fn local_to_utc(
+    field: &'static str,
+    local: PrimitiveDateTime,
+    zone: &TimeZoneName,
+) -> Result<OffsetDateTime, FieldError> {
+    let invalid = || FieldError::new(field, "invalid", "is not a time that can be placed");
+    let civil = to_civil(local.date())
+        .and_then(|d| {
+            jiff::civil::Time::new(
+                i8::try_from(local.hour()).ok()?,
+                i8::try_from(local.minute()).ok()?,
+                i8::try_from(local.second()).ok()?,
+                0,
+            )
+            .ok()
+            .map(|t| d.to_datetime(t))
+        })
+        .ok_or_else(invalid)?;
+    let ambiguous = zone.rules().to_ambiguous_timestamp(civil);
+    if let jiff::tz::AmbiguousOffset::Gap { .. } = ambiguous.offset() {
+        return Err(FieldError::new(
+            field,
+            "nonexistent",
+            format!(
+                "does not exist in {zone}: the clocks skip this time when they change; choose a time outside the change"
+            ),
+        ));
+    }
+    let ts = ambiguous.earlier().map_err(|_| invalid())?;
+    OffsetDateTime::from_unix_timestamp_nanos(ts.as_nanosecond()).map_err(|_| invalid())
+}
+
+/// The wall-clock time in `zone` at the instant `at`.
+#[must_use]
+pub fn utc_to_local(at: OffsetDateTime, zone: &TimeZoneName) -> PrimitiveDateTime {
+    let (offset, _) = offset_at(at, zone);
+    let local = at.checked_to_offset(offset).unwrap_or(at);
+    PrimitiveDateTime::new(local.date(), local.time())
+}
+
 /// [`day_bounds`], for callers that looked the zone up once for many days.
 pub(crate) fn bounds(date: Date, zone: &TimeZone) -> (OffsetDateTime, OffsetDateTime) {
     let end = date.next_day().map_or_else(
@@ -262,6 +309,58 @@ mod tests {
             assert_eq!((err.field, err.code), ("time_zone", "invalid"), "{bad:?}");
             assert_eq!(err.message, "is not an IANA time zone, e.g. Europe/Berlin");
         }
+    }
+
+    #[test]
+    fn a_paris_wall_clock_time_is_placed_by_the_offset_of_its_date() {
+        let paris = zone("Europe/Paris");
+        assert_eq!(
+            local_to_utc("t", datetime!(2026-07-15 10:00), &paris).unwrap(),
+            datetime!(2026-07-15 08:00 UTC)
+        );
+        assert_eq!(
+            local_to_utc("t", datetime!(2026-01-15 10:00), &paris).unwrap(),
+            datetime!(2026-01-15 09:00 UTC)
+        );
+        assert_eq!(
+            local_to_utc("t", datetime!(2026-01-15 10:00), &TimeZoneName::utc()).unwrap(),
+            datetime!(2026-01-15 10:00 UTC)
+        );
+    }
+
+    #[test]
+    fn a_time_that_happens_twice_is_the_earlier_one() {
+        // Paris goes from 03:00 CEST back to 02:00 CET on 2026-10-25.
+        let paris = zone("Europe/Paris");
+        assert_eq!(
+            local_to_utc("t", datetime!(2026-10-25 02:30), &paris).unwrap(),
+            datetime!(2026-10-25 00:30 UTC)
+        );
+    }
+
+    #[test]
+    fn a_time_the_clocks_skip_is_refused_saying_so() {
+        // Paris goes from 02:00 CET to 03:00 CEST on 2026-03-29.
+        let paris = zone("Europe/Paris");
+        let err = local_to_utc("scheduled_for", datetime!(2026-03-29 02:30), &paris).unwrap_err();
+        assert_eq!((err.field, err.code), ("scheduled_for", "nonexistent"));
+        assert!(
+            err.message.contains("does not exist in Europe/Paris"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            local_to_utc("t", datetime!(2026-03-29 03:00), &paris).unwrap(),
+            datetime!(2026-03-29 01:00 UTC)
+        );
+    }
+
+    #[test]
+    fn an_instant_reads_back_as_the_wall_clock_time_it_was_typed_as() {
+        let ny = zone("America/New_York");
+        let at = local_to_utc("t", datetime!(2026-07-04 09:15), &ny).unwrap();
+        assert_eq!(at, datetime!(2026-07-04 13:15 UTC));
+        assert_eq!(utc_to_local(at, &ny), datetime!(2026-07-04 09:15));
     }
 
     proptest! {

@@ -42,6 +42,8 @@ pub(crate) mod guard;
 mod home;
 mod incidents;
 mod invitation;
+pub(crate) mod maintenance;
+mod postmortem;
 mod sign_in;
 mod subscribers;
 mod team;
@@ -166,6 +168,12 @@ dashboard_table! {
     POST "/dashboard/api-keys" => api_keys::create, Api("POST", "/v1/api-keys");
     POST "/dashboard/api-keys/{id}/revoke" => api_keys::revoke, Api("DELETE", "/v1/api-keys/{id}");
     GET "/dashboard/audit-log" => audit::list, Api("GET", "/v1/audit-log");
+    GET "/dashboard/pages/{page_id}/maintenance" => maintenance::list, Api("GET", "/v1/pages/{page_id}/incidents");
+    GET "/dashboard/pages/{page_id}/maintenance/new" => maintenance::new, Api("POST", "/v1/pages/{page_id}/incidents");
+    POST "/dashboard/pages/{page_id}/maintenance" => maintenance::create, Api("POST", "/v1/pages/{page_id}/incidents");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem" => postmortem::save, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/publish" => postmortem::publish, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem/publish");
+    POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/delete" => postmortem::delete, Api("DELETE", "/v1/pages/{page_id}/incidents/{id}/postmortem");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

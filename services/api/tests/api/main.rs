@@ -20,6 +20,8 @@ mod dashboard_domains;
 mod dashboard_incidents;
 mod dashboard_journey;
 mod dashboard_pages;
+mod dashboard_incidents;
+mod dashboard_maintenance;
 mod dashboard_subscribers;
 mod dashboard_team;
 mod database_roles;

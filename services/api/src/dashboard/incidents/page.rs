@@ -21,7 +21,7 @@ use crate::startup::AppState;
 /// An incident's page.
 #[derive(Template)]
 #[template(path = "dashboard/incidents/show.html")]
-struct Show {
+pub(crate) struct Show {
     frame: Frame,
     errors: FormErrors,
     base: String,
@@ -33,6 +33,10 @@ struct Show {
     restore: bool,
     rows: Vec<ComponentRow>,
     audience: Audience,
+    /// A maintenance's window, in the page's zone and in UTC.
+    window: Option<String>,
+    /// The postmortem text in its form: as typed, or as saved.
+    draft: String,
 }
 
 impl Show {
@@ -45,6 +49,16 @@ impl Show {
             .filter(|s| s.is_maintenance() == self.incident.is_maintenance())
             .filter(|s| self.incident.status.can_move_to(*s))
             .collect()
+    }
+
+    /// The postmortem's lines, shown with line breaks as the public page
+    /// shows them.
+    fn postmortem_lines(&self) -> Vec<&str> {
+        self.incident
+            .postmortem_body
+            .as_deref()
+            .map(|b| b.lines().collect())
+            .unwrap_or_default()
     }
 
     fn tone(&self) -> &'static str {
@@ -60,7 +74,7 @@ impl Show {
     }
 }
 
-async fn show_view<R: Needs>(
+pub(crate) async fn show_view<R: Needs>(
     state: &AppState,
     req: &HttpRequest,
     at: &mut AtPage<R>,
@@ -100,6 +114,11 @@ async fn show_view<R: Needs>(
         notify: pairs.is_empty() || ticked(pairs, "notify"),
         restore: pairs.is_empty() || ticked(pairs, "restore_components"),
         rows: ComponentRow::all(&components, pairs),
+        window: crate::dashboard::maintenance::window_text(&incident, &at.page.time_zone),
+        draft: field(pairs, "body_draft").map_or_else(
+            || incident.postmortem_body.clone().unwrap_or_default(),
+            str::to_owned,
+        ),
         incident,
         updates,
         audience,

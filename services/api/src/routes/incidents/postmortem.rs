@@ -2,10 +2,12 @@
 //! postmortem, drafted, published and removed by the domain's rules.
 
 use actix_web::{HttpResponse, web};
-use heliograph_domain::{FieldError, Incident};
+use heliograph_domain::{FieldError, Incident, IncidentId};
+use heliograph_store::TenantTx;
 use serde::{Deserialize, Serialize};
 
 use super::incident_at;
+use crate::auth::Member;
 use crate::error::{ApiError, envelope, required};
 use crate::input::Input;
 use crate::openapi::{
@@ -103,10 +105,30 @@ pub async fn put_postmortem(
     body: Input<PostmortemEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
     let incident = incident_at(&mut at, &path.1).await?;
-    let id = incident.id;
     let AtPage { member, mut tx, .. } = at;
     let input = envelope("postmortem", body.0.postmortem)?;
-    let text = required("body_draft", input.body_draft.or(input.body))
+    let incident = save_postmortem(
+        &member,
+        &mut tx,
+        incident.id,
+        input.body_draft.or(input.body),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+}
+
+/// Writes the postmortem draft `text` of the incident `id` (of the page the
+/// caller resolved), with its audit entry; the caller commits.
+/// `PUT …/postmortem` and the dashboard's postmortem form both write
+/// through it.
+pub(crate) async fn save_postmortem(
+    member: &Member,
+    tx: &mut TenantTx,
+    id: IncidentId,
+    text: Option<String>,
+) -> Result<Incident, ApiError> {
+    let text = required("body_draft", text)
         .and_then(|b| {
             if b.trim().is_empty() {
                 Err(FieldError::new("body_draft", "missing", "is required"))
@@ -129,8 +151,7 @@ pub async fn put_postmortem(
         serde_json::json!({}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+    Ok(incident)
 }
 
 /// Publishes an incident's postmortem (editor).
@@ -166,6 +187,19 @@ pub async fn publish_postmortem(
         .postmortem
         .and_then(|p| p.notify_subscribers)
         .unwrap_or(false);
+    let incident = release_postmortem(&member, &mut tx, id, notify).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+}
+
+/// Publishes the postmortem of the incident `id`, telling subscribers when
+/// `notify`, with its audit entry; the caller commits.
+pub(crate) async fn release_postmortem(
+    member: &Member,
+    tx: &mut TenantTx,
+    id: IncidentId,
+    notify: bool,
+) -> Result<Incident, ApiError> {
     let (incident, _) = tx.publish_postmortem(id, notify).await?;
     tx.audit(&member.audit(
         "postmortem.published",
@@ -174,8 +208,7 @@ pub async fn publish_postmortem(
         serde_json::json!({"notify_subscribers": notify}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(postmortem_response(&incident)?))
+    Ok(incident)
 }
 
 /// Deletes an incident's postmortem (editor).
@@ -198,6 +231,18 @@ pub async fn delete_postmortem(
     let incident = incident_at(&mut at, &path.1).await?;
     let id = incident.id;
     let AtPage { member, mut tx, .. } = at;
+    remove_postmortem(&member, &mut tx, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes the postmortem of the incident `id`, with its audit entry; the
+/// caller commits.
+pub(crate) async fn remove_postmortem(
+    member: &Member,
+    tx: &mut TenantTx,
+    id: IncidentId,
+) -> Result<(), ApiError> {
     tx.delete_postmortem(id).await?;
     tx.audit(&member.audit(
         "postmortem.deleted",
@@ -206,6 +251,5 @@ pub async fn delete_postmortem(
         serde_json::json!({}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
