@@ -18,7 +18,6 @@ mod dashboard;
 mod dashboard_accounts;
 mod dashboard_domains;
 mod dashboard_incidents;
-mod dashboard_incidents;
 mod dashboard_journey;
 mod dashboard_maintenance;
 mod dashboard_pages;
