@@ -141,6 +141,22 @@ pub fn may_manage_team(acting: Role, roles: &[Role]) -> bool {
     acting.rank() >= needed.rank()
 }
 
+/// The roles a member acting as `acting` may give: to an invitation
+/// (`current` is `None`) or to a member whose role is `current`, by
+/// [`may_manage_team`]. Empty when the member is not theirs to change (an
+/// admin facing an owner); an admin is never offered the owner's role.
+#[must_use]
+pub fn grantable_roles(acting: Role, current: Option<Role>) -> Vec<Role> {
+    Role::ALL
+        .iter()
+        .copied()
+        .filter(|&to| match current {
+            Some(from) => may_manage_team(acting, &[from, to]),
+            None => may_manage_team(acting, &[to]),
+        })
+        .collect()
+}
+
 /// Whether a member with `role` may make API keys (admins and owners).
 #[must_use]
 pub const fn may_make_keys(role: Role) -> bool {
@@ -201,6 +217,20 @@ mod tests {
     use time::macros::datetime;
 
     const AT: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+    #[test]
+    fn an_admin_is_offered_no_owner_role_and_no_owner_to_change() {
+        use Role::{Admin, Editor, Owner, Viewer};
+        assert_eq!(grantable_roles(Owner, None), [Owner, Admin, Editor, Viewer]);
+        assert_eq!(grantable_roles(Admin, None), [Admin, Editor, Viewer]);
+        assert_eq!(
+            grantable_roles(Admin, Some(Editor)),
+            [Admin, Editor, Viewer]
+        );
+        assert!(grantable_roles(Admin, Some(Owner)).is_empty());
+        assert_eq!(grantable_roles(Owner, Some(Owner)).len(), 4);
+        assert!(grantable_roles(Editor, None).is_empty());
+    }
 
     fn invitation() -> Invitation {
         Invitation {

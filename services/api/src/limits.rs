@@ -74,11 +74,15 @@ pub enum Bucket {
     SignupAttemptByEmail,
     /// Verification links asked for by one person: 5 an hour.
     VerifyByUser,
+    /// Live slug checks of the sign-up form from one address: 60 a minute
+    /// (a typist's pace; each tells whether a slug is in use, as its
+    /// public page would, so guessing in bulk is paced too).
+    SlugCheckByIp,
 }
 
 impl Bucket {
     /// Every bucket, in declaration order (so `ALL[b as usize] == b`).
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 17] = [
         Self::SignupByIp,
         Self::LoginByIp,
         Self::LoginByEmailAndIp,
@@ -95,6 +99,7 @@ impl Bucket {
         Self::PingBySubscriber,
         Self::SignupAttemptByEmail,
         Self::VerifyByUser,
+        Self::SlugCheckByIp,
     ];
 
     /// The same limit (times `factor`) for the in-process count: a burst of
@@ -129,6 +134,7 @@ impl Bucket {
             Self::PingBySubscriber => "ping-subscriber",
             Self::SignupAttemptByEmail => "signup-attempt-email",
             Self::VerifyByUser => "verify-user",
+            Self::SlugCheckByIp => "slug-check-ip",
         }
     }
 
@@ -150,6 +156,7 @@ impl Bucket {
             Self::PingBySubscriber => (6, Duration::from_secs(60)),
             Self::SignupAttemptByEmail => (3, Duration::from_secs(3600)),
             Self::VerifyByUser => (5, Duration::from_secs(3600)),
+            Self::SlugCheckByIp => (60, Duration::from_secs(60)),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! `routes::team`'s). Showing the page changes nothing (mail scanners
 //! fetch links); only the form's post accepts.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use heliograph_domain::{InvitationProblem, Role};
@@ -61,6 +61,15 @@ fn gone(problem: InvitationProblem) -> Result<HttpResponse, ApiError> {
         ),
     };
     frame::html_with(StatusCode::GONE, &GoneView { title, detail })
+}
+
+/// What the newcomer reads first: "Welcome to Acme: you are an editor."
+fn welcome(team: &str, role: Role) -> String {
+    let article = match role {
+        Role::Owner | Role::Admin | Role::Editor => "an",
+        Role::Viewer => "a",
+    };
+    format!("Welcome to {team}: you are {article} {role}.")
 }
 
 fn show(
@@ -126,9 +135,18 @@ pub async fn submit(
     };
     let errors = match rest::join_team(&req, &state, body).await {
         Ok((user, tenant)) => {
-            return Ok(open_session(&state, user, tenant)
+            let mut landing = open_session(&state, user, tenant)
                 .await?
-                .redirect(&state, "/dashboard"));
+                .redirect(&state, "/dashboard");
+            // The welcome is the flash `frame::done` leaves, carried over
+            // to the response that also signs in.
+            let welcome = frame::done("/dashboard", &welcome(&offer.team, offer.invitation.role));
+            for cookie in welcome.headers().get_all(header::SET_COOKIE) {
+                landing
+                    .headers_mut()
+                    .append(header::SET_COOKIE, cookie.clone());
+            }
+            return Ok(landing);
         }
         Err(ApiError::InvalidCredentials) => FormErrors::field(
             "password",
@@ -143,4 +161,21 @@ pub async fn submit(
         &offer,
         errors,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_welcome_names_the_team_and_the_role() {
+        assert_eq!(
+            welcome("Acme", Role::Admin),
+            "Welcome to Acme: you are an admin."
+        );
+        assert_eq!(
+            welcome("Acme", Role::Viewer),
+            "Welcome to Acme: you are a viewer."
+        );
+    }
 }

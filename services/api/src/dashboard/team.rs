@@ -33,8 +33,16 @@ struct TeamView {
 }
 
 impl TeamView {
-    fn roles() -> &'static [Role] {
-        Role::ALL
+    /// The roles the person may give an invitation; the domain's rule,
+    /// as the REST twin checks it.
+    fn invitable(&self) -> Vec<Role> {
+        heliograph_domain::team::grantable_roles(self.frame.team.role, None)
+    }
+
+    /// The roles the person may give `m` (none when `m` is not theirs to
+    /// change, as an owner is not an admin's).
+    fn grantable_to(&self, m: &TeamMember) -> Vec<Role> {
+        heliograph_domain::team::grantable_roles(self.frame.team.role, Some(m.role))
     }
 
     fn when(t: &time::OffsetDateTime) -> String {

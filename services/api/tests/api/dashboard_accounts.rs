@@ -463,3 +463,35 @@ async fn an_expired_verification_link_says_so_and_the_account_page_sends_another
     assert_ne!(fresh, token);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_live_slug_check_has_a_budget_of_its_own() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let ip = unique_ip();
+    let check = || {
+        app.client
+            .get(app.url("/signup/slug?slug=free-one-here-42"))
+            .header("x-forwarded-for", &ip)
+            .send()
+    };
+    // Sixty checks a minute from one address: more than sign-in's thirty.
+    for n in 1..=60 {
+        let res = check().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "check {n}");
+    }
+    let res = check().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    // Typing a slug spent nothing of the address's sign-in budget.
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", &ip)
+        .form(&[("email", t.email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.finish().await;
+}

@@ -8,7 +8,9 @@ use reqwest::header::SET_COOKIE;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, emails_to, unique_email, unique_ip, unique_slug};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_tables_fit_a_phone, emails_to, unique_email, unique_ip, unique_slug,
+};
 
 const SUBJECT: &str = "Join Acme Cloud on Heliograph";
 
@@ -86,6 +88,8 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
     invite_in_browser(&app, &owner, &mate, "editor").await;
     owner.wait_for_text("Pending invitations").await;
     owner.check_page("team-invited").await;
+    // On a phone the members and invitations stack, a card a row.
+    assert_tables_fit_a_phone(&owner, "team-invited").await;
 
     // The teammate opens the emailed link in a browser of their own, sets
     // a password, and lands on the dashboard signed in as editor.
@@ -104,6 +108,10 @@ async fn an_owner_invites_a_teammate_who_joins_changes_role_and_is_removed() {
     teammate.click_text("Create my account and join").await;
     teammate.wait_for("nav.side").await;
     teammate.wait_for_text("(editor)").await;
+    // Landing says where they are and as what.
+    teammate
+        .wait_for_text("Welcome to Acme Cloud: you are an editor.")
+        .await;
     // The link is used up.
     let used = app.client.get(&link).send().await.unwrap();
     assert_eq!(used.status(), StatusCode::GONE);
@@ -402,5 +410,52 @@ async fn team_forms_refuse_editors_other_tenants_ids_bad_input_and_unverified_te
         page.contains("This invitation link does not work"),
         "{page}"
     );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_admin_is_offered_only_the_roles_an_admin_may_give() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let admin = unique_email("admin");
+    let (status, _) = app
+        .post(
+            "/v1/invitations",
+            Some(&t.token),
+            &json!({"invitation": {"email": admin, "role": "admin"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let link = invitation_links(&app, &admin, 1).await.remove(0);
+    let token = link.split("token=").nth(1).unwrap();
+    let res = app
+        .client
+        .post(app.url("/account/accept-invitation"))
+        .form(&[("token", token), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let as_admin = FormSession::from(&res);
+    let res = app
+        .client
+        .get(app.url("/dashboard/team"))
+        .header("cookie", &as_admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    // Neither in the invitation form nor for any member: an admin may not
+    // give the owner's role (the action would answer 403).
+    assert!(!page.contains("value=\"owner\""), "{page}");
+    assert!(
+        page.contains("type=\"radio\" name=\"role\" value=\"admin\""),
+        "{page}"
+    );
+    assert!(page.contains("<option value=\"viewer\""), "{page}");
+    // The owner's row is not theirs to change: its role is plain text.
+    let owner_id = user_id(&app, &t.token, &t.email).await;
+    assert!(!page.contains(&format!("id=\"role-{owner_id}\"")), "{page}");
     app.finish().await;
 }

@@ -834,3 +834,28 @@ pub fn txt_record(name: &str, value: &str) -> String {
 pub fn cname_record(name: &str, target: &str) -> String {
     heliograph_testkit::DnsServer::cname_record(name, target)
 }
+
+/// Asserts that at 375 px no cell of the page's tables is narrower than
+/// 80 px: a table squeezed into a phone's width breaks its words letter by
+/// letter, which `check_page` (it looks for sideways scrolling only) does
+/// not see. The viewport is back at 1280 × 900 afterwards.
+pub async fn assert_tables_fit_a_phone(browser: &heliograph_testkit::Browser, name: &str) {
+    browser.viewport(375, 812).await;
+    let narrow = browser
+        .client()
+        .execute(
+            "return Array.from(document.querySelectorAll('table th, table td'))
+               .filter(c => c.closest('thead') === null && c.offsetParent !== null)
+               .map(c => [Math.round(c.getBoundingClientRect().width), c.innerText.trim().slice(0, 40)])
+               .filter(([w]) => w < 80);",
+            vec![],
+        )
+        .await
+        .expect("the page answers");
+    browser.viewport(1280, 900).await;
+    assert_eq!(
+        narrow,
+        json!([]),
+        "{name}: table cells narrower than 80 px at 375 px ([width, text])"
+    );
+}

@@ -126,11 +126,12 @@ pub async fn check_slug(
     query: web::Query<SlugQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // Each probe costs a lookup and tells whether a slug is in use (as its
-    // public page would): paced like sign-in guesses, per address. Not
-    // signup's own budget (a few an hour), which a typist would spend.
+    // public page would): paced per address by a budget of its own, not
+    // signup's (a few an hour, which a typist would spend) nor sign-in's
+    // (which a typist would spend for the sign-in that follows).
     state
         .limiter
-        .hit_client(Bucket::LoginByIp, crate::auth::client_ip(&req))
+        .hit_client(Bucket::SlugCheckByIp, crate::auth::client_ip(&req))
         .await?;
     let answer = match Slug::parse("slug", query.slug.trim()) {
         Err(e) => SlugAnswer {
