@@ -284,7 +284,7 @@ pub(crate) async fn deadline(
     }
 }
 
-/// After a successful change through the API, the public pages catch up
+/// After a successful change through the API or the dashboard, the public pages catch up
 /// here before the answer goes out (so the caller reads its own change back),
 /// and on every other replica at once (a change that touched no page costs
 /// one cheap read of `page_changes`).
@@ -297,8 +297,10 @@ pub(crate) async fn nudge_public_pages(
         .app_data::<web::Data<crate::startup::AppState>>()
         .map(|s| std::sync::Arc::clone(&s.pages));
     let response = next.call(req).await?;
+    // A dashboard form answers a change with a redirect (303), the API with 2xx.
+    let changed = response.status().is_success() || response.status().is_redirection();
     if unsafe_method
-        && response.status().is_success()
+        && changed
         && let Some(pages) = pages
     {
         pages.changed().await;

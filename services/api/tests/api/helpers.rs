@@ -528,6 +528,22 @@ impl TestApp {
         browser
     }
 
+    /// What a browser holding the session of `token` (a session token)
+    /// sends with a dashboard form: the `Cookie` header and the `_csrf` field.
+    pub fn dashboard_session(&self, token: &str) -> (String, String) {
+        let keys = heliograph_auth::TokenKeys::new(
+            &self.config.jwt_secret,
+            self.config.urls.origin(),
+            time::Duration::minutes(15),
+        )
+        .expect("the tests' token keys");
+        let session = keys.verify(token).expect("a session token").sid;
+        let csrf = heliograph_auth::LinkSigner::new(SecretString::from(LINK_SECRET.to_owned()))
+            .expect("a long enough secret")
+            .sign("csrf", session.as_uuid());
+        (format!("heliograph_session={token}"), csrf)
+    }
+
     /// Signs `email` in on the dashboard's sign-in page, in `browser`.
     pub async fn sign_in(&self, browser: &heliograph_testkit::Browser, email: &str) {
         browser.goto(&self.url("/login")).await;

@@ -103,3 +103,55 @@ async fn an_end_user_subscribes_from_the_public_page_and_confirms_by_email() {
     browser.close().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_postmortem_published_from_the_dashboard_reaches_an_incident_page_read_while_a_draft() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (_, incident) = app
+        .post(
+            &format!("/v1/pages/{}/incidents", t.page_id),
+            Some(&t.token),
+            &json!({"incident": {"name": "Slow logins", "status": "resolved",
+                     "body": "Fixed.", "deliver_notifications": false}}),
+        )
+        .await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    let pm = format!("/v1/pages/{}/incidents/{id}/postmortem", t.page_id);
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &pm,
+            Some(&t.token),
+            Some(&json!({"postmortem": {"body_draft": "Root cause: a bad index."}})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let page = format!("/status/{}/incidents/{id}", t.slug);
+    let before = app.get(&page, None).await.text().await.unwrap();
+    assert!(
+        !before.contains("Root cause: a bad index."),
+        "a draft is not public"
+    );
+    // Published from the dashboard, whose answer is a redirect.
+    let (cookie, csrf) = app.dashboard_session(&t.token);
+    let published = app
+        .client
+        .post(app.url(&format!(
+            "/dashboard/pages/{}/incidents/{id}/postmortem/publish",
+            t.page_id
+        )))
+        .header("cookie", cookie)
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), reqwest::StatusCode::SEE_OTHER);
+    // The answer waits for the pages to catch up: the next read shows it.
+    let after = app.get(&page, None).await.text().await.unwrap();
+    assert!(
+        after.contains("Root cause: a bad index."),
+        "the published postmortem is on the incident's page: {after}"
+    );
+    app.finish().await;
+}
