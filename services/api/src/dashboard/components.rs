@@ -201,6 +201,13 @@ pub struct ComponentForm {
     group_id: String,
     #[serde(default)]
     visibility: String,
+    #[serde(default, deserialize_with = "super::form::checkbox")]
+    showcase: bool,
+    #[serde(default, deserialize_with = "super::form::checkbox")]
+    only_show_if_degraded: bool,
+    /// `YYYY-MM-DD`, or blank for none.
+    #[serde(default)]
+    start_date: String,
 }
 
 impl ComponentForm {
@@ -211,6 +218,9 @@ impl ComponentForm {
             status: c.status.as_str().to_owned(),
             group_id: c.group_id.map(|g| g.to_string()).unwrap_or_default(),
             visibility: c.visibility.as_str().to_owned(),
+            showcase: c.showcase,
+            only_show_if_degraded: c.only_show_if_degraded,
+            start_date: c.start_date.map(|d| d.to_string()).unwrap_or_default(),
         }
     }
 
@@ -222,6 +232,9 @@ impl ComponentForm {
             status: Some(self.status.clone()),
             group_id: Some(Some(self.group_id.clone())),
             visibility: Some(self.visibility.clone()),
+            showcase: Some(self.showcase),
+            only_show_if_degraded: Some(self.only_show_if_degraded),
+            start_date: Some(Some(self.start_date.trim().to_owned())),
             ..ComponentInput::default()
         }
     }
@@ -290,6 +303,7 @@ pub async fn new(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpResponse, Ap
     let form = ComponentForm {
         status: ComponentStatus::Operational.as_str().to_owned(),
         visibility: Visibility::Public.as_str().to_owned(),
+        showcase: true,
         ..ComponentForm::default()
     };
     component_form(&req, at, None, form, FormErrors::none()).await

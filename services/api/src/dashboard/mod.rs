@@ -42,6 +42,8 @@ pub(crate) mod guard;
 mod home;
 mod incidents;
 mod invitation;
+mod page_list;
+mod page_settings;
 mod sign_in;
 mod subscribers;
 mod team;
@@ -166,6 +168,11 @@ dashboard_table! {
     POST "/dashboard/api-keys" => api_keys::create, Api("POST", "/v1/api-keys");
     POST "/dashboard/api-keys/{id}/revoke" => api_keys::revoke, Api("DELETE", "/v1/api-keys/{id}");
     GET "/dashboard/audit-log" => audit::list, Api("GET", "/v1/audit-log");
+    GET "/dashboard/pages" => page_list::list, Api("GET", "/v1/pages");
+    GET "/dashboard/pages/new" => page_list::new, Api("POST", "/v1/pages");
+    POST "/dashboard/pages" => page_list::create, Api("POST", "/v1/pages");
+    GET "/dashboard/pages/{page_id}/settings" => page_settings::show, Api("PATCH", "/v1/pages/{page_id}");
+    POST "/dashboard/pages/{page_id}/settings" => page_settings::save, Api("PATCH", "/v1/pages/{page_id}");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the
