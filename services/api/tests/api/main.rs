@@ -19,6 +19,7 @@ mod dashboard_accounts;
 mod dashboard_domains;
 mod dashboard_incidents;
 mod dashboard_pages;
+mod dashboard_settings;
 mod dashboard_subscribers;
 mod dashboard_team;
 mod database_roles;
