@@ -100,6 +100,8 @@ dashboard_table! {
     POST "/login" => sign_in::submit, Public;
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
+    // Before the page routes, whose `{page_id}` would take `new`.
+    GET "/dashboard/pages/new" => page_list::new, Api("POST", "/v1/pages");
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
     GET "/signup" => accounts::signup::form, Public;
     POST "/signup" => accounts::signup::submit, Public;
@@ -169,7 +171,6 @@ dashboard_table! {
     POST "/dashboard/api-keys/{id}/revoke" => api_keys::revoke, Api("DELETE", "/v1/api-keys/{id}");
     GET "/dashboard/audit-log" => audit::list, Api("GET", "/v1/audit-log");
     GET "/dashboard/pages" => page_list::list, Api("GET", "/v1/pages");
-    GET "/dashboard/pages/new" => page_list::new, Api("POST", "/v1/pages");
     POST "/dashboard/pages" => page_list::create, Api("POST", "/v1/pages");
     GET "/dashboard/pages/{page_id}/settings" => page_settings::show, Api("PATCH", "/v1/pages/{page_id}");
     POST "/dashboard/pages/{page_id}/settings" => page_settings::save, Api("PATCH", "/v1/pages/{page_id}");

@@ -297,8 +297,11 @@ pub(crate) async fn nudge_public_pages(
         .app_data::<web::Data<crate::startup::AppState>>()
         .map(|s| std::sync::Arc::clone(&s.pages));
     let response = next.call(req).await?;
+    // A dashboard form that worked answers with a redirect (303) to the
+    // page that shows the change: that counts as done too.
+    let done = response.status().is_success() || response.status().is_redirection();
     if unsafe_method
-        && response.status().is_success()
+        && done
         && let Some(pages) = pages
     {
         pages.changed().await;
