@@ -228,7 +228,8 @@ async fn get_page(
 }
 
 #[tokio::test]
-async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones() {
+async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones_and_components_keep_their_display_settings()
+ {
     let app = TestApp::spawn().await;
     let t = app.signup().await;
     let other = app.signup().await;
@@ -298,6 +299,69 @@ async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones() 
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains(r#"id="time_zone-error""#), "{html}");
+
+    // The component form carries the showcase, "only when degraded" and
+    // start date settings to the API's rules: a bad date is refused at its
+    // field, good ones are kept and shown again.
+    let components = format!("/dashboard/pages/{}/components", t.page_id);
+    let (status, html) = form_post(
+        &app,
+        &as_owner,
+        &components,
+        &[
+            ("name", "Batch jobs"),
+            ("status", "operational"),
+            ("visibility", "public"),
+            ("start_date", "2026-02-30"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains(r#"id="start_date-error""#), "{html}");
+    let (status, html) = form_post(
+        &app,
+        &as_owner,
+        &components,
+        &[
+            ("name", "Batch jobs"),
+            ("status", "operational"),
+            ("visibility", "public"),
+            ("only_show_if_degraded", "on"),
+            ("start_date", "2026-01-15"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    let (_, body) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/pages/{}/components", t.page_id),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    let batch = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Batch jobs")
+        .unwrap()
+        .clone();
+    assert_eq!(batch["showcase"], false, "{batch}");
+    assert_eq!(batch["only_show_if_degraded"], true, "{batch}");
+    assert_eq!(batch["start_date"], "2026-01-15", "{batch}");
+    let (status, html) = get_page(
+        &app,
+        &as_owner,
+        &format!("{components}/{}/edit", batch["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"value="2026-01-15""#), "{html}");
+    assert!(
+        html.contains(r#"id="only_show_if_degraded" name="only_show_if_degraded" aria-describedby="only_show_if_degraded-hint" checked"#),
+        "{html}"
+    );
 
     // Nothing changed.
     let (_, body) = app
