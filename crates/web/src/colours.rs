@@ -198,3 +198,69 @@ pub(crate) const STATUS_COLOURS: [(&str, Rgb); 6] = {
     }
     out
 };
+
+/// What the public page changes of a page's colours so its text reads, in
+/// words, one sentence a colour; empty when they read as they are. It tells
+/// the rule [`Theme::new`] applies (so the team sees what readers will),
+/// rather than checking the colours a second way. Colours that are not
+/// `#rrggbb` are not judged here (the API refuses them).
+#[must_use]
+pub fn contrast_warnings(background: &str, text: &str, brand: &str) -> Vec<String> {
+    let (Some(bg), Some(fg), Some(accent)) =
+        (Rgb::parse(background), Rgb::parse(text), Rgb::parse(brand))
+    else {
+        return Vec::new();
+    };
+    let shown = Theme::new(background, text, brand).light;
+    let mut warnings = Vec::new();
+    if shown.fg != fg {
+        warnings.push(format!(
+            "The text colour {fg} on the background {bg} has a contrast of {:.1}:1, below the \
+             {MIN_CONTRAST}:1 text needs to be read: the public page shows its text in {} instead.",
+            contrast(fg, bg),
+            shown.fg,
+        ));
+    }
+    if shown.accent != accent {
+        warnings.push(format!(
+            "The brand colour {accent} on the background {bg} has a contrast of {:.1}:1, below \
+             {MIN_CONTRAST}:1: the public page shows links and buttons in {} instead.",
+            contrast(accent, bg),
+            shown.accent,
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contrast_warnings;
+
+    #[test]
+    fn colours_that_read_have_no_warning() {
+        assert!(contrast_warnings("#ffffff", "#1f2328", "#0969da").is_empty());
+        assert!(contrast_warnings("#0d1117", "#e6edf3", "#58a6ff").is_empty());
+    }
+
+    #[test]
+    fn colours_that_do_not_read_are_told_with_what_replaces_them() {
+        let warnings = contrast_warnings("#ffffff", "#eeeeee", "#ffff00");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("The text colour #eeeeee on the background #ffffff"));
+        assert!(warnings[0].contains("below the 4.5:1"));
+        assert!(warnings[0].contains("shows its text in #1f2328 instead"));
+        assert!(warnings[1].starts_with("The brand colour #ffff00"));
+    }
+
+    #[test]
+    fn only_the_colour_that_fails_is_told() {
+        let warnings = contrast_warnings("#ffffff", "#1f2328", "#ffff00");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("The brand colour"));
+    }
+
+    #[test]
+    fn colours_that_are_not_colours_are_not_judged() {
+        assert!(contrast_warnings("white", "#eeeeee", "#ffff00").is_empty());
+    }
+}

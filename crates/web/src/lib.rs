@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use heliograph_domain::ComponentId;
 use time::Date;
 
+pub use colours::contrast_warnings;
 pub use feeds::{atom, rss};
 pub use html::notice::render_notice;
 pub use html::{impact_tone, render_history, render_incident, render_page};

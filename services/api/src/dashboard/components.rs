@@ -201,6 +201,13 @@ pub struct ComponentForm {
     group_id: String,
     #[serde(default)]
     visibility: String,
+    #[serde(default, deserialize_with = "super::form::checkbox")]
+    showcase: bool,
+    #[serde(default, deserialize_with = "super::form::checkbox")]
+    only_show_if_degraded: bool,
+    /// `YYYY-MM-DD`, or blank for none.
+    #[serde(default)]
+    start_date: String,
 }
 
 impl ComponentForm {
@@ -211,6 +218,9 @@ impl ComponentForm {
             status: c.status.as_str().to_owned(),
             group_id: c.group_id.map(|g| g.to_string()).unwrap_or_default(),
             visibility: c.visibility.as_str().to_owned(),
+            showcase: c.showcase,
+            only_show_if_degraded: c.only_show_if_degraded,
+            start_date: c.start_date.map(|d| d.to_string()).unwrap_or_default(),
         }
     }
 
@@ -222,6 +232,9 @@ impl ComponentForm {
             status: Some(self.status.clone()),
             group_id: Some(Some(self.group_id.clone())),
             visibility: Some(self.visibility.clone()),
+            showcase: Some(self.showcase),
+            only_show_if_degraded: Some(self.only_show_if_degraded),
+            start_date: Some(Some(self.start_date.trim().to_owned())),
             ..ComponentInput::default()
         }
     }
@@ -290,6 +303,7 @@ pub async fn new(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpResponse, Ap
     let form = ComponentForm {
         status: ComponentStatus::Operational.as_str().to_owned(),
         visibility: Visibility::Public.as_str().to_owned(),
+        showcase: true,
         ..ComponentForm::default()
     };
     component_form(&req, at, None, form, FormErrors::none()).await
@@ -323,10 +337,11 @@ fn component_id(path: &web::Path<(String, String)>) -> Result<ComponentId, ApiEr
     path_id(&path.1)
 }
 
-/// `GET /dashboard/pages/{page_id}/components/{id}/edit`.
+/// `GET /dashboard/pages/{page_id}/components/{id}/edit` (admins, as
+/// changing anything but the status is in the API).
 pub async fn edit(
     req: HttpRequest,
-    mut at: AtPage<Editor>,
+    mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let id = component_id(&path)?;
@@ -344,7 +359,7 @@ pub async fn edit(
 /// `POST /dashboard/pages/{page_id}/components/{id}`: saves the form.
 pub async fn update(
     req: HttpRequest,
-    mut at: AtPage<Editor>,
+    mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
     form: web::Form<ComponentForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -405,7 +420,7 @@ pub struct MoveForm {
 
 /// `POST /dashboard/pages/{page_id}/components/{id}/position`.
 pub async fn move_component(
-    mut at: AtPage<Editor>,
+    mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
     form: web::Form<MoveForm>,
 ) -> Result<HttpResponse, ApiError> {

@@ -21,10 +21,6 @@ pub const FLASH_COOKIE: &str = "heliograph_flash";
 
 /// Which part of the navigation a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[expect(
-    dead_code,
-    reason = "the sections' pages are being built; each uses its own"
-)]
 pub enum Section {
     /// A page's current state.
     Overview,

@@ -44,6 +44,8 @@ mod incidents;
 mod invitation;
 pub(crate) mod maintenance;
 mod postmortem;
+mod page_list;
+mod page_settings;
 mod sign_in;
 mod subscribers;
 mod team;
@@ -100,6 +102,8 @@ dashboard_table! {
     POST "/login" => sign_in::submit, Public;
     POST "/logout" => sign_in::sign_out, Person;
     GET "/dashboard" => home::landing, Person;
+    // Before the page routes, whose `{page_id}` would take `new`.
+    GET "/dashboard/pages/new" => page_list::new, Api("POST", "/v1/pages");
     GET "/dashboard/pages/{page_id}" => home::overview, Api("GET", "/v1/pages/{page_id}");
     GET "/signup" => accounts::signup::form, Public;
     POST "/signup" => accounts::signup::submit, Public;
@@ -174,6 +178,10 @@ dashboard_table! {
     POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem" => postmortem::save, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem");
     POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/publish" => postmortem::publish, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem/publish");
     POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/delete" => postmortem::delete, Api("DELETE", "/v1/pages/{page_id}/incidents/{id}/postmortem");
+    GET "/dashboard/pages" => page_list::list, Api("GET", "/v1/pages");
+    POST "/dashboard/pages" => page_list::create, Api("POST", "/v1/pages");
+    GET "/dashboard/pages/{page_id}/settings" => page_settings::show, Api("PATCH", "/v1/pages/{page_id}");
+    POST "/dashboard/pages/{page_id}/settings" => page_settings::save, Api("PATCH", "/v1/pages/{page_id}");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

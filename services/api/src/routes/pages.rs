@@ -86,62 +86,62 @@ pub struct PageEnvelope {
 
 /// The settings of a page; absent fields stay as they are, null clears.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-struct PageInput {
+pub(crate) struct PageInput {
     #[schema(
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// 3 to 63 lowercase letters, digits and single inner hyphens, starting
     /// with a letter (a few names are reserved).
     #[schema(min_length = 3, max_length = 63, pattern = "^[a-z](-?[a-z0-9])*$")]
-    subdomain: Option<String>,
+    pub(crate) subdomain: Option<String>,
     /// An IANA time zone name, such as `Europe/London`.
     #[schema(max_length = 64, pattern = r"^[A-Za-z0-9_+\-/]+$")]
-    time_zone: Option<String>,
+    pub(crate) time_zone: Option<String>,
     /// At most 255 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
-    headline: Option<Option<String>>,
+    pub(crate) headline: Option<Option<String>>,
     /// An `https://` URL of at most 2,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(
         max_length = 2000,
         pattern = r"^(\s*|(https://|http://localhost|http://127\.0\.0\.1)[^\s\x00-\x1f\x7f-\x9f]*)$"
     )]
-    support_url: Option<Option<String>>,
+    pub(crate) support_url: Option<Option<String>>,
     /// An `https://` URL of at most 2,000 characters; blank or null clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(
         max_length = 2000,
         pattern = r"^(\s*|(https://|http://localhost|http://127\.0\.0\.1)[^\s\x00-\x1f\x7f-\x9f]*)$"
     )]
-    logo_url: Option<Option<String>>,
+    pub(crate) logo_url: Option<Option<String>>,
     /// `#rrggbb`.
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
-    css_link_color: Option<String>,
+    pub(crate) css_link_color: Option<String>,
     /// `#rrggbb`.
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
-    css_body_background_color: Option<String>,
+    pub(crate) css_body_background_color: Option<String>,
     /// `#rrggbb`.
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
-    css_font_color: Option<String>,
-    allow_email_subscribers: Option<bool>,
-    allow_sms_subscribers: Option<bool>,
-    allow_webhook_subscribers: Option<bool>,
+    pub(crate) css_font_color: Option<String>,
+    pub(crate) allow_email_subscribers: Option<bool>,
+    pub(crate) allow_sms_subscribers: Option<bool>,
+    pub(crate) allow_webhook_subscribers: Option<bool>,
     /// The calling code of the page's own country, with or without `+`
     /// (`"44"`, `"+1"`); null clears it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(pattern = r"^\s*(\+?[1-9][0-9]{0,2})?\s*$")]
-    sms_calling_code: Option<Option<String>>,
+    pub(crate) sms_calling_code: Option<Option<String>>,
     /// The countries texts may go to (calling codes), at most 50; `[]`: the
     /// page's own only.
     #[schema(max_items = 50)]
-    sms_allowed_calling_codes: Option<Vec<String>>,
+    pub(crate) sms_allowed_calling_codes: Option<Vec<String>>,
     /// How much of a partial outage counts as downtime in uptime, 0 to 1.
     #[schema(minimum = 0.0, maximum = 1.0)]
-    uptime_partial_weight: Option<f64>,
+    pub(crate) uptime_partial_weight: Option<f64>,
 }
 
 fn colour(f: &mut Fields, field: &'static str, raw: Option<String>) -> Option<String> {
@@ -248,6 +248,51 @@ fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
     Ok(edit)
 }
 
+/// Adds a page from `input` (name and subdomain required; the time zone
+/// UTC when absent; the other settings as an update gives them), with its
+/// audit entry: what `POST /v1/pages` and the dashboard's form do. Refusals
+/// of the input come before any write.
+pub(crate) async fn create_page(
+    tx: &mut heliograph_store::TenantTx,
+    member: &Member,
+    input: PageInput,
+) -> Result<Page, ApiError> {
+    let mut f = Fields::default();
+    let name =
+        f.check(required("name", input.name.clone()).and_then(|n| Name::parse("name", &n, 255)));
+    let slug = f.check(
+        required("subdomain", input.subdomain.clone()).and_then(|s| Slug::parse("subdomain", &s)),
+    );
+    let zone = input
+        .time_zone
+        .clone()
+        .map_or(Ok(TimeZoneName::utc()), |z| {
+            TimeZoneName::parse("time_zone", &z)
+        });
+    let zone = f.check(zone);
+    let (Some(name), Some(slug), Some(zone)) = (name, slug, zone) else {
+        return Err(f.into_error());
+    };
+    f.finish()?;
+    let edit = parse_edit(PageInput {
+        name: None,
+        subdomain: None,
+        time_zone: None,
+        ..input
+    })?;
+    check_sms(tx, None, &edit).await?;
+    let page = tx.create_page(&name, &slug, &zone).await?;
+    let page = tx.edit_page(page.id, &edit).await?;
+    tx.audit(&member.audit(
+        "page.created",
+        "page",
+        page.id.as_uuid(),
+        serde_json::json!({"name": page.name, "subdomain": page.slug}),
+    ))
+    .await?;
+    Ok(page)
+}
+
 /// Lists the tenant's pages (viewer).
 #[utoipa::path(
     get,
@@ -300,40 +345,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
     let input = envelope("page", body.0.page)?;
-    let mut f = Fields::default();
-    let name =
-        f.check(required("name", input.name.clone()).and_then(|n| Name::parse("name", &n, 255)));
-    let slug = f.check(
-        required("subdomain", input.subdomain.clone()).and_then(|s| Slug::parse("subdomain", &s)),
-    );
-    let zone = input
-        .time_zone
-        .clone()
-        .map_or(Ok(TimeZoneName::utc()), |z| {
-            TimeZoneName::parse("time_zone", &z)
-        });
-    let zone = f.check(zone);
-    let (Some(name), Some(slug), Some(zone)) = (name, slug, zone) else {
-        return Err(f.into_error());
-    };
-    f.finish()?;
-    let edit = parse_edit(PageInput {
-        name: None,
-        subdomain: None,
-        time_zone: None,
-        ..input
-    })?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    check_sms(&mut tx, None, &edit).await?;
-    let page = tx.create_page(&name, &slug, &zone).await?;
-    let page = tx.edit_page(page.id, &edit).await?;
-    tx.audit(&member.audit(
-        "page.created",
-        "page",
-        page.id.as_uuid(),
-        serde_json::json!({"name": page.name, "subdomain": page.slug}),
-    ))
-    .await?;
+    let page = create_page(&mut tx, &member, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(page_response(&state, &page)))
 }
@@ -388,10 +401,25 @@ pub async fn update(
         page: before,
         ..
     } = at;
-    let id = before.id;
     let input = envelope("page", body.0.page)?;
+    let page = update_page(&mut tx, &member, &before, input).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(page_response(&state, &page)))
+}
+
+/// Changes the settings `input` gives of the page `before` (absent fields
+/// stay, null clears), with its audit entry: what `PATCH /v1/pages/{id}`
+/// and the dashboard's settings form do. Refusals of the input (422, and
+/// 403 `email_unverified` for SMS) come before any write.
+pub(crate) async fn update_page(
+    tx: &mut heliograph_store::TenantTx,
+    member: &Member,
+    before: &Page,
+    input: PageInput,
+) -> Result<Page, ApiError> {
+    let id = before.id;
     let edit = parse_edit(input)?;
-    check_sms(&mut tx, Some(&before), &edit).await?;
+    check_sms(tx, Some(before), &edit).await?;
     let page = tx.edit_page(id, &edit).await?;
     tx.audit(&member.audit(
         "page.updated",
@@ -405,6 +433,5 @@ pub async fn update(
         }),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(page_response(&state, &page)))
+    Ok(page)
 }

@@ -21,6 +21,7 @@ mod dashboard_incidents;
 mod dashboard_journey;
 mod dashboard_maintenance;
 mod dashboard_pages;
+mod dashboard_settings;
 mod dashboard_subscribers;
 mod dashboard_team;
 mod database_roles;

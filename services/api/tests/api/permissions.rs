@@ -795,10 +795,9 @@ async fn another_tenants_ids_are_not_found_on_every_endpoint() {
 
 /// The endpoint a dashboard route's twin names: the one route of the
 /// matrix with that method and path. The component's PATCH is two rows of
-/// the matrix: the route admits editors, and what the change holds decides
-/// whether it needs an admin (`ComponentEdit::required_role`, the same
-/// decision for both faces, walked by the REST matrix with real bodies); a
-/// form sent empty here holds nothing, so its twin is the editor's row.
+/// the matrix: the status change an editor may make (the dashboard's
+/// one-click `/status`), and every other edit, an admin's (the component's
+/// form, its save and its moves).
 fn twin_endpoint(method: &str, path: &str, dashboard_path: &str) -> Endpoint {
     let matching: Vec<Endpoint> = ALL
         .into_iter()
@@ -806,7 +805,8 @@ fn twin_endpoint(method: &str, path: &str, dashboard_path: &str) -> Endpoint {
         .collect();
     match matching.as_slice() {
         [one] => *one,
-        [_, _] => Endpoint::SetComponentStatus,
+        [_, _] if dashboard_path.ends_with("/status") => Endpoint::SetComponentStatus,
+        [_, _] => Endpoint::UpdateComponent,
         _ => panic!("{dashboard_path}: its twin {method} {path} is not a route of the matrix"),
     }
 }
