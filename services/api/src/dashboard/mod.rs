@@ -43,10 +43,12 @@ mod home;
 mod incidents;
 mod invitation;
 pub(crate) mod maintenance;
+mod notifications;
 mod postmortem;
 mod sign_in;
 mod subscribers;
 mod team;
+mod templates;
 
 use actix_web::web;
 
@@ -174,6 +176,13 @@ dashboard_table! {
     POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem" => postmortem::save, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem");
     POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/publish" => postmortem::publish, Api("PUT", "/v1/pages/{page_id}/incidents/{id}/postmortem/publish");
     POST "/dashboard/pages/{page_id}/incidents/{id}/postmortem/delete" => postmortem::delete, Api("DELETE", "/v1/pages/{page_id}/incidents/{id}/postmortem");
+    GET "/dashboard/pages/{page_id}/incident_templates" => templates::list, Api("GET", "/v1/pages/{page_id}/incident_templates");
+    GET "/dashboard/pages/{page_id}/incident_templates/new" => templates::new, Api("POST", "/v1/pages/{page_id}/incident_templates");
+    POST "/dashboard/pages/{page_id}/incident_templates" => templates::create, Api("POST", "/v1/pages/{page_id}/incident_templates");
+    GET "/dashboard/pages/{page_id}/incident_templates/{id}/edit" => templates::edit, Api("DELETE", "/v1/pages/{page_id}/incident_templates/{id}");
+    POST "/dashboard/pages/{page_id}/incident_templates/{id}" => templates::update, Api("DELETE", "/v1/pages/{page_id}/incident_templates/{id}");
+    POST "/dashboard/pages/{page_id}/incident_templates/{id}/delete" => templates::delete, Api("DELETE", "/v1/pages/{page_id}/incident_templates/{id}");
+    GET "/dashboard/pages/{page_id}/notifications" => notifications::list, Api("GET", "/v1/pages/{page_id}/events");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

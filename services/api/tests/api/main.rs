@@ -23,6 +23,7 @@ mod dashboard_maintenance;
 mod dashboard_pages;
 mod dashboard_subscribers;
 mod dashboard_team;
+mod dashboard_templates;
 mod database_roles;
 mod domain_claims;
 mod domains;
