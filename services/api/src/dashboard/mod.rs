@@ -45,10 +45,12 @@ mod invitation;
 pub(crate) mod maintenance;
 mod page_list;
 mod page_settings;
+mod notifications;
 mod postmortem;
 mod sign_in;
 mod subscribers;
 mod team;
+mod templates;
 
 use actix_web::web;
 
@@ -182,6 +184,13 @@ dashboard_table! {
     POST "/dashboard/pages" => page_list::create, Api("POST", "/v1/pages");
     GET "/dashboard/pages/{page_id}/settings" => page_settings::show, Api("PATCH", "/v1/pages/{page_id}");
     POST "/dashboard/pages/{page_id}/settings" => page_settings::save, Api("PATCH", "/v1/pages/{page_id}");
+    GET "/dashboard/pages/{page_id}/incident_templates" => templates::list, Api("GET", "/v1/pages/{page_id}/incident_templates");
+    GET "/dashboard/pages/{page_id}/incident_templates/new" => templates::new, Api("POST", "/v1/pages/{page_id}/incident_templates");
+    POST "/dashboard/pages/{page_id}/incident_templates" => templates::create, Api("POST", "/v1/pages/{page_id}/incident_templates");
+    GET "/dashboard/pages/{page_id}/incident_templates/{id}/edit" => templates::edit, Api("DELETE", "/v1/pages/{page_id}/incident_templates/{id}");
+    POST "/dashboard/pages/{page_id}/incident_templates/{id}" => templates::update, Api("DELETE", "/v1/pages/{page_id}/incident_templates/{id}");
+    POST "/dashboard/pages/{page_id}/incident_templates/{id}/delete" => templates::delete, Api("DELETE", "/v1/pages/{page_id}/incident_templates/{id}");
+    GET "/dashboard/pages/{page_id}/notifications" => notifications::list, Api("GET", "/v1/pages/{page_id}/events");
 }
 
 /// The dashboard's routes, framed by [`guard`]'s middleware, on the

@@ -1,12 +1,13 @@
 //! `/v1/pages/{page_id}/incident_templates`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use heliograph_domain::{ComponentId, FieldError, IncidentStatus, Name};
+use heliograph_domain::{ComponentId, FieldError, IncidentStatus, Name, PageId};
 use heliograph_domain::{IncidentTemplate, TemplateId};
-use heliograph_store::NewTemplate;
+use heliograph_store::{NewTemplate, TenantTx};
 use serde::{Deserialize, Serialize};
 
 use super::path_id;
+use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
@@ -56,29 +57,29 @@ pub struct TemplateEnvelope {
 }
 
 /// A template's fields.
-#[derive(Deserialize, utoipa::ToSchema)]
-struct TemplateInput {
+#[derive(Deserialize, Default, Clone, utoipa::ToSchema)]
+pub(crate) struct TemplateInput {
     #[schema(
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[schema(
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    title: Option<String>,
+    pub(crate) title: Option<String>,
     /// At most 25,000 characters.
     #[schema(max_length = 25000)]
-    body: Option<String>,
+    pub(crate) body: Option<String>,
     /// The status the incident opens in (default `investigating`).
     #[schema(value_type = Option<crate::openapi::TemplateStatus>)]
-    update_status: Option<String>,
-    should_send_notifications: Option<bool>,
+    pub(crate) update_status: Option<String>,
+    pub(crate) should_send_notifications: Option<bool>,
     #[schema(value_type = Option<Vec<Uuid>>)]
-    component_ids: Option<Vec<String>>,
+    pub(crate) component_ids: Option<Vec<String>>,
 }
 
 fn parse(input: TemplateInput) -> Result<NewTemplate, ApiError> {
@@ -203,15 +204,7 @@ pub async fn create(
         ..
     } = at;
     let input = envelope("template", body.0.template)?;
-    let new = parse(input)?;
-    let t = tx.create_template(page.id, &new).await?;
-    tx.audit(&member.audit(
-        "incident_template.created",
-        "incident_template",
-        t.id.as_uuid(),
-        serde_json::json!({"name": t.name}),
-    ))
-    .await?;
+    let t = create_template(&mut tx, &member, page.id, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(template_response(&t)))
 }
@@ -243,8 +236,43 @@ pub async fn delete(
         ..
     } = at;
     let id: TemplateId = path_id(&path.1)?;
-    tx.template(page.id, id).await?;
-    let t = tx.delete_template(page.id, id).await?;
+    delete_template(&mut tx, &member, page.id, id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Adds a template to `page`, with its audit entry (the caller checked the
+/// editor role): what `POST /v1/pages/{page_id}/incident_templates` and the
+/// dashboard do.
+pub(crate) async fn create_template(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    input: TemplateInput,
+) -> Result<IncidentTemplate, ApiError> {
+    let new = parse(input)?;
+    let t = tx.create_template(page, &new).await?;
+    tx.audit(&member.audit(
+        "incident_template.created",
+        "incident_template",
+        t.id.as_uuid(),
+        serde_json::json!({"name": t.name}),
+    ))
+    .await?;
+    Ok(t)
+}
+
+/// Deletes `page`'s template `id` (another page's is a 404), with its
+/// audit entry: what `DELETE /v1/pages/{page_id}/incident_templates/{id}`
+/// and the dashboard do.
+pub(crate) async fn delete_template(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    id: TemplateId,
+) -> Result<IncidentTemplate, ApiError> {
+    tx.template(page, id).await?;
+    let t = tx.delete_template(page, id).await?;
     tx.audit(&member.audit(
         "incident_template.deleted",
         "incident_template",
@@ -252,6 +280,23 @@ pub async fn delete(
         serde_json::json!({"name": t.name}),
     ))
     .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(t)
+}
+
+/// Replaces `page`'s template `id` with `input`, in the caller's
+/// transaction: the API has no update, so a change is the delete and the
+/// create it would take through `/v1` (same rules, same audit entries),
+/// done at once. Bad input changes nothing; the new template has a new id.
+pub(crate) async fn replace_template(
+    tx: &mut TenantTx,
+    member: &Member,
+    page: PageId,
+    id: TemplateId,
+    input: TemplateInput,
+) -> Result<IncidentTemplate, ApiError> {
+    tx.template(page, id).await?;
+    // Checked before anything is deleted, so a refusal leaves it as it was.
+    parse(input.clone())?;
+    delete_template(tx, member, page, id).await?;
+    create_template(tx, member, page, input).await
 }

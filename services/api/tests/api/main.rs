@@ -24,6 +24,7 @@ mod dashboard_pages;
 mod dashboard_settings;
 mod dashboard_subscribers;
 mod dashboard_team;
+mod dashboard_templates;
 mod database_roles;
 mod domain_claims;
 mod domains;
