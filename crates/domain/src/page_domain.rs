@@ -21,6 +21,9 @@ pub struct CustomDomain {
     pub token: String,
     /// Where verification stands.
     pub state: DomainState,
+    /// The name the hostname's CNAME pointed to when the last check found
+    /// it pointing elsewhere than the target (`None` otherwise).
+    pub last_cname_seen: Option<String>,
     /// When it was added.
     pub created_at: OffsetDateTime,
 }

@@ -46,6 +46,7 @@ struct DomainRow {
     stopped_at: Option<OffsetDateTime>,
     taken_at: Option<OffsetDateTime>,
     expired_at: Option<OffsetDateTime>,
+    last_cname_seen: Option<String>,
     created_at: OffsetDateTime,
 }
 
@@ -72,6 +73,7 @@ impl TryFrom<DomainRow> for Domain {
                 taken_at: r.taken_at,
                 expired_at: r.expired_at,
             },
+            last_cname_seen: r.last_cname_seen,
             created_at: r.created_at,
         })
     }
@@ -181,7 +183,8 @@ impl ClaimRow {
 macro_rules! domain_columns {
     () => {
         "d.id, d.page_id, d.hostname, d.token, d.pending_since, d.verified_at, d.last_checked_at, \
-         d.failing_since, d.last_error, d.stopped_at, d.taken_at, d.expired_at, d.created_at"
+         d.failing_since, d.last_error, d.stopped_at, d.taken_at, d.expired_at, d.last_cname_seen, \
+         d.created_at"
     };
 }
 
@@ -469,12 +472,15 @@ impl TenantTx {
     /// one is taken; if this one now routes, every other claim not over is
     /// taken (first verified wins). Answers the domain as it now is, with
     /// the claims it took, or `None` when it is gone or a check begun later
-    /// has been recorded meanwhile (this one is then dropped).
+    /// has been recorded meanwhile (this one is then dropped). `cname_seen`
+    /// is where the hostname's CNAME pointed when it pointed elsewhere; it is
+    /// kept only with that finding, so it never outlives it.
     pub async fn record_domain_check(
         &mut self,
         id: DomainId,
         started: OffsetDateTime,
         outcome: Result<(), DomainCheckError>,
+        cname_seen: Option<&str>,
         rules: CheckRules,
     ) -> Result<Option<RecordedCheck>> {
         // Claims of the hostname are locked before this row, all in id
@@ -510,6 +516,8 @@ impl TenantTx {
         let next = domain
             .state
             .after_check(outcome, started, rules, held_elsewhere);
+        let cname_seen =
+            cname_seen.filter(|_| next.last_error == Some(DomainCheckError::CnameMismatch));
         // The others are taken before this row is verified: a stopped
         // holder still has its place in `domains_verified_hostname_key`.
         let mut taken = Vec::new();
@@ -537,7 +545,7 @@ impl TenantTx {
             "update domains set verified_at = $3, last_checked_at = $4, failing_since = $5,
                     last_error = $6, stopped_at = $7,
                     stop_notified_at = case when $7::timestamptz is null then null else stop_notified_at end,
-                    taken_at = $8, expired_at = $9
+                    taken_at = $8, expired_at = $9, last_cname_seen = $10
               where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant.as_uuid())
@@ -549,9 +557,11 @@ impl TenantTx {
         .bind(next.stopped_at)
         .bind(next.taken_at)
         .bind(next.expired_at)
+        .bind(cname_seen)
         .execute(&mut *self.tx)
         .await?;
         domain.state = next;
+        domain.last_cname_seen = cname_seen.map(str::to_owned);
         Ok(Some(RecordedCheck { domain, taken }))
     }
 

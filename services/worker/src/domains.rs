@@ -122,30 +122,46 @@ impl DnsChecker {
 
     /// Checks `hostname`'s records: the TXT record first (whose name it is),
     /// then the CNAME (where it points). Resolver errors become the stable
-    /// codes of [`DomainCheckError`]; their text is not kept.
-    pub async fn check(
-        &self,
-        hostname: &str,
-        token: &str,
-        target: &Hostname,
-    ) -> Result<(), DomainCheckError> {
+    /// codes of [`DomainCheckError`]; their text is not kept. A CNAME that
+    /// points elsewhere comes with the name it points to, for the tenant.
+    pub async fn check(&self, hostname: &str, token: &str, target: &Hostname) -> Checked {
         // Both queries, each with its retries, and some slack; never longer.
         let deadline = self.timeout * 5;
         tokio::time::timeout(deadline, self.check_records(hostname, token, target))
             .await
-            .unwrap_or(Err(DomainCheckError::DnsError))
+            .unwrap_or(Checked {
+                outcome: Err(DomainCheckError::DnsError),
+                cname_seen: None,
+            })
     }
 
-    async fn check_records(
+    async fn check_records(&self, hostname: &str, token: &str, target: &Hostname) -> Checked {
+        match self.records_outcome(hostname, token, target).await {
+            Ok(()) => Checked {
+                outcome: Ok(()),
+                cname_seen: None,
+            },
+            Err((error, cname_seen)) => Checked {
+                outcome: Err(error),
+                cname_seen,
+            },
+        }
+    }
+
+    /// The TXT record, then the CNAME; a failure carries the name the CNAME
+    /// pointed to when that is what failed.
+    async fn records_outcome(
         &self,
         hostname: &str,
         token: &str,
         target: &Hostname,
-    ) -> Result<(), DomainCheckError> {
+    ) -> Result<(), (DomainCheckError, Option<String>)> {
+        let no_name = |e: DomainCheckError| (e, None);
         let txt_name = format!("{}.", txt_record_name(hostname));
         let values: Vec<String> = self
             .answers(&txt_name, RecordType::TXT, false)
-            .await?
+            .await
+            .map_err(no_name)?
             .into_iter()
             .filter_map(|data| match data {
                 // One record may be split into several strings of 255 bytes at most.
@@ -159,24 +175,25 @@ impl DnsChecker {
             })
             .collect();
         if values.is_empty() {
-            return Err(DomainCheckError::TxtMissing);
+            return Err(no_name(DomainCheckError::TxtMissing));
         }
         if !values.iter().any(|v| v.trim() == token) {
-            return Err(DomainCheckError::TxtMismatch);
+            return Err(no_name(DomainCheckError::TxtMismatch));
         }
         let owner = format!("{hostname}.");
         let cname = self
             .answers(&owner, RecordType::CNAME, true)
-            .await?
+            .await
+            .map_err(no_name)?
             .into_iter()
             .find_map(|data| match data {
                 RData::CNAME(name) => Some(normalise(&name.0.to_ascii())),
                 _ => None,
             });
         match cname {
-            None => Err(DomainCheckError::CnameMissing),
+            None => Err(no_name(DomainCheckError::CnameMissing)),
             Some(points_at) if points_at == target.as_str() => Ok(()),
-            Some(_) => Err(DomainCheckError::CnameMismatch),
+            Some(points_at) => Err((DomainCheckError::CnameMismatch, Some(points_at))),
         }
     }
 
@@ -202,6 +219,16 @@ impl DnsChecker {
             Err(_) => Err(DomainCheckError::DnsError),
         }
     }
+}
+
+/// What a check of a domain's records found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Whether both records check out, or what was wrong.
+    pub outcome: Result<(), DomainCheckError>,
+    /// Where the hostname's CNAME points, when it points elsewhere than
+    /// the target (`None` with any other outcome).
+    pub cname_seen: Option<String>,
 }
 
 /// A DNS name as hostnames are stored: lower-case, without the final dot.
@@ -246,7 +273,7 @@ pub async fn check_domain(
     tx.commit().await?;
     if !domain.state.is_over() {
         let checks = &ctx.domains;
-        let outcome = checks
+        let checked = checks
             .dns
             .check(
                 domain.hostname.as_str(),
@@ -256,7 +283,13 @@ pub async fn check_domain(
             .await;
         let mut tx = ctx.store.tenant_tx(tenant).await?;
         let recorded = tx
-            .record_domain_check(id, now, outcome, checks.rules())
+            .record_domain_check(
+                id,
+                now,
+                checked.outcome,
+                checked.cname_seen.as_deref(),
+                checks.rules(),
+            )
             .await?;
         tx.commit().await?;
         if let Some(recorded) = recorded {
@@ -471,7 +504,8 @@ mod tests {
         let target = Hostname::parse("t", "pages.example.test").unwrap();
         let started = std::time::Instant::now();
         let outcome = checker.check("status.example.test", "token", &target).await;
-        assert_eq!(outcome, Err(DomainCheckError::DnsError));
+        assert_eq!(outcome.outcome, Err(DomainCheckError::DnsError));
+        assert_eq!(outcome.cname_seen, None);
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",

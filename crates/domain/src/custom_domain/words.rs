@@ -29,16 +29,20 @@ pub fn duration_words(d: Duration) -> String {
 
 impl DomainCheckError {
     /// What a failed check found, as a short sentence; `cname_target` is
-    /// the name the CNAME must point to.
+    /// the name the CNAME must point to, `cname_seen` the name it pointed to
+    /// instead, when the check kept it.
     #[must_use]
-    pub fn finding(self, cname_target: &str) -> String {
+    pub fn finding(self, cname_target: &str, cname_seen: Option<&str>) -> String {
         match self {
             Self::TxtMissing => "TXT record not found".to_owned(),
             Self::TxtMismatch => {
                 "TXT record found, but it does not carry this domain's token".to_owned()
             }
             Self::CnameMissing => "CNAME record not found".to_owned(),
-            Self::CnameMismatch => format!("CNAME points elsewhere, not to {cname_target}"),
+            Self::CnameMismatch => match cname_seen {
+                Some(seen) => format!("CNAME points to {seen}, not to {cname_target}"),
+                None => format!("CNAME points elsewhere, not to {cname_target}"),
+            },
             Self::DnsError => "The name servers did not answer".to_owned(),
         }
     }
@@ -57,14 +61,21 @@ pub struct StateInWords {
 
 impl DomainState {
     /// Where the domain stands, what its last check found and what happens
-    /// next, by `rules`; `cname_target` is the name the CNAME must point to.
+    /// next, by `rules`; `cname_target` is the name the CNAME must point to,
+    /// `cname_seen` where the last check found it pointing instead (kept
+    /// beside the state, which stays `Copy`).
     #[must_use]
-    pub fn in_words(&self, rules: CheckRules, cname_target: &str) -> StateInWords {
+    pub fn in_words(
+        &self,
+        rules: CheckRules,
+        cname_target: &str,
+        cname_seen: Option<&str>,
+    ) -> StateInWords {
         let grace = duration_words(rules.grace);
         let last_check = self.last_checked_at.map(|_| {
             self.last_error.map_or_else(
                 || "Both records found and right".to_owned(),
-                |e| e.finding(cname_target),
+                |e| e.finding(cname_target, cname_seen),
             )
         });
         let (headline, next) = match self.status() {
@@ -155,15 +166,24 @@ mod tests {
     #[test]
     fn each_finding_says_what_the_check_saw() {
         assert_eq!(
-            DomainCheckError::TxtMissing.finding("pages.example.net"),
+            DomainCheckError::TxtMissing.finding("pages.example.net", None),
             "TXT record not found"
         );
         assert_eq!(
-            DomainCheckError::CnameMismatch.finding("pages.example.net"),
+            DomainCheckError::CnameMismatch.finding("pages.example.net", None),
             "CNAME points elsewhere, not to pages.example.net"
         );
+        assert_eq!(
+            DomainCheckError::CnameMismatch.finding("pages.example.net", Some("old.example.org")),
+            "CNAME points to old.example.org, not to pages.example.net"
+        );
+        assert_eq!(
+            DomainCheckError::CnameMissing.finding("pages.example.net", Some("old.example.org")),
+            "CNAME record not found",
+            "a name seen belongs to a mismatch only"
+        );
         for e in DomainCheckError::ALL {
-            assert!(!e.finding("t.example").is_empty());
+            assert!(!e.finding("t.example", None).is_empty());
         }
     }
 
@@ -174,7 +194,7 @@ mod tests {
             pending_since: Some(added),
             ..DomainState::default()
         };
-        let w = never.in_words(RULES, "t.example");
+        let w = never.in_words(RULES, "t.example", None);
         assert_eq!(w.headline, "Waiting for the TXT record");
         assert_eq!(w.last_check, None);
         assert!(w.next.contains("2026-12-08 10:00 UTC"), "{}", w.next);
@@ -185,16 +205,45 @@ mod tests {
             RULES,
             false,
         );
-        let w = no_cname.in_words(RULES, "t.example");
+        let w = no_cname.in_words(RULES, "t.example", None);
         assert_eq!(w.headline, "Waiting for the CNAME record");
         assert_eq!(w.last_check.as_deref(), Some("CNAME record not found"));
+    }
+
+    #[test]
+    fn a_cname_pointing_elsewhere_is_said_with_where_it_points() {
+        let added = datetime!(2026-12-01 10:00 UTC);
+        let state = DomainState {
+            pending_since: Some(added),
+            ..DomainState::default()
+        }
+        .after_check(
+            Err(DomainCheckError::CnameMismatch),
+            added + Duration::minutes(1),
+            RULES,
+            false,
+        );
+        let w = state.in_words(RULES, "t.example", Some("elsewhere.test"));
+        assert_eq!(w.headline, "Waiting for the CNAME record");
+        assert_eq!(
+            w.last_check.as_deref(),
+            Some("CNAME points to elsewhere.test, not to t.example")
+        );
+        // Checked before the name was kept: today's words.
+        assert_eq!(
+            state
+                .in_words(RULES, "t.example", None)
+                .last_check
+                .as_deref(),
+            Some("CNAME points elsewhere, not to t.example")
+        );
     }
 
     #[test]
     fn a_verified_domain_then_failing_says_when_it_stops() {
         let at = datetime!(2026-12-01 10:00 UTC);
         let verified = DomainState::default().after_check(Ok(()), at, RULES, false);
-        let w = verified.in_words(RULES, "t.example");
+        let w = verified.in_words(RULES, "t.example", None);
         assert_eq!(w.headline, "Verified — certificate issued on first visit");
         assert_eq!(
             w.last_check.as_deref(),
@@ -208,7 +257,7 @@ mod tests {
             RULES,
             false,
         );
-        let w = failing.in_words(RULES, "t.example");
+        let w = failing.in_words(RULES, "t.example", None);
         assert_eq!(
             w.headline,
             "Failing since 2026-12-02 08:30 UTC, stops routing on 2026-12-05 08:30 UTC"
@@ -222,7 +271,7 @@ mod tests {
             false,
         );
         assert_eq!(
-            stopped.in_words(RULES, "t.example").headline,
+            stopped.in_words(RULES, "t.example", None).headline,
             "Stopped on 2026-12-05 09:00 UTC: no longer served"
         );
     }

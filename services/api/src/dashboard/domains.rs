@@ -35,9 +35,11 @@ impl Shown {
             grace: state.domain_grace,
             pending: state.domain_claims.expire_after,
         };
-        let words = domain
-            .state
-            .in_words(rules, state.domains.cname_target().as_str());
+        let words = domain.state.in_words(
+            rules,
+            state.domains.cname_target().as_str(),
+            domain.last_cname_seen.as_deref(),
+        );
         Self {
             checked_at: domain.state.last_checked_at.map(utc_minute),
             pending: domain.state.status() == DomainStatus::Pending,

@@ -369,3 +369,37 @@ async fn editors_may_not_add_domains_or_see_keys_and_another_tenants_domain_is_n
     app.drain().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_domain_page_says_where_a_wrong_cname_points_until_a_check_passes() {
+    let mut dns = DnsServer::start(&[]);
+    let app = TestApp::spawn_with_dns(dns.addr).await;
+    let t = app.signup().await;
+    let (_, d) = crate::domains::add(&app, &t, &unique_host()).await;
+    let id = d["id"].as_str().unwrap();
+    let host = d["hostname"].as_str().unwrap();
+    let right = crate::domains::right_records(&d);
+    app.drain().await;
+    let (owner, _) = session_in(&app, &t, &t, None).await;
+    let at = format!("/dashboard/pages/{}/domains/{id}", t.page_id);
+
+    dns.set_records(&[right[0].clone(), cname_record(host, "elsewhere.test")]);
+    crate::domains::verify(&app, &t, id).await;
+    let res = page_get(&app, &owner, &at).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            "CNAME points to elsewhere.test, not to {CNAME_TARGET}"
+        )),
+        "{html}"
+    );
+
+    // A passing check forgets the name it saw.
+    dns.set_records(&right);
+    crate::domains::verify(&app, &t, id).await;
+    let html = page_get(&app, &owner, &at).await.text().await.unwrap();
+    assert!(html.contains("Both records found and right"), "{html}");
+    assert!(!html.contains("elsewhere.test"), "{html}");
+    app.finish().await;
+}
