@@ -158,10 +158,15 @@ async fn every_dashboard_answer_carries_a_strict_policy_and_is_never_cached() {
 
 /// Signs in through the form; answers the session and CSRF cookies.
 async fn form_sign_in(app: &TestApp, email: &str) -> (String, String) {
+    form_sign_in_with(app, email, PASSWORD).await
+}
+
+/// Signs in through the form with `password`.
+async fn form_sign_in_with(app: &TestApp, email: &str, password: &str) -> (String, String) {
     let res = app
         .client
         .post(app.url("/login"))
-        .form(&[("email", email), ("password", PASSWORD)])
+        .form(&[("email", email), ("password", password)])
         .send()
         .await
         .unwrap();
@@ -310,5 +315,38 @@ async fn another_tenants_page_is_not_found_and_the_dashboard_is_not_on_page_host
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(!res.text().await.unwrap().contains("form"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_demo_tenant_signs_in_with_the_credentials_up_prints() {
+    let app = TestApp::spawn().await;
+    assert!(heliograph_api::seed::demo(&app.store).await.unwrap());
+    // What `deploy/dev up` prints: demo@example.com and the seed's password.
+    let (session, _) = form_sign_in_with(
+        &app,
+        "demo@example.com",
+        heliograph_api::seed::DEMO_PASSWORD,
+    )
+    .await;
+    let landing = app
+        .client
+        .get(app.url("/dashboard"))
+        .header("cookie", format!("heliograph_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(landing.status(), StatusCode::SEE_OTHER);
+    let overview = landing.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(overview.starts_with("/dashboard/pages/"), "{overview}");
+    let page = app
+        .client
+        .get(app.url(&overview))
+        .header("cookie", format!("heliograph_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Open incidents"));
     app.finish().await;
 }
