@@ -54,7 +54,8 @@ pub use sessions::{MembershipSummary, NewSession, SessionSummary};
 pub use sqlx::types::Json;
 pub use subscribers::{
     AddressedEventPayload, NewSubscriber, SealedEndpoint, SealedSecrets, StoredSecrets,
-    SubscriberState, endpoint_seal_context, webhook_secret_seal_context,
+    SubscriberCursor, SubscriberKey, SubscriberState, SubscriberTally, Window,
+    endpoint_seal_context, webhook_secret_seal_context,
 };
 pub use team::{InvitationClaim, InvitationEmailWork};
 pub use templates::NewTemplate;

@@ -322,6 +322,10 @@ pub struct EventSummary {
     pub created_at: OffsetDateTime,
     /// When fan-out had created every delivery.
     pub fanned_out_at: Option<OffsetDateTime>,
+    /// The name of what it is about: its incident or maintenance, else its
+    /// component; none for an event addressed to one subscriber, or when
+    /// that was deleted since.
+    pub subject: Option<String>,
     /// Deliveries per status.
     pub pending: i64,
     /// Sent.
@@ -362,8 +366,9 @@ fn deliveries_where(
         select.push(" and d.event_id = ").push_bind(event.as_uuid());
     }
     if let Some(update) = filter.incident_update {
+        // The first condition is the partial index's own (`outbox_incident_update_idx`).
         select
-            .push(" and o.payload ->> 'incident_update_id' = ")
+            .push(" and o.payload ? 'incident_update_id' and o.payload ->> 'incident_update_id' = ")
             .push_bind(update.as_uuid().to_string());
     }
     if !filter.statuses.is_empty() {
@@ -800,16 +805,28 @@ impl TenantTx {
                 .fetch_one(&mut *self.tx)
                 .await?;
         let items = sqlx::query_as(
+            // The events shown are chosen first; only their deliveries are
+            // counted (each an index-only range of `deliveries_event_status_idx`), not the page's
+            // whole history.
             "select o.id, o.kind, o.payload, o.created_at, o.fanned_out_at,
-                    count(d.id) filter (where d.status = $5) as pending,
-                    count(d.id) filter (where d.status = $6) as sent,
-                    count(d.id) filter (where d.status = $7) as failed,
-                    count(d.id) filter (where d.status = $8) as dead,
-                    count(d.id) filter (where d.status = $9) as skipped
-               from outbox o left join deliveries d on d.tenant_id = o.tenant_id and d.event_id = o.id
-              where o.tenant_id = $1 and o.page_id = $2
-              group by o.id
-              order by o.created_at desc, o.id desc limit $3 offset $4",
+                    coalesce((select i.name from incidents i
+                               where i.tenant_id = o.tenant_id
+                                 and i.id = (o.payload ->> 'incident_id')::uuid),
+                             (select cp.name from components cp
+                               where cp.tenant_id = o.tenant_id
+                                 and cp.id = (o.payload ->> 'component_id')::uuid)) as subject,
+                    c.pending, c.sent, c.failed, c.dead, c.skipped
+               from (select id, tenant_id, kind, payload, created_at, fanned_out_at
+                       from outbox where tenant_id = $1 and page_id = $2
+                      order by created_at desc, id desc limit $3 offset $4) o
+              cross join lateral (
+                     select count(*) filter (where d.status = $5) as pending,
+                            count(*) filter (where d.status = $6) as sent,
+                            count(*) filter (where d.status = $7) as failed,
+                            count(*) filter (where d.status = $8) as dead,
+                            count(*) filter (where d.status = $9) as skipped
+                       from deliveries d where d.tenant_id = o.tenant_id and d.event_id = o.id) c
+              order by o.created_at desc, o.id desc",
         )
         .bind(self.tenant.as_uuid())
         .bind(page.as_uuid())

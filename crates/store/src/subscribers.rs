@@ -212,6 +212,37 @@ pub enum SubscriberState {
 }
 
 impl SubscriberState {
+    /// Every state a list can keep, in the order the dashboard shows them.
+    pub const ALL: [Self; 4] = [
+        Self::Active,
+        Self::Unconfirmed,
+        Self::Quarantined,
+        Self::All,
+    ];
+
+    /// How the state is named in addresses (`?state=`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Unconfirmed => "unconfirmed",
+            Self::Quarantined => "quarantined",
+            Self::All => "all",
+        }
+    }
+
+    /// The state named `s` in an address.
+    #[must_use]
+    pub fn named(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// Whether a subscriber in `state` is kept.
+    #[must_use]
+    pub fn keeps(self, state: SubscriptionState) -> bool {
+        self.only().is_none_or(|only| only == state)
+    }
+
     /// The one state kept, or `None` for all of them.
     const fn only(self) -> Option<SubscriptionState> {
         match self {
@@ -267,6 +298,94 @@ fn subscribers_where(
     select
 }
 
+/// How many of a page's current subscribers there are in each channel and
+/// state, as one grouped count: every tab of the dashboard's list from one
+/// scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriberTally {
+    cells: Vec<(Channel, SubscriptionState, i64)>,
+}
+
+impl SubscriberTally {
+    /// How many are in `channel` (any channel: `None`) and kept by `state`.
+    #[must_use]
+    pub fn count(&self, channel: Option<Channel>, state: SubscriberState) -> i64 {
+        self.cells
+            .iter()
+            .filter(|(c, s, _)| channel.is_none_or(|wanted| wanted == *c) && state.keeps(*s))
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+}
+
+/// Where a window of a list starts: at the beginning, just after a row, or
+/// just before one. A row is named by its sort key, so a cursor outlives
+/// the row it names (removed since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriberCursor {
+    /// The first rows.
+    First,
+    /// The rows after this key.
+    After(SubscriberKey),
+    /// The rows before this key.
+    Before(SubscriberKey),
+}
+
+/// A subscriber's place in a list: when it was added, then its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriberKey {
+    /// When the row was added.
+    pub created_at: OffsetDateTime,
+    /// The row's id, which breaks ties.
+    pub id: SubscriberId,
+}
+
+impl SubscriberKey {
+    /// The key of `s`.
+    #[must_use]
+    pub const fn of(s: &Subscriber) -> Self {
+        Self {
+            created_at: s.created_at,
+            id: s.id,
+        }
+    }
+}
+
+impl std::fmt::Display for SubscriberKey {
+    /// `<microseconds since the epoch>.<id>`: what an address carries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = self.created_at.unix_timestamp_nanos() / 1_000;
+        write!(f, "{micros}.{}", self.id)
+    }
+}
+
+impl std::str::FromStr for SubscriberKey {
+    type Err = ();
+
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        let (micros, id) = s.split_once('.').ok_or(())?;
+        let micros: i128 = micros.parse().map_err(|_| ())?;
+        let created_at =
+            OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| ())?;
+        let id = id.parse::<Uuid>().map_err(|_| ())?;
+        Ok(Self {
+            created_at,
+            id: SubscriberId::from(id),
+        })
+    }
+}
+
+/// A window of a list in its order, and whether rows lie beyond each end.
+#[derive(Debug, Clone)]
+pub struct Window<T> {
+    /// The rows, in the list's order.
+    pub items: Vec<T>,
+    /// Whether rows come before the first.
+    pub more_before: bool,
+    /// Whether rows come after the last.
+    pub more_after: bool,
+}
+
 /// What an addressed event (a confirmation, a ping) carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AddressedEventPayload {
@@ -282,15 +401,137 @@ impl TenantTx {
         query: &ListQuery,
         state: SubscriberState,
     ) -> Result<Listed<Subscriber>> {
-        let tenant = self.tenant;
-        crate::listed::<SubscriberRow, _>(
-            &mut self.tx,
-            |select| subscribers_where(QueryBuilder::new(select), tenant, page, query, state),
-            concat!("select ", subscriber_columns!()),
-            " order by s.created_at, s.id",
+        let total = self.count_subscribers(page, query, state).await?;
+        // The rows are chosen first and their components gathered after,
+        // so a deep page does not gather the components of every row it skips.
+        let mut select = subscribers_where(
+            QueryBuilder::new(concat!(
+                "select ",
+                subscriber_columns!(),
+                " from (select s.*"
+            )),
+            self.tenant,
+            page,
             query,
-        )
-        .await
+            state,
+        );
+        select
+            .push(" order by s.created_at, s.id limit ")
+            .push_bind(query.limit)
+            .push(" offset ")
+            .push_bind(query.offset)
+            .push(") s order by s.created_at, s.id");
+        let rows: Vec<SubscriberRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        Ok(Listed {
+            items: rows.into_iter().map(Subscriber::from).collect(),
+            total,
+        })
+    }
+
+    /// `limit` of a page's subscribers from `cursor`, oldest first (the
+    /// dashboard's list): a range of the `(page_id, created_at, id)` index,
+    /// however deep, where an offset would read every row it skips.
+    /// `query`'s limit and offset are not used.
+    pub async fn subscriber_window(
+        &mut self,
+        page: PageId,
+        query: &ListQuery,
+        state: SubscriberState,
+        cursor: SubscriberCursor,
+        limit: u32,
+    ) -> Result<Window<Subscriber>> {
+        let (key, backwards) = match cursor {
+            SubscriberCursor::First => (None, false),
+            SubscriberCursor::After(key) => (Some(key), false),
+            SubscriberCursor::Before(key) => (Some(key), true),
+        };
+        let mut select = subscribers_where(
+            QueryBuilder::new(concat!(
+                "select ",
+                subscriber_columns!(),
+                " from (select s.*"
+            )),
+            self.tenant,
+            page,
+            query,
+            state,
+        );
+        if let Some(key) = key {
+            select
+                .push(if backwards {
+                    " and (s.created_at, s.id) < ("
+                } else {
+                    " and (s.created_at, s.id) > ("
+                })
+                .push_bind(key.created_at)
+                .push(", ")
+                .push_bind(key.id.as_uuid())
+                .push(")");
+        }
+        let direction = if backwards { "desc" } else { "asc" };
+        select
+            .push(format!(
+                " order by s.created_at {direction}, s.id {direction} limit "
+            ))
+            .push_bind(i64::from(limit) + 1)
+            .push(") s order by s.created_at, s.id");
+        let rows: Vec<SubscriberRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        let beyond = rows.len() > limit as usize;
+        let mut items: Vec<Subscriber> = rows.into_iter().map(Subscriber::from).collect();
+        if beyond {
+            // The extra row only says that more lie that way.
+            if backwards {
+                items.remove(0);
+            } else {
+                items.pop();
+            }
+        }
+        Ok(Window {
+            items,
+            more_before: if backwards { beyond } else { key.is_some() },
+            more_after: if backwards { true } else { beyond },
+        })
+    }
+
+    /// How many of a page's current subscribers matching `query`'s search
+    /// (its channels and limits are not used) are in each channel and state.
+    pub async fn tally_subscribers(
+        &mut self,
+        page: PageId,
+        query: &ListQuery,
+    ) -> Result<SubscriberTally> {
+        let search = ListQuery {
+            q: query.q.clone(),
+            ..ListQuery::all()
+        };
+        let mut select = subscribers_where(
+            QueryBuilder::new(
+                "select s.channel, s.quarantined_at is not null, s.confirmed_at is not null, count(*)",
+            ),
+            self.tenant,
+            page,
+            &search,
+            SubscriberState::All,
+        );
+        select.push(" group by 1, 2, 3");
+        let rows: Vec<(String, bool, bool, i64)> =
+            select.build_query_as().fetch_all(&mut *self.tx).await?;
+        let mut cells = Vec::with_capacity(rows.len());
+        for (channel, quarantined, confirmed, n) in rows {
+            let channel = channel
+                .parse::<Channel>()
+                .map_err(|_| StoreError::Corrupt(format!("unknown channel {channel}")))?;
+            // Any instant stands for "set": the domain names the state.
+            let set = |yes: bool| yes.then_some(OffsetDateTime::UNIX_EPOCH);
+            let state = Subscription {
+                confirmed_at: set(confirmed),
+                quarantined_at: set(quarantined),
+                unsubscribed_at: None,
+            }
+            .state();
+            cells.push((channel, state, n));
+        }
+        Ok(SubscriberTally { cells })
     }
 
     /// How many of a page's subscribers match.

@@ -4,6 +4,7 @@
 //! one. Admins only, and only people, as `/v1/api-keys`: the rules and
 //! writes are `routes::api_keys`'.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -123,9 +124,12 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     member: Member,
-    form: web::Form<KeyForm>,
+    form: Posted<KeyForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let KeyForm { name, scope } = form.into_inner();
+    // The REST twin's check, before the form is read: a malformed form
+    // from a viewer is refused for the role.
+    key_manager(&member)?;
+    let KeyForm { name, scope } = form.into_inner()?;
     let read_write = scope.as_deref() == Some(ApiKeyScope::ReadWrite.as_str());
     match make(&state, &member, name.clone(), scope).await {
         Ok((key, secret)) => {

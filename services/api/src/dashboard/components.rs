@@ -16,14 +16,13 @@ use heliograph_domain::{
 };
 use serde::Deserialize;
 
-use super::form::{FormErrors, local_path};
-use super::frame::{self, Frame, Section};
+use super::form::{FormErrors, Posted, local_path};
+use super::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::page_scope::{Admin, AtPage, Editor, Needs, Viewer};
 use crate::routes::components::{self as rest, ComponentInput};
 use crate::routes::groups::{self as rest_groups, GroupInput};
 use crate::routes::path_id;
-use crate::startup::AppState;
 
 /// One component row: the component and where its move buttons send it.
 pub struct Row {
@@ -146,22 +145,6 @@ impl Layout {
     pub fn tone(&self, c: &Component) -> &'static str {
         heliograph_web::impact_tone(c.status.impact())
     }
-}
-
-fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))
-}
-
-/// The frame of a page-scoped dashboard page, in `section`.
-pub(crate) async fn frame_at<R: Needs>(
-    req: &HttpRequest,
-    at: &mut AtPage<R>,
-    section: Section,
-) -> Result<Frame, ApiError> {
-    let state = state_of(req)?;
-    Frame::load(&state, req, &at.member, &mut at.tx, Some(&at.page), section).await
 }
 
 /// The components page.
@@ -313,9 +296,9 @@ pub async fn new(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpResponse, Ap
 pub async fn create(
     req: HttpRequest,
     mut at: AtPage<Admin>,
-    form: web::Form<ComponentForm>,
+    form: Posted<ComponentForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     match rest::create_component(&mut at.tx, &at.member, at.page.id, form.input()).await {
         Ok(c) => {
             at.tx.commit().await?;
@@ -361,10 +344,10 @@ pub async fn update(
     req: HttpRequest,
     mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
-    form: web::Form<ComponentForm>,
+    form: Posted<ComponentForm>,
 ) -> Result<HttpResponse, ApiError> {
     let id = component_id(&path)?;
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     match rest::update_component(&mut at.tx, &at.member, at.page.id, id, Ok(form.input())).await {
         Ok(c) => {
             at.tx.commit().await?;
@@ -394,8 +377,9 @@ pub struct StatusForm {
 pub async fn set_status(
     mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
-    form: web::Form<StatusForm>,
+    form: Posted<StatusForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let id = component_id(&path)?;
     let input = ComponentInput {
         status: Some(form.status.clone()),
@@ -422,8 +406,9 @@ pub struct MoveForm {
 pub async fn move_component(
     mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
-    form: web::Form<MoveForm>,
+    form: Posted<MoveForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let id = component_id(&path)?;
     let input = ComponentInput {
         position: form.position,
@@ -512,9 +497,9 @@ pub async fn new_group(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpRespon
 pub async fn create_group(
     req: HttpRequest,
     mut at: AtPage<Admin>,
-    form: web::Form<GroupForm>,
+    form: Posted<GroupForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     match rest_groups::create_group(&mut at.tx, &at.member, at.page.id, form.input()).await {
         Ok((g, _)) => {
             at.tx.commit().await?;
@@ -550,10 +535,10 @@ pub async fn update_group(
     req: HttpRequest,
     mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
-    form: web::Form<GroupForm>,
+    form: Posted<GroupForm>,
 ) -> Result<HttpResponse, ApiError> {
     let id: GroupId = path_id(&path.1)?;
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let input = Ok(form.input());
     match rest_groups::update_group(&mut at.tx, &at.member, at.page.id, id, input).await {
         Ok((g, _)) => {
@@ -574,8 +559,9 @@ pub async fn update_group(
 pub async fn move_group(
     mut at: AtPage<Admin>,
     path: web::Path<(String, String)>,
-    form: web::Form<MoveForm>,
+    form: Posted<MoveForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let id: GroupId = path_id(&path.1)?;
     let input = GroupInput {
         position: form.position,

@@ -5,6 +5,7 @@
 //! functions the `/v1` handlers call); the words are the domain's
 //! (`DomainState::in_words`).
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -13,7 +14,7 @@ use heliograph_domain::{CheckRules, CustomDomain, DomainId, DomainStatus, StateI
 use serde::{Deserialize, Serialize};
 
 use super::form::FormErrors;
-use super::frame::{self, Frame, Section};
+use super::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::input::ListParams;
 use crate::page_scope::{Admin, AtPage, Viewer};
@@ -147,9 +148,9 @@ pub async fn add(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     mut at: AtPage<Admin>,
-    form: web::Form<AddForm>,
+    form: Posted<AddForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let typed = form.into_inner().hostname;
+    let typed = form.into_inner()?.hostname;
     let added = match rest::hostname_of(&state, typed.clone()) {
         Ok(hostname) => rest::add(&state, &at.member, &mut at.tx, at.page.id, &hostname).await,
         Err(e) => Err(e),
@@ -202,15 +203,7 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id: DomainId = path_id(&path.1)?;
     let domain = at.tx.domain(at.page.id, id).await?;
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Domains,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Domains).await?;
     at.tx.commit().await?;
     let view = ShowView {
         frame,

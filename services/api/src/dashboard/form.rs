@@ -96,6 +96,48 @@ pub fn local_path(next: Option<&str>) -> &str {
     }
 }
 
+/// A posted form whose parse waits for the handler: `into_inner` answers
+/// the form or why it could not be read, as a field error on `form`.
+///
+/// Actix runs a handler's extractors together, so a plain `web::Form`
+/// that fails to parse would answer before the page's role check (a viewer
+/// sending a malformed form would be told 400, not 403) and in plain text.
+/// With this one the role is checked first, and a malformed form is a
+/// refusal like any other, shown as a page.
+pub struct Posted<T>(Result<T, ApiError>);
+
+impl<T> Posted<T> {
+    /// The form, or why it could not be read.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Posted<T> {
+    type Error = actix_web::Error;
+    type Future = futures::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let form = actix_web::web::Form::<T>::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Self(
+                form.await
+                    .map(actix_web::web::Form::into_inner)
+                    .map_err(|e| {
+                        ApiError::field(FieldError::new(
+                            "form",
+                            "invalid",
+                            format!("The form could not be read: {e}"),
+                        ))
+                    }),
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{encode, local_path};

@@ -287,3 +287,19 @@ pub fn render_error(
         .unwrap_or_else(|_| page.detail.clone());
     builder.content_type("text/html; charset=utf-8").body(body)
 }
+
+fn state_of(req: &HttpRequest) -> Result<actix_web::web::Data<AppState>, ApiError> {
+    req.app_data::<actix_web::web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))
+}
+
+/// The frame of a page-scoped dashboard page, in `section`.
+pub(crate) async fn frame_at<R: crate::page_scope::Needs>(
+    req: &HttpRequest,
+    at: &mut crate::page_scope::AtPage<R>,
+    section: Section,
+) -> Result<Frame, ApiError> {
+    let state = state_of(req)?;
+    Frame::load(&state, req, &at.member, &mut at.tx, Some(&at.page), section).await
+}

@@ -7,7 +7,8 @@ use askama::Template;
 use heliograph_domain::{Incident, IncidentUpdate, PageId, PageStatus};
 use heliograph_store::{ListQuery, Onboarding};
 
-use super::components::{Layout, frame_at};
+use super::components::Layout;
+use super::frame::frame_at;
 use super::frame::{self, Frame, Section};
 use crate::auth::Member;
 use crate::error::ApiError;

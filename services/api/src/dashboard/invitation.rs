@@ -5,6 +5,7 @@
 //! `routes::team`'s). Showing the page changes nothing (mail scanners
 //! fetch links); only the form's post accepts.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -122,9 +123,9 @@ pub struct AcceptForm {
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<AcceptForm>,
+    form: Posted<AcceptForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let offer = match rest::invitation_offer(&state, &form.token).await? {
         Ok(offer) => offer,
         Err(problem) => return gone(problem),

@@ -8,6 +8,7 @@
 //! through `routes::incidents::open`, as `POST /v1/pages/{page_id}/incidents`
 //! does; the maintenance's own page is the incident page.
 
+use crate::dashboard::form::Posted;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
@@ -23,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::form::FormErrors;
-use super::frame::{self, Frame, Section};
+use super::frame::{self, Frame, Section, frame_at};
 use super::incidents::{Audience, field, shown, ticked};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
@@ -98,7 +99,6 @@ fn only(statuses: &[IncidentStatus], limit: i64, offset: i64) -> ListQuery {
 /// reads them.
 pub async fn list(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Viewer>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -137,15 +137,7 @@ pub async fn list(
             ),
         )
         .await?;
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Maintenance,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Maintenance).await?;
     at.tx.commit().await?;
     frame::html(
         &frame,
@@ -333,9 +325,9 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = form.into_inner();
+    let pairs = form.into_inner()?;
     let components = at.tx.components(at.page.id).await?;
     let rows = Affected::all(&components, &pairs);
     let opened = match input_of(&pairs, &rows, &at.page.time_zone) {

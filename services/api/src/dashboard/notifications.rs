@@ -10,7 +10,7 @@ use heliograph_domain::EventKind;
 use heliograph_store::EventSummary;
 use serde::Deserialize;
 
-use super::components::frame_at;
+use super::frame::frame_at;
 use super::frame::{self, Frame, Section};
 use super::incidents::shown;
 use crate::error::ApiError;
@@ -22,6 +22,8 @@ const PER_PAGE: i64 = 50;
 /// One event's row.
 struct Row {
     kind: &'static str,
+    /// The incident, maintenance or component it was about.
+    subject: Option<String>,
     stamp: String,
     when: String,
     /// `(label, count)` of each state it has deliveries in.
@@ -72,6 +74,7 @@ impl Row {
         .collect();
         Self {
             kind: label(EventKind::parse(&e.kind)),
+            subject: e.subject.clone(),
             stamp: heliograph_web::timestamp(e.created_at),
             when: shown(e.created_at),
             counts,

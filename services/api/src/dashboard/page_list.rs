@@ -3,6 +3,7 @@
 //! `GET /v1/pages`' store query; adding a page is
 //! `routes::pages::create_page`, as `POST /v1/pages` does it.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -149,10 +150,10 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     member: Member,
-    form: web::Form<NewPageForm>,
+    form: Posted<NewPageForm>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let input = PageInput {
         name: Some(form.name.clone()),
         subdomain: Some(form.subdomain.trim().to_owned()),

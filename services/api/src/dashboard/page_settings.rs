@@ -6,13 +6,13 @@
 //! `routes::pages::update_page`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use heliograph_domain::Page;
 use serde::Deserialize;
 
-use super::components::frame_at;
-use super::form::{FormErrors, checkbox};
+use super::form::{FormErrors, Posted, checkbox};
+use super::frame::frame_at;
 use super::frame::{self, Frame, Section};
 use crate::error::ApiError;
 use crate::page_scope::{Admin, AtPage};
@@ -209,9 +209,9 @@ pub async fn show(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpResponse, A
 pub async fn save(
     req: HttpRequest,
     mut at: AtPage<Admin>,
-    form: web::Form<SettingsForm>,
+    form: Posted<SettingsForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let input = form.input(&at.page);
     let before = at.page.clone();
     match update_page(&mut at.tx, &at.member, &before, input).await {

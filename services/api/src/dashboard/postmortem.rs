@@ -7,6 +7,7 @@
 //! preview is the incident page's, which shows the saved text as the public
 //! page does.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -32,9 +33,9 @@ pub async fn save(
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = form.into_inner();
+    let pairs = form.into_inner()?;
     let incident = incident_at(&mut at, &path.1).await?;
     let text = field(&pairs, "body_draft").map(str::to_owned);
     match save_postmortem(&at.member, &mut at.tx, incident.id, text).await {
@@ -60,8 +61,9 @@ pub async fn save(
 pub async fn publish(
     mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let incident = incident_at(&mut at, &path.1).await?;
     let notify = ticked(&form, "notify_subscribers");
     release_postmortem(&at.member, &mut at.tx, incident.id, notify).await?;

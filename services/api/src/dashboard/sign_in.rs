@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::form::{FormErrors, local_path};
+use super::form::{FormErrors, Posted, local_path};
 use super::frame;
 use crate::auth::Member;
 use crate::error::ApiError;
@@ -54,9 +54,9 @@ pub struct LoginForm {
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LoginForm>,
+    form: Posted<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let next = local_path(form.next.as_deref()).to_owned();
     let credentials = Credentials {
         email: Some(form.email.clone()),

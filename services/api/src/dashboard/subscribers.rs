@@ -14,11 +14,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use heliograph_domain::{Channel, FieldError, Page, Subscriber, SubscriberId, SubscriptionState};
-use heliograph_store::TenantTx;
+use heliograph_store::{ListQuery, SubscriberCursor, SubscriberKey, SubscriberState};
 use serde::Deserialize;
 
-use super::form::{self, FormErrors};
-use super::frame::{self, Frame, Section};
+use super::form::{self, FormErrors, Posted};
+use super::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::input::ListParams;
 use crate::page_scope::{AtPage, Editor, Viewer};
@@ -28,44 +28,82 @@ use crate::startup::AppState;
 /// Rows a page of the list shows.
 pub(crate) const PER_PAGE: u32 = 50;
 
-/// What the list's address carries: the page of the list, the search, the
-/// channel and the state.
+/// What the list's address carries: the search, the channel, the state,
+/// and where the screen starts (`after` or `before` a row's key, as the
+/// Next and Previous links write it).
 #[derive(Debug, Default, Deserialize)]
 pub struct ListArgs {
-    page: Option<u32>,
     q: Option<String>,
     r#type: Option<String>,
     state: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+/// The list's address, parsed: the REST list's filter (the same checks,
+/// the same errors), and the screen's start.
+struct Listing {
+    query: ListQuery,
+    state: SubscriberState,
+    kind: Option<Channel>,
+    cursor: SubscriberCursor,
 }
 
 impl ListArgs {
-    /// The REST list's parameters for `per_page` rows.
-    pub(crate) fn params(&self, per_page: u32) -> Result<ListParams, ApiError> {
-        serde_json::from_value(serde_json::json!({
-            "page": self.page.unwrap_or(1),
-            "per_page": per_page,
-            "q": self.q,
-        }))
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to build a query")))
+    /// The store query, the state and the channel, as
+    /// `GET /v1/pages/{page_id}/subscribers` parses `q`, `type` and `state`.
+    pub(crate) fn filter(&self) -> Result<(ListQuery, SubscriberState), ApiError> {
+        let params: ListParams = serde_json::from_value(serde_json::json!({ "q": self.q }))
+            .map_err(|e| {
+                ApiError::Internal(anyhow::Error::new(e).context("Failed to build a query"))
+            })?;
+        SubscriberFilter::new(self.r#type.clone(), self.state.clone()).parse(&params)
     }
 
-    fn filter(&self, kind: Option<&str>, state: Option<&str>) -> SubscriberFilter {
-        SubscriberFilter::new(kind.map(str::to_owned), state.map(str::to_owned))
+    fn listing(&self) -> Result<Listing, ApiError> {
+        let (query, state) = self.filter()?;
+        let key = |name: &'static str, value: &str| {
+            value.parse::<SubscriberKey>().map_err(|()| {
+                ApiError::field(FieldError::new(
+                    name,
+                    "invalid",
+                    "is not a place in this list",
+                ))
+            })
+        };
+        let cursor = match (self.after.as_deref(), self.before.as_deref()) {
+            (Some(after), _) => SubscriberCursor::After(key("after", after)?),
+            (None, Some(before)) => SubscriberCursor::Before(key("before", before)?),
+            (None, None) => SubscriberCursor::First,
+        };
+        let kind = self.r#type.as_deref().and_then(|k| k.parse().ok());
+        Ok(Listing {
+            query,
+            state,
+            kind,
+            cursor,
+        })
     }
 
-    /// The list's address with `kind`, `state` and `page` in place of the
-    /// current ones (the search kept).
-    fn href(&self, page: &Page, kind: Option<&str>, state: &str, number: u32) -> String {
+    /// The list's address with `kind`, `state` and `at` (`("after", key)`
+    /// or `("before", key)`) in place of the current ones, the search kept.
+    fn href(
+        &self,
+        page: &Page,
+        kind: Option<Channel>,
+        state: SubscriberState,
+        at: Option<(&str, SubscriberKey)>,
+    ) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if let Some(q) = self.q.as_deref().filter(|q| !q.trim().is_empty()) {
             pairs.push(("q", q.to_owned()));
         }
         if let Some(kind) = kind {
-            pairs.push(("type", kind.to_owned()));
+            pairs.push(("type", kind.as_str().to_owned()));
         }
-        pairs.push(("state", state.to_owned()));
-        if number > 1 {
-            pairs.push(("page", number.to_string()));
+        pairs.push(("state", state.as_str().to_owned()));
+        if let Some((side, key)) = at {
+            pairs.push((side, key.to_string()));
         }
         format!(
             "/dashboard/pages/{}/subscribers?{}",
@@ -146,6 +184,16 @@ pub(crate) const fn state_label(s: SubscriptionState) -> &'static str {
     }
 }
 
+/// How the dashboard names a state tab.
+const fn tab_label(s: SubscriberState) -> &'static str {
+    match s {
+        SubscriberState::Active => "Active",
+        SubscriberState::Unconfirmed => "Awaiting confirmation",
+        SubscriberState::Quarantined => "Quarantined",
+        SubscriberState::All => "All",
+    }
+}
+
 /// The channels a page takes (the webhook setting covers Slack and Teams).
 pub(crate) fn accepted_channels(page: &Page) -> Vec<Channel> {
     Channel::ALL
@@ -167,33 +215,25 @@ struct ListView {
     page_id: String,
     q: String,
     kind: Option<&'static str>,
-    state: &'static str,
+    state: SubscriberState,
     channel_tabs: Vec<Tab>,
     state_tabs: Vec<Tab>,
     rows: Vec<Row>,
     total: i64,
-    number: u32,
     previous: Option<String>,
     next: Option<String>,
-    last: i64,
     export: String,
 }
 
 impl ListView {
     fn quarantined_tab(&self) -> bool {
-        self.state == "quarantined"
+        self.state == SubscriberState::Quarantined
     }
 }
 
-const STATES: [(&str, &str); 4] = [
-    ("active", "Active"),
-    ("unconfirmed", "Awaiting confirmation"),
-    ("quarantined", "Quarantined"),
-    ("all", "All"),
-];
-
-/// `GET /dashboard/pages/{page_id}/subscribers`: the list, as
-/// `GET /v1/pages/{page_id}/subscribers` filters it.
+/// `GET /dashboard/pages/{page_id}/subscribers`: the list, filtered as
+/// `GET /v1/pages/{page_id}/subscribers` filters it, 50 rows a screen from
+/// a cursor; every tab's count comes from one grouped count.
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -201,47 +241,18 @@ pub async fn list(
     args: web::Query<ListArgs>,
 ) -> Result<HttpResponse, ApiError> {
     let args = args.into_inner();
-    let params = args.params(PER_PAGE)?;
-    let (query, which) = args
-        .filter(args.r#type.as_deref(), args.state.as_deref())
-        .parse(&params)?;
-    let kind = args
-        .r#type
-        .as_deref()
-        .and_then(|k| k.parse::<Channel>().ok())
-        .map(Channel::as_str);
-    let state_key = STATES
-        .iter()
-        .map(|(k, _)| *k)
-        .find(|k| Some(*k) == args.state.as_deref())
-        .unwrap_or("active");
-    let listed = at.tx.list_subscribers(at.id(), &query, which).await?;
+    let Listing {
+        query,
+        state: which,
+        kind,
+        cursor,
+    } = args.listing()?;
     let page = at.page.clone();
-    let mut channel_tabs =
-        vec![tab(&mut at.tx, &args, &page, None, state_key, "All channels").await?];
-    for c in accepted_channels(&page) {
-        channel_tabs.push(
-            tab(
-                &mut at.tx,
-                &args,
-                &page,
-                Some(c),
-                state_key,
-                channel_label(c),
-            )
-            .await?,
-        );
-    }
-    let mut state_tabs = Vec::new();
-    for (key, label) in STATES {
-        let (q, w) = args.filter(kind, Some(key)).parse(&params)?;
-        state_tabs.push(Tab {
-            label,
-            href: args.href(&page, kind, key, 1),
-            count: at.tx.count_subscribers(page.id, &q, w).await?,
-            current: key == state_key,
-        });
-    }
+    let window = at
+        .tx
+        .subscriber_window(page.id, &query, which, cursor, PER_PAGE)
+        .await?;
+    let tally = at.tx.tally_subscribers(page.id, &query).await?;
     let frame = Frame::load(
         &state,
         &req,
@@ -252,51 +263,50 @@ pub async fn list(
     )
     .await?;
     at.tx.commit().await?;
-    let number = args.page.unwrap_or(1).max(1);
-    let last = ((listed.total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE)).max(1);
-    let mut export = args.href(&page, kind, state_key, 1);
-    export = export.replacen("/subscribers?", "/subscribers/export.csv?", 1);
+    let channel_tabs = std::iter::once(None)
+        .chain(accepted_channels(&page).into_iter().map(Some))
+        .map(|c| Tab {
+            label: c.map_or("All channels", channel_label),
+            href: args.href(&page, c, which, None),
+            count: tally.count(c, which),
+            current: c == kind,
+        })
+        .collect();
+    let state_tabs = SubscriberState::ALL
+        .into_iter()
+        .map(|s| Tab {
+            label: tab_label(s),
+            href: args.href(&page, kind, s, None),
+            count: tally.count(kind, s),
+            current: s == which,
+        })
+        .collect();
+    let first = window.items.first().map(SubscriberKey::of);
+    let last = window.items.last().map(SubscriberKey::of);
+    let export = args.href(&page, kind, which, None).replacen(
+        "/subscribers?",
+        "/subscribers/export.csv?",
+        1,
+    );
     let view = ListView {
         frame: frame.clone(),
         page_id: page.id.to_string(),
         q: args.q.clone().unwrap_or_default(),
-        kind,
-        state: state_key,
+        kind: kind.map(Channel::as_str),
+        state: which,
         channel_tabs,
         state_tabs,
-        rows: listed.items.iter().map(Row::of).collect(),
-        total: listed.total,
-        number,
-        previous: (number > 1).then(|| args.href(&page, kind, state_key, number - 1)),
-        next: (i64::from(number) < last).then(|| args.href(&page, kind, state_key, number + 1)),
-        last,
+        rows: window.items.iter().map(Row::of).collect(),
+        total: tally.count(kind, which),
+        previous: first
+            .filter(|_| window.more_before)
+            .map(|k| args.href(&page, kind, which, Some(("before", k)))),
+        next: last
+            .filter(|_| window.more_after)
+            .map(|k| args.href(&page, kind, which, Some(("after", k)))),
         export,
     };
     frame::html(&frame, &view)
-}
-
-async fn tab(
-    tx: &mut TenantTx,
-    args: &ListArgs,
-    page: &Page,
-    channel: Option<Channel>,
-    state_key: &str,
-    label: &'static str,
-) -> Result<Tab, ApiError> {
-    let kind = channel.map(Channel::as_str);
-    let params = args.params(1)?;
-    let (query, which) = args.filter(kind, Some(state_key)).parse(&params)?;
-    Ok(Tab {
-        label,
-        href: args.href(page, kind, state_key, 1),
-        count: tx.count_subscribers(page.id, &query, which).await?,
-        current: kind
-            == args
-                .r#type
-                .as_deref()
-                .and_then(|k| k.parse::<Channel>().ok())
-                .map(Channel::as_str),
-    })
 }
 
 /// The form that adds one subscriber.
@@ -362,20 +372,8 @@ fn new_view(
 }
 
 /// `GET /dashboard/pages/{page_id}/subscribers/new`.
-pub async fn new(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    mut at: AtPage<Editor>,
-) -> Result<HttpResponse, ApiError> {
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Subscribers,
-    )
-    .await?;
+pub async fn new(req: HttpRequest, mut at: AtPage<Editor>) -> Result<HttpResponse, ApiError> {
+    let frame = frame_at(&req, &mut at, Section::Subscribers).await?;
     at.tx.commit().await?;
     let view = new_view(
         frame.clone(),
@@ -393,9 +391,9 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
-    form: web::Form<NewForm>,
+    form: Posted<NewForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let channel = form.r#type.parse::<Channel>().ok();
     let address = Some(form.address.clone());
     let input = SubscriberInput {
@@ -500,11 +498,11 @@ pub async fn resend(
 /// the form's `subscribers` fields, as `POST …/subscribers/reactivate`.
 pub async fn reactivate(
     mut at: AtPage<Editor>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let page = at.id();
     let raw: Vec<String> = form
-        .into_inner()
+        .into_inner()?
         .into_iter()
         .filter(|(k, _)| k == "subscribers")
         .map(|(_, v)| v)

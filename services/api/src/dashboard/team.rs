@@ -4,6 +4,7 @@
 //! only turns forms into their inputs and refusals into messages on the
 //! page (the last owner kept, an unverified team's invitation refused).
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -43,6 +44,12 @@ impl TeamView {
     /// change, as an owner is not an admin's).
     fn grantable_to(&self, m: &TeamMember) -> Vec<Role> {
         heliograph_domain::team::grantable_roles(self.frame.team.role, Some(m.role))
+    }
+
+    /// Whether the person may remove `m` (not an owner, for an admin), by
+    /// the rule the REST twin checks.
+    fn removable(&self, m: &TeamMember) -> bool {
+        heliograph_domain::team::may_manage_team(self.frame.team.role, &[m.role])
     }
 
     fn when(t: &time::OffsetDateTime) -> String {
@@ -138,10 +145,10 @@ pub async fn invite(
     req: HttpRequest,
     member: Member,
     state: web::Data<AppState>,
-    form: web::Form<InviteForm>,
+    form: Posted<InviteForm>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let input = InvitationInput {
         email: Some(form.email.clone()),
         role: Some(form.role.clone()),
@@ -241,10 +248,14 @@ pub async fn change_role(
     member: Member,
     state: web::Data<AppState>,
     user: web::Path<String>,
-    form: web::Form<RoleForm>,
+    form: Posted<RoleForm>,
 ) -> Result<HttpResponse, ApiError> {
+    // Any change of role needs an admin (more, for an owner's: the REST
+    // twin's check); asked before the form is read, so that a malformed
+    // form from a viewer is refused for the role, as the API refuses it.
+    member.require(Role::Admin)?;
     let target = user_id(&user)?;
-    let role = form.into_inner().role;
+    let role = form.into_inner()?.role;
     match rest::set_member_role(&state, &member, target, role).await {
         Ok(()) => Ok(frame::done(
             "/dashboard/team",

@@ -6,14 +6,15 @@
 //! `delete_template`); a change, which the API has no endpoint for, is
 //! `replace_template`: that delete and that create in one transaction.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use heliograph_domain::{Component, IncidentStatus, IncidentTemplate, TemplateId};
 use heliograph_store::ListQuery;
 
-use super::components::frame_at;
 use super::form::FormErrors;
+use super::frame::frame_at;
 use super::frame::{self, Frame, Section};
 use super::incidents::{field, ticked};
 use crate::error::ApiError;
@@ -181,8 +182,9 @@ pub async fn new(req: HttpRequest, mut at: AtPage<Editor>) -> Result<HttpRespons
 pub async fn create(
     req: HttpRequest,
     mut at: AtPage<Editor>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let form = TemplateForm::posted(&form);
     match create_template(&mut at.tx, &at.member, at.page.id, form.input()).await {
         Ok(t) => {
@@ -227,8 +229,9 @@ pub async fn update(
     req: HttpRequest,
     mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let id: TemplateId = path_id(&path.1)?;
     let form = TemplateForm::posted(&form);
     match replace_template(&mut at.tx, &at.member, at.page.id, id, form.input()).await {

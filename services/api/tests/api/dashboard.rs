@@ -232,6 +232,65 @@ async fn a_form_post_needs_the_sessions_csrf_field_and_our_own_origin() {
 }
 
 #[tokio::test]
+async fn a_form_that_cannot_be_read_is_a_page_that_says_so_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (session, csrf) = form_sign_in(&app, &t.email).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/components", t.page_id),
+            Some(&t.token),
+            &serde_json::json!({"component": {"name": "API"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let path = format!("/dashboard/pages/{}/components/{id}", t.page_id);
+    for (action, content_type, form) in [
+        // A position that is not a number; a body that is not a form.
+        (
+            format!("{path}/position"),
+            "application/x-www-form-urlencoded",
+            format!("_csrf={csrf}&position=first"),
+        ),
+        (path.clone(), "text/plain", "name=Renamed".to_owned()),
+    ] {
+        let res = app
+            .client
+            .post(app.url(&format!("{action}?_csrf={csrf}")))
+            .header("cookie", format!("heliograph_session={session}"))
+            .header("content-type", content_type)
+            .body(form.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{content_type}"
+        );
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let page = res.text().await.unwrap();
+        assert!(page.contains("The form could not be read"), "{page}");
+    }
+    let (_, component) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/pages/{}/components/{id}", t.page_id),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(component["name"], "API");
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn an_expired_session_token_is_renewed_while_its_session_is_open() {
     let app = TestApp::spawn().await;
     let t = app.signup().await;

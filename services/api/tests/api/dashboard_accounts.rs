@@ -9,25 +9,6 @@ use serde_json::Value;
 
 use crate::helpers::{PASSWORD, TestApp, token_in_email, unique_email, unique_ip, unique_slug};
 
-/// Waits (up to 30 s) until the page says `needle`; reads the page's
-/// source, which a navigation under way cannot make stale (the body
-/// element of the page being left can be).
-async fn wait_text(browser: &heliograph_testkit::Browser, needle: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if let Ok(source) = browser.client().source().await
-            && source.contains(needle)
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never said {needle:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_up_verifies_their_address_and_changes_their_password() {
     let app = TestApp::spawn().await;
@@ -39,12 +20,12 @@ async fn a_person_signs_up_verifies_their_address_and_changes_their_password() {
     browser.check_page("accounts-signup").await;
     // The live check says a slug is taken before the form is sent.
     browser.fill("#slug", &taken.slug).await;
-    wait_text(&browser, "is taken").await;
+    browser.wait_for_text("is taken").await;
     browser.wait_for("#slug-status.taken").await;
     browser.check_page("accounts-signup-taken").await;
     let slug = unique_slug("new");
     browser.fill("#slug", &slug).await;
-    wait_text(&browser, "is available").await;
+    browser.wait_for_text("is available").await;
 
     let email = unique_email("signup");
     browser.fill("#name", "Umbrella Status").await;
@@ -52,8 +33,8 @@ async fn a_person_signs_up_verifies_their_address_and_changes_their_password() {
     browser.fill("#password", PASSWORD).await;
     browser.click_text("Create my account").await;
     browser.wait_for("nav.side").await;
-    wait_text(&browser, "We have emailed").await;
-    wait_text(&browser, "Verify your email address").await;
+    browser.wait_for_text("We have emailed").await;
+    browser.wait_for_text("Verify your email address").await;
 
     // The emailed link opens a page that asks for the click (a scanner
     // fetching the link uses nothing).
@@ -61,21 +42,23 @@ async fn a_person_signs_up_verifies_their_address_and_changes_their_password() {
     let token = token_in_email(&email, "Confirm your email address", 1).await;
     let link = app.url(&format!("/account/verify-email?token={token}"));
     browser.goto(&link).await;
-    wait_text(&browser, "One click confirms").await;
+    browser.wait_for_text("One click confirms").await;
     browser.check_page("accounts-verify").await;
     browser.goto(&link).await;
     browser.click_text("Verify my address").await;
-    wait_text(&browser, "Address verified").await;
+    browser.wait_for_text("Address verified").await;
     browser.check_page("accounts-verified").await;
     // Once only.
     browser.goto(&link).await;
     browser.click_text("Verify my address").await;
-    wait_text(&browser, "This link has been used already").await;
+    browser
+        .wait_for_text("This link has been used already")
+        .await;
     browser.check_page("accounts-link-used").await;
 
     browser.goto(&app.url("/account")).await;
-    wait_text(&browser, &email).await;
-    wait_text(&browser, "Verified").await;
+    browser.wait_for_text(&email).await;
+    browser.wait_for_text("Verified").await;
     assert!(!browser.text().await.contains("Send the link again"));
     browser.check_page("accounts-account").await;
 
@@ -87,20 +70,22 @@ async fn a_person_signs_up_verifies_their_address_and_changes_their_password() {
     browser
         .wait_for("#current_password[aria-invalid='true']")
         .await;
-    wait_text(&browser, "This is not your current password.").await;
+    browser
+        .wait_for_text("This is not your current password.")
+        .await;
     browser.check_page("accounts-account-error").await;
     browser.fill("#current_password", PASSWORD).await;
     browser.fill("#new_password", new_password).await;
     browser.click_text("Change my password").await;
-    wait_text(&browser, "Your password is changed").await;
+    browser.wait_for_text("Your password is changed").await;
 
     browser.click_text("Sign out").await;
-    wait_text(&browser, "You are signed out.").await;
+    browser.wait_for_text("You are signed out.").await;
     browser.fill("#email", &email).await;
     browser.fill("#password", new_password).await;
     browser.click_text("Sign in").await;
     browser.wait_for("nav.side").await;
-    wait_text(&browser, "Umbrella Status").await;
+    browser.wait_for_text("Umbrella Status").await;
     browser.close().await;
     app.finish().await;
 }
@@ -118,7 +103,9 @@ async fn a_person_who_forgot_their_password_chooses_a_new_one_by_email() {
     browser.check_page("accounts-forgot").await;
     browser.fill("#email", &t.email).await;
     browser.click_text("Email me a link").await;
-    wait_text(&browser, "If an account has that address").await;
+    browser
+        .wait_for_text("If an account has that address")
+        .await;
     browser.check_page("accounts-forgot-sent").await;
 
     app.drain().await;
@@ -137,7 +124,7 @@ async fn a_person_who_forgot_their_password_chooses_a_new_one_by_email() {
     let new_password = "remembered at last 2026";
     browser.fill("#password", new_password).await;
     browser.click_text("Save my new password").await;
-    wait_text(&browser, "Your password is changed").await;
+    browser.wait_for_text("Your password is changed").await;
     browser.fill("#email", &t.email).await;
     browser.fill("#password", new_password).await;
     browser.click_text("Sign in").await;
@@ -147,7 +134,9 @@ async fn a_person_who_forgot_their_password_chooses_a_new_one_by_email() {
     browser.goto(&link).await;
     browser.fill("#password", "yet another password").await;
     browser.click_text("Save my new password").await;
-    wait_text(&browser, "This link has been used already").await;
+    browser
+        .wait_for_text("This link has been used already")
+        .await;
     browser.check_page("accounts-reset-used").await;
     browser.close().await;
     app.finish().await;
@@ -167,10 +156,12 @@ async fn a_person_in_two_teams_switches_between_them() {
     let browser = app.browser().await;
     app.sign_in(&browser, &home.email).await;
     browser.goto(&app.url("/account")).await;
-    wait_text(&browser, "Your other teams").await;
+    browser.wait_for_text("Your other teams").await;
     browser.check_page("accounts-account-teams").await;
     browser.click_text("Switch to Globex Status").await;
-    wait_text(&browser, "You now act for Globex Status.").await;
+    browser
+        .wait_for_text("You now act for Globex Status.")
+        .await;
     assert!(
         browser
             .url()
@@ -179,7 +170,7 @@ async fn a_person_in_two_teams_switches_between_them() {
         "{}",
         browser.url().await
     );
-    wait_text(&browser, "(editor)").await;
+    browser.wait_for_text("(editor)").await;
     // And back, through the switcher at the top.
     browser
         .wait_for("#switch-team")
@@ -188,8 +179,8 @@ async fn a_person_in_two_teams_switches_between_them() {
         .await
         .unwrap();
     browser.click_text("Switch").await;
-    wait_text(&browser, "You now act for Acme Cloud.").await;
-    wait_text(&browser, "(owner)").await;
+    browser.wait_for_text("You now act for Acme Cloud.").await;
+    browser.wait_for_text("(owner)").await;
     browser.close().await;
     app.finish().await;
 }

@@ -8,23 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, emails_to, unique_email};
 
-/// A session of `email` in `tenant` (its token, the dashboard's cookie, and
-/// its CSRF token, the forms' hidden field).
-async fn session(app: &TestApp, email: &str, tenant: &str) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": crate::helpers::PASSWORD, "tenant_id": tenant}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        format!("heliograph_session={}", body["token"].as_str().unwrap()),
-        body["csrf_token"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_opens_updates_resolves_an_incident_and_sees_who_was_told() {
     let app = TestApp::spawn().await;
@@ -196,7 +179,7 @@ async fn the_incident_list_pages_through_many_incidents() {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let (cookie, _) = session(&app, &t.email, &t.tenant_id).await;
+    let (cookie, _) = app.form_session(&t.email, &t.tenant_id).await;
     let list = |path: String| {
         let request = app
             .client
@@ -241,7 +224,7 @@ async fn viewers_cannot_post_other_tenants_incidents_are_not_found_and_a_nameles
     let theirs = theirs["id"].as_str().unwrap().to_owned();
 
     // The owner: another tenant's incident is not found; a nameless one is 422.
-    let (cookie, csrf) = session(&app, &t.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&t.email, &t.tenant_id).await;
     let res = app
         .client
         .get(app.url(&format!(
@@ -273,7 +256,7 @@ async fn viewers_cannot_post_other_tenants_incidents_are_not_found_and_a_nameles
     assert!(html.contains(">Something</textarea>"), "kept: {html}");
 
     // A viewer: the composer and the post are refused.
-    let (cookie, csrf) = session(&app, &viewer.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&viewer.email, &t.tenant_id).await;
     let res = app
         .client
         .get(app.url(&format!("/dashboard/pages/{}/incidents/new", t.page_id)))

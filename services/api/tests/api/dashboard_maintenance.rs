@@ -8,23 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Tenant, TestApp};
 
-/// A session of `email` in `tenant` (the dashboard's cookie, and its CSRF
-/// token, the forms' hidden field).
-async fn session(app: &TestApp, email: &str, tenant: &str) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": crate::helpers::PASSWORD, "tenant_id": tenant}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        format!("heliograph_session={}", body["token"].as_str().unwrap()),
-        body["csrf_token"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// Sets the page's time zone through the REST API.
 async fn zone(app: &TestApp, t: &Tenant, name: &str) {
     let res = app
@@ -212,7 +195,7 @@ async fn viewers_cannot_schedule_and_a_time_the_clocks_skip_is_refused_at_its_fi
     let day = last_sunday_of_march(year);
     let path = format!("/dashboard/pages/{}/maintenance", t.page_id);
 
-    let (cookie, csrf) = session(&app, &t.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&t.email, &t.tenant_id).await;
     let res = app
         .client
         .post(app.url(&path))
@@ -248,7 +231,7 @@ async fn viewers_cannot_schedule_and_a_time_the_clocks_skip_is_refused_at_its_fi
             .contains("id=\"scheduled_for-error\"")
     );
 
-    let (cookie, csrf) = session(&app, &viewer.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&viewer.email, &t.tenant_id).await;
     let res = app
         .client
         .get(app.url(&format!("{path}/new")))
@@ -307,7 +290,7 @@ async fn viewers_cannot_schedule_and_a_time_the_clocks_skip_is_refused_at_its_fi
             .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{action}");
     }
-    let (cookie, csrf) = session(&app, &t.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&t.email, &t.tenant_id).await;
     let res = app
         .client
         .post(app.url(&pm))

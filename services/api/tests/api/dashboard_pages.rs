@@ -3,9 +3,9 @@
 //! refusals over HTTP (roles, another tenant's ids, bad input).
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{PASSWORD, Tenant, TestApp};
+use crate::helpers::{Tenant, TestApp};
 
 /// A page's components through the API, in page order: (name, id).
 async fn components(app: &TestApp, t: &Tenant) -> Vec<(String, String)> {
@@ -30,32 +30,6 @@ async fn components(app: &TestApp, t: &Tenant) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Waits until the page says `needle`, across the navigation a click
-/// starts (the old page's body may go stale while it is read).
-async fn says(browser: &heliograph_testkit::Browser, needle: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let text = browser
-            .client()
-            .execute(
-                "return document.body ? document.body.innerText : ''",
-                vec![],
-            )
-            .await
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        if text.contains(needle) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never said {needle:?}; it says:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 fn id_of(list: &[(String, String)], name: &str) -> String {
     list.iter()
         .find(|(n, _)| n == name)
@@ -77,19 +51,19 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
         .wait_for_text("Set up your page (0 of 5 done)")
         .await;
     assert!(!browser.text().await.contains("Done:"));
-    says(&browser, "All Systems Operational").await;
+    browser.wait_for_text("All Systems Operational").await;
     browser.check_page("pages-overview-new").await;
 
     browser.click_text("Add your components").await;
     browser.wait_for("h1").await;
-    says(&browser, "No components yet").await;
+    browser.wait_for_text("No components yet").await;
     browser.check_page("pages-components-empty").await;
 
     // A group, then components: a blank name comes back next to the field.
     browser.click_text("Add a group").await;
     browser.fill("#name", "Platform").await;
     browser.click_text("Add group").await;
-    says(&browser, "Group “Platform” added.").await;
+    browser.wait_for_text("Group “Platform” added.").await;
 
     browser.click_text("Add a component").await;
     browser.check_page("pages-component-new").await;
@@ -99,7 +73,7 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
     browser.check_page("pages-component-error").await;
     browser.fill("#name", "Website").await;
     browser.click_text("Add component").await;
-    says(&browser, "Component “Website” added.").await;
+    browser.wait_for_text("Component “Website” added.").await;
 
     browser.click_text("Add a component").await;
     browser.fill("#name", "API").await;
@@ -110,7 +84,7 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
         .await
         .unwrap();
     browser.click_text("Add component").await;
-    says(&browser, "Component “API” added.").await;
+    browser.wait_for_text("Component “API” added.").await;
 
     browser.click_text("Add a component").await;
     browser.fill("#name", "Billing").await;
@@ -118,8 +92,8 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
         .click("input[name='visibility'][value='private']")
         .await;
     browser.click_text("Add component").await;
-    says(&browser, "Component “Billing” added.").await;
-    says(&browser, "Private").await;
+    browser.wait_for_text("Component “Billing” added.").await;
+    browser.wait_for_text("Private").await;
     browser.check_page("pages-components").await;
 
     // Reorder: Billing moves above Website.
@@ -127,7 +101,7 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
     let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["Website", "API", "Billing"]);
     browser.click_text("Move up Billing").await;
-    says(&browser, "“Billing” moved.").await;
+    browser.wait_for_text("“Billing” moved.").await;
     let list = components(&app, &t).await;
     let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["Billing", "Website", "API"]);
@@ -141,7 +115,7 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
         .await
         .unwrap();
     browser.click_text("Set status of API").await;
-    says(&browser, "“API” is now Major Outage.").await;
+    browser.wait_for_text("“API” is now Major Outage.").await;
     let doc = app
         .public_json(
             &format!("/status/{}/api/v2/components.json", t.slug),
@@ -169,11 +143,11 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
     browser.check_page("pages-component-edit").await;
     browser.fill("#name", "Web app").await;
     browser.click_text("Save").await;
-    says(&browser, "Component “Web app” saved.").await;
+    browser.wait_for_text("Component “Web app” saved.").await;
     browser.click_text("Edit Billing").await;
     browser.click_text("Delete “Billing”").await;
     browser.client().accept_alert().await.unwrap();
-    says(&browser, "Component “Billing” deleted.").await;
+    browser.wait_for_text("Component “Billing” deleted.").await;
     let names: Vec<String> = components(&app, &t)
         .await
         .into_iter()
@@ -183,11 +157,11 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
 
     // The overview: the outage, the components' step ticked.
     browser.goto(&app.url(&page)).await;
-    says(&browser, "Done: Add your components").await;
+    browser.wait_for_text("Done: Add your components").await;
     browser
         .wait_for_text("Set up your page (1 of 5 done)")
         .await;
-    says(&browser, "Major Service Outage").await;
+    browser.wait_for_text("Major Service Outage").await;
     browser.check_page("pages-overview").await;
 
     // Dismissed, the checklist stays away.
@@ -196,45 +170,10 @@ async fn a_team_sets_up_its_components_from_the_overview_checklist() {
         .wait_for_text("The setup checklist is dismissed.")
         .await;
     browser.goto(&app.url(&page)).await;
-    says(&browser, "Web app").await;
+    browser.wait_for_text("Web app").await;
     assert!(!browser.text().await.contains("Set up your page"));
     browser.close().await;
     app.finish().await;
-}
-
-/// A dashboard session for `email` on `tenant`: (session cookie, CSRF field).
-async fn session(app: &TestApp, email: &str, tenant: &Tenant) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": PASSWORD, "tenant_id": tenant.tenant_id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        body["token"].as_str().unwrap().to_owned(),
-        body["csrf_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn form_post(
-    app: &TestApp,
-    (token, csrf): &(String, String),
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let mut form: Vec<(&str, &str)> = vec![("_csrf", csrf)];
-    form.extend_from_slice(fields);
-    let res = app
-        .client
-        .post(app.url(path))
-        .header("cookie", format!("heliograph_session={token}"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -246,20 +185,20 @@ async fn component_forms_refuse_viewers_other_tenants_ids_and_blank_names() {
     let theirs = app.component(&other, "Theirs").await;
     let viewer = app.signup().await;
     app.join(&t, &viewer, "viewer").await;
-    let as_viewer = session(&app, &viewer.email, &t).await;
-    let as_owner = session(&app, &t.email, &t).await;
+    let as_viewer = app.form_session(&viewer.email, &t.tenant_id).await;
+    let as_owner = app.form_session(&t.email, &t.tenant_id).await;
     let base = format!("/dashboard/pages/{}/components", t.page_id);
 
     // A viewer may neither change a status nor add a component.
-    let (status, html) = form_post(
-        &app,
-        &as_viewer,
-        &format!("{base}/{website}/status"),
-        &[("status", "major_outage")],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_viewer,
+            &format!("{base}/{website}/status"),
+            &[("status", "major_outage")],
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
-    let (status, _) = form_post(&app, &as_viewer, &base, &[("name", "Nope")]).await;
+    let (status, _) = app.form_post(&as_viewer, &base, &[("name", "Nope")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Another tenant's component is not found through this page.
@@ -267,41 +206,43 @@ async fn component_forms_refuse_viewers_other_tenants_ids_and_blank_names() {
         format!("{base}/{theirs}/status"),
         format!("{base}/{theirs}/delete"),
     ] {
-        let (status, _) = form_post(&app, &as_owner, &path, &[("status", "major_outage")]).await;
+        let (status, _) = app
+            .form_post(&as_owner, &path, &[("status", "major_outage")])
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
     let res = app
         .client
         .get(app.url(&format!("{base}/{theirs}/edit")))
-        .header("cookie", format!("heliograph_session={}", as_owner.0))
+        .header("cookie", &as_owner.0)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     // A blank name: 422, the message next to the field, the rest kept.
-    let (status, html) = form_post(
-        &app,
-        &as_owner,
-        &base,
-        &[
-            ("name", " "),
-            ("description", "Kept text"),
-            ("status", "operational"),
-            ("visibility", "public"),
-        ],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_owner,
+            &base,
+            &[
+                ("name", " "),
+                ("description", "Kept text"),
+                ("status", "operational"),
+                ("visibility", "public"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains(r#"id="name-error""#), "{html}");
     assert!(html.contains("Kept text"), "{html}");
-    let (status, html) = form_post(
-        &app,
-        &as_owner,
-        &format!("/dashboard/pages/{}/component-groups", t.page_id),
-        &[("name", "")],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_owner,
+            &format!("/dashboard/pages/{}/component-groups", t.page_id),
+            &[("name", "")],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains(r#"id="name-error""#), "{html}");
 

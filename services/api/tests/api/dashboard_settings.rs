@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, Tenant, TestApp};
+use crate::helpers::TestApp;
 
 /// Sets the colour input `css` to `value` (a colour picker takes no typing).
 async fn set_colour(browser: &heliograph_testkit::Browser, css: &str, value: &str) {
@@ -177,56 +177,6 @@ async fn a_team_adds_a_page_and_brands_it_in_the_settings() {
     app.finish().await;
 }
 
-/// A dashboard session for `email` on `tenant`: (session cookie, CSRF field).
-async fn session(app: &TestApp, email: &str, tenant: &Tenant) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": PASSWORD, "tenant_id": tenant.tenant_id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        body["token"].as_str().unwrap().to_owned(),
-        body["csrf_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn form_post(
-    app: &TestApp,
-    (token, csrf): &(String, String),
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let mut form: Vec<(&str, &str)> = vec![("_csrf", csrf)];
-    form.extend_from_slice(fields);
-    let res = app
-        .client
-        .post(app.url(path))
-        .header("cookie", format!("heliograph_session={token}"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.text().await.unwrap())
-}
-
-async fn get_page(
-    app: &TestApp,
-    (token, _): &(String, String),
-    path: &str,
-) -> (StatusCode, String) {
-    let res = app
-        .client
-        .get(app.url(path))
-        .header("cookie", format!("heliograph_session={token}"))
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones_and_components_keep_their_display_settings()
  {
@@ -235,68 +185,72 @@ async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones_an
     let other = app.signup().await;
     let editor = app.signup().await;
     app.join(&t, &editor, "editor").await;
-    let as_editor = session(&app, &editor.email, &t).await;
-    let as_owner = session(&app, &t.email, &t).await;
+    let as_editor = app.form_session(&editor.email, &t.tenant_id).await;
+    let as_owner = app.form_session(&t.email, &t.tenant_id).await;
     let settings = format!("/dashboard/pages/{}/settings", t.page_id);
 
     // An editor sees the list, but may neither create a page nor change settings.
-    let (status, html) = get_page(&app, &as_editor, "/dashboard/pages").await;
+    let (status, html) = app.page_get(&as_editor, "/dashboard/pages").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(!html.contains("Create a page"));
-    let (status, _) = get_page(&app, &as_editor, "/dashboard/pages/new").await;
+    let (status, _) = app.page_get(&as_editor, "/dashboard/pages/new").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = form_post(
-        &app,
-        &as_editor,
-        "/dashboard/pages",
-        &[("name", "Nope"), ("subdomain", "nope-page-x")],
-    )
-    .await;
+    let (status, _) = app
+        .form_post(
+            &as_editor,
+            "/dashboard/pages",
+            &[("name", "Nope"), ("subdomain", "nope-page-x")],
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = get_page(&app, &as_editor, &settings).await;
+    let (status, _) = app.page_get(&as_editor, &settings).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = form_post(&app, &as_editor, &settings, &[("name", "Nope")]).await;
+    let (status, _) = app
+        .form_post(&as_editor, &settings, &[("name", "Nope")])
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Another tenant's page is not found.
     let theirs = format!("/dashboard/pages/{}/settings", other.page_id);
-    let (status, _) = get_page(&app, &as_owner, &theirs).await;
+    let (status, _) = app.page_get(&as_owner, &theirs).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = form_post(&app, &as_owner, &theirs, &[("name", "Mine now")]).await;
+    let (status, _) = app
+        .form_post(&as_owner, &theirs, &[("name", "Mine now")])
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // An unknown time zone: 422, said at the field, what was typed kept.
-    let (status, html) = get_page(&app, &as_owner, &settings).await;
+    let (status, html) = app.page_get(&as_owner, &settings).await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    let (status, html) = form_post(
-        &app,
-        &as_owner,
-        &settings,
-        &[
-            ("name", "Kept name"),
-            ("time_zone", "Mars/Olympus_Mons"),
-            ("css_link_color", "#0969da"),
-            ("css_body_background_color", "#ffffff"),
-            ("css_font_color", "#1f2328"),
-            ("allow_email_subscribers", "on"),
-        ],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_owner,
+            &settings,
+            &[
+                ("name", "Kept name"),
+                ("time_zone", "Mars/Olympus_Mons"),
+                ("css_link_color", "#0969da"),
+                ("css_body_background_color", "#ffffff"),
+                ("css_font_color", "#1f2328"),
+                ("allow_email_subscribers", "on"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains(r#"id="time_zone-error""#), "{html}");
     assert!(html.contains("Mars/Olympus_Mons"));
     assert!(html.contains("Kept name"));
-    let (status, html) = form_post(
-        &app,
-        &as_owner,
-        "/dashboard/pages",
-        &[
-            ("name", "Third"),
-            ("subdomain", "third-page-zz"),
-            ("time_zone", "Nowhere/Here"),
-        ],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_owner,
+            "/dashboard/pages",
+            &[
+                ("name", "Third"),
+                ("subdomain", "third-page-zz"),
+                ("time_zone", "Nowhere/Here"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains(r#"id="time_zone-error""#), "{html}");
 
@@ -304,33 +258,33 @@ async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones_an
     // start date settings to the API's rules: a bad date is refused at its
     // field, good ones are kept and shown again.
     let components = format!("/dashboard/pages/{}/components", t.page_id);
-    let (status, html) = form_post(
-        &app,
-        &as_owner,
-        &components,
-        &[
-            ("name", "Batch jobs"),
-            ("status", "operational"),
-            ("visibility", "public"),
-            ("start_date", "2026-02-30"),
-        ],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_owner,
+            &components,
+            &[
+                ("name", "Batch jobs"),
+                ("status", "operational"),
+                ("visibility", "public"),
+                ("start_date", "2026-02-30"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains(r#"id="start_date-error""#), "{html}");
-    let (status, html) = form_post(
-        &app,
-        &as_owner,
-        &components,
-        &[
-            ("name", "Batch jobs"),
-            ("status", "operational"),
-            ("visibility", "public"),
-            ("only_show_if_degraded", "on"),
-            ("start_date", "2026-01-15"),
-        ],
-    )
-    .await;
+    let (status, html) = app
+        .form_post(
+            &as_owner,
+            &components,
+            &[
+                ("name", "Batch jobs"),
+                ("status", "operational"),
+                ("visibility", "public"),
+                ("only_show_if_degraded", "on"),
+                ("start_date", "2026-01-15"),
+            ],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let (_, body) = app
         .call(
@@ -350,12 +304,12 @@ async fn page_forms_refuse_editors_other_tenants_pages_and_unknown_time_zones_an
     assert_eq!(batch["showcase"], false, "{batch}");
     assert_eq!(batch["only_show_if_degraded"], true, "{batch}");
     assert_eq!(batch["start_date"], "2026-01-15", "{batch}");
-    let (status, html) = get_page(
-        &app,
-        &as_owner,
-        &format!("{components}/{}/edit", batch["id"].as_str().unwrap()),
-    )
-    .await;
+    let (status, html) = app
+        .page_get(
+            &as_owner,
+            &format!("{components}/{}/edit", batch["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(r#"value="2026-01-15""#), "{html}");
     assert!(

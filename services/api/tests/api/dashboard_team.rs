@@ -457,5 +457,12 @@ async fn an_admin_is_offered_only_the_roles_an_admin_may_give() {
     // The owner's row is not theirs to change: its role is plain text.
     let owner_id = user_id(&app, &t.token, &t.email).await;
     assert!(!page.contains(&format!("id=\"role-{owner_id}\"")), "{page}");
+    // Nor is removing the owner offered (that too would answer 403); removing
+    // themselves is.
+    assert!(
+        !page.contains(&format!("/dashboard/team/members/{owner_id}/remove")),
+        "{page}"
+    );
+    assert_eq!(page.matches("/remove\"").count(), 1, "{page}");
     app.finish().await;
 }

@@ -9,21 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, unique_email};
 
-async fn session(app: &TestApp, email: &str, tenant: &str) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            None,
-            &json!({"email": email, "password": crate::helpers::PASSWORD, "tenant_id": tenant}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        format!("heliograph_session={}", body["token"].as_str().unwrap()),
-        body["csrf_token"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn templates(app: &TestApp, t: &crate::helpers::Tenant) -> Vec<Value> {
     let (_, listed) = app
         .call(
@@ -151,7 +136,8 @@ async fn a_person_keeps_templates_and_sees_what_was_sent() {
     browser
         .click(&format!("a[href='{base}/notifications']"))
         .await;
-    browser.wait_for_text("Incident opened").await;
+    // Named by the incident it was about, not only by its kind.
+    browser.wait_for_text("Incident opened: Slow API").await;
     browser.wait_for_text("1 sent").await;
     browser.check_page("notifications-list").await;
     browser.click("a[href$='/deliveries']").await;
@@ -189,7 +175,7 @@ async fn viewers_cannot_change_templates_and_other_tenants_are_not_found() {
     let base = format!("/dashboard/pages/{}/incident_templates", t.page_id);
 
     // The owner: another tenant's template is not found, to edit or delete.
-    let (cookie, csrf) = session(&app, &t.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&t.email, &t.tenant_id).await;
     let get = |path: String, cookie: String| {
         let request = app.client.get(app.url(&path)).header("cookie", cookie);
         async move { request.send().await.unwrap().status() }
@@ -230,7 +216,7 @@ async fn viewers_cannot_change_templates_and_other_tenants_are_not_found() {
     assert_eq!(templates(&app, &other).await.len(), 1);
 
     // A viewer reads the list, but may not add, change or delete.
-    let (cookie, csrf) = session(&app, &viewer.email, &t.tenant_id).await;
+    let (cookie, csrf) = app.form_session(&viewer.email, &t.tenant_id).await;
     assert_eq!(get(base.clone(), cookie.clone()).await, StatusCode::OK);
     assert_eq!(
         get(format!("{base}/new"), cookie.clone()).await,

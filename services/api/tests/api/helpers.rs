@@ -544,6 +544,62 @@ impl TestApp {
         (format!("heliograph_session={token}"), csrf)
     }
 
+    /// A session of `email` in the tenant `tenant_id`, signed in through the
+    /// API, as a dashboard form sends it: the `Cookie` header and the
+    /// `_csrf` field.
+    pub async fn form_session(&self, email: &str, tenant_id: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/v1/sessions",
+                None,
+                &serde_json::json!({"email": email, "password": PASSWORD, "tenant_id": tenant_id}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        (
+            format!("heliograph_session={}", body["token"].as_str().unwrap()),
+            body["csrf_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Reads a dashboard page as `session` ([`Self::form_session`]): the
+    /// status and the page.
+    pub async fn page_get(
+        &self,
+        (cookie, _): &(String, String),
+        path: &str,
+    ) -> (reqwest::StatusCode, String) {
+        let res = self
+            .client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
+    /// Posts a dashboard form as `session` ([`Self::form_session`]) sends
+    /// it, its `_csrf` field first: the status and the page.
+    pub async fn form_post(
+        &self,
+        (cookie, csrf): &(String, String),
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, String) {
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", csrf)];
+        form.extend_from_slice(fields);
+        let res = self
+            .client
+            .post(self.url(path))
+            .header("cookie", cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
     /// Signs `email` in on the dashboard's sign-in page, in `browser`.
     pub async fn sign_in(&self, browser: &heliograph_testkit::Browser, email: &str) {
         browser.goto(&self.url("/login")).await;

@@ -8,6 +8,7 @@
 //! with a dead link. The page behind the link asks for one click, which
 //! posts the token.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -108,10 +109,10 @@ pub struct TokenForm {
 /// `POST /v1/email-verifications/confirm` does.
 pub async fn verify(
     state: web::Data<AppState>,
-    form: web::Form<TokenForm>,
+    form: Posted<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
     let body = VerifyConfirm {
-        token: given(form.into_inner().token),
+        token: given(form.into_inner()?.token),
     };
     match verify_with_link(&state, body).await {
         Ok(Ok(())) => frame::html_bare(
@@ -158,9 +159,9 @@ pub struct ForgotForm {
 pub async fn forgot(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ForgotForm>,
+    form: Posted<ForgotForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let body = ResetRequest {
         email: given(form.email.clone()),
     };
@@ -215,9 +216,9 @@ pub struct ResetForm {
 /// `POST /account/reset-password`: as `POST /v1/password-resets/confirm`.
 pub async fn reset(
     state: web::Data<AppState>,
-    form: web::Form<ResetForm>,
+    form: Posted<ResetForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let body = ResetConfirm {
         token: given(form.token.clone()),
         password: given(form.password),

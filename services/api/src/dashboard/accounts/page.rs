@@ -4,6 +4,7 @@
 //! (ending one, or all but this one), and switching teams (as signing in
 //! with `tenant_id` chooses a team).
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -116,9 +117,9 @@ pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
     member: Member,
-    form: web::Form<PasswordForm>,
+    form: Posted<PasswordForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let body = PasswordChange {
         current_password: given(form.current_password),
         new_password: given(form.new_password),
@@ -188,8 +189,9 @@ pub struct SwitchForm {
 pub async fn switch(
     state: web::Data<AppState>,
     member: Member,
-    form: web::Form<SwitchForm>,
+    form: Posted<SwitchForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let (user, _) = member.person()?;
     // Not a team of theirs, or not a team at all: nothing to see there.
     let tenant: TenantId = form.tenant_id.parse().map_err(|_| ApiError::NotFound)?;

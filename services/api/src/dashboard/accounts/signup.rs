@@ -2,6 +2,7 @@
 //! (`routes::signup::sign_up`), then signed in on the dashboard; and the
 //! sign-up form's live answer to "is this slug free?".
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -56,9 +57,9 @@ pub struct SignupForm {
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<SignupForm>,
+    form: Posted<SignupForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let body = SignupBody {
         name: given(form.name.clone()),
         slug: given(form.slug.clone()),

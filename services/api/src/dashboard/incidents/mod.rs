@@ -21,8 +21,8 @@ use heliograph_store::{IncidentScope, ListQuery, SubscriberState, TenantTx};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::form::{FormErrors, encode};
-use super::frame::{self, Frame, Section};
+use super::form::{FormErrors, Posted, encode};
+use super::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::routes::incidents::IncidentInput;
@@ -110,20 +110,15 @@ impl Audience {
         tx: &mut TenantTx,
         page: heliograph_domain::PageId,
     ) -> Result<Self, ApiError> {
-        let mut by_channel = Vec::new();
-        let mut total = 0;
-        for channel in Channel::ALL {
-            let query = ListQuery {
-                statuses: vec![channel.as_str().to_owned()],
-                ..ListQuery::all()
-            };
-            let n = tx
-                .count_subscribers(page, &query, SubscriberState::Active)
-                .await?;
-            total += n;
-            by_channel.push((channel.as_str(), n));
-        }
-        Ok(Self { total, by_channel })
+        let tally = tx.tally_subscribers(page, &ListQuery::all()).await?;
+        let by_channel = Channel::ALL
+            .iter()
+            .map(|c| (c.as_str(), tally.count(Some(*c), SubscriberState::Active)))
+            .collect();
+        Ok(Self {
+            total: tally.count(None, SubscriberState::Active),
+            by_channel,
+        })
     }
 
     /// "3 subscribers (email 2, webhook 1)".
@@ -258,7 +253,6 @@ impl List {
 /// incidents, searched by name, 50 at a time.
 pub async fn list(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Viewer>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -273,15 +267,7 @@ pub async fn list(
         offset: (number - 1).saturating_mul(PER_PAGE),
     };
     let listed = at.tx.list_incidents(at.page.id, scope, &query).await?;
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Incidents,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Incidents).await?;
     at.tx.commit().await?;
     frame::html(
         &frame,
@@ -440,9 +426,9 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = form.into_inner();
+    let pairs = form.into_inner()?;
     let components = at.tx.components(at.page.id).await?;
     let rows = ComponentRow::all(&components, &pairs);
     let input = input_of(&pairs, &rows);

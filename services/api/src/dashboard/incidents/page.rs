@@ -3,6 +3,7 @@
 //! newest first, each with its text correction and its delivery proof, and
 //! its deletion.
 
+use crate::dashboard::form::Posted;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -145,9 +146,9 @@ pub async fn post_update(
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     path: web::Path<(String, String)>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = form.into_inner();
+    let pairs = form.into_inner()?;
     let current = incident_at(&mut at, &path.1).await?;
     let components = at.tx.components(at.page.id).await?;
     let rows = ComponentRow::all(&components, &pairs);
@@ -254,8 +255,9 @@ pub async fn save_update(
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     path: web::Path<(String, String, String)>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let body = field(&form, "body").unwrap_or_default().to_owned();
     let incident = incident_at(&mut at, &path.1).await?;
     let update_id: IncidentUpdateId = path_id(&path.2)?;

@@ -3,6 +3,7 @@
 //! with state, attempts and last error), and the redrive of its dead
 //! deliveries. Read and redriven through `routes::deliveries`.
 
+use crate::dashboard::form::Posted;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use heliograph_domain::{
@@ -12,13 +13,12 @@ use heliograph_store::{DeliveryFilter, ListQuery};
 use serde::Deserialize;
 
 use super::{PER_PAGE, field};
-use crate::dashboard::frame::{self, Frame, Section};
+use crate::dashboard::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::routes::deliveries::{DeliveryCounts, read_log, redrive_dead};
 use crate::routes::incidents::{incident_at, incident_on_page};
 use crate::routes::path_id;
-use crate::startup::AppState;
 
 /// One recipient's row.
 struct Recipient {
@@ -93,7 +93,6 @@ pub struct ProofParams {
 /// `GET /v1/…/incident_updates/{update_id}/deliveries` reads it.
 pub async fn deliveries(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Viewer>,
     path: web::Path<(String, String, String)>,
     params: web::Query<ProofParams>,
@@ -112,15 +111,7 @@ pub async fn deliveries(
         ..DeliveryFilter::default()
     };
     let (listed, counts, _) = read_log(&mut at.tx, at.page.id, &query, &filter).await?;
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Notifications,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Notifications).await?;
     at.tx.commit().await?;
     let total = counts.pending + counts.sent + counts.failed + counts.dead + counts.skipped;
     let view = Proof {
@@ -144,8 +135,9 @@ pub async fn deliveries(
 /// `POST /v1/pages/{page_id}/deliveries/redrive` does with their ids.
 pub async fn redrive(
     mut at: AtPage<Editor>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner()?;
     let incident: IncidentId = path_id(field(&form, "incident_id").unwrap_or_default())?;
     let update: IncidentUpdateId = path_id(field(&form, "update_id").unwrap_or_default())?;
     incident_on_page(&mut at.tx, at.page.id, incident).await?;

@@ -19,15 +19,15 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use heliograph_domain::{Page, Subscriber};
-use heliograph_store::{ListQuery, TenantTx};
+use heliograph_store::{SubscriberCursor, SubscriberKey, TenantTx};
 use serde::Deserialize;
 
-use super::super::form::{self, FormErrors};
-use super::super::frame::{self, Frame, Section};
+use super::super::form::{self, FormErrors, Posted};
+use super::super::frame::{self, Frame, Section, frame_at};
 use super::{ListArgs, channel_label, shown_address, state_label};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
-use crate::routes::subscribers::{self as rest, SubscriberFilter, SubscriberInput};
+use crate::routes::subscribers::{self as rest, SubscriberInput};
 use crate::secrets::endpoint_digests;
 use crate::startup::AppState;
 
@@ -123,20 +123,8 @@ fn view(frame: Frame, page: &Page, form: &ImportForm) -> ImportView {
 }
 
 /// `GET /dashboard/pages/{page_id}/subscribers/import`.
-pub async fn form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    mut at: AtPage<Editor>,
-) -> Result<HttpResponse, ApiError> {
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Subscribers,
-    )
-    .await?;
+pub async fn form(req: HttpRequest, mut at: AtPage<Editor>) -> Result<HttpResponse, ApiError> {
+    let frame = frame_at(&req, &mut at, Section::Subscribers).await?;
     at.tx.commit().await?;
     let v = view(frame.clone(), &at.page, &ImportForm::default());
     frame::html(&frame, &v)
@@ -235,9 +223,9 @@ pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
     mut at: AtPage<Editor>,
-    form: web::Form<ImportForm>,
+    form: Posted<ImportForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
+    let form = form.into_inner()?;
     let page = at.page.clone();
     let cells = cells(&form.csv);
     let mut errors = FormErrors::none();
@@ -382,48 +370,42 @@ async fn import(
 }
 
 /// Rows the export reads at a time.
-const EXPORT_SLICE: i64 = 500;
+const EXPORT_SLICE: u32 = 500;
 
 /// `GET /dashboard/pages/{page_id}/subscribers/export.csv`: the list (its
-/// channel, state and search) as CSV, streamed a slice at a time.
+/// channel, state and search) as CSV, streamed a slice at a time, each
+/// slice read from where the last one ended.
 pub async fn export(
     at: AtPage<Viewer>,
     args: web::Query<ListArgs>,
 ) -> Result<HttpResponse, ApiError> {
-    let args = args.into_inner();
-    let params = args.params(1)?;
-    let (query, which) =
-        SubscriberFilter::new(args.r#type.clone(), args.state.clone()).parse(&params)?;
+    let (query, which) = args.filter()?;
     let AtPage { tx, page, .. } = at;
     let header_row =
         web::Bytes::from_static(b"id,type,address,state,components,confirmed_at,created_at\r\n");
     let first = futures::stream::once(async move { Ok::<_, ApiError>(header_row) });
-    let slices = futures::stream::try_unfold(
-        (Some(tx), query, which, page.id, 0_i64),
-        |(tx, query, which, page, offset)| async move {
-            let Some(mut tx) = tx else {
-                return Ok(None);
-            };
-            let slice = ListQuery {
-                limit: EXPORT_SLICE,
-                offset,
-                ..query.clone()
-            };
-            let listed = tx.list_subscribers(page, &slice, which).await?;
-            let n = i64::try_from(listed.items.len()).unwrap_or(0);
-            let body: String = listed.items.iter().map(csv_line).collect();
-            let next = if n < EXPORT_SLICE {
-                tx.commit().await?;
-                None
-            } else {
-                Some(tx)
-            };
-            Ok(Some((
-                web::Bytes::from(body),
-                (next, query, which, page, offset + n),
-            )))
-        },
-    );
+    let slices =
+        futures::stream::try_unfold((Some(tx), SubscriberCursor::First), move |(tx, cursor)| {
+            let query = query.clone();
+            async move {
+                let Some(mut tx) = tx else {
+                    return Ok(None);
+                };
+                let slice = tx
+                    .subscriber_window(page.id, &query, which, cursor, EXPORT_SLICE)
+                    .await?;
+                let body: String = slice.items.iter().map(csv_line).collect();
+                let after = slice.items.last().map(SubscriberKey::of);
+                let next = match after.filter(|_| slice.more_after) {
+                    Some(key) => (Some(tx), SubscriberCursor::After(key)),
+                    None => {
+                        tx.commit().await?;
+                        (None, cursor)
+                    }
+                };
+                Ok(Some((web::Bytes::from(body), next)))
+            }
+        });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
