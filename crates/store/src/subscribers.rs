@@ -231,12 +231,6 @@ impl SubscriberState {
         }
     }
 
-    /// The state named `s` in an address.
-    #[must_use]
-    pub fn named(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s)
-    }
-
     /// Whether a subscriber in `state` is kept.
     #[must_use]
     pub fn keeps(self, state: SubscriptionState) -> bool {
@@ -261,7 +255,9 @@ impl SubscriberState {
 /// The pattern matches what answers show of the address, nothing more: of
 /// a sealed Slack or Teams URL, `endpoint` holds only that; a Slack or Teams
 /// row from before sealing (plaintext until `secrets reencrypt` runs) is
-/// not searchable at all, and the sealed columns never are.
+/// not searchable at all, and the sealed columns never are. The matched
+/// expression is the one the trigram index `subscribers_search_idx` holds
+/// (migration `20261206001900_subscriber_search`): change both together.
 fn subscribers_where(
     mut select: QueryBuilder<Postgres>,
     tenant: TenantId,
@@ -964,5 +960,51 @@ impl crate::Store {
             .into_iter()
             .map(|(tenant, id)| (tenant.into(), id.into()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_in_the_list_reads_back_as_written_and_nonsense_is_refused() {
+        let key = SubscriberKey {
+            created_at: OffsetDateTime::from_unix_timestamp_nanos(1_796_598_214_123_456_000)
+                .unwrap(),
+            id: SubscriberId::from(Uuid::from_u128(42)),
+        };
+        let written = key.to_string();
+        assert_eq!(
+            written,
+            "1796598214123456.00000000-0000-0000-0000-00000000002a"
+        );
+        assert_eq!(written.parse::<SubscriberKey>(), Ok(key));
+        for nonsense in [
+            "",
+            "yesterday",
+            "12.",
+            ".0000",
+            "1.2.3",
+            "99999999999999999999999.x",
+        ] {
+            assert!(nonsense.parse::<SubscriberKey>().is_err(), "{nonsense}");
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_each_tab_from_its_cells() {
+        let tally = SubscriberTally {
+            cells: vec![
+                (Channel::Email, SubscriptionState::Active, 5),
+                (Channel::Email, SubscriptionState::Quarantined, 1),
+                (Channel::Sms, SubscriptionState::Unconfirmed, 2),
+            ],
+        };
+        assert_eq!(tally.count(None, SubscriberState::All), 8);
+        assert_eq!(tally.count(None, SubscriberState::Active), 5);
+        assert_eq!(tally.count(Some(Channel::Email), SubscriberState::All), 6);
+        assert_eq!(tally.count(Some(Channel::Sms), SubscriberState::Active), 0);
+        assert_eq!(tally.count(Some(Channel::Webhook), SubscriberState::All), 0);
     }
 }
