@@ -115,6 +115,93 @@ pub(crate) const fn state_condition(state: SubscriptionState) -> &'static str {
     }
 }
 
+/// The state of a current (not unsubscribed) subscriber `s`, named as
+/// [`SubscriptionState::as_str`] names it: the conditions of
+/// [`state_condition`], in one expression.
+fn state_case() -> String {
+    let name = |state: SubscriptionState| {
+        format!("when {} then '{}'", state_condition(state), state.as_str())
+    };
+    format!(
+        "case {} {} {} end",
+        name(SubscriptionState::Quarantined),
+        name(SubscriptionState::Active),
+        name(SubscriptionState::Unconfirmed)
+    )
+}
+
+/// A row of a search's answer: a cell of the tally (channel, state, count)
+/// or the id of a row of the window.
+type SearchRow = (Option<String>, Option<String>, Option<i64>, Option<Uuid>);
+
+/// One cell of a tally, from its columns.
+fn tally_cell(channel: &str, state: &str, n: i64) -> Result<(Channel, SubscriptionState, i64)> {
+    let corrupt = |e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string());
+    Ok((
+        channel.parse().map_err(corrupt)?,
+        state.parse().map_err(corrupt)?,
+        n,
+    ))
+}
+
+/// Narrows the rows of `alias` (`s`, or a search's `m`) to those past
+/// `cursor`, in the direction it reads, `limit` of them and one more (which
+/// only says that more lie that way). Answers whether it reads backwards.
+fn push_window(
+    alias: &str,
+    select: &mut QueryBuilder<Postgres>,
+    cursor: SubscriberCursor,
+    limit: u32,
+) -> bool {
+    let (key, backwards) = match cursor {
+        SubscriberCursor::First => (None, false),
+        SubscriberCursor::After(key) => (Some(key), false),
+        SubscriberCursor::Before(key) => (Some(key), true),
+    };
+    if let Some(key) = key {
+        let side = if backwards { '<' } else { '>' };
+        select
+            .push(format!(" and ({alias}.created_at, {alias}.id) {side} ("))
+            .push_bind(key.created_at)
+            .push(", ")
+            .push_bind(key.id.as_uuid())
+            .push(")");
+    }
+    let direction = if backwards { "desc" } else { "asc" };
+    select
+        .push(format!(
+            " order by {alias}.created_at {direction}, {alias}.id {direction} limit "
+        ))
+        .push_bind(i64::from(limit) + 1);
+    backwards
+}
+
+/// The window `rows` make (oldest first, up to `limit` and one more, read
+/// from `cursor` backwards or not).
+fn window_of(
+    rows: Vec<SubscriberRow>,
+    cursor: SubscriberCursor,
+    backwards: bool,
+    limit: u32,
+) -> Window<Subscriber> {
+    let beyond = rows.len() > limit as usize;
+    let mut items: Vec<Subscriber> = rows.into_iter().map(Subscriber::from).collect();
+    if beyond {
+        // The extra row only says that more lie that way.
+        if backwards {
+            items.remove(0);
+        } else {
+            items.pop();
+        }
+    }
+    let from_a_row = cursor != SubscriberCursor::First;
+    Window {
+        items,
+        more_before: if backwards { beyond } else { from_a_row },
+        more_after: if backwards { true } else { beyond },
+    }
+}
+
 /// A subscriber to add.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
@@ -255,9 +342,10 @@ impl SubscriberState {
 /// The pattern matches what answers show of the address, nothing more: of
 /// a sealed Slack or Teams URL, `endpoint` holds only that; a Slack or Teams
 /// row from before sealing (plaintext until `secrets reencrypt` runs) is
-/// not searchable at all, and the sealed columns never are. The matched
-/// expression is the one the trigram index `subscribers_search_idx` holds
-/// (migration `20261206001900_subscriber_search`): change both together.
+/// not searchable at all, and the sealed columns never are. No index
+/// serves the pattern: under row-level security `ilike` (not leakproof) may
+/// not run before the tenant's policy, so a trigram index would go unused
+/// (measured); [`TenantTx::subscriber_screen`] reads a search's matches once.
 fn subscribers_where(
     mut select: QueryBuilder<Postgres>,
     tenant: TenantId,
@@ -424,10 +512,97 @@ impl TenantTx {
         })
     }
 
-    /// `limit` of a page's subscribers from `cursor`, oldest first (the
-    /// dashboard's list): a range of the `(page_id, created_at, id)` index,
-    /// however deep, where an offset would read every row it skips.
-    /// `query`'s limit and offset are not used.
+    /// A screen of the dashboard's list: `limit` of a page's subscribers
+    /// from `cursor`, oldest first, and the tally of every tab (channels ×
+    /// states) under the same search.
+    ///
+    /// Without a search, the rows are a range of the `(page_id, created_at,
+    /// id)` index however deep, and the tally one grouped count. A search
+    /// (`ilike '%…%'`) cannot use an index under row-level security (the
+    /// operator is not leakproof, so it may not run before the tenant's
+    /// policy), so its matches are found by one scan that both the tally and
+    /// the rows are taken from, not two. `query`'s limit and offset are not
+    /// used.
+    pub async fn subscriber_screen(
+        &mut self,
+        page: PageId,
+        query: &ListQuery,
+        state: SubscriberState,
+        cursor: SubscriberCursor,
+        limit: u32,
+    ) -> Result<(Window<Subscriber>, SubscriberTally)> {
+        if query.pattern().is_none() {
+            let window = self
+                .subscriber_window(page, query, state, cursor, limit)
+                .await?;
+            let tally = self.tally_subscribers(page, query).await?;
+            return Ok((window, tally));
+        }
+        let search = ListQuery {
+            q: query.q.clone(),
+            ..ListQuery::all()
+        };
+        let mut select = subscribers_where(
+            QueryBuilder::new(format!(
+                "with m as materialized (select s.id, s.created_at, s.channel, {} as state",
+                state_case()
+            )),
+            self.tenant,
+            page,
+            &search,
+            SubscriberState::All,
+        );
+        select.push("), w as (select m.id from m where true");
+        if !query.statuses.is_empty() {
+            select
+                .push(" and m.channel = any(")
+                .push_bind(query.statuses.clone())
+                .push(")");
+        }
+        if let Some(only) = state.only() {
+            select.push(" and m.state = ").push_bind(only.as_str());
+        }
+        let backwards = push_window("m", &mut select, cursor, limit);
+        select.push(
+            ") select m.channel, m.state, count(*), null::uuid from m group by 1, 2
+              union all select null, null, null, w.id from w",
+        );
+        let rows: Vec<SearchRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
+        let mut cells = Vec::new();
+        let mut ids = Vec::new();
+        for row in rows {
+            match row {
+                (Some(channel), Some(state), Some(n), None) => {
+                    cells.push(tally_cell(&channel, &state, n)?);
+                }
+                (None, None, None, Some(id)) => ids.push(id),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "a search answered a mixed row".to_owned(),
+                    ));
+                }
+            }
+        }
+        let rows: Vec<SubscriberRow> = sqlx::query_as(concat!(
+            "select ",
+            subscriber_columns!(),
+            " from subscribers s where s.tenant_id = $1 and s.id = any($2)
+              order by s.created_at, s.id"
+        ))
+        .bind(self.tenant.as_uuid())
+        .bind(&ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok((
+            window_of(rows, cursor, backwards, limit),
+            SubscriberTally { cells },
+        ))
+    }
+
+    /// `limit` of a page's subscribers from `cursor`, oldest first: a range
+    /// of the `(page_id, created_at, id)` index, however deep, where an
+    /// offset would read every row it skips. `query`'s limit and offset are
+    /// not used.
     pub async fn subscriber_window(
         &mut self,
         page: PageId,
@@ -436,11 +611,6 @@ impl TenantTx {
         cursor: SubscriberCursor,
         limit: u32,
     ) -> Result<Window<Subscriber>> {
-        let (key, backwards) = match cursor {
-            SubscriberCursor::First => (None, false),
-            SubscriberCursor::After(key) => (Some(key), false),
-            SubscriberCursor::Before(key) => (Some(key), true),
-        };
         let mut select = subscribers_where(
             QueryBuilder::new(concat!(
                 "select ",
@@ -452,41 +622,10 @@ impl TenantTx {
             query,
             state,
         );
-        if let Some(key) = key {
-            select
-                .push(if backwards {
-                    " and (s.created_at, s.id) < ("
-                } else {
-                    " and (s.created_at, s.id) > ("
-                })
-                .push_bind(key.created_at)
-                .push(", ")
-                .push_bind(key.id.as_uuid())
-                .push(")");
-        }
-        let direction = if backwards { "desc" } else { "asc" };
-        select
-            .push(format!(
-                " order by s.created_at {direction}, s.id {direction} limit "
-            ))
-            .push_bind(i64::from(limit) + 1)
-            .push(") s order by s.created_at, s.id");
+        let backwards = push_window("s", &mut select, cursor, limit);
+        select.push(") s order by s.created_at, s.id");
         let rows: Vec<SubscriberRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
-        let beyond = rows.len() > limit as usize;
-        let mut items: Vec<Subscriber> = rows.into_iter().map(Subscriber::from).collect();
-        if beyond {
-            // The extra row only says that more lie that way.
-            if backwards {
-                items.remove(0);
-            } else {
-                items.pop();
-            }
-        }
-        Ok(Window {
-            items,
-            more_before: if backwards { beyond } else { key.is_some() },
-            more_after: if backwards { true } else { beyond },
-        })
+        Ok(window_of(rows, cursor, backwards, limit))
     }
 
     /// How many of a page's current subscribers matching `query`'s search
@@ -501,32 +640,19 @@ impl TenantTx {
             ..ListQuery::all()
         };
         let mut select = subscribers_where(
-            QueryBuilder::new(
-                "select s.channel, s.quarantined_at is not null, s.confirmed_at is not null, count(*)",
-            ),
+            QueryBuilder::new(format!("select s.channel, {}, count(*)", state_case())),
             self.tenant,
             page,
             &search,
             SubscriberState::All,
         );
-        select.push(" group by 1, 2, 3");
-        let rows: Vec<(String, bool, bool, i64)> =
+        select.push(" group by 1, 2");
+        let rows: Vec<(String, String, i64)> =
             select.build_query_as().fetch_all(&mut *self.tx).await?;
-        let mut cells = Vec::with_capacity(rows.len());
-        for (channel, quarantined, confirmed, n) in rows {
-            let channel = channel
-                .parse::<Channel>()
-                .map_err(|_| StoreError::Corrupt(format!("unknown channel {channel}")))?;
-            // Any instant stands for "set": the domain names the state.
-            let set = |yes: bool| yes.then_some(OffsetDateTime::UNIX_EPOCH);
-            let state = Subscription {
-                confirmed_at: set(confirmed),
-                quarantined_at: set(quarantined),
-                unsubscribed_at: None,
-            }
-            .state();
-            cells.push((channel, state, n));
-        }
+        let cells = rows
+            .iter()
+            .map(|(channel, state, n)| tally_cell(channel, state, *n))
+            .collect::<Result<_>>()?;
         Ok(SubscriberTally { cells })
     }
 

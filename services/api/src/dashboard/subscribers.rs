@@ -233,7 +233,7 @@ impl ListView {
 
 /// `GET /dashboard/pages/{page_id}/subscribers`: the list, filtered as
 /// `GET /v1/pages/{page_id}/subscribers` filters it, 50 rows a screen from
-/// a cursor; every tab's count comes from one grouped count.
+/// a cursor; every tab's count from the same read (`subscriber_screen`).
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -248,11 +248,10 @@ pub async fn list(
         cursor,
     } = args.listing()?;
     let page = at.page.clone();
-    let window = at
+    let (window, tally) = at
         .tx
-        .subscriber_window(page.id, &query, which, cursor, PER_PAGE)
+        .subscriber_screen(page.id, &query, which, cursor, PER_PAGE)
         .await?;
-    let tally = at.tx.tally_subscribers(page.id, &query).await?;
     let frame = Frame::load(
         &state,
         &req,

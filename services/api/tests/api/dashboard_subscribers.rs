@@ -345,6 +345,30 @@ async fn the_list_pages_fifty_at_a_time_and_reactivates_quarantined_subscribers(
             .contains("is not a place in this list")
     );
 
+    // A search pages the same way, from one read of what it matches, and
+    // its tabs count what it matches.
+    let found = screen(format!("{}?q=p00", subscribers(&t))).await;
+    assert!(found.contains("98 subscribers, 50 shown."), "{found}");
+    assert!(
+        found.contains("All <span class=\"count\">98</span>"),
+        "{found}"
+    );
+    assert!(
+        found.contains("Quarantined <span class=\"count\">0</span>"),
+        "{found}"
+    );
+    let first_found: Vec<u32> = (1..=49).chain([51]).collect();
+    assert_eq!(shown(&found), first_found);
+    let next = link(&found, "next").unwrap();
+    assert!(next.contains("q=p00"), "{next}");
+    let rest = screen(next).await;
+    assert_eq!(shown(&rest), (52..=99).collect::<Vec<_>>());
+    assert!(link(&rest, "next").is_none());
+    assert_eq!(
+        shown(&screen(link(&rest, "prev").unwrap()).await),
+        first_found
+    );
+
     // The export streams them all, slice after slice, each once.
     let csv = s
         .get(&app, &format!("{}/export.csv?state=all", subscribers(&t)))
