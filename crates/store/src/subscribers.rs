@@ -470,6 +470,29 @@ pub struct Window<T> {
     pub more_after: bool,
 }
 
+/// The columns of the rows of a list that a subquery chooses (opened here:
+/// its order and limit follow, then `) s` and the outer order): the rows
+/// are chosen first and their components gathered after, so a deep read
+/// does not gather the components of every row it passes.
+fn chosen_rows(
+    tenant: TenantId,
+    page: PageId,
+    query: &ListQuery,
+    state: SubscriberState,
+) -> QueryBuilder<Postgres> {
+    subscribers_where(
+        QueryBuilder::new(concat!(
+            "select ",
+            subscriber_columns!(),
+            " from (select s.*"
+        )),
+        tenant,
+        page,
+        query,
+        state,
+    )
+}
+
 /// What an addressed event (a confirmation, a ping) carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AddressedEventPayload {
@@ -486,19 +509,7 @@ impl TenantTx {
         state: SubscriberState,
     ) -> Result<Listed<Subscriber>> {
         let total = self.count_subscribers(page, query, state).await?;
-        // The rows are chosen first and their components gathered after,
-        // so a deep page does not gather the components of every row it skips.
-        let mut select = subscribers_where(
-            QueryBuilder::new(concat!(
-                "select ",
-                subscriber_columns!(),
-                " from (select s.*"
-            )),
-            self.tenant,
-            page,
-            query,
-            state,
-        );
+        let mut select = chosen_rows(self.tenant, page, query, state);
         select
             .push(" order by s.created_at, s.id limit ")
             .push_bind(query.limit)
@@ -611,17 +622,7 @@ impl TenantTx {
         cursor: SubscriberCursor,
         limit: u32,
     ) -> Result<Window<Subscriber>> {
-        let mut select = subscribers_where(
-            QueryBuilder::new(concat!(
-                "select ",
-                subscriber_columns!(),
-                " from (select s.*"
-            )),
-            self.tenant,
-            page,
-            query,
-            state,
-        );
+        let mut select = chosen_rows(self.tenant, page, query, state);
         let backwards = push_window("s", &mut select, cursor, limit);
         select.push(") s order by s.created_at, s.id");
         let rows: Vec<SubscriberRow> = select.build_query_as().fetch_all(&mut *self.tx).await?;
