@@ -75,3 +75,6 @@ pub use page_domain::{CustomDomain, RoutableDomain};
 
 pub mod tone;
 pub use tone::{STATUS_COLOURS, impact_tone, incident_tone, tone_hex};
+
+pub mod plan;
+pub use plan::{Limit, Limits, PlanLimit, Standing, SubscriptionStatus};

@@ -38,6 +38,9 @@ pub struct ApiConfig {
     /// checks, as the worker applies it (`DOMAIN_GRACE_DAYS`, default 3):
     /// the dashboard says when a failing domain stops.
     pub domain_grace: time::Duration,
+    /// Plans and their limits (`BILLING`, `PLANS_FILE`, `BILLING_GRACE_DAYS`;
+    /// off by default: no limits).
+    pub billing: heliograph_billing::Billing,
     /// HS256 key of session tokens, at least 32 bytes (`JWT_SECRET`).
     pub jwt_secret: SecretString,
     /// Key that signs account links, shared with the worker (`LINK_SECRET`, ≥ 32 bytes).
@@ -188,6 +191,7 @@ impl ApiConfig {
             custom_domains: s.custom_domains(&urls)?,
             domain_claims: s.pending_claims()?,
             domain_grace: domain_grace(s)?,
+            billing: heliograph_billing::Billing::from_settings(s)?,
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: s.secret("REDIS_URL")?,

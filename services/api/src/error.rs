@@ -63,6 +63,15 @@ pub enum ApiError {
         /// Seconds until the window resets.
         retry_after_secs: u64,
     },
+    /// One more would pass the plan's limit (402): what, how many the plan
+    /// allows, and where to upgrade.
+    #[error("plan limit")]
+    PlanLimit {
+        /// The refusal, as the domain states it.
+        refusal: heliograph_domain::PlanLimit,
+        /// The dashboard's billing page.
+        upgrade_url: String,
+    },
     /// A dependency is down (503).
     #[error("unavailable")]
     Unavailable,
@@ -105,7 +114,7 @@ pub struct ErrorDetail<'a> {
     /// Stable, machine-readable: `validation_failed`, `malformed_body`,
     /// `unsupported_media_type`, `not_found`, `unauthorized`,
     /// `invalid_credentials`, `forbidden`, `email_unverified`, `csrf_failed`,
-    /// `method_not_allowed`, `rate_limited`, `unavailable`,
+    /// `method_not_allowed`, `rate_limited`, `plan_limit`, `unavailable`,
     /// `database_unavailable`, `internal`, or a conflict's own code
     /// (`slug_taken`, `last_owner`, …).
     code: &'a str,
@@ -115,6 +124,25 @@ pub struct ErrorDetail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<FieldError>>)]
     fields: Option<&'a [FieldError]>,
+    /// With `plan_limit` only: the limit reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<LimitReached<'a>>,
+}
+
+/// The limit a `plan_limit` refusal reached.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LimitReached<'a> {
+    /// What is limited: `pages`, `components_per_page`,
+    /// `subscribers_per_page`, `team_members`, `custom_domains`,
+    /// `texts_per_month`, `emails_per_month`, `api_requests_per_minute`.
+    #[schema(value_type = String)]
+    name: &'a str,
+    /// The plan in force.
+    plan: &'a str,
+    /// How many the plan allows.
+    allowed: u32,
+    /// Where an owner upgrades.
+    upgrade_url: &'a str,
 }
 
 impl ApiError {
@@ -137,6 +165,7 @@ impl ApiError {
             Self::Conflict { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::PlanLimit { .. } => "plan_limit",
             Self::Unavailable => "unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal",
@@ -156,13 +185,24 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PlanLimit { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Unavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        let limit_sentence;
         let detail: &str = match self {
+            Self::PlanLimit { refusal, .. } => {
+                limit_sentence = format!(
+                    "The {} plan's limit on {} is {}; upgrade to add more.",
+                    refusal.plan,
+                    refusal.limit.counted(),
+                    refusal.allowed
+                );
+                &limit_sentence
+            }
             Self::Validation(_) => "One or more fields are invalid.",
             Self::MalformedBody(reason) => reason,
             Self::UnsupportedMediaType => {
@@ -213,11 +253,24 @@ impl ResponseError for ApiError {
         if matches!(self, Self::DatabaseUnavailable) {
             response.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.to_string()));
         }
+        let limit = match self {
+            Self::PlanLimit {
+                refusal,
+                upgrade_url,
+            } => Some(LimitReached {
+                name: refusal.limit.as_str(),
+                plan: &refusal.plan,
+                allowed: refusal.allowed,
+                upgrade_url,
+            }),
+            _ => None,
+        };
         response.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
                 detail,
                 fields,
+                limit,
             },
         })
     }

@@ -16,6 +16,7 @@ mod input;
 mod limits;
 pub mod openapi;
 mod page_scope;
+mod plan_limits;
 pub mod public_pages;
 // Before `dashboard`, which declares its routes with `http_method!`.
 #[macro_use]

@@ -39,6 +39,8 @@ pub struct AppState {
     pub domain_claims: heliograph_domain::PendingClaims,
     /// How long a failing custom domain keeps routing (`DOMAIN_GRACE_DAYS`).
     pub domain_grace: time::Duration,
+    /// Plans and their limits, or none (billing off).
+    pub billing: heliograph_billing::Billing,
     /// How long a session lasts, however often its tokens are refreshed.
     pub session_ttl: Duration,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
@@ -130,6 +132,7 @@ impl Application {
             domains: config.custom_domains.clone(),
             domain_claims: config.domain_claims,
             domain_grace: config.domain_grace,
+            billing: config.billing.clone(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
             pages: Arc::clone(&pages),

@@ -23,6 +23,7 @@ use crate::page_scope::{Admin, AtPage, Editor, Needs, Viewer};
 use crate::routes::components::{self as rest, ComponentInput};
 use crate::routes::groups::{self as rest_groups, GroupInput};
 use crate::routes::path_id;
+use crate::startup::AppState;
 
 /// One component row: the component and where its move buttons send it.
 pub struct Row {
@@ -295,11 +296,12 @@ pub async fn new(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpResponse, Ap
 /// `POST /dashboard/pages/{page_id}/components`.
 pub async fn create(
     req: HttpRequest,
+    state: web::Data<AppState>,
     mut at: AtPage<Admin>,
     form: Posted<ComponentForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner()?;
-    match rest::create_component(&mut at.tx, &at.member, at.page.id, form.input()).await {
+    match rest::create_component(&state, &mut at.tx, &at.member, at.page.id, form.input()).await {
         Ok(c) => {
             at.tx.commit().await?;
             Ok(frame::done(

@@ -347,6 +347,17 @@ fn error_page_of(err: &ApiError) -> ErrorPage {
             "Not here",
             "This address does not take that kind of request.".to_owned(),
         ),
+        ApiError::PlanLimit { refusal, .. } => (
+            StatusCode::PAYMENT_REQUIRED,
+            "Your plan's limit",
+            format!(
+                "The {} plan's limit on {} is {}. Nothing was added; an owner of the team can \
+                 move it to a larger plan.",
+                refusal.plan,
+                refusal.limit.counted(),
+                refusal.allowed
+            ),
+        ),
         ApiError::RateLimited { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
             "Too many tries",

@@ -161,7 +161,7 @@ pub async fn create(
         ..PageInput::default()
     };
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let created = create_page(&mut tx, &member, input).await;
+    let created = create_page(&state, &mut tx, &member, input).await;
     let page = match created {
         Ok(page) => page,
         Err(err) => {

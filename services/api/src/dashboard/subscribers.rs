@@ -404,27 +404,35 @@ pub async fn create(
         ..SubscriberInput::default()
     };
     let page = at.page.clone();
-    let (errors, unverified, status) =
-        match rest::add(&state, &at.member, &mut at.tx, &page, input).await {
-            Ok((s, _)) => {
-                at.tx.commit().await?;
-                let how = if s.confirmed_at.is_some() {
-                    "active now"
-                } else {
-                    "a confirmation is on its way to them"
-                };
-                return Ok(frame::done(
-                    &format!("/dashboard/pages/{}/subscribers?state=all", page.id),
-                    &format!("Subscriber {} added: {how}.", shown_address(&s)),
-                ));
-            }
-            Err(ApiError::EmailUnverified) => (FormErrors::none(), true, StatusCode::FORBIDDEN),
-            Err(err) => (
-                address_errors(err)?,
-                false,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ),
-        };
+    let (errors, unverified, status) = match rest::add(
+        &state,
+        &at.member,
+        &mut at.tx,
+        &page,
+        input,
+        rest::Admission::One,
+    )
+    .await
+    {
+        Ok((s, _)) => {
+            at.tx.commit().await?;
+            let how = if s.confirmed_at.is_some() {
+                "active now"
+            } else {
+                "a confirmation is on its way to them"
+            };
+            return Ok(frame::done(
+                &format!("/dashboard/pages/{}/subscribers?state=all", page.id),
+                &format!("Subscriber {} added: {how}.", shown_address(&s)),
+            ));
+        }
+        Err(ApiError::EmailUnverified) => (FormErrors::none(), true, StatusCode::FORBIDDEN),
+        Err(err) => (
+            address_errors(err)?,
+            false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    };
     let frame = Frame::load(
         &state,
         &req,

@@ -364,12 +364,20 @@ fn parse(input: ComponentInput) -> Result<NewComponent, ApiError> {
 /// the admin role): what `POST /v1/pages/{page_id}/components` and the
 /// dashboard do.
 pub(crate) async fn create_component(
+    state: &AppState,
     tx: &mut TenantTx,
     member: &Member,
     page: PageId,
     input: ComponentInput,
 ) -> Result<Component, ApiError> {
     let new = parse(input)?;
+    crate::plan_limits::admit_one(
+        state,
+        tx,
+        heliograph_domain::Limit::ComponentsPerPage,
+        Some(page),
+    )
+    .await?;
     let component = tx.create_component(page, &new).await?;
     tx.audit(&member.audit(
         "component.created",
@@ -400,6 +408,7 @@ pub(crate) async fn create_component(
     ),
 )]
 pub async fn create(
+    state: web::Data<AppState>,
     at: AtPage<Admin>,
     body: Input<ComponentEnvelope>,
 ) -> Result<HttpResponse, ApiError> {
@@ -410,7 +419,7 @@ pub async fn create(
         ..
     } = at;
     let input = envelope("component", body.0.component)?;
-    let component = create_component(&mut tx, &member, page.id, input).await?;
+    let component = create_component(&state, &mut tx, &member, page.id, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(component_response(&component)))
 }

@@ -140,6 +140,7 @@ pub(crate) async fn add(
     page: PageId,
     hostname: &Hostname,
 ) -> Result<Domain, ApiError> {
+    crate::plan_limits::admit_one(state, tx, heliograph_domain::Limit::CustomDomains, None).await?;
     let d = tx
         .create_domain(
             page,

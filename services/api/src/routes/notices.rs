@@ -83,6 +83,8 @@ pub(super) enum Notice<'a> {
     AlreadySubscribed { detail: &'a str },
     /// A body that could not be read.
     NotUnderstood,
+    /// The page takes no more subscribers (its team's plan is full).
+    PageFull,
     /// A link whose token is forged, expired, or of someone who left.
     LinkNotValid { link: Link },
     /// The confirmation link asks before it confirms (link scanners fetch links).
@@ -111,6 +113,7 @@ impl Notice<'_> {
             Self::TooManyRequests => "Too many requests",
             Self::AlreadySubscribed { .. } => "Already subscribed",
             Self::NotUnderstood => "Not understood",
+            Self::PageFull => "Not taking subscribers",
             Self::LinkNotValid { .. } => "Link not valid",
             Self::ConfirmAsk { .. } => "Confirm your subscription",
             Self::Subscribed { .. } => "Subscribed",
@@ -258,6 +261,7 @@ mod tests {
                 detail: "Subscribed.",
             },
             Notice::NotUnderstood,
+            Notice::PageFull,
             Notice::LinkNotValid {
                 link: Link::Confirm,
             },

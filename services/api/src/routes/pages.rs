@@ -253,6 +253,7 @@ fn parse_edit(input: PageInput) -> Result<PageEdit, ApiError> {
 /// audit entry: what `POST /v1/pages` and the dashboard's form do. Refusals
 /// of the input come before any write.
 pub(crate) async fn create_page(
+    state: &AppState,
     tx: &mut heliograph_store::TenantTx,
     member: &Member,
     input: PageInput,
@@ -281,6 +282,7 @@ pub(crate) async fn create_page(
         ..input
     })?;
     check_sms(tx, None, &edit).await?;
+    crate::plan_limits::admit_one(state, tx, heliograph_domain::Limit::Pages, None).await?;
     let page = tx.create_page(&name, &slug, &zone).await?;
     let page = tx.edit_page(page.id, &edit).await?;
     tx.audit(&member.audit(
@@ -346,7 +348,7 @@ pub async fn create(
     member.require(Role::Admin)?;
     let input = envelope("page", body.0.page)?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let page = create_page(&mut tx, &member, input).await?;
+    let page = create_page(&state, &mut tx, &member, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(page_response(&state, &page)))
 }

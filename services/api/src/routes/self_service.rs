@@ -113,10 +113,23 @@ impl Format {
         err: &ApiError,
     ) -> HttpResponse {
         match self {
-            Self::Json => err.error_response(),
-            Self::Form => failure_page(state, route, prefix, err).await,
+            Self::Json => visitor_facing(err).as_ref().unwrap_or(err).error_response(),
+            Self::Form => {
+                let shown = visitor_facing(err);
+                failure_page(state, route, prefix, shown.as_ref().unwrap_or(err)).await
+            }
         }
     }
+}
+
+/// What a visitor is answered instead of `err`, if not `err` itself: a
+/// page whose team's plan is full is `page_full` (409), with no word of
+/// the plan.
+fn visitor_facing(err: &ApiError) -> Option<ApiError> {
+    matches!(err, ApiError::PlanLimit { .. }).then_some(ApiError::Conflict {
+        code: "page_full",
+        detail: "This page is not taking new subscribers at the moment.",
+    })
 }
 
 /// A failure as a small page, saying what a person can do about it.
@@ -134,6 +147,9 @@ async fn failure_page(
                 .collect(),
         },
         ApiError::RateLimited { .. } => Notice::TooManyRequests,
+        ApiError::Conflict {
+            code: "page_full", ..
+        } => Notice::PageFull,
         ApiError::Conflict { detail, .. } => Notice::AlreadySubscribed { detail },
         ApiError::NotFound => return not_found_page(),
         ApiError::MalformedBody(_) | ApiError::UnsupportedMediaType => Notice::NotUnderstood,
@@ -318,6 +334,13 @@ async fn subscribe_as(
             webhook_secret: None,
         },
         None => {
+            crate::plan_limits::admit_one(
+                state,
+                &mut tx,
+                heliograph_domain::Limit::SubscribersPerPage,
+                Some(page),
+            )
+            .await?;
             let (new, webhook_secret) =
                 sealed_subscriber(&state.secrets, target, components, false);
             let s = tx.create_subscriber(page, &new).await?;

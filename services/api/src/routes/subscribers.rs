@@ -335,7 +335,7 @@ pub async fn create(
         ..
     } = at;
     let input = envelope("subscriber", body.0.subscriber)?;
-    let (s, webhook_secret) = add(&state, &member, &mut tx, &p, input).await?;
+    let (s, webhook_secret) = add(&state, &member, &mut tx, &p, input, Admission::One).await?;
     tx.commit().await?;
     let mut response = subscriber_response(&s);
     response.webhook_secret = webhook_secret;
@@ -349,17 +349,30 @@ pub async fn create(
     })
 }
 
+/// How an addition is held to the plan's limit on subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Checked here, alone.
+    One,
+    /// Checked by the caller, which holds the page's claim
+    /// ([`crate::plan_limits::Claim`]) and checks all it added at once (an
+    /// import, refused whole).
+    Held,
+}
+
 /// Adds the subscriber `input` describes to `page`, as the team's (the
 /// REST API's and the dashboard's form and import): parsed, checked against
 /// the page, refused while no owner of the tenant is verified (for email
-/// and SMS), refused if already subscribed, created and audited. Answers
-/// the subscriber and a webhook's signing secret; the caller commits.
+/// and SMS), refused if already subscribed, held to the plan's limit,
+/// created and audited. Answers the subscriber and a webhook's signing
+/// secret; the caller commits.
 pub(crate) async fn add(
     state: &AppState,
     member: &Member,
     tx: &mut TenantTx,
     page: &Page,
     input: SubscriberInput,
+    admission: Admission,
 ) -> Result<(Subscriber, Option<String>), ApiError> {
     let (new, webhook_secret) = parse(&state.secrets, input, page)?;
     // An address the team typed in gets a confirmation, or notifications at
@@ -374,6 +387,15 @@ pub(crate) async fn add(
         .is_some()
     {
         return Err(already_subscribed());
+    }
+    if admission == Admission::One {
+        crate::plan_limits::admit_one(
+            state,
+            tx,
+            heliograph_domain::Limit::SubscribersPerPage,
+            Some(page.id),
+        )
+        .await?;
     }
     let s = tx.create_subscriber(page.id, &new).await?;
     // The address itself stays out of the log: it names a person.

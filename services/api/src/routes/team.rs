@@ -140,7 +140,7 @@ pub(crate) async fn create_invitation(
         .hit(Bucket::InviteByActor, &member.actor.to_string())
         .await?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let invitation = invite_in(&mut tx, member, &email, role, inviter).await?;
+    let invitation = invite_in(state, &mut tx, member, &email, role, inviter).await?;
     tx.commit().await?;
     Ok(invitation)
 }
@@ -148,6 +148,7 @@ pub(crate) async fn create_invitation(
 /// Records an invitation in `tx` (the tenant verified, the inviter's right
 /// to the role checked already), with its audit entry.
 async fn invite_in(
+    state: &AppState,
     tx: &mut TenantTx,
     member: &Member,
     email: &EmailAddress,
@@ -159,6 +160,8 @@ async fn invite_in(
     if !tx.tenant_verified().await? {
         return Err(ApiError::EmailUnverified);
     }
+    // An open invitation holds a member's place.
+    crate::plan_limits::admit_one(state, tx, heliograph_domain::Limit::TeamMembers, None).await?;
     let invitation = tx
         .create_invitation(email, role, inviter, INVITATION_LIFETIME)
         .await?;
@@ -191,7 +194,7 @@ pub(crate) async fn resend_invitation(
     let mut tx = state.store.tenant_tx(member.tenant).await?;
     let old = revoke_in(&mut tx, member, id).await?;
     let email = EmailAddress::parse("email", &old.email).map_err(ApiError::field)?;
-    let invitation = invite_in(&mut tx, member, &email, old.role, inviter).await?;
+    let invitation = invite_in(state, &mut tx, member, &email, old.role, inviter).await?;
     tx.commit().await?;
     Ok(invitation)
 }

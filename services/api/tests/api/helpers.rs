@@ -91,6 +91,8 @@ pub struct Infra {
     /// How many custom domains a tenant may have pending (default: the
     /// production default, `PendingClaims::DEFAULT`).
     pub pending_domain_limit: Option<usize>,
+    /// Plans (a plans file's text) with billing on; none: billing off.
+    pub plans: Option<&'static str>,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -278,6 +280,15 @@ impl TestApp {
             Hostname::parse("cname_target", CNAME_TARGET).expect("a valid target"),
         );
         let config = ApiConfig {
+            billing: match infra.plans {
+                None => heliograph_billing::Billing::Off,
+                Some(text) => heliograph_billing::Billing::On(std::sync::Arc::new(
+                    heliograph_billing::BillingOn {
+                        plans: heliograph_billing::Plans::parse(text).expect("the test's plans"),
+                        grace: time::Duration::days(14),
+                    },
+                )),
+            },
             domain_grace: time::Duration::days(3),
             domain_claims: heliograph_domain::PendingClaims {
                 per_tenant: infra

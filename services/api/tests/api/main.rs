@@ -45,6 +45,7 @@ mod page_cache;
 mod page_memory;
 mod page_scope;
 mod permissions;
+mod plan_limits;
 mod public;
 mod public_browser;
 mod secrets_at_rest;

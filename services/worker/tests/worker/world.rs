@@ -96,6 +96,7 @@ impl World {
         let urls =
             PublicUrls::new("http://heliograph.test", Some("heliograph.test")).expect("valid URLs");
         let config = ApiConfig {
+            billing: heliograph_billing::Billing::Off,
             domain_grace: time::Duration::days(3),
             domain_claims: heliograph_domain::PendingClaims::DEFAULT,
             custom_domains: CustomDomains::new(

@@ -18,7 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use heliograph_domain::{Page, Subscriber};
+use heliograph_domain::{Limit, Page, Subscriber};
 use heliograph_store::{SubscriberCursor, SubscriberKey, TenantTx};
 use serde::Deserialize;
 
@@ -27,6 +27,7 @@ use super::super::frame::{self, Frame, Section, frame_at};
 use super::{ListArgs, channel_label, shown_address, state_label};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
+use crate::plan_limits::Claim;
 use crate::routes::subscribers::{self as rest, SubscriberInput};
 use crate::secrets::endpoint_digests;
 use crate::startup::AppState;
@@ -297,6 +298,9 @@ async fn import(
     cells: Vec<(usize, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let page = at.page.clone();
+    // One hold on the page's subscribers for the whole import, checked once
+    // at the end: an import that would pass the plan's limit adds nothing.
+    let claim = Claim::take(&state, &mut at.tx, Limit::SubscribersPerPage, Some(page.id)).await?;
     let mut added = 0;
     let mut refused = Vec::new();
     for (line, value) in cells {
@@ -306,6 +310,7 @@ async fn import(
             &mut at.tx,
             &page,
             input(&value, form.skip_confirmation),
+            rest::Admission::Held,
         )
         .await
         {
@@ -332,6 +337,7 @@ async fn import(
             verdict,
         });
     }
+    claim.admit(u64::try_from(added).unwrap_or(u64::MAX))?;
     let summary = format!(
         "Imported {added} {}{}.",
         if added == 1 {

@@ -1,0 +1,360 @@
+//! Plan limits with billing on: each limit refused at each entry point
+//! (REST, dashboard form, CSV import, the public subscription form) with
+//! one answer (402 `plan_limit`, naming the limit, the plan's value and
+//! where to upgrade); two requests racing for the last slot; the plan in
+//! force following the subscription, and nothing deleted when it falls.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Infra, Tenant, TestApp, unique_email, unique_ip, unique_slug};
+
+fn new_page(name: &str) -> Value {
+    json!({"page": {"name": name, "subdomain": unique_slug("plan")}})
+}
+
+/// Tiny limits, so that each is reached in a step or two.
+const PLANS: &str = r#"
+free = "free"
+
+[plans.free]
+name = "Free"
+limits = { pages = 1, components_per_page = 2, subscribers_per_page = 2, team_members = 1, custom_domains = 0, texts_per_month = 0 }
+
+[plans.team]
+name = "Team"
+limits = { pages = 2, components_per_page = 5, subscribers_per_page = 10, team_members = 5, custom_domains = 1 }
+prices = { month = "price_team_month", year = "price_team_year" }
+"#;
+
+async fn spawn() -> TestApp {
+    TestApp::spawn_on(Infra {
+        plans: Some(PLANS),
+        ..Infra::default()
+    })
+    .await
+}
+
+/// Asserts the one answer of a limit reached.
+fn refused(status: StatusCode, body: &Value, limit: &str, plan: &str, allowed: u64) {
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    let e = &body["error"];
+    assert_eq!(e["code"], "plan_limit", "{body}");
+    assert_eq!(e["limit"]["name"], limit, "{body}");
+    assert_eq!(e["limit"]["plan"], plan, "{body}");
+    assert_eq!(e["limit"]["allowed"], allowed, "{body}");
+    assert!(
+        e["limit"]["upgrade_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/dashboard/billing"),
+        "{body}"
+    );
+    assert!(e["detail"].as_str().unwrap().contains("upgrade"), "{body}");
+}
+
+async fn post(app: &TestApp, t: &Tenant, path: &str, body: Value) -> (StatusCode, Value) {
+    app.post(path, Some(&t.token), &body).await
+}
+
+fn subscriber(email: &str) -> Value {
+    json!({"subscriber": {"email": email, "skip_confirmation_notification": true}})
+}
+
+#[tokio::test]
+async fn each_limit_is_refused_through_the_api_with_one_answer() {
+    let app = spawn().await;
+    let t = app.signup().await;
+    let page = format!("/v1/pages/{}", t.page_id);
+
+    // Pages: the signup made the one the free plan allows.
+    let (status, body) = post(&app, &t, "/v1/pages", new_page("Second")).await;
+    refused(status, &body, "pages", "free", 1);
+
+    // Components on a page: 2.
+    for name in ["API", "Website"] {
+        let (status, body) = post(
+            &app,
+            &t,
+            &format!("{page}/components"),
+            json!({"component": {"name": name}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = post(
+        &app,
+        &t,
+        &format!("{page}/components"),
+        json!({"component": {"name": "Third"}}),
+    )
+    .await;
+    refused(status, &body, "components_per_page", "free", 2);
+
+    // Subscribers on a page: 2; one who left frees a place.
+    let mut ids = vec![];
+    for _ in 0..2 {
+        let (status, body) = post(
+            &app,
+            &t,
+            &format!("{page}/subscribers"),
+            subscriber(&unique_email("s")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let third = unique_email("third");
+    let (status, body) = post(&app, &t, &format!("{page}/subscribers"), subscriber(&third)).await;
+    refused(status, &body, "subscribers_per_page", "free", 2);
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{page}/subscribers/{}", ids[0]),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let (status, body) = post(&app, &t, &format!("{page}/subscribers"), subscriber(&third)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Team members, open invitations included: the owner is the one.
+    let (status, body) = post(
+        &app,
+        &t,
+        "/v1/invitations",
+        json!({"invitation": {"email": unique_email("mate"), "role": "editor"}}),
+    )
+    .await;
+    refused(status, &body, "team_members", "free", 1);
+
+    // Custom domains: none on the free plan.
+    let (status, body) = post(
+        &app,
+        &t,
+        &format!("{page}/domains"),
+        json!({"domain": {"hostname": "status.example.com"}}),
+    )
+    .await;
+    refused(status, &body, "custom_domains", "free", 0);
+
+    // Nothing refused was added.
+    let count = |sql: &'static str| {
+        let app = &app;
+        let tenant = t.tenant_id.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(sql)
+                .bind(uuid::Uuid::parse_str(&tenant).unwrap())
+                .fetch_one(&app.admin)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(
+        count("select count(*) from pages where tenant_id = $1").await,
+        1
+    );
+    assert_eq!(
+        count("select count(*) from components where tenant_id = $1").await,
+        2
+    );
+    assert_eq!(
+        count("select count(*) from invitations where tenant_id = $1").await,
+        0
+    );
+    assert_eq!(
+        count("select count(*) from domains where tenant_id = $1").await,
+        0
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn two_requests_racing_for_the_last_slots_cannot_both_take_one() {
+    let app = spawn().await;
+    let t = app.signup().await;
+    let path = format!("/v1/pages/{}/components", t.page_id);
+    // Eight at once for the free plan's two components.
+    let answers = futures::future::join_all((0..8).map(|n| {
+        let app = &app;
+        let t = &t;
+        let path = path.clone();
+        async move {
+            post(
+                app,
+                t,
+                &path,
+                json!({"component": {"name": format!("C{n}")}}),
+            )
+            .await
+            .0
+        }
+    }))
+    .await;
+    let created = answers
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
+        .count();
+    assert_eq!((created, refused), (2, 6), "{answers:?}");
+    let (n,): (i64,) = sqlx::query_as("select count(*) from components where tenant_id = $1::uuid")
+        .bind(&t.tenant_id)
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_the_import_and_the_public_form_meet_the_same_limit() {
+    let app = spawn().await;
+    let t = app.signup().await;
+    let session = app.form_session(&t.email, &t.tenant_id).await;
+    let base = format!("/dashboard/pages/{}", t.page_id);
+
+    // The dashboard's forms: a refusal page that says what the plan allows.
+    let (status, html) = app
+        .form_post(
+            &session,
+            "/dashboard/pages",
+            &[("name", "Second"), ("subdomain", "second-page")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{html}");
+    assert!(
+        html.contains("limit on status pages is 1. Nothing was added"),
+        "{html}"
+    );
+
+    // The import is refused whole: three new addresses do not fit in two.
+    let csv = format!(
+        "{}\n{}\n{}\n",
+        unique_email("a"),
+        unique_email("b"),
+        unique_email("c")
+    );
+    let (status, html) = app
+        .form_post(
+            &session,
+            &format!("{base}/subscribers/import"),
+            &[
+                ("csv", &csv),
+                ("skip_confirmation", "on"),
+                ("step", "import"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{html}");
+    assert!(html.contains("subscribers on a page"), "{html}");
+    let subscribers = || async {
+        let (n,): (i64,) =
+            sqlx::query_as("select count(*) from subscribers where tenant_id = $1::uuid")
+                .bind(&t.tenant_id)
+                .fetch_one(&app.admin)
+                .await
+                .unwrap();
+        n
+    };
+    assert_eq!(subscribers().await, 0);
+
+    // Two fit; the public form then turns a visitor away without a word
+    // about the team's plan.
+    let (status, html) = app
+        .form_post(
+            &session,
+            &format!("{base}/subscribers"),
+            &[
+                ("type", "email"),
+                ("address", &unique_email("one")),
+                ("skip_confirmation", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/subscribers", t.page_id),
+            Some(&t.token),
+            &subscriber(&unique_email("two")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let visitor = app
+        .client
+        .post(app.url(&format!("/status/{}/subscriptions", t.slug)))
+        .header("x-forwarded-for", unique_ip())
+        .json(&json!({"subscriber": {"email": unique_email("visitor")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(visitor.status(), StatusCode::CONFLICT);
+    let body: Value = visitor.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "page_full", "{body}");
+    assert!(!body.to_string().contains("plan"), "{body}");
+    let form = app
+        .client
+        .post(app.url(&format!("/status/{}/subscriptions", t.slug)))
+        .header("x-forwarded-for", unique_ip())
+        .form(&[("subscriber[email]", unique_email("visitor").as_str())])
+        .send()
+        .await
+        .unwrap();
+    let status = form.status();
+    let html = form.text().await.unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("not taking new subscribers"), "{html}");
+    assert!(!html.contains("plan"), "{html}");
+    assert_eq!(subscribers().await, 2);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_plan_in_force_follows_the_subscription_and_nothing_is_deleted_when_it_falls() {
+    let app = spawn().await;
+    let t = app.signup().await;
+    let (status, _) = post(&app, &t, "/v1/pages", new_page("Second")).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+
+    // An active subscription to the team plan: two pages.
+    let standing = |status: &'static str| {
+        let app = &app;
+        let tenant = t.tenant_id.clone();
+        async move {
+            sqlx::query(
+                "insert into tenant_billing (tenant_id, plan, status) values ($1::uuid, 'team', $2)
+                 on conflict (tenant_id) do update set status = excluded.status",
+            )
+            .bind(&tenant)
+            .bind(status)
+            .execute(&app.admin)
+            .await
+            .unwrap();
+        }
+    };
+    standing("active").await;
+    let (status, body) = post(&app, &t, "/v1/pages", new_page("Second")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = post(&app, &t, "/v1/pages", new_page("Third")).await;
+    refused(status, &body, "pages", "team", 2);
+
+    // Canceled: the free plan again. Both pages stay and still serve;
+    // adding is refused at the free plan's value.
+    standing("canceled").await;
+    let (status, body) = post(&app, &t, "/v1/pages", new_page("Third")).await;
+    refused(status, &body, "pages", "free", 1);
+    let (n,): (i64,) = sqlx::query_as("select count(*) from pages where tenant_id = $1::uuid")
+        .bind(&t.tenant_id)
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let public = app.get(&format!("/status/{}/", t.slug), None).await;
+    assert_eq!(public.status(), StatusCode::OK);
+    app.finish().await;
+}
