@@ -60,8 +60,8 @@ impl Limit {
     }
 }
 
-/// A plan's limits; `None` is no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A plan's limits; `None` (null) is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// [`Limit::Pages`].

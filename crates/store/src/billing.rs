@@ -65,7 +65,35 @@ const fn lock_class(limit: Limit) -> i32 {
         }
 }
 
+/// What one page has of the per-page limits.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PageUsage {
+    /// The page.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub page_id: PageId,
+    /// Its components.
+    pub components: i64,
+    /// Its current subscribers.
+    pub subscribers: i64,
+}
+
 impl TenantTx {
+    /// What each page has of the per-page limits, oldest page first.
+    pub async fn page_usage(&mut self) -> Result<Vec<PageUsage>> {
+        Ok(sqlx::query_as(
+            "select p.id as page_id,
+                    (select count(*) from components c
+                      where c.tenant_id = p.tenant_id and c.page_id = p.id) as components,
+                    (select count(*) from subscribers s
+                      where s.tenant_id = p.tenant_id and s.page_id = p.id
+                        and s.unsubscribed_at is null) as subscribers
+               from pages p where p.tenant_id = $1 order by p.created_at, p.id",
+        )
+        .bind(self.tenant.as_uuid())
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
     /// The tenant's billing row, if it ever subscribed.
     pub async fn billing(&mut self) -> Result<Option<BillingRecord>> {
         Ok(sqlx::query_as(
@@ -118,11 +146,13 @@ impl TenantTx {
             | Limit::ApiRequestsPerMinute
             | Limit::AuditRetentionDays => return Ok(0),
         };
-        let (n,): (i64,) = sqlx::query_as(query)
-            .bind(self.tenant.as_uuid())
-            .bind(page.map(|p| p.as_uuid()))
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let mut count = sqlx::query_as::<_, (i64,)>(query).bind(self.tenant.as_uuid());
+        // Only a per-page count has a `$2`: a statement is bound exactly the
+        // parameters it names (a cached statement refuses any more).
+        if query.contains("$2") {
+            count = count.bind(page.map(|p| p.as_uuid()));
+        }
+        let (n,) = count.fetch_one(&mut *self.tx).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

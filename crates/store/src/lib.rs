@@ -40,7 +40,7 @@ use std::time::Duration;
 pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
 pub use api_keys::ApiKeyCredentials;
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use billing::BillingRecord;
+pub use billing::{BillingRecord, PageUsage};
 pub use components::ComponentHistory;
 pub use domains::{DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN};
 pub use error::{StoreError, is_unavailable};

@@ -16,8 +16,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{
-    SESSION_COOKIE, accounts, api_keys, audit, components, deliveries, domains, groups, health,
-    incidents, pages, sessions, signup, subscribers, team, templates, uptime,
+    SESSION_COOKIE, accounts, api_keys, audit, billing, components, deliveries, domains, groups,
+    health, incidents, pages, sessions, signup, subscribers, team, templates, uptime,
 };
 
 /// Where the document is served.
@@ -53,6 +53,7 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         api_keys::list,
         api_keys::revoke,
         audit::list,
+        billing::get,
         team::invite,
         team::invitations,
         team::accept,
@@ -133,6 +134,7 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         (name = "accounts", description = "Passwords and email verification."),
         (name = "api keys", description = "Keys for machines; managed by admins, as people."),
         (name = "audit log", description = "Who changed what."),
+        (name = "billing", description = "The plan, its limits and what the tenant has of each (docs/billing.md)."),
         (name = "team", description = "Invitations and members."),
         (name = "pages", description = "Status pages and their settings."),
         (name = "components", description = "What a page reports on."),
@@ -447,6 +449,13 @@ pub struct UnsupportedMediaType(pub ErrorBody<'static>);
 #[derive(IntoResponses)]
 #[response(status = 422)]
 pub struct ValidationFailed(pub ErrorBody<'static>);
+
+/// `plan_limit` (billing on only): one more would pass the plan's limit;
+/// `limit` names it, the plan, its value and where an owner upgrades.
+/// Nothing was added.
+#[derive(IntoResponses)]
+#[response(status = 402)]
+pub struct PaymentRequired(pub ErrorBody<'static>);
 
 /// `rate_limited`: too many requests; retry after `Retry-After` seconds.
 #[derive(IntoResponses)]

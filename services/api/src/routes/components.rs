@@ -15,8 +15,8 @@ use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    BadRequest, Forbidden, NotFound, PaymentRequired, TooManyRequests, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use crate::page_scope::{Admin, AtPage, Editor, Viewer};
 use crate::startup::AppState;
@@ -404,7 +404,7 @@ pub(crate) async fn create_component(
     responses(
         (status = 201, description = "The new component.", body = ComponentResponse),
         BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed,
-        TooManyRequests,
+        TooManyRequests, PaymentRequired,
     ),
 )]
 pub async fn create(

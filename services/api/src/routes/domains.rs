@@ -19,8 +19,8 @@ use crate::auth::Member;
 use crate::error::{ApiError, envelope, required};
 use crate::input::{Input, ListParams, paginated};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PaymentRequired, TooManyRequests, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use crate::page_scope::{Admin, AtPage, Viewer};
 use crate::startup::AppState;
@@ -264,7 +264,7 @@ pub async fn list(
     responses(
         (status = 201, description = "The new domain, pending.", body = DomainResponse),
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
-        ValidationFailed, TooManyRequests,
+        ValidationFailed, TooManyRequests, PaymentRequired,
     ),
 )]
 pub async fn create(

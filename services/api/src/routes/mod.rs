@@ -3,6 +3,7 @@
 pub(crate) mod accounts;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
+pub(crate) mod billing;
 pub(crate) mod components;
 pub(crate) mod deliveries;
 pub(crate) mod domains;
@@ -133,6 +134,7 @@ route_table! {
         GET "/api-keys" => api_keys::list,
         DELETE "/api-keys/{id}" => api_keys::revoke,
         GET "/audit-log" => audit::list,
+        GET "/billing" => billing::get,
         POST "/invitations" => team::invite,
         GET "/invitations" => team::invitations,
         POST "/invitations/accept" => team::accept,

@@ -10,8 +10,8 @@ use crate::auth::Member;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::input::{Input, ListParams, nullable, paginated};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PaymentRequired, TooManyRequests, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use crate::page_scope::{Admin, AtPage, Viewer};
 use crate::startup::AppState;
@@ -337,7 +337,7 @@ pub async fn list(
     responses(
         (status = 201, description = "The new page.", body = PageResponse),
         BadRequest, Unauthorized, Forbidden, Conflict, UnsupportedMediaType, ValidationFailed,
-        TooManyRequests,
+        TooManyRequests, PaymentRequired,
     ),
 )]
 pub async fn create(

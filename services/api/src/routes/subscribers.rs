@@ -22,8 +22,8 @@ use crate::idempotency::ShownOnce;
 use crate::input::{Input, ListParams, paginated};
 use crate::limits::Bucket;
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PaymentRequired, TooManyRequests, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::secrets::{endpoint_digests, sealed_subscriber};
@@ -320,7 +320,7 @@ pub(crate) fn parse(
     responses(
         (status = 201, description = "The subscriber; a webhook subscriber's `webhook_secret` is shown here only.", body = SubscriberResponse),
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
-        ValidationFailed, TooManyRequests,
+        ValidationFailed, TooManyRequests, PaymentRequired,
     ),
 )]
 pub async fn create(

@@ -20,7 +20,8 @@ use crate::auth::client_ip;
 use crate::error::{ApiError, Fields, envelope, required};
 use crate::limits::{Bucket, client_key};
 use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PaymentRequired, TooManyRequests, Unauthorized,
+    ValidationFailed,
 };
 use crate::startup::AppState;
 
@@ -105,7 +106,7 @@ pub(crate) struct InvitationInput {
         example = json!({"invitation": {"email": "new.member@example.com", "role": "editor"}})),
     responses(
         (status = 201, description = "Invited.", body = InvitationResponse),
-        BadRequest, Unauthorized, Forbidden, Conflict, ValidationFailed, TooManyRequests,
+        BadRequest, Unauthorized, Forbidden, Conflict, ValidationFailed, TooManyRequests, PaymentRequired,
     ),
 )]
 pub async fn invite(

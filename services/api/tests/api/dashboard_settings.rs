@@ -139,7 +139,12 @@ async fn a_team_adds_a_page_and_brands_it_in_the_settings() {
     assert!(html.contains("Everything about the second cloud"));
     assert!(html.contains("subscriber[endpoint]"));
 
-    // No more webhooks: the public subscribe form asks for no URL.
+    // No more webhooks: the public subscribe form asks for no URL. The page
+    // is opened afresh first, so that the "Settings saved." waited for next
+    // is this save's, not the last one's still shown.
+    browser.goto(&browser.url().await).await;
+    browser.wait_for("#allow_webhook_subscribers").await;
+    assert!(!browser.text().await.contains("Settings saved."));
     browser.click("#allow_webhook_subscribers").await;
     browser.click_text("Save settings").await;
     browser.wait_for_text("Settings saved.").await;

@@ -21,6 +21,7 @@ enum Endpoint {
     ListApiKeys,
     RevokeApiKey,
     ReadAuditLog,
+    ReadBilling,
     ListMembers,
     CreateInvitation,
     ListInvitations,
@@ -85,7 +86,7 @@ enum Endpoint {
     VerifyDomain,
 }
 
-const ALL: [Endpoint; 70] = {
+const ALL: [Endpoint; 71] = {
     use Endpoint::*;
     [
         Me,
@@ -96,6 +97,7 @@ const ALL: [Endpoint; 70] = {
         ListApiKeys,
         RevokeApiKey,
         ReadAuditLog,
+        ReadBilling,
         ListMembers,
         CreateInvitation,
         ListInvitations,
@@ -206,6 +208,7 @@ impl Endpoint {
             ListApiKeys => (&["GET"], "/v1/api-keys"),
             RevokeApiKey => (&["DELETE"], "/v1/api-keys/{id}"),
             ReadAuditLog => (&["GET"], "/v1/audit-log"),
+            ReadBilling => (&["GET"], "/v1/billing"),
             ListMembers => (&["GET"], "/v1/members"),
             CreateInvitation => (&["POST"], "/v1/invitations"),
             ListInvitations => (&["GET"], "/v1/invitations"),
@@ -287,12 +290,13 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             Me | Refresh | ListMembers | ResendVerification | ChangePassword | ListPages
-            | GetPage | PageUptime | ListComponents | GetComponent | ComponentUptime
-            | ListGroups | GetGroup | GroupUptime | ListIncidents | UnresolvedIncidents
-            | UpcomingMaintenance | ScheduledMaintenance | ActiveMaintenance | GetIncident
-            | GetPostmortem | ListTemplates | ListDomains | GetDomain | ListSubscribers
-            | CountSubscribers | GetSubscriber | ListEvents | EventDeliveries
-            | IncidentDeliveries | UpdateDeliveries | ListDeliveries | GetDelivery => 0,
+            | ReadBilling | GetPage | PageUptime | ListComponents | GetComponent
+            | ComponentUptime | ListGroups | GetGroup | GroupUptime | ListIncidents
+            | UnresolvedIncidents | UpcomingMaintenance | ScheduledMaintenance
+            | ActiveMaintenance | GetIncident | GetPostmortem | ListTemplates | ListDomains
+            | GetDomain | ListSubscribers | CountSubscribers | GetSubscriber | ListEvents
+            | EventDeliveries | IncidentDeliveries | UpdateDeliveries | ListDeliveries
+            | GetDelivery => 0,
             CreateSubscriber
             | UpdateSubscriber
             | DeleteSubscriber
@@ -345,9 +349,8 @@ impl Endpoint {
         use Endpoint::*;
         let p = format!("/v1/pages/{}", owner.page_id);
         match self {
-            Me | ListApiKeys | ReadAuditLog | ListMembers | ListInvitations | ListPages => {
-                (self.route().1.into(), None)
-            }
+            Me | ListApiKeys | ReadAuditLog | ReadBilling | ListMembers | ListInvitations
+            | ListPages => (self.route().1.into(), None),
             Refresh | ResendVerification => (self.route().1.into(), None),
             ChangePassword => (
                 "/v1/me/password".into(),

@@ -358,3 +358,82 @@ async fn the_plan_in_force_follows_the_subscription_and_nothing_is_deleted_when_
     assert_eq!(public.status(), StatusCode::OK);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_billing_answer_shows_the_plan_its_limits_and_what_the_tenant_has() {
+    let app = spawn().await;
+    let t = app.signup().await;
+    app.component(&t, "API").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/subscribers", t.page_id),
+            Some(&t.token),
+            &subscriber(&unique_email("s")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let viewer = app.signup().await;
+    let viewer_token = app.join(&t, &viewer, "viewer").await;
+    // Any member reads it.
+    let (status, b) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/billing",
+            Some(&viewer_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["billing"], "on");
+    assert_eq!(b["plan"], json!({"id": "free", "name": "Free"}));
+    assert_eq!(b["limits"]["pages"], 1);
+    assert_eq!(b["limits"]["emails_per_month"], Value::Null);
+    assert_eq!(b["usage"]["pages"], 1);
+    assert_eq!(b["usage"]["team_members"], 2);
+    assert_eq!(b["usage"]["custom_domains"], 0);
+    assert_eq!(
+        b["usage"]["per_page"],
+        json!([{"page_id": t.page_id, "components": 1, "subscribers": 1}])
+    );
+    assert_eq!(b["subscription"], Value::Null);
+    app.finish().await;
+
+    // With billing off: no plan, no limit.
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let (status, b) = app
+        .call(reqwest::Method::GET, "/v1/billing", Some(&t.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["billing"], "off");
+    assert_eq!(b["plan"], Value::Null);
+    assert!(
+        b["limits"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(Value::is_null),
+        "{b}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn reading_the_billing_answer_again_and_again_leaves_the_connections_sound() {
+    // A statement bound more parameters than it names worked once, then
+    // failed from the statement cache on the same connection.
+
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    for i in 0..30 {
+        let (status, b) = app
+            .call(reqwest::Method::GET, "/v1/billing", Some(&t.token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{i} {b}");
+        let (status, b) = app
+            .call(reqwest::Method::GET, "/v1/pages", Some(&t.token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{i} {b}");
+    }
+    app.finish().await;
+}
