@@ -139,6 +139,15 @@ pub enum SmsCheck {
 }
 
 impl PageEdit {
+    /// Whether this change turns SMS on for a page that did not text (or a
+    /// new page): what a plan without texts refuses. A page already texting
+    /// keeps texting after a move to such a plan; what it sends is counted
+    /// against the plan's monthly texts.
+    #[must_use]
+    pub fn turns_sms_on(&self, before: Option<&Page>) -> bool {
+        self.allow_sms_subscribers == Some(true) && !before.is_some_and(|p| p.allow_sms_subscribers)
+    }
+
     /// The SMS rules this change must keep, given the page `before` it (none
     /// for a new page): turning SMS on, or changing where a page that texts
     /// texts, takes a verified owner, and a page that texts must text some

@@ -208,13 +208,14 @@ pub async fn show(req: HttpRequest, at: AtPage<Admin>) -> Result<HttpResponse, A
 /// `POST /dashboard/pages/{page_id}/settings`: saves the form.
 pub async fn save(
     req: HttpRequest,
+    state: actix_web::web::Data<crate::startup::AppState>,
     mut at: AtPage<Admin>,
     form: Posted<SettingsForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner()?;
     let input = form.input(&at.page);
     let before = at.page.clone();
-    match update_page(&mut at.tx, &at.member, &before, input).await {
+    match update_page(&state, &mut at.tx, &at.member, &before, input).await {
         Ok(page) => {
             at.tx.commit().await?;
             Ok(frame::done(
@@ -231,6 +232,18 @@ pub async fn save(
                     "An owner of this team must verify their email address before the page \
                      can send texts: SMS stays off until then.",
                 ),
+                ApiError::PlanLimit { refusal, .. }
+                    if refusal.limit == heliograph_domain::Limit::TextsPerMonth =>
+                {
+                    FormErrors::field(
+                        "allow_sms_subscribers",
+                        format!(
+                            "The {} plan sends no texts: SMS needs a paid plan, which an owner \
+                             of the team can choose.",
+                            refusal.plan
+                        ),
+                    )
+                }
                 other => FormErrors::from_error(other)?,
             };
             settings_form(&req, at, form, errors).await

@@ -191,10 +191,16 @@ fn optional_text(
 /// [`PageEdit::sms_check`]), asking the store whether the tenant has a
 /// verified owner only when the rules need to know.
 async fn check_sms(
+    state: &AppState,
     tx: &mut heliograph_store::TenantTx,
     before: Option<&Page>,
     edit: &PageEdit,
 ) -> Result<(), ApiError> {
+    if edit.turns_sms_on(before) {
+        // A plan without texts cannot turn SMS on (402 `plan_limit`).
+        crate::plan_limits::admit_one(state, tx, heliograph_domain::Limit::TextsPerMonth, None)
+            .await?;
+    }
     match edit.sms_check(before) {
         SmsCheck::Free => Ok(()),
         SmsCheck::VerifiedOwner(_) if !tx.tenant_verified().await? => {
@@ -281,7 +287,7 @@ pub(crate) async fn create_page(
         time_zone: None,
         ..input
     })?;
-    check_sms(tx, None, &edit).await?;
+    check_sms(state, tx, None, &edit).await?;
     crate::plan_limits::admit_one(state, tx, heliograph_domain::Limit::Pages, None).await?;
     let page = tx.create_page(&name, &slug, &zone).await?;
     let page = tx.edit_page(page.id, &edit).await?;
@@ -404,7 +410,7 @@ pub async fn update(
         ..
     } = at;
     let input = envelope("page", body.0.page)?;
-    let page = update_page(&mut tx, &member, &before, input).await?;
+    let page = update_page(&state, &mut tx, &member, &before, input).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page_response(&state, &page)))
 }
@@ -414,6 +420,7 @@ pub async fn update(
 /// and the dashboard's settings form do. Refusals of the input (422, and
 /// 403 `email_unverified` for SMS) come before any write.
 pub(crate) async fn update_page(
+    state: &AppState,
     tx: &mut heliograph_store::TenantTx,
     member: &Member,
     before: &Page,
@@ -421,7 +428,7 @@ pub(crate) async fn update_page(
 ) -> Result<Page, ApiError> {
     let id = before.id;
     let edit = parse_edit(input)?;
-    check_sms(tx, Some(before), &edit).await?;
+    check_sms(state, tx, Some(before), &edit).await?;
     let page = tx.edit_page(id, &edit).await?;
     tx.audit(&member.audit(
         "page.updated",

@@ -388,6 +388,11 @@ pub(crate) async fn add(
     {
         return Err(already_subscribed());
     }
+    if matches!(new.target, Target::Sms(_)) {
+        // A plan without texts takes no SMS subscriber (402 `plan_limit`).
+        crate::plan_limits::admit_one(state, tx, heliograph_domain::Limit::TextsPerMonth, None)
+            .await?;
+    }
     if admission == Admission::One {
         crate::plan_limits::admit_one(
             state,

@@ -437,3 +437,83 @@ async fn reading_the_billing_answer_again_and_again_leaves_the_connections_sound
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn sms_needs_a_plan_with_texts_and_a_page_already_texting_keeps_its_subscribers() {
+    let app = spawn().await;
+    let t = app.signup().await;
+    let page = format!("/v1/pages/{}", t.page_id);
+    let sms_on = json!({"page": {"allow_sms_subscribers": true, "sms_calling_code": "1"}});
+    let patch = |body: Value| {
+        let app = &app;
+        let token = t.token.clone();
+        let page = page.clone();
+        async move {
+            app.call(reqwest::Method::PATCH, &page, Some(&token), Some(&body))
+                .await
+        }
+    };
+
+    // The free plan sends no texts: SMS cannot be turned on, through the API
+    // or the dashboard (said at the switch).
+    let (status, body) = patch(sms_on.clone()).await;
+    refused(status, &body, "texts_per_month", "free", 0);
+    let session = app.form_session(&t.email, &t.tenant_id).await;
+    let (status, html) = app
+        .form_post(
+            &session,
+            &format!("/dashboard/pages/{}/settings", t.page_id),
+            &[
+                ("name", "Acme"),
+                ("time_zone", "Etc/UTC"),
+                ("css_link_color", "#0969da"),
+                ("css_body_background_color", "#ffffff"),
+                ("css_font_color", "#1f2328"),
+                ("allow_email_subscribers", "on"),
+                ("allow_sms_subscribers", "on"),
+                ("sms_calling_code", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("SMS needs a paid plan"), "{html}");
+    assert!(html.contains("allow_sms_subscribers-error"), "{html}");
+
+    // On the team plan it turns on, and takes a texting subscriber.
+    sqlx::query(
+        "insert into tenant_billing (tenant_id, plan, status) values ($1::uuid, 'team', 'active')",
+    )
+    .bind(&t.tenant_id)
+    .execute(&app.admin)
+    .await
+    .unwrap();
+    let (status, body) = patch(sms_on.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let texting = json!({"subscriber": {"phone_number": "+1 415 555 0123", "skip_confirmation_notification": true}});
+    let (status, body) = post(&app, &t, &format!("{page}/subscribers"), texting).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Canceled: the page keeps texting its subscriber; no new one is taken.
+    sqlx::query("update tenant_billing set status = 'canceled' where tenant_id = $1::uuid")
+        .bind(&t.tenant_id)
+        .execute(&app.admin)
+        .await
+        .unwrap();
+    let another = json!({"subscriber": {"phone_number": "+1 415 555 0199", "skip_confirmation_notification": true}});
+    let (status, body) = post(&app, &t, &format!("{page}/subscribers"), another).await;
+    refused(status, &body, "texts_per_month", "free", 0);
+    let (status, body) = app
+        .call(reqwest::Method::GET, &page, Some(&t.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["allow_sms_subscribers"], true, "{body}");
+    let (n,): (i64,) = sqlx::query_as(
+        "select count(*) from subscribers where tenant_id = $1::uuid and phone_number is not null",
+    )
+    .bind(&t.tenant_id)
+    .fetch_one(&app.admin)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    app.finish().await;
+}
