@@ -288,15 +288,48 @@ impl Browser {
 
     /// Waits (up to 30 s) until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
+        self.wait_until(&format!("the page to say {needle:?}"), |b| async move {
+            let text = b.text().await;
+            text.contains(needle).then_some(()).ok_or(text)
+        })
+        .await;
+    }
+
+    /// Waits (up to 30 s) until the main heading (`main h1`) is `name`.
+    pub async fn wait_for_heading(&self, name: &str) {
+        self.wait_until(&format!("the heading to be {name:?}"), |b| async move {
+            let h1 = b
+                .client()
+                .execute(
+                    "const h = document.querySelector('main h1'); return h ? h.textContent : ''",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            (h1 == name).then_some(()).ok_or(h1)
+        })
+        .await;
+    }
+
+    /// Asks `check` until it answers `Ok` (up to 30 s), reading the page
+    /// anew each time (a navigation under way cannot leave it holding a
+    /// stale element); panics with `waiting_for` and the last answer.
+    async fn wait_until<'a, F, Fut>(&'a self, waiting_for: &str, check: F)
+    where
+        F: Fn(&'a Self) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let text = self.text().await;
-            if text.contains(needle) {
-                return;
-            }
+            let last = match check(self).await {
+                Ok(()) => return,
+                Err(last) => last,
+            };
             assert!(
                 Instant::now() < deadline,
-                "the page never said {needle:?}; it says:\n{text}"
+                "waited in vain for {waiting_for}; the page says:\n{last}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -92,15 +92,7 @@ async fn list_view(
 ) -> Result<ListView, ApiError> {
     let query = params.plain_query()?;
     let listed = at.tx.list_domains(at.page.id, &query).await?;
-    let frame = Frame::load(
-        state,
-        req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Domains,
-    )
-    .await?;
+    let frame = frame_at(req, at, Section::Domains).await?;
     let per_page = query.limit.max(1);
     Ok(ListView {
         frame,

@@ -29,7 +29,6 @@ use super::incidents::{Audience, field, shown, ticked};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::routes::incidents::IncidentInput;
-use crate::startup::AppState;
 
 /// Past maintenances shown at once.
 const PER_PAGE: i64 = 50;
@@ -208,7 +207,6 @@ struct New {
 }
 
 async fn new_view(
-    state: &AppState,
     req: &HttpRequest,
     at: &mut AtPage<Editor>,
     pairs: &[(String, String)],
@@ -216,15 +214,7 @@ async fn new_view(
 ) -> Result<New, ApiError> {
     let components = at.tx.components(at.page.id).await?;
     let audience = Audience::of(&mut at.tx, at.page.id).await?;
-    let frame = Frame::load(
-        state,
-        req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Maintenance,
-    )
-    .await?;
+    let frame = frame_at(req, at, Section::Maintenance).await?;
     let fresh = pairs.is_empty();
     let text = |key| field(pairs, key).unwrap_or_default().to_owned();
     Ok(New {
@@ -246,12 +236,8 @@ async fn new_view(
 }
 
 /// `GET /dashboard/pages/{page_id}/maintenance/new`.
-pub async fn new(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    mut at: AtPage<Editor>,
-) -> Result<HttpResponse, ApiError> {
-    let view = new_view(&state, &req, &mut at, &[], FormErrors::none()).await?;
+pub async fn new(req: HttpRequest, mut at: AtPage<Editor>) -> Result<HttpResponse, ApiError> {
+    let view = new_view(&req, &mut at, &[], FormErrors::none()).await?;
     at.tx.commit().await?;
     frame::html(&view.frame.clone(), &view)
 }
@@ -323,7 +309,6 @@ fn input_of(
 /// as `POST /v1/pages/{page_id}/incidents` does, then shows its page.
 pub async fn create(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -344,7 +329,7 @@ pub async fn create(
         }
         Err(err) => {
             let errors = FormErrors::from_error(err)?;
-            let view = new_view(&state, &req, &mut at, &pairs, errors).await?;
+            let view = new_view(&req, &mut at, &pairs, errors).await?;
             // Not committed: a refusal keeps nothing it may have begun.
             drop(at.tx);
             frame::html_with(StatusCode::UNPROCESSABLE_ENTITY, &view)

@@ -236,7 +236,6 @@ impl ListView {
 /// a cursor; every tab's count from the same read (`subscriber_screen`).
 pub async fn list(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Viewer>,
     args: web::Query<ListArgs>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,15 +251,7 @@ pub async fn list(
         .tx
         .subscriber_screen(page.id, &query, which, cursor, PER_PAGE)
         .await?;
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&page),
-        Section::Subscribers,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Subscribers).await?;
     at.tx.commit().await?;
     let channel_tabs = std::iter::once(None)
         .chain(accepted_channels(&page).into_iter().map(Some))
@@ -433,15 +424,7 @@ pub async fn create(
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     };
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&page),
-        Section::Subscribers,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Subscribers).await?;
     at.tx.commit().await?;
     let view = new_view(frame, &page, &form, errors, unverified);
     frame::html_with(status, &view)

@@ -20,29 +20,6 @@ async fn set_colour(browser: &heliograph_testkit::Browser, css: &str, value: &st
         .unwrap();
 }
 
-/// Waits until the page's heading is `name` (after a click's navigation).
-async fn heading_is(browser: &heliograph_testkit::Browser, name: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let h1 = browser
-            .client()
-            .execute(
-                "const h = document.querySelector('main h1'); return h ? h.textContent : ''",
-                vec![],
-            )
-            .await
-            .ok();
-        if h1.as_ref().and_then(|v| v.as_str()) == Some(name) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the heading never said {name:?}: {h1:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 async fn public_page(app: &TestApp, slug: &str) -> String {
     let res = app.get(&format!("/status/{slug}/"), None).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -98,9 +75,9 @@ async fn a_team_adds_a_page_and_brands_it_in_the_settings() {
         .unwrap();
     let first_name = first_name.as_str().unwrap().to_owned();
     browser.click_text(&first_name).await;
-    heading_is(&browser, &first_name).await;
+    browser.wait_for_heading(&first_name).await;
     browser.click_text("Second Cloud").await;
-    heading_is(&browser, "Second Cloud").await;
+    browser.wait_for_heading("Second Cloud").await;
 
     // Settings: name, headline, time zone, and colours that do not read.
     browser.click_text("Page settings").await;

@@ -26,7 +26,6 @@ use super::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::page_scope::{AtPage, Editor, Viewer};
 use crate::routes::incidents::IncidentInput;
-use crate::startup::AppState;
 
 /// Rows a list shows at once.
 const PER_PAGE: i64 = 50;
@@ -319,7 +318,6 @@ pub struct ComposerParams {
 }
 
 async fn composer(
-    state: &AppState,
     req: &HttpRequest,
     at: &mut AtPage<Editor>,
     pairs: &[(String, String)],
@@ -332,15 +330,7 @@ async fn composer(
         .await?
         .items;
     let audience = Audience::of(&mut at.tx, at.page.id).await?;
-    let frame = Frame::load(
-        state,
-        req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Incidents,
-    )
-    .await?;
+    let frame = frame_at(req, at, Section::Incidents).await?;
     Ok(Composer {
         frame,
         errors,
@@ -366,7 +356,6 @@ async fn composer(
 /// one reloads the form through this query).
 pub async fn new(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     params: web::Query<ComposerParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -382,7 +371,7 @@ pub async fn new(
             pairs.push(("notify".to_owned(), "on".to_owned()));
         }
     }
-    let view = composer(&state, &req, &mut at, &pairs, FormErrors::none()).await?;
+    let view = composer(&req, &mut at, &pairs, FormErrors::none()).await?;
     at.tx.commit().await?;
     frame::html(&view.frame.clone(), &view)
 }
@@ -424,7 +413,6 @@ pub(crate) fn posted_message(audience: &Audience, notify: bool) -> String {
 /// `POST /v1/pages/{page_id}/incidents` does, then shows its delivery proof.
 pub async fn create(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     form: Posted<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -446,7 +434,7 @@ pub async fn create(
         }
         Err(err) => {
             let errors = FormErrors::from_error(err)?;
-            let view = composer(&state, &req, &mut at, &pairs, errors).await?;
+            let view = composer(&req, &mut at, &pairs, errors).await?;
             // Not committed: a refusal keeps nothing it may have begun.
             drop(at.tx);
             frame::html_with(StatusCode::UNPROCESSABLE_ENTITY, &view)

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{Audience, ComponentRow, field, input_of, posted_message, shown, ticked};
 use crate::dashboard::form::FormErrors;
-use crate::dashboard::frame::{self, Frame, Section};
+use crate::dashboard::frame::{self, Frame, Section, frame_at};
 use crate::error::ApiError;
 use crate::page_scope::{Admin, AtPage, Editor, Needs, Viewer};
 use crate::routes::incidents::{IncidentUpdateInput, change, correct_update, incident_at, remove};
@@ -207,7 +207,6 @@ struct EditUpdate {
 }
 
 async fn edit_view(
-    state: &AppState,
     req: &HttpRequest,
     at: &mut AtPage<Editor>,
     path: &(String, String, String),
@@ -217,15 +216,7 @@ async fn edit_view(
     let incident = incident_at(at, &path.1).await?;
     let update_id: IncidentUpdateId = path_id(&path.2)?;
     let update = at.tx.incident_update(incident.id, update_id).await?;
-    let frame = Frame::load(
-        state,
-        req,
-        &at.member,
-        &mut at.tx,
-        Some(&at.page),
-        Section::Incidents,
-    )
-    .await?;
+    let frame = frame_at(req, at, Section::Incidents).await?;
     Ok(EditUpdate {
         frame,
         errors,
@@ -239,11 +230,10 @@ async fn edit_view(
 /// `GET …/incidents/{id}/incident_updates/{update_id}/edit`.
 pub async fn edit_update(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = edit_view(&state, &req, &mut at, &path, None, FormErrors::none()).await?;
+    let view = edit_view(&req, &mut at, &path, None, FormErrors::none()).await?;
     at.tx.commit().await?;
     frame::html(&view.frame.clone(), &view)
 }
@@ -252,7 +242,6 @@ pub async fn edit_update(
 /// as `PATCH /v1/…/incident_updates/{update_id}` does (nobody is told again).
 pub async fn save_update(
     req: HttpRequest,
-    state: web::Data<AppState>,
     mut at: AtPage<Editor>,
     path: web::Path<(String, String, String)>,
     form: Posted<Vec<(String, String)>>,
@@ -276,7 +265,7 @@ pub async fn save_update(
         }
         Err(err) => {
             let errors = FormErrors::from_error(err)?;
-            let view = edit_view(&state, &req, &mut at, &path, Some(body), errors).await?;
+            let view = edit_view(&req, &mut at, &path, Some(body), errors).await?;
             drop(at.tx);
             frame::html_with(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }

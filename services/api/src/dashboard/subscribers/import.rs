@@ -242,15 +242,7 @@ pub async fn submit(
     // so before the preview, rather than refusing every row.
     let unverified = !errors.any() && !at.tx.tenant_verified().await?;
     if errors.any() || unverified {
-        let frame = Frame::load(
-            &state,
-            &req,
-            &at.member,
-            &mut at.tx,
-            Some(&page),
-            Section::Subscribers,
-        )
-        .await?;
+        let frame = frame_at(&req, &mut at, Section::Subscribers).await?;
         at.tx.commit().await?;
         let mut v = view(frame, &page, &form);
         v.errors = errors;
@@ -266,15 +258,7 @@ pub async fn submit(
         return import(req, state, at, form, cells).await;
     }
     let rows = verdicts(&state, &mut at.tx, &page, cells, form.skip_confirmation).await?;
-    let frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&page),
-        Section::Subscribers,
-    )
-    .await?;
+    let frame = frame_at(&req, &mut at, Section::Subscribers).await?;
     at.tx.commit().await?;
     let valid: Vec<&str> = rows
         .iter()
@@ -358,15 +342,7 @@ async fn import(
             &summary,
         ));
     }
-    let mut frame = Frame::load(
-        &state,
-        &req,
-        &at.member,
-        &mut at.tx,
-        Some(&page),
-        Section::Subscribers,
-    )
-    .await?;
+    let mut frame = frame_at(&req, &mut at, Section::Subscribers).await?;
     at.tx.commit().await?;
     frame.flash = Some(summary);
     let mut v = view(frame.clone(), &page, &ImportForm::default());
