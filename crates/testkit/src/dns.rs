@@ -52,9 +52,7 @@ impl DnsServer {
         };
         // A free port may be taken between looking and binding: try a few.
         for _ in 0..10 {
-            server.addr = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .expect("a free port");
+            server.addr = free_port_for_udp_and_tcp();
             if server.run(records) {
                 return server;
             }
@@ -135,17 +133,24 @@ impl DnsServer {
             .stderr(log)
             .spawn()
             .expect("dnsmasq runs");
+        // Ready when it answers a query over UDP, the way resolvers ask. A
+        // TCP connect would not do: another test's listener may hold the
+        // same port number over TCP while dnsmasq, unable to bind it, exits.
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("a probe socket");
+        probe
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("a read timeout");
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut id: u16 = 0;
         while Instant::now() < deadline {
             if child.try_wait().ok().flatten().is_some() {
                 return false;
             }
-            // dnsmasq listens on TCP as well as UDP, once its setup is done.
-            if std::net::TcpStream::connect(self.addr).is_ok() {
+            id = id.wrapping_add(1);
+            if answers(&probe, self.addr, id) {
                 self.child = Some(child);
                 return true;
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
         drop(child.kill());
         drop(child.wait());
@@ -158,6 +163,44 @@ impl DnsServer {
             drop(child.wait());
         }
     }
+}
+
+/// A loopback port free over both UDP and TCP (dnsmasq binds both).
+fn free_port_for_udp_and_tcp() -> SocketAddr {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = tcp.local_addr().expect("its address");
+        if std::net::UdpSocket::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+}
+
+/// Whether a DNS server at `server` answers a query (id `id`, for
+/// `ready.test`, type A) within the probe's read timeout. Any answer will do,
+/// NXDOMAIN included: it is dnsmasq's.
+fn answers(probe: &std::net::UdpSocket, server: SocketAddr, id: u16) -> bool {
+    let mut query = Vec::with_capacity(32);
+    query.extend_from_slice(&id.to_be_bytes());
+    // Recursion desired; one question, nothing else.
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in ["ready", "test"] {
+        query.push(u8::try_from(label.len()).expect("a short label"));
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if probe.send_to(&query, server).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 512];
+    // Answers to earlier probes may still arrive: read until this one's or
+    // the timeout.
+    while let Ok((len, from)) = probe.recv_from(&mut answer) {
+        if from == server && len >= 2 && answer[..2] == id.to_be_bytes() {
+            return true;
+        }
+    }
+    false
 }
 
 impl Drop for DnsServer {
