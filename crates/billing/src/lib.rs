@@ -7,8 +7,9 @@
 
 pub mod mode;
 pub mod plans;
+pub mod stripe;
 pub mod webhook;
 
 pub use mode::{Billing, BillingOn, Entitlement};
 pub use plans::{Interval, Plan, Plans, PlansError};
-pub use webhook::{SignatureError, verify_signature};
+pub use webhook::{Event, SignatureError, Subject, verify_signature};

@@ -1,14 +1,19 @@
 //! Whether billing is on, and what it needs when it is: `BILLING` (`off`,
 //! the default, or `on`), `PLANS_FILE` (default: the shipped
 //! `deploy/plans.toml`), `BILLING_GRACE_DAYS` (how long a tenant whose
-//! payments fail keeps its plan, default 14).
+//! payments fail keeps its plan, default 14), and Stripe's:
+//! `STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET` (one signing secret, or
+//! several separated by commas while one is rotated out) and
+//! `STRIPE_API_BASE` (Stripe's own unless set: an emulator's in tests).
 
 use std::sync::Arc;
 
 use heliograph_domain::{Limits, Standing};
 use heliograph_runtime::{SettingError, Settings};
+use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime};
 
+use crate::stripe::StripeApi;
 use crate::{Plan, Plans};
 
 /// Billing, off or on.
@@ -27,6 +32,10 @@ pub struct BillingOn {
     pub plans: Plans,
     /// How long a tenant whose payments fail keeps its plan.
     pub grace: Duration,
+    /// Stripe's API.
+    pub stripe: StripeApi,
+    /// The secrets Stripe signs webhooks with (several during a rotation).
+    pub webhook_secrets: Vec<SecretString>,
 }
 
 /// The plan a tenant is served on now and its limits (with billing off,
@@ -75,9 +84,37 @@ impl Billing {
                         "must be between 1 and 60",
                     ));
                 }
+                let key = s.secret("STRIPE_SECRET_KEY")?;
+                let webhook_secrets: Vec<SecretString> = s
+                    .secret("STRIPE_WEBHOOK_SECRET")?
+                    .expose_secret()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(SecretString::from)
+                    .collect();
+                if webhook_secrets.is_empty() {
+                    return Err(SettingError::new(
+                        "STRIPE_WEBHOOK_SECRET",
+                        "must name at least one signing secret (whsec_…)",
+                    ));
+                }
+                let base = s.or("STRIPE_API_BASE", "");
+                let base = base.trim();
+                if !(base.is_empty() || base.starts_with("https://") || base.starts_with("http://"))
+                {
+                    return Err(SettingError::new(
+                        "STRIPE_API_BASE",
+                        "must be an http(s) URL",
+                    ));
+                }
+                let stripe = StripeApi::new(&key, (!base.is_empty()).then_some(base))
+                    .map_err(|e| SettingError::new("STRIPE_SECRET_KEY", e.to_string()))?;
                 Ok(Self::On(Arc::new(BillingOn {
                     plans,
                     grace: Duration::days(i64::from(days)),
+                    stripe,
+                    webhook_secrets,
                 })))
             }
             _ => Err(SettingError::new("BILLING", "must be `off` or `on`")),
@@ -120,6 +157,14 @@ mod tests {
 
     use super::*;
 
+    /// Billing on, with Stripe settings.
+    const STRIPE: [(&str, &str); 4] = [
+        ("BILLING", "on"),
+        ("STRIPE_SECRET_KEY", "sk_test_1"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_old, whsec_new"),
+        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+    ];
+
     #[test]
     fn billing_is_off_unless_turned_on_and_a_bad_setting_is_named() {
         let off = Billing::from_settings(&Settings::from_pairs([])).unwrap();
@@ -127,18 +172,35 @@ mod tests {
         let e = off.entitlement(None, OffsetDateTime::now_utc());
         assert_eq!(e.limits, Limits::UNLIMITED);
         assert!(e.plan.is_none());
-        let on = Billing::from_settings(&Settings::from_pairs([("BILLING", "on")])).unwrap();
-        assert!(on.is_on());
+        let on = Billing::from_settings(&Settings::from_pairs(STRIPE)).unwrap();
+        let Billing::On(settings) = &on else {
+            panic!("billing is on")
+        };
+        let secrets: Vec<&str> = settings
+            .webhook_secrets
+            .iter()
+            .map(ExposeSecret::expose_secret)
+            .collect();
+        assert_eq!(secrets, ["whsec_old", "whsec_new"]);
+        let with = |extra: (&'static str, &'static str)| {
+            let mut pairs = STRIPE.to_vec();
+            pairs.retain(|(k, _)| *k != extra.0);
+            pairs.push(extra);
+            pairs
+        };
         for (pairs, name) in [
             (vec![("BILLING", "yes")], "BILLING"),
             (
-                vec![("BILLING", "on"), ("PLANS_FILE", "/nonexistent/plans.toml")],
+                with(("PLANS_FILE", "/nonexistent/plans.toml")),
                 "PLANS_FILE",
             ),
+            (with(("BILLING_GRACE_DAYS", "0")), "BILLING_GRACE_DAYS"),
+            (vec![("BILLING", "on")], "STRIPE_SECRET_KEY"),
             (
-                vec![("BILLING", "on"), ("BILLING_GRACE_DAYS", "0")],
-                "BILLING_GRACE_DAYS",
+                with(("STRIPE_WEBHOOK_SECRET", " , ")),
+                "STRIPE_WEBHOOK_SECRET",
             ),
+            (with(("STRIPE_API_BASE", "ftp://x")), "STRIPE_API_BASE"),
         ] {
             assert_eq!(
                 Billing::from_settings(&Settings::from_pairs(pairs))
@@ -151,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_tenant_is_served_on_its_plan_while_paid_and_on_the_free_plan_after() {
-        let on = Billing::from_settings(&Settings::from_pairs([("BILLING", "on")])).unwrap();
+        let on = Billing::from_settings(&Settings::from_pairs(STRIPE)).unwrap();
         let now = OffsetDateTime::now_utc();
         assert_eq!(on.entitlement(None, now).plan_id(), "free");
         let mut standing = Standing {

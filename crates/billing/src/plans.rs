@@ -88,7 +88,9 @@ pub enum PlansError {
 #[serde(deny_unknown_fields)]
 struct File {
     free: String,
-    plans: BTreeMap<String, Plan>,
+    /// In the file's order (toml's `preserve_order`): the order plans are
+    /// offered in.
+    plans: toml::Table,
 }
 
 impl Plans {
@@ -98,11 +100,18 @@ impl Plans {
     /// [`PlansError`] when it does not parse, or does not hold together.
     pub fn parse(text: &str) -> Result<Self, PlansError> {
         let file: File = toml::from_str(text).map_err(|e| PlansError::Parse(e.to_string()))?;
-        let plans: Vec<Plan> = file
+        let plans = file
             .plans
             .into_iter()
-            .map(|(id, plan)| Plan { id, ..plan })
-            .collect();
+            .map(|(id, plan)| {
+                plan.try_into::<Plan>()
+                    .map(|plan| Plan {
+                        id: id.clone(),
+                        ..plan
+                    })
+                    .map_err(|e| PlansError::Parse(format!("plans.{id}: {e}")))
+            })
+            .collect::<Result<Vec<Plan>, PlansError>>()?;
         let free = plans
             .iter()
             .find(|p| p.id == file.free)
@@ -178,6 +187,13 @@ mod tests {
     use heliograph_domain::Limit;
 
     use super::*;
+
+    #[test]
+    fn plans_are_offered_in_the_files_order() {
+        let plans = Plans::shipped();
+        let ids: Vec<&str> = plans.all().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["free", "team", "business"]);
+    }
 
     #[test]
     fn the_shipped_plans_hold_together() {

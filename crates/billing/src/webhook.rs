@@ -89,6 +89,98 @@ pub fn sign(body: &[u8], secret: &[u8], at: OffsetDateTime) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// A Stripe event, as the webhook reads it (after its signature passed).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Event {
+    /// `evt_…`: what a replay is known by.
+    pub id: String,
+    /// `customer.subscription.updated`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it is about.
+    pub data: EventData,
+}
+
+/// An event's object.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct EventData {
+    /// The object (a subscription, an invoice, a Checkout Session).
+    pub object: serde_json::Value,
+}
+
+/// What an event concerns, read from its object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// The subscription.
+    pub subscription: Option<String>,
+    /// The customer.
+    pub customer: Option<String>,
+    /// The tenant the object's metadata (or Checkout's reference) names.
+    pub tenant: Option<String>,
+}
+
+/// The event types billing follows; every other is recorded and ignored.
+pub const FOLLOWED: [&str; 8] = [
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "customer.subscription.paused",
+];
+
+fn id_of(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(id) => Some(id.clone()),
+        serde_json::Value::Object(o) => o.get("id").and_then(|v| v.as_str()).map(str::to_owned),
+        _ => None,
+    }
+}
+
+impl Event {
+    /// Whether billing follows this type of event.
+    #[must_use]
+    pub fn is_followed(&self) -> bool {
+        FOLLOWED.contains(&self.kind.as_str())
+    }
+
+    /// Whether it is about an invoice (paid or failed).
+    #[must_use]
+    pub fn is_invoice(&self) -> bool {
+        self.kind.starts_with("invoice.")
+    }
+
+    /// What it concerns: a subscription event's object is the subscription;
+    /// a Checkout Session and an invoice name theirs (an invoice where its
+    /// API version puts it: `subscription`, or since 2025
+    /// `parent.subscription_details.subscription`).
+    #[must_use]
+    pub fn subject(&self) -> Subject {
+        let o = &self.data.object;
+        let field = |name: &str| o.get(name).and_then(id_of);
+        let metadata_tenant = o
+            .get("metadata")
+            .and_then(|m| m.get("tenant_id"))
+            .and_then(|t| t.as_str())
+            .map(str::to_owned);
+        let subscription = if self.kind.starts_with("customer.subscription.") {
+            field("id")
+        } else {
+            field("subscription").or_else(|| {
+                o.pointer("/parent/subscription_details/subscription")
+                    .and_then(id_of)
+            })
+        };
+        Subject {
+            subscription,
+            customer: field("customer"),
+            tenant: metadata_tenant.or_else(|| field("client_reference_id")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +189,44 @@ mod tests {
 
     fn at(s: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000 + s).unwrap()
+    }
+
+    #[test]
+    fn an_event_names_its_subscription_customer_and_tenant_in_each_shape() {
+        let read = |json: &str| serde_json::from_str::<Event>(json).unwrap().subject();
+        assert_eq!(
+            read(
+                r#"{"id":"evt_1","type":"customer.subscription.updated","data":{"object":
+                {"id":"sub_1","customer":"cus_1","metadata":{"tenant_id":"t1"}}}}"#
+            ),
+            Subject {
+                subscription: Some("sub_1".into()),
+                customer: Some("cus_1".into()),
+                tenant: Some("t1".into())
+            }
+        );
+        assert_eq!(
+            read(
+                r#"{"id":"evt_2","type":"checkout.session.completed","data":{"object":
+                {"id":"cs_1","customer":"cus_1","subscription":"sub_2","client_reference_id":"t2"}}}"#
+            ),
+            Subject {
+                subscription: Some("sub_2".into()),
+                customer: Some("cus_1".into()),
+                tenant: Some("t2".into())
+            }
+        );
+        assert_eq!(
+            read(
+                r#"{"id":"evt_3","type":"invoice.payment_failed","data":{"object":
+                {"id":"in_1","customer":{"id":"cus_3"},"parent":{"subscription_details":{"subscription":"sub_3"}}}}}"#
+            ),
+            Subject {
+                subscription: Some("sub_3".into()),
+                customer: Some("cus_3".into()),
+                tenant: None
+            }
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ wire_enum!(
         TeamMembers => "team_members",
         /// Custom domains, whatever their state.
         CustomDomains => "custom_domains",
-        /// Texts sent in a calendar month (UTC), confirmations included.
+        /// Notification texts sent in a calendar month (UTC); confirmation
+        /// codes have a budget of their own and are not counted.
         TextsPerMonth => "texts_per_month",
         /// Emails sent to subscribers in a calendar month (UTC).
         EmailsPerMonth => "emails_per_month",

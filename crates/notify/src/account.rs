@@ -127,6 +127,43 @@ impl SignupAttemptEmail {
     }
 }
 
+/// The note to a team's owners that its payments are failing: the plan
+/// keeps working through the grace period; the card is changed in Stripe's
+/// customer portal, which the billing page opens.
+#[derive(Debug, Clone)]
+pub struct PastDueEmail {
+    /// The team's name.
+    pub tenant_name: String,
+    /// How many days the plan keeps working without a payment.
+    pub grace_days: i64,
+    /// The dashboard's billing page (it opens the portal).
+    pub billing_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "emails/past_due.txt")]
+struct PastDueText<'a> {
+    v: &'a PastDueEmail,
+}
+
+#[derive(Template)]
+#[template(path = "emails/past_due.html")]
+struct PastDueHtml<'a> {
+    v: &'a PastDueEmail,
+}
+
+impl PastDueEmail {
+    /// Renders subject, text and HTML.
+    pub fn render(&self) -> Result<EmailMessage, askama::Error> {
+        Ok(EmailMessage {
+            subject: format!("Payment failed for {}", self.tenant_name),
+            text: PastDueText { v: self }.render()?,
+            html: PastDueHtml { v: self }.render()?,
+            unsubscribe: None,
+        })
+    }
+}
+
 /// Renders the invitation to join `tenant_name` with `role`, sent by
 /// `inviter` (their address), when that account still exists.
 pub fn render_invitation_email(

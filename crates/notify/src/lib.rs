@@ -32,7 +32,8 @@ pub mod sms;
 pub mod webhook;
 
 pub use account::{
-    AccountEmailKind, SignupAttemptEmail, render_account_email, render_invitation_email,
+    AccountEmailKind, PastDueEmail, SignupAttemptEmail, render_account_email,
+    render_invitation_email,
 };
 pub use confirm::ConfirmationEmail;
 pub use domain::{DomainStoppedEmail, DomainTakenEmail};

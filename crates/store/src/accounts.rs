@@ -9,7 +9,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Result, Store, millis};
+use crate::{Claimed, Result, Store, millis};
 
 /// Why a link cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,25 +35,6 @@ pub struct AccountEmailWork {
     pub tenant_name: Option<String>,
     /// When the link stops working.
     pub expires_at: OffsetDateTime,
-}
-
-/// Account links locked by the relay until [`AccountLinkClaim::finish`].
-pub struct AccountLinkClaim {
-    tx: Transaction<'static, Postgres>,
-    /// The claimed rows.
-    pub ids: Vec<Uuid>,
-}
-
-impl AccountLinkClaim {
-    /// Marks the claimed rows queued and releases them.
-    pub async fn finish(mut self) -> Result<()> {
-        sqlx::query("update account_tokens set queued_at = now() where id = any($1)")
-            .bind(&self.ids)
-            .execute(&mut *self.tx)
-            .await?;
-        self.tx.commit().await?;
-        Ok(())
-    }
 }
 
 /// Ends every outstanding reset link of `user` (the password just changed).
@@ -269,7 +250,7 @@ impl Store {
     }
 
     /// Claims up to `limit` links whose email is not yet queued.
-    pub async fn claim_account_links(&self, limit: i64) -> Result<AccountLinkClaim> {
+    pub async fn claim_account_links(&self, limit: i64) -> Result<Claimed<Uuid>> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid,)> = sqlx::query_as(
             "select id from account_tokens where queued_at is null
@@ -278,10 +259,12 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(AccountLinkClaim {
+        Ok(Claimed::new(
             tx,
-            ids: rows.into_iter().map(|(id,)| id).collect(),
-        })
+            rows.into_iter().map(|(id,)| id).collect(),
+            |id| *id,
+            "update account_tokens set queued_at = now() where id = any($1)",
+        ))
     }
 
     /// Links queued more than `stale` ago and still unsent (their job was

@@ -19,11 +19,11 @@ use heliograph_domain::{
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sqlx::{Postgres, QueryBuilder, Transaction};
+use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{ListQuery, Listed, Result, Store, StoreError, TenantTx, millis};
+use crate::{Claimed, ListQuery, Listed, Result, Store, StoreError, TenantTx, millis};
 
 /// Length of a verification token: 32 letters and digits, about 190 bits.
 pub const TOKEN_LEN: usize = 32;
@@ -101,26 +101,6 @@ impl TryFrom<RoutableRow> for RoutableDomain {
             tenant_id: r.tenant_id.into(),
             page_id: r.page_id.into(),
         })
-    }
-}
-
-/// Domains with a check requested, locked by the relay until [`DomainCheckClaim::finish`].
-pub struct DomainCheckClaim {
-    tx: Transaction<'static, Postgres>,
-    /// The claimed domains and their tenants.
-    pub domains: Vec<(DomainId, TenantId)>,
-}
-
-impl DomainCheckClaim {
-    /// Marks the requests queued and releases the rows.
-    pub async fn finish(mut self) -> Result<()> {
-        let ids: Vec<Uuid> = self.domains.iter().map(|(id, _)| id.as_uuid()).collect();
-        sqlx::query("select hg_mark_domain_checks_queued($1)")
-            .bind(&ids)
-            .execute(&mut *self.tx)
-            .await?;
-        self.tx.commit().await?;
-        Ok(())
     }
 }
 
@@ -250,20 +230,21 @@ impl Store {
     /// Claims up to `limit` domains whose requested check is not queued yet.
     ///
     /// Cross-tenant by nature: the relay serves every tenant.
-    pub async fn claim_domain_checks(&self, limit: i64) -> Result<DomainCheckClaim> {
+    pub async fn claim_domain_checks(&self, limit: i64) -> Result<Claimed<(DomainId, TenantId)>> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, Uuid)> =
             sqlx::query_as("select id, tenant_id from hg_claim_domain_checks($1)")
                 .bind(i32::try_from(limit).unwrap_or(i32::MAX))
                 .fetch_all(&mut *tx)
                 .await?;
-        Ok(DomainCheckClaim {
+        Ok(Claimed::new(
             tx,
-            domains: rows
-                .into_iter()
+            rows.into_iter()
                 .map(|(d, t)| (d.into(), t.into()))
                 .collect(),
-        })
+            |(d, _): &(DomainId, TenantId)| d.as_uuid(),
+            "select hg_mark_domain_checks_queued($1)",
+        ))
     }
 }
 

@@ -37,18 +37,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use accounts::{AccountEmailWork, AccountLinkClaim, LinkProblem};
+pub use accounts::{AccountEmailWork, LinkProblem};
 pub use api_keys::ApiKeyCredentials;
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use billing::{BillingRecord, PageUsage};
+pub use billing::{Applied, BillingNoticeWork, BillingRecord, PageUsage, StatedSubscription};
 pub use components::ComponentHistory;
-pub use domains::{DomainCheckClaim, DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN};
+pub use domains::{DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN};
 pub use error::{StoreError, is_unavailable};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use incidents::{ChangeCause, ComponentEventPayload, IncidentScope};
 pub use notifications::{
     ClaimedEvent, DeliveryFilter, DeliveryWork, Event, EventSummary, IncidentEventPayload,
-    OutboxClaim, OutboxListener, RedriveEventPayload, SmsBudget,
+    MonthlyTake, OutboxListener, RedriveEventPayload, SmsBudget,
 };
 pub use onboarding::Onboarding;
 pub use sessions::{MembershipSummary, NewSession, SessionSummary};
@@ -59,7 +59,7 @@ pub use subscribers::{
     SubscriberCursor, SubscriberKey, SubscriberState, SubscriberTally, Window,
     endpoint_seal_context, webhook_secret_seal_context,
 };
-pub use team::{InvitationClaim, InvitationEmailWork};
+pub use team::InvitationEmailWork;
 pub use templates::NewTemplate;
 pub use tenants::{NewSignup, SignupRecord, UserCredentials};
 
@@ -326,6 +326,45 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         Ok(TenantTx { tx, tenant })
+    }
+}
+
+/// Rows of an outbox (events, invitations, domain checks, billing notices)
+/// claimed by one relay: locked (`FOR UPDATE SKIP LOCKED`, so relays share
+/// the work) in a transaction of its own until [`Claimed::finish`] marks
+/// them queued. A relay that dies before then leaves them to the next.
+pub struct Claimed<T> {
+    tx: Transaction<'static, Postgres>,
+    ids: Vec<uuid::Uuid>,
+    /// The `hg_mark_…_queued($1)` call that marks them.
+    mark: &'static str,
+    /// The claimed rows, in the order claimed.
+    pub items: Vec<T>,
+}
+
+impl<T> Claimed<T> {
+    fn new(
+        tx: Transaction<'static, Postgres>,
+        items: Vec<T>,
+        id: impl Fn(&T) -> uuid::Uuid,
+        mark: &'static str,
+    ) -> Self {
+        Self {
+            tx,
+            ids: items.iter().map(id).collect(),
+            mark,
+            items,
+        }
+    }
+
+    /// Marks the claimed rows queued and releases them.
+    pub async fn finish(mut self) -> Result<()> {
+        sqlx::query(self.mark)
+            .bind(&self.ids)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -21,14 +21,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::types::Json;
-use sqlx::{Postgres, QueryBuilder, Transaction};
+use sqlx::{Postgres, QueryBuilder};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::subscribers::state_condition;
-use crate::{Listed, Result, Store, StoreError, TenantTx};
+use crate::{Claimed, Listed, Result, Store, StoreError, TenantTx};
 
 /// What an `incident.*` event carries: ids only; readers re-read the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,26 +78,6 @@ pub struct ClaimedEvent {
     /// Its tenant.
     #[sqlx(try_from = "Uuid")]
     pub tenant_id: TenantId,
-}
-
-/// Outbox rows locked by this relay until [`OutboxClaim::finish`].
-pub struct OutboxClaim {
-    tx: Transaction<'static, Postgres>,
-    /// The claimed events, oldest first.
-    pub events: Vec<ClaimedEvent>,
-}
-
-impl OutboxClaim {
-    /// Marks the claimed events relayed and releases them.
-    pub async fn finish(mut self) -> Result<()> {
-        let ids: Vec<Uuid> = self.events.iter().map(|e| e.id.as_uuid()).collect();
-        sqlx::query("select hg_mark_relayed($1)")
-            .bind(&ids)
-            .execute(&mut *self.tx)
-            .await?;
-        self.tx.commit().await?;
-        Ok(())
-    }
 }
 
 /// A delivery locked for sending, with what is needed to send it.
@@ -207,11 +187,27 @@ impl From<DeliveryWorkRow> for DeliveryWork {
 /// Which monthly SMS budget a text draws on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmsBudget {
-    /// Incident, maintenance and component texts.
-    Notifications,
+    /// Incident, maintenance and component texts: the budget, and with
+    /// billing on the plan's `texts_per_month` too (whichever is smaller).
+    Notifications {
+        /// The plan's `texts_per_month`; none: no plan limit (billing off,
+        /// or a plan without one).
+        plan_limit: Option<u32>,
+    },
     /// Confirmation codes, which strangers can ask for: a budget of their
-    /// own, so that they never use up the notifications'.
+    /// own, so that they never use up the notifications' (nor the plan's).
     Confirmations,
+}
+
+/// What came of taking one from a month's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonthlyTake {
+    /// Taken: it may be sent.
+    Taken,
+    /// Not taken: the budget (the tenant's own, or the operator's default) is spent.
+    BudgetSpent,
+    /// Not taken: the plan's limit is reached (it is smaller than the budget).
+    PlanLimitReached,
 }
 
 /// A row of the delivery log.
@@ -345,6 +341,12 @@ const RECORD_COLUMNS: &str =
         d.status, d.attempts, d.last_error, d.last_attempt_at, d.next_attempt_at,
         d.sent_at, d.created_at";
 
+/// A limit as the counters' `integer` column holds it (a plan's value
+/// past `i32::MAX` is as good as none).
+fn clamp_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// `select` followed by the delivery log of `page` that `filter` keeps.
 fn deliveries_where(
     mut select: QueryBuilder<Postgres>,
@@ -397,13 +399,18 @@ impl Store {
     /// Claims up to `limit` unrelayed outbox rows, skipping rows another relay holds.
     ///
     /// Cross-tenant by nature: the relay serves every tenant, oldest event first.
-    pub async fn claim_outbox(&self, limit: i64) -> Result<OutboxClaim> {
+    pub async fn claim_outbox(&self, limit: i64) -> Result<Claimed<ClaimedEvent>> {
         let mut tx = self.pool.begin().await?;
         let events = sqlx::query_as("select id, tenant_id from hg_claim_outbox($1)")
             .bind(i32::try_from(limit).unwrap_or(i32::MAX))
             .fetch_all(&mut *tx)
             .await?;
-        Ok(OutboxClaim { tx, events })
+        Ok(Claimed::new(
+            tx,
+            events,
+            |e: &ClaimedEvent| e.id.as_uuid(),
+            "select hg_mark_relayed($1)",
+        ))
     }
 
     /// A listener for new outbox rows, on a connection of its own.
@@ -736,35 +743,120 @@ impl TenantTx {
     }
 
     /// Takes one SMS from this month's `which` budget (`budget` when the
-    /// tenant has none of its own); answers false when it is spent.
-    pub async fn take_sms_budget(&mut self, which: SmsBudget, budget: i32) -> Result<bool> {
+    /// tenant has none of its own; for notifications, no more than the
+    /// plan's limit either); answers which refused it, if one did. One
+    /// statement, the same with or without a plan limit: the conditional
+    /// upsert locks the month's row, so texts racing for the last one are
+    /// decided one after the other.
+    pub async fn take_sms_budget(&mut self, which: SmsBudget, budget: i32) -> Result<MonthlyTake> {
         // Two statements rather than one with the column as a parameter:
         // SQL never comes from a format string here.
-        let sql = match which {
-            SmsBudget::Notifications => {
-                "insert into sms_usage as u (tenant_id, month, sent)
-                 select $1, date_trunc('month', now() at time zone 'utc')::date, 1
-                   from tenants t where t.id = $1 and coalesce(t.sms_monthly_budget, $2) > 0
-                 on conflict (tenant_id, month) do update set sent = u.sent + 1
-                  where u.sent < (select coalesce(t.sms_monthly_budget, $2) from tenants t where t.id = $1)
-                 returning sent"
+        match which {
+            SmsBudget::Notifications { plan_limit } => {
+                // `least` ignores a null: no plan limit leaves the budget.
+                let (taken, budget): (Option<i32>, Option<i32>) = sqlx::query_as(
+                    "with cap as (
+                         select coalesce(t.sms_monthly_budget, $2) as budget,
+                                least(coalesce(t.sms_monthly_budget, $2), $3::integer) as allowed
+                           from tenants t where t.id = $1
+                     ), taken as (
+                         insert into sms_usage as u (tenant_id, month, sent)
+                         select $1, date_trunc('month', now() at time zone 'utc')::date, 1
+                           from cap where cap.allowed > 0
+                         on conflict (tenant_id, month) do update set sent = u.sent + 1
+                          where u.sent < (select allowed from cap)
+                         returning sent
+                     )
+                     select (select sent from taken), (select budget from cap)",
+                )
+                .bind(self.tenant.as_uuid())
+                .bind(budget)
+                .bind(plan_limit.map(clamp_i32))
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(match (taken, plan_limit, budget) {
+                    (Some(_), _, _) => MonthlyTake::Taken,
+                    // The smaller of the two is what refused; at a tie, the
+                    // budget (a bigger plan would not help).
+                    (None, Some(plan), Some(budget)) if i64::from(plan) < i64::from(budget) => {
+                        MonthlyTake::PlanLimitReached
+                    }
+                    (None, _, _) => MonthlyTake::BudgetSpent,
+                })
             }
             SmsBudget::Confirmations => {
-                "insert into sms_usage as u (tenant_id, month, confirmations)
-                 select $1, date_trunc('month', now() at time zone 'utc')::date, 1
-                   from tenants t where t.id = $1
-                    and coalesce(t.sms_confirmation_monthly_budget, $2) > 0
-                 on conflict (tenant_id, month) do update set confirmations = u.confirmations + 1
-                  where u.confirmations < (select coalesce(t.sms_confirmation_monthly_budget, $2)
-                                             from tenants t where t.id = $1)
-                 returning confirmations"
+                let taken: Option<(i32,)> = sqlx::query_as(
+                    "insert into sms_usage as u (tenant_id, month, confirmations)
+                     select $1, date_trunc('month', now() at time zone 'utc')::date, 1
+                       from tenants t where t.id = $1
+                        and coalesce(t.sms_confirmation_monthly_budget, $2) > 0
+                     on conflict (tenant_id, month) do update set confirmations = u.confirmations + 1
+                      where u.confirmations < (select coalesce(t.sms_confirmation_monthly_budget, $2)
+                                                 from tenants t where t.id = $1)
+                     returning confirmations",
+                )
+                .bind(self.tenant.as_uuid())
+                .bind(budget)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                Ok(if taken.is_some() {
+                    MonthlyTake::Taken
+                } else {
+                    MonthlyTake::BudgetSpent
+                })
             }
-        };
-        let taken: Option<(i32,)> = sqlx::query_as(sql)
-            .bind(self.tenant.as_uuid())
-            .bind(budget)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        }
+    }
+
+    /// Takes one email from this month's count (`email_usage`) under the
+    /// plan's `emails_per_month`, `limit`; answers false when it is
+    /// reached. As for texts, the conditional upsert locks the month's row
+    /// until this transaction ends: two emails racing for the last one
+    /// cannot both have it.
+    /// The channel and attempts of delivery `id` while it is still to be
+    /// sent (none once it is sent, skipped or dead), read without a lock.
+    pub async fn pending_delivery(&mut self, id: DeliveryId) -> Result<Option<(String, i32)>> {
+        let sendable: Vec<&'static str> = DeliveryStatus::SENDABLE
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        Ok(sqlx::query_as(
+            "select channel, attempts from deliveries
+              where tenant_id = $1 and id = $2 and status = any($3)",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(sendable)
+        .fetch_optional(&mut *self.tx)
+        .await?)
+    }
+
+    /// Gives back a place [`TenantTx::take_email`] took for an email that
+    /// was not sent after all.
+    pub async fn give_back_email(&mut self) -> Result<()> {
+        sqlx::query(
+            "update email_usage set sent = sent - 1
+              where tenant_id = $1 and month = date_trunc('month', now() at time zone 'utc')::date
+                and sent > 0",
+        )
+        .bind(self.tenant.as_uuid())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn take_email(&mut self, limit: u32) -> Result<bool> {
+        let taken: Option<(i32,)> = sqlx::query_as(
+            "insert into email_usage as u (tenant_id, month, sent)
+             select $1, date_trunc('month', now() at time zone 'utc')::date, 1 where $2 > 0
+             on conflict (tenant_id, month) do update set sent = u.sent + 1
+              where u.sent < $2
+             returning sent",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(clamp_i32(limit))
+        .fetch_optional(&mut *self.tx)
+        .await?;
         Ok(taken.is_some())
     }
 

@@ -9,11 +9,10 @@ use heliograph_domain::{
     EmailAddress, Invitation, InvitationId, InvitationProblem, Role, TeamMember, TeamProblem,
     TenantId, UserId,
 };
-use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Result, Store, StoreError, TenantTx};
+use crate::{Claimed, Result, Store, StoreError, TenantTx};
 
 /// An invitation row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -77,26 +76,6 @@ impl From<MemberRow> for TeamMember {
     }
 }
 
-/// Invitations locked by the relay until [`InvitationClaim::finish`].
-pub struct InvitationClaim {
-    tx: Transaction<'static, Postgres>,
-    /// The claimed invitations and their tenants.
-    pub invitations: Vec<(Uuid, TenantId)>,
-}
-
-impl InvitationClaim {
-    /// Marks the claimed invitations queued and releases them.
-    pub async fn finish(mut self) -> Result<()> {
-        let ids: Vec<Uuid> = self.invitations.iter().map(|(id, _)| *id).collect();
-        sqlx::query("select hg_mark_invitations_queued($1)")
-            .bind(&ids)
-            .execute(&mut *self.tx)
-            .await?;
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
-
 /// An invitation email to send.
 #[derive(Debug, Clone)]
 pub struct InvitationEmailWork {
@@ -135,17 +114,19 @@ impl Store {
     /// Claims up to `limit` invitations whose email is not yet queued.
     ///
     /// Cross-tenant by nature: the relay serves every tenant.
-    pub async fn claim_invitations(&self, limit: i64) -> Result<InvitationClaim> {
+    pub async fn claim_invitations(&self, limit: i64) -> Result<Claimed<(Uuid, TenantId)>> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, Uuid)> =
             sqlx::query_as("select id, tenant_id from hg_claim_invitations($1)")
                 .bind(i32::try_from(limit).unwrap_or(i32::MAX))
                 .fetch_all(&mut *tx)
                 .await?;
-        Ok(InvitationClaim {
+        Ok(Claimed::new(
             tx,
-            invitations: rows.into_iter().map(|(id, t)| (id, t.into())).collect(),
-        })
+            rows.into_iter().map(|(id, t)| (id, t.into())).collect(),
+            |(id, _)| *id,
+            "select hg_mark_invitations_queued($1)",
+        ))
     }
 
     /// Invitations queued more than `stale` ago and still unsent (their job

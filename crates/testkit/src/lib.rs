@@ -9,11 +9,18 @@
 //! servers fail (transient refusals, permanent rejections, error statuses,
 //! slowness).
 //!
-//! [`SmsStandIn`] is the one exception, and is named as such: a **stand-in**
+//! [`SmsStandIn`] is an exception, and is named as such: a **stand-in**
 //! for Twilio's Messages API, a paid service that cannot run here.
+//! Stripe's API runs as [`LocalStripe`] (localstripe, a third-party
+//! emulator from PyPI that `deploy/dev test` installs), behind
+//! [`StripeStandIn`], a **stand-in** for only what localstripe lacks
+//! (Checkout and Customer Portal sessions, subscription status changes and
+//! their `customer.subscription.updated` events), which also relays
+//! localstripe's own signed events to the test's endpoint.
 //!
-//! Every server binds `127.0.0.1:0`, so tests run in parallel, each with its
-//! own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
+//! Every server binds `127.0.0.1:0` (localstripe a free port on every
+//! interface: it binds no other way), so tests run in parallel, each with
+//! its own servers. [`ScratchPostgres`] and [`ScratchRedis`] are real PostgreSQL
 //! and Redis servers of one test's own, for tests that stop and restart them,
 //! or freeze and thaw them (SIGSTOP/SIGCONT: a server that hangs);
 //! [`TestPostgres`] is a database of one test's own on any server, reached
@@ -34,6 +41,7 @@ mod scratch;
 mod server;
 mod sms;
 mod smtp;
+mod stripe;
 mod tracing_capture;
 
 pub use browser::{Browser, BrowserOptions};
@@ -43,4 +51,5 @@ pub use receiver::{HttpReceiver, ReceivedRequest, Reply, Script};
 pub use scratch::{ScratchPostgres, ScratchRedis};
 pub use sms::{ReceivedSms, SmsStandIn};
 pub use smtp::{ReceivedMail, SinkOptions, SmtpMode, SmtpSink};
+pub use stripe::{LocalStripe, StripeStandIn};
 pub use tracing_capture::{CapturedLogs, captured_logs};

@@ -270,8 +270,9 @@ impl FromRequest for Member {
                 }
             };
             member.ip = ip;
+            let rate = state.api_rates.of(&state, member.tenant).await?;
             limiter
-                .hit(Bucket::ApiByActor, &member.actor.to_string())
+                .hit_at(Bucket::ApiByActor, &member.actor.to_string(), rate)
                 .await?;
             let span = tracing::Span::current();
             span.record("tenant.id", tracing::field::display(member.tenant));

@@ -75,6 +75,16 @@ pub enum ApiError {
     /// A dependency is down (503).
     #[error("unavailable")]
     Unavailable,
+    /// A Stripe request failed: Stripe could not be reached (503
+    /// `stripe_unavailable`) or refused it (502 `stripe_error`).
+    #[error("stripe")]
+    Stripe {
+        /// Whether trying again may succeed.
+        transient: bool,
+    },
+    /// A Stripe webhook whose signature does not hold (400).
+    #[error("invalid signature")]
+    InvalidSignature,
     /// PostgreSQL did not answer within its budget: no connection within the
     /// acquire timeout, a statement cancelled by `statement_timeout`, a lost
     /// connection, or the request deadline passed (503, with `Retry-After`).
@@ -115,6 +125,7 @@ pub struct ErrorDetail<'a> {
     /// `unsupported_media_type`, `not_found`, `unauthorized`,
     /// `invalid_credentials`, `forbidden`, `email_unverified`, `csrf_failed`,
     /// `method_not_allowed`, `rate_limited`, `plan_limit`, `unavailable`,
+    /// `stripe_unavailable`, `stripe_error`, `invalid_signature`,
     /// `database_unavailable`, `internal`, or a conflict's own code
     /// (`slug_taken`, `last_owner`, …).
     code: &'a str,
@@ -167,6 +178,9 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::PlanLimit { .. } => "plan_limit",
             Self::Unavailable => "unavailable",
+            Self::Stripe { transient: true } => "stripe_unavailable",
+            Self::Stripe { transient: false } => "stripe_error",
+            Self::InvalidSignature => "invalid_signature",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -186,7 +200,11 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PlanLimit { .. } => StatusCode::PAYMENT_REQUIRED,
-            Self::Unavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::DatabaseUnavailable | Self::Stripe { transient: true } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Stripe { transient: false } => StatusCode::BAD_GATEWAY,
+            Self::InvalidSignature => StatusCode::BAD_REQUEST,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -226,6 +244,15 @@ impl ResponseError for ApiError {
             }
             Self::RateLimited { .. } => "Too many requests; retry after the time in Retry-After.",
             Self::Unavailable => "A dependency is unavailable; try again shortly.",
+            Self::Stripe { transient: true } => {
+                "Stripe could not be reached; nothing was changed. Try again shortly."
+            }
+            Self::Stripe { transient: false } => {
+                "Stripe refused the request; nothing was changed. The operator has the details."
+            }
+            Self::InvalidSignature => {
+                "The Stripe-Signature header is missing, stale, or signed by no current secret."
+            }
             Self::DatabaseUnavailable => {
                 "The database did not answer in time; retry after the time in Retry-After."
             }

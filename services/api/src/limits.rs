@@ -291,6 +291,24 @@ impl Limiter {
         self.count(bucket, Scope::One, who).await
     }
 
+    /// As [`Self::hit`], with `limit` (a plan's, for its window) in place of
+    /// the bucket's when given. Counted in Redis against that limit; the
+    /// in-process fallback (Redis away) keeps the bucket's own.
+    pub async fn hit_at(
+        &self,
+        bucket: Bucket,
+        who: &str,
+        limit: Option<u32>,
+    ) -> Result<(), ApiError> {
+        match limit {
+            None => self.hit(bucket, who).await,
+            Some(limit) => {
+                self.count_with(bucket, Scope::One, who, Some(u64::from(limit)))
+                    .await
+            }
+        }
+    }
+
     /// Counts one request of the client at `ip` against `bucket`: by its
     /// address (IPv4) or its /64, and for IPv6 by its /48 too.
     pub async fn hit_client(&self, bucket: Bucket, ip: Option<IpAddr>) -> Result<(), ApiError> {
@@ -302,7 +320,18 @@ impl Limiter {
     }
 
     async fn count(&self, bucket: Bucket, scope: Scope, who: &str) -> Result<(), ApiError> {
+        self.count_with(bucket, scope, who, None).await
+    }
+
+    async fn count_with(
+        &self,
+        bucket: Bucket,
+        scope: Scope,
+        who: &str,
+        instead: Option<u64>,
+    ) -> Result<(), ApiError> {
         let (limit, window) = bucket.limit();
+        let limit = instead.unwrap_or(limit);
         let (key, limit) = match scope {
             Scope::One => (format!("heliograph:rl:{}:{who}", bucket.name()), limit),
             Scope::Site => (

@@ -54,6 +54,10 @@ Statuspage does; any `/v1` path also answers with `.json` appended. Every error 
         api_keys::revoke,
         audit::list,
         billing::get,
+        billing::plans,
+        billing::checkout,
+        billing::portal,
+        billing::stripe_webhook,
         team::invite,
         team::invitations,
         team::accept,
@@ -399,7 +403,9 @@ impl Modify for RequiredFields {
 }
 
 /// `malformed_body`: the body is not valid JSON (or, where only JSON is
-/// taken, not sent as `application/json`), or is larger than 64 KiB.
+/// taken, not sent as `application/json`), or is larger than 64 KiB; at
+/// Stripe's webhook, `invalid_signature`: the `Stripe-Signature` header is
+/// missing, stale, or signed by no current secret (nothing applied).
 #[derive(IntoResponses)]
 #[response(status = 400)]
 pub struct BadRequest(pub ErrorBody<'static>);
@@ -433,7 +439,8 @@ pub struct NotFound(pub ErrorBody<'static>);
 /// (`slug_taken`, `email_taken`, `already_member`, `already_invited`,
 /// `last_owner`, `already_verified`, `template_name_taken`,
 /// `postmortem_published`, `already_subscribed`, `already_confirmed`,
-/// `domain_taken`, `pending_domain_limit`, `conflict`).
+/// `domain_taken`, `pending_domain_limit`, `billing_off`,
+/// `subscription_exists`, `no_subscription`, `conflict`).
 #[derive(IntoResponses)]
 #[response(status = 409)]
 pub struct Conflict(pub ErrorBody<'static>);
@@ -456,6 +463,18 @@ pub struct ValidationFailed(pub ErrorBody<'static>);
 #[derive(IntoResponses)]
 #[response(status = 402)]
 pub struct PaymentRequired(pub ErrorBody<'static>);
+
+/// `stripe_unavailable`: Stripe could not be reached (or answered an
+/// error of its own); nothing was changed: try again shortly.
+#[derive(IntoResponses)]
+#[response(status = 503)]
+pub struct StripeUnavailable(pub ErrorBody<'static>);
+
+/// `stripe_error`: Stripe refused the request (the platform's Stripe
+/// settings need the operator); nothing was changed.
+#[derive(IntoResponses)]
+#[response(status = 502)]
+pub struct StripeRefused(pub ErrorBody<'static>);
 
 /// `rate_limited`: too many requests; retry after `Retry-After` seconds.
 #[derive(IntoResponses)]

@@ -6,9 +6,13 @@
 //! decided one after the other), then what it has is counted and the domain
 //! asked whether the addition fits.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use heliograph_billing::Billing;
-use heliograph_domain::{Limit, Limits, PageId, PlanLimit, PublicUrls};
-use heliograph_store::TenantTx;
+use heliograph_domain::{Limit, Limits, PageId, PlanLimit, PublicUrls, TenantId};
+use heliograph_store::{AuditFilter, TenantTx};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -83,4 +87,78 @@ pub(crate) async fn admit_one(
     page: Option<PageId>,
 ) -> Result<(), ApiError> {
     Claim::take(state, tx, limit, page).await?.admit(1)
+}
+
+/// The limits of the plan in force for `tx`'s tenant ([`Limits::UNLIMITED`]
+/// with billing off, without a read).
+pub(crate) async fn limits_of(state: &AppState, tx: &mut TenantTx) -> Result<Limits, ApiError> {
+    if !state.billing.is_on() {
+        return Ok(Limits::UNLIMITED);
+    }
+    let standing = tx.billing().await?.map(|r| r.standing()).transpose()?;
+    Ok(state
+        .billing
+        .entitlement(standing.as_ref(), OffsetDateTime::now_utc())
+        .limits)
+}
+
+/// Keeps a read of the audit log within the plan's retention: older
+/// entries are kept (a larger plan shows them again), but not shown.
+pub(crate) async fn within_retention(
+    state: &AppState,
+    tx: &mut TenantTx,
+    filter: &mut AuditFilter,
+) -> Result<(), ApiError> {
+    if let Some(days) = limits_of(state, tx).await?.audit_retention_days {
+        let from = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        filter.since = Some(filter.since.map_or(from, |s| s.max(from)));
+    }
+    Ok(())
+}
+
+/// How long a tenant's API rate is trusted before it is read again: a plan
+/// change reaches the limiter within this.
+const RATE_TTL: Duration = Duration::from_secs(30);
+
+/// Tenants' API rates (requests a minute by one person or key) as their
+/// plans set them, read once per [`RATE_TTL`] per tenant rather than on
+/// every request. Bounded: past [`Self::MAX`] tenants it starts afresh.
+#[derive(Default)]
+pub struct ApiRates(Mutex<HashMap<TenantId, (Option<u32>, Instant)>>);
+
+impl ApiRates {
+    const MAX: usize = 50_000;
+
+    /// The plan's `api_requests_per_minute` for `tenant` (none: the
+    /// platform's own limit applies; always none with billing off).
+    pub(crate) async fn of(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+    ) -> Result<Option<u32>, ApiError> {
+        if !state.billing.is_on() {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if let Some((rate, at)) = self.lock().get(&tenant).copied()
+            && now.duration_since(at) < RATE_TTL
+        {
+            return Ok(rate);
+        }
+        let mut tx = state.store.tenant_tx(tenant).await?;
+        let rate = limits_of(state, &mut tx).await?.api_requests_per_minute;
+        tx.commit().await?;
+        let mut rates = self.lock();
+        if rates.len() >= Self::MAX {
+            rates.clear();
+        }
+        rates.insert(tenant, (rate, now));
+        Ok(rate)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, (Option<u32>, Instant)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

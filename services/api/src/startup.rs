@@ -41,6 +41,8 @@ pub struct AppState {
     pub domain_grace: time::Duration,
     /// Plans and their limits, or none (billing off).
     pub billing: heliograph_billing::Billing,
+    /// Tenants' API rates, as their plans set them.
+    pub api_rates: crate::plan_limits::ApiRates,
     /// How long a session lasts, however often its tokens are refreshed.
     pub session_ttl: Duration,
     /// Whether `Forwarded`/`X-Forwarded-For` name the client (behind a proxy).
@@ -133,6 +135,7 @@ impl Application {
             domain_claims: config.domain_claims,
             domain_grace: config.domain_grace,
             billing: config.billing.clone(),
+            api_rates: crate::plan_limits::ApiRates::default(),
             session_ttl: Duration::from_secs(config.session_ttl_hours * 3600),
             trust_proxy_headers: config.trust_proxy_headers,
             pages: Arc::clone(&pages),

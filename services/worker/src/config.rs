@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use heliograph_auth::SecretsKeyring;
+use heliograph_billing::Billing;
 use heliograph_domain::{CustomDomains, PhoneNumber, PublicUrls};
 use heliograph_notify::{AllowedTargets, Guard, RetryPolicy};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
@@ -76,6 +77,10 @@ pub struct WorkerConfig {
     /// How often the records of finished jobs are purged from Redis and
     /// stalled work is swept (`JANITOR_INTERVAL_SECONDS`, default 60).
     pub janitor_interval: Duration,
+    /// Billing, read as the API reads it (`BILLING`, default off;
+    /// `PLANS_FILE`; `BILLING_GRACE_DAYS`): with it on, deliveries keep to
+    /// the plan's `texts_per_month` and `emails_per_month`.
+    pub billing: Billing,
 }
 
 /// Settings of the non-email channels.
@@ -350,6 +355,7 @@ impl WorkerConfig {
             channels: ChannelConfig::from_settings(s, &urls)?,
             metrics_addr: metrics_addr(s)?,
             janitor_interval: Duration::from_secs(janitor_seconds),
+            billing: Billing::from_settings(s)?,
         })
     }
 }
@@ -421,6 +427,7 @@ mod tests {
         assert_eq!(c.janitor_interval, Duration::from_secs(60));
         assert_eq!(c.channels.sms_confirmation_monthly_budget, 100);
         assert_eq!(c.channels.sms_velocity, SmsVelocity::default());
+        assert!(!c.billing.is_on(), "billing is off unless turned on");
     }
 
     #[test]
@@ -462,6 +469,7 @@ mod tests {
             ("SMS_RANGE_DIGITS", "7"),
             ("SMS_CONFIRMATIONS_PER_RANGE", "many"),
             ("SMS_CONFIRMATIONS_PER_PAGE", "-3"),
+            ("BILLING", "yes"),
         ] {
             let s = Settings::from_pairs(BASE.into_iter().chain([(name, value)]));
             assert_eq!(WorkerConfig::from_settings(&s).unwrap_err().name, name);

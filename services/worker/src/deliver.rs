@@ -1,11 +1,20 @@
 //! Delivery: sends one notification on its channel and records the outcome.
+//!
+//! With billing on, a notification text or email is also counted against
+//! the plan's `texts_per_month` / `emails_per_month` (the plan in force
+//! now), and skipped, saying so, once the month's are spent
+//! (docs/billing.md § Monthly limits in the worker). An email's place is
+//! taken in a short transaction of its own before it is sent ([`email_place`]).
+//! With billing off nothing about plans is read.
 
 use std::time::Duration;
 
 use heliograph_auth::{CONFIRM_PURPOSE, OpenError, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
+use heliograph_billing::Billing;
 use heliograph_domain::delivery::after_attempt;
 use heliograph_domain::{
-    AttemptOutcome, Channel, DeliveryStep, EmailAddress, EventKind, PhoneNumber, number_range,
+    AttemptOutcome, Channel, DeliveryStep, EmailAddress, EventKind, Limit, PhoneNumber,
+    number_range,
 };
 use heliograph_notify::payloads::{
     Notice, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
@@ -15,7 +24,8 @@ use heliograph_notify::{
     SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
 use heliograph_store::{
-    DeliveryWork, SmsBudget, TenantTx, endpoint_seal_context, webhook_secret_seal_context,
+    DeliveryWork, MonthlyTake, SmsBudget, TenantTx, endpoint_seal_context,
+    webhook_secret_seal_context,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -79,13 +89,18 @@ impl From<Attempt> for AttemptOutcome {
 /// and committing, the next run sends again with the same Message-ID or
 /// `webhook-id`, so receivers can tell.
 pub async fn handle(job: Deliver, ctx: Context) -> Result<(), Error> {
+    let place = email_place(&ctx, &job).await?;
     let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
     let Some(work) = tx.claim_delivery(job.delivery_id).await? else {
+        if place == EmailPlace::Taken {
+            tx.give_back_email().await?;
+            tx.commit().await?;
+        }
         return Ok(());
     };
     let attempt = if work.subscriber_active {
         match event_view(&ctx, &mut tx, job.tenant_id, work.event_id).await {
-            Ok(view) => attempt(&ctx, &mut tx, &work, &view).await?,
+            Ok(view) => attempt(&ctx, &mut tx, &work, &view, place).await?,
             // What the event says cannot be told (it names what is gone):
             // the delivery dies, visibly, instead of staying pending for ever.
             Err(err) if !err.is_transient() => Attempt::Failed(Failure::permanent(err.to_string())),
@@ -94,6 +109,10 @@ pub async fn handle(job: Deliver, ctx: Context) -> Result<(), Error> {
     } else {
         Attempt::Skipped("the subscriber left before it was sent")
     };
+    if place == EmailPlace::Taken && matches!(attempt, Attempt::Skipped(_)) {
+        // Nothing went out: the place is the month's again.
+        tx.give_back_email().await?;
+    }
     let step = after_attempt(
         work.attempts,
         attempt.into(),
@@ -142,6 +161,7 @@ async fn attempt(
     tx: &mut TenantTx,
     work: &DeliveryWork,
     view: &EventView,
+    place: EmailPlace,
 ) -> Result<Attempt, Error> {
     let page_url = &view.page.url;
     let token = ctx
@@ -164,6 +184,12 @@ async fn attempt(
                     "the subscriber has no valid email address",
                 )));
             };
+            if place == EmailPlace::Refused {
+                ctx.channels
+                    .emails_over_plan
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Attempt::Skipped(EMAILS_OVER_PLAN));
+            }
             match ctx.mailer.send(work.id.as_uuid(), &to, &message).await {
                 Ok(()) => Attempt::Sent,
                 Err(e) => Attempt::Failed(Failure {
@@ -280,7 +306,8 @@ async fn sms(
     let (budget, limit, spent) = if confirmation {
         // Codes go to numbers nobody has vouched for yet: the platform's
         // velocity limits first, then a budget apart from the tenant's
-        // notifications, so strangers asking for codes never use those up.
+        // notifications, so strangers asking for codes never use those up
+        // (nor the plan's texts: they are not counted against it).
         if let Some(refusal) = over_velocity(ctx, work, &to).await? {
             return Ok(refused(ctx, refusal));
         }
@@ -291,13 +318,17 @@ async fn sms(
         )
     } else {
         (
-            SmsBudget::Notifications,
+            SmsBudget::Notifications {
+                plan_limit: plan_limit(ctx, tx, Limit::TextsPerMonth).await?,
+            },
             ctx.channels.sms_monthly_budget,
             SmsRefusal::NotificationBudget,
         )
     };
-    if !tx.take_sms_budget(budget, limit).await? {
-        return Ok(refused(ctx, spent));
+    match tx.take_sms_budget(budget, limit).await? {
+        MonthlyTake::Taken => {}
+        MonthlyTake::BudgetSpent => return Ok(refused(ctx, spent)),
+        MonthlyTake::PlanLimitReached => return Ok(refused(ctx, SmsRefusal::PlanLimit)),
     }
     Ok(match provider.send(&to, &text).await {
         Ok(_sid) => Attempt::Sent,
@@ -310,6 +341,67 @@ async fn sms(
             retry_after: None,
         }),
     })
+}
+
+/// An email's place under the plan's `emails_per_month`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmailPlace {
+    /// Not counted: billing off, a plan without the limit, another channel,
+    /// or a retry (an email is counted once, at its first attempt; its
+    /// place was taken then).
+    NotCounted,
+    /// Taken (and committed) for this attempt.
+    Taken,
+    /// None left this month.
+    Refused,
+}
+
+/// Takes an email's place under the plan's monthly limit, in a transaction
+/// of its own that ends before the delivery's begins: the month's counter
+/// row is locked only for that statement, never across an SMTP send, so a
+/// tenant's emails still go out in parallel. A place taken for an email
+/// that is then not sent (skipped, or another worker's already) is given
+/// back; a worker dying between the two transactions leaves one place
+/// taken for nothing (the count errs on the platform's side, by one).
+async fn email_place(ctx: &Context, job: &Deliver) -> Result<EmailPlace, Error> {
+    if !ctx.billing.is_on() {
+        return Ok(EmailPlace::NotCounted);
+    }
+    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
+    let first_email = tx
+        .pending_delivery(job.delivery_id)
+        .await?
+        .is_some_and(|(channel, attempts)| channel == Channel::Email.as_str() && attempts == 0);
+    if !first_email {
+        return Ok(EmailPlace::NotCounted);
+    }
+    let Some(limit) = plan_limit(ctx, &mut tx, Limit::EmailsPerMonth).await? else {
+        return Ok(EmailPlace::NotCounted);
+    };
+    let taken = tx.take_email(limit).await?;
+    tx.commit().await?;
+    Ok(if taken {
+        EmailPlace::Taken
+    } else {
+        EmailPlace::Refused
+    })
+}
+
+/// What the delivery log records of an email over the plan's limit.
+const EMAILS_OVER_PLAN: &str = "the plan's emails_per_month limit is reached this month";
+
+/// The plan's value for the monthly `limit` of the tenant of `tx`, in force
+/// now; none when it has none. With billing off: none, and no query.
+async fn plan_limit(ctx: &Context, tx: &mut TenantTx, limit: Limit) -> Result<Option<u32>, Error> {
+    match &ctx.billing {
+        Billing::Off => Ok(None),
+        billing @ Billing::On(_) => {
+            let standing = tx.billing().await?.map(|r| r.standing()).transpose()?;
+            let entitlement =
+                billing.entitlement(standing.as_ref(), time::OffsetDateTime::now_utc());
+            Ok(entitlement.limits.of(limit))
+        }
+    }
 }
 
 /// A text not sent, for `refusal`: skipped with its reason in the delivery

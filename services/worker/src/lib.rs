@@ -18,6 +18,7 @@
 //! `domains`); the rules it applies live in the domain crate.
 
 mod account;
+mod billing;
 pub mod config;
 mod deliver;
 pub mod domains;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+pub use billing::{Reconciled, reconcile as reconcile_billing};
 pub use config::{ChannelConfig, SmsConfig, SmsVelocity, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
 pub use error::Error;
@@ -172,6 +174,25 @@ impl Job for InvitationEmail {
     }
 }
 
+/// Email a team's owners a billing notice (payments failing).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BillingNotice {
+    /// The team.
+    pub tenant_id: TenantId,
+    /// The notice's row in `billing_notices`.
+    pub notice_id: uuid::Uuid,
+}
+
+impl Job for BillingNotice {
+    const QUEUE: &'static str = "billing-notice";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        let span = tracing::info_span!("billing notice", tenant.id = %self.tenant_id, notice.id = %self.notice_id);
+        billing::send_notice(self, ctx).instrument(span)
+    }
+}
+
 /// Check one custom domain's DNS records now (the API asked for it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyDomain {
@@ -202,6 +223,7 @@ pub static JOBS: Registry<Context> = Registry::new(&[
     JobKind::of::<AccountEmail>(),
     JobKind::of::<InvitationEmail>(),
     JobKind::of::<VerifyDomain>(),
+    JobKind::of::<BillingNotice>(),
 ]);
 
 /// What the jobs share. Cheap to clone.
@@ -233,6 +255,9 @@ pub struct Inner {
     pub channels: Channels,
     /// What events say, read once per event.
     pub events: notice::EventCache,
+    /// Billing: with it on, deliveries keep to the plan's monthly limits
+    /// on texts and emails (`deliver`); with it off, nothing is read.
+    pub billing: heliograph_billing::Billing,
 }
 
 /// The senders of the channels other than email, and their policies.
@@ -253,6 +278,9 @@ pub struct Channels {
     pub sms_velocity: SmsVelocity,
     /// Texts not sent, by why, since the process started (for `/metrics`).
     pub sms_refused: SmsRefusals,
+    /// Notification emails not sent because the plan's `emails_per_month`
+    /// was reached, since the process started (for `/metrics`).
+    pub emails_over_plan: std::sync::atomic::AtomicU64,
     /// Where webhook payloads are documented.
     pub webhook_docs_url: String,
 }
@@ -270,16 +298,19 @@ pub enum SmsRefusal {
     ConfirmationBudget,
     /// The tenant's monthly budget of notification texts is spent.
     NotificationBudget,
+    /// The plan's `texts_per_month` is reached (billing on).
+    PlanLimit,
 }
 
 impl SmsRefusal {
     /// Every refusal, in the order `/metrics` lists them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::SmsOff,
         Self::RangeVelocity,
         Self::PageVelocity,
         Self::ConfirmationBudget,
         Self::NotificationBudget,
+        Self::PlanLimit,
     ];
 
     /// Its `reason` label.
@@ -291,6 +322,7 @@ impl SmsRefusal {
             Self::PageVelocity => "page_velocity",
             Self::ConfirmationBudget => "confirmation_budget",
             Self::NotificationBudget => "notification_budget",
+            Self::PlanLimit => "plan_limit",
         }
     }
 
@@ -305,13 +337,14 @@ impl SmsRefusal {
             Self::PageVelocity => "refused: too many confirmation codes for this page this hour",
             Self::ConfirmationBudget => "this month's budget of confirmation texts is spent",
             Self::NotificationBudget => "this month's SMS budget is spent",
+            Self::PlanLimit => "the plan's texts_per_month limit is reached this month",
         }
     }
 }
 
 /// Counts of [`SmsRefusal`]s since the process started.
 #[derive(Debug, Default)]
-pub struct SmsRefusals([std::sync::atomic::AtomicU64; 5]);
+pub struct SmsRefusals([std::sync::atomic::AtomicU64; SmsRefusal::ALL.len()]);
 
 impl SmsRefusals {
     /// Counts one refusal.
@@ -350,6 +383,7 @@ impl Channels {
             sms_confirmation_monthly_budget: config.sms_confirmation_monthly_budget,
             sms_velocity: config.sms_velocity,
             sms_refused: SmsRefusals::default(),
+            emails_over_plan: std::sync::atomic::AtomicU64::new(0),
             webhook_docs_url: config.webhook_docs_url.clone(),
         })
     }
@@ -404,6 +438,7 @@ impl Context {
             email_retry: config.channels.email_retry.clone(),
             channels,
             events: notice::EventCache::default(),
+            billing: config.billing.clone(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             secrets: Arc::clone(&config.secrets),
@@ -444,6 +479,14 @@ pub async fn run(
         tokio::spawn(domain_clock(ctx.clone(), shutdown.clone())),
     ));
     tasks.push((
+        "billing clock",
+        tokio::spawn(billing::clock(
+            ctx.clone(),
+            BILLING_RECONCILE_INTERVAL,
+            shutdown.clone(),
+        )),
+    ));
+    tasks.push((
         "janitor",
         tokio::spawn(janitor(ctx, janitor_interval, shutdown)),
     ));
@@ -453,6 +496,10 @@ pub async fn run(
         }
     }
 }
+
+/// How often every subscription is re-read from Stripe (billing on only),
+/// so a webhook that never arrived is healed within this.
+pub const BILLING_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How often the clock looks for maintenances due to remind, start or complete.
 pub const CLOCK_INTERVAL: Duration = Duration::from_secs(15);
@@ -607,6 +654,19 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
             .push(InvitationEmail {
                 tenant_id,
                 invitation_id,
+            })
+            .await?;
+        queued += 1;
+    }
+    for (notice_id, tenant_id) in ctx
+        .store
+        .restart_stalled_billing_notices(stale, 500)
+        .await?
+    {
+        ctx.queues
+            .push(BillingNotice {
+                tenant_id,
+                notice_id,
             })
             .await?;
         queued += 1;

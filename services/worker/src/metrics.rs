@@ -1,7 +1,8 @@
 //! `/metrics` of the worker, in Prometheus' text format: the depth of each
 //! queue of `JOBS` by state, how long the oldest unsent notification has waited,
-//! deliveries by channel and state, and texts refused (velocity limits,
-//! budgets, SMS off). What a pager needs to tell "notifications
+//! deliveries by channel and state, texts refused (velocity limits,
+//! budgets, the plan's limit, SMS off) and emails refused (the plan's
+//! limit). What a pager needs to tell "notifications
 //! are stuck" from "notifications are slow".
 //!
 //! Served by a few lines of HTTP/1.1 on a plain socket rather than a web
@@ -62,7 +63,7 @@ pub async fn render(ctx: &Context) -> String {
         }
         Err(err) => tracing::warn!(error = %err, "metrics: outbox count unavailable"),
     }
-    out.push_str("# HELP heliograph_sms_refused_total Texts not sent since the worker started, by why (SMS off for the page, a velocity limit, a spent budget).\n");
+    out.push_str("# HELP heliograph_sms_refused_total Texts not sent since the worker started, by why (SMS off for the page, a velocity limit, a spent budget, the plan's limit).\n");
     out.push_str("# TYPE heliograph_sms_refused_total counter\n");
     for refusal in SmsRefusal::ALL {
         let _ = writeln!(
@@ -72,6 +73,15 @@ pub async fn render(ctx: &Context) -> String {
             ctx.channels.sms_refused.get(refusal)
         );
     }
+    out.push_str("# HELP heliograph_emails_refused_total Notification emails not sent since the worker started, by why (the plan's emails_per_month).\n");
+    out.push_str("# TYPE heliograph_emails_refused_total counter\n");
+    let _ = writeln!(
+        out,
+        "heliograph_emails_refused_total{{reason=\"plan_limit\"}} {}",
+        ctx.channels
+            .emails_over_plan
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     match ctx.store.delivery_counts().await {
         Ok(rows) => {
             out.push_str("# HELP heliograph_deliveries Deliveries by channel and state.\n");

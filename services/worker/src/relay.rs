@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::{AccountEmail, Context, FanOut, InvitationEmail, VerifyDomain};
+use crate::{AccountEmail, BillingNotice, Context, FanOut, InvitationEmail, VerifyDomain};
 
 /// Events claimed per round trip.
 const BATCH: i64 = 100;
@@ -19,26 +19,26 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
     // Account links are their own outbox.
     loop {
         let claim = ctx.store.claim_account_links(BATCH).await?;
-        if claim.ids.is_empty() {
+        if claim.items.is_empty() {
             break;
         }
-        for link_id in &claim.ids {
+        for link_id in &claim.items {
             ctx.queues
                 .push(AccountEmail { link_id: *link_id })
                 .instrument(tracing::info_span!("relay", link.id = %link_id))
                 .await
                 .with_context(|| format!("Failed to queue the email of link {link_id}"))?;
         }
-        total += claim.ids.len();
+        total += claim.items.len();
         claim.finish().await?;
     }
     // So are invitations.
     loop {
         let claim = ctx.store.claim_invitations(BATCH).await?;
-        if claim.invitations.is_empty() {
+        if claim.items.is_empty() {
             break;
         }
-        for (invitation_id, tenant_id) in &claim.invitations {
+        for (invitation_id, tenant_id) in &claim.items {
             ctx.queues
                 .push(InvitationEmail {
                     tenant_id: *tenant_id,
@@ -48,16 +48,39 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
                 .await
                 .with_context(|| format!("Failed to queue invitation {invitation_id} of tenant {tenant_id}"))?;
         }
-        total += claim.invitations.len();
+        total += claim.items.len();
+        claim.finish().await?;
+    }
+    // And billing notices to owners.
+    loop {
+        let claim = ctx.store.claim_billing_notices(BATCH).await?;
+        if claim.items.is_empty() {
+            break;
+        }
+        for (notice_id, tenant_id) in &claim.items {
+            ctx.queues
+                .push(BillingNotice {
+                    tenant_id: *tenant_id,
+                    notice_id: *notice_id,
+                })
+                .instrument(
+                    tracing::info_span!("relay", tenant.id = %tenant_id, notice.id = %notice_id),
+                )
+                .await
+                .with_context(|| {
+                    format!("Failed to queue billing notice {notice_id} of tenant {tenant_id}")
+                })?;
+        }
+        total += claim.items.len();
         claim.finish().await?;
     }
     // And domains with a check asked for.
     loop {
         let claim = ctx.store.claim_domain_checks(BATCH).await?;
-        if claim.domains.is_empty() {
+        if claim.items.is_empty() {
             break;
         }
-        for (domain_id, tenant_id) in &claim.domains {
+        for (domain_id, tenant_id) in &claim.items {
             ctx.queues
                 .push(VerifyDomain {
                     tenant_id: *tenant_id,
@@ -71,22 +94,22 @@ pub async fn relay_pending(ctx: &Context) -> anyhow::Result<usize> {
                     format!("Failed to queue the check of domain {domain_id} of tenant {tenant_id}")
                 })?;
         }
-        total += claim.domains.len();
+        total += claim.items.len();
         claim.finish().await?;
     }
     loop {
         let claim = ctx.store.claim_outbox(BATCH).await?;
-        if claim.events.is_empty() {
+        if claim.items.is_empty() {
             return Ok(total);
         }
-        for event in &claim.events {
+        for event in &claim.items {
             ctx.queues
                 .push(FanOut::new(event.tenant_id, event.id))
                 .instrument(tracing::info_span!("relay", tenant.id = %event.tenant_id, event.id = %event.id))
                 .await
                 .with_context(|| format!("Failed to queue the fan-out of event {} of tenant {}", event.id, event.tenant_id))?;
         }
-        total += claim.events.len();
+        total += claim.items.len();
         claim.finish().await?;
     }
 }

@@ -131,8 +131,11 @@ pub async fn list(
         Err(err) => (None, FormErrors::from_error(err)?),
     };
     let mut tx = state.store.tenant_tx(member.tenant).await?;
-    let records = match &filter {
-        Some(filter) => tx.audit_log(filter).await?,
+    let records = match filter {
+        Some(mut filter) => {
+            crate::plan_limits::within_retention(&state, &mut tx, &mut filter).await?;
+            tx.audit_log(&filter).await?
+        }
         None => Vec::new(),
     };
     // Names for the actors: one read of the team, one of the keys.

@@ -46,6 +46,8 @@ pub enum Section {
     ApiKeys,
     /// The audit log.
     Audit,
+    /// The plan and its limits.
+    Billing,
     /// The person's own account.
     Account,
 }
@@ -182,6 +184,7 @@ impl Section {
             Self::Team => "team",
             Self::ApiKeys => "api-keys",
             Self::Audit => "audit",
+            Self::Billing => "billing",
             Self::Account => "account",
         }
     }

@@ -372,6 +372,21 @@ fn error_page_of(err: &ApiError) -> ErrorPage {
              try again in a few seconds."
                 .to_owned(),
         ),
+        ApiError::Stripe { transient } => (
+            if *transient {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            },
+            "Stripe did not answer",
+            "We could not reach Stripe, our payment provider, just now. Nothing was charged              or changed; try again in a moment."
+                .to_owned(),
+        ),
+        ApiError::InvalidSignature => (
+            StatusCode::BAD_REQUEST,
+            "Not here",
+            "This address takes Stripe's signed events only.".to_owned(),
+        ),
         ApiError::Internal(_) => return ErrorPage::internal(),
     };
     ErrorPage {

@@ -34,6 +34,7 @@ mod accounts;
 mod api_keys;
 pub(crate) mod assets;
 mod audit;
+mod billing;
 mod components;
 mod domains;
 pub(crate) mod form;
@@ -174,6 +175,9 @@ dashboard_table! {
     POST "/dashboard/api-keys" => api_keys::create, Api("POST", "/v1/api-keys");
     POST "/dashboard/api-keys/{id}/revoke" => api_keys::revoke, Api("DELETE", "/v1/api-keys/{id}");
     GET "/dashboard/audit-log" => audit::list, Api("GET", "/v1/audit-log");
+    GET "/dashboard/billing" => billing::page, Api("GET", "/v1/billing");
+    POST "/dashboard/billing/checkout" => billing::checkout, Api("POST", "/v1/billing/checkout");
+    POST "/dashboard/billing/portal" => billing::portal, Api("POST", "/v1/billing/portal");
     GET "/dashboard/pages/{page_id}/maintenance" => maintenance::list, Api("GET", "/v1/pages/{page_id}/incidents");
     GET "/dashboard/pages/{page_id}/maintenance/new" => maintenance::new, Api("POST", "/v1/pages/{page_id}/incidents");
     POST "/dashboard/pages/{page_id}/maintenance" => maintenance::create, Api("POST", "/v1/pages/{page_id}/incidents");

@@ -99,8 +99,9 @@ pub async fn list(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(Role::Admin)?;
-    let filter = filter_of(query.into_inner())?;
+    let mut filter = filter_of(query.into_inner())?;
     let mut tx = state.store.tenant_tx(member.tenant).await?;
+    crate::plan_limits::within_retention(&state, &mut tx, &mut filter).await?;
     let records = tx.audit_log(&filter).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(

@@ -86,7 +86,8 @@ async fn every_queue_of_the_one_list_has_a_worker_and_a_line_in_the_metrics() {
             "deliver-bulk",
             "account-email",
             "invitation-email",
-            "verify-domain"
+            "verify-domain",
+            "billing-notice"
         ],
         "the queues, in the order /metrics lists them"
     );

@@ -93,9 +93,18 @@ pub struct Infra {
     pub pending_domain_limit: Option<usize>,
     /// Plans (a plans file's text) with billing on; none: billing off.
     pub plans: Option<&'static str>,
+    /// Stripe's API base with billing on (a stand-in's, in front of
+    /// localstripe); none: a port nothing listens on.
+    pub stripe_api: Option<String>,
 }
 
 /// The stand-in SMS API's credentials in tests.
+/// The Stripe secret key the API is given in tests.
+pub const STRIPE_SECRET_KEY: &str = "sk_test_heliograph";
+
+/// The secret Stripe signs webhooks with in tests.
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_heliograph";
+
 pub const SMS_SID: &str = "ACtest0000000000000000000000000000";
 /// The stand-in SMS API's token in tests.
 pub const SMS_TOKEN: &str = "stand-in-auth-token";
@@ -286,6 +295,12 @@ impl TestApp {
                     heliograph_billing::BillingOn {
                         plans: heliograph_billing::Plans::parse(text).expect("the test's plans"),
                         grace: time::Duration::days(14),
+                        stripe: heliograph_billing::stripe::StripeApi::new(
+                            &SecretString::from(STRIPE_SECRET_KEY),
+                            Some(infra.stripe_api.as_deref().unwrap_or("http://127.0.0.1:9/")),
+                        )
+                        .expect("a Stripe client"),
+                        webhook_secrets: vec![SecretString::from(STRIPE_WEBHOOK_SECRET)],
                     },
                 )),
             },
@@ -359,6 +374,7 @@ impl TestApp {
             })
             .expect("the channel senders build"),
             events: EventCache::default(),
+            billing: config_kept.billing.clone(),
             domains: DomainChecks {
                 dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
                     .expect("a resolver"),
@@ -859,6 +875,27 @@ pub async fn emails_to(to: &str, n: usize) -> Vec<Value> {
         if mine.len() >= n || Instant::now() > deadline {
             return mine;
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The newest email to `to` whose subject starts with `prefix`, waiting up
+/// to 60 s for it (a bound for a loaded machine).
+pub async fn email_starting(to: &str, prefix: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mails = emails_to(to, 1).await;
+        if let Some(mail) = mails
+            .iter()
+            .rev()
+            .find(|m| m["subject"].as_str().is_some_and(|s| s.starts_with(prefix)))
+        {
+            return mail.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email {prefix:?}… to {to}: {mails:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

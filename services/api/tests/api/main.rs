@@ -11,6 +11,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 mod background_jobs;
+mod billing;
 mod caddy;
 mod channels;
 mod conventions;

@@ -517,3 +517,124 @@ async fn sms_needs_a_plan_with_texts_and_a_page_already_texting_keeps_its_subscr
     assert_eq!(n, 1);
     app.finish().await;
 }
+
+/// A plan's API rate and audit-log retention.
+const PACED: &str = r#"
+free = "free"
+
+[plans.free]
+name = "Free"
+limits = { api_requests_per_minute = 5, audit_retention_days = 1 }
+
+[plans.team]
+name = "Team"
+limits = { api_requests_per_minute = 1000, audit_retention_days = 30 }
+prices = { month = "price_team_month" }
+"#;
+
+#[tokio::test]
+async fn a_plan_sets_the_api_rate_of_each_person_or_key() {
+    let app = TestApp::spawn_on(Infra {
+        plans: Some(PACED),
+        ..Infra::default()
+    })
+    .await;
+    let t = app.signup().await;
+    let other = app.signup().await;
+    // A key of its own: an actor nothing else has counted yet.
+    let (status, created) = post(
+        &app,
+        &t,
+        "/v1/api-keys",
+        json!({"api_key": {"name": "paced", "scope": "read"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let (status, _) = app
+            .call(reqwest::Method::GET, "/v1/pages", Some(&key), None)
+            .await;
+        answers.push(status);
+    }
+    // The first five pass; the sixth is over the free plan's five a minute.
+    assert!(
+        answers[..5].iter().all(StatusCode::is_success),
+        "{answers:?}"
+    );
+    assert_eq!(answers[5], StatusCode::TOO_MANY_REQUESTS, "{answers:?}");
+    // Another tenant's person is counted on their own.
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/v1/pages", Some(&other.token), None)
+        .await;
+    assert!(status.is_success(), "{status}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_shows_what_the_plan_keeps_and_hides_nothing_it_deleted() {
+    let app = TestApp::spawn_on(Infra {
+        plans: Some(PACED),
+        ..Infra::default()
+    })
+    .await;
+    let t = app.signup().await;
+    // An entry from three days ago, and one from now.
+    let (status, _) = post(
+        &app,
+        &t,
+        "/v1/api-keys",
+        json!({"api_key": {"name": "old"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    sqlx::query(
+        "update audit_log set at = now() - interval '3 days'
+          where tenant_id = $1::uuid and action = 'api_key.created'",
+    )
+    .bind(&t.tenant_id)
+    .execute(&app.admin)
+    .await
+    .unwrap();
+    let (status, _) = post(
+        &app,
+        &t,
+        "/v1/api-keys",
+        json!({"api_key": {"name": "new"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let names = |log: &Value| -> Vec<String> {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "api_key.created")
+            .map(|e| e["details"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The free plan keeps a day: the old entry is not shown, even asked for.
+    let (status, log) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/audit-log?since=2000-01-01T00:00:00Z",
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(names(&log), ["new"]);
+    // On a plan that keeps thirty days it is there again: nothing was deleted.
+    sqlx::query(
+        "insert into tenant_billing (tenant_id, plan, status) values ($1::uuid, 'team', 'active')",
+    )
+    .bind(&t.tenant_id)
+    .execute(&app.admin)
+    .await
+    .unwrap();
+    let (_, log) = app
+        .call(reqwest::Method::GET, "/v1/audit-log", Some(&t.token), None)
+        .await;
+    assert_eq!(names(&log), ["new", "old"]);
+    app.finish().await;
+}

@@ -1,10 +1,12 @@
 //! The worker binary as a process: it refuses to start on bad configuration
-//! with one line naming the setting; it survives faults (`faults`) and stops
-//! cleanly (`shutdown`). Its jobs are exercised in-process, with the API, in
+//! with one line naming the setting; it survives faults (`faults`), stops
+//! cleanly (`shutdown`) and keeps to the plans' monthly limits
+//! (`plan_limits`). Its jobs are exercised in-process, with the API, in
 //! `services/api/tests/api/`.
 
 mod faults;
 mod frozen;
+mod plan_limits;
 mod shutdown;
 mod world;
 

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use heliograph_api::{ApiConfig, Application};
 use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
-use heliograph_runtime::LogFormat;
+use heliograph_runtime::{LogFormat, Settings};
 use heliograph_store::Store;
 use heliograph_testkit::{ScratchRedis, SmtpSink, TestPostgres};
 use reqwest::StatusCode;
@@ -46,6 +47,10 @@ pub struct World {
     namespace: String,
     database_url: String,
     db: TestPostgres,
+    /// With billing on: the settings that turn it on (the plans file's
+    /// path among them), for the API and every worker of this world.
+    billing: Vec<(&'static str, String)>,
+    plans_file: Option<PathBuf>,
 }
 
 /// A tenant, as signup answered it.
@@ -58,12 +63,22 @@ pub struct Tenant {
 impl World {
     /// Creates and migrates a database, starts Redis, the sink and the API.
     pub async fn start() -> Self {
-        Self::start_on(None).await
+        Self::start_with(None, None).await
     }
 
     /// The same, with the database on the PostgreSQL server `admin_url`
     /// names (a `ScratchPostgres` the test may freeze) instead of the shared one.
     pub async fn start_on(admin_url: Option<String>) -> Self {
+        Self::start_with(admin_url, None).await
+    }
+
+    /// The same with billing on (`BILLING=on`), on the plans of `plans` (a
+    /// plans file's text), for the API and every worker this world starts.
+    pub async fn start_with_plans(plans: &str) -> Self {
+        Self::start_with(None, Some(plans)).await
+    }
+
+    async fn start_with(admin_url: Option<String>, plans: Option<&str>) -> Self {
         static CRYPTO: Once = Once::new();
         CRYPTO.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
         let server_url = admin_url.unwrap_or_else(|| {
@@ -93,10 +108,33 @@ impl World {
         );
         let sink = SmtpSink::start().await.expect("the SMTP sink starts");
 
+        // Billing is read from settings, as the processes read it: the
+        // worker binary gets the same ones in its environment.
+        let (billing, plans_file) = match plans {
+            None => (Vec::new(), None),
+            Some(text) => {
+                heliograph_billing::Plans::parse(text).expect("the test's plans parse");
+                let path = std::env::temp_dir()
+                    .join(format!("heliograph-plans-{}.toml", Uuid::new_v4().simple()));
+                std::fs::write(&path, text).expect("the plans file is written");
+                let settings = vec![
+                    ("BILLING", "on".to_owned()),
+                    ("PLANS_FILE", path.display().to_string()),
+                    // Stripe is never called here: a closed port, should it be.
+                    ("STRIPE_SECRET_KEY", "sk_test_worker_tests".to_owned()),
+                    ("STRIPE_WEBHOOK_SECRET", "whsec_worker_tests".to_owned()),
+                    ("STRIPE_API_BASE", "http://127.0.0.1:9".to_owned()),
+                ];
+                (settings, Some(path))
+            }
+        };
         let urls =
             PublicUrls::new("http://heliograph.test", Some("heliograph.test")).expect("valid URLs");
         let config = ApiConfig {
-            billing: heliograph_billing::Billing::Off,
+            billing: heliograph_billing::Billing::from_settings(&Settings::from_pairs(
+                billing.iter().map(|(k, v)| (*k, v.as_str())),
+            ))
+            .expect("the billing settings are valid"),
             domain_grace: time::Duration::days(3),
             domain_claims: heliograph_domain::PendingClaims::DEFAULT,
             custom_domains: CustomDomains::new(
@@ -142,6 +180,8 @@ impl World {
             namespace,
             database_url,
             db,
+            billing,
+            plans_file,
         }
     }
 
@@ -169,6 +209,9 @@ impl World {
                 std::env::var("TEST_LOG").map_or("error", |_| "info"),
             )
             .stdin(Stdio::null());
+        for (name, value) in &self.billing {
+            command.env(name, value);
+        }
         for (name, value) in extra {
             command.env(name, value);
         }
@@ -299,6 +342,52 @@ impl World {
             .collect()
     }
 
+    /// Turns SMS on for `t`'s page and adds `n` confirmed SMS subscribers
+    /// (of every component) straight into the database; answers their numbers.
+    pub async fn sms_subscribers(&self, t: &Tenant, n: i32) -> HashSet<String> {
+        sqlx::query(
+            "update pages set allow_sms_subscribers = true, sms_calling_code = '1'
+              where tenant_id = $1::uuid and id = $2::uuid",
+        )
+        .bind(&t.tenant_id)
+        .bind(&t.page_id)
+        .execute(&self.admin)
+        .await
+        .expect("SMS is turned on");
+        // A block of numbers of this call's own: +1 415 5xx xxxx.
+        let base = 5_000_000 + (Uuid::new_v4().as_u128() % 990_000) as i64;
+        sqlx::query(
+            "insert into subscribers (id, tenant_id, page_id, channel, phone_number, sms_handle, confirmed_at)
+             select gen_random_uuid(), $1::uuid, $2::uuid, 'sms', '+1415' || ($3 + n)::text,
+                    gen_random_uuid(), now()
+               from generate_series(1, $4) as n",
+        )
+        .bind(&t.tenant_id)
+        .bind(&t.page_id)
+        .bind(base)
+        .bind(n)
+        .execute(&self.admin)
+        .await
+        .expect("subscribers are added");
+        (1..=i64::from(n))
+            .map(|i| format!("+1415{}", base + i))
+            .collect()
+    }
+
+    /// Puts `t` on `plan` with a subscription that is paid for (active,
+    /// monthly), as Stripe's webhook would leave it.
+    pub async fn subscribe_to_plan(&self, t: &Tenant, plan: &str) {
+        sqlx::query(
+            "insert into tenant_billing (tenant_id, plan, status, billing_interval)
+             values ($1::uuid, $2, 'active', 'month')",
+        )
+        .bind(&t.tenant_id)
+        .bind(plan)
+        .execute(&self.admin)
+        .await
+        .expect("the tenant is on the plan");
+    }
+
     /// The Message-IDs the sink accepted for each of `subscribers` that
     /// heard anything (the owner's own account emails left out).
     pub fn heard(&self, subscribers: &HashSet<String>) -> HashMap<String, Vec<String>> {
@@ -318,6 +407,9 @@ impl World {
 
     /// Drops the database and stops the servers.
     pub async fn finish(self) {
+        if let Some(path) = &self.plans_file {
+            drop(std::fs::remove_file(path));
+        }
         self.sink.stop().await;
         self.admin.close().await;
         self.db.drop_now().await;
