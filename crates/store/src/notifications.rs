@@ -808,11 +808,6 @@ impl TenantTx {
         }
     }
 
-    /// Takes one email from this month's count (`email_usage`) under the
-    /// plan's `emails_per_month`, `limit`; answers false when it is
-    /// reached. As for texts, the conditional upsert locks the month's row
-    /// until this transaction ends: two emails racing for the last one
-    /// cannot both have it.
     /// The channel and attempts of delivery `id` while it is still to be
     /// sent (none once it is sent, skipped or dead), read without a lock.
     pub async fn pending_delivery(&mut self, id: DeliveryId) -> Result<Option<(String, i32)>> {
@@ -845,6 +840,12 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Takes one email from this month's count (`email_usage`) under the
+    /// plan's `emails_per_month`, `limit`; answers false when it is
+    /// reached. The conditional upsert locks the month's row until this
+    /// transaction ends, so two emails racing for the last place cannot
+    /// both have it; the worker takes it in a short transaction of its own,
+    /// never across a send (`deliver::email_place`).
     pub async fn take_email(&mut self, limit: u32) -> Result<bool> {
         let taken: Option<(i32,)> = sqlx::query_as(
             "insert into email_usage as u (tenant_id, month, sent)

@@ -78,8 +78,10 @@ pub struct WorkerConfig {
     /// stalled work is swept (`JANITOR_INTERVAL_SECONDS`, default 60).
     pub janitor_interval: Duration,
     /// Billing, read as the API reads it (`BILLING`, default off;
-    /// `PLANS_FILE`; `BILLING_GRACE_DAYS`): with it on, deliveries keep to
-    /// the plan's `texts_per_month` and `emails_per_month`.
+    /// `PLANS_FILE`; `BILLING_GRACE_DAYS`; `STRIPE_*`): with it on,
+    /// deliveries keep to the plan's `texts_per_month` and
+    /// `emails_per_month`, owners are emailed when payments fail, and
+    /// subscriptions are reconciled with Stripe every hour.
     pub billing: Billing,
 }
 
