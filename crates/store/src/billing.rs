@@ -2,7 +2,9 @@
 //! much of each limited thing it has. Whether one more fits is the domain's
 //! (`Limits::admit`); the plan in force is the billing crate's.
 
-use heliograph_domain::{Limit, PageId, Standing, SubscriptionStatus, TenantId};
+use heliograph_domain::{
+    DeliveryId, DeliveryStatus, Limit, PageId, Standing, SubscriptionStatus, TenantId,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -222,7 +224,72 @@ pub struct BillingNoticeWork {
     pub owners: Vec<String>,
 }
 
+/// What came of asking for an email's place under the plan's monthly limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailPlace {
+    /// Not counted: not an email, not its first attempt, or no longer to be sent.
+    NotCounted,
+    /// Taken (and committed).
+    Taken,
+    /// None left this month.
+    Refused,
+}
+
 impl Store {
+    /// Where `tenant`'s subscription stands (none: it never subscribed),
+    /// in one statement: the worker reads it for every delivery.
+    pub async fn billing_standing(&self, tenant: TenantId) -> Result<Option<Standing>> {
+        let row: Option<(String, Option<String>, Option<OffsetDateTime>)> =
+            sqlx::query_as("select plan, status, past_due_since from hg_billing_standing($1)")
+                .bind(tenant.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(plan, status, past_due_since)| {
+            Ok(Standing {
+                plan,
+                status: status
+                    .as_deref()
+                    .map(str::parse::<SubscriptionStatus>)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                past_due_since,
+            })
+        })
+        .transpose()
+    }
+
+    /// Takes a place under `limit` (the plan's `emails_per_month`) for
+    /// delivery `delivery` when it is an email still to be sent at its
+    /// first attempt, in one statement of its own: the month's row is
+    /// locked for that statement only, never across a send, and two
+    /// deliveries racing for the last place cannot both have it.
+    pub async fn take_email_place(
+        &self,
+        tenant: TenantId,
+        delivery: DeliveryId,
+        limit: u32,
+    ) -> Result<EmailPlace> {
+        let sendable: Vec<&'static str> = DeliveryStatus::SENDABLE
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let (answer,): (String,) = sqlx::query_as("select hg_take_email($1, $2, $3, $4)")
+            .bind(tenant.as_uuid())
+            .bind(delivery.as_uuid())
+            .bind(sendable)
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .fetch_one(&self.pool)
+            .await?;
+        match answer.as_str() {
+            "taken" => Ok(EmailPlace::Taken),
+            "refused" => Ok(EmailPlace::Refused),
+            "not_counted" => Ok(EmailPlace::NotCounted),
+            other => Err(StoreError::Corrupt(format!(
+                "hg_take_email answered {other:?}"
+            ))),
+        }
+    }
+
     /// Whether the Stripe event `id` was received already.
     pub async fn stripe_event_seen(&self, id: &str) -> Result<bool> {
         let (seen,): (bool,) =

@@ -40,7 +40,9 @@ use std::time::Duration;
 pub use accounts::{AccountEmailWork, LinkProblem};
 pub use api_keys::ApiKeyCredentials;
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditRecord};
-pub use billing::{Applied, BillingNoticeWork, BillingRecord, PageUsage, StatedSubscription};
+pub use billing::{
+    Applied, BillingNoticeWork, BillingRecord, EmailPlace, PageUsage, StatedSubscription,
+};
 pub use components::ComponentHistory;
 pub use domains::{DomainNotice, DomainNoticeKind, RecordedCheck, TOKEN_LEN};
 pub use error::{StoreError, is_unavailable};

@@ -808,26 +808,8 @@ impl TenantTx {
         }
     }
 
-    /// The channel and attempts of delivery `id` while it is still to be
-    /// sent (none once it is sent, skipped or dead), read without a lock.
-    pub async fn pending_delivery(&mut self, id: DeliveryId) -> Result<Option<(String, i32)>> {
-        let sendable: Vec<&'static str> = DeliveryStatus::SENDABLE
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
-        Ok(sqlx::query_as(
-            "select channel, attempts from deliveries
-              where tenant_id = $1 and id = $2 and status = any($3)",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(sendable)
-        .fetch_optional(&mut *self.tx)
-        .await?)
-    }
-
-    /// Gives back a place [`TenantTx::take_email`] took for an email that
-    /// was not sent after all.
+    /// Gives back a place [`Store::take_email_place`] took for an email
+    /// that was not sent after all.
     pub async fn give_back_email(&mut self) -> Result<()> {
         sqlx::query(
             "update email_usage set sent = sent - 1
@@ -838,27 +820,6 @@ impl TenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
-    }
-
-    /// Takes one email from this month's count (`email_usage`) under the
-    /// plan's `emails_per_month`, `limit`; answers false when it is
-    /// reached. The conditional upsert locks the month's row until this
-    /// transaction ends, so two emails racing for the last place cannot
-    /// both have it; the worker takes it in a short transaction of its own,
-    /// never across a send (`deliver::email_place`).
-    pub async fn take_email(&mut self, limit: u32) -> Result<bool> {
-        let taken: Option<(i32,)> = sqlx::query_as(
-            "insert into email_usage as u (tenant_id, month, sent)
-             select $1, date_trunc('month', now() at time zone 'utc')::date, 1 where $2 > 0
-             on conflict (tenant_id, month) do update set sent = u.sent + 1
-              where u.sent < $2
-             returning sent",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(clamp_i32(limit))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(taken.is_some())
     }
 
     /// Records that the fan-out of `event` moved on (the sweeper restarts

@@ -24,7 +24,7 @@ use heliograph_notify::{
     SendError, SmsProvider as _, WebhookSecret, signed_headers,
 };
 use heliograph_store::{
-    DeliveryWork, MonthlyTake, SmsBudget, TenantTx, endpoint_seal_context,
+    DeliveryWork, EmailPlace, MonthlyTake, SmsBudget, TenantTx, endpoint_seal_context,
     webhook_secret_seal_context,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -343,48 +343,33 @@ async fn sms(
     })
 }
 
-/// An email's place under the plan's `emails_per_month`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EmailPlace {
-    /// Not counted: billing off, a plan without the limit, another channel,
-    /// or a retry (an email is counted once, at its first attempt; its
-    /// place was taken then).
-    NotCounted,
-    /// Taken (and committed) for this attempt.
-    Taken,
-    /// None left this month.
-    Refused,
-}
-
-/// Takes an email's place under the plan's monthly limit, in a transaction
-/// of its own that ends before the delivery's begins: the month's counter
-/// row is locked only for that statement, never across an SMTP send, so a
-/// tenant's emails still go out in parallel. A place taken for an email
-/// that is then not sent (skipped, or another worker's already) is given
-/// back; a worker dying between the two transactions leaves one place
-/// taken for nothing (the count errs on the platform's side, by one).
+/// Takes an email's place under the plan's monthly limit before the
+/// delivery's transaction begins: two statements of their own (the plan,
+/// then the place), so the month's counter row is locked for one statement
+/// and never across an SMTP send, and a tenant's emails still go out in
+/// parallel. A place taken for an email that is then not sent (skipped, or
+/// a duplicate job whose delivery another worker sent) is given back; a
+/// worker dying in between leaves one place taken for nothing (the count
+/// errs on the platform's side, by one). Not counted: billing off, a plan
+/// without the limit, another channel, or a retry (an email is counted
+/// once, at its first attempt).
 async fn email_place(ctx: &Context, job: &Deliver) -> Result<EmailPlace, Error> {
     if !ctx.billing.is_on() {
         return Ok(EmailPlace::NotCounted);
     }
-    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
-    let first_email = tx
-        .pending_delivery(job.delivery_id)
-        .await?
-        .is_some_and(|(channel, attempts)| channel == Channel::Email.as_str() && attempts == 0);
-    if !first_email {
-        return Ok(EmailPlace::NotCounted);
-    }
-    let Some(limit) = plan_limit(ctx, &mut tx, Limit::EmailsPerMonth).await? else {
+    let standing = ctx.store.billing_standing(job.tenant_id).await?;
+    let Some(limit) = ctx
+        .billing
+        .entitlement(standing.as_ref(), time::OffsetDateTime::now_utc())
+        .limits
+        .emails_per_month
+    else {
         return Ok(EmailPlace::NotCounted);
     };
-    let taken = tx.take_email(limit).await?;
-    tx.commit().await?;
-    Ok(if taken {
-        EmailPlace::Taken
-    } else {
-        EmailPlace::Refused
-    })
+    Ok(ctx
+        .store
+        .take_email_place(job.tenant_id, job.delivery_id, limit)
+        .await?)
 }
 
 /// What the delivery log records of an email over the plan's limit.
