@@ -7,9 +7,13 @@ use askama::Template;
 use heliograph_domain::{
     ComponentStatus, EmailAddress, Impact, IncidentStatus, impact_tone, incident_tone, tone_hex,
 };
-use lettre::message::{Mailbox, MultiPart, header};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
+
+use lettre::message::{Mailbox, Mailboxes, MultiPart, header};
+use lettre::{Address, Message};
 use uuid::Uuid;
+
+use crate::smtp::{SmtpPool, SmtpSettings, SmtpUrlError};
 
 /// The accent when a page's brand colour is not a `#rrggbb` colour.
 const DEFAULT_BRAND: &str = "#0969da";
@@ -193,10 +197,39 @@ impl SendError {
     }
 }
 
-/// Sends email through one SMTP server.
+/// What stands for each recipient's own unsubscribe link in an email
+/// rendered once for many ([`Mailer::prepare`]): letters and digits only,
+/// so that no template escaping changes it.
+pub const UNSUBSCRIBE_SLOT: &str = "hgUnsubscribeSlot7c1e0f";
+
+/// An email rendered once for every recipient of an event, in the form it
+/// goes on the wire: what every copy shares is encoded once, and what
+/// differs (the recipient, the Message-ID, the unsubscribe link) is put in
+/// per copy by [`Mailer::personal`], which costs a few hundred bytes of
+/// copying instead of rendering two templates and encoding two bodies.
+///
+/// The bodies are quoted-printable. Where a recipient's link goes, each
+/// piece ends with a soft line break (`=` CRLF), so that the link starts a
+/// line of its own and is encoded on its own; a decoder joins the pieces
+/// back into the text as rendered.
+#[derive(Debug, Clone)]
+pub struct PreparedEmail {
+    /// Header lines every copy shares, CRLF-terminated.
+    head: String,
+    /// The multipart boundary.
+    boundary: String,
+    /// The text body, encoded, in pieces around the links.
+    text: Vec<String>,
+    /// The HTML body, encoded, in pieces around the links.
+    html: Vec<String>,
+    /// Whether copies carry `List-Unsubscribe`.
+    unsubscribe: bool,
+}
+
+/// Sends email through one SMTP server, over reused sessions ([`SmtpPool`]).
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: Arc<SmtpPool>,
     from: Mailbox,
     message_id_domain: String,
 }
@@ -205,23 +238,43 @@ impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailer")
             .field("from", &self.from)
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
 
 impl Mailer {
-    /// A mailer for an `smtp://` or `smtps://` URL (credentials may be in the URL),
-    /// sending from `from`. Message-IDs use the domain of `from`.
-    pub fn new(smtp_url: &str, from: Mailbox) -> Result<Self, lettre::transport::smtp::Error> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)?
-            .timeout(Some(std::time::Duration::from_secs(15)))
-            .build();
+    /// A mailer for an `smtp://` or `smtps://` URL (credentials may be in
+    /// the URL), sending from `from`, with the default [`SmtpSettings`].
+    /// Message-IDs use the domain of `from`.
+    pub fn new(smtp_url: &str, from: Mailbox) -> Result<Self, SmtpUrlError> {
+        Self::with_settings(smtp_url, from, SmtpSettings::default())
+    }
+
+    /// As [`Mailer::new`], with the sessions shared as `settings` say.
+    pub fn with_settings(
+        smtp_url: &str,
+        from: Mailbox,
+        settings: SmtpSettings,
+    ) -> Result<Self, SmtpUrlError> {
         let message_id_domain = from.email.domain().to_owned();
         Ok(Self {
-            transport,
+            pool: Arc::new(SmtpPool::new(smtp_url, settings)?),
             from,
             message_id_domain,
         })
+    }
+
+    /// The sessions.
+    #[must_use]
+    pub fn pool(&self) -> &SmtpPool {
+        &self.pool
+    }
+
+    /// The envelope's sender.
+    #[must_use]
+    pub const fn sender(&self) -> &Address {
+        &self.from.email
     }
 
     /// Sends `message` to `to`. The Message-ID derives from `delivery` (the
@@ -234,13 +287,13 @@ impl Mailer {
         message: &EmailMessage,
     ) -> Result<(), SendError> {
         let email = self.message(delivery, to, message)?;
-        self.transport.send(email).await.map(drop).map_err(|e| {
-            if e.is_permanent() {
-                SendError::Permanent(e.to_string())
-            } else {
-                SendError::Transient(e.to_string())
-            }
-        })
+        let to = mailbox(to)?.email;
+        let bytes = email.formatted();
+        self.pool
+            .session()
+            .await
+            .send(&self.from.email, &to, &bytes)
+            .await
     }
 
     /// The message [`Mailer::send`] sends: headers (Message-ID from
@@ -253,10 +306,7 @@ impl Mailer {
         to: &EmailAddress,
         message: &EmailMessage,
     ) -> Result<Message, SendError> {
-        let to: Mailbox = to
-            .as_str()
-            .parse()
-            .map_err(|e: lettre::address::AddressError| SendError::Permanent(e.to_string()))?;
+        let to = mailbox(to)?;
         let mut builder = Message::builder();
         if let Some(url) = &message.unsubscribe {
             builder = builder
@@ -284,6 +334,149 @@ impl Mailer {
             ))
             .map_err(|e| SendError::Permanent(e.to_string()))
     }
+
+    /// `message`, rendered with [`UNSUBSCRIBE_SLOT`] as its unsubscribe
+    /// link, made ready for any number of recipients: the same headers and
+    /// parts as [`Mailer::message`] builds, encoded once.
+    #[must_use]
+    pub fn prepare(&self, message: &EmailMessage) -> PreparedEmail {
+        let mut headers = header::Headers::new();
+        headers.set(header::From::from(Mailboxes::from(self.from.clone())));
+        headers.set(header::Subject::from(message.subject.clone()));
+        headers.set(header::Date::now());
+        headers.insert_raw(header::HeaderValue::new(
+            header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ));
+        if message.unsubscribe.is_some() {
+            headers.insert_raw(header::HeaderValue::new(
+                header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+        }
+        headers.set(header::MIME_VERSION_1_0);
+        let boundary = format!("hg{}", Uuid::new_v4().simple());
+        let head = format!(
+            "{headers}Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n"
+        );
+        PreparedEmail {
+            head,
+            boundary,
+            text: encoded_pieces(&message.text),
+            html: encoded_pieces(&message.html),
+            unsubscribe: message.unsubscribe.is_some(),
+        }
+    }
+
+    /// The copy of `prepared` for `to`: its envelope recipient and its
+    /// bytes, with the Message-ID from `delivery` and `unsubscribe_url` in
+    /// every place the slot held (HTML-escaped in the HTML part).
+    pub fn personal(
+        &self,
+        prepared: &PreparedEmail,
+        delivery: Uuid,
+        to: &EmailAddress,
+        unsubscribe_url: &str,
+    ) -> Result<(Address, Vec<u8>), SendError> {
+        let to = mailbox(to)?;
+        let text_link =
+            String::from_utf8(quoted_printable::encode(unsubscribe_url)).unwrap_or_default();
+        let html_link = String::from_utf8(quoted_printable::encode(
+            html_escaped(unsubscribe_url).as_bytes(),
+        ))
+        .unwrap_or_default();
+        let mut out = Vec::with_capacity(prepared.len_hint() + 256);
+        let mut to_header = header::Headers::new();
+        to_header.set(header::To::from(Mailboxes::from(to.clone())));
+        out.extend_from_slice(to_header.to_string().as_bytes());
+        out.extend_from_slice(
+            format!("Message-ID: <{delivery}@{}>\r\n", self.message_id_domain).as_bytes(),
+        );
+        if prepared.unsubscribe {
+            out.extend_from_slice(format!("List-Unsubscribe: <{unsubscribe_url}>\r\n").as_bytes());
+        }
+        out.extend_from_slice(prepared.head.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (content_type, pieces, link) in [
+            ("text/plain", &prepared.text, &text_link),
+            ("text/html", &prepared.html, &html_link),
+        ] {
+            out.extend_from_slice(
+                format!(
+                    "--{}\r\nContent-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
+                    prepared.boundary
+                )
+                .as_bytes(),
+            );
+            for (i, piece) in pieces.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(link.as_bytes());
+                    // A soft break, so the next piece starts a line; none
+                    // at the very end (a part may not end in `=`).
+                    if !(piece.is_empty() && i == pieces.len() - 1) {
+                        out.extend_from_slice(b"=\r\n");
+                    }
+                }
+                out.extend_from_slice(piece.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{}--\r\n", prepared.boundary).as_bytes());
+        Ok((to.email, out))
+    }
+}
+
+impl PreparedEmail {
+    /// About how long a copy is.
+    fn len_hint(&self) -> usize {
+        self.head.len()
+            + self.text.iter().map(String::len).sum::<usize>()
+            + self.html.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// `to` as a mailbox, or a permanent failure.
+fn mailbox(to: &EmailAddress) -> Result<Mailbox, SendError> {
+    to.as_str()
+        .parse()
+        .map_err(|e: lettre::address::AddressError| SendError::Permanent(e.to_string()))
+}
+
+/// `body` (lines ending CRLF) cut at each [`UNSUBSCRIBE_SLOT`], each piece
+/// quoted-printable encoded; every piece but the last ends in a soft line
+/// break, where the link goes.
+fn encoded_pieces(body: &str) -> Vec<String> {
+    let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let pieces: Vec<&str> = body.split(UNSUBSCRIBE_SLOT).collect();
+    let last = pieces.len() - 1;
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut encoded =
+                String::from_utf8(quoted_printable::encode(piece.as_bytes())).unwrap_or_default();
+            if i < last {
+                encoded.push_str("=\r\n");
+            }
+            encoded
+        })
+        .collect()
+}
+
+/// `s` as the templates write a value into HTML.
+fn html_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&#38;"),
+            '<' => out.push_str("&#60;"),
+            '>' => out.push_str("&#62;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -414,5 +607,68 @@ mod tests {
             m.html
                 .contains(&format!("border-top: 4px solid {DEFAULT_BRAND}"))
         );
+    }
+
+    /// The part of `message` whose `Content-Type` is `content_type`, decoded.
+    fn part(message: &str, content_type: &str) -> String {
+        let start = message
+            .find(&format!("Content-Type: {content_type}"))
+            .unwrap_or_else(|| panic!("no {content_type} part in {message}"));
+        let rest = &message[start..];
+        let body_at = rest
+            .find("\r\n\r\n")
+            .expect("a blank line after the part's headers")
+            + 4;
+        let body = &rest[body_at..];
+        let body = &body[..body.find("\r\n--").expect("the part ends at a boundary")];
+        String::from_utf8(
+            quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Strict)
+                .unwrap_or_else(|e| panic!("{e:?} in:\n{body}")),
+        )
+        .expect("UTF-8")
+    }
+
+    #[test]
+    fn a_prepared_email_carries_each_recipients_own_parts_and_decodes_to_the_email_rendered_for_them()
+     {
+        let mailer = Mailer::new(
+            "smtp://127.0.0.1:2525",
+            "Acme Status <status@acme.test>".parse().unwrap(),
+        )
+        .unwrap();
+        let mut template = sample();
+        // Tenant text that stresses the encoding: non-ASCII, a long line, `=`.
+        template.body = format!("Déjà vu = {} fin", "x".repeat(300));
+        template.unsubscribe_url = UNSUBSCRIBE_SLOT.to_owned();
+        let prepared = mailer.prepare(&template.render().unwrap());
+        for (n, url) in [
+            "https://status.acme.test/unsubscribe?token=abc.def",
+            "https://status.acme.test/unsubscribe?token=a&b=<c>",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let delivery = Uuid::from_u128(n as u128 + 1);
+            let to = EmailAddress::parse("email", &format!("reader{n}@example.com")).unwrap();
+            let (envelope_to, bytes) = mailer.personal(&prepared, delivery, &to, url).unwrap();
+            assert_eq!(envelope_to.to_string(), format!("reader{n}@example.com"));
+            let message = String::from_utf8(bytes).unwrap();
+            let mut own = template.clone();
+            own.unsubscribe_url = url.to_owned();
+            let expected = own.render().unwrap();
+            let crlf = |s: &str| s.replace("\r\n", "\n").replace('\n', "\r\n");
+            assert_eq!(part(&message, "text/plain"), crlf(&expected.text));
+            assert_eq!(part(&message, "text/html"), crlf(&expected.html));
+            assert!(message.contains(&format!("To: reader{n}@example.com\r\n")));
+            assert!(message.contains(&format!("Message-ID: <{delivery}@acme.test>\r\n")));
+            assert!(message.contains(&format!("List-Unsubscribe: <{url}>\r\n")));
+            assert!(message.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+            assert!(message.contains("Subject: "));
+            assert!(!message.contains(UNSUBSCRIBE_SLOT));
+            assert!(
+                message.lines().all(|l| l.len() <= 78),
+                "every line fits SMTP's and quoted-printable's limits"
+            );
+        }
     }
 }

@@ -12,10 +12,13 @@
 //! show to the team: never the URL (Slack and Teams URLs carry their secret
 //! in the path), never a header value, at most a short excerpt of an answer.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::Response;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::guard::{AllowedTargets, Guard, NoAddress, Refusal, has_cause};
 use crate::payloads::truncate;
@@ -58,11 +61,52 @@ impl HttpDelivery {
 }
 
 /// Sends JSON to subscribers' URLs, through the SSRF guard.
+///
+/// One reqwest client holds the connections: per origin, kept alive
+/// (HTTP/1.1) or multiplexed (HTTP/2, where a TLS receiver offers it). At
+/// most [`WebhookClient::per_origin`] requests are in flight to one origin
+/// (scheme, host and port) at once, so a slow receiver holds only its own
+/// share of the worker, never the others'.
 #[derive(Debug, Clone)]
 pub struct WebhookClient {
     client: reqwest::Client,
     guard: Guard,
     timeout: Duration,
+    origins: Arc<Origins>,
+}
+
+/// The requests in flight per origin.
+#[derive(Debug)]
+struct Origins {
+    per_origin: usize,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Origins remembered at most; beyond, those with nothing in flight are forgotten.
+const ORIGINS_KEPT: usize = 10_000;
+
+impl Origins {
+    /// A place in `origin`'s share, waiting while it is full.
+    async fn enter(&self, origin: String) -> OwnedSemaphorePermit {
+        let slot = {
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slots.len() >= ORIGINS_KEPT {
+                let full = self.per_origin;
+                slots.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < full);
+            }
+            Arc::clone(
+                slots
+                    .entry(origin)
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_origin))),
+            )
+        };
+        slot.acquire_owned()
+            .await
+            .expect("an origin's semaphore is never closed")
+    }
 }
 
 impl WebhookClient {
@@ -101,7 +145,24 @@ impl WebhookClient {
             client,
             guard,
             timeout,
+            origins: Arc::new(Origins {
+                per_origin: Self::DEFAULT_PER_ORIGIN,
+                slots: Mutex::new(HashMap::new()),
+            }),
         })
+    }
+
+    /// Requests in flight to one origin at once, by default.
+    pub const DEFAULT_PER_ORIGIN: usize = 32;
+
+    /// This client with at most `limit` requests in flight per origin (at least one).
+    #[must_use]
+    pub fn per_origin(mut self, limit: usize) -> Self {
+        self.origins = Arc::new(Origins {
+            per_origin: limit.max(1),
+            slots: Mutex::new(HashMap::new()),
+        });
+        self
     }
 
     /// POSTs `body` as `application/json` to `url` with `headers` (the
@@ -142,6 +203,7 @@ impl WebhookClient {
             map.append(header, value);
         }
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let _place = self.origins.enter(url.origin().ascii_serialization()).await;
         let sent = self
             .client
             .post(url)

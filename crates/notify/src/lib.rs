@@ -29,6 +29,7 @@ pub mod http;
 pub mod payloads;
 pub mod retry;
 pub mod sms;
+pub mod smtp;
 pub mod webhook;
 
 pub use account::{
@@ -37,7 +38,9 @@ pub use account::{
 };
 pub use confirm::ConfirmationEmail;
 pub use domain::{DomainStoppedEmail, DomainTakenEmail};
-pub use email::{ComponentLine, EmailMessage, IncidentEmail, Mailer, SendError};
+pub use email::{
+    ComponentLine, EmailMessage, IncidentEmail, Mailer, PreparedEmail, SendError, UNSUBSCRIBE_SLOT,
+};
 pub use guard::{AddressClass, AllowedTargets, Guard, Refusal, address_allowed, classify};
 pub use http::{HttpDelivery, WebhookClient};
 pub use payloads::{
@@ -46,4 +49,5 @@ pub use payloads::{
 };
 pub use retry::{HttpOutcome, RetryPolicy, classify_status, parse_retry_after};
 pub use sms::{SmsClientError, SmsProvider, TwilioSms};
+pub use smtp::{Session, SmtpPool, SmtpSettings, SmtpUrlError};
 pub use webhook::{WebhookSecret, signed_headers};

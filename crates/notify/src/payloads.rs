@@ -805,5 +805,41 @@ fn window_words(from: OffsetDateTime, until: Option<OffsetDateTime>) -> String {
     }
 }
 
+/// A body serialized once for many recipients, cut wherever a slot (a
+/// marker no escaping changes) stood: [`Spliced::with`] puts one
+/// recipient's value in every place, for the cost of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spliced(Vec<Vec<u8>>);
+
+impl Spliced {
+    /// `whole` cut at every `slot`.
+    #[must_use]
+    pub fn new(whole: &[u8], slot: &str) -> Self {
+        let slot = slot.as_bytes();
+        let mut pieces = Vec::new();
+        let mut rest = whole;
+        while let Some(at) = rest.windows(slot.len()).position(|w| w == slot) {
+            pieces.push(rest[..at].to_vec());
+            rest = &rest[at + slot.len()..];
+        }
+        pieces.push(rest.to_vec());
+        Self(pieces)
+    }
+
+    /// The body with `value` in every slot.
+    #[must_use]
+    pub fn with(&self, value: &[u8]) -> Vec<u8> {
+        let size = self.0.iter().map(Vec::len).sum::<usize>() + value.len() * (self.0.len() - 1);
+        let mut out = Vec::with_capacity(size);
+        for (i, piece) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(value);
+            }
+            out.extend_from_slice(piece);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -380,3 +380,88 @@ async fn standard_webhooks_headers_arrive_and_verify() {
     );
     assert_eq!(received.body, body);
 }
+
+/// A receiver that holds every request until released, counting how many
+/// it holds at once.
+#[derive(Default)]
+struct Holding {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::Notify,
+    arrived: tokio::sync::Notify,
+    open: std::sync::atomic::AtomicBool,
+}
+
+async fn hold(state: web::Data<Holding>) -> HttpResponse {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = state.now.fetch_add(1, SeqCst) + 1;
+    state.most.fetch_max(now, SeqCst);
+    state.arrived.notify_waiters();
+    while !state.open.load(SeqCst) {
+        let released = state.released.notified();
+        if state.open.load(SeqCst) {
+            break;
+        }
+        released.await;
+    }
+    state.now.fetch_sub(1, SeqCst);
+    HttpResponse::Ok().body("ok")
+}
+
+async fn holding_receiver() -> (String, web::Data<Holding>) {
+    let state = web::Data::new(Holding::default());
+    let shared = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            .default_service(web::to(hold))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    (format!("127.0.0.1:{port}"), state)
+}
+
+#[actix_web::test]
+async fn a_slow_origin_gets_no_more_than_its_share_and_holds_back_no_other() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (slow_host, slow) = holding_receiver().await;
+    let (quick_host, quick) = receiver().await;
+    let client = client(LOOPBACK, Duration::from_secs(30)).per_origin(3);
+    let held: Vec<_> = (0..10)
+        .map(|n| {
+            let client = client.clone();
+            let url = format!("http://{slow_host}/hook/{n}");
+            actix_web::rt::spawn(async move { post(&client, &url).await })
+        })
+        .collect();
+    // Three reach the slow receiver; the other seven wait for a place.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let arrived = slow.arrived.notified();
+            if slow.now.load(SeqCst) >= 3 {
+                break;
+            }
+            arrived.await;
+        }
+    })
+    .await
+    .expect("three requests reach the slow origin");
+    // Another origin is served meanwhile.
+    let sent = post(&client, &format!("http://{quick_host}/hook")).await;
+    assert_eq!(sent.outcome, HttpOutcome::Delivered);
+    assert_eq!(paths(&quick), ["/hook"]);
+    assert_eq!(
+        slow.now.load(SeqCst),
+        3,
+        "the slow origin still holds its three"
+    );
+    slow.open.store(true, SeqCst);
+    slow.released.notify_waiters();
+    for request in held {
+        assert_eq!(request.await.unwrap().outcome, HttpOutcome::Delivered);
+    }
+    assert_eq!(slow.most.load(SeqCst), 3, "never more than three at once");
+}

@@ -258,36 +258,46 @@ impl Store {
         .transpose()
     }
 
-    /// Takes a place under `limit` (the plan's `emails_per_month`) for
-    /// delivery `delivery` when it is an email still to be sent at its
-    /// first attempt, in one statement of its own: the month's row is
-    /// locked for that statement only, never across a send, and two
-    /// deliveries racing for the last place cannot both have it.
-    pub async fn take_email_place(
+    /// Takes places under `limit` (the plan's `emails_per_month`) for those
+    /// of `deliveries` that are emails still to be sent at their first
+    /// attempt, as many as the month leaves (in id order), in one statement
+    /// of its own: the month's row is locked for that statement only, never
+    /// across a send, and two batches racing for the last places cannot
+    /// both have them. Answers every delivery of `deliveries` with its place.
+    pub async fn take_email_places(
         &self,
         tenant: TenantId,
-        delivery: DeliveryId,
+        deliveries: &[DeliveryId],
         limit: u32,
-    ) -> Result<EmailPlace> {
+    ) -> Result<Vec<(DeliveryId, EmailPlace)>> {
         let sendable: Vec<&'static str> = DeliveryStatus::SENDABLE
             .iter()
             .map(|s| s.as_str())
             .collect();
-        let (answer,): (String,) = sqlx::query_as("select hg_take_email($1, $2, $3, $4)")
-            .bind(tenant.as_uuid())
-            .bind(delivery.as_uuid())
-            .bind(sendable)
-            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-            .fetch_one(&self.pool)
-            .await?;
-        match answer.as_str() {
-            "taken" => Ok(EmailPlace::Taken),
-            "refused" => Ok(EmailPlace::Refused),
-            "not_counted" => Ok(EmailPlace::NotCounted),
-            other => Err(StoreError::Corrupt(format!(
-                "hg_take_email answered {other:?}"
-            ))),
-        }
+        let ids: Vec<Uuid> = deliveries.iter().map(DeliveryId::as_uuid).collect();
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("select delivery_id, place from hg_take_emails($1, $2, $3, $4)")
+                .bind(tenant.as_uuid())
+                .bind(&ids)
+                .bind(sendable)
+                .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(id, place)| {
+                let place = match place.as_str() {
+                    "taken" => EmailPlace::Taken,
+                    "refused" => EmailPlace::Refused,
+                    "not_counted" => EmailPlace::NotCounted,
+                    other => {
+                        return Err(StoreError::Corrupt(format!(
+                            "hg_take_emails answered {other:?}"
+                        )));
+                    }
+                };
+                Ok((DeliveryId::from(id), place))
+            })
+            .collect()
     }
 
     /// Whether the Stripe event `id` was received already.

@@ -176,6 +176,13 @@ pub struct PoolSettings {
     /// A server that does not run at all (frozen, partitioned) cannot enforce
     /// it; the acquire timeout and the caller's own deadline cover that.
     pub statement_timeout: Duration,
+    /// When a pooled connection is pinged before it is handed out: `None`,
+    /// before every use (a frozen server is then noticed within the
+    /// acquire timeout, which is what the API's budgets rest on); `Some(d)`,
+    /// only after it rested `d` or longer (the worker's batches: one round
+    /// trip less per transaction, and a job that meets a frozen server
+    /// waits for it and carries on).
+    pub ping_after_idle: Option<Duration>,
 }
 
 impl PoolSettings {
@@ -186,6 +193,7 @@ impl PoolSettings {
             max_connections,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            ping_after_idle: None,
         }
     }
 }
@@ -248,16 +256,23 @@ impl Store {
         let options = PgConnectOptions::from_str(url)?.application_name("heliograph");
         let acquisitions = Arc::new(AtomicU64::new(0));
         let (counted, opened) = (Arc::clone(&acquisitions), Arc::clone(&acquisitions));
+        let ping_after_idle = settings.ping_after_idle;
         // Set per connection rather than as a startup parameter: PgBouncer
         // refuses unknown startup parameters unless told to ignore them.
         let statement_timeout_ms = millis(settings.statement_timeout).to_string();
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             // Covers the wait for a free connection, opening a new one, and
-            // the liveness ping on an idle one (`test_before_acquire`, on by
-            // default): a server that does not answer is noticed here, and
-            // the caller gets `PoolTimedOut` instead of waiting.
+            // the liveness ping of a long-idle one (below): a server that
+            // does not answer is noticed there, and the caller gets
+            // `PoolTimedOut` instead of waiting.
             .acquire_timeout(settings.acquire_timeout)
+            // With `ping_after_idle`, no ping before every use of a
+            // connection in steady use (one round trip per transaction
+            // fewer); one that rested longer is still pinged first, so one
+            // a restart or a firewall closed meanwhile is replaced instead
+            // of failing the caller.
+            .test_before_acquire(settings.ping_after_idle.is_none())
             .after_connect(move |conn, _| {
                 // A new connection is handed out without passing `before_acquire`.
                 opened.fetch_add(1, Ordering::Relaxed);
@@ -270,9 +285,15 @@ impl Store {
                     Ok(())
                 })
             })
-            .before_acquire(move |_, _| {
+            .before_acquire(move |conn, meta| {
                 counted.fetch_add(1, Ordering::Relaxed);
-                Box::pin(async { Ok(true) })
+                let idle = ping_after_idle.is_some_and(|d| meta.idle_for >= d);
+                Box::pin(async move {
+                    if idle {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
             })
             .connect_with(options)
             .await?;

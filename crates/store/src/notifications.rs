@@ -498,7 +498,7 @@ impl TenantTx {
         components: &[Uuid],
         after: Option<Uuid>,
         limit: i64,
-    ) -> Result<(Vec<DeliveryId>, Option<Uuid>)> {
+    ) -> Result<(Vec<(DeliveryId, Channel)>, Option<Uuid>)> {
         let channels: Vec<&str> = Channel::ALL
             .iter()
             .copied()
@@ -546,7 +546,7 @@ impl TenantTx {
         &mut self,
         event: EventId,
         subscriber: SubscriberId,
-    ) -> Result<Vec<DeliveryId>> {
+    ) -> Result<Vec<(DeliveryId, Channel)>> {
         let mut select = QueryBuilder::<Postgres>::new(
             "select s.id, s.channel from subscribers s where s.tenant_id = ",
         );
@@ -561,12 +561,12 @@ impl TenantTx {
     }
 
     /// Inserts one delivery per (subscriber, channel), skipping those that
-    /// exist; answers the pending ones among them.
+    /// exist; answers the pending ones among them, with their channels.
     async fn insert_deliveries(
         &mut self,
         event: EventId,
         to: &[(Uuid, String)],
-    ) -> Result<Vec<DeliveryId>> {
+    ) -> Result<Vec<(DeliveryId, Channel)>> {
         let (ids, channels): (Vec<Uuid>, Vec<String>) = to.iter().cloned().unzip();
         sqlx::query(
             "insert into deliveries (id, tenant_id, event_id, subscriber_id, channel)
@@ -579,8 +579,8 @@ impl TenantTx {
         .bind(&channels)
         .execute(&mut *self.tx)
         .await?;
-        let pending: Vec<(Uuid,)> = sqlx::query_as(
-            "select id from deliveries
+        let pending: Vec<(Uuid, String)> = sqlx::query_as(
+            "select id, channel from deliveries
               where tenant_id = $1 and event_id = $2 and subscriber_id = any($3) and status = $4
               order by id",
         )
@@ -590,18 +590,26 @@ impl TenantTx {
         .bind(DeliveryStatus::Pending.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
-        Ok(pending.into_iter().map(|(id,)| id.into()).collect())
+        pending
+            .into_iter()
+            .map(|(id, channel)| {
+                let channel = Channel::try_from(channel)
+                    .map_err(|e| StoreError::Corrupt(format!("a delivery's channel: {e}")))?;
+                Ok((id.into(), channel))
+            })
+            .collect()
     }
 
-    /// Locks a pending delivery for sending; `None` when it is already sent,
-    /// dead, not due yet (a duplicate job arriving early), or being sent by
-    /// another worker.
-    pub async fn claim_delivery(&mut self, id: DeliveryId) -> Result<Option<DeliveryWork>> {
+    /// Locks those of `ids` that may be sent now, in id order, skipping any
+    /// already sent, dead, not due yet (a duplicate job arriving early) or
+    /// being sent by another worker: one statement for the whole batch.
+    pub async fn claim_deliveries(&mut self, ids: &[DeliveryId]) -> Result<Vec<DeliveryWork>> {
         let sendable: Vec<&'static str> = DeliveryStatus::SENDABLE
             .iter()
             .map(|s| s.as_str())
             .collect();
-        let row: Option<DeliveryWorkRow> = sqlx::query_as(
+        let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
+        let rows: Vec<DeliveryWorkRow> = sqlx::query_as(
             "select d.id, d.channel, d.attempts, s.email::text as email, s.phone_number, s.endpoint,
                     s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed,
                     s.confirmation_sent_at, s.confirmed_at, s.quarantined_at, s.unsubscribed_at,
@@ -612,86 +620,135 @@ impl TenantTx {
                join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
                join outbox o on o.tenant_id = d.tenant_id and o.id = d.event_id
                join pages p on p.tenant_id = o.tenant_id and p.id = o.page_id
-              where d.tenant_id = $1 and d.id = $2 and d.status = any($3)
+              where d.tenant_id = $1 and d.id = any($2) and d.status = any($3)
                 and (d.next_attempt_at is null or d.next_attempt_at <= now() + interval '2 seconds')
+              order by d.id
                 for update of d skip locked",
         )
         .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
+        .bind(&ids)
         .bind(sendable)
-        .fetch_optional(&mut *self.tx)
+        .fetch_all(&mut *self.tx)
         .await?;
-        Ok(row.map(DeliveryWork::from))
+        Ok(rows.into_iter().map(DeliveryWork::from).collect())
     }
 
-    /// Records what an attempt at `work` came to, as the domain decided it
-    /// (`heliograph_domain::delivery::after_attempt`): the delivery's
-    /// status, its log of failed attempts, and the subscriber's record of
-    /// failing deliveries (a send ends the run of dead ones; a death may
-    /// quarantine), or the end of the subscription when its target is gone.
-    /// Times are the database's clock, as is the check in
-    /// [`TenantTx::claim_delivery`]. Answers whether this step quarantined
-    /// the subscriber.
-    pub async fn record_delivery_step(
+    /// Records what the attempts at a batch of claimed deliveries came to,
+    /// as the domain decided each (`heliograph_domain::delivery::after_attempt`):
+    /// every delivery's status in one statement, the log of failed attempts
+    /// in one more when any failed; then, for the few steps that need it,
+    /// the subscriber's record of failing deliveries (a send ends a run of
+    /// dead ones; a death may quarantine) or the end of the subscription
+    /// when its target is gone. Times are the database's clock, as is the
+    /// check in [`TenantTx::claim_deliveries`]. Answers the subscribers
+    /// these steps quarantined.
+    pub async fn record_delivery_steps(
         &mut self,
-        work: &DeliveryWork,
-        step: &DeliveryStep,
-    ) -> Result<bool> {
-        match step {
-            DeliveryStep::Sent => {
-                sqlx::query(
-                    "update deliveries set status = $3, attempts = attempts + 1, sent_at = now(),
-                            last_attempt_at = now(), next_attempt_at = null
-                      where tenant_id = $1 and id = $2",
-                )
-                .bind(self.tenant.as_uuid())
-                .bind(work.id.as_uuid())
-                .bind(step.status().as_str())
-                .execute(&mut *self.tx)
-                .await?;
+        steps: &[(&DeliveryWork, DeliveryStep)],
+    ) -> Result<Vec<SubscriberId>> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(steps.len());
+        let mut statuses = Vec::with_capacity(steps.len());
+        let mut attempted = Vec::with_capacity(steps.len());
+        let mut retry_ms: Vec<Option<i64>> = Vec::with_capacity(steps.len());
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(steps.len());
+        for (work, step) in steps {
+            ids.push(work.id.as_uuid());
+            statuses.push(step.status().as_str());
+            let (tried, error) = match step {
+                DeliveryStep::Sent => (true, None),
+                DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } => {
+                    (true, Some(error.clone()))
+                }
+                DeliveryStep::Skipped { reason, .. } => (false, Some((*reason).to_owned())),
+            };
+            attempted.push(tried);
+            retry_ms.push(step.retry_in().map(crate::millis));
+            errors.push(error);
+        }
+        sqlx::query(
+            "update deliveries d
+                set status = u.status,
+                    attempts = d.attempts + case when u.attempted then 1 else 0 end,
+                    sent_at = case when u.status = 'sent' then now() else d.sent_at end,
+                    last_attempt_at = case when u.attempted then now() else d.last_attempt_at end,
+                    next_attempt_at = now() + u.retry_ms * interval '1 millisecond',
+                    last_error = case when u.status = 'sent' then d.last_error else u.error end
+               from unnest($2::uuid[], $3::text[], $4::bool[], $5::bigint[], $6::text[])
+                    as u(id, status, attempted, retry_ms, error)
+              where d.tenant_id = $1 and d.id = u.id",
+        )
+        .bind(self.tenant.as_uuid())
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&attempted)
+        .bind(&retry_ms)
+        .bind(&errors)
+        .execute(&mut *self.tx)
+        .await?;
+        let failed: Vec<(Uuid, &str, Option<i64>)> = steps
+            .iter()
+            .filter_map(|(work, step)| match step {
+                DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } => Some((
+                    work.id.as_uuid(),
+                    error.as_str(),
+                    step.retry_in().map(crate::millis),
+                )),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            let ids: Vec<Uuid> = failed.iter().map(|f| f.0).collect();
+            let errors: Vec<&str> = failed.iter().map(|f| f.1).collect();
+            let retry_ms: Vec<Option<i64>> = failed.iter().map(|f| f.2).collect();
+            sqlx::query(
+                "insert into delivery_attempts (tenant_id, delivery_id, attempt, error, retry_at)
+                 select $1, u.id,
+                        coalesce((select max(a.attempt) from delivery_attempts a
+                                   where a.tenant_id = $1 and a.delivery_id = u.id), 0) + 1,
+                        u.error, now() + u.retry_ms * interval '1 millisecond'
+                   from unnest($2::uuid[], $3::text[], $4::bigint[]) as u(id, error, retry_ms)",
+            )
+            .bind(self.tenant.as_uuid())
+            .bind(&ids)
+            .bind(&errors)
+            .bind(&retry_ms)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        let mut quarantined = Vec::new();
+        for (work, step) in steps {
+            match step {
                 // Most sends find no run of dead deliveries to end: the row
                 // read with the delivery says so, and saves a write.
-                let after = work.health.after_sent();
-                if after != work.health {
-                    self.write_sent_health(work.subscriber_id, &after).await?;
+                DeliveryStep::Sent => {
+                    let after = work.health.after_sent();
+                    if after != work.health {
+                        self.write_sent_health(work.subscriber_id, &after).await?;
+                    }
                 }
-                Ok(false)
-            }
-            DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } => {
-                self.record_failure(work.id, error, step).await?;
-                if !matches!(step, DeliveryStep::Dead { .. }) {
-                    return Ok(false);
+                DeliveryStep::Dead { .. } => {
+                    let Some((_, health, now)) =
+                        self.lock_subscription(None, work.subscriber_id).await?
+                    else {
+                        return Err(StoreError::NotFound);
+                    };
+                    let after = health.after_dead(now);
+                    self.write_delivery_health(work.subscriber_id, &after)
+                        .await?;
+                    if health.quarantines(&after) {
+                        quarantined.push(work.subscriber_id);
+                    }
                 }
-                let Some((_, health, now)) =
-                    self.lock_subscription(None, work.subscriber_id).await?
-                else {
-                    return Err(StoreError::NotFound);
-                };
-                let after = health.after_dead(now);
-                self.write_delivery_health(work.subscriber_id, &after)
-                    .await?;
-                Ok(health.quarantines(&after))
-            }
-            DeliveryStep::Skipped {
-                reason,
-                unsubscribe,
-            } => {
-                if *unsubscribe {
-                    self.unsubscribe_gone(work.subscriber_id).await?;
-                }
-                sqlx::query(
-                    "update deliveries set status = $3, last_error = $4, next_attempt_at = null
-                      where tenant_id = $1 and id = $2",
-                )
-                .bind(self.tenant.as_uuid())
-                .bind(work.id.as_uuid())
-                .bind(step.status().as_str())
-                .bind(*reason)
-                .execute(&mut *self.tx)
-                .await?;
-                Ok(false)
+                DeliveryStep::Skipped {
+                    unsubscribe: true, ..
+                } => self.unsubscribe_gone(work.subscriber_id).await?,
+                DeliveryStep::Retry { .. } | DeliveryStep::Skipped { .. } => {}
             }
         }
+        Ok(quarantined)
     }
 
     /// Writes the record of failing deliveries a send left. Sends of other
@@ -704,41 +761,6 @@ impl TenantTx {
             .bind(after.dead_streak)
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
-    }
-
-    /// Records a failed attempt in the delivery (failed and due again, or
-    /// dead) and in its log.
-    async fn record_failure(
-        &mut self,
-        id: DeliveryId,
-        error: &str,
-        step: &DeliveryStep,
-    ) -> Result<()> {
-        let retry_ms = step.retry_in().map(crate::millis);
-        sqlx::query(
-            "update deliveries set attempts = attempts + 1, last_error = $3, last_attempt_at = now(),
-                    next_attempt_at = now() + $4 * interval '1 millisecond', status = $5
-              where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(error)
-        .bind(retry_ms)
-        .bind(step.status().as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query(
-            "insert into delivery_attempts (tenant_id, delivery_id, attempt, error, retry_at)
-             select $1, $2, coalesce(max(attempt), 0) + 1, $3, now() + $4 * interval '1 millisecond'
-               from delivery_attempts where tenant_id = $1 and delivery_id = $2",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(error)
-        .bind(retry_ms)
-        .execute(&mut *self.tx)
-        .await?;
         Ok(())
     }
 
@@ -808,15 +830,19 @@ impl TenantTx {
         }
     }
 
-    /// Gives back a place [`Store::take_email_place`] took for an email
-    /// that was not sent after all.
-    pub async fn give_back_email(&mut self) -> Result<()> {
+    /// Gives back `count` places [`Store::take_email_places`] took for
+    /// emails that were not sent after all.
+    pub async fn give_back_emails(&mut self, count: usize) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
         sqlx::query(
-            "update email_usage set sent = sent - 1
+            "update email_usage set sent = greatest(sent - $2, 0)
               where tenant_id = $1 and month = date_trunc('month', now() at time zone 'utc')::date
                 and sent > 0",
         )
         .bind(self.tenant.as_uuid())
+        .bind(i32::try_from(count).unwrap_or(i32::MAX))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

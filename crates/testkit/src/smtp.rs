@@ -161,6 +161,8 @@ struct Shared {
     rejected: RwLock<HashSet<String>>,
     mail: Log<ReceivedMail>,
     connections: AtomicUsize,
+    noops: AtomicUsize,
+    pipelined: AtomicUsize,
     refused_transient: AtomicUsize,
     refused_permanent: AtomicUsize,
     queue_id: AtomicUsize,
@@ -227,6 +229,8 @@ impl SmtpSink {
             rejected: RwLock::new(HashSet::new()),
             mail: Log::default(),
             connections: AtomicUsize::new(0),
+            noops: AtomicUsize::new(0),
+            pipelined: AtomicUsize::new(0),
             refused_transient: AtomicUsize::new(0),
             refused_permanent: AtomicUsize::new(0),
             queue_id: AtomicUsize::new(0),
@@ -370,6 +374,19 @@ impl SmtpSink {
     #[must_use]
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// `NOOP` commands received (a client checking a pooled connection).
+    #[must_use]
+    pub fn noops(&self) -> usize {
+        self.shared.noops.load(Ordering::Relaxed)
+    }
+
+    /// Commands that arrived with more already behind them (RFC 2920
+    /// pipelining: the client did not wait for each reply).
+    #[must_use]
+    pub fn pipelined_commands(&self) -> usize {
+        self.shared.pipelined.load(Ordering::Relaxed)
     }
 
     /// How many times the sink answered a transient refusal: a `421`
@@ -542,6 +559,10 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             }
             Line::Eof => return Ok(()),
         }
+        if !reader.buffer().is_empty() {
+            // The client sent on without waiting for this command's reply.
+            shared.pipelined.fetch_add(1, Ordering::Relaxed);
+        }
         let command = trim_line_end(&line);
         let (verb, argument) = match command.iter().position(|&b| b == b' ') {
             Some(i) => (&command[..i], command[i + 1..].trim_ascii()),
@@ -628,6 +649,7 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             transaction = Transaction::default();
             writer.write_all(b"250 2.0.0 Ok\r\n").await?;
         } else if is(b"NOOP") {
+            shared.noops.fetch_add(1, Ordering::Relaxed);
             writer.write_all(b"250 2.0.0 Ok\r\n").await?;
         } else if is(b"VRFY") {
             writer

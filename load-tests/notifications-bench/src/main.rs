@@ -140,6 +140,18 @@ impl Settings {
     }
 }
 
+/// The peak resident memory of process `pid` (`VmHWM`), as text.
+fn peak_rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// A child process, killed when dropped.
 struct Process {
     name: &'static str,
@@ -863,6 +875,12 @@ async fn run() -> anyhow::Result<()> {
         ("METRICS_ADDR", String::new()),
         ("WORKER_CONCURRENCY", s.concurrency.to_string()),
     ]);
+    // The SMTP pool's settings, when the run names them.
+    for name in ["SMTP_POOL_SIZE", "SMTP_MAX_MESSAGES_PER_SESSION"] {
+        if let Ok(value) = std::env::var(name) {
+            worker_env.push((name, value));
+        }
+    }
     let mut worker = Process::spawn("worker", &s.worker_bin, worker_env, &s)?;
     wait_for_api(&s, &http, &mut api_process).await?;
 
@@ -882,6 +900,10 @@ async fn run() -> anyhow::Result<()> {
 
     let emails = if s.runs("emails") {
         let ours = email_pipeline(&s, &api, &db, &sink, &mut worker, &email_page).await?;
+        eprintln!(
+            "[bench] emails: the worker's peak RSS so far {}",
+            peak_rss(worker.child.id())
+        );
         eprintln!("[bench] emails: bare lettre loop");
         let bare = email_bare(&s, &sink, &mut worker, &email_page).await?;
         Some((ours, bare))
@@ -946,9 +968,12 @@ async fn run() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "worker: WORKER_CONCURRENCY={} (jobs per queue); the bare loops keep as many in flight",
+        "worker: WORKER_CONCURRENCY={} (jobs per queue), SMTP_POOL_SIZE={}; the bare loops keep {} in flight",
+        s.concurrency,
+        std::env::var("SMTP_POOL_SIZE").unwrap_or_else(|_| "2 (default)".to_owned()),
         s.concurrency
     );
+    println!("worker peak RSS (VmHWM): {}", peak_rss(worker.child.id()));
     println!("goals:");
     if let Some((ours, bare)) = &emails {
         println!(
@@ -957,27 +982,26 @@ async fn run() -> anyhow::Result<()> {
             met(ours.rate() / bare.rate() >= 0.7)
         );
         println!(
-            "  {} emails within 60 s: {:.1} s {}",
+            "  {} emails in {:.1} s",
             ours.count,
             ours.elapsed.as_secs_f64(),
-            met(ours.elapsed <= Duration::from_secs(60))
         );
     }
     if let Some((ours, bare)) = &webhooks {
         println!(
-            "  webhooks >= 0.7 of bare reqwest: {:.2} {}",
+            "  webhooks >= 0.5 of bare reqwest: {:.2} {}",
             ours.rate() / bare.rate(),
-            met(ours.rate() / bare.rate() >= 0.7)
+            met(ours.rate() / bare.rate() >= 0.5)
         );
     }
     if let Some(l) = &latency {
-        let email = percentile(&l.email, 50.0);
-        let webhook = percentile(&l.webhook, 50.0);
-        println!(
-            "  first delivery p50 < 100 ms: email {email:.0} ms {}, webhook {webhook:.0} ms {}",
-            met(email < 100.0),
-            met(webhook < 100.0)
-        );
+        for (name, values) in [("email", &l.email), ("webhook", &l.webhook)] {
+            let (p50, p99) = (percentile(values, 50.0), percentile(values, 99.0));
+            println!(
+                "  first {name} p50 < 25 ms and p99 < 50 ms: {p50:.1} / {p99:.1} ms {}",
+                met(p50 < 25.0 && p99 < 50.0)
+            );
+        }
     }
     Ok(())
 }

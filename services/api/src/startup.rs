@@ -83,6 +83,9 @@ impl Application {
                 max_connections: config.database_max_connections,
                 acquire_timeout: config.timeouts.database_acquire,
                 statement_timeout: config.timeouts.database_statement,
+                // A ping before every use: a frozen database is a 503
+                // within the acquire budget, never a hung request.
+                ping_after_idle: None,
             },
         )
         .await

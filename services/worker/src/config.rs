@@ -10,7 +10,7 @@ use std::time::Duration;
 use heliograph_auth::SecretsKeyring;
 use heliograph_billing::Billing;
 use heliograph_domain::{CustomDomains, PhoneNumber, PublicUrls};
-use heliograph_notify::{AllowedTargets, Guard, RetryPolicy};
+use heliograph_notify::{AllowedTargets, Guard, RetryPolicy, SmtpSettings};
 use heliograph_runtime::{LogFormat, SettingError, Settings};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -35,6 +35,10 @@ pub struct WorkerConfig {
     pub queue_namespace: String,
     /// SMTP server, `smtp://user:pass@host:port` or `smtps://…` (`SMTP_URL`).
     pub smtp_url: SecretString,
+    /// How SMTP sessions are shared: sessions in use at once per worker
+    /// process (`SMTP_POOL_SIZE`, default 2) and messages each carries
+    /// before it is closed (`SMTP_MAX_MESSAGES_PER_SESSION`, default 100).
+    pub smtp: SmtpSettings,
     /// Sender of notification emails (`EMAIL_FROM`).
     pub email_from: Mailbox,
     /// Platform and page URLs, for links in notifications (`PUBLIC_URL`, `BASE_DOMAIN`).
@@ -268,6 +272,20 @@ impl WorkerConfig {
                 "must be between 1 and 1024",
             ));
         }
+        let smtp_pool_size: usize = s.parsed_or("SMTP_POOL_SIZE", 2)?;
+        if !(1..=256).contains(&smtp_pool_size) {
+            return Err(SettingError::new(
+                "SMTP_POOL_SIZE",
+                "must be between 1 and 256",
+            ));
+        }
+        let smtp_per_session: usize = s.parsed_or("SMTP_MAX_MESSAGES_PER_SESSION", 100)?;
+        if !(1..=100_000).contains(&smtp_per_session) {
+            return Err(SettingError::new(
+                "SMTP_MAX_MESSAGES_PER_SESSION",
+                "must be between 1 and 100000",
+            ));
+        }
         let poll_ms: u64 = s.parsed_or("OUTBOX_POLL_INTERVAL_MS", 1000)?;
         if !(50..=60_000).contains(&poll_ms) {
             return Err(SettingError::new(
@@ -339,6 +357,11 @@ impl WorkerConfig {
             redis_url: s.secret("REDIS_URL")?,
             queue_namespace: s.or("QUEUE_NAMESPACE", "heliograph"),
             smtp_url,
+            smtp: SmtpSettings {
+                pool_size: smtp_pool_size,
+                max_messages_per_session: smtp_per_session,
+                timeout: SmtpSettings::default().timeout,
+            },
             email_from,
             custom_domains: s.custom_domains(&urls)?,
             link_secret,
@@ -416,6 +439,8 @@ mod tests {
     fn defaults_are_usable() {
         let c = WorkerConfig::from_settings(&Settings::from_pairs(BASE)).unwrap();
         assert_eq!(c.concurrency, 8);
+        assert_eq!(c.smtp.pool_size, 2);
+        assert_eq!(c.smtp.max_messages_per_session, 100);
         assert_eq!(
             c.email_from.email.to_string(),
             "notifications@heliograph.localhost"
@@ -457,6 +482,8 @@ mod tests {
         for (name, value) in [
             ("EMAIL_FROM", "not an address"),
             ("WORKER_CONCURRENCY", "0"),
+            ("SMTP_POOL_SIZE", "0"),
+            ("SMTP_MAX_MESSAGES_PER_SESSION", "none"),
             ("OUTBOX_POLL_INTERVAL_MS", "soon"),
             ("BASE_DOMAIN", "a/b"),
             ("DNS_NAMESERVER", "ns1.example.com"),

@@ -1,27 +1,55 @@
-//! Delivery: sends one notification on its channel and records the outcome.
+//! Delivery: sends a batch of notifications and records the outcomes.
+//!
+//! A deliver job carries a batch of one tenant's deliveries (usually of one
+//! event and one channel). It works through them a group at a time
+//! ([`group_size`]: 8 emails, 32 webhooks, 8 texts), several groups at
+//! once ([`groups_in_flight`]); each group is one transaction:
+//!
+//! 1. with billing on, the emails' places under the plan's monthly limit
+//!    are taken for the whole group in one statement of its own, before the
+//!    transaction (the month's row is never locked across a send);
+//! 2. the group's deliveries are claimed in one statement (`FOR UPDATE SKIP
+//!    LOCKED`, the tenant set once): any already sent, dead, not yet due or
+//!    held by another worker are left out;
+//! 3. they are sent: emails one after another over one reused SMTP session
+//!    (the email rendered once per event, only the recipient's parts per
+//!    copy), webhooks all at once (bodies serialized once per event, signed
+//!    per delivery), texts one by one;
+//! 4. the outcomes are recorded in one statement and committed.
+//!
+//! Exactly-once per recipient holds as with one delivery per job: a send
+//! and its record commit together, so a worker killed mid-group sends the
+//! group's uncommitted deliveries again, with the same Message-ID or
+//! `webhook-id`. A group being small bounds those repeats: at most the
+//! groups in flight at the kill (with the SMTP pool's default, 2 × 8:
+//! no more than the 16 jobs in flight of one delivery per job before).
+//! Failed deliveries go back to the queue as batches by due time.
 //!
 //! With billing on, a notification text or email is also counted against
 //! the plan's `texts_per_month` / `emails_per_month` (the plan in force
 //! now), and skipped, saying so, once the month's are spent
-//! (docs/billing.md § Monthly limits in the worker). An email's place is
-//! taken in a short transaction of its own before it is sent ([`email_place`]).
-//! With billing off nothing about plans is read.
+//! (docs/billing.md § Monthly limits in the worker). With billing off
+//! nothing about plans is read.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use heliograph_auth::{CONFIRM_PURPOSE, OpenError, SMS_CODE_PURPOSE, UNSUBSCRIBE_PURPOSE};
 use heliograph_billing::Billing;
 use heliograph_domain::delivery::after_attempt;
 use heliograph_domain::{
-    AttemptOutcome, Channel, DeliveryStep, EmailAddress, EventKind, Limit, PhoneNumber,
-    number_range,
+    AttemptOutcome, Channel, DeliveryId, DeliveryStep, EmailAddress, EventId, EventKind, Limit,
+    PhoneNumber, TenantId, number_range,
 };
 use heliograph_notify::payloads::{
-    Notice, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body, webhook_body,
+    Notice, Spliced, WebhookMeta, slack_body, sms_confirmation_text, sms_text, teams_body,
+    webhook_body,
 };
 use heliograph_notify::{
-    ComponentLine, ConfirmationEmail, EmailMessage, HttpOutcome, IncidentEmail, RetryPolicy,
-    SendError, SmsProvider as _, WebhookSecret, signed_headers,
+    ComponentLine, ConfirmationEmail, EmailMessage, HttpOutcome, IncidentEmail, PreparedEmail,
+    RetryPolicy, SendError, SmsProvider as _, UNSUBSCRIBE_SLOT, WebhookSecret, signed_headers,
 };
 use heliograph_store::{
     DeliveryWork, EmailPlace, MonthlyTake, SmsBudget, TenantTx, endpoint_seal_context,
@@ -31,7 +59,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::notice::{EventView, event_view};
-use crate::{Context, Deliver, Error, SmsRefusal, SmsVelocity};
+use crate::{BulkDeliver, Context, Deliver, Error, SmsRefusal, SmsVelocity};
 
 /// Why an attempt did not deliver.
 struct Failure {
@@ -79,72 +107,298 @@ impl From<Attempt> for AttemptOutcome {
     }
 }
 
-/// Idempotent: the delivery row is locked (`SKIP LOCKED`) while it is sent
-/// and marked sent in the same transaction; a delivery already sent, dead,
-/// not yet due or held by another worker is left alone, and one whose
-/// subscriber left meanwhile is skipped. A failed send is recorded with its
-/// error; a transient one is re-queued after the channel's retry policy
-/// (never sooner than a receiver's `Retry-After`), a permanent one (or one
-/// out of attempts) is marked dead. Were the process to die between sending
-/// and committing, the next run sends again with the same Message-ID or
-/// `webhook-id`, so receivers can tell.
-pub async fn handle(job: Deliver, ctx: Context) -> Result<(), Error> {
-    let place = email_place(&ctx, &job).await?;
-    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
-    let Some(work) = tx.claim_delivery(job.delivery_id).await? else {
-        if place == EmailPlace::Taken {
-            tx.give_back_email().await?;
-            tx.commit().await?;
+/// Deliveries claimed, sent and recorded in one transaction: small enough
+/// that a kill repeats little, large enough that the database's round
+/// trips are a small share of each send.
+const fn group_size(channel: Option<Channel>) -> usize {
+    match channel {
+        Some(Channel::Webhook | Channel::Slack | Channel::Teams) => 32,
+        Some(Channel::Sms) => 8,
+        Some(Channel::Email) | None => 8,
+    }
+}
+
+/// Groups of one job worked on at once: for email, as many as the SMTP
+/// pool has sessions (more would only wait for one).
+fn groups_in_flight(ctx: &Context, channel: Option<Channel>) -> usize {
+    match channel {
+        Some(Channel::Email) => ctx.mailer.pool().settings().pool_size,
+        Some(Channel::Webhook | Channel::Slack | Channel::Teams) => 4,
+        Some(Channel::Sms) | None => 1,
+    }
+}
+
+/// A delivery to try again, after a delay.
+struct Retry {
+    after: Duration,
+    id: DeliveryId,
+    channel: Channel,
+}
+
+/// Idempotent: each group claims only deliveries still to be sent and due
+/// (`SKIP LOCKED`, so a duplicate job or another worker leaves them be),
+/// and one whose subscriber left meanwhile is skipped. A failed send is
+/// recorded with its error; a transient one is queued again after the
+/// channel's retry policy (never sooner than a receiver's `Retry-After`),
+/// a permanent one (or one out of attempts) is marked dead. Were the
+/// process to die between sending and committing, the next run sends again
+/// with the same Message-ID or `webhook-id`, so receivers can tell.
+pub async fn handle(job: Deliver, ctx: Context, lane: Lane) -> Result<(), Error> {
+    let (tenant, channel) = (job.tenant_id, job.channel);
+    let groups: Vec<Vec<DeliveryId>> = job
+        .delivery_ids
+        .chunks(group_size(job.channel))
+        .map(<[DeliveryId]>::to_vec)
+        .collect();
+    let results: Vec<Result<Group, Error>> = futures::stream::iter(groups)
+        .map(|ids| {
+            let ctx = ctx.clone();
+            async move {
+                // Stopping: the groups not yet begun go back to the queue.
+                if ctx.stopping.is_cancelled() {
+                    return Ok(Group::NotBegun(ids));
+                }
+                group(&ctx, tenant, &ids, channel).await.map(Group::Done)
+            }
+        })
+        .buffer_unordered(groups_in_flight(&ctx, job.channel))
+        .collect()
+        .await;
+    let mut retries = Vec::new();
+    let mut left: Vec<DeliveryId> = Vec::new();
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok(Group::Done(r)) => retries.extend(r),
+            Ok(Group::NotBegun(ids)) => left.extend(ids),
+            Err(err) => {
+                failed.get_or_insert(err);
+            }
         }
-        return Ok(());
-    };
-    let attempt = if work.subscriber_active {
-        match event_view(&ctx, &mut tx, job.tenant_id, work.event_id).await {
-            Ok(view) => attempt(&ctx, &mut tx, &work, &view, place).await?,
-            // What the event says cannot be told (it names what is gone):
-            // the delivery dies, visibly, instead of staying pending for ever.
-            Err(err) if !err.is_transient() => Attempt::Failed(Failure::permanent(err.to_string())),
-            Err(err) => return Err(err),
+    }
+    requeue(&ctx, tenant, retries).await?;
+    if !left.is_empty() {
+        let rest = Deliver {
+            tenant_id: tenant,
+            delivery_ids: left,
+            channel,
+        };
+        match lane {
+            Lane::First => ctx.queues.push(rest).await?,
+            Lane::Bulk => {
+                ctx.queues
+                    .push(BulkDeliver {
+                        tenant_id: rest.tenant_id,
+                        delivery_ids: rest.delivery_ids,
+                        channel: rest.channel,
+                    })
+                    .await?;
+            }
         }
-    } else {
-        Attempt::Skipped("the subscriber left before it was sent")
-    };
-    if place == EmailPlace::Taken && matches!(attempt, Attempt::Skipped(_)) {
-        // Nothing went out: the place is the month's again.
-        tx.give_back_email().await?;
     }
-    let step = after_attempt(
-        work.attempts,
-        attempt.into(),
-        |attempts_made, retry_after| {
-            policy(&ctx, work.channel).next_delay_honouring(
-                attempts_made,
-                rand::random(),
-                retry_after,
-            )
-        },
-    );
-    let quarantined = tx.record_delivery_step(&work, &step).await?;
-    if let DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } = &step {
-        tracing::warn!(
-            tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel,
-            attempt = work.attempts + 1, retry_in_ms = step.retry_in().map(|d| d.as_millis() as u64),
-            error = %error, "delivery failed"
-        );
+    // A group that failed (the database, say) fails the job, which runs
+    // again: the groups that were done claim nothing the second time.
+    failed.map_or(Ok(()), Err)
+}
+
+/// Which queue a deliver job came from (the rest of its batch goes back there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// `deliver`: the first batch of every event.
+    First,
+    /// `deliver-bulk`: later batches of large fan-outs.
+    Bulk,
+}
+
+/// What became of a group.
+enum Group {
+    /// Sent and recorded; these are to be tried again.
+    Done(Vec<Retry>),
+    /// Not begun (the worker is stopping): to be queued again.
+    NotBegun(Vec<DeliveryId>),
+}
+
+/// Queues `retries` again as batches by due time: those due within a
+/// second of each other go together, at the latest one's time (none early).
+async fn requeue(ctx: &Context, tenant_id: TenantId, mut retries: Vec<Retry>) -> Result<(), Error> {
+    retries.sort_by_key(|r| r.after);
+    // (first due, last due, job)
+    let mut batches: Vec<(Duration, Duration, Deliver)> = Vec::new();
+    for r in retries {
+        match batches.last_mut() {
+            Some((first, last, job))
+                if r.after <= *first + Duration::from_secs(1)
+                    && job.channel == Some(r.channel)
+                    && job.delivery_ids.len() < 500 =>
+            {
+                job.delivery_ids.push(r.id);
+                *last = r.after;
+            }
+            _ => batches.push((
+                r.after,
+                r.after,
+                Deliver {
+                    tenant_id,
+                    delivery_ids: vec![r.id],
+                    channel: Some(r.channel),
+                },
+            )),
+        }
     }
-    if quarantined {
-        tracing::warn!(tenant.id = %job.tenant_id, subscriber.id = %work.subscriber_id, "subscriber quarantined after repeated dead deliveries");
-    }
-    // Should the commit fail, it was sent but not recorded: the next run
-    // sends again, with the same id.
-    tx.commit().await?;
-    if step == DeliveryStep::Sent {
-        tracing::debug!(tenant.id = %job.tenant_id, delivery.id = %work.id, channel = %work.channel, "delivery sent");
-    }
-    if let Some(delay) = step.retry_in() {
-        ctx.queues.push_after(job, delay).await?;
+    for (_, after, job) in batches {
+        ctx.queues.push_after(job, after).await?;
     }
     Ok(())
+}
+
+/// One group: places, claim, send, record, commit. Answers what to retry.
+async fn group(
+    ctx: &Context,
+    tenant: TenantId,
+    ids: &[DeliveryId],
+    channel: Option<Channel>,
+) -> Result<Vec<Retry>, Error> {
+    let places = email_places(ctx, tenant, ids).await?;
+    // A group that may send email (an email group, or one of mixed
+    // channels: a sweep's, a redrive's) waits for its SMTP session before
+    // it takes a slot and opens its transaction: groups queueing for a
+    // session then hold no database connection (nor row locks), and no
+    // group ever holds a slot while it waits for a session.
+    let session = if matches!(channel, Some(Channel::Email) | None) {
+        Some(ctx.mailer.pool().session().await)
+    } else {
+        None
+    };
+    let _slot = ctx.delivery_slots.take().await;
+    let mut tx = ctx.store.tenant_tx(tenant).await?;
+    let works = tx.claim_deliveries(ids).await?;
+    let place_of = |id: DeliveryId| places.get(&id).copied().unwrap_or(EmailPlace::NotCounted);
+    // Places taken for deliveries this group did not claim (sent already,
+    // or held by another worker) are the month's again.
+    let claimed_places = works
+        .iter()
+        .filter(|w| place_of(w.id) == EmailPlace::Taken)
+        .count();
+    let mut give_back =
+        places.values().filter(|p| **p == EmailPlace::Taken).count() - claimed_places;
+
+    let mut views: HashMap<EventId, Result<Arc<EventView>, String>> = HashMap::new();
+    for work in &works {
+        if views.contains_key(&work.event_id) {
+            continue;
+        }
+        let view = match event_view(ctx, &mut tx, tenant, work.event_id).await {
+            Ok(view) => Ok(view),
+            // What the event says cannot be told (it names what is gone):
+            // its deliveries die, visibly, instead of staying pending for ever.
+            Err(err) if !err.is_transient() => Err(err.to_string()),
+            Err(err) => return Err(err),
+        };
+        views.insert(work.event_id, view);
+    }
+
+    let mut attempts: Vec<Option<Attempt>> = works.iter().map(|_| None).collect();
+    let mut emails = Vec::new();
+    let mut posts = Vec::new();
+    for (i, work) in works.iter().enumerate() {
+        if !work.subscriber_active {
+            attempts[i] = Some(Attempt::Skipped("the subscriber left before it was sent"));
+            continue;
+        }
+        let view = match &views[&work.event_id] {
+            Ok(view) => Arc::clone(view),
+            Err(error) => {
+                attempts[i] = Some(Attempt::Failed(Failure::permanent(error.clone())));
+                continue;
+            }
+        };
+        match work.channel {
+            Channel::Email => match email_copy(ctx, work, &view, place_of(work.id))? {
+                Ok(copy) => emails.push((i, copy)),
+                Err(attempt) => attempts[i] = Some(attempt),
+            },
+            Channel::Sms => attempts[i] = Some(sms(ctx, &mut tx, work, &view).await?),
+            Channel::Webhook | Channel::Slack | Channel::Teams => posts.push((i, view)),
+        }
+    }
+    if emails.is_empty() {
+        drop(session);
+    } else {
+        let mut session = match session {
+            Some(session) => session,
+            None => ctx.mailer.pool().session().await,
+        };
+        for (i, (to, bytes)) in emails {
+            attempts[i] = Some(match session.send(ctx.mailer.sender(), &to, &bytes).await {
+                Ok(()) => Attempt::Sent,
+                Err(e) => Attempt::Failed(Failure {
+                    transient: e.is_transient(),
+                    error: e.redacted(),
+                    retry_after: None,
+                }),
+            });
+        }
+    }
+    if !posts.is_empty() {
+        let sent =
+            futures::future::join_all(posts.iter().map(|(i, view)| http(ctx, &works[*i], view)))
+                .await;
+        for ((i, view), attempt) in posts.iter().zip(sent) {
+            let work = &works[*i];
+            if matches!(attempt, Attempt::Sent) && !work.confirmed && view.kind.is_addressed() {
+                // The endpoint answered the confirmation ping: it wants the notifications.
+                tx.confirm_subscriber_by_id(work.subscriber_id).await?;
+            }
+            attempts[*i] = Some(attempt);
+        }
+    }
+
+    let mut steps = Vec::with_capacity(works.len());
+    for (work, attempt) in works.iter().zip(attempts) {
+        let attempt = attempt.expect("every claimed delivery was attempted");
+        if place_of(work.id) == EmailPlace::Taken && matches!(attempt, Attempt::Skipped(_)) {
+            // Nothing went out: the place is the month's again.
+            give_back += 1;
+        }
+        let step = after_attempt(
+            work.attempts,
+            attempt.into(),
+            |attempts_made, retry_after| {
+                policy(ctx, work.channel).next_delay_honouring(
+                    attempts_made,
+                    rand::random(),
+                    retry_after,
+                )
+            },
+        );
+        if let DeliveryStep::Retry { error, .. } | DeliveryStep::Dead { error } = &step {
+            tracing::warn!(
+                tenant.id = %tenant, delivery.id = %work.id, channel = %work.channel,
+                attempt = work.attempts + 1, retry_in_ms = step.retry_in().map(|d| d.as_millis() as u64),
+                error = %error, "delivery failed"
+            );
+        }
+        steps.push((work, step));
+    }
+    tx.give_back_emails(give_back).await?;
+    let quarantined = tx.record_delivery_steps(&steps).await?;
+    for subscriber in quarantined {
+        tracing::warn!(tenant.id = %tenant, subscriber.id = %subscriber, "subscriber quarantined after repeated dead deliveries");
+    }
+    // Should the commit fail, they were sent but not recorded: the next
+    // run sends them again, with the same ids.
+    tx.commit().await?;
+    tracing::debug!(tenant.id = %tenant, deliveries = steps.len(), "group delivered");
+    Ok(steps
+        .iter()
+        .filter_map(|(work, step)| {
+            step.retry_in().map(|after| Retry {
+                after,
+                id: work.id,
+                channel: work.channel,
+            })
+        })
+        .collect())
 }
 
 fn policy(ctx: &Context, channel: Channel) -> &RetryPolicy {
@@ -155,111 +409,133 @@ fn policy(ctx: &Context, channel: Channel) -> &RetryPolicy {
     }
 }
 
-/// Sends `work` once on its channel.
-async fn attempt(
-    ctx: &Context,
-    tx: &mut TenantTx,
-    work: &DeliveryWork,
-    view: &EventView,
-    place: EmailPlace,
-) -> Result<Attempt, Error> {
+/// The subscriber's own signed unsubscribe link, and the page to manage
+/// the subscription (the same token).
+fn links(ctx: &Context, work: &DeliveryWork, view: &EventView) -> (String, String) {
     let page_url = &view.page.url;
     let token = ctx
         .links
         .sign(UNSUBSCRIBE_PURPOSE, work.subscriber_id.as_uuid());
-    let unsubscribe_url = format!("{page_url}/unsubscribe?token={token}");
-    let manage_url = format!("{page_url}/subscription?token={token}");
-    Ok(match work.channel {
-        Channel::Email => {
-            let message = match email(ctx, work, view, &unsubscribe_url, &manage_url)? {
-                Some(message) => message,
-                None => return Ok(Attempt::Skipped("nothing to send by email for this event")),
-            };
-            let Some(Ok(to)) = work
-                .email
-                .as_deref()
-                .map(|e| EmailAddress::parse("email", e))
-            else {
-                return Ok(Attempt::Failed(Failure::permanent(
-                    "the subscriber has no valid email address",
-                )));
-            };
-            if place == EmailPlace::Refused {
-                ctx.channels
-                    .emails_over_plan
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(Attempt::Skipped(EMAILS_OVER_PLAN));
-            }
-            match ctx.mailer.send(work.id.as_uuid(), &to, &message).await {
-                Ok(()) => Attempt::Sent,
-                Err(e) => Attempt::Failed(Failure {
-                    transient: e.is_transient(),
-                    error: e.redacted(),
-                    retry_after: None,
-                }),
-            }
-        }
-        Channel::Sms => sms(ctx, tx, work, view, page_url).await?,
-        Channel::Webhook | Channel::Slack | Channel::Teams => {
-            let sent = http(ctx, work, view, &unsubscribe_url).await;
-            if matches!(sent, Attempt::Sent) && !work.confirmed && view.kind.is_addressed() {
-                // The endpoint answered the confirmation ping: it wants the notifications.
-                tx.confirm_subscriber_by_id(work.subscriber_id).await?;
-            }
-            sent
-        }
-    })
+    (
+        format!("{page_url}/unsubscribe?token={token}"),
+        format!("{page_url}/subscription?token={token}"),
+    )
 }
 
-/// The email for `view`, if this kind of event has one.
-fn email(
+/// The email `work` is to receive, as its recipient and the bytes on the
+/// wire; or what becomes of the delivery instead.
+fn email_copy(
     ctx: &Context,
     work: &DeliveryWork,
     view: &EventView,
-    unsubscribe_url: &str,
-    manage_url: &str,
-) -> Result<Option<EmailMessage>, Error> {
-    let rendered = match (&view.notice, view.kind) {
-        (_, EventKind::SubscriptionConfirmation) => ConfirmationEmail {
-            page_name: view.page.name.clone(),
-            page_url: view.page.url.clone(),
-            confirm_url: format!(
-                "{}/subscriptions/confirm?token={}",
-                view.page.url,
-                ctx.links
-                    .sign(CONFIRM_PURPOSE, work.subscriber_id.as_uuid())
-            ),
-            manage_url: Some(manage_url.to_owned()),
-        }
-        .render(),
-        (Notice::Incident { incident, .. }, _) => {
-            let Some(update) = incident.updates.first() else {
-                return Ok(None);
-            };
-            IncidentEmail {
-                page_name: view.page.name.clone(),
-                page_url: view.page.url.clone(),
-                incident_url: incident.shortlink.clone(),
-                logo_url: view.page.logo_url.clone(),
-                brand_color: view.page.brand_color.clone(),
-                unsubscribe_url: unsubscribe_url.to_owned(),
-                incident_name: incident.name.clone(),
-                status: update.status,
-                impact: incident.impact,
-                body: update.body.clone(),
-                components: update
-                    .affected_components
-                    .iter()
-                    .map(|c| ComponentLine::new(c.name.clone(), c.new_status))
-                    .collect(),
-            }
-            .render()
-        }
-        _ => return Ok(None),
+    place: EmailPlace,
+) -> Result<Result<(lettre::Address, Vec<u8>), Attempt>, Error> {
+    let Some(Ok(to)) = work
+        .email
+        .as_deref()
+        .map(|e| EmailAddress::parse("email", e))
+    else {
+        return Ok(Err(Attempt::Failed(Failure::permanent(
+            "the subscriber has no valid email address",
+        ))));
     };
-    rendered
-        .map(Some)
-        .map_err(|e| Error::Permanent(anyhow::Error::new(e).context("Failed to render the email")))
+    let confirmation = view.kind == EventKind::SubscriptionConfirmation;
+    let prepared = if confirmation {
+        None
+    } else {
+        let Some(prepared) = prepared_email(ctx, view)? else {
+            return Ok(Err(Attempt::Skipped(
+                "nothing to send by email for this event",
+            )));
+        };
+        Some(prepared)
+    };
+    if place == EmailPlace::Refused {
+        ctx.channels
+            .emails_over_plan
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Ok(Err(Attempt::Skipped(EMAILS_OVER_PLAN)));
+    }
+    let (unsubscribe_url, manage_url) = links(ctx, work, view);
+    let copy = if let Some(prepared) = prepared {
+        ctx.mailer
+            .personal(prepared, work.id.as_uuid(), &to, &unsubscribe_url)
+    } else {
+        // Addressed to one subscriber: rendered for them alone.
+        let message = confirmation_email(ctx, work, view, &manage_url)?;
+        ctx.mailer
+            .message(work.id.as_uuid(), &to, &message)
+            .map(|m| (m.envelope().to()[0].clone(), m.formatted()))
+    };
+    Ok(match copy {
+        Ok(copy) => Ok(copy),
+        Err(e) => Err(Attempt::Failed(Failure {
+            transient: e.is_transient(),
+            error: e.redacted(),
+            retry_after: None,
+        })),
+    })
+}
+
+/// The double opt-in email for `work`'s subscriber.
+fn confirmation_email(
+    ctx: &Context,
+    work: &DeliveryWork,
+    view: &EventView,
+    manage_url: &str,
+) -> Result<EmailMessage, Error> {
+    ConfirmationEmail {
+        page_name: view.page.name.clone(),
+        page_url: view.page.url.clone(),
+        confirm_url: format!(
+            "{}/subscriptions/confirm?token={}",
+            view.page.url,
+            ctx.links
+                .sign(CONFIRM_PURPOSE, work.subscriber_id.as_uuid())
+        ),
+        manage_url: Some(manage_url.to_owned()),
+    }
+    .render()
+    .map_err(|e| Error::Permanent(anyhow::Error::new(e).context("Failed to render the email")))
+}
+
+/// The incident email of `view`, rendered and encoded once (the first
+/// delivery of the event asks, the others reuse it); none when the event
+/// has no email.
+fn prepared_email<'v>(
+    ctx: &Context,
+    view: &'v EventView,
+) -> Result<Option<&'v PreparedEmail>, Error> {
+    if let Some(prepared) = view.email.get() {
+        return Ok(prepared.as_ref());
+    }
+    let Notice::Incident { incident, .. } = &view.notice else {
+        return Ok(view.email.get_or_init(|| None).as_ref());
+    };
+    let Some(update) = incident.updates.first() else {
+        return Ok(view.email.get_or_init(|| None).as_ref());
+    };
+    let rendered = IncidentEmail {
+        page_name: view.page.name.clone(),
+        page_url: view.page.url.clone(),
+        incident_url: incident.shortlink.clone(),
+        logo_url: view.page.logo_url.clone(),
+        brand_color: view.page.brand_color.clone(),
+        unsubscribe_url: UNSUBSCRIBE_SLOT.to_owned(),
+        incident_name: incident.name.clone(),
+        status: update.status,
+        impact: incident.impact,
+        body: update.body.clone(),
+        components: update
+            .affected_components
+            .iter()
+            .map(|c| ComponentLine::new(c.name.clone(), c.new_status))
+            .collect(),
+    }
+    .render()
+    .map_err(|e| Error::Permanent(anyhow::Error::new(e).context("Failed to render the email")))?;
+    let prepared = ctx.mailer.prepare(&rendered);
+    Ok(view.email.get_or_init(|| Some(prepared)).as_ref())
 }
 
 async fn sms(
@@ -267,8 +543,8 @@ async fn sms(
     tx: &mut TenantTx,
     work: &DeliveryWork,
     view: &EventView,
-    page_url: &str,
 ) -> Result<Attempt, Error> {
+    let page_url = &view.page.url;
     if !work.page_sms_on {
         return Ok(refused(ctx, SmsRefusal::SmsOff));
     }
@@ -343,33 +619,39 @@ async fn sms(
     })
 }
 
-/// Takes an email's place under the plan's monthly limit before the
-/// delivery's transaction begins: two statements of their own (the plan,
-/// then the place), so the month's counter row is locked for one statement
-/// and never across an SMTP send, and a tenant's emails still go out in
-/// parallel. A place taken for an email that is then not sent (skipped, or
-/// a duplicate job whose delivery another worker sent) is given back; a
-/// worker dying in between leaves one place taken for nothing (the count
-/// errs on the platform's side, by one). Not counted: billing off, a plan
-/// without the limit, another channel, or a retry (an email is counted
-/// once, at its first attempt).
-async fn email_place(ctx: &Context, job: &Deliver) -> Result<EmailPlace, Error> {
+/// Takes the places of the group's emails under the plan's monthly limit
+/// before the group's transaction begins: two statements of their own for
+/// the whole group (the plan, then the places), so the month's counter row
+/// is locked for one statement and never across an SMTP send, and a
+/// tenant's groups still go out in parallel. A place taken for an email
+/// that is then not sent (skipped, or claimed by another worker) is given
+/// back; a worker dying in between leaves those places taken for nothing
+/// (the count errs on the platform's side, by at most a group). Not
+/// counted: billing off, a plan without the limit, another channel, or a
+/// retry (an email is counted once, at its first attempt).
+async fn email_places(
+    ctx: &Context,
+    tenant: TenantId,
+    ids: &[DeliveryId],
+) -> Result<HashMap<DeliveryId, EmailPlace>, Error> {
     if !ctx.billing.is_on() {
-        return Ok(EmailPlace::NotCounted);
+        return Ok(HashMap::new());
     }
-    let standing = ctx.store.billing_standing(job.tenant_id).await?;
+    let standing = ctx.store.billing_standing(tenant).await?;
     let Some(limit) = ctx
         .billing
         .entitlement(standing.as_ref(), time::OffsetDateTime::now_utc())
         .limits
         .emails_per_month
     else {
-        return Ok(EmailPlace::NotCounted);
+        return Ok(HashMap::new());
     };
     Ok(ctx
         .store
-        .take_email_place(job.tenant_id, job.delivery_id, limit)
-        .await?)
+        .take_email_places(tenant, ids, limit)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// What the delivery log records of an email over the plan's limit.
@@ -430,31 +712,42 @@ async fn over_velocity(
     Ok(None)
 }
 
-async fn http(
-    ctx: &Context,
-    work: &DeliveryWork,
-    view: &EventView,
-    unsubscribe_url: &str,
-) -> Attempt {
+/// The body of `work`'s channel for `view`, serialized once per event with
+/// the slot where each recipient's unsubscribe link goes.
+fn body_of<'v>(ctx: &Context, work: &DeliveryWork, view: &'v EventView) -> &'v Spliced {
+    let (slot, body): (usize, fn(&Context, &EventView) -> serde_json::Value) = match work.channel {
+        Channel::Slack => (1, |_, v| slack_body(&v.page, &v.notice, UNSUBSCRIBE_SLOT)),
+        Channel::Teams => (2, |_, v| teams_body(&v.page, &v.notice, UNSUBSCRIBE_SLOT)),
+        _ => (0, |ctx, v| {
+            webhook_body(
+                &v.page,
+                &v.notice,
+                &WebhookMeta {
+                    unsubscribe_url: UNSUBSCRIBE_SLOT,
+                    documentation_url: &ctx.channels.webhook_docs_url,
+                    generated_at: v.created_at,
+                },
+            )
+        }),
+    };
+    view.bodies[slot]
+        .get_or_init(|| Spliced::new(body(ctx, view).to_string().as_bytes(), UNSUBSCRIBE_SLOT))
+}
+
+async fn http(ctx: &Context, work: &DeliveryWork, view: &EventView) -> Attempt {
     let url = match endpoint_url(ctx, work) {
         Ok(url) => url,
         Err(failure) => return Attempt::Failed(failure),
     };
     let url = url.expose_secret();
-    let body = match work.channel {
-        Channel::Slack => slack_body(&view.page, &view.notice, unsubscribe_url),
-        Channel::Teams => teams_body(&view.page, &view.notice, unsubscribe_url),
-        _ => webhook_body(
-            &view.page,
-            &view.notice,
-            &WebhookMeta {
-                unsubscribe_url,
-                documentation_url: &ctx.channels.webhook_docs_url,
-                generated_at: view.created_at,
-            },
-        ),
-    };
-    let body = body.to_string().into_bytes();
+    let (unsubscribe_url, _) = links(ctx, work, view);
+    // The link as a JSON string's content (it holds nothing to escape, but
+    // the body must stay valid JSON whatever a page URL holds).
+    let link = serde_json::to_string(&unsubscribe_url).unwrap_or_default();
+    let link = link
+        .get(1..link.len().saturating_sub(1))
+        .unwrap_or_default();
+    let body = body_of(ctx, work, view).with(link.as_bytes());
     let mut headers: Vec<(String, String)> = Vec::new();
     if work.channel == Channel::Webhook {
         let secret = match opened(

@@ -1,5 +1,5 @@
 //! Fan-out: one delivery row per subscriber × channel an event concerns,
-//! one deliver job per row.
+//! one deliver job per batch and channel (at most [`BATCH`] deliveries).
 //!
 //! An event's subscribers are paged through in batches of [`BATCH`], one
 //! batch per job: each job does one batch and queues the next as a new job
@@ -25,12 +25,14 @@ use heliograph_store::{
 use uuid::Uuid;
 
 use crate::{BulkDeliver, Context, Deliver, Error, FanOut};
+use heliograph_domain::{Channel, DeliveryId, TenantId};
 
 /// Subscribers handled per job (and per transaction).
 pub const BATCH: i64 = 500;
 
-/// Ready jobs in the bulk lane above which later batches wait.
-pub const BULK_AHEAD: u64 = 5_000;
+/// Ready jobs in the bulk lane above which later batches wait: each job is
+/// a batch (up to [`BATCH`] deliveries), so about 5,000 deliveries.
+pub const BULK_AHEAD: u64 = 10;
 
 /// How long a later batch waits when the bulk lane is full.
 const BULK_WAIT: Duration = Duration::from_secs(1);
@@ -61,11 +63,11 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
     let (pending, next) = if kind == EventKind::DeliveriesRedriven {
         let p: RedriveEventPayload = serde_json::from_value(payload)?;
         let pending = tx.pending_among(&p.delivery_ids).await?;
-        (pending, None)
+        (pending.into_iter().map(|id| (id, None)).collect(), None)
     } else if kind.is_addressed() {
         let p: AddressedEventPayload = serde_json::from_value(payload)?;
         let pending = tx.addressed_delivery(event.id, p.subscriber_id).await?;
-        (pending, None)
+        (with_channels(pending), None)
     } else {
         let components: Vec<Uuid> = if kind.is_incident_event() {
             let p: IncidentEventPayload = serde_json::from_value(payload)?;
@@ -95,8 +97,10 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
             }
             vec![p.component_id.as_uuid()]
         };
-        tx.deliveries_batch(event.id, event.page_id, kind, &components, job.after, BATCH)
-            .await?
+        let (pending, next) = tx
+            .deliveries_batch(event.id, event.page_id, kind, &components, job.after, BATCH)
+            .await?;
+        (with_channels(pending), next)
     };
     if next.is_none() {
         // Every delivery exists once this commits; the jobs below may
@@ -110,22 +114,18 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
     if job.after.is_none() {
         tracing::info!(tenant.id = %job.tenant_id, event.id = %event.id, event.kind = %event.kind, "fanning out");
     }
-    // A redrive may name thousands: it takes the bulk lane. A batch's jobs
-    // go to Redis in one round trip, not one per job.
+    // A redrive may name thousands: it takes the bulk lane. A batch's
+    // deliveries go out as one job per channel, in one round trip to Redis.
     let first = job.after.is_none() && kind != EventKind::DeliveriesRedriven;
-    let tenant_id = job.tenant_id;
+    let jobs = by_channel(job.tenant_id, pending);
     let pushed = if first {
-        ctx.queues
-            .push_all(pending.into_iter().map(|delivery_id| Deliver {
-                tenant_id,
-                delivery_id,
-            }))
-            .await
+        ctx.queues.push_all(jobs).await
     } else {
         ctx.queues
-            .push_all(pending.into_iter().map(|delivery_id| BulkDeliver {
-                tenant_id,
-                delivery_id,
+            .push_all(jobs.into_iter().map(|j| BulkDeliver {
+                tenant_id: j.tenant_id,
+                delivery_ids: j.delivery_ids,
+                channel: j.channel,
             }))
             .await
     };
@@ -139,4 +139,26 @@ pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
             .await?;
     }
     Ok(())
+}
+
+/// Pending deliveries with their channels known.
+fn with_channels(pending: Vec<(DeliveryId, Channel)>) -> Vec<(DeliveryId, Option<Channel>)> {
+    pending.into_iter().map(|(id, c)| (id, Some(c))).collect()
+}
+
+/// One deliver job per channel among `pending` (those of unknown channel
+/// together), in id order within each.
+fn by_channel(tenant_id: TenantId, pending: Vec<(DeliveryId, Option<Channel>)>) -> Vec<Deliver> {
+    let mut jobs: Vec<Deliver> = Vec::new();
+    for (id, channel) in pending {
+        match jobs.iter_mut().find(|j| j.channel == channel) {
+            Some(job) => job.delivery_ids.push(id),
+            None => jobs.push(Deliver {
+                tenant_id,
+                delivery_ids: vec![id],
+                channel,
+            }),
+        }
+    }
+    jobs
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use heliograph_auth::{LinkSigner, SecretsKeyring};
-use heliograph_domain::{DeliveryId, DomainId, EventId, PublicUrls, TenantId};
+use heliograph_domain::{Channel, DeliveryId, DomainId, EventId, PublicUrls, TenantId};
 use heliograph_jobs::{Job, JobKind, Queues, Registry};
 use heliograph_notify::{Mailer, RetryPolicy, TwilioSms, WebhookClient};
 use heliograph_store::{Store, StoreError};
@@ -89,13 +89,68 @@ impl Job for FanOut {
     }
 }
 
-/// Send one delivery.
+/// Send a batch of deliveries of one tenant (usually of one event and one
+/// channel): claimed, sent and recorded a group at a time (`deliver`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "DeliverWire")]
 pub struct Deliver {
-    /// The delivery's tenant.
+    /// The deliveries' tenant.
     pub tenant_id: TenantId,
-    /// The delivery.
-    pub delivery_id: DeliveryId,
+    /// The deliveries.
+    pub delivery_ids: Vec<DeliveryId>,
+    /// Their channel when they share one (it sizes the groups).
+    #[serde(default)]
+    pub channel: Option<Channel>,
+}
+
+/// A deliver job as any release wrote it: before batches, a job carried
+/// one `delivery_id`; such jobs still in Redis during an upgrade are read
+/// as batches of one.
+#[derive(Deserialize)]
+struct DeliverWire {
+    tenant_id: TenantId,
+    #[serde(default)]
+    delivery_ids: Vec<DeliveryId>,
+    #[serde(default)]
+    delivery_id: Option<DeliveryId>,
+    #[serde(default)]
+    channel: Option<Channel>,
+}
+
+impl From<DeliverWire> for Deliver {
+    fn from(w: DeliverWire) -> Self {
+        let mut delivery_ids = w.delivery_ids;
+        delivery_ids.extend(w.delivery_id);
+        Self {
+            tenant_id: w.tenant_id,
+            delivery_ids,
+            channel: w.channel,
+        }
+    }
+}
+
+/// A deliver job's span: its tenant, how many deliveries, and the
+/// delivery's id when there is one (a batch's failures name theirs in
+/// their own lines).
+fn deliver_span(tenant: TenantId, ids: &[DeliveryId]) -> tracing::Span {
+    match ids {
+        [only] => {
+            tracing::info_span!("deliver", tenant.id = %tenant, deliveries = 1_usize, delivery.id = %only)
+        }
+        _ => tracing::info_span!("deliver", tenant.id = %tenant, deliveries = ids.len()),
+    }
+}
+
+impl Deliver {
+    /// A job for one delivery.
+    #[must_use]
+    pub fn one(tenant_id: TenantId, delivery_id: DeliveryId) -> Self {
+        Self {
+            tenant_id,
+            delivery_ids: vec![delivery_id],
+            channel: None,
+        }
+    }
 }
 
 impl Job for Deliver {
@@ -103,20 +158,35 @@ impl Job for Deliver {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        let span = tracing::info_span!("deliver", tenant.id = %self.tenant_id, delivery.id = %self.delivery_id);
-        deliver::handle(self, ctx).instrument(span)
+        let span = deliver_span(self.tenant_id, &self.delivery_ids);
+        deliver::handle(self, ctx, deliver::Lane::First).instrument(span)
     }
 }
 
-/// Send one delivery of a large fan-out's later batches: the same work as
+/// A batch of a large fan-out's later deliveries: the same work as
 /// [`Deliver`], in a lane of its own so that it never holds back the first
 /// batch of another event (see `fanout`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "DeliverWire")]
 pub struct BulkDeliver {
-    /// The delivery's tenant.
+    /// The deliveries' tenant.
     pub tenant_id: TenantId,
-    /// The delivery.
-    pub delivery_id: DeliveryId,
+    /// The deliveries.
+    pub delivery_ids: Vec<DeliveryId>,
+    /// Their channel when they share one.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+}
+
+impl From<DeliverWire> for BulkDeliver {
+    fn from(w: DeliverWire) -> Self {
+        let job = Deliver::from(w);
+        Self {
+            tenant_id: job.tenant_id,
+            delivery_ids: job.delivery_ids,
+            channel: job.channel,
+        }
+    }
 }
 
 impl Job for BulkDeliver {
@@ -124,8 +194,8 @@ impl Job for BulkDeliver {
     type Context = Context;
     type Error = Error;
     fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
-        let span = tracing::info_span!("deliver", tenant.id = %self.tenant_id, delivery.id = %self.delivery_id);
-        deliver::handle(self.into(), ctx).instrument(span)
+        let span = deliver_span(self.tenant_id, &self.delivery_ids);
+        deliver::handle(self.into(), ctx, deliver::Lane::Bulk).instrument(span)
     }
 }
 
@@ -133,7 +203,8 @@ impl From<BulkDeliver> for Deliver {
     fn from(job: BulkDeliver) -> Self {
         Self {
             tenant_id: job.tenant_id,
-            delivery_id: job.delivery_id,
+            delivery_ids: job.delivery_ids,
+            channel: job.channel,
         }
     }
 }
@@ -258,6 +329,37 @@ pub struct Inner {
     /// Billing: with it on, deliveries keep to the plan's monthly limits
     /// on texts and emails (`deliver`); with it off, nothing is read.
     pub billing: heliograph_billing::Billing,
+    /// Delivery groups with a transaction open, at most: fewer than the
+    /// database pool's connections, so that groups waiting on slow
+    /// receivers never starve the relay, the fan-out and the clocks of a
+    /// connection ([`DeliverySlots::for_pool`]).
+    pub delivery_slots: DeliverySlots,
+    /// Fires when the worker is stopping: a deliver job then finishes the
+    /// groups in hand and queues the rest of its batch again (`deliver`),
+    /// rather than sending a whole batch on the way out. `run` fires it.
+    pub stopping: CancellationToken,
+}
+
+/// Places for delivery groups' transactions (see [`Inner::delivery_slots`]).
+#[derive(Debug)]
+pub struct DeliverySlots(tokio::sync::Semaphore);
+
+impl DeliverySlots {
+    /// Slots for a database pool of `connections`: all but two of them
+    /// (at least one), the two left for everything else.
+    #[must_use]
+    pub fn for_pool(connections: u32) -> Self {
+        let slots = usize::try_from(connections.saturating_sub(2).max(1)).unwrap_or(1);
+        Self(tokio::sync::Semaphore::new(slots))
+    }
+
+    /// A slot, waiting for one.
+    pub(crate) async fn take(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.0
+            .acquire()
+            .await
+            .expect("the delivery slots are never closed")
+    }
 }
 
 /// The senders of the channels other than email, and their policies.
@@ -406,8 +508,12 @@ impl Context {
     /// Connects to PostgreSQL and Redis; each failure names its setting.
     pub async fn connect(config: &WorkerConfig) -> anyhow::Result<Self> {
         // Settings first, connections after: a typo is reported as a typo.
-        let mailer = Mailer::new(config.smtp_url.expose_secret(), config.email_from.clone())
-            .context("SMTP_URL: is malformed")?;
+        let mailer = Mailer::with_settings(
+            config.smtp_url.expose_secret(),
+            config.email_from.clone(),
+            config.smtp,
+        )
+        .context("SMTP_URL: is malformed")?;
         let dns = DnsChecker::new(config.dns_nameserver, domains::DNS_TIMEOUT).context(
             "DNS_NAMESERVER: is not set and the system's resolver configuration cannot be read",
         )?;
@@ -418,6 +524,9 @@ impl Context {
                 max_connections: config.database_max_connections,
                 acquire_timeout: config.database_acquire_timeout,
                 statement_timeout: config.database_statement_timeout,
+                // Batches take a connection per group, in steady use: a
+                // ping before each would be one more round trip per group.
+                ping_after_idle: Some(Duration::from_secs(10)),
             },
         )
         .await
@@ -439,6 +548,8 @@ impl Context {
             channels,
             events: notice::EventCache::default(),
             billing: config.billing.clone(),
+            delivery_slots: DeliverySlots::for_pool(config.database_max_connections),
+            stopping: CancellationToken::new(),
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             secrets: Arc::clone(&config.secrets),
@@ -464,6 +575,12 @@ pub async fn run(
     janitor_interval: Duration,
     shutdown: CancellationToken,
 ) {
+    let stopping = ctx.stopping.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        stopping.cancel();
+    });
     let mut tasks = vec![(
         "relay",
         tokio::spawn(relay::run(
@@ -632,14 +749,22 @@ pub async fn sweep(ctx: &Context, stale: Duration) -> anyhow::Result<usize> {
     }
     loop {
         let deliveries = ctx.store.restart_stalled_deliveries(stale, 500).await?;
+        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<DeliveryId>> =
+            std::collections::BTreeMap::new();
         for (tenant_id, delivery_id) in &deliveries {
-            ctx.queues
-                .push(Deliver {
-                    tenant_id: *tenant_id,
-                    delivery_id: *delivery_id,
-                })
-                .await?;
+            by_tenant.entry(*tenant_id).or_default().push(*delivery_id);
         }
+        ctx.queues
+            .push_all(
+                by_tenant
+                    .into_iter()
+                    .map(|(tenant_id, delivery_ids)| Deliver {
+                        tenant_id,
+                        delivery_ids,
+                        channel: None,
+                    }),
+            )
+            .await?;
         queued += deliveries.len();
         if deliveries.len() < 500 {
             break;

@@ -9,13 +9,15 @@
 //! everywhere.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use heliograph_domain::IncidentUpdate;
 use heliograph_domain::{Audience, EventId, EventKind, Sight, TenantId};
+use heliograph_notify::PreparedEmail;
 use heliograph_notify::payloads::{
-    AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, UpdateInfo,
+    AffectedComponent, ComponentChange, ComponentInfo, IncidentInfo, Notice, PageInfo, Spliced,
+    UpdateInfo,
 };
 use heliograph_store::{ComponentEventPayload, IncidentEventPayload, TenantTx};
 use time::OffsetDateTime;
@@ -40,6 +42,12 @@ pub struct EventView {
     /// When the event was recorded (the webhook's `generated_at`, so that
     /// every retry sends the same body).
     pub created_at: OffsetDateTime,
+    /// The incident email, rendered and encoded once for every recipient
+    /// (`deliver`); none when the event has no such email.
+    pub email: OnceLock<Option<PreparedEmail>>,
+    /// The webhook, Slack and Teams bodies, serialized once, cut where each
+    /// recipient's own unsubscribe link goes (`deliver`).
+    pub bodies: [OnceLock<Spliced>; 3],
 }
 
 /// A cached view and when it was read.
@@ -202,6 +210,8 @@ async fn read(ctx: &Context, tx: &mut TenantTx, id: EventId) -> Result<EventView
         page,
         notice,
         created_at: event.created_at,
+        email: OnceLock::new(),
+        bodies: Default::default(),
     })
 }
 

@@ -375,6 +375,8 @@ impl TestApp {
             .expect("the channel senders build"),
             events: EventCache::default(),
             billing: config_kept.billing.clone(),
+            delivery_slots: heliograph_worker::DeliverySlots::for_pool(10),
+            stopping: CancellationToken::new(),
             domains: DomainChecks {
                 dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
                     .expect("a resolver"),

@@ -259,10 +259,10 @@ async fn deliver_again(app: &TestApp, rewind: &'static str) {
     let (tenant_id, delivery_id): (uuid::Uuid, uuid::Uuid) =
         sqlx::query_as(rewind).fetch_one(&app.admin).await.unwrap();
     app.queues
-        .push(heliograph_worker::Deliver {
-            tenant_id: tenant_id.into(),
-            delivery_id: delivery_id.into(),
-        })
+        .push(heliograph_worker::Deliver::one(
+            tenant_id.into(),
+            delivery_id.into(),
+        ))
         .await
         .unwrap();
     app.drain().await;
@@ -514,5 +514,50 @@ async fn the_team_lists_counts_reads_and_removes_subscribers() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(call(format!("{p}/count")).await.1, json!({"count": 2}));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_claimed_and_recorded_a_group_at_a_time_not_one_transaction_each() {
+    const SUBSCRIBERS: i64 = 200;
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    sqlx::query(
+        "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
+         select gen_random_uuid(), $1::uuid, $2::uuid, 'email',
+                'group-' || n || '-' || $3 || '@example.com', now()
+           from generate_series(1, $4) as n",
+    )
+    .bind(&t.tenant_id)
+    .bind(&t.page_id)
+    .bind(uuid::Uuid::new_v4().simple().to_string())
+    .bind(SUBSCRIBERS)
+    .execute(&app.admin)
+    .await
+    .unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/v1/pages/{}/incidents", t.page_id),
+            Some(&t.token),
+            &json!({"incident": {"name": "Batched", "body": "Draining."}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.drain().await;
+    assert_eq!(
+        app.count("select count(*) from deliveries where status = 'sent'")
+            .await,
+        SUBSCRIBERS
+    );
+    // A row's `xmin` is the transaction that last wrote it: the
+    // transactions that recorded the sends, counted. One delivery per
+    // transaction would show 200; groups of 8 show 25.
+    let recorded_by = app
+        .count("select count(distinct xmin::text) from deliveries where status = 'sent'")
+        .await;
+    assert!(
+        recorded_by <= SUBSCRIBERS / 8 + 2,
+        "{SUBSCRIBERS} emails were recorded by {recorded_by} transactions"
+    );
     app.finish().await;
 }
