@@ -158,7 +158,7 @@ impl IncidentEmail {
 }
 
 /// Why a send failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
     /// The server refused for good (5xx, bad address): do not retry.
     #[error("permanent: {0}")]

@@ -392,6 +392,274 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// Sends each of `messages` (its recipient and its formatted bytes)
+    /// from `from`, in order, and answers each one's outcome in the same
+    /// order. Where the server offers `PIPELINING`, a message's end of data
+    /// goes in the same write as the next message's `MAIL`, `RCPT` and
+    /// `DATA` (RFC 2920 § 3.1), so a run costs one round trip a message;
+    /// elsewhere (or for a message that needs an extension the server
+    /// lacks) each goes as [`Session::send`] sends it.
+    pub async fn send_all(
+        &mut self,
+        from: &Address,
+        messages: &[(Address, Vec<u8>)],
+    ) -> Vec<Result<(), SendError>> {
+        let mut results = Vec::with_capacity(messages.len());
+        let mut rest = messages;
+        let mut reused = self.conn.is_some();
+        while !rest.is_empty() {
+            if self.conn.is_none() {
+                match self.pool.relay.connect(self.pool.settings.timeout).await {
+                    Ok(conn) => {
+                        self.pool.opened.fetch_add(1, Ordering::Relaxed);
+                        self.conn = Some(conn);
+                        self.sent = 0;
+                    }
+                    // A server that does not answer fails the whole run;
+                    // one that refuses (421, a closed port) fails this
+                    // message, and the next tries a connection of its own,
+                    // as it would have alone.
+                    Err(e) if e.is_timeout() => {
+                        let e = classify(e);
+                        results.extend(rest.iter().map(|_| Err(e.clone())));
+                        return results;
+                    }
+                    Err(e) => {
+                        results.push(Err(classify(e)));
+                        rest = &rest[1..];
+                        continue;
+                    }
+                }
+            }
+            let Connection { conn, pipelining } = self.conn.as_mut().expect("connected above");
+            let Some(envelopes) = envelopes(conn, *pipelining, from, rest) else {
+                // Not for pipelining: one at a time.
+                for (to, message) in rest {
+                    results.push(self.send(from, to, message).await);
+                }
+                return results;
+            };
+            let quota = self
+                .pool
+                .settings
+                .max_messages_per_session
+                .saturating_sub(self.sent)
+                .max(1);
+            let take = quota.min(rest.len());
+            let (run, later) = rest.split_at(take);
+            let bound = self
+                .pool
+                .settings
+                .timeout
+                .saturating_mul(u32::try_from(take).unwrap_or(u32::MAX));
+            let outcome =
+                tokio::time::timeout(bound, pipelined(conn, run, &envelopes[..take])).await;
+            let outcome = outcome.unwrap_or_else(|_| Run {
+                results: Vec::new(),
+                broken: true,
+                untouched: false,
+                why: format!(
+                    "the SMTP server did not answer within {} s",
+                    bound.as_secs()
+                ),
+            });
+            if outcome.untouched && reused {
+                // A reused session died while idle: nothing was sent.
+                self.conn = None;
+                reused = false;
+                continue;
+            }
+            reused = true;
+            let done = outcome.results.len();
+            results.extend(outcome.results);
+            // Those the run could not tell about may or may not have gone:
+            // tried again later, under the same Message-ID.
+            results.extend(
+                run[done..]
+                    .iter()
+                    .map(|_| Err(SendError::Transient(outcome.why.clone()))),
+            );
+            self.sent += take;
+            if outcome.broken {
+                self.conn = None;
+            } else if self.sent >= self.pool.settings.max_messages_per_session
+                && let Some(mut done) = self.conn.take()
+            {
+                drop(done.conn.quit().await);
+            }
+            rest = later;
+        }
+        results
+    }
+}
+
+/// The `MAIL`, `RCPT` and `DATA` lines of each of `messages`; none when
+/// the session does not pipeline or a message needs an extension this
+/// server lacks (then [`transfer`] says so, message by message).
+fn envelopes(
+    conn: &AsyncSmtpConnection,
+    pipelining: bool,
+    from: &Address,
+    messages: &[(Address, Vec<u8>)],
+) -> Option<Vec<String>> {
+    if !pipelining {
+        return None;
+    }
+    let info = conn.server_info();
+    messages
+        .iter()
+        .map(|(to, message)| {
+            // The message goes through lettre's `command`, as text.
+            std::str::from_utf8(message).ok()?;
+            let mut options = Vec::new();
+            if !message.is_ascii() {
+                info.supports_feature(Extension::EightBitMime)
+                    .then_some(())?;
+                options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+            }
+            let ascii = |a: &Address| AsRef::<str>::as_ref(a).is_ascii();
+            if !ascii(from) || !ascii(to) {
+                info.supports_feature(Extension::SmtpUtfEight)
+                    .then_some(())?;
+                options.push(MailParameter::SmtpUtfEight);
+            }
+            Some(format!(
+                "{}{}{}",
+                Mail::new(Some(from.clone()), options),
+                Rcpt::new(to.clone(), Vec::new()),
+                Data
+            ))
+        })
+        .collect()
+}
+
+/// What a pipelined run came to.
+struct Run {
+    /// The outcomes of the first messages of the run, in order (all of
+    /// them unless the session broke).
+    results: Vec<Result<(), SendError>>,
+    /// Whether the session is to be dropped.
+    broken: bool,
+    /// Whether it broke before the server took anything of the run.
+    untouched: bool,
+    /// Why the rest of the run has no outcome, when it has none.
+    why: String,
+}
+
+/// `run` over `conn`, pipelined: the first envelope in one write; then
+/// each message's body and end of data with the next envelope behind it.
+async fn pipelined(
+    conn: &mut AsyncSmtpConnection,
+    run: &[(Address, Vec<u8>)],
+    envelopes: &[String],
+) -> Run {
+    let mut results = Vec::with_capacity(run.len());
+    let broke = |results: Vec<Result<(), SendError>>, e: &lettre::transport::smtp::Error| Run {
+        untouched: false,
+        broken: true,
+        why: format!("the session broke: {e}"),
+        results,
+    };
+    // The reply to the first command of what was last written.
+    let reply = conn.command(envelopes[0].as_str()).await;
+    if let Err(e) = &reply
+        && !replied(e)
+    {
+        return Run {
+            results,
+            broken: true,
+            untouched: true,
+            why: format!("the session broke: {e}"),
+        };
+    }
+    let mut first = Some(reply);
+    // Whether the last write began with RSET (its reply comes first).
+    let mut after_rset = false;
+    for (i, (_, message)) in run.iter().enumerate() {
+        if after_rset {
+            if let Some(Err(e)) = &first {
+                return broke(results, e);
+            }
+            first = Some(conn.read_response().await);
+        }
+        let Some(mail) = first.take() else {
+            break;
+        };
+        let rcpt = conn.read_response().await;
+        let data = conn.read_response().await;
+        for reply in [&mail, &rcpt, &data] {
+            if let Err(e) = reply
+                && !replied(e)
+            {
+                return broke(results, e);
+            }
+        }
+        let next = envelopes.get(i + 1);
+        if data.is_ok() {
+            if let Err(e) = mail.and(rcpt) {
+                // `DATA` taken without a sender or recipient: out of step.
+                conn.abort().await;
+                return broke(results, &e);
+            }
+            let text = std::str::from_utf8(message).unwrap_or_default();
+            let mut write = stuffed(text);
+            write.push_str(".\r\n");
+            if let Some(next) = next {
+                write.push_str(next);
+            }
+            match conn.command(write.as_str()).await {
+                Ok(_) => results.push(Ok(())),
+                Err(e) if replied(&e) => results.push(Err(classify(e))),
+                Err(e) => return broke(results, &e),
+            }
+            after_rset = false;
+            if next.is_some() {
+                first = Some(conn.read_response().await);
+            }
+        } else {
+            let refused = mail.and(rcpt).and(data).expect_err("one reply refused");
+            results.push(Err(classify(refused)));
+            // The refusal may leave a transaction open: RSET ends it,
+            // pipelined with the next envelope.
+            let mut write = String::from("RSET\r\n");
+            if let Some(next) = next {
+                write.push_str(next);
+            }
+            let reply = conn.command(write.as_str()).await;
+            if next.is_none()
+                && let Err(e) = &reply
+            {
+                return broke(results, e);
+            }
+            first = Some(reply);
+            after_rset = true;
+        }
+    }
+    Run {
+        results,
+        broken: false,
+        untouched: false,
+        why: String::new(),
+    }
+}
+
+/// `text` made ready to follow `DATA` (RFC 5321 § 4.5.2): a line that
+/// begins with a dot gets a second one, and the text ends in CRLF.
+fn stuffed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('.') {
+            out.push('.');
+        }
+        out.push_str(line);
+    }
+    if !out.ends_with("\r\n") {
+        out.push_str("\r\n");
+    }
+    out
+}
+
 /// One message over `conn`.
 async fn transfer(
     conn: &mut AsyncSmtpConnection,

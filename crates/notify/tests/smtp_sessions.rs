@@ -128,3 +128,64 @@ async fn a_refused_recipient_fails_for_good_and_the_session_carries_the_next_mes
     );
     sink.stop().await;
 }
+
+/// `n` messages as `send_all` takes them.
+fn run_of(mailer: &Mailer, n: usize) -> Vec<(lettre::Address, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let message = mailer
+                .message(uuid::Uuid::from_u128(i as u128 + 1), &to(i), &message(i))
+                .unwrap();
+            (message.envelope().to()[0].clone(), message.formatted())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_of_messages_goes_one_round_trip_each_the_end_of_one_with_the_start_of_the_next() {
+    let sink = SmtpSink::start().await.unwrap();
+    let mailer = mailer(&sink, 1, 100);
+    let run = run_of(&mailer, 5);
+    let results = mailer
+        .pool()
+        .session()
+        .await
+        .send_all(mailer.sender(), &run)
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(sink.count(), 5);
+    for n in 0..5 {
+        assert_eq!(sink.count_for(&format!("reader{n}@example.com")), 1);
+    }
+    // Each end of data but the last came with the next envelope behind it.
+    assert_eq!(sink.pipelined_data_ends(), 4);
+    assert_eq!(sink.connections(), 1);
+    sink.stop().await;
+}
+
+#[tokio::test]
+async fn a_refusal_in_a_run_fails_that_message_alone_and_a_quota_splits_the_run() {
+    let sink = SmtpSink::start().await.unwrap();
+    sink.reject_recipient("reader2@example.com");
+    // Three messages a session: the run of seven takes three sessions.
+    let mailer = mailer(&sink, 1, 3);
+    let run = run_of(&mailer, 7);
+    let results = mailer
+        .pool()
+        .session()
+        .await
+        .send_all(mailer.sender(), &run)
+        .await;
+    assert_eq!(results.len(), 7);
+    for (n, result) in results.iter().enumerate() {
+        if n == 2 {
+            assert!(matches!(result, Err(SendError::Permanent(_))), "{result:?}");
+        } else {
+            assert!(result.is_ok(), "message {n}: {result:?}");
+        }
+    }
+    assert_eq!(sink.count(), 6);
+    assert_eq!(sink.count_for("reader2@example.com"), 0);
+    assert_eq!(sink.connections(), 3);
+    sink.stop().await;
+}

@@ -163,6 +163,7 @@ struct Shared {
     connections: AtomicUsize,
     noops: AtomicUsize,
     pipelined: AtomicUsize,
+    data_pipelined: AtomicUsize,
     refused_transient: AtomicUsize,
     refused_permanent: AtomicUsize,
     queue_id: AtomicUsize,
@@ -231,6 +232,7 @@ impl SmtpSink {
             connections: AtomicUsize::new(0),
             noops: AtomicUsize::new(0),
             pipelined: AtomicUsize::new(0),
+            data_pipelined: AtomicUsize::new(0),
             refused_transient: AtomicUsize::new(0),
             refused_permanent: AtomicUsize::new(0),
             queue_id: AtomicUsize::new(0),
@@ -387,6 +389,13 @@ impl SmtpSink {
     #[must_use]
     pub fn pipelined_commands(&self) -> usize {
         self.shared.pipelined.load(Ordering::Relaxed)
+    }
+
+    /// Messages whose end of data (`.`) arrived with the next commands
+    /// behind it: a client pipelining from one message into the next.
+    #[must_use]
+    pub fn pipelined_data_ends(&self) -> usize {
+        self.shared.data_pipelined.load(Ordering::Relaxed)
     }
 
     /// How many times the sink answered a transient refusal: a `421`
@@ -643,6 +652,10 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 else {
                     return Ok(());
                 };
+                if !reader.buffer().is_empty() {
+                    // The next commands came with this message's end of data.
+                    shared.data_pipelined.fetch_add(1, Ordering::Relaxed);
+                }
                 writer.write_all(reply.as_bytes()).await?;
             }
         } else if is(b"RSET") {

@@ -158,7 +158,7 @@ pub async fn handle(job: Deliver, ctx: Context, lane: Lane) -> Result<(), Error>
                 if ctx.stopping.is_cancelled() {
                     return Ok(Group::NotBegun(ids));
                 }
-                group(&ctx, tenant, &ids, channel).await.map(Group::Done)
+                group(&ctx, tenant, &ids).await.map(Group::Done)
             }
         })
         .buffer_unordered(groups_in_flight(&ctx, job.channel))
@@ -252,23 +252,14 @@ async fn requeue(ctx: &Context, tenant_id: TenantId, mut retries: Vec<Retry>) ->
 }
 
 /// One group: places, claim, send, record, commit. Answers what to retry.
-async fn group(
-    ctx: &Context,
-    tenant: TenantId,
-    ids: &[DeliveryId],
-    channel: Option<Channel>,
-) -> Result<Vec<Retry>, Error> {
+async fn group(ctx: &Context, tenant: TenantId, ids: &[DeliveryId]) -> Result<Vec<Retry>, Error> {
     let places = email_places(ctx, tenant, ids).await?;
-    // A group that may send email (an email group, or one of mixed
-    // channels: a sweep's, a redrive's) waits for its SMTP session before
-    // it takes a slot and opens its transaction: groups queueing for a
-    // session then hold no database connection (nor row locks), and no
-    // group ever holds a slot while it waits for a session.
-    let session = if matches!(channel, Some(Channel::Email) | None) {
-        Some(ctx.mailer.pool().session().await)
-    } else {
-        None
-    };
+    // A slot first: groups with a transaction open are fewer than the
+    // pool's connections. An email group takes its SMTP session only for
+    // its sends, after the claim and before the record, so that a session
+    // is never idle while a group talks to the database. (No cycle: a
+    // group waits for a session only while it holds a slot, and a group
+    // with a session never waits for a slot.)
     let _slot = ctx.delivery_slots.take().await;
     let mut tx = ctx.store.tenant_tx(tenant).await?;
     let works = tx.claim_deliveries(ids).await?;
@@ -321,15 +312,18 @@ async fn group(
             Channel::Webhook | Channel::Slack | Channel::Teams => posts.push((i, view)),
         }
     }
-    if emails.is_empty() {
-        drop(session);
-    } else {
-        let mut session = match session {
-            Some(session) => session,
-            None => ctx.mailer.pool().session().await,
-        };
-        for (i, (to, bytes)) in emails {
-            attempts[i] = Some(match session.send(ctx.mailer.sender(), &to, &bytes).await {
+    if !emails.is_empty() {
+        let (at, copies): (Vec<usize>, Vec<(lettre::Address, Vec<u8>)>) =
+            emails.into_iter().unzip();
+        let sent = ctx
+            .mailer
+            .pool()
+            .session()
+            .await
+            .send_all(ctx.mailer.sender(), &copies)
+            .await;
+        for (i, result) in at.into_iter().zip(sent) {
+            attempts[i] = Some(match result {
                 Ok(()) => Attempt::Sent,
                 Err(e) => Attempt::Failed(Failure {
                     transient: e.is_transient(),
