@@ -562,36 +562,47 @@ impl TenantTx {
 
     /// Inserts one delivery per (subscriber, channel), skipping those that
     /// exist; answers the pending ones among them, with their channels.
+    ///
+    /// The new rows come back from the insert itself. Only when some
+    /// existed already (a fan-out run again) are those looked up, through
+    /// the unique (event, subscriber, channel) index: a scan of the event's
+    /// pending rows would also wade through every row the event's sends
+    /// left behind, and slow a large fan-out down as it goes.
     async fn insert_deliveries(
         &mut self,
         event: EventId,
         to: &[(Uuid, String)],
     ) -> Result<Vec<(DeliveryId, Channel)>> {
         let (ids, channels): (Vec<Uuid>, Vec<String>) = to.iter().cloned().unzip();
-        sqlx::query(
+        let mut rows: Vec<(Uuid, String)> = sqlx::query_as(
             "insert into deliveries (id, tenant_id, event_id, subscriber_id, channel)
              select gen_random_uuid(), $1, $2, s, c from unnest($3::uuid[], $4::text[]) as t(s, c)
-             on conflict on constraint deliveries_event_subscriber_channel_key do nothing",
+             on conflict on constraint deliveries_event_subscriber_channel_key do nothing
+             returning id, channel",
         )
         .bind(self.tenant.as_uuid())
         .bind(event.as_uuid())
         .bind(&ids)
         .bind(&channels)
-        .execute(&mut *self.tx)
-        .await?;
-        let pending: Vec<(Uuid, String)> = sqlx::query_as(
-            "select id, channel from deliveries
-              where tenant_id = $1 and event_id = $2 and subscriber_id = any($3) and status = $4
-              order by id",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(event.as_uuid())
-        .bind(&ids)
-        .bind(DeliveryStatus::Pending.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
-        pending
-            .into_iter()
+        if rows.len() < to.len() {
+            rows = sqlx::query_as(
+                "select d.id, d.channel
+                   from unnest($3::uuid[], $4::text[]) as t(s, c)
+                   join deliveries d on d.event_id = $2 and d.subscriber_id = t.s and d.channel = t.c
+                  where d.tenant_id = $1 and d.status = $5",
+            )
+            .bind(self.tenant.as_uuid())
+            .bind(event.as_uuid())
+            .bind(&ids)
+            .bind(&channels)
+            .bind(DeliveryStatus::Pending.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        }
+        rows.sort_unstable();
+        rows.into_iter()
             .map(|(id, channel)| {
                 let channel = Channel::try_from(channel)
                     .map_err(|e| StoreError::Corrupt(format!("a delivery's channel: {e}")))?;
@@ -609,6 +620,11 @@ impl TenantTx {
             .map(|s| s.as_str())
             .collect();
         let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();
+        // Each id is looked up on its own (`lateral`), by full key: a plan
+        // for `d.id = any($2)` rests on the table's statistics, and a table
+        // that grew fast since they were taken looks tiny, so the planner
+        // read every delivery of the tenant to find a batch's eight
+        // (migrations/20261207000500_delivery_steps.sql says more).
         let rows: Vec<DeliveryWorkRow> = sqlx::query_as(
             "select d.id, d.channel, d.attempts, s.email::text as email, s.phone_number, s.endpoint,
                     s.endpoint_sealed, s.webhook_secret, s.webhook_secret_sealed,
@@ -616,14 +632,19 @@ impl TenantTx {
                     s.dead_streak,
                     d.event_id, o.kind as event_kind, s.id as subscriber_id,
                     o.page_id, p.allow_sms_subscribers as page_sms_on
-               from deliveries d
+               from unnest($2::uuid[]) as wanted(id)
+              cross join lateral (
+                    select d.id, d.channel, d.attempts, d.subscriber_id, d.event_id, d.tenant_id
+                      from deliveries d
+                     where d.tenant_id = $1 and d.id = wanted.id and d.status = any($3)
+                       and (d.next_attempt_at is null
+                            or d.next_attempt_at <= now() + interval '2 seconds')
+                       for update skip locked
+                   ) d
                join subscribers s on s.tenant_id = d.tenant_id and s.id = d.subscriber_id
                join outbox o on o.tenant_id = d.tenant_id and o.id = d.event_id
                join pages p on p.tenant_id = o.tenant_id and p.id = o.page_id
-              where d.tenant_id = $1 and d.id = any($2) and d.status = any($3)
-                and (d.next_attempt_at is null or d.next_attempt_at <= now() + interval '2 seconds')
-              order by d.id
-                for update of d skip locked",
+              order by d.id",
         )
         .bind(self.tenant.as_uuid())
         .bind(&ids)
@@ -668,26 +689,17 @@ impl TenantTx {
             retry_ms.push(step.retry_in().map(crate::millis));
             errors.push(error);
         }
-        sqlx::query(
-            "update deliveries d
-                set status = u.status,
-                    attempts = d.attempts + case when u.attempted then 1 else 0 end,
-                    sent_at = case when u.status = 'sent' then now() else d.sent_at end,
-                    last_attempt_at = case when u.attempted then now() else d.last_attempt_at end,
-                    next_attempt_at = now() + u.retry_ms * interval '1 millisecond',
-                    last_error = case when u.status = 'sent' then d.last_error else u.error end
-               from unnest($2::uuid[], $3::text[], $4::bool[], $5::bigint[], $6::text[])
-                    as u(id, status, attempted, retry_ms, error)
-              where d.tenant_id = $1 and d.id = u.id",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(&ids)
-        .bind(&statuses)
-        .bind(&attempted)
-        .bind(&retry_ms)
-        .bind(&errors)
-        .execute(&mut *self.tx)
-        .await?;
+        // Row by row inside, by full key: see the function's migration for
+        // why not one `update … from unnest(…)`.
+        sqlx::query("select hg_record_delivery_steps($1, $2, $3, $4, $5, $6)")
+            .bind(self.tenant.as_uuid())
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&attempted)
+            .bind(&retry_ms)
+            .bind(&errors)
+            .execute(&mut *self.tx)
+            .await?;
         let failed: Vec<(Uuid, &str, Option<i64>)> = steps
             .iter()
             .filter_map(|(work, step)| match step {
