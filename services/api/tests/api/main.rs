@@ -43,6 +43,7 @@ mod logs;
 mod notifications;
 mod openapi;
 mod page_cache;
+mod page_history;
 mod page_memory;
 mod page_scope;
 mod permissions;
