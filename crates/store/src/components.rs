@@ -5,16 +5,17 @@
 //! `heliograph_domain::component`'s; this module reads and writes rows.
 
 use heliograph_domain::component::reorder;
-use heliograph_domain::uptime::MaintenanceSpan;
 use heliograph_domain::{
     Component, ComponentEdit, ComponentGroup, ComponentId, ComponentStatus, FieldError, GroupEdit,
-    GroupId, IncidentKind, IncidentStatus, Name, NewComponent, PageId, Visibility,
+    GroupId, Name, NewComponent, PageId, Visibility,
 };
 use sqlx::{Postgres, QueryBuilder};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::incidents::ChangeCause;
+
+mod history;
 use crate::{ListQuery, Listed, Result, StoreError, TenantTx};
 
 /// The columns of a component group, for `returning` and `select` clauses.
@@ -509,76 +510,6 @@ impl TenantTx {
             )));
         }
         Ok(())
-    }
-
-    /// A component's status changes before `end` and the maintenance
-    /// windows that concerned it: what its uptime is computed from.
-    pub async fn component_history(
-        &mut self,
-        id: ComponentId,
-        end: OffsetDateTime,
-    ) -> Result<ComponentHistory> {
-        let component = self.component(id).await?;
-        let rows: Vec<(OffsetDateTime, String, String)> = sqlx::query_as(
-            "select changed_at, old_status, new_status from component_status_changes
-              where tenant_id = $1 and component_id = $2 and changed_at < $3
-              order by changed_at, id",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(end)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let parse = |s: &str| -> Result<ComponentStatus> {
-            s.parse()
-                .map_err(|e: heliograph_domain::UnknownVariant| StoreError::Corrupt(e.to_string()))
-        };
-        let changes = rows
-            .iter()
-            .map(|(at, old, new)| Ok((*at, parse(old)?, parse(new)?)))
-            .collect::<Result<Vec<_>>>()?;
-        // Which maintenances excuse time, and how much, is the domain's
-        // rule (`MaintenanceSpan::excused`); this reads the facts it needs.
-        let spans: Vec<(
-            OffsetDateTime,
-            Option<OffsetDateTime>,
-            Option<OffsetDateTime>,
-            bool,
-        )> = sqlx::query_as(
-            "select i.started_at, i.resolved_at, i.scheduled_until,
-                        exists (select 1 from incident_updates u where u.tenant_id = i.tenant_id
-                                  and u.incident_id = i.id and u.status = $5)
-                   from incidents i
-                   join incident_components ic
-                     on ic.tenant_id = i.tenant_id and ic.incident_id = i.id
-                  where i.tenant_id = $1 and ic.component_id = $2 and i.kind = $4
-                    and i.started_at < $3",
-        )
-        .bind(self.tenant.as_uuid())
-        .bind(id.as_uuid())
-        .bind(end)
-        .bind(IncidentKind::Maintenance.as_str())
-        .bind(IncidentStatus::InProgress.as_str())
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let now = OffsetDateTime::now_utc();
-        let maintenance = spans
-            .into_iter()
-            .filter_map(|(started_at, resolved_at, scheduled_until, began)| {
-                MaintenanceSpan {
-                    started_at,
-                    resolved_at,
-                    scheduled_until,
-                    began,
-                }
-                .excused(now)
-            })
-            .collect();
-        Ok(ComponentHistory {
-            component,
-            changes,
-            maintenance,
-        })
     }
 }
 

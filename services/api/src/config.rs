@@ -136,6 +136,48 @@ impl Timeouts {
     }
 }
 
+/// How the public pages are held and served: settings of their own, beside
+/// [`ApiConfig`] (whose fields other crates' tests spell out), read from the
+/// same environment at the same start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageServing {
+    /// The bytes each replica keeps of page snapshots in all
+    /// (`PAGE_CACHE_MAX_MB`, default 256): past it, the snapshots of the
+    /// pages read least recently are dropped, and rebuilt when next read.
+    pub max_bytes: usize,
+    /// Whether page documents are answered ahead of the middleware stack
+    /// (`PAGE_FAST_PATH`, default true). Off, every request takes the
+    /// general path (the same answers, a span each): for comparison, and a
+    /// way back.
+    pub fast_path: bool,
+}
+
+impl Default for PageServing {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 << 20,
+            fast_path: true,
+        }
+    }
+}
+
+impl PageServing {
+    /// Reads `PAGE_CACHE_MAX_MB` and `PAGE_FAST_PATH`.
+    pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
+        let max_mb = s.parsed_or("PAGE_CACHE_MAX_MB", 256_usize)?;
+        if max_mb > 1 << 20 {
+            return Err(SettingError::new(
+                "PAGE_CACHE_MAX_MB",
+                "must be between 0 and 1048576",
+            ));
+        }
+        Ok(Self {
+            max_bytes: max_mb << 20,
+            fast_path: s.parsed_or("PAGE_FAST_PATH", true)?,
+        })
+    }
+}
+
 impl ApiConfig {
     /// Reads and validates the settings.
     pub fn from_settings(s: &Settings) -> Result<Self, SettingError> {
@@ -282,6 +324,10 @@ mod tests {
         assert_eq!(c.admin_addr, None);
         assert_eq!(c.page_memo.per_page, 256);
         assert_eq!(c.page_memo.max_bytes, 64 << 20);
+        let pages = PageServing::from_settings(&Settings::from_pairs([])).unwrap();
+        assert_eq!(pages, PageServing::default());
+        assert_eq!(pages.max_bytes, 256 << 20);
+        assert!(pages.fast_path);
         let c = with(&[
             ("ADMIN_ADDR", "127.0.0.1:9465"),
             ("PAGE_CACHE_MEMO_PER_PAGE", "10"),
@@ -329,6 +375,13 @@ mod tests {
         ];
         for (extra, name) in cases {
             assert_eq!(with(extra).unwrap_err().name, name);
+        }
+        for (name, value) in [
+            ("PAGE_CACHE_MAX_MB", "99999999"),
+            ("PAGE_FAST_PATH", "sometimes"),
+        ] {
+            let pages = PageServing::from_settings(&Settings::from_pairs([(name, value)]));
+            assert_eq!(pages.unwrap_err().name, name);
         }
         for required in ["DATABASE_URL", "SECRETS_KEY"] {
             let missing = ApiConfig::from_settings(&Settings::from_pairs(

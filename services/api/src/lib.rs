@@ -26,7 +26,7 @@ pub mod secrets;
 pub mod seed;
 pub mod startup;
 
-pub use config::{ApiConfig, Timeouts};
+pub use config::{ApiConfig, PageServing, Timeouts};
 pub use dashboard::{DashboardRoute, Twin, dashboard_routes};
 pub use routes::{health_routes, v1_routes};
 pub use startup::Application;

@@ -12,35 +12,55 @@
 //!   bypass it. Incident pages are rendered on first request from the
 //!   snapshot's data and kept in a bounded memo ([`memo`]); an id the
 //!   snapshot does not hold leaves nothing behind.
+//! - **Serving**: the answers' headers are serialised ahead of requests
+//!   ([`HeaderBlock`]: the ETag per snapshot, the rest per kind of
+//!   document), and `routes::public::fast_path` answers a held page's
+//!   documents ahead of the middleware stack, with one span in
+//!   `FAST_PATH_SPAN_ONE_IN` requests instead of one each.
+//! - **Memory**: a warm page keeps what it serves, compressed once: each
+//!   document gzipped (plain only under 1 KiB), the plain bytes of a larger
+//!   one derived from the gzip on the first request that refuses gzip and
+//!   kept from then on ([`Stored`]); its data for incident pages, without
+//!   the uptime bars (already in the HTML; a member's view reads them
+//!   afresh). A ten-component page holds about 50 KiB. All snapshots
+//!   together hold at most `PAGE_CACHE_MAX_MB`: past it, those of the pages
+//!   read least recently are dropped (by a clock that moves only when a
+//!   different page is read, so a hot page costs no shared write) and
+//!   rebuilt when next read. The page being served is never dropped for
+//!   room, so a budget smaller than one page still serves that page.
 //! - **Freshness**: triggers append every change to a page's public content
 //!   to `page_changes` (whoever wrote it). After a change, the api (and the
 //!   worker) publish a nudge on Redis; every replica then reads what changed
 //!   since the seq it has seen (one indexed query), rebuilds those snapshots
 //!   and swaps them in. The same read runs on a timer, so a lost nudge, or a
-//!   Redis outage, delays a page by at most the poll interval.
+//!   Redis outage, delays a page by at most the poll interval. A rebuild
+//!   reads the uptime of all of a page's components in three queries, and
+//!   of the window shown only, so a year of history costs what a week does.
 //! - **Failure**: a rebuild that fails keeps the old snapshot, which is
 //!   served (stale) until one succeeds — with PostgreSQL or Redis down, warm
-//!   pages keep answering 200. Only a page never built needs the database.
+//!   pages keep answering 200. Only a page not held (never built, or
+//!   dropped for room) needs the database.
 //!
 //! Members of the page's tenant, signed in on the platform host, get the
-//! HTML with private components: rendered per request from the snapshot's
-//! data (their session is checked in the database, as every session is), and
-//! never cached by anyone (`private, no-store`).
+//! HTML with private components: rendered per request from data read
+//! afresh (their session is checked in the database, as every session is),
+//! and never cached by anyone (`private, no-store`).
 //!
-//! The file is long (over 700 lines) because the cache, its freshness loop
-//! and its failure handling share one state and one lock order; splitting
-//! them would spread that invariant over several files. The bounded memo of
-//! incident pages, which has no such tie, is its own module.
+//! The file is long (over 700 lines) because the cache, its freshness loop,
+//! its budget and its failure handling share one state and one lock order;
+//! splitting them would spread that invariant over several files. The
+//! bounded memo of incident pages, which has no such tie, is its own module.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use anyhow::Context;
 use heliograph_domain::uptime::UptimeWeights;
-use heliograph_domain::{PageId, PageRoute, PublicUrls, TenantId};
+use heliograph_domain::{PageData, PageId, PageRoute, PublicUrls, TenantId};
 use heliograph_store::Store;
 use heliograph_web::{Audience, IncidentList, MaintenanceList, PublicPage, UptimeDay};
 use redis::AsyncCommands;
@@ -139,7 +159,9 @@ impl Doc {
         matches!(self, Self::Page | Self::History)
     }
 
-    const fn content_type(self) -> &'static str {
+    /// Its media type.
+    #[must_use]
+    pub const fn content_type(self) -> &'static str {
         match self {
             Self::Page | Self::History | Self::Embed => "text/html; charset=utf-8",
             Self::Rss => "application/rss+xml; charset=utf-8",
@@ -182,7 +204,8 @@ pub enum Base {
     Path,
 }
 
-/// A document ready to send.
+/// A document ready to send (an incident's page, rendered on request and
+/// kept by the [`memo`]).
 #[derive(Debug, Clone)]
 pub struct Rendered {
     /// The bytes.
@@ -201,26 +224,211 @@ const GZIP_FROM_BYTES: usize = 1024;
 
 fn gzip(body: &[u8]) -> Option<Bytes> {
     use std::io::Write as _;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // zlib's default level: on pages' HTML within a few percent of the best
+    // level's size, in a fraction of its time (a rebuild compresses every
+    // document, and a page with fifty components has a large one).
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(body).ok()?;
-    encoder.finish().ok().map(Bytes::from)
+    // Copied to its exact size: the encoder's buffer has grown by doubling,
+    // and what is kept for hours should not carry that slack.
+    encoder.finish().ok().map(|gz| Bytes::copy_from_slice(&gz))
+}
+
+fn gunzip(gz: &[u8]) -> Option<Bytes> {
+    use std::io::Read as _;
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut plain)
+        .ok()?;
+    Some(Bytes::from(plain))
+}
+
+/// The quoted ETag of these bytes: the first 96 bits of their SHA-256.
+fn etag_of(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
 }
 
 impl Rendered {
     fn new(body: impl Into<Bytes>, content_type: &'static str) -> Self {
         let body = body.into();
-        let digest = Sha256::digest(&body);
-        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let etag = etag_of(&body);
         let gzip = (body.len() >= GZIP_FROM_BYTES)
             .then(|| gzip(&body))
             .flatten()
-            .map(|gz| (gz, format!("\"{hex}-gz\"")));
+            .map(|gz| (gz, format!("{}-gz\"", etag.trim_end_matches('"'))));
         Self {
             body,
-            etag: format!("\"{hex}\""),
+            etag,
             gzip,
             content_type,
         }
+    }
+}
+
+/// `Cache-Control` of every public document: short enough that a change
+/// shows within seconds; stale copies cover a burst
+/// (`stale-while-revalidate`) and an outage of ours (`stale-if-error`).
+pub const PUBLIC_CACHE_CONTROL: &str =
+    "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400";
+
+/// The headers of one answer, serialised ahead of any request: the
+/// document's validator, per snapshot, and the headers its kind of document
+/// always has, once per process. A request copies them (each value a
+/// reference count or a static), it formats none.
+#[derive(Debug)]
+pub struct HeaderBlock {
+    /// The validator `If-None-Match` is compared with, quoted.
+    pub etag: HeaderValue,
+    common: &'static CommonHeaders,
+}
+
+/// The headers every answer of a kind of document carries but its `ETag`:
+/// those of a 304 first, then `Content-Type`.
+#[derive(Debug)]
+struct CommonHeaders {
+    headers: Box<[(HeaderName, HeaderValue)]>,
+    /// How many of `headers` a 304 sends (all but `Content-Type`).
+    not_modified: usize,
+}
+
+impl CommonHeaders {
+    fn new(doc: Doc, gzipped: bool) -> Self {
+        use actix_web::http::header;
+        let mut headers = vec![
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(PUBLIC_CACHE_CONTROL),
+            ),
+            (header::VARY, HeaderValue::from_static("Accept-Encoding")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(doc.content_security_policy()),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("strict-origin-when-cross-origin"),
+            ),
+        ];
+        if doc.cross_origin() {
+            headers.push((
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ));
+        } else {
+            // A member's view of the same URL must never be served from a shared cache.
+            headers.push((header::VARY, HeaderValue::from_static("Cookie")));
+        }
+        if gzipped {
+            headers.push((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+        }
+        let not_modified = headers.len();
+        headers.push((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(doc.content_type()),
+        ));
+        Self {
+            headers: headers.into_boxed_slice(),
+            not_modified,
+        }
+    }
+
+    /// Those of every kind of document, built once.
+    fn of(doc: Doc, gzipped: bool) -> &'static Self {
+        static ALL: std::sync::OnceLock<HashMap<(Doc, bool), CommonHeaders>> =
+            std::sync::OnceLock::new();
+        let all = ALL.get_or_init(|| {
+            Doc::ALL
+                .iter()
+                .flat_map(|doc| [false, true].map(|gz| ((*doc, gz), Self::new(*doc, gz))))
+                .collect()
+        });
+        &all[&(doc, gzipped)]
+    }
+}
+
+impl HeaderBlock {
+    fn new(doc: Doc, etag: &str, gzipped: bool) -> Self {
+        Self {
+            etag: HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\"")),
+            common: CommonHeaders::of(doc, gzipped),
+        }
+    }
+
+    /// Adds the headers of a 200, or of a 304 (`not_modified`), to `out`.
+    pub fn write(&self, out: &mut actix_web::http::header::HeaderMap, not_modified: bool) {
+        let common = &self.common.headers;
+        let common = if not_modified {
+            &common[..self.common.not_modified]
+        } else {
+            &common[..]
+        };
+        out.reserve(common.len() + 2);
+        out.append(actix_web::http::header::ETAG, self.etag.clone());
+        for (name, value) in common {
+            out.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// A document as a snapshot keeps it: gzipped once when worth it (and then
+/// only gzipped: browsers and CDNs take it so), the plain bytes derived
+/// from that on the first request that refuses gzip and kept from then on
+/// (what is served is worth keeping); its answers' headers serialised once.
+#[derive(Debug)]
+pub struct Stored {
+    /// The gzipped bytes (documents from [`GZIP_FROM_BYTES`]).
+    pub gzip: Option<Bytes>,
+    /// The plain bytes: from the build for small documents; for the others
+    /// once a request has needed them (see [`PublicPages::plain`]).
+    plain: std::sync::OnceLock<Bytes>,
+    /// The headers of the plain answer.
+    pub plain_headers: HeaderBlock,
+    /// The headers of the gzipped answer.
+    pub gzip_headers: Option<HeaderBlock>,
+}
+
+/// Bookkeeping of a stored document beyond its bytes: its entry in the
+/// snapshot's map (with the map's spare room) and its two validators' text.
+const STORED_OVERHEAD: usize = std::mem::size_of::<((Doc, Base), Stored)>() * 8 / 7 + 2 * 48;
+
+impl Stored {
+    fn new(doc: Doc, body: &[u8]) -> Self {
+        let etag = etag_of(body);
+        let gz = (body.len() >= GZIP_FROM_BYTES)
+            .then(|| gzip(body))
+            .flatten();
+        let plain = std::sync::OnceLock::new();
+        if gz.is_none() {
+            let _ = plain.set(Bytes::copy_from_slice(body));
+        }
+        let gzip_headers = gz
+            .as_ref()
+            .map(|_| HeaderBlock::new(doc, &format!("{}-gz\"", etag.trim_end_matches('"')), true));
+        Self {
+            gzip: gz,
+            plain,
+            plain_headers: HeaderBlock::new(doc, &etag, false),
+            gzip_headers,
+        }
+    }
+
+    /// The bytes held now.
+    fn weight(&self) -> usize {
+        self.gzip.as_ref().map_or(0, Bytes::len)
+            + self.plain.get().map_or(0, Bytes::len)
+            + STORED_OVERHEAD
+    }
+
+    /// The plain bytes, if held.
+    #[must_use]
+    pub fn plain_if_held(&self) -> Option<&Bytes> {
+        self.plain.get()
     }
 }
 
@@ -232,13 +440,69 @@ pub struct Snapshot {
     pub page_id: PageId,
     /// Which build of it: every snapshot built in this process has its own.
     generation: u64,
-    /// What it was rendered from (members' views and incident pages render from it).
+    /// What it was rendered from, less the uptime bars (which only the
+    /// HTML drew, already rendered; members' views read them afresh):
+    /// incident pages render from it.
     pub page: Arc<PublicPage>,
-    docs: HashMap<(Doc, Base), Rendered>,
+    docs: HashMap<(Doc, Base), Stored>,
     /// `/status/<slug>`, as the page's slug is spelled (whatever a request spelled).
     path_prefix: String,
-    /// The documents' bytes, gzipped copies included.
-    bytes: usize,
+    /// What it holds, in bytes: documents, plain copies derived since,
+    /// and an estimate of `page`.
+    bytes: AtomicUsize,
+    /// When it was last read, on the [`PublicPages`]' clock (least recently
+    /// read goes first when the cache is full).
+    last_read: AtomicU64,
+    /// How long its documents took to render, and to compress, added over
+    /// the build's threads (for the log).
+    took: (Duration, Duration),
+}
+
+/// What one of a build's threads made: documents, and the time it took to
+/// render and to compress them.
+type BuiltHalf = (Vec<((Doc, Base), Stored)>, Duration, Duration);
+
+/// Bookkeeping of a snapshot beyond its documents and data, rounded up.
+const SNAPSHOT_OVERHEAD: usize = 1024;
+
+/// An estimate of what a page's data holds in memory: its structures and
+/// their text (HTML-free, so short). An estimate is enough: it bounds the
+/// cache within a few percent, and costs no allocator hooks.
+fn data_weight(data: &PageData) -> usize {
+    use heliograph_domain::{AffectedComponent, Incident, IncidentUpdate};
+    use std::mem::size_of;
+    let incident = |(i, updates): &(Incident, Vec<IncidentUpdate>)| {
+        size_of::<Incident>()
+            + i.name.len()
+            + i.postmortem_body.as_ref().map_or(0, String::len)
+            + i.component_ids.len() * 16
+            + 64 // metadata, mostly empty
+            + updates
+                .iter()
+                .map(|u| {
+                    size_of::<IncidentUpdate>()
+                        + u.body.len()
+                        + u.affected_components
+                            .iter()
+                            .map(|a| size_of::<AffectedComponent>() + a.name.len())
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+    };
+    size_of::<PageData>()
+        + 2048 // the page's own text: name, branding, links
+        + data.groups.len() * (size_of::<heliograph_domain::ComponentGroup>() + 64)
+        + data
+            .components
+            .iter()
+            .map(|c| {
+                size_of::<heliograph_domain::Component>()
+                    + c.name.len()
+                    + c.description.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>()
+        + data.active_incidents.iter().map(incident).sum::<usize>()
+        + data.history.iter().map(incident).sum::<usize>()
 }
 
 impl Snapshot {
@@ -246,24 +510,66 @@ impl Snapshot {
         tenant_id: TenantId,
         page_id: PageId,
         generation: u64,
-        page: PublicPage,
+        mut page: PublicPage,
         slug_base: &str,
     ) -> anyhow::Result<Self> {
-        let mut docs = HashMap::new();
+        // Every document by every base it is served under; the page's own
+        // HTML (by far the largest) by host in one half, by path in the other.
+        let mut halves: [Vec<(Doc, Base)>; 2] = [Vec::new(), Vec::new()];
         for doc in Doc::ALL {
-            for base in [Base::Host, Base::Path] {
-                if base == Base::Path && !doc.is_html_page() {
-                    continue;
-                }
+            halves[0].push((doc, Base::Host));
+            if doc.is_html_page() {
+                halves[1].push((doc, Base::Path));
+            }
+        }
+        let (host_half, path_half) = halves.split_at_mut(1);
+        // Balance the small documents over the two.
+        while host_half[0].len() > path_half[0].len() + 1 {
+            if let Some(moved) = host_half[0].pop() {
+                path_half[0].push(moved);
+            }
+        }
+        let build_half = |half: &[(Doc, Base)]| -> anyhow::Result<BuiltHalf> {
+            let (mut rendering, mut compressing) = (Duration::ZERO, Duration::ZERO);
+            let mut built = Vec::with_capacity(half.len());
+            for (doc, base) in half {
                 let prefix = match base {
                     Base::Host => "",
                     Base::Path => slug_base,
                 };
-                let body = render(&page, doc, Audience::Public, prefix)?;
-                docs.insert((doc, base), Rendered::new(body, doc.content_type()));
+                let started = std::time::Instant::now();
+                let body = render(&page, *doc, Audience::Public, prefix)?;
+                let rendered = std::time::Instant::now();
+                built.push(((*doc, base.clone()), Stored::new(*doc, body.as_bytes())));
+                rendering += rendered - started;
+                compressing += rendered.elapsed();
             }
+            Ok((built, rendering, compressing))
+        };
+        // On two threads: a page with fifty components renders and
+        // compresses a few megabytes, and a change should show in tens of
+        // milliseconds, not a hundred.
+        let (one, other) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| build_half(&path_half[0]));
+            let one = build_half(&host_half[0]);
+            (one, other.join())
+        });
+        let other = other.map_err(|_| anyhow::anyhow!("a render thread panicked"))?;
+        let mut docs = HashMap::new();
+        let (mut rendering, mut compressing) = (Duration::ZERO, Duration::ZERO);
+        for (built, r, c) in [one?, other?] {
+            docs.extend(built);
+            rendering += r;
+            compressing += c;
         }
-        let bytes = docs.values().map(memo::weight).sum();
+        // The bars are in the HTML now; nothing served later draws them
+        // from here (a member's view reads them afresh).
+        page.uptime = HashMap::new();
+        let bytes = docs.values().map(Stored::weight).sum::<usize>()
+            + data_weight(&page.data)
+            + page.url.len()
+            + slug_base.len()
+            + SNAPSHOT_OVERHEAD;
         Ok(Self {
             tenant_id,
             page_id,
@@ -271,19 +577,28 @@ impl Snapshot {
             page: Arc::new(page),
             docs,
             path_prefix: slug_base.to_owned(),
-            bytes,
+            bytes: AtomicUsize::new(bytes),
+            last_read: AtomicU64::new(0),
+            took: (rendering, compressing),
         })
     }
 
     /// A document for anonymous visitors.
     #[must_use]
-    pub fn doc(&self, doc: Doc, base: &Base) -> Option<&Rendered> {
+    pub fn doc(&self, doc: Doc, base: &Base) -> Option<&Stored> {
         let base = if doc.is_html_page() {
             base
         } else {
             &Base::Host
         };
         self.docs.get(&(doc, base.clone()))
+    }
+
+    /// What it holds now, in bytes (an estimate for its data; exact for its
+    /// documents).
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -329,6 +644,16 @@ pub fn render(
     })
 }
 
+/// The name in lower case, copied only when it has capitals (names in
+/// requests seldom do: a page's hottest path allocates nothing here).
+pub fn lowercase(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 /// Where pages live: by slug, and by verified custom domain.
 #[derive(Debug, Default)]
 struct Routes {
@@ -353,6 +678,12 @@ pub struct CacheStats {
     /// Reads of `page_changes` finished, whether they succeeded or not (each
     /// takes one database connection, whatever it finds).
     pub change_reads: AtomicU64,
+    /// Time spent building snapshots (reading and rendering), in microseconds.
+    pub build_micros: AtomicU64,
+    /// Snapshots dropped to keep within `PAGE_CACHE_MAX_MB`.
+    pub evictions: AtomicU64,
+    /// Requests answered by the fast path (see `routes::public::fast_path`).
+    pub fast_answers: AtomicU64,
 }
 
 /// Settings of the public pages' cache.
@@ -364,15 +695,19 @@ pub struct CacheSettings {
     pub poll_interval: Duration,
     /// The bounds of what is rendered on request and kept (incident pages).
     pub memo: MemoLimits,
+    /// The bytes all snapshots may hold together (`PAGE_CACHE_MAX_MB`).
+    pub max_bytes: usize,
 }
 
 /// What the public pages hold in memory now, for `/metrics` and the tests:
 /// nothing in it may grow with what requests name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PagesMemory {
-    /// Snapshots held (one per page read since start).
+    /// Snapshots held (one per page read recently enough, within
+    /// `PAGE_CACHE_MAX_MB`).
     pub snapshots: usize,
-    /// Their documents' bytes.
+    /// What they hold: their documents' bytes (gzipped, plain where
+    /// served so), and an estimate of their data.
     pub snapshot_bytes: usize,
     /// The memo of documents rendered on request.
     pub memo: MemoUse,
@@ -409,6 +744,13 @@ pub struct PublicPages {
     nudge: tokio::sync::Notify,
     /// Held while changes are applied.
     applying: tokio::sync::Mutex<()>,
+    /// What the snapshots hold together, in bytes (see [`Snapshot::bytes`]);
+    /// changed only under the `snapshots` lock, so it never runs behind a
+    /// snapshot dropped meanwhile.
+    held: AtomicUsize,
+    /// The clock snapshots' reads are ordered by: it moves when a snapshot
+    /// is read that was not the last one read (see [`PublicPages::touch`]).
+    clock: AtomicU64,
     /// Counters.
     pub stats: CacheStats,
 }
@@ -459,6 +801,8 @@ impl PublicPages {
             seq: AtomicI64::new(head),
             nudge: tokio::sync::Notify::new(),
             applying: tokio::sync::Mutex::new(()),
+            held: AtomicUsize::new(0),
+            clock: AtomicU64::new(0),
             stats: CacheStats::default(),
         });
         pages
@@ -509,10 +853,7 @@ impl PublicPages {
     /// The page a slug names, from memory.
     #[must_use]
     pub fn route_by_slug(&self, slug: &str) -> Option<PageKey> {
-        self.routes()
-            .by_slug
-            .get(&slug.to_ascii_lowercase())
-            .copied()
+        self.routes().by_slug.get(lowercase(slug).as_ref()).copied()
     }
 
     /// The page a verified custom domain names (a port, if any, ignored), from memory.
@@ -527,16 +868,120 @@ impl PublicPages {
         });
         self.routes()
             .by_host
-            .get(host.trim_end_matches('.').to_ascii_lowercase().as_str())
+            .get(lowercase(host.trim_end_matches('.')).as_ref())
             .copied()
     }
 
-    fn cached(&self, page: PageId) -> Option<Arc<Snapshot>> {
+    /// The snapshot held for a page, if any; nothing is built (the fast
+    /// path asks this, and leaves a page not held to the general path).
+    #[must_use]
+    pub fn cached(&self, page: PageId) -> Option<Arc<Snapshot>> {
         self.snapshots
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&page)
             .cloned()
+    }
+
+    /// Marks a snapshot read now. The clock moves only when the snapshot
+    /// read is not the one read last: a page read a million times in a
+    /// row costs a load and a compare each time, and no shared write.
+    pub fn touch(&self, snapshot: &Snapshot) {
+        let now = self.clock.load(Ordering::Relaxed);
+        if snapshot.last_read.load(Ordering::Relaxed) != now {
+            let moved = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+            snapshot.last_read.store(moved, Ordering::Relaxed);
+        }
+    }
+
+    /// A stored document's plain bytes: held, or derived from its gzipped
+    /// copy now and kept (a client that refuses gzip once will again), the
+    /// snapshot's weight growing by them.
+    #[must_use]
+    pub fn plain(&self, snapshot: &Snapshot, stored: &Stored) -> Bytes {
+        if let Some(plain) = stored.plain.get() {
+            return plain.clone();
+        }
+        let derived = stored.gzip.as_deref().and_then(gunzip).unwrap_or_default();
+        let mut added = false;
+        let plain = stored
+            .plain
+            .get_or_init(|| {
+                added = true;
+                derived
+            })
+            .clone();
+        if added {
+            // Under the map's lock, as every change to what is held: the
+            // snapshot cannot be dropped (and its weight subtracted) between
+            // its growth and the total's. Counted in the total only while it
+            // is the one held.
+            let held = {
+                let map = self
+                    .snapshots
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                snapshot.bytes.fetch_add(plain.len(), Ordering::Relaxed);
+                let held = map
+                    .get(&snapshot.page_id)
+                    .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), snapshot));
+                if held {
+                    self.held.fetch_add(plain.len(), Ordering::Relaxed);
+                }
+                held
+            };
+            if held {
+                self.make_room(snapshot.page_id);
+            }
+        }
+        plain
+    }
+
+    /// Drops the snapshots read least recently until those held fit
+    /// `PAGE_CACHE_MAX_MB`, but never `keep` (the one just built or grown,
+    /// which a request is about to serve): a budget smaller than one page
+    /// holds that one page. It drops down to seven eighths of the budget, so
+    /// that a full cache sorts its pages once per several builds, not per build.
+    fn make_room(&self, keep: PageId) {
+        let max = self.settings.max_bytes;
+        if self.held.load(Ordering::Relaxed) <= max {
+            return;
+        }
+        let target = max - max / 8;
+        let mut dropped = Vec::new();
+        {
+            let mut held = self
+                .snapshots
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut by_age: Vec<(u64, PageId)> = held
+                .values()
+                .filter(|s| s.page_id != keep)
+                .map(|s| (s.last_read.load(Ordering::Relaxed), s.page_id))
+                .collect();
+            by_age.sort_unstable();
+            for (_, page) in by_age {
+                if self.held.load(Ordering::Relaxed) <= target {
+                    break;
+                }
+                if let Some(s) = held.remove(&page) {
+                    self.held.fetch_sub(s.bytes(), Ordering::Relaxed);
+                    dropped.push(page);
+                }
+            }
+        }
+        self.stats
+            .evictions
+            .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+        for page in &dropped {
+            self.memo.forget(page);
+        }
+        if !dropped.is_empty() {
+            tracing::debug!(
+                dropped = dropped.len(),
+                "page snapshots dropped to fit PAGE_CACHE_MAX_MB"
+            );
+        }
     }
 
     /// An incident's page for anonymous visitors: from the memo, or rendered
@@ -567,21 +1012,24 @@ impl PublicPages {
             return Lookup::NoSuchPage;
         };
         if let Some(snapshot) = self.cached(page) {
+            self.touch(&snapshot);
             return Lookup::Found(snapshot);
         }
         loop {
             let waiting = self.built.notified();
             if self.claim(page) {
-                let outcome = self.build_while_changing(tenant, page).await;
-                return match (outcome, self.cached(page)) {
-                    (_, Some(s)) => Lookup::Found(s),
-                    (Err(_), None) => Lookup::Unavailable,
-                    (Ok(()), None) => Lookup::NoSuchPage,
+                // What was built answers, even if the cache, full, has
+                // dropped it again by now.
+                return match self.build_while_changing(tenant, page).await {
+                    Ok(Some(s)) => Lookup::Found(s),
+                    Ok(None) => Lookup::NoSuchPage,
+                    Err(_) => self.cached(page).map_or(Lookup::Unavailable, Lookup::Found),
                 };
             }
             // Another request builds it; wait for that, then look again.
             let _ = tokio::time::timeout(Duration::from_secs(10), waiting).await;
             if let Some(snapshot) = self.cached(page) {
+                self.touch(&snapshot);
                 return Lookup::Found(snapshot);
             }
         }
@@ -590,7 +1038,11 @@ impl PublicPages {
     /// Builds a claimed page, again as long as changes arrived during the
     /// build (so a snapshot never ends up older than a change it missed);
     /// then releases it.
-    async fn build_while_changing(&self, tenant: TenantId, page: PageId) -> anyhow::Result<()> {
+    async fn build_while_changing(
+        &self,
+        tenant: TenantId,
+        page: PageId,
+    ) -> anyhow::Result<Option<Arc<Snapshot>>> {
         let outcome = loop {
             let outcome = self.rebuild(tenant, page).await;
             let mut building = self.building_lock();
@@ -613,25 +1065,48 @@ impl PublicPages {
         self.building_lock().now.insert(page)
     }
 
-    /// Reads the page and swaps in a new snapshot; on failure the old one stays.
-    async fn rebuild(&self, tenant: TenantId, page: PageId) -> anyhow::Result<()> {
+    /// Reads the page and swaps in a new snapshot (answered); on failure
+    /// the old one stays. `None`: the page is gone.
+    async fn rebuild(
+        &self,
+        tenant: TenantId,
+        page: PageId,
+    ) -> anyhow::Result<Option<Arc<Snapshot>>> {
+        let started = std::time::Instant::now();
         let outcome = self.read_and_render(tenant, page).await;
+        self.stats.build_micros.fetch_add(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         match outcome {
             Ok(Some(snapshot)) => {
                 self.stats.builds.fetch_add(1, Ordering::Relaxed);
                 let generation = snapshot.generation;
-                self.snapshots
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(page, Arc::new(snapshot));
+                let snapshot = Arc::new(snapshot);
+                // Read now, as far as the cache's order goes.
+                snapshot.last_read.store(
+                    self.clock.fetch_add(1, Ordering::Relaxed) + 1,
+                    Ordering::Relaxed,
+                );
+                {
+                    let mut map = self
+                        .snapshots
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    self.held.fetch_add(snapshot.bytes(), Ordering::Relaxed);
+                    if let Some(old) = map.insert(page, Arc::clone(&snapshot)) {
+                        self.held.fetch_sub(old.bytes(), Ordering::Relaxed);
+                    }
+                }
                 // What older snapshots rendered on request goes with them.
                 self.memo.forget_older(&page, generation);
-                Ok(())
+                self.make_room(page);
+                Ok(Some(snapshot))
             }
             Ok(None) => {
                 // Deleted: forget it.
                 self.forget(&page);
-                Ok(())
+                Ok(None)
             }
             Err(e) => {
                 self.stats.build_failures.fetch_add(1, Ordering::Relaxed);
@@ -646,6 +1121,36 @@ impl PublicPages {
         tenant: TenantId,
         page: PageId,
     ) -> anyhow::Result<Option<Snapshot>> {
+        let started = std::time::Instant::now();
+        let Some(public) = self.read_public(tenant, page).await? else {
+            return Ok(None);
+        };
+        let read = started.elapsed();
+        let slug = public.data.page.slug.clone();
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let render = tokio::task::spawn_blocking(move || {
+            Snapshot::build(tenant, page, generation, public, &format!("/status/{slug}"))
+        });
+        let snapshot = render.await.context("the render task panicked")??;
+        tracing::debug!(
+            page.id = %page,
+            read_ms = read.as_secs_f64() * 1000.0,
+            render_ms = snapshot.took.0.as_secs_f64() * 1000.0,
+            gzip_ms = snapshot.took.1.as_secs_f64() * 1000.0,
+            bytes = snapshot.bytes(),
+            "page snapshot built"
+        );
+        Ok(Some(snapshot))
+    }
+
+    /// A page's public data as of now, uptime bars included, from the
+    /// database (`None`: no such page). Snapshots are rendered from it, and
+    /// members' views, which draw the bars a snapshot no longer holds.
+    pub async fn read_public(
+        &self,
+        tenant: TenantId,
+        page: PageId,
+    ) -> anyhow::Result<Option<PublicPage>> {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.store.tenant_tx(tenant).await?;
         let data = match tx.page_data(page).await {
@@ -682,17 +1187,12 @@ impl PublicPages {
             .get(&page)
             .cloned()
             .unwrap_or_else(|| self.urls.page_url(slug.as_str()));
-        let public = PublicPage {
+        Ok(Some(PublicPage {
             url,
             data,
             uptime,
             as_of: now,
-        };
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        let render = tokio::task::spawn_blocking(move || {
-            Snapshot::build(tenant, page, generation, public, &format!("/status/{slug}"))
-        });
-        Ok(Some(render.await.context("the render task panicked")??))
+        }))
     }
 
     /// After a change made here: apply it before answering (so whoever made
@@ -820,10 +1320,15 @@ impl PublicPages {
 
     /// Drops a page's snapshot and what was rendered from it.
     fn forget(&self, page: &PageId) {
-        self.snapshots
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(page);
+        {
+            let mut map = self
+                .snapshots
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(old) = map.remove(page) {
+                self.held.fetch_sub(old.bytes(), Ordering::Relaxed);
+            }
+        }
         self.memo.forget(page);
     }
 
@@ -844,7 +1349,7 @@ impl PublicPages {
                 .snapshots
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (held.len(), held.values().map(|s| s.bytes).sum())
+            (held.len(), held.values().map(|s| s.bytes()).sum())
         };
         let building = self.building_lock();
         let building = building.now.len() + building.changed.len();

@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, PageServing};
 use crate::limits::Limiter;
 use crate::public_pages::{CacheSettings, PublicPages};
 use crate::{error, routes};
@@ -59,6 +59,9 @@ pub struct AppState {
     /// How long a `/v1` request may take before it is answered 503
     /// `database_unavailable` (see [`crate::config::Timeouts::request`]).
     pub request_timeout: Duration,
+    /// Whether page documents are answered ahead of the middleware stack
+    /// (`PAGE_FAST_PATH`).
+    pub page_fast_path: bool,
 }
 
 /// A bound, not yet running, API server.
@@ -74,9 +77,14 @@ pub struct Application {
 }
 
 impl Application {
+    /// [`Application::build_with`] the public pages' default settings.
+    pub async fn build(config: &ApiConfig) -> anyhow::Result<Self> {
+        Self::build_with(config, PageServing::default()).await
+    }
+
     /// Connects to PostgreSQL and Redis and binds the listener. Each failure
     /// names the setting at fault.
-    pub async fn build(config: &ApiConfig) -> anyhow::Result<Self> {
+    pub async fn build_with(config: &ApiConfig, serving: PageServing) -> anyhow::Result<Self> {
         let store = Store::connect_with(
             config.database_url.expose_secret(),
             PoolSettings {
@@ -114,6 +122,7 @@ impl Application {
                 channel: config.page_changes_channel.clone(),
                 poll_interval: config.page_cache_poll,
                 memo: config.page_memo,
+                max_bytes: serving.max_bytes,
             },
             shutdown.clone(),
         )
@@ -143,6 +152,7 @@ impl Application {
             trust_proxy_headers: config.trust_proxy_headers,
             pages: Arc::clone(&pages),
             request_timeout: config.timeouts.request,
+            page_fast_path: serving.fast_path,
         });
         let admin = match config.admin_addr {
             Some(addr) => Some(admin_server(addr, &state)?),
@@ -156,6 +166,9 @@ impl Application {
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(routes::request_id_header))
                 .wrap(TracingLogger::<routes::RequestSpan>::new())
+                // Outermost: a page's documents are answered before any of
+                // the above runs (see `routes::public::fast_path`).
+                .wrap(middleware::from_fn(routes::fast_path))
                 .app_data(state.clone())
                 .app_data(
                     web::JsonConfig::default()

@@ -128,7 +128,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metric(
         "heliograph_page_snapshot_bytes",
         "gauge",
-        "Bytes of the documents of the snapshots held (gzipped copies included).",
+        "Bytes the snapshots held hold: documents (gzipped; plain where served so) and an estimate of their data (PAGE_CACHE_MAX_MB at most, but for the page being served).",
         memory.snapshot_bytes as u64,
     );
     metric(
@@ -160,6 +160,24 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "counter",
         "Public page snapshot builds that failed (the previous snapshot kept serving).",
         stats.build_failures.load(Ordering::Relaxed),
+    );
+    metric(
+        "heliograph_page_snapshot_build_microseconds_total",
+        "counter",
+        "Time spent building public page snapshots (reading and rendering), in microseconds.",
+        stats.build_micros.load(Ordering::Relaxed),
+    );
+    metric(
+        "heliograph_page_snapshot_evictions_total",
+        "counter",
+        "Public page snapshots dropped to keep within PAGE_CACHE_MAX_MB (rebuilt when next read).",
+        stats.evictions.load(Ordering::Relaxed),
+    );
+    metric(
+        "heliograph_page_fast_answers_total",
+        "counter",
+        "Public page requests answered by the fast path, ahead of the middleware stack.",
+        stats.fast_answers.load(Ordering::Relaxed),
     );
     metric(
         "heliograph_page_change_reads_total",

@@ -21,6 +21,7 @@ pub(crate) mod team;
 pub(crate) mod templates;
 pub(crate) mod uptime;
 
+pub use public::fast_path;
 pub use sessions::SESSION_COOKIE;
 
 use actix_web::body::MessageBody;

@@ -1,0 +1,184 @@
+//! What a warm page holds, and the bound on what all of them hold: a page
+//! keeps its documents gzipped (plain bytes only once a request needed
+//! them), and the snapshots of the pages read least recently are dropped
+//! past `PAGE_CACHE_MAX_MB`, then rebuilt when read again.
+//!
+//! Each test reads through a replica of its own that hears of no change, so
+//! that what its pages hold comes from the requests alone.
+
+use std::sync::Arc;
+
+use heliograph_api::public_pages::PublicPages;
+use heliograph_api::{Application, PageServing};
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::helpers::{Tenant, TestApp};
+use crate::page_cache::populate;
+
+/// Another api on the test's database, holding at most `max_bytes` of
+/// snapshots, that hears of no change.
+async fn quiet_replica(app: &TestApp, max_bytes: usize) -> (String, Arc<PublicPages>) {
+    let mut config = app.config.clone();
+    config.page_changes_channel = format!("quiet-{}", Uuid::new_v4().simple());
+    let server = Application::build_with(
+        &config,
+        PageServing {
+            max_bytes,
+            ..PageServing::default()
+        },
+    )
+    .await
+    .expect("the replica starts");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    let pages = server.pages();
+    tokio::spawn(server.run_until_stopped());
+    (address, pages)
+}
+
+/// Every public document of a page, under its root.
+const DOCUMENTS: [&str; 15] = [
+    "/",
+    "/history",
+    "/api/v2/summary.json",
+    "/api/v2/status.json",
+    "/api/v2/components.json",
+    "/api/v2/incidents.json",
+    "/api/v2/incidents/unresolved.json",
+    "/api/v2/scheduled-maintenances.json",
+    "/api/v2/scheduled-maintenances/upcoming.json",
+    "/api/v2/scheduled-maintenances/active.json",
+    "/history.rss",
+    "/history.atom",
+    "/badge.svg",
+    "/embed",
+    "/embed.js",
+];
+
+/// Reads every document of the page as a browser does (gzip taken), by
+/// path and by host; answers the ETag of its summary.
+async fn read_like_a_browser(client: &reqwest::Client, address: &str, t: &Tenant) -> String {
+    let host = format!("{}.heliograph.test", t.slug);
+    let mut summary_etag = String::new();
+    for path in DOCUMENTS {
+        for (url, host) in [
+            (format!("{address}/status/{}{path}", t.slug), None),
+            (format!("{address}{path}"), Some(host.as_str())),
+        ] {
+            let mut request = client
+                .get(&url)
+                .header("accept-encoding", "gzip, deflate, br");
+            if let Some(host) = host {
+                request = request.header("host", host);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            if path == "/api/v2/summary.json" {
+                summary_etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            }
+        }
+    }
+    summary_etag
+}
+
+#[tokio::test]
+async fn a_warm_ten_component_page_holds_at_most_64_kib_and_plain_bytes_only_once_asked() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    // Two of populate's components, eight more: ten; and
+    // incidents open, resolved, upcoming and under way.
+    populate(&app, &t).await;
+    for n in 0..8 {
+        app.component(&t, &format!("Service {n}")).await;
+    }
+    let (address, pages) = quiet_replica(&app, 256 << 20).await;
+    let client = reqwest::Client::new();
+    read_like_a_browser(&client, &address, &t).await;
+    let (_, page) = pages.route_by_slug(&t.slug).unwrap();
+    let snapshot = pages.cached(page).expect("the page is held");
+    let warm = snapshot.bytes();
+    println!("a warm ten-component page holds {warm} bytes");
+    assert_eq!(snapshot.page.data.components.len(), 10);
+    assert!(warm <= 64 << 10, "a warm page holds {warm} bytes");
+    assert_eq!(pages.memory().snapshot_bytes, warm);
+
+    // A client that refuses gzip gets the plain bytes, derived once and kept.
+    let url = format!("{address}/status/{}/", t.slug);
+    let plain = client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert_eq!(snapshot.bytes(), warm + plain.len());
+    let again = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(again, plain);
+    assert_eq!(snapshot.bytes(), warm + plain.len(), "kept once");
+    assert_eq!(pages.memory().snapshot_bytes, warm + plain.len());
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn past_its_budget_the_cache_drops_the_page_read_least_recently_and_rebuilds_it_when_read() {
+    let app = TestApp::spawn().await;
+    let (a, b, c) = (app.signup().await, app.signup().await, app.signup().await);
+    // What one such page holds, read as browsers read it.
+    let (measure, measured) = quiet_replica(&app, 256 << 20).await;
+    let client = reqwest::Client::new();
+    read_like_a_browser(&client, &measure, &a).await;
+    let one = measured.memory().snapshot_bytes;
+    // Room for two and a half pages.
+    let (address, pages) = quiet_replica(&app, one * 5 / 2).await;
+    let held = |t: &Tenant| {
+        pages
+            .cached(pages.route_by_slug(&t.slug).unwrap().1)
+            .is_some()
+    };
+    let builds = || {
+        pages
+            .stats
+            .builds
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let evictions = || {
+        pages
+            .stats
+            .evictions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+
+    let a_etag = read_like_a_browser(&client, &address, &a).await;
+    read_like_a_browser(&client, &address, &b).await;
+    // a is read again: b is now the page read least recently.
+    read_like_a_browser(&client, &address, &a).await;
+    assert_eq!((builds(), evictions()), (2, 0));
+    read_like_a_browser(&client, &address, &c).await;
+    assert_eq!((builds(), evictions()), (3, 1));
+    assert!(
+        held(&a) && held(&c) && !held(&b),
+        "b was read least recently"
+    );
+    let memory = pages.memory();
+    assert_eq!(memory.snapshots, 2);
+    assert!(memory.snapshot_bytes <= one * 5 / 2, "{memory:?}");
+
+    // b, read again, is rebuilt; a is now the page read least recently.
+    read_like_a_browser(&client, &address, &b).await;
+    assert_eq!((builds(), evictions()), (4, 2));
+    assert!(held(&b) && held(&c) && !held(&a));
+    // And a comes back the same as it was.
+    assert_eq!(read_like_a_browser(&client, &address, &a).await, a_etag);
+    assert_eq!(builds(), 5);
+    assert!(pages.memory().snapshot_bytes <= one * 5 / 2);
+
+    // A budget smaller than one page still serves that page (and holds it alone).
+    let (tiny, tiny_pages) = quiet_replica(&app, 1).await;
+    read_like_a_browser(&client, &tiny, &a).await;
+    read_like_a_browser(&client, &tiny, &b).await;
+    assert_eq!(tiny_pages.memory().snapshots, 1);
+    app.finish().await;
+}
