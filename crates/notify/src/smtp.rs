@@ -23,6 +23,11 @@
 //!   tried once more on a new session at once: nothing was sent.
 //! - Every message is bounded by [`SmtpSettings::timeout`]; a session that
 //!   times out or breaks is dropped, never reused.
+//!
+//! The file is long (over 700 lines) because it is one protocol: the pool,
+//! a session's single sends and its pipelined runs share the connection's
+//! state, its refusals' classification and the rule for when a session is
+//! to be dropped.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -30,6 +30,11 @@
 //! now), and skipped, saying so, once the month's are spent
 //! (docs/billing.md § Monthly limits in the worker). With billing off
 //! nothing about plans is read.
+//!
+//! The file is long (over 700 lines) because a group's claim, its sends on
+//! every channel and its record share one transaction and one list of
+//! outcomes: the channel steps (email copies, texts and their limits,
+//! webhooks) are parts of that one group, and read the same claimed rows.
 
 use std::collections::HashMap;
 use std::sync::Arc;

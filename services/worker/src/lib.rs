@@ -16,6 +16,11 @@
 //! retried is decided in one place, `From<Error> for JobError` (`error`).
 //! What each job does lives in its module (`fanout`, `deliver`, `account`,
 //! `domains`); the rules it applies live in the domain crate.
+//!
+//! The file is long (over 700 lines) because it is the one list of what the
+//! worker runs: each job kind with its wire format (deliver jobs read the
+//! format of earlier releases too), the context every job shares, and the
+//! clocks and the sweeper that re-queue what a lost job left.
 
 mod account;
 mod billing;
