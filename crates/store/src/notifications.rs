@@ -274,6 +274,25 @@ impl From<DeliveryAttemptRow> for DeliveryAttempt {
 }
 
 impl TenantTx {
+    /// How many deliveries of `event` are not finished yet (pending, or
+    /// failed and due again), counted no further than `cap`: what a fan-out
+    /// holds back on, so that a relay that refuses everything does not make
+    /// it write every subscriber's row ahead of sending.
+    pub async fn unfinished_deliveries(&mut self, event: EventId, cap: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "select count(*) from (select from deliveries
+                                    where event_id = $1 and tenant_id = $2
+                                      and status in ('pending', 'failed')
+                                    limit $3) as unfinished",
+        )
+        .bind(event.as_uuid())
+        .bind(self.tenant.as_uuid())
+        .bind(cap)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(n)
+    }
+
     /// Those of `ids` that are still pending (a redrive's deliveries, to queue).
     pub async fn pending_among(&mut self, ids: &[DeliveryId]) -> Result<Vec<DeliveryId>> {
         let ids: Vec<Uuid> = ids.iter().map(DeliveryId::as_uuid).collect();

@@ -13,7 +13,9 @@
 //! queues behind another tenant's 100,000. And later batches wait while the
 //! bulk lane already holds [`BULK_AHEAD`] ready jobs, so fan-out never runs
 //! far ahead of sending (Redis holds a bounded backlog, and the sweeper's
-//! view of progress stays true).
+//! view of progress stays true); nor while their event has [`EVENT_AHEAD`]
+//! deliveries unfinished, which bounds what PostgreSQL and Redis hold when
+//! sending stalls (a relay refusing everything) and the lane stays empty.
 
 use std::time::Duration;
 
@@ -34,20 +36,33 @@ pub const BATCH: i64 = 500;
 /// a batch (up to [`BATCH`] deliveries), so about 5,000 deliveries.
 pub const BULK_AHEAD: u64 = 10;
 
-/// How long a later batch waits when the bulk lane is full.
+/// Unfinished deliveries of one event above which its later batches wait,
+/// whatever the bulk lane holds: a relay that refuses everything sends each
+/// batch back as a retry due later, which leaves the lane empty, and without
+/// this the fan-out would then write every subscriber's row (and Redis hold
+/// every batch's retry) ahead of sending. Above what the lane and the jobs
+/// in flight hold in steady flow, so that it binds only when sending stalls.
+pub const EVENT_AHEAD: i64 = 20 * BATCH;
+
+/// How long a later batch waits when the bulk lane is full, or its event
+/// has [`EVENT_AHEAD`] deliveries unfinished.
 const BULK_WAIT: Duration = Duration::from_secs(1);
 
 /// Idempotent: deliveries are unique per event × subscriber × channel, and a
 /// re-run re-queues only the deliveries still pending, which the deliver job
 /// ignores once sent.
 pub async fn handle(job: FanOut, ctx: Context) -> Result<(), Error> {
+    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
     if job.after.is_some() {
-        let bulk = ctx.queues.depth::<BulkDeliver>().await?;
-        if bulk.ready >= BULK_AHEAD {
+        let full = ctx.queues.depth::<BulkDeliver>().await?.ready >= BULK_AHEAD;
+        if full || tx.unfinished_deliveries(job.event_id, EVENT_AHEAD).await? >= EVENT_AHEAD {
+            // Waiting is moving, as far as the sweeper is concerned: it
+            // restarts only a fan-out whose job was lost.
+            tx.touch_fanout(job.event_id).await?;
+            tx.commit().await?;
             return Ok(ctx.queues.push_after(job, BULK_WAIT).await?);
         }
     }
-    let mut tx = ctx.store.tenant_tx(job.tenant_id).await?;
     let event = match tx.event(job.event_id).await {
         Ok(event) => event,
         // The tenant was deleted since: nobody is left to tell.

@@ -51,6 +51,7 @@ pub use billing::{Reconciled, reconcile as reconcile_billing};
 pub use config::{ChannelConfig, SmsConfig, SmsVelocity, WorkerConfig};
 pub use domains::{DnsChecker, DomainChecks, check_domain, tick_domains};
 pub use error::Error;
+pub use fanout::{BATCH as FAN_OUT_BATCH, BULK_AHEAD, EVENT_AHEAD};
 pub use notice::EventCache;
 pub use relay::relay_pending;
 

@@ -13,7 +13,9 @@ use heliograph_testkit::{HttpReceiver, Reply, Script, SmsStandIn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Infra, SMS_SID, SMS_TOKEN, Tenant, TestApp, emails_to, unique_email};
+use crate::helpers::{
+    Infra, SMS_SID, SMS_TOKEN, Tenant, TestApp, emails_to, unique_email, wait_until,
+};
 
 /// A bound for a loaded machine; every wait returns as soon as its condition holds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -526,17 +528,7 @@ async fn a_large_fan_out_does_not_hold_back_another_tenants_single_email() {
     let small = app.signup().await;
     let large_api = app.component(&large, "API").await;
     let small_api = app.component(&small, "API").await;
-    sqlx::query(
-        "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
-         select gen_random_uuid(), $1::uuid, $2::uuid, 'email', 'bulk-' || n || '@example.com', now()
-           from generate_series(1, $3) as n",
-    )
-    .bind(&large.tenant_id)
-    .bind(&large.page_id)
-    .bind(LARGE)
-    .execute(&app.admin)
-    .await
-    .expect("100,000 subscribers");
+    app.bulk_email_subscribers(&large, "bulk", LARGE).await;
     let lonely = unique_email("lonely");
     subscribe(
         &app,
@@ -572,13 +564,105 @@ async fn a_large_fan_out_does_not_hold_back_another_tenants_single_email() {
         unsent > LARGE / 2,
         "the small tenant's email went out while {unsent} of the large tenant's {LARGE} were still unsent"
     );
-    // The queues never held the whole fan-out: later batches wait for the bulk lane.
+    // The queues never held the whole fan-out: later batches wait for the
+    // bulk lane (the one that looked before it filled may add one more).
     let bulk = app
         .queues
         .depth::<heliograph_worker::BulkDeliver>()
         .await
         .expect("a depth");
-    assert!(bulk.ready <= 6_000, "bounded backlog in Redis: {bulk:?}");
+    assert!(
+        bulk.ready <= heliograph_worker::BULK_AHEAD + 1,
+        "bounded backlog in Redis: {bulk:?}"
+    );
+    app.teardown().await;
+    sink.stop().await;
+}
+
+/// A relay that refuses everything sends each batch back as retries due
+/// later, which leaves the bulk lane empty: the fan-out must still stop
+/// writing its event's rows ahead of sending (and Redis hold jobs only for
+/// those), however many subscribers are left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_writes_no_further_ahead_while_the_relay_refuses_everything() {
+    use heliograph_testkit::{SinkOptions, SmtpMode, SmtpSink};
+    use heliograph_worker::{BulkDeliver, Deliver, EVENT_AHEAD, FAN_OUT_BATCH, FanOut};
+    const LARGE: i64 = 30_000;
+    let sink = SmtpSink::start_with(SinkOptions::lean())
+        .await
+        .expect("an SMTP sink");
+    sink.set_mode(SmtpMode::RefuseTransient);
+    let app = TestApp::spawn_on(Infra {
+        smtp_url: Some(sink.url()),
+        ..Infra::default()
+    })
+    .await;
+    let t = app.signup().await;
+    let api = app.component(&t, "API").await;
+    app.bulk_email_subscribers(&t, "refused", LARGE).await;
+    open_incident(&app, &t, &api, "Relay down").await;
+
+    let rows = async || -> i64 {
+        sqlx::query_scalar("select count(*) from deliveries where tenant_id = $1::uuid")
+            .bind(&t.tenant_id)
+            .fetch_one(&app.admin)
+            .await
+            .expect("a count")
+    };
+    let touched = async || -> Option<time::OffsetDateTime> {
+        sqlx::query_scalar(
+            "select relayed_at from outbox where tenant_id = $1::uuid and kind = 'incident.created'",
+        )
+        .bind(&t.tenant_id)
+        .fetch_one(&app.admin)
+        .await
+        .expect("the event")
+    };
+    // The fan-out holds back once its event has EVENT_AHEAD deliveries
+    // unfinished; the batch that crossed the line is the most it overshoots.
+    let bound = EVENT_AHEAD + FAN_OUT_BATCH;
+    wait_until("the fan-out holds back", async || {
+        rows().await >= EVENT_AHEAD
+            && app
+                .queues
+                .depth::<FanOut>()
+                .await
+                .expect("a depth")
+                .scheduled
+                > 0
+    })
+    .await;
+    let held = rows().await;
+    assert!(
+        held <= bound,
+        "{held} rows written ahead of a relay that refuses everything (at most {bound})"
+    );
+    // It looks again, finds sending still stalled, and waits again (telling
+    // the sweeper it is alive) rather than writing on.
+    let before = touched().await;
+    wait_until("the fan-out looks again", async || touched().await > before).await;
+    let again = rows().await;
+    assert!(
+        again <= bound,
+        "{again} rows after looking again (at most {bound})"
+    );
+    assert!(
+        (again as f64) < 0.5 * LARGE as f64,
+        "the bound binds: {again} of {LARGE}"
+    );
+    // Redis holds jobs for those rows only: each job carries at least one.
+    let mut jobs = 0;
+    for depth in [
+        app.queues.depth::<Deliver>().await.expect("a depth"),
+        app.queues.depth::<BulkDeliver>().await.expect("a depth"),
+    ] {
+        jobs += depth.ready + depth.scheduled + depth.in_flight;
+    }
+    assert!(
+        i64::try_from(jobs).expect("a count") <= again,
+        "{jobs} deliver jobs for {again} rows"
+    );
+    assert_eq!(sink.count(), 0, "the relay took nothing");
     app.teardown().await;
     sink.stop().await;
 }

@@ -113,6 +113,17 @@ pub const SMS_FROM: &str = "+15005550006";
 
 /// The channels of a test worker: webhooks may reach loopback (the tests'
 /// receivers live there) and retries come within seconds.
+/// Waits until `done` answers true, asking again every 20 ms; panics
+/// naming `what` after two minutes (a deadline for a hung test, not a
+/// measure of anything).
+pub async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}: not within two minutes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn test_channels(sms_url: Option<&str>) -> ChannelConfig {
     ChannelConfig {
         allow: heliograph_notify::AllowedTargets {
@@ -514,6 +525,26 @@ impl TestApp {
         .await
         .expect("the owner is verified");
         t
+    }
+
+    /// `n` confirmed email subscribers of `t`'s page, written straight into
+    /// the table (a large fan-out's audience in a second), addressed
+    /// `<prefix>-<i>-<unique>@example.com`.
+    pub async fn bulk_email_subscribers(&self, t: &Tenant, prefix: &str, n: i64) {
+        sqlx::query(
+            "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
+             select gen_random_uuid(), $1::uuid, $2::uuid, 'email',
+                    $3 || '-' || i || '-' || $4 || '@example.com', now()
+               from generate_series(1, $5) as i",
+        )
+        .bind(&t.tenant_id)
+        .bind(&t.page_id)
+        .bind(prefix)
+        .bind(Uuid::new_v4().simple().to_string())
+        .bind(n)
+        .execute(&self.admin)
+        .await
+        .expect("the subscribers are written");
     }
 
     /// Signs a new tenant up, its owner's address not verified.

@@ -56,5 +56,6 @@ mod secrets_at_rest;
 mod sessions;
 mod startup;
 mod status_model;
+mod store_pool;
 mod subscriptions;
 mod team;

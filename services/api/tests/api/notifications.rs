@@ -522,19 +522,7 @@ async fn deliveries_are_claimed_and_recorded_a_group_at_a_time_not_one_transacti
     const SUBSCRIBERS: i64 = 200;
     let app = TestApp::spawn().await;
     let t = app.signup().await;
-    sqlx::query(
-        "insert into subscribers (id, tenant_id, page_id, channel, email, confirmed_at)
-         select gen_random_uuid(), $1::uuid, $2::uuid, 'email',
-                'group-' || n || '-' || $3 || '@example.com', now()
-           from generate_series(1, $4) as n",
-    )
-    .bind(&t.tenant_id)
-    .bind(&t.page_id)
-    .bind(uuid::Uuid::new_v4().simple().to_string())
-    .bind(SUBSCRIBERS)
-    .execute(&app.admin)
-    .await
-    .unwrap();
+    app.bulk_email_subscribers(&t, "group", SUBSCRIBERS).await;
     let (status, body) = app
         .post(
             &format!("/v1/pages/{}/incidents", t.page_id),
