@@ -444,7 +444,11 @@ pub struct Snapshot {
     /// HTML drew, already rendered; members' views read them afresh):
     /// incident pages render from it.
     pub page: Arc<PublicPage>,
-    docs: HashMap<(Doc, Base), Stored>,
+    /// Every document, its links from `/` (as on the page's own host).
+    docs: HashMap<Doc, Stored>,
+    /// The HTML pages' copies with links from `/status/<slug>`, derived on
+    /// first request (see [`PublicPages::doc`]).
+    path_copies: HashMap<Doc, PathCopy>,
     /// `/status/<slug>`, as the page's slug is spelled (whatever a request spelled).
     path_prefix: String,
     /// What it holds, in bytes: documents, plain copies derived since,
@@ -458,9 +462,23 @@ pub struct Snapshot {
     took: (Duration, Duration),
 }
 
-/// What one of a build's threads made: documents, and the time it took to
-/// render and to compress them.
-type BuiltHalf = (Vec<((Doc, Base), Stored)>, Duration, Duration);
+/// An HTML page's copy for the platform host, whose links begin with
+/// `/status/<slug>`: the page's own copy with that prefix inserted where the
+/// build marked its links. Most pages are read under one base only, so the
+/// other is made when first asked for, once (not on every rebuild), and
+/// kept with the snapshot.
+struct PathCopy {
+    /// Byte offsets into the own copy where a link begins.
+    marks: Vec<u32>,
+    stored: std::sync::OnceLock<Stored>,
+}
+
+/// Bookkeeping of a [`PathCopy`] beyond its marks, rounded up.
+const PATH_COPY_OVERHEAD: usize = 128;
+
+/// What one of a build's threads made: documents (with the marks of the
+/// HTML pages' links), and the time it took to render and to compress them.
+type BuiltHalf = (Vec<(Doc, Stored, Option<Vec<u32>>)>, Duration, Duration);
 
 /// Bookkeeping of a snapshot beyond its documents and data, rounded up.
 const SNAPSHOT_OVERHEAD: usize = 1024;
@@ -513,52 +531,56 @@ impl Snapshot {
         mut page: PublicPage,
         slug_base: &str,
     ) -> anyhow::Result<Self> {
-        // Every document by every base it is served under; the page's own
-        // HTML (by far the largest) by host in one half, by path in the other.
-        let mut halves: [Vec<(Doc, Base)>; 2] = [Vec::new(), Vec::new()];
-        for doc in Doc::ALL {
-            halves[0].push((doc, Base::Host));
-            if doc.is_html_page() {
-                halves[1].push((doc, Base::Path));
-            }
-        }
-        let (host_half, path_half) = halves.split_at_mut(1);
-        // Balance the small documents over the two.
-        while host_half[0].len() > path_half[0].len() + 1 {
-            if let Some(moved) = host_half[0].pop() {
-                path_half[0].push(moved);
-            }
-        }
-        let build_half = |half: &[(Doc, Base)]| -> anyhow::Result<BuiltHalf> {
+        // Every document once, with its links from `/`. The HTML pages are
+        // rendered with a marker where their links begin, so that their
+        // `/status/<slug>` copies can be derived without rendering again
+        // (see `PathCopy`). The page's own HTML (by far the largest) on one
+        // thread, everything else on the other.
+        let marker = format!("hg{}", uuid::Uuid::new_v4().simple());
+        let (big, rest): (Vec<Doc>, Vec<Doc>) = Doc::ALL.iter().partition(|d| **d == Doc::Page);
+        let build_half = |half: &[Doc]| -> anyhow::Result<BuiltHalf> {
             let (mut rendering, mut compressing) = (Duration::ZERO, Duration::ZERO);
             let mut built = Vec::with_capacity(half.len());
-            for (doc, base) in half {
-                let prefix = match base {
-                    Base::Host => "",
-                    Base::Path => slug_base,
-                };
+            for doc in half {
                 let started = std::time::Instant::now();
-                let body = render(&page, *doc, Audience::Public, prefix)?;
+                let (body, marks) = if doc.is_html_page() {
+                    let (body, marks) =
+                        unmark(&render(&page, *doc, Audience::Public, &marker)?, &marker);
+                    (body, Some(marks))
+                } else {
+                    (render(&page, *doc, Audience::Public, "")?, None)
+                };
                 let rendered = std::time::Instant::now();
-                built.push(((*doc, base.clone()), Stored::new(*doc, body.as_bytes())));
+                built.push((*doc, Stored::new(*doc, body.as_bytes()), marks));
                 rendering += rendered - started;
                 compressing += rendered.elapsed();
             }
             Ok((built, rendering, compressing))
         };
         // On two threads: a page with fifty components renders and
-        // compresses a few megabytes, and a change should show in tens of
+        // compresses a megabyte, and a change should show in tens of
         // milliseconds, not a hundred.
         let (one, other) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| build_half(&path_half[0]));
-            let one = build_half(&host_half[0]);
+            let other = scope.spawn(|| build_half(&rest));
+            let one = build_half(&big);
             (one, other.join())
         });
         let other = other.map_err(|_| anyhow::anyhow!("a render thread panicked"))?;
-        let mut docs = HashMap::new();
+        let (mut docs, mut path_copies) = (HashMap::new(), HashMap::new());
         let (mut rendering, mut compressing) = (Duration::ZERO, Duration::ZERO);
         for (built, r, c) in [one?, other?] {
-            docs.extend(built);
+            for (doc, stored, marks) in built {
+                docs.insert(doc, stored);
+                if let Some(marks) = marks {
+                    path_copies.insert(
+                        doc,
+                        PathCopy {
+                            marks,
+                            stored: std::sync::OnceLock::new(),
+                        },
+                    );
+                }
+            }
             rendering += r;
             compressing += c;
         }
@@ -566,6 +588,10 @@ impl Snapshot {
         // from here (a member's view reads them afresh).
         page.uptime = HashMap::new();
         let bytes = docs.values().map(Stored::weight).sum::<usize>()
+            + path_copies
+                .values()
+                .map(|c| c.marks.len() * 4 + PATH_COPY_OVERHEAD)
+                .sum::<usize>()
             + data_weight(&page.data)
             + page.url.len()
             + slug_base.len()
@@ -576,22 +602,12 @@ impl Snapshot {
             generation,
             page: Arc::new(page),
             docs,
+            path_copies,
             path_prefix: slug_base.to_owned(),
             bytes: AtomicUsize::new(bytes),
             last_read: AtomicU64::new(0),
             took: (rendering, compressing),
         })
-    }
-
-    /// A document for anonymous visitors.
-    #[must_use]
-    pub fn doc(&self, doc: Doc, base: &Base) -> Option<&Stored> {
-        let base = if doc.is_html_page() {
-            base
-        } else {
-            &Base::Host
-        };
-        self.docs.get(&(doc, base.clone()))
     }
 
     /// What it holds now, in bytes (an estimate for its data; exact for its
@@ -600,6 +616,36 @@ impl Snapshot {
     pub fn bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }
+}
+
+/// `marked` without `marker`, and where each marker was (byte offsets into
+/// what is answered).
+fn unmark(marked: &str, marker: &str) -> (String, Vec<u32>) {
+    let mut body = String::with_capacity(marked.len());
+    let mut marks = Vec::new();
+    for (i, piece) in marked.split(marker).enumerate() {
+        if i > 0 {
+            marks.push(u32::try_from(body.len()).unwrap_or(u32::MAX));
+        }
+        body.push_str(piece);
+    }
+    (body, marks)
+}
+
+/// `body` with `prefix` inserted at each of `marks` (as [`unmark`] found them).
+fn insert_at_marks(body: &[u8], marks: &[u32], prefix: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + marks.len() * prefix.len());
+    let mut at = 0;
+    for &mark in marks {
+        let mark = usize::try_from(mark)
+            .unwrap_or(usize::MAX)
+            .clamp(at, body.len());
+        out.extend_from_slice(&body[at..mark]);
+        out.extend_from_slice(prefix.as_bytes());
+        at = mark;
+    }
+    out.extend_from_slice(&body[at..]);
+    out
 }
 
 /// Renders one document.
@@ -912,29 +958,71 @@ impl PublicPages {
             })
             .clone();
         if added {
-            // Under the map's lock, as every change to what is held: the
-            // snapshot cannot be dropped (and its weight subtracted) between
-            // its growth and the total's. Counted in the total only while it
-            // is the one held.
-            let held = {
-                let map = self
-                    .snapshots
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                snapshot.bytes.fetch_add(plain.len(), Ordering::Relaxed);
-                let held = map
-                    .get(&snapshot.page_id)
-                    .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), snapshot));
-                if held {
-                    self.held.fetch_add(plain.len(), Ordering::Relaxed);
-                }
-                held
-            };
-            if held {
-                self.make_room(snapshot.page_id);
-            }
+            self.grew(snapshot, plain.len());
         }
         plain
+    }
+
+    /// A document of `snapshot` for anonymous visitors, its links from `base`.
+    /// An HTML page's `/status/<slug>` copy is derived from its own copy the
+    /// first time it is asked for, and kept (the snapshot's weight growing).
+    #[must_use]
+    pub fn doc<'s>(&self, snapshot: &'s Snapshot, doc: Doc, base: &Base) -> Option<&'s Stored> {
+        let own = snapshot.docs.get(&doc)?;
+        let copy = match base {
+            Base::Path => snapshot.path_copies.get(&doc),
+            Base::Host => None,
+        };
+        let Some(copy) = copy else {
+            return Some(own);
+        };
+        if let Some(stored) = copy.stored.get() {
+            return Some(stored);
+        }
+        let mut added = 0;
+        let stored = copy.stored.get_or_init(|| {
+            let body = own
+                .plain
+                .get()
+                .cloned()
+                .or_else(|| own.gzip.as_deref().and_then(gunzip))
+                .unwrap_or_default();
+            let stored = Stored::new(
+                doc,
+                &insert_at_marks(&body, &copy.marks, &snapshot.path_prefix),
+            );
+            added = stored.weight();
+            stored
+        });
+        if added > 0 {
+            self.grew(snapshot, added);
+        }
+        Some(stored)
+    }
+
+    /// Counts `n` bytes more held by `snapshot`, and in the total while it
+    /// is the one held; makes room if that went past the budget.
+    fn grew(&self, snapshot: &Snapshot, n: usize) {
+        // Under the map's lock, as every change to what is held: the
+        // snapshot cannot be dropped (and its weight subtracted) between its
+        // growth and the total's.
+        let held = {
+            let map = self
+                .snapshots
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            snapshot.bytes.fetch_add(n, Ordering::Relaxed);
+            let held = map
+                .get(&snapshot.page_id)
+                .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), snapshot));
+            if held {
+                self.held.fetch_add(n, Ordering::Relaxed);
+            }
+            held
+        };
+        if held {
+            self.make_room(snapshot.page_id);
+        }
     }
 
     /// Drops the snapshots read least recently until those held fit

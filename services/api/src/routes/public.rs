@@ -150,7 +150,7 @@ async fn serve(
         return response;
     }
     if let Some(doc) = doc {
-        let Some(stored) = snapshot.doc(doc, base) else {
+        let Some(stored) = state.pages.doc(&snapshot, doc, base) else {
             return not_found_page();
         };
         let gzipped = stored.gzip.as_ref().filter(|_| accepts_gzip(req.headers()));
@@ -474,7 +474,7 @@ fn fast_answer(req: &ServiceRequest) -> Option<HttpResponse> {
         return None;
     }
     let snapshot = state.pages.cached(route.1)?;
-    let stored = snapshot.doc(doc, &base)?;
+    let stored = state.pages.doc(&snapshot, doc, &base)?;
     // What the compression middleware would do with the general path's answer.
     let negotiated = match req.get_header::<AcceptEncoding>() {
         None => Encoding::identity(),

@@ -122,6 +122,77 @@ async fn a_warm_ten_component_page_holds_at_most_64_kib_and_plain_bytes_only_onc
     app.finish().await;
 }
 
+/// A page's HTML is rendered once per build, with its links from `/`; the
+/// copy for the platform host (links from `/status/<slug>`) is derived when
+/// first asked for, and is byte for byte what rendering it gives.
+#[tokio::test]
+async fn a_pages_status_path_copy_is_made_when_first_read_and_is_what_rendering_it_gives() {
+    use heliograph_api::public_pages::{Doc, render};
+    use heliograph_web::Audience;
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    // Components whose status never changes and incidents that touch none:
+    // nothing on the page moves with the clock, so a render made later
+    // gives the same bytes.
+    app.component(&t, "API").await;
+    app.component(&t, "Dashboard").await;
+    for (name, status) in [("Slow logins", "investigating"), ("Old news", "resolved")] {
+        let (code, body) = app
+            .post(
+                &format!("/v1/pages/{}/incidents", t.page_id),
+                Some(&t.token),
+                &serde_json::json!({"incident": {"name": name, "status": status, "body": "Noted."}}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+    }
+    let (address, pages) = quiet_replica(&app, 256 << 20).await;
+    let client = reqwest::Client::new();
+    let host = format!("{}.heliograph.test", t.slug);
+    let get = async |url: String, host: Option<&str>| {
+        let mut request = client.get(&url);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        response.bytes().await.unwrap()
+    };
+    for path in ["/", "/history"] {
+        get(format!("{address}{path}"), Some(&host)).await;
+    }
+    let (tenant, page) = pages.route_by_slug(&t.slug).unwrap();
+    let snapshot = pages.cached(page).expect("the page is held");
+    let own = snapshot.bytes();
+    let prefix = format!("/status/{}", t.slug);
+    let data = pages
+        .read_public(tenant, page)
+        .await
+        .unwrap()
+        .expect("the page");
+    for (path, doc) in [("/", Doc::Page), ("/history", Doc::History)] {
+        let before = snapshot.bytes();
+        let copy = get(format!("{address}{prefix}{path}"), None).await;
+        assert!(snapshot.bytes() > before, "{path}: the copy is made now");
+        let rendered = render(&data, doc, Audience::Public, &prefix).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&copy),
+            rendered,
+            "{path}: the derived copy is the rendered one"
+        );
+        assert!(
+            rendered.contains(&format!("href=\"{prefix}/")),
+            "{path}: its links"
+        );
+        let held = snapshot.bytes();
+        assert_eq!(get(format!("{address}{prefix}{path}"), None).await, copy);
+        assert_eq!(snapshot.bytes(), held, "{path}: made once");
+    }
+    assert!(snapshot.bytes() > own);
+    assert_eq!(pages.memory().snapshot_bytes, snapshot.bytes());
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn past_its_budget_the_cache_drops_the_page_read_least_recently_and_rebuilds_it_when_read() {
     let app = TestApp::spawn().await;
