@@ -441,9 +441,13 @@ pub struct Snapshot {
     /// Which build of it: every snapshot built in this process has its own.
     generation: u64,
     /// What it was rendered from, less the uptime bars (which only the
-    /// HTML drew, already rendered; members' views read them afresh):
-    /// incident pages render from it.
+    /// HTML drew, already rendered; members' views read them afresh) and
+    /// the history (of which `history_ids` is kept): active incidents'
+    /// pages render from it.
     pub page: Arc<PublicPage>,
+    /// The incidents and maintenances of the page's history, sorted: the
+    /// past incidents whose pages exist.
+    history_ids: Vec<uuid::Uuid>,
     /// Every document, its links from `/` (as on the page's own host).
     docs: HashMap<Doc, Stored>,
     /// The HTML pages' copies with links from `/status/<slug>`, derived on
@@ -585,9 +589,18 @@ impl Snapshot {
             compressing += c;
         }
         // The bars are in the HTML now; nothing served later draws them
-        // from here (a member's view reads them afresh).
+        // from here (a member's view reads them afresh). Nor the history:
+        // past incidents' pages are read from the database when asked for
+        // (see `PublicPages::incident`); their ids say which exist.
         page.uptime = HashMap::new();
+        let mut history_ids: Vec<uuid::Uuid> = std::mem::take(&mut page.data.history)
+            .iter()
+            .map(|(i, _)| i.id.as_uuid())
+            .collect();
+        history_ids.sort_unstable();
+        history_ids.shrink_to_fit();
         let bytes = docs.values().map(Stored::weight).sum::<usize>()
+            + history_ids.len() * 16
             + path_copies
                 .values()
                 .map(|c| c.marks.len() * 4 + PATH_COPY_OVERHEAD)
@@ -601,6 +614,7 @@ impl Snapshot {
             page_id,
             generation,
             page: Arc::new(page),
+            history_ids,
             docs,
             path_copies,
             path_prefix: slug_base.to_owned(),
@@ -1073,24 +1087,70 @@ impl PublicPages {
     }
 
     /// An incident's page for anonymous visitors: from the memo, or rendered
-    /// from the snapshot's data and kept (within the memo's bounds); `None`,
-    /// keeping nothing, when the snapshot does not hold that incident.
-    pub fn incident(&self, snapshot: &Snapshot, id: uuid::Uuid, base: &Base) -> Option<Rendered> {
+    /// and kept (within the memo's bounds); `Ok(None)`, keeping nothing and
+    /// asking nobody, when the snapshot holds no such incident. An active
+    /// incident renders from the snapshot's data; a past one from the
+    /// database (a snapshot keeps only its id), so it fails while the
+    /// database does, where an active one does not.
+    pub async fn incident(
+        &self,
+        snapshot: &Snapshot,
+        id: uuid::Uuid,
+        base: &Base,
+    ) -> Result<Option<Rendered>, heliograph_store::StoreError> {
         let key = (id, base.clone());
         if let Some(r) = self.memo.get(snapshot.page_id, snapshot.generation, &key) {
-            return Some(r);
+            return Ok(Some(r));
         }
         let prefix = match base {
             Base::Host => "",
             Base::Path => snapshot.path_prefix.as_str(),
         };
-        let html = heliograph_web::render_incident(&snapshot.page, Audience::Public, prefix, id)
-            .ok()
-            .flatten()?;
+        let active = snapshot
+            .page
+            .data
+            .active_incidents
+            .iter()
+            .any(|(i, _)| i.id.as_uuid() == id);
+        let html = if active {
+            heliograph_web::render_incident(&snapshot.page, Audience::Public, prefix, id)
+        } else if snapshot.history_ids.binary_search(&id).is_ok() {
+            let Some(page) = self.past_incident(snapshot, id).await? else {
+                return Ok(None);
+            };
+            heliograph_web::render_incident(&page, Audience::Public, prefix, id)
+        } else {
+            return Ok(None);
+        };
+        let Some(html) = html.ok().flatten() else {
+            return Ok(None);
+        };
         let rendered = Rendered::new(html, "text/html; charset=utf-8");
         self.memo
             .insert(snapshot.page_id, snapshot.generation, key, rendered.clone());
-        Some(rendered)
+        Ok(Some(rendered))
+    }
+
+    /// The snapshot's page with one past incident as its history, read now.
+    async fn past_incident(
+        &self,
+        snapshot: &Snapshot,
+        id: uuid::Uuid,
+    ) -> Result<Option<PublicPage>, heliograph_store::StoreError> {
+        let mut tx = self.store.tenant_tx(snapshot.tenant_id).await?;
+        let incident = match tx.incident(id.into()).await {
+            Ok(incident) => incident,
+            Err(heliograph_store::StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let updates = tx.incident_updates(&[incident.id]).await?;
+        tx.commit().await?;
+        if incident.page_id != snapshot.page_id {
+            return Ok(None);
+        }
+        let mut page = PublicPage::clone(&snapshot.page);
+        page.data.history = vec![(incident, updates)];
+        Ok(Some(page))
     }
 
     /// The snapshot of a page: from memory when built; otherwise built now

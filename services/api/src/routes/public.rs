@@ -174,9 +174,12 @@ async fn serve(
             doc.content_security_policy(),
         );
     }
-    let rendered = incident.and_then(|id| state.pages.incident(&snapshot, id, base));
+    let rendered = match incident {
+        Some(id) => state.pages.incident(&snapshot, id, base).await,
+        None => Ok(None),
+    };
     match rendered {
-        Some(r) => {
+        Ok(Some(r)) => {
             let (body, etag, gzipped) = match &r.gzip {
                 Some((gz, etag)) if accepts_gzip(req.headers()) => (gz, etag, true),
                 _ => (&r.body, &r.etag, false),
@@ -194,7 +197,11 @@ async fn serve(
                 Doc::Page.content_security_policy(),
             )
         }
-        None => not_found_page(),
+        Ok(None) => not_found_page(),
+        Err(e) => {
+            tracing::warn!(error = %e, "a past incident's page could not be read");
+            unavailable()
+        }
     }
 }
 

@@ -122,6 +122,60 @@ async fn a_warm_ten_component_page_holds_at_most_64_kib_and_plain_bytes_only_onc
     app.finish().await;
 }
 
+/// A snapshot keeps its active incidents' data, and of its history only the
+/// ids: a past incident's page is read from the database when first asked
+/// for, then kept; an id the page never had costs nothing.
+#[tokio::test]
+async fn a_past_incidents_page_is_read_when_asked_for_and_the_snapshot_keeps_only_its_id() {
+    let app = TestApp::spawn().await;
+    let t = app.signup().await;
+    let w = populate(&app, &t).await;
+    let (address, pages) = quiet_replica(&app, 256 << 20).await;
+    let client = reqwest::Client::new();
+    let get = async |path: String| {
+        let response = client.get(format!("{address}{path}")).send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    };
+    let root = format!("/status/{}", t.slug);
+    assert_eq!(get(format!("{root}/")).await.0, StatusCode::OK);
+    let (_, page) = pages.route_by_slug(&t.slug).unwrap();
+    let snapshot = pages.cached(page).expect("the page is held");
+    assert!(
+        snapshot.page.data.history.is_empty(),
+        "no history data held"
+    );
+    assert!(!snapshot.page.data.active_incidents.is_empty());
+
+    let read = pages.database_acquisitions();
+    let (status, body) = get(format!("{root}/incidents/{}", w.resolved)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains(" blip</h1>") || body.contains(" blip<"),
+        "the past incident's page"
+    );
+    assert!(
+        pages.database_acquisitions() > read,
+        "read from the database"
+    );
+    let read = pages.database_acquisitions();
+    assert_eq!(
+        get(format!("{root}/incidents/{}", w.resolved)).await.1,
+        body
+    );
+    assert_eq!(
+        get(format!("{root}/incidents/{}", w.open)).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = get(format!("{root}/incidents/{}", Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        pages.database_acquisitions(),
+        read,
+        "kept once read; an active incident and an unknown id need no query"
+    );
+    app.finish().await;
+}
+
 /// A page's HTML is rendered once per build, with its links from `/`; the
 /// copy for the platform host (links from `/status/<slug>`) is derived when
 /// first asked for, and is byte for byte what rendering it gives.
