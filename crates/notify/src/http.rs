@@ -136,10 +136,23 @@ impl WebhookClient {
         timeout: Duration,
         user_agent: &str,
     ) -> Result<Self, reqwest::Error> {
+        Self::with_guard_and_roots(guard, timeout, user_agent, [])
+    }
+
+    /// As [`Self::with_guard`], trusting the certificate authorities
+    /// `roots` besides the system's (receivers behind a private CA; a
+    /// test's own receiver).
+    pub fn with_guard_and_roots(
+        guard: Guard,
+        timeout: Duration,
+        user_agent: &str,
+        roots: impl IntoIterator<Item = reqwest::Certificate>,
+    ) -> Result<Self, reqwest::Error> {
         let client = guard
             .client_builder()
             .timeout(timeout)
             .user_agent(user_agent)
+            .tls_certs_merge(roots)
             .build()?;
         Ok(Self {
             client,
