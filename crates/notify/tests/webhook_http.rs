@@ -82,18 +82,29 @@ async fn record(req: HttpRequest, body: web::Bytes, state: web::Data<Receiver>) 
 /// A receiver on 127.0.0.1 with a port of its own: its origin and what it saw.
 async fn receiver() -> (String, web::Data<Receiver>) {
     let state = web::Data::new(Receiver::default());
-    let shared = state.clone();
+    (serve(state.clone(), record), state)
+}
+
+/// Serves every request with `handler`, `state` shared, on 127.0.0.1 with
+/// a port of its own (one worker); answers the origin.
+fn serve<S, H, Args>(state: web::Data<S>, handler: H) -> String
+where
+    S: Send + Sync + 'static,
+    H: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    H::Output: actix_web::Responder + 'static,
+{
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(shared.clone())
-            .default_service(web::to(record))
+            .app_data(state.clone())
+            .default_service(web::to(handler.clone()))
     })
     .workers(1)
     .bind("127.0.0.1:0")
     .unwrap();
     let port = server.addrs()[0].port();
     tokio::spawn(server.run());
-    (format!("127.0.0.1:{port}"), state)
+    format!("127.0.0.1:{port}")
 }
 
 fn client(allow: AllowedTargets, timeout: Duration) -> WebhookClient {
@@ -410,18 +421,7 @@ async fn hold(state: web::Data<Holding>) -> HttpResponse {
 
 async fn holding_receiver() -> (String, web::Data<Holding>) {
     let state = web::Data::new(Holding::default());
-    let shared = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(shared.clone())
-            .default_service(web::to(hold))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let port = server.addrs()[0].port();
-    tokio::spawn(server.run());
-    (format!("127.0.0.1:{port}"), state)
+    (serve(state.clone(), hold), state)
 }
 
 #[actix_web::test]

@@ -8,52 +8,27 @@
 
 use std::sync::Arc;
 
+use heliograph_api::PageServing;
 use heliograph_api::public_pages::PublicPages;
-use heliograph_api::{Application, PageServing};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::helpers::{Tenant, TestApp};
-use crate::page_cache::populate;
+use crate::page_cache::{self, DOCUMENTS, populate};
 
 /// Another api on the test's database, holding at most `max_bytes` of
 /// snapshots, that hears of no change.
 async fn quiet_replica(app: &TestApp, max_bytes: usize) -> (String, Arc<PublicPages>) {
-    let mut config = app.config.clone();
-    config.page_changes_channel = format!("quiet-{}", Uuid::new_v4().simple());
-    let server = Application::build_with(
-        &config,
+    page_cache::quiet_replica(
+        app,
+        |_| {},
         PageServing {
             max_bytes,
             ..PageServing::default()
         },
     )
     .await
-    .expect("the replica starts");
-    let address = format!("http://127.0.0.1:{}", server.port());
-    let pages = server.pages();
-    tokio::spawn(server.run_until_stopped());
-    (address, pages)
 }
-
-/// Every public document of a page, under its root.
-const DOCUMENTS: [&str; 15] = [
-    "/",
-    "/history",
-    "/api/v2/summary.json",
-    "/api/v2/status.json",
-    "/api/v2/components.json",
-    "/api/v2/incidents.json",
-    "/api/v2/incidents/unresolved.json",
-    "/api/v2/scheduled-maintenances.json",
-    "/api/v2/scheduled-maintenances/upcoming.json",
-    "/api/v2/scheduled-maintenances/active.json",
-    "/history.rss",
-    "/history.atom",
-    "/badge.svg",
-    "/embed",
-    "/embed.js",
-];
 
 /// Reads every document of the page as a browser does (gzip taken), by
 /// path and by host; answers the ETag of its summary.

@@ -14,7 +14,7 @@ use crate::helpers::{Infra, Tenant, TestApp};
 use heliograph_testkit::{ScratchPostgres, ScratchRedis};
 
 /// Every public document of a page, under its root.
-const DOCUMENTS: [&str; 15] = [
+pub(crate) const DOCUMENTS: [&str; 15] = [
     "/",
     "/history",
     "/api/v2/summary.json",
@@ -43,6 +43,49 @@ fn keys(v: &Value) -> Vec<&str> {
         .unwrap_or_default();
     k.sort_unstable();
     k
+}
+
+/// Another api on the test's database, serving pages as `serving` says,
+/// its configuration as `configure` leaves it, that hears of no change
+/// (its pages hold what its own requests made): its address and its pages.
+pub(crate) async fn quiet_replica(
+    app: &TestApp,
+    configure: impl FnOnce(&mut heliograph_api::ApiConfig),
+    serving: heliograph_api::PageServing,
+) -> (
+    String,
+    std::sync::Arc<heliograph_api::public_pages::PublicPages>,
+) {
+    let mut config = app.config.clone();
+    config.page_changes_channel = format!("quiet-{}", uuid::Uuid::new_v4().simple());
+    configure(&mut config);
+    let server = heliograph_api::Application::build_with(&config, serving)
+        .await
+        .expect("the replica starts");
+    let address = format!("http://127.0.0.1:{}", server.port());
+    let pages = server.pages();
+    tokio::spawn(server.run_until_stopped());
+    (address, pages)
+}
+
+/// The text of an api's `/metrics`.
+pub(crate) async fn metrics_text(client: &reqwest::Client, address: &str) -> String {
+    client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A gauge or counter of a `/metrics` text.
+pub(crate) fn metric_in(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is exposed"))
 }
 
 /// What `populate` made.
@@ -278,31 +321,35 @@ async fn feeds_parse_and_the_badge_and_widget_show_the_public_indicator() {
     app.finish().await;
 }
 
-/// Database connections taken so far, and how many of them were the page
-/// cache's own reads of `page_changes` (a nudge or a poll may arrive at any
-/// moment; each such read takes one connection), from one scrape.
-async fn db_use(app: &TestApp) -> (u64, u64) {
-    let text = app.get("/metrics", None).await.text().await.unwrap();
-    let metric = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} is exposed"))
-    };
+/// Database connections taken so far by the api at `address`, and how many
+/// of them were the page cache's own reads of `page_changes` (a nudge or a
+/// poll may arrive at any moment; each such read takes one connection),
+/// from one scrape.
+pub(crate) async fn db_use_at(client: &reqwest::Client, address: &str) -> (u64, u64) {
+    let text = metrics_text(client, address).await;
     (
-        metric("heliograph_db_connection_acquisitions_total"),
-        metric("heliograph_page_change_reads_total"),
+        metric_in(&text, "heliograph_db_connection_acquisitions_total"),
+        metric_in(&text, "heliograph_page_change_reads_total"),
     )
 }
 
-/// The connections taken since `before` by anything but the page cache's
-/// change reads. A read in progress has taken its connection but is not yet
-/// counted, so this waits (briefly) for the two to agree; a request that
-/// queried the database leaves a difference no read can make up.
-async fn queries_beyond_change_reads(app: &TestApp, before: (u64, u64)) -> u64 {
+async fn db_use(app: &TestApp) -> (u64, u64) {
+    db_use_at(&app.client, &app.address).await
+}
+
+/// The connections the api at `address` took since `before` by anything
+/// but the page cache's change reads. A read in progress has taken its
+/// connection but is not yet counted, so this waits (briefly) for the two
+/// to agree; a request that queried the database leaves a difference no
+/// read can make up.
+pub(crate) async fn queries_beyond_change_reads(
+    client: &reqwest::Client,
+    address: &str,
+    before: (u64, u64),
+) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (taken, reads) = db_use(app).await;
+        let (taken, reads) = db_use_at(client, address).await;
         let beyond = (taken - before.0).saturating_sub(reads - before.1);
         if beyond == 0 || Instant::now() > deadline {
             return beyond;
@@ -369,7 +416,7 @@ async fn a_warm_page_costs_no_database_query_and_no_request_bypasses_it() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        queries_beyond_change_reads(&app, before).await,
+        queries_beyond_change_reads(&app.client, &app.address, before).await,
         0,
         "{requests} requests to a warm page took database connections"
     );

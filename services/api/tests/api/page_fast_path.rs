@@ -6,33 +6,15 @@
 //! off (`PAGE_FAST_PATH=false`). What it does not know (unknown hosts and
 //! slugs) it leaves to the general path, which answers from memory.
 
-use std::time::{Duration, Instant};
-
 use heliograph_api::{Application, PageServing};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::helpers::{Tenant, TestApp};
-
-/// Every public document of a page, under its root.
-const DOCUMENTS: [&str; 15] = [
-    "/",
-    "/history",
-    "/api/v2/summary.json",
-    "/api/v2/status.json",
-    "/api/v2/components.json",
-    "/api/v2/incidents.json",
-    "/api/v2/incidents/unresolved.json",
-    "/api/v2/scheduled-maintenances.json",
-    "/api/v2/scheduled-maintenances/upcoming.json",
-    "/api/v2/scheduled-maintenances/active.json",
-    "/history.rss",
-    "/history.atom",
-    "/badge.svg",
-    "/embed",
-    "/embed.js",
-];
+use crate::page_cache::{
+    DOCUMENTS, db_use_at, metric_in, metrics_text, queries_beyond_change_reads,
+};
 
 /// What clients send as `Accept-Encoding`: nothing, plain only, browsers',
 /// gzip refused, gzip preferred less than plain, an encoding we lack,
@@ -126,45 +108,7 @@ async fn fetch(
 
 /// A counter of `/metrics`.
 async fn metric(client: &reqwest::Client, address: &str, name: &str) -> u64 {
-    let text = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} is exposed"))
-}
-
-/// Connections the database pool handed out beyond the page cache's own
-/// reads of what changed (a nudge from the test's writes may arrive at any
-/// time, and each read takes one).
-async fn queries_beyond_change_reads(client: &reqwest::Client, address: &str) -> u64 {
-    metric(
-        client,
-        address,
-        "heliograph_db_connection_acquisitions_total",
-    )
-    .await
-        - metric(client, address, "heliograph_page_change_reads_total").await
-}
-
-/// Waits until no query beyond change reads was made since `before` (a read
-/// in progress has taken its connection before it is counted), and answers
-/// how many were made if some remain after 30 s.
-async fn queries_since(client: &reqwest::Client, address: &str, before: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let beyond = queries_beyond_change_reads(client, address).await - before;
-        if beyond == 0 || Instant::now() > deadline {
-            return beyond;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    metric_in(&metrics_text(client, address).await, name)
 }
 
 #[tokio::test]
@@ -201,7 +145,7 @@ async fn every_document_answers_the_same_bytes_and_headers_with_the_fast_path_as
     }
     let fast_before = metric(&client, &app.address, "heliograph_page_fast_answers_total").await;
     let slow_before = metric(&client, &slow_address, "heliograph_page_fast_answers_total").await;
-    let queries_before = queries_beyond_change_reads(&client, &app.address).await;
+    let queries_before = db_use_at(&client, &app.address).await;
     let (mut compared, mut gzipped, mut not_modified) = (0, 0, 0);
     for (root, host) in &roots {
         for path in DOCUMENTS {
@@ -258,7 +202,7 @@ async fn every_document_answers_the_same_bytes_and_headers_with_the_fast_path_as
         "the replica without the fast path answered none by it"
     );
     assert_eq!(
-        queries_since(&client, &app.address, queries_before).await,
+        queries_beyond_change_reads(&client, &app.address, queries_before).await,
         0,
         "a warm page was answered without the database"
     );
@@ -280,7 +224,7 @@ async fn the_summary_of_a_warm_page_takes_the_fast_path_and_unknown_pages_take_n
         before,
         "a page not held is built by the general path"
     );
-    let queries = queries_beyond_change_reads(&client, &app.address).await;
+    let queries = db_use_at(&client, &app.address).await;
     for _ in 0..10 {
         let response = app.get(&summary, None).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -302,7 +246,7 @@ async fn the_summary_of_a_warm_page_takes_the_fast_path_and_unknown_pages_take_n
     }
     assert_eq!(fast().await, before + 10);
     assert_eq!(
-        queries_since(&client, &app.address, queries).await,
+        queries_beyond_change_reads(&client, &app.address, queries).await,
         0,
         "warm and unknown pages were answered without the database"
     );

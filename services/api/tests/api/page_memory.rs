@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{FutureExt as _, StreamExt as _};
-use heliograph_api::Application;
+use heliograph_api::PageServing;
 use heliograph_api::public_pages::{Base, Lookup, MemoLimits, PublicPages};
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{BASE_DOMAIN, Tenant, TestApp};
-use crate::page_cache::populate;
+use crate::page_cache::{self, metric_in, metrics_text, populate};
 
 /// The memo's bounds by default (`PAGE_CACHE_MEMO_PER_PAGE`, `PAGE_CACHE_MEMO_MAX_MB`).
 const DEFAULT_MEMO: MemoLimits = MemoLimits {
@@ -30,16 +30,7 @@ const DEFAULT_MEMO: MemoLimits = MemoLimits {
 /// Another api on the test's database, with these memo bounds, that hears
 /// of no change.
 async fn quiet_replica(app: &TestApp, memo: MemoLimits) -> (String, Arc<PublicPages>) {
-    let mut config = app.config.clone();
-    config.page_changes_channel = format!("quiet-{}", Uuid::new_v4().simple());
-    config.page_memo = memo;
-    let server = Application::build(&config)
-        .await
-        .expect("the replica starts");
-    let address = format!("http://127.0.0.1:{}", server.port());
-    let pages = server.pages();
-    tokio::spawn(server.run_until_stopped());
-    (address, pages)
+    page_cache::quiet_replica(app, |c| c.page_memo = memo, PageServing::default()).await
 }
 
 #[tokio::test]
@@ -113,24 +104,9 @@ async fn a_million_unknown_incident_ids_hosts_and_slugs_leave_the_pages_memory_w
     app.finish().await;
 }
 
-/// A gauge or counter of `/metrics`.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} is exposed"))
-}
-
 /// What `/metrics` says the pages hold, and the database connections taken.
 async fn memory_metrics(client: &reqwest::Client, address: &str) -> [(&'static str, u64); 5] {
-    let text = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(client, address).await;
     [
         "heliograph_db_connection_acquisitions_total",
         "heliograph_page_snapshots",
@@ -138,7 +114,7 @@ async fn memory_metrics(client: &reqwest::Client, address: &str) -> [(&'static s
         "heliograph_page_memo_entries",
         "heliograph_page_memo_bytes",
     ]
-    .map(|name| (name, metric(&text, name)))
+    .map(|name| (name, metric_in(&text, name)))
 }
 
 #[tokio::test]
