@@ -63,6 +63,9 @@ pub struct ApiConfig {
     /// Incident pages each replica keeps per page and in all, once rendered
     /// (`PAGE_CACHE_MEMO_PER_PAGE`, default 256; `PAGE_CACHE_MEMO_MAX_MB`, default 64).
     pub page_memo: crate::public_pages::MemoLimits,
+    /// How the page snapshots are held and served (`PAGE_CACHE_MAX_MB`,
+    /// `PAGE_FAST_PATH`).
+    pub page_serving: PageServing,
     /// The Redis channel replicas (and workers) nudge each other on about
     /// page changes: `<QUEUE_NAMESPACE>:page-changes`, as the worker names it.
     pub page_changes_channel: String,
@@ -136,9 +139,7 @@ impl Timeouts {
     }
 }
 
-/// How the public pages are held and served: settings of their own, beside
-/// [`ApiConfig`] (whose fields other crates' tests spell out), read from the
-/// same environment at the same start.
+/// How the public pages are held and served ([`ApiConfig::page_serving`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageServing {
     /// The bytes each replica keeps of page snapshots in all
@@ -252,6 +253,7 @@ impl ApiConfig {
                 per_page: memo_per_page,
                 max_bytes: memo_max_mb << 20,
             },
+            page_serving: PageServing::from_settings(s)?,
             page_changes_channel: heliograph_jobs::page_changes_channel(
                 &s.or("QUEUE_NAMESPACE", "heliograph"),
             ),

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use heliograph_api::{ApiConfig, Application, PageServing, secrets, seed};
+use heliograph_api::{ApiConfig, Application, secrets, seed};
 use heliograph_runtime::{Settings, init_tracing};
 use heliograph_store::Store;
 use secrecy::ExposeSecret;
@@ -36,9 +36,8 @@ async fn run() -> anyhow::Result<()> {
     match command.as_str() {
         "serve" => {
             let config = ApiConfig::from_settings(&settings)?;
-            let pages = PageServing::from_settings(&settings)?;
             init_tracing(config.log_format);
-            let app = Application::build_with(&config, pages).await?;
+            let app = Application::build(&config).await?;
             tracing::info!(port = app.port(), "heliograph-api listening");
             app.run_until_stopped().await.context("server failed")
         }

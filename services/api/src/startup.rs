@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::config::{ApiConfig, PageServing};
+use crate::config::ApiConfig;
 use crate::limits::Limiter;
 use crate::public_pages::{CacheSettings, PublicPages};
 use crate::{error, routes};
@@ -77,14 +77,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// [`Application::build_with`] the public pages' default settings.
-    pub async fn build(config: &ApiConfig) -> anyhow::Result<Self> {
-        Self::build_with(config, PageServing::default()).await
-    }
-
     /// Connects to PostgreSQL and Redis and binds the listener. Each failure
     /// names the setting at fault.
-    pub async fn build_with(config: &ApiConfig, serving: PageServing) -> anyhow::Result<Self> {
+    pub async fn build(config: &ApiConfig) -> anyhow::Result<Self> {
+        let serving = config.page_serving;
         let store = Store::connect_with(
             config.database_url.expose_secret(),
             PoolSettings {

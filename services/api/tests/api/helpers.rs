@@ -345,6 +345,7 @@ impl TestApp {
                 per_page: 256,
                 max_bytes: 64 << 20,
             }),
+            page_serving: heliograph_api::PageServing::default(),
             page_changes_channel: heliograph_jobs::page_changes_channel(&namespace),
             timeouts: heliograph_api::Timeouts::default(),
         };

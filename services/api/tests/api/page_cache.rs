@@ -58,8 +58,9 @@ pub(crate) async fn quiet_replica(
 ) {
     let mut config = app.config.clone();
     config.page_changes_channel = format!("quiet-{}", uuid::Uuid::new_v4().simple());
+    config.page_serving = serving;
     configure(&mut config);
-    let server = heliograph_api::Application::build_with(&config, serving)
+    let server = heliograph_api::Application::build(&config)
         .await
         .expect("the replica starts");
     let address = format!("http://127.0.0.1:{}", server.port());

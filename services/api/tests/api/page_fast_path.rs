@@ -116,15 +116,14 @@ async fn every_document_answers_the_same_bytes_and_headers_with_the_fast_path_as
     let app = TestApp::spawn().await;
     let t = app.signup().await;
     steady_page(&app, &t).await;
-    let slow = Application::build_with(
-        &app.config,
-        PageServing {
-            fast_path: false,
-            ..PageServing::default()
-        },
-    )
-    .await
-    .expect("the replica starts");
+    let mut config = app.config.clone();
+    config.page_serving = PageServing {
+        fast_path: false,
+        ..PageServing::default()
+    };
+    let slow = Application::build(&config)
+        .await
+        .expect("the replica starts");
     let slow_address = format!("http://127.0.0.1:{}", slow.port());
     tokio::spawn(slow.run_until_stopped());
     let client = reqwest::Client::new();
