@@ -172,14 +172,18 @@ async fn a_receiver_offering_only_http1_gets_it_on_connections_kept_alive() {
     let (port, certificate, seen) = receiver(&[b"http/1.1"]).await;
     let client = client(certificate);
     let url = format!("https://localhost:{port}/hook");
-    for _ in 0..5 {
+    const REQUESTS: usize = 10;
+    for _ in 0..REQUESTS {
         burst(&client, &url, 1).await;
     }
     let protocols = seen.protocols.lock().unwrap().clone();
-    assert_eq!(protocols, vec!["http/1.1"; 5]);
-    assert_eq!(
-        seen.connections.load(Ordering::SeqCst),
-        1,
-        "five requests one after another, one connection kept alive"
+    assert_eq!(protocols, vec!["http/1.1"; REQUESTS]);
+    // Kept alive: connections are used again. Not necessarily one: the
+    // client gives a connection back to its pool from a task of its own
+    // once the answer is read, and a request that comes first opens another.
+    let connections = seen.connections.load(Ordering::SeqCst);
+    assert!(
+        connections < REQUESTS,
+        "{REQUESTS} requests one after another took {connections} connections: none was kept alive"
     );
 }
