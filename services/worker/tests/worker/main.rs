@@ -1,12 +1,15 @@
 //! The worker binary as a process: it refuses to start on bad configuration
 //! with one line naming the setting; it survives faults (`faults`), stops
 //! cleanly (`shutdown`) and keeps to the plans' monthly limits
-//! (`plan_limits`). Its jobs are exercised in-process, with the API, in
+//! (`plan_limits`), and shares the work with another worker behind api
+//! replicas and a load balancer (`replicas`). Its jobs are exercised
+//! in-process, with the API, in
 //! `services/api/tests/api/`.
 
 mod faults;
 mod frozen;
 mod plan_limits;
+mod replicas;
 mod shutdown;
 mod world;
 

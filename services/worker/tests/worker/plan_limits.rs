@@ -12,7 +12,7 @@ use std::time::Duration;
 use heliograph_testkit::SmsStandIn;
 use reqwest::StatusCode;
 
-use crate::world::{Tenant, WorkerProcess, World, until};
+use crate::world::{Process, Tenant, World, until};
 
 /// A free plan of 3 emails and 2 texts a month, and a bigger one.
 const PLANS: &str = r#"
@@ -45,7 +45,7 @@ fn free_port() -> u16 {
 
 /// Starts a worker serving `/metrics` on a port of its own, with `extra`
 /// settings; answers it and the metrics URL.
-fn worker_with_metrics(world: &World, extra: &[(&str, &str)]) -> (WorkerProcess, String) {
+fn worker_with_metrics(world: &World, extra: &[(&str, &str)]) -> (Process, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut settings = vec![("METRICS_ADDR", addr.as_str())];
     settings.extend_from_slice(extra);

@@ -24,6 +24,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// The token-signing key of the API, in-process and as processes, in these tests.
+const JWT_SECRET: &str = "process-test-jwt-secret-0123456789";
+
 /// The link-signing key the API and the worker share in these tests.
 const LINK_SECRET: &str = "process-test-link-secret-0123456789";
 
@@ -147,7 +150,7 @@ impl World {
             bind_addr: "127.0.0.1:0".parse().expect("a loopback address"),
             admin_addr: None,
             urls,
-            jwt_secret: SecretString::from("process-test-jwt-secret-0123456789".to_owned()),
+            jwt_secret: SecretString::from(JWT_SECRET.to_owned()),
             access_token_ttl_minutes: 15,
             session_ttl_hours: 24,
             trust_proxy_headers: true,
@@ -188,23 +191,58 @@ impl World {
 
     /// Starts the worker binary on this world, with the tests' settings
     /// and `extra` ones over them.
-    pub fn worker(&self, extra: &[(&str, &str)]) -> WorkerProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_heliograph-worker"));
+    pub fn worker(&self, extra: &[(&str, &str)]) -> Process {
+        let mut command = self.command(env!("CARGO_BIN_EXE_heliograph-worker"));
+        command
+            .env("SMTP_URL", self.sink.url())
+            .env("OUTBOX_POLL_INTERVAL_MS", "200")
+            // Parallel tests run several workers: none takes the metrics port.
+            .env("METRICS_ADDR", "off")
+            .env("DNS_NAMESERVER", "127.0.0.1:9");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        Process::spawn(command)
+    }
+
+    /// Starts the api binary on this world, listening on `port` (so that a
+    /// replica started again comes back where a balancer expects it), with
+    /// the settings of the api this world runs in-process: its tokens work
+    /// on either, and both hear of page changes through the same Redis.
+    ///
+    /// The binary is the workspace's, built beside the worker's: `cargo
+    /// nextest run --workspace` builds both.
+    pub fn api_process(&self, port: u16) -> Process {
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_heliograph-worker"))
+            .with_file_name("heliograph-api");
+        assert!(
+            binary.exists(),
+            "{} is missing: build it (`cargo build --bin heliograph-api`), or run the workspace's tests",
+            binary.display()
+        );
+        let mut command = self.command(binary);
+        command
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("CUSTOM_DOMAIN_CNAME_TARGET", "pages.heliograph.test")
+            .env("TRUST_PROXY_HEADERS", "true")
+            .env("DATABASE_MAX_CONNECTIONS", "5");
+        Process::spawn(command)
+    }
+
+    /// A command for one of the binaries, with the settings both take.
+    fn command(&self, binary: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(binary);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("DATABASE_URL", &self.database_url)
             .env("REDIS_URL", self.redis.url())
             .env("QUEUE_NAMESPACE", &self.namespace)
-            .env("SMTP_URL", self.sink.url())
             .env("PUBLIC_URL", "http://heliograph.test")
             .env("BASE_DOMAIN", "heliograph.test")
             .env("LINK_SECRET", LINK_SECRET)
             .env("SECRETS_KEY", SECRETS_KEY)
-            .env("OUTBOX_POLL_INTERVAL_MS", "200")
-            // Parallel tests run several workers: none takes the metrics port.
-            .env("METRICS_ADDR", "off")
-            .env("DNS_NAMESERVER", "127.0.0.1:9")
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_LOG").map_or("error", |_| "info"),
@@ -213,32 +251,7 @@ impl World {
         for (name, value) in &self.billing {
             command.env(name, value);
         }
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        command.stderr(Stdio::piped());
-        let mut child = command.spawn().expect("the worker binary starts");
-        // The worker's log is kept, so that a test can wait for what the
-        // worker says it did instead of waiting for a while; and passed on,
-        // so that it still shows with the test's output.
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("the worker's stderr is piped");
-        std::thread::spawn({
-            let log = Arc::clone(&log);
-            move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    eprintln!("{line}");
-                    log.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(line);
-                }
-            }
-        });
-        WorkerProcess {
-            child: Some(child),
-            log,
-        }
+        command
     }
 
     /// The URL of `path` on the API.
@@ -417,14 +430,40 @@ impl World {
     }
 }
 
-/// The worker binary, running.
-pub struct WorkerProcess {
+/// One of the binaries (the worker, the api), running.
+pub struct Process {
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
-impl WorkerProcess {
-    /// How many lines the worker has logged so far that contain `needle`.
+impl Process {
+    /// Starts `command`. Its log (stderr) is kept, so that a test can wait
+    /// for what the process says it did instead of waiting for a while; and
+    /// passed on, so that it still shows with the test's output.
+    fn spawn(mut command: Command) -> Self {
+        command.stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the binary starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        std::thread::spawn({
+            let log = Arc::clone(&log);
+            move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("{line}");
+                    log.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(line);
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// How many lines the process has logged so far that contain `needle`.
     pub fn logged(&self, needle: &str) -> usize {
         self.log
             .lock()
@@ -437,14 +476,14 @@ impl WorkerProcess {
     /// Kills it with SIGKILL, as a crash or an OOM kill would.
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().expect("the worker is killed");
-            child.wait().expect("the worker is reaped");
+            child.kill().expect("the process is killed");
+            child.wait().expect("the process is reaped");
         }
     }
 
     /// Sends SIGTERM, as an orchestrator does, and waits for it to exit.
     pub async fn terminate(mut self, within: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("the worker runs");
+        let mut child = self.child.take().expect("the process runs");
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -452,19 +491,19 @@ impl WorkerProcess {
         assert!(status.success(), "SIGTERM is sent");
         let deadline = Instant::now() + within;
         loop {
-            if let Some(status) = child.try_wait().expect("the worker's state") {
+            if let Some(status) = child.try_wait().expect("the process's state") {
                 return status;
             }
             if Instant::now() > deadline {
                 drop(child.kill());
-                panic!("the worker did not exit within {within:?} of SIGTERM");
+                panic!("the process did not exit within {within:?} of SIGTERM");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
 
-impl Drop for WorkerProcess {
+impl Drop for Process {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             drop(child.kill());
