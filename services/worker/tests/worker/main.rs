@@ -1,9 +1,10 @@
 //! The worker binary as a process: it refuses to start on bad configuration
 //! with one line naming the setting; it survives faults (`faults`), stops
 //! cleanly (`shutdown`) and keeps to the plans' monthly limits
-//! (`plan_limits`). Its jobs are exercised in-process, with the API, in
+//! (`plan_limits`) and publishes pages to a bucket (`export`). Its jobs are exercised in-process, with the API, in
 //! `services/api/tests/api/`.
 
+mod export;
 mod faults;
 mod frozen;
 mod plan_limits;
