@@ -1,6 +1,7 @@
 //! The Heliograph worker: relays the outbox to the queues, fans events out to
 //! subscribers, and delivers each notification with retry and backoff; and
-//! checks the DNS records of custom domains (`domains`).
+//! checks the DNS records of custom domains (`domains`); and publishes public
+//! pages to object storage when export is on (`export`).
 //!
 //! ```text
 //! outbox (Postgres) ──relay──► fanout queue ──► deliveries rows ──► deliver queue ──► SMTP

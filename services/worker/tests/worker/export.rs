@@ -2,7 +2,8 @@
 //! published objects are the api's answers, byte for byte, with its
 //! `Content-Type` and `Cache-Control`; private components never leave; what
 //! a page no longer has is deleted; nothing is published without the
-//! setting; a failing bucket is retried and holds back no notification.
+//! setting; a failing bucket is retried and holds back no notification; a
+//! change made while no worker runs is published by the next one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -440,6 +441,23 @@ async fn nothing_is_published_without_the_setting_and_a_failing_bucket_holds_bac
             text(&s3, &key)
                 .await
                 .is_some_and(|t| t.contains("Second outage"))
+        },
+    )
+    .await;
+
+    // A change while no worker runs is published by the next one to start
+    // (from the cursor the last one left).
+    worker.kill();
+    let (status, _) = world.open_incident(&t, &api, "Third outage").await;
+    assert!(status.is_success());
+    let worker = world.worker(&settings);
+    until(
+        "the next worker publishes the change",
+        Duration::from_secs(60),
+        async || {
+            text(&s3, &key)
+                .await
+                .is_some_and(|t| t.contains("Third outage"))
         },
     )
     .await;
