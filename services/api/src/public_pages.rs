@@ -111,8 +111,8 @@ pub enum Doc {
 }
 
 impl Doc {
-    /// Every document, for building a snapshot.
-    const ALL: [Self; 15] = [
+    /// Every document, for building a snapshot (and for exporting one).
+    pub const ALL: [Self; 15] = [
         Self::Page,
         Self::History,
         Self::Summary,
@@ -151,6 +151,29 @@ impl Doc {
             "/embed.js" => Self::EmbedScript,
             _ => return None,
         })
+    }
+
+    /// The path that names it under a page's root (the first that
+    /// [`Doc::from_path`] reads as it).
+    #[must_use]
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::Page => "/",
+            Self::History => "/history",
+            Self::Summary => "/api/v2/summary.json",
+            Self::Status => "/api/v2/status.json",
+            Self::Components => "/api/v2/components.json",
+            Self::Incidents => "/api/v2/incidents.json",
+            Self::Unresolved => "/api/v2/incidents/unresolved.json",
+            Self::Maintenances => "/api/v2/scheduled-maintenances.json",
+            Self::Upcoming => "/api/v2/scheduled-maintenances/upcoming.json",
+            Self::Active => "/api/v2/scheduled-maintenances/active.json",
+            Self::Rss => "/history.rss",
+            Self::Atom => "/history.atom",
+            Self::Badge => "/badge.svg",
+            Self::Embed => "/embed",
+            Self::EmbedScript => "/embed.js",
+        }
     }
 
     /// Whether it is HTML that links to the page's other documents (so it
@@ -704,6 +727,69 @@ pub fn render(
     })
 }
 
+/// The address a page calls its own when it has a verified custom domain
+/// (its first, by name).
+#[must_use]
+pub fn canonical_url(hostname: &str) -> String {
+    format!("https://{hostname}")
+}
+
+/// A page's public data as of now, uptime bars included, from the database
+/// (`None`: no such page); its own address `canonical` when it has one,
+/// else its platform address. What snapshots are rendered from, and what
+/// the worker's page export renders.
+pub async fn read_public_page(
+    store: &Store,
+    urls: &PublicUrls,
+    canonical: Option<String>,
+    tenant: TenantId,
+    page: PageId,
+) -> anyhow::Result<Option<PublicPage>> {
+    let now = OffsetDateTime::now_utc();
+    let mut tx = store.tenant_tx(tenant).await?;
+    let data = match tx.page_data(page).await {
+        Ok(data) => data,
+        Err(heliograph_store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let days = page_days(&mut tx, &data.page, heliograph_web::UPTIME_DAYS, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("Failed to read the uptime history: {e:?}"))?;
+    tx.commit().await?;
+    let weights = UptimeWeights {
+        partial_outage: data.page.uptime_partial_weight,
+    };
+    let uptime = days
+        .into_iter()
+        .map(|(component, days)| {
+            let bars = days
+                .into_iter()
+                .map(|d| UptimeDay {
+                    date: d.date,
+                    percentage: d.totals.percentage(weights),
+                    major_outage_s: d.totals.major_outage_ms / 1000,
+                    partial_outage_s: d.totals.partial_outage_ms / 1000,
+                })
+                .collect();
+            (component.id, bars)
+        })
+        .collect();
+    let slug = data.page.slug.clone();
+    let url = canonical.unwrap_or_else(|| urls.page_url(slug.as_str()));
+    Ok(Some(PublicPage {
+        url,
+        data,
+        uptime,
+        as_of: now,
+    }))
+}
+
+/// Renders one document as a snapshot holds it: for the anonymous reader
+/// (never a member's view), links from `/` (as on the page's own host).
+pub fn render_public(page: &PublicPage, doc: Doc) -> anyhow::Result<String> {
+    render(page, doc, Audience::Public, "")
+}
+
 /// The name in lower case, copied only when it has capitals (names in
 /// requests seldom do: a page's hottest path allocates nothing here).
 pub fn lowercase(name: &str) -> std::borrow::Cow<'_, str> {
@@ -889,7 +975,7 @@ impl PublicPages {
             routes
                 .canonical
                 .entry(d.page_id)
-                .or_insert_with(|| format!("https://{}", d.hostname));
+                .or_insert_with(|| canonical_url(d.hostname.as_str()));
             routes
                 .by_host
                 .insert(d.hostname.to_string(), (d.tenant_id, d.page_id));
@@ -1299,48 +1385,8 @@ impl PublicPages {
         tenant: TenantId,
         page: PageId,
     ) -> anyhow::Result<Option<PublicPage>> {
-        let now = OffsetDateTime::now_utc();
-        let mut tx = self.store.tenant_tx(tenant).await?;
-        let data = match tx.page_data(page).await {
-            Ok(data) => data,
-            Err(heliograph_store::StoreError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let days = page_days(&mut tx, &data.page, heliograph_web::UPTIME_DAYS, now)
-            .await
-            .map_err(|e| anyhow::anyhow!("Failed to read the uptime history: {e:?}"))?;
-        tx.commit().await?;
-        let weights = UptimeWeights {
-            partial_outage: data.page.uptime_partial_weight,
-        };
-        let uptime = days
-            .into_iter()
-            .map(|(component, days)| {
-                let bars = days
-                    .into_iter()
-                    .map(|d| UptimeDay {
-                        date: d.date,
-                        percentage: d.totals.percentage(weights),
-                        major_outage_s: d.totals.major_outage_ms / 1000,
-                        partial_outage_s: d.totals.partial_outage_ms / 1000,
-                    })
-                    .collect();
-                (component.id, bars)
-            })
-            .collect();
-        let slug = data.page.slug.clone();
-        let url = self
-            .routes()
-            .canonical
-            .get(&page)
-            .cloned()
-            .unwrap_or_else(|| self.urls.page_url(slug.as_str()));
-        Ok(Some(PublicPage {
-            url,
-            data,
-            uptime,
-            as_of: now,
-        }))
+        let canonical = self.routes().canonical.get(&page).cloned();
+        read_public_page(&self.store, &self.urls, canonical, tenant, page).await
     }
 
     /// After a change made here: apply it before answering (so whoever made

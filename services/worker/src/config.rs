@@ -87,6 +87,10 @@ pub struct WorkerConfig {
     /// `emails_per_month`, owners are emailed when payments fail, and
     /// subscriptions are reconciled with Stripe every hour.
     pub billing: Billing,
+    /// Page export (`SNAPSHOT_BUCKET_URL`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
+    /// `None` (the default): off.
+    pub export: Option<crate::export::ExportConfig>,
 }
 
 /// Settings of the non-email channels.
@@ -381,6 +385,7 @@ impl WorkerConfig {
             metrics_addr: metrics_addr(s)?,
             janitor_interval: Duration::from_secs(janitor_seconds),
             billing: Billing::from_settings(s)?,
+            export: crate::export::ExportConfig::from_settings(s)?,
         })
     }
 }

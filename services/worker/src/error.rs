@@ -23,6 +23,9 @@ pub enum Error {
     Send(SendError),
     /// Will never succeed, for the reason given.
     Permanent(anyhow::Error),
+    /// May succeed later, for the reason given (an object store that did
+    /// not answer).
+    Transient(anyhow::Error),
 }
 
 impl Error {
@@ -34,7 +37,7 @@ impl Error {
                 err,
                 StoreError::NotFound | StoreError::Corrupt(_) | StoreError::Invalid(_)
             ),
-            Self::Queue(_) => true,
+            Self::Queue(_) | Self::Transient(_) => true,
             Self::Send(err) => err.is_transient(),
             Self::Malformed(_) | Self::Permanent(_) => false,
         }
@@ -48,7 +51,7 @@ impl Error {
             Self::Queue(err) => err.into(),
             Self::Malformed(err) => anyhow::Error::new(err).context("Malformed event payload"),
             Self::Send(err) => anyhow::anyhow!(err.redacted()),
-            Self::Permanent(err) => err,
+            Self::Permanent(err) | Self::Transient(err) => err,
         }
     }
 }
@@ -74,7 +77,7 @@ impl std::fmt::Display for Error {
                 chain(f, err)
             }
             Self::Send(err) => f.write_str(&err.redacted()),
-            Self::Permanent(err) => write!(f, "{err:#}"),
+            Self::Permanent(err) | Self::Transient(err) => write!(f, "{err:#}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Heliograph worker: relays the outbox to the queues, fans events out to
 //! subscribers, and delivers each notification with retry and backoff; and
-//! checks the DNS records of custom domains (`domains`).
+//! checks the DNS records of custom domains (`domains`); and publishes public
+//! pages to object storage when export is on (`export`).
 //!
 //! ```text
 //! outbox (Postgres) ──relay──► fanout queue ──► deliveries rows ──► deliver queue ──► SMTP
@@ -15,7 +16,7 @@
 //! the janitor, `/metrics` and the tests' drain. Whether a job's failure is
 //! retried is decided in one place, `From<Error> for JobError` (`error`).
 //! What each job does lives in its module (`fanout`, `deliver`, `account`,
-//! `domains`); the rules it applies live in the domain crate.
+//! `domains`, `export`); the rules it applies live in the domain crate.
 //!
 //! The file is long (over 700 lines) because it is the one list of what the
 //! worker runs: each job kind with its wire format (deliver jobs read the
@@ -28,6 +29,7 @@ pub mod config;
 mod deliver;
 pub mod domains;
 mod error;
+pub mod export;
 mod fanout;
 pub mod metrics;
 mod notice;
@@ -289,6 +291,38 @@ impl Job for VerifyDomain {
     }
 }
 
+/// Publish one page's documents to the export bucket, or delete what it
+/// no longer has (`export`); nothing when export is off. Idempotent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportPage {
+    /// The page (its tenant is read afresh: the page may be gone).
+    pub page_id: heliograph_domain::PageId,
+}
+
+impl Job for ExportPage {
+    const QUEUE: &'static str = "export-page";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        let span = tracing::info_span!("export page", page.id = %self.page_id);
+        export::handle(self, ctx).instrument(span)
+    }
+}
+
+/// Look for pages the export bucket holds that are gone from the database,
+/// and queue their deletion (`export`); nothing when export is off. Idempotent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportSweep {}
+
+impl Job for ExportSweep {
+    const QUEUE: &'static str = "export-sweep";
+    type Context = Context;
+    type Error = Error;
+    fn run(self, ctx: Context) -> impl Future<Output = Result<(), Error>> + Send {
+        export::sweep(ctx).instrument(tracing::info_span!("export sweep"))
+    }
+}
+
 /// Every kind of job the worker runs: the one list the run loop, the
 /// janitor, `/metrics` and the tests' drain read. A job kind declares its
 /// queue and its handler in its `impl Job`; listing it here is what makes
@@ -301,6 +335,8 @@ pub static JOBS: Registry<Context> = Registry::new(&[
     JobKind::of::<InvitationEmail>(),
     JobKind::of::<VerifyDomain>(),
     JobKind::of::<BillingNotice>(),
+    JobKind::of::<ExportPage>(),
+    JobKind::of::<ExportSweep>(),
 ]);
 
 /// What the jobs share. Cheap to clone.
@@ -344,6 +380,8 @@ pub struct Inner {
     /// groups in hand and queues the rest of its batch again (`deliver`),
     /// rather than sending a whole batch on the way out. `run` fires it.
     pub stopping: CancellationToken,
+    /// Page export to object storage (`SNAPSHOT_BUCKET_URL`); `None`: off.
+    pub export: Option<Arc<export::PageExport>>,
 }
 
 /// Places for delivery groups' transactions (see [`Inner::delivery_slots`]).
@@ -524,6 +562,12 @@ impl Context {
             "DNS_NAMESERVER: is not set and the system's resolver configuration cannot be read",
         )?;
         let channels = Channels::new(&config.channels)?;
+        let export = config
+            .export
+            .as_ref()
+            .map(|e| export::PageExport::new(e, &config.redis_url, &config.queue_namespace))
+            .transpose()?
+            .map(Arc::new);
         let store = Store::connect_with(
             config.database_url.expose_secret(),
             heliograph_store::PoolSettings {
@@ -556,6 +600,7 @@ impl Context {
             billing: config.billing.clone(),
             delivery_slots: DeliverySlots::for_pool(config.database_max_connections),
             stopping: CancellationToken::new(),
+            export,
             links: LinkSigner::new(config.link_secret.clone())
                 .context("LINK_SECRET: must be at least 32 bytes")?,
             secrets: Arc::clone(&config.secrets),
@@ -608,6 +653,10 @@ pub async fn run(
             BILLING_RECONCILE_INTERVAL,
             shutdown.clone(),
         )),
+    ));
+    tasks.push((
+        "page export",
+        tokio::spawn(export::run(ctx.clone(), shutdown.clone())),
     ));
     tasks.push((
         "janitor",

@@ -87,7 +87,9 @@ async fn every_queue_of_the_one_list_has_a_worker_and_a_line_in_the_metrics() {
             "account-email",
             "invitation-email",
             "verify-domain",
-            "billing-notice"
+            "billing-notice",
+            "export-page",
+            "export-sweep"
         ],
         "the queues, in the order /metrics lists them"
     );

@@ -389,6 +389,7 @@ impl TestApp {
             billing: config_kept.billing.clone(),
             delivery_slots: heliograph_worker::DeliverySlots::for_pool(10),
             stopping: CancellationToken::new(),
+            export: None,
             domains: DomainChecks {
                 dns: DnsChecker::new(Some(nameserver), Duration::from_millis(500))
                     .expect("a resolver"),

@@ -82,10 +82,13 @@ fn each_crate_depends_only_on_the_layers_below_it() {
             "{package} may depend on {may:?} of ours, but also depends on {extra:?}"
         );
     }
+    // The worker renders pages only to export them, and then with the
+    // api's own code (`public_pages`), so that the bytes it publishes are
+    // the api's: never with heliograph-web directly.
     let worker = ours(&all["heliograph-worker"]);
     assert!(
         !worker.contains("heliograph-web"),
-        "the worker renders no page: it must not depend on heliograph-web"
+        "the worker renders pages only through heliograph-api's public_pages: it must not depend on heliograph-web"
     );
 }
 

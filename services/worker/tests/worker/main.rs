@@ -1,11 +1,12 @@
 //! The worker binary as a process: it refuses to start on bad configuration
 //! with one line naming the setting; it survives faults (`faults`), stops
 //! cleanly (`shutdown`) and keeps to the plans' monthly limits
-//! (`plan_limits`), and shares the work with another worker behind api
-//! replicas and a load balancer (`replicas`). Its jobs are exercised
-//! in-process, with the API, in
+//! (`plan_limits`), publishes pages to a bucket (`export`), and shares the
+//! work with another worker behind api replicas and a load balancer
+//! (`replicas`). Its jobs are exercised in-process, with the API, in
 //! `services/api/tests/api/`.
 
+mod export;
 mod faults;
 mod frozen;
 mod plan_limits;
