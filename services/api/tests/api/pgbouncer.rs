@@ -195,3 +195,47 @@ async fn many_tasks_share_two_server_connections_when_the_store_knows_the_pooler
     drop((bouncer, bouncer_of_one));
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn behind_a_transaction_pooler_the_relay_listens_only_through_its_own_url() {
+    let db = TestDatabase::create().await;
+    let bouncer = ScratchPgBouncer::start(&db.admin_url, 1);
+    let pooled = store(
+        &bouncer.url_for(&db.url),
+        Pooler::Transaction,
+        Duration::from_secs(30),
+        2,
+    )
+    .await;
+    // A LISTEN through the pooler would sit on a server connection other
+    // clients are lent: the store does not make one, and the relay polls.
+    assert!(
+        pooled
+            .listen_outbox()
+            .await
+            .expect("no connection is needed")
+            .is_none(),
+        "no LISTEN through a transaction pooler"
+    );
+    let mut listener = pooled
+        .with_listen_url(Some(&db.url))
+        .listen_outbox()
+        .await
+        .expect("LISTEN on PostgreSQL itself")
+        .expect("a listener, given a URL");
+    let mut admin = PgConnection::connect(&db.admin_url)
+        .await
+        .expect("the superuser connects");
+    sqlx::raw_sql("notify heliograph_outbox")
+        .execute(&mut admin)
+        .await
+        .expect("a notification is sent");
+    tokio::time::timeout(Duration::from_secs(60), listener.recv())
+        .await
+        .expect("the notification arrives (a deadline for a hung test)")
+        .expect("the listener's connection holds");
+    admin.close().await.expect("closes");
+    drop(listener);
+    drop(bouncer);
+    db.drop_now().await;
+}
