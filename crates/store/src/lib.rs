@@ -23,6 +23,7 @@ mod incidents;
 mod notifications;
 mod onboarding;
 mod pages;
+mod pooler;
 mod sessions;
 mod subscribers;
 mod team;
@@ -31,7 +32,7 @@ mod tenants;
 
 use heliograph_domain::TenantId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,7 @@ pub use notifications::{
     MonthlyTake, OutboxListener, RedriveEventPayload, SmsBudget,
 };
 pub use onboarding::Onboarding;
+pub use pooler::{Pooled, Pooler, UnknownPooler};
 pub use sessions::{MembershipSummary, NewSession, SessionSummary};
 /// JSON columns, as rows carry them.
 pub use sqlx::types::Json;
@@ -183,6 +185,10 @@ pub struct PoolSettings {
     /// trip less per transaction, and a job that meets a frozen server
     /// waits for it and carries on).
     pub ping_after_idle: Option<Duration>,
+    /// What stands between the pool and PostgreSQL (`DATABASE_POOLER`):
+    /// under a transaction pooler nothing is left on a server connection
+    /// past a transaction (see [`Pooler`]).
+    pub pooler: Pooler,
 }
 
 impl PoolSettings {
@@ -194,6 +200,7 @@ impl PoolSettings {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             ping_after_idle: None,
+            pooler: Pooler::None,
         }
     }
 }
@@ -233,7 +240,10 @@ const ROLE_PROBLEM: &str = "
 /// The database handle, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: PgPool,
+    pool: Pooled,
+    /// Where `LISTEN` connects under a transaction pooler, which cannot
+    /// keep a session's `LISTEN` (`DATABASE_LISTEN_URL`).
+    listen_url: Option<Arc<str>>,
     /// Connections handed out by the pool, ever: every query takes one, so
     /// this counts database round trips from above (the public pages' "zero
     /// queries when warm" is measured with it, through `/metrics`).
@@ -259,7 +269,18 @@ impl Store {
         let ping_after_idle = settings.ping_after_idle;
         // Set per connection rather than as a startup parameter: PgBouncer
         // refuses unknown startup parameters unless told to ignore them.
-        let statement_timeout_ms = millis(settings.statement_timeout).to_string();
+        // Under a transaction pooler a session setting would stay on a
+        // server connection other clients use: there each transaction sets
+        // it locally instead (`Pooled::begin`).
+        let statement_timeout_ms = millis(settings.statement_timeout);
+        let session_timeout =
+            (settings.pooler == Pooler::None).then(|| statement_timeout_ms.to_string());
+        let options = match settings.pooler {
+            Pooler::None => options,
+            // Named statements live on one server connection, and the
+            // next transaction may get another.
+            Pooler::Transaction => options.statement_cache_capacity(0),
+        };
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             // Covers the wait for a free connection, opening a new one, and
@@ -276,12 +297,14 @@ impl Store {
             .after_connect(move |conn, _| {
                 // A new connection is handed out without passing `before_acquire`.
                 opened.fetch_add(1, Ordering::Relaxed);
-                let statement_timeout_ms = statement_timeout_ms.clone();
+                let session_timeout = session_timeout.clone();
                 Box::pin(async move {
-                    sqlx::query("select set_config('statement_timeout', $1, false)")
-                        .bind(statement_timeout_ms)
-                        .execute(&mut *conn)
-                        .await?;
+                    if let Some(ms) = session_timeout {
+                        sqlx::query("select set_config('statement_timeout', $1, false)")
+                            .bind(ms)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     Ok(())
                 })
             })
@@ -297,6 +320,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        let pool = Pooled::new(pool, settings.pooler, statement_timeout_ms);
         let (role, problem): (String, Option<String>) = sqlx::query_as(ROLE_PROBLEM)
             .bind(APP_ROLE)
             .fetch_one(&pool)
@@ -305,7 +329,11 @@ impl Store {
             pool.close().await;
             return Err(StoreError::UnfitRole { role, problem });
         }
-        Ok(Self { pool, acquisitions })
+        Ok(Self {
+            pool,
+            listen_url: None,
+            acquisitions,
+        })
     }
 
     /// How many connections the pool has handed out (see the field).
@@ -329,9 +357,19 @@ impl Store {
         Ok(())
     }
 
-    /// The pool, for LISTEN connections.
+    /// Where `LISTEN` connects under a transaction pooler: a URL that
+    /// reaches PostgreSQL itself, or one of the pooler's in session mode
+    /// (`DATABASE_LISTEN_URL`). Without one there, nothing listens and the
+    /// relay polls (see [`Store::listen_outbox`]).
     #[must_use]
-    pub fn pool(&self) -> &PgPool {
+    pub fn with_listen_url(mut self, url: Option<&str>) -> Self {
+        self.listen_url = url.map(Arc::from);
+        self
+    }
+
+    /// The pool (an executor; see [`Pooled`]).
+    #[must_use]
+    pub fn pool(&self) -> &Pooled {
         &self.pool
     }
 
@@ -343,11 +381,17 @@ impl Store {
 
     /// Opens a transaction bound to `tenant`.
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<TenantTx> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("select set_config('app.tenant_id', $1, true)")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // The statement timeout is set here too, transaction-locally: under
+        // a transaction pooler the transaction carries it (see `Pooled`);
+        // otherwise it is the connection's own value again.
+        let mut tx = self.pool.begin_bare().await?;
+        sqlx::query(
+            "select set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)",
+        )
+        .bind(tenant.to_string())
+        .bind(self.pool.statement_timeout_ms())
+        .execute(&mut *tx)
+        .await?;
         Ok(TenantTx { tx, tenant })
     }
 }

@@ -432,11 +432,19 @@ impl Store {
         ))
     }
 
-    /// A listener for new outbox rows, on a connection of its own.
-    pub async fn listen_outbox(&self) -> Result<OutboxListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+    /// A listener for new outbox rows, on a connection of its own; `None`
+    /// under a transaction pooler without a listen URL
+    /// ([`Store::with_listen_url`]): such a pooler lends the server
+    /// connection that ran `LISTEN` to other clients, so notifications
+    /// would reach them, or no one. Callers then poll.
+    pub async fn listen_outbox(&self) -> Result<Option<OutboxListener>> {
+        let mut listener = match (self.pool.pooler(), &self.listen_url) {
+            (_, Some(url)) => PgListener::connect(url).await?,
+            (crate::Pooler::None, None) => PgListener::connect_with(&self.pool).await?,
+            (crate::Pooler::Transaction, None) => return Ok(None),
+        };
         listener.listen("heliograph_outbox").await?;
-        Ok(OutboxListener(listener))
+        Ok(Some(OutboxListener(listener)))
     }
 
     /// Events relayed more than `stale` ago whose fan-out never finished (its

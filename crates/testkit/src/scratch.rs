@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
 }
 
-fn scratch_dir(kind: &str) -> PathBuf {
+pub(crate) fn scratch_dir(kind: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hg-{kind}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     dir
@@ -79,7 +79,7 @@ fn children_of(parent: u32) -> Vec<u32> {
 }
 
 /// Whether we run as root (PostgreSQL then runs as the `postgres` user).
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -18,6 +18,10 @@ pub struct ApiConfig {
     pub database_url: SecretString,
     /// Pool size per replica (`DATABASE_MAX_CONNECTIONS`, default 10).
     pub database_max_connections: u32,
+    /// What stands between the api and PostgreSQL (`DATABASE_POOLER`:
+    /// `none`, the default, or `transaction` behind PgBouncer's transaction
+    /// pooling; see `heliograph_store::Pooler`).
+    pub database_pooler: heliograph_store::Pooler,
     /// Redis URL (`REDIS_URL`).
     pub redis_url: SecretString,
     /// Listen address (`BIND_ADDR`, default `127.0.0.1:8080`; port 0 picks one).
@@ -237,6 +241,7 @@ impl ApiConfig {
             billing: heliograph_billing::Billing::from_settings(s)?,
             database_url: s.secret("DATABASE_URL")?,
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_pooler: s.parsed_or("DATABASE_POOLER", heliograph_store::Pooler::None)?,
             redis_url: s.secret("REDIS_URL")?,
             bind_addr: s.parsed_or("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             admin_addr: admin_addr(s)?,
@@ -342,12 +347,16 @@ mod tests {
         assert_eq!(c.urls.page_url("acme"), "http://acme.localhost:8080");
         assert_eq!(c.timeouts, Timeouts::default());
         assert_eq!(c.timeouts.redis, std::time::Duration::from_millis(100));
+        assert_eq!(c.database_pooler, heliograph_store::Pooler::None);
+        let c = with(&[("DATABASE_POOLER", "transaction")]).unwrap();
+        assert_eq!(c.database_pooler, heliograph_store::Pooler::Transaction);
     }
 
     #[test]
     fn each_bad_setting_is_named() {
-        let cases: [(&[(&str, &str)], &str); 12] = [
+        let cases: [(&[(&str, &str)], &str); 13] = [
             (&[("REDIS_TIMEOUT_MS", "0")], "REDIS_TIMEOUT_MS"),
+            (&[("DATABASE_POOLER", "statement")], "DATABASE_POOLER"),
             (
                 &[("DATABASE_ACQUIRE_TIMEOUT_MS", "soon")],
                 "DATABASE_ACQUIRE_TIMEOUT_MS",

@@ -90,6 +90,7 @@ impl Application {
                 // A ping before every use: a frozen database is a 503
                 // within the acquire budget, never a hung request.
                 ping_after_idle: None,
+                pooler: config.database_pooler,
             },
         )
         .await

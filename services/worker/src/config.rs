@@ -29,6 +29,15 @@ pub struct WorkerConfig {
     /// PostgreSQL's `statement_timeout` on the worker's connections
     /// (`DATABASE_STATEMENT_TIMEOUT_MS`, default 30000).
     pub database_statement_timeout: Duration,
+    /// What stands between the worker and PostgreSQL (`DATABASE_POOLER`:
+    /// `none`, the default, or `transaction` behind PgBouncer's transaction
+    /// pooling; see `heliograph_store::Pooler`).
+    pub database_pooler: heliograph_store::Pooler,
+    /// Where the outbox relay's `LISTEN` connects behind a transaction
+    /// pooler (`DATABASE_LISTEN_URL`: PostgreSQL itself, or the pooler in
+    /// session mode); unset there, the relay polls every
+    /// `OUTBOX_POLL_INTERVAL_MS`.
+    pub database_listen_url: Option<SecretString>,
     /// Redis URL (`REDIS_URL`).
     pub redis_url: SecretString,
     /// Key prefix of every queue (`QUEUE_NAMESPACE`, default `heliograph`).
@@ -358,6 +367,10 @@ impl WorkerConfig {
             database_max_connections: s.parsed_or("DATABASE_MAX_CONNECTIONS", 10)?,
             database_acquire_timeout: Duration::from_millis(acquire_ms),
             database_statement_timeout: Duration::from_millis(statement_ms),
+            database_pooler: s.parsed_or("DATABASE_POOLER", heliograph_store::Pooler::None)?,
+            database_listen_url: Some(s.or("DATABASE_LISTEN_URL", ""))
+                .filter(|url| !url.trim().is_empty())
+                .map(SecretString::from),
             redis_url: s.secret("REDIS_URL")?,
             queue_namespace: s.or("QUEUE_NAMESPACE", "heliograph"),
             smtp_url,
@@ -490,6 +503,7 @@ mod tests {
             ("SMTP_POOL_SIZE", "0"),
             ("SMTP_MAX_MESSAGES_PER_SESSION", "none"),
             ("OUTBOX_POLL_INTERVAL_MS", "soon"),
+            ("DATABASE_POOLER", "statement"),
             ("BASE_DOMAIN", "a/b"),
             ("DNS_NAMESERVER", "ns1.example.com"),
             ("DOMAIN_RECHECK_MINUTES", "1"),

@@ -577,13 +577,28 @@ impl Context {
                 // Batches take a connection per group, in steady use: a
                 // ping before each would be one more round trip per group.
                 ping_after_idle: Some(Duration::from_secs(10)),
+                pooler: config.database_pooler,
             },
         )
         .await
         .map_err(|err| {
             let step = err.connect_step();
             anyhow::Error::new(err).context(step)
-        })?;
+        })?
+        .with_listen_url(
+            config
+                .database_listen_url
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+        );
+        if config.database_listen_url.is_some() {
+            // Checked at start, as DATABASE_URL is: a wrong URL is a refusal
+            // to start, not a relay that quietly falls back to polling.
+            store
+                .listen_outbox()
+                .await
+                .context("DATABASE_LISTEN_URL: cannot LISTEN there")?;
+        }
         let redis =
             heliograph_jobs::connect(config.redis_url.expose_secret(), Duration::from_secs(5))
                 .await

@@ -135,15 +135,23 @@ async fn relay_loop(
     poll: Duration,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    // None behind a transaction pooler with no DATABASE_LISTEN_URL: the
+    // poll alone then finds new events.
     let mut listener = ctx.store.listen_outbox().await?;
     loop {
         let n = relay_pending(ctx).await?;
         if n > 0 {
             tracing::debug!(events = n, "relayed outbox events");
         }
+        let woken = async {
+            match listener.as_mut() {
+                Some(listener) => listener.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            woken = listener.recv() => woken?,
+            woken = woken => woken?,
             () = tokio::time::sleep(poll) => {}
         }
     }

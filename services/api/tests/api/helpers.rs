@@ -15,7 +15,7 @@ use heliograph_domain::{CustomDomains, Hostname, PublicUrls};
 use heliograph_jobs::Queues;
 use heliograph_notify::{Mailer, RetryPolicy};
 use heliograph_runtime::LogFormat;
-use heliograph_store::Store;
+use heliograph_store::{PoolSettings, Pooler, Store};
 use heliograph_testkit::TestPostgres;
 use heliograph_worker::{
     ChannelConfig, Channels, Context, DnsChecker, DomainChecks, EventCache, Inner, SmsConfig,
@@ -65,6 +65,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     shutdown: CancellationToken,
     worker: Option<tokio::task::JoinHandle<()>>,
+    /// The pooler in front of the database, when the test asked for one.
+    _pgbouncer: Option<heliograph_testkit::ScratchPgBouncer>,
 }
 
 /// Where a [`TestApp`] finds PostgreSQL and Redis: the shared instances,
@@ -96,6 +98,11 @@ pub struct Infra {
     /// Stripe's API base with billing on (a stand-in's, in front of
     /// localstripe); none: a port nothing listens on.
     pub stripe_api: Option<String>,
+    /// Put a PgBouncer in transaction-pooling mode (a few server
+    /// connections) between the api and worker and PostgreSQL, both run
+    /// with `DATABASE_POOLER=transaction`; the worker's `LISTEN` goes
+    /// straight to PostgreSQL (`DATABASE_LISTEN_URL`).
+    pub pgbouncer: bool,
 }
 
 /// The stand-in SMS API's credentials in tests.
@@ -281,10 +288,24 @@ impl TestApp {
             Some(url) => TestDatabase::create_on(url).await,
             None => TestDatabase::create().await,
         };
-        let db_url = db.url.clone();
-        let store = Store::connect(&db_url, 10)
-            .await
-            .expect("connects to the test database as the serving role");
+        // Four server connections for the api's five and the worker's ten.
+        let pgbouncer = infra
+            .pgbouncer
+            .then(|| heliograph_testkit::ScratchPgBouncer::start(&db.admin_url, 4));
+        let (db_url, pooler) = match &pgbouncer {
+            None => (db.url.clone(), Pooler::None),
+            Some(bouncer) => (bouncer.url_for(&db.url), Pooler::Transaction),
+        };
+        let store = Store::connect_with(
+            &db_url,
+            PoolSettings {
+                pooler,
+                ..PoolSettings::new(10)
+            },
+        )
+        .await
+        .expect("connects to the test database as the serving role")
+        .with_listen_url(pgbouncer.is_some().then_some(db.url.as_str()));
         // The superuser's view, for assertions across tenants (the serving
         // role sees one tenant at a time, and FORCE binds even the owner).
         let admin = sqlx::PgPool::connect(&db.admin_url)
@@ -325,6 +346,7 @@ impl TestApp {
             custom_domains: custom_domains.clone(),
             database_url: SecretString::from(db_url.clone()),
             database_max_connections: 5,
+            database_pooler: pooler,
             redis_url: SecretString::from(redis_url.clone()),
             bind_addr: "127.0.0.1:0".parse().expect("loopback address"),
             admin_addr: infra
@@ -431,6 +453,7 @@ impl TestApp {
             db,
             shutdown,
             worker: Some(worker),
+            _pgbouncer: pgbouncer,
         }
     }
 

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use sqlx::{Connection, PgConnection, Row};
 
-use crate::helpers::{Tenant, TestApp, unique_email};
+use crate::helpers::{Infra, Tenant, TestApp, unique_email};
 
 /// Every table that holds tenant-owned rows.
 const TENANT_TABLES: &[&str] = &[
@@ -97,7 +97,22 @@ async fn populate(app: &TestApp, t: &Tenant) {
 
 #[tokio::test]
 async fn without_a_tenant_setting_the_application_sees_no_rows() {
-    let app = TestApp::spawn().await;
+    without_a_tenant_setting_the_application_sees_no_rows_on(Infra::default()).await;
+}
+
+/// Through a transaction pooler the serving role's statements share server connections with the api's tenant transactions: none of their tenant settings is left behind.
+#[tokio::test]
+async fn without_a_tenant_setting_the_application_sees_no_rows_through_pgbouncer_in_transaction_mode()
+ {
+    without_a_tenant_setting_the_application_sees_no_rows_on(Infra {
+        pgbouncer: true,
+        ..Infra::default()
+    })
+    .await;
+}
+
+async fn without_a_tenant_setting_the_application_sees_no_rows_on(infra: Infra) {
+    let app = TestApp::spawn_on(infra).await;
     let a = app.signup().await;
     let b = app.signup().await;
     for t in [&a, &b] {
@@ -143,7 +158,23 @@ async fn without_a_tenant_setting_the_application_sees_no_rows() {
 
 #[tokio::test]
 async fn with_one_tenant_set_the_other_tenants_rows_are_invisible_and_unwritable() {
-    let app = TestApp::spawn().await;
+    with_one_tenant_set_the_other_tenants_rows_are_invisible_and_unwritable_on(Infra::default())
+        .await;
+}
+
+/// The same, with the api and the worker behind PgBouncer in transaction mode.
+#[tokio::test]
+async fn with_one_tenant_set_the_other_tenants_rows_are_invisible_and_unwritable_through_pgbouncer_in_transaction_mode()
+ {
+    with_one_tenant_set_the_other_tenants_rows_are_invisible_and_unwritable_on(Infra {
+        pgbouncer: true,
+        ..Infra::default()
+    })
+    .await;
+}
+
+async fn with_one_tenant_set_the_other_tenants_rows_are_invisible_and_unwritable_on(infra: Infra) {
+    let app = TestApp::spawn_on(infra).await;
     let a = app.signup().await;
     let b = app.signup().await;
     let b_component = app.component(&b, "B's API").await;

@@ -49,6 +49,7 @@ mod page_history;
 mod page_memory;
 mod page_scope;
 mod permissions;
+mod pgbouncer;
 mod plan_limits;
 mod public;
 mod public_browser;

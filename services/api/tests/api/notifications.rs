@@ -5,11 +5,26 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, emails_to, unique_email};
+use crate::helpers::{Infra, TestApp, emails_to, unique_email};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_reaches_subscribers_by_email_and_shows_on_the_page() {
-    let app = TestApp::spawn().await;
+    an_incident_reaches_subscribers_by_email_and_shows_on_the_page_on(Infra::default()).await;
+}
+
+/// The same journey with the api and the worker behind PgBouncer in transaction mode (`DATABASE_POOLER=transaction`), the relay listening on a direct connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_reaches_subscribers_by_email_and_shows_on_the_page_through_pgbouncer_in_transaction_mode()
+ {
+    an_incident_reaches_subscribers_by_email_and_shows_on_the_page_on(Infra {
+        pgbouncer: true,
+        ..Infra::default()
+    })
+    .await;
+}
+
+async fn an_incident_reaches_subscribers_by_email_and_shows_on_the_page_on(infra: Infra) {
+    let app = TestApp::spawn_on(infra).await;
     let t = app.signup().await;
     let api = app.component(&t, "API").await;
     let subscriber = unique_email("sub");

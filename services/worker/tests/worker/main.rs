@@ -53,7 +53,7 @@ async fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
         .get_username()
         .to_owned();
     let refused_superuser = format!("DATABASE_URL: refused: the role {superuser:?} is a superuser");
-    let cases: [(&str, Option<String>, &str); 7] = [
+    let cases: [(&str, Option<String>, &str); 9] = [
         ("SMTP_URL", None, "configuration: SMTP_URL is not set"),
         (
             "SMTP_URL",
@@ -80,6 +80,16 @@ async fn a_bad_setting_stops_the_worker_with_one_line_naming_it() {
             "REDIS_URL",
             Some(format!("redis://127.0.0.1:{}", closed_port())),
             "REDIS_URL: cannot connect to Redis",
+        ),
+        (
+            "DATABASE_POOLER",
+            Some("statement".into()),
+            "configuration: DATABASE_POOLER is malformed",
+        ),
+        (
+            "DATABASE_LISTEN_URL",
+            Some(format!("postgres://postgres@127.0.0.1:{}/x", closed_port())),
+            "DATABASE_LISTEN_URL: cannot LISTEN there",
         ),
     ];
     for (name, value, expected) in cases {

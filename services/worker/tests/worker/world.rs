@@ -146,6 +146,7 @@ impl World {
             ),
             database_url: SecretString::from(database_url.clone()),
             database_max_connections: 5,
+            database_pooler: heliograph_store::Pooler::None,
             redis_url: SecretString::from(redis.url()),
             bind_addr: "127.0.0.1:0".parse().expect("a loopback address"),
             admin_addr: None,
