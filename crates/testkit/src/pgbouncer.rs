@@ -70,15 +70,7 @@ impl ScratchPgBouncer {
         // PgBouncer refuses to run as root; it drops to `postgres` (the
         // user PostgreSQL's packages make) when asked to.
         if crate::scratch::is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .expect("chown runs");
-            assert!(
-                status.success(),
-                "the scratch directory is given to postgres"
-            );
+            crate::scratch::give_to_postgres(&dir);
             command.args(["-u", "postgres"]);
         }
         let child = command

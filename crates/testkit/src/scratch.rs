@@ -86,6 +86,20 @@ pub(crate) fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Gives `dir` (and all in it) to the `postgres` user, which the servers
+/// that refuse root (PostgreSQL, PgBouncer) run as.
+pub(crate) fn give_to_postgres(dir: &std::path::Path) {
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir)
+        .status()
+        .expect("chown runs");
+    assert!(
+        status.success(),
+        "the scratch directory is given to postgres"
+    );
+}
+
 /// A PostgreSQL cluster of one test's own.
 pub struct ScratchPostgres {
     bin: PathBuf,
@@ -106,15 +120,7 @@ impl ScratchPostgres {
             .expect("an initdb under /usr/lib/postgresql/*/bin");
         let dir = scratch_dir("pg");
         if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .expect("chown runs");
-            assert!(
-                status.success(),
-                "the scratch directory is given to postgres"
-            );
+            give_to_postgres(&dir);
         }
         let pg = Self {
             bin,

@@ -328,6 +328,17 @@ pub(crate) async fn handle(job: ExportPage, ctx: Context) -> Result<(), Error> {
     Ok(())
 }
 
+/// Every page there is, by id.
+async fn every_page(ctx: &Context) -> Result<Vec<PageId>, heliograph_store::StoreError> {
+    Ok(ctx
+        .store
+        .page_routes()
+        .await?
+        .iter()
+        .map(|r| r.page_id)
+        .collect())
+}
+
 /// Queues an export of every page the bucket holds a manifest of that is
 /// no longer in the database (so that its objects are deleted). Idempotent.
 pub(crate) async fn sweep(ctx: Context) -> Result<(), Error> {
@@ -335,13 +346,7 @@ pub(crate) async fn sweep(ctx: Context) -> Result<(), Error> {
         return Ok(());
     };
     let held = export.manifested_pages().await.map_err(Error::Transient)?;
-    let live: BTreeSet<PageId> = ctx
-        .store
-        .page_routes()
-        .await?
-        .iter()
-        .map(|r| r.page_id)
-        .collect();
+    let live: BTreeSet<PageId> = every_page(&ctx).await?.into_iter().collect();
     let gone: Vec<PageId> = held.into_iter().filter(|p| !live.contains(p)).collect();
     ctx.queues
         .push_all(gone.into_iter().map(|page_id| ExportPage { page_id }))
@@ -580,13 +585,7 @@ async fn queue_changes(
                 // of its own, retried while the bucket fails) every page the
                 // bucket still holds that was deleted meanwhile.
                 let head = ctx.store.page_changes_head().await?;
-                let pages: Vec<PageId> = ctx
-                    .store
-                    .page_routes()
-                    .await?
-                    .iter()
-                    .map(|r| r.page_id)
-                    .collect();
+                let pages = every_page(ctx).await?;
                 tracing::info!(pages = pages.len(), "exporting every page");
                 ctx.queues.push(ExportSweep {}).await?;
                 (pages, head)
