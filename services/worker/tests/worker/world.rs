@@ -411,6 +411,43 @@ impl World {
         by
     }
 
+    /// Waits until each of `subscribers` has heard (within `within`) and
+    /// every delivery is recorded sent; answers how many emails went out
+    /// twice or more, checking that every repeat carried its first
+    /// Message-ID (what at-least-once allows, and all it allows).
+    pub async fn until_everyone_heard(
+        &self,
+        subscribers: &HashSet<String>,
+        within: Duration,
+    ) -> usize {
+        until("every subscriber has the email", within, async || {
+            self.heard(subscribers).len() == subscribers.len()
+        })
+        .await;
+        until(
+            "every delivery is marked sent",
+            Duration::from_secs(120),
+            async || {
+                self.count("select count(*) from deliveries where status <> 'sent'")
+                    .await
+                    == 0
+            },
+        )
+        .await;
+        let mut repeated = 0;
+        for (to, ids) in self.heard(subscribers) {
+            let distinct: HashSet<&String> = ids.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                1,
+                "{to} got two different Message-IDs: {ids:?}"
+            );
+            assert!(!ids[0].is_empty(), "{to}'s email has a Message-ID");
+            repeated += ids.len() - 1;
+        }
+        repeated
+    }
+
     /// A count over the test's database.
     pub async fn count(&self, sql: &'static str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql)
