@@ -192,7 +192,6 @@ async fn a_connection_that_rested_is_checked_first_and_replaced_when_the_server_
         .fetch_one(store.pool())
         .await
         .expect("the pooled connection's backend");
-    let last_use = Instant::now();
     // The server closes the pooled connection (a restart, a failover, an
     // idle timeout in between would do the same).
     let mut admin = PgConnection::connect(&db.admin_url)
@@ -204,16 +203,22 @@ async fn a_connection_that_rested_is_checked_first_and_replaced_when_the_server_
         .await
         .expect("the backend is told to go");
     assert!(terminated, "the pooled connection's backend is terminated");
-    loop {
+    let gone = loop {
         let alive: bool =
             sqlx::query_scalar("select exists (select from pg_stat_activity where pid = $1)")
                 .bind(pid)
                 .fetch_one(&mut admin)
                 .await
                 .expect("the server's view");
-        if !alive && last_use.elapsed() > REST {
-            break;
+        if !alive {
+            break Instant::now();
         }
+        tokio::task::yield_now().await;
+    };
+    // Rested: counted from the backend's end, which comes after the pool
+    // took the connection back (sqlx's ping on release, after the caller's
+    // answer, would have found it dead otherwise, and dropped it).
+    while gone.elapsed() <= REST {
         tokio::task::yield_now().await;
     }
     // The caller never sees the dead connection: the check before handing
